@@ -1,0 +1,1 @@
+"""Datasets: layouts on disk, synthetic lane scenes, the training input pipeline."""

@@ -1,0 +1,41 @@
+"""Errors that carry a message saying what to do next.
+
+Library code raises these; the CLI turns them into one-line messages. Any other exception
+is a bug and keeps its traceback.
+"""
+
+
+class EdgesegError(Exception):
+    """Base class: the message is shown to the user as is."""
+
+
+class DataError(EdgesegError):
+    """A dataset, image or mask cannot be used."""
+
+
+class ModelError(EdgesegError):
+    """A model name, configuration or run directory is wrong."""
+
+
+class TrainError(EdgesegError):
+    """Training cannot start or continue."""
+
+
+class QuantizeError(EdgesegError):
+    """Conversion or calibration failed."""
+
+
+class ArtifactError(EdgesegError):
+    """A .tflite file or its manifest is missing, truncated or not a TFLite model."""
+
+
+class RuntimeBackendError(EdgesegError):
+    """No TFLite interpreter could be loaded, or it refused the model."""
+
+
+class DeviceError(EdgesegError):
+    """A device profile, connection or command on the device failed."""
+
+
+class ReportError(EdgesegError):
+    """A report folder is missing or malformed."""

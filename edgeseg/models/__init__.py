@@ -1,0 +1,1 @@
+"""Model builders (tf_keras) and the registry that names them."""

@@ -1,0 +1,1 @@
+"""Running exported artifacts on the host: interpreter loading, evaluation, benchmark."""

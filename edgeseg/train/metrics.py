@@ -1,0 +1,81 @@
+"""Segmentation metrics from a confusion matrix (NumPy only: training, eval and reports
+share this code). Pixels labelled ignore (255) are skipped."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..config import IGNORE
+
+
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
+    """``cm[t, p]`` = number of pixels of true class t predicted as p (ignore skipped)."""
+    t = np.asarray(y_true).ravel().astype(np.int64)
+    p = np.asarray(y_pred).ravel().astype(np.int64)
+    if t.shape != p.shape:
+        raise ValueError(f"label and prediction sizes differ: {t.size} vs {p.size}")
+    keep = t != IGNORE
+    t, p = t[keep], p[keep]
+    if t.size and (t.max() >= num_classes or p.max() >= num_classes or t.min() < 0 or p.min() < 0):
+        raise ValueError(f"class id outside 0..{num_classes - 1}")
+    return np.bincount(t * num_classes + p, minlength=num_classes**2).reshape(num_classes, num_classes)
+
+
+def scores(cm: np.ndarray, class_names=None) -> dict:
+    """mIoU, mean Dice, pixel accuracy and per-class IoU/Dice from a confusion matrix.
+
+    A class absent from both the labels and the predictions has no IoU (NaN) and does not
+    count in the means, the usual convention (e.g. CamVid's 11-class mIoU).
+    """
+    cm = np.asarray(cm, dtype=np.float64)
+    tp = np.diag(cm)
+    fp = cm.sum(0) - tp
+    fn = cm.sum(1) - tp
+    union = tp + fp + fn
+    with np.errstate(divide="ignore", invalid="ignore"):
+        iou = np.where(union > 0, tp / union, np.nan)
+        dice = np.where(union > 0, 2 * tp / (2 * tp + fp + fn), np.nan)
+    total = cm.sum()
+    names = list(class_names) if class_names is not None else [str(i) for i in range(len(tp))]
+    valid = ~np.isnan(iou)
+    return {
+        "miou": float(np.mean(iou[valid])) if valid.any() else float("nan"),
+        "dice": float(np.mean(dice[valid])) if valid.any() else float("nan"),
+        "pixel_accuracy": float(tp.sum() / total) if total else float("nan"),
+        "per_class_iou": {n: (None if np.isnan(v) else float(v)) for n, v in zip(names, iou)},
+        "per_class_dice": {n: (None if np.isnan(v) else float(v)) for n, v in zip(names, dice)},
+        "pixels": int(total),
+    }
+
+
+class ConfusionAccumulator:
+    def __init__(self, num_classes: int):
+        self.num_classes = num_classes
+        self.cm = np.zeros((num_classes, num_classes), np.int64)
+
+    def update(self, y_true, y_pred) -> None:
+        self.cm += confusion_matrix(y_true, y_pred, self.num_classes)
+
+    def result(self, class_names=None) -> dict:
+        return scores(self.cm, class_names)
+
+
+def median_frequency_weights(masks: np.ndarray, num_classes: int) -> np.ndarray:
+    """Median-frequency balancing (Eigen & Fergus 2015, as used by SegNet):
+    ``w_c = median(f) / f_c`` with ``f_c`` = pixels of class c / pixels of the images
+    in which c appears. Classes that never appear get weight 0."""
+    counts = np.zeros(num_classes, np.float64)
+    image_pixels = np.zeros(num_classes, np.float64)
+    for m in masks:
+        m = np.asarray(m).ravel()
+        valid = m[m != IGNORE]
+        c = np.bincount(valid, minlength=num_classes)[:num_classes].astype(np.float64)
+        counts += c
+        image_pixels[c > 0] += valid.size
+    with np.errstate(divide="ignore", invalid="ignore"):
+        freq = np.where(image_pixels > 0, counts / image_pixels, 0.0)
+    present = freq > 0
+    if not present.any():
+        return np.ones(num_classes)
+    med = np.median(freq[present])
+    return np.where(present, med / np.where(present, freq, 1.0), 0.0)
