@@ -211,6 +211,6 @@ def train(cfg: TrainConfig, resume: bool = False, on_epoch: Callable[[dict], Non
 
 
 def _save_weights_atomic(model, path: Path) -> None:
-    tmp = path.with_name(f".{path.stem}.tmp.h5")
+    tmp = path.with_name(f".tmp-{path.name}")  # keep the .weights.h5 ending: it selects the format
     model.save_weights(str(tmp))
     tmp.replace(path)

@@ -1,0 +1,1 @@
+"""Export and post-training quantization to .tflite, and the artifact manifest."""
