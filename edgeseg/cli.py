@@ -1,0 +1,321 @@
+"""The `edgeseg` command: a thin click layer over the library.
+
+Each command parses options, calls one library function and prints. TensorFlow is only
+imported by commands that train, convert or evaluate Keras checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .config import DEFAULT_INPUT_SIZE, format_size, parse_size
+from .errors import EdgesegError
+
+
+class EdgesegGroup(click.Group):
+    """Turns :class:`EdgesegError` into a one-line error and exit status 1."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except EdgesegError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+def _progress(ctx_quiet: bool = False):
+    from .progress import bar  # noqa: PLC0415
+
+    return None if ctx_quiet else bar()
+
+
+def _size(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        return parse_size(value)
+    except EdgesegError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _echo_json(obj) -> None:
+    click.echo(json.dumps(obj, indent=2, default=_json_default))
+
+
+def _json_default(o):
+    import numpy as np  # noqa: PLC0415
+
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(type(o))
+
+
+@click.group(cls=EdgesegGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="edgeseg")
+@click.option("-v", "--verbose", is_flag=True, help="Show library log messages.")
+def main(verbose: bool) -> None:
+    """edgeseg: train a segmenter, quantize it, run it on a phone, and measure latency,
+    power and quality of the exact deployed artifact.
+
+    Start with `edgeseg quickstart` (synthetic data, this host as the device)."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s: %(message)s")
+
+
+# -- data -------------------------------------------------------------------------------
+
+
+@main.group()
+def data() -> None:
+    """Datasets: synthesize lane scenes, inspect a dataset folder."""
+
+
+@data.command("synth")
+@click.argument("out", type=click.Path(file_okay=False))
+@click.option("--count", default=200, show_default=True, type=click.IntRange(1), help="Number of scenes.")
+@click.option("--size", default=format_size(DEFAULT_INPUT_SIZE), show_default=True, callback=_size, help="HxW.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--val-fraction", default=0.2, show_default=True, type=click.FloatRange(0, 0.9))
+def data_synth(out, count, size, seed, val_fraction) -> None:
+    """Procedural road scenes with 6 lane classes, in the SegNet layout."""
+    from .data.synth import synthesize  # noqa: PLC0415
+
+    res = synthesize(out, count=count, size=size, seed=seed, val_fraction=val_fraction, progress=_progress())
+    click.echo(f"wrote {res['train']} train + {res['val']} val scenes ({format_size(size)}, seed {seed}) to {out}")
+
+
+@data.command("inspect")
+@click.argument("dataset", type=click.Path())
+@click.option("--max-per-split", type=int, default=None, help="Scan at most this many masks per split.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def data_inspect(dataset, max_per_split, as_json) -> None:
+    """Layout, class names, images per split and pixel share per class."""
+    from .data.formats import class_pixel_share, open_dataset  # noqa: PLC0415
+
+    ds = open_dataset(dataset)
+    hist = class_pixel_share(ds, max_per_split=max_per_split, progress=_progress())
+    if as_json:
+        _echo_json({**ds.describe(), "pixel_share": hist["share"], "pixels": hist["pixels"]})
+        return
+    click.echo(f"dataset  {ds.root}")
+    click.echo(f"layout   {ds.layout} ({ds.mask_kind} masks, ignore index {ds.ignore_index})")
+    click.echo("images   " + ", ".join(f"{k} {len(v)}" for k, v in ds.splits.items()))
+    missing = sum(1 for v in ds.splits.values() for s in v if s.mask is None)
+    if missing:
+        click.echo(f"warning  {missing} image(s) have no mask")
+    click.echo(f"classes  {ds.num_classes}")
+    for i, name in enumerate(ds.class_names):
+        click.echo(f"  {i:>3}  {name:<24} {100 * hist['share'][name]:6.2f} %")
+    click.echo(f"  ign  {'<ignore>':<24} {100 * hist['share']['<ignore>']:6.2f} %")
+
+
+# -- train ------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--data", "data_dir", required=True, type=click.Path(), help="Dataset folder.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Run folder to create (or resume).")
+@click.option("--model", default="resunet", show_default=True)
+@click.option("--input-size", default=format_size(DEFAULT_INPUT_SIZE), show_default=True, callback=_size)
+@click.option("--epochs", default=30, show_default=True, type=click.IntRange(1))
+@click.option("--batch", default=8, show_default=True, type=click.IntRange(1))
+@click.option("--lr", default=5e-4, show_default=True, type=float, help="Initial learning rate (Adam).")
+@click.option("--decay", default=0.8, show_default=True, type=float, help="LR factor every --decay-epochs.")
+@click.option("--decay-epochs", default=3.0, show_default=True, type=float)
+@click.option("--loss", type=click.Choice(["ce", "dice", "ce_dice"]), default="ce", show_default=True,
+              help="ce = cross-entropy (+ L2 from --l2), dice = soft Dice, ce_dice = both.")
+@click.option("--class-weights", is_flag=True, help="Median-frequency class weights in the cross-entropy.")
+@click.option("--augment", default="default", show_default=True,
+              help="Comma list of flip,brightness,noise,scale,color, or 'none'.")
+@click.option("--resize", type=click.Choice(["letterbox", "stretch"]), default="letterbox", show_default=True)
+@click.option("--depth", type=int, default=None, help="Encoder levels (default 4).")
+@click.option("--base", type=int, default=None, help="Width of the first level (default 16).")
+@click.option("--l2", type=float, default=None, help="L2 weight decay on conv kernels (default 1e-5).")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--limit", type=int, default=None, help="Use at most N images per split.")
+@click.option("--skip-bad", is_flag=True, help="Skip unreadable or inconsistent files with a warning.")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its last finished epoch.")
+def train(data_dir, out, model, input_size, epochs, batch, lr, decay, decay_epochs, loss, class_weights, augment,
+          resize, depth, base, l2, seed, limit, skip_bad, resume) -> None:
+    """Train a segmentation model; keeps best and last checkpoints and history.csv."""
+    from .train.loop import TrainConfig, train as run_train  # noqa: PLC0415
+
+    options = {k: v for k, v in (("depth", depth), ("base", base), ("l2", l2)) if v is not None}
+    cfg = TrainConfig(data=data_dir, out=out, model=model, input_size=input_size, epochs=epochs, batch=batch, lr=lr,
+                      decay_rate=decay, decay_epochs=decay_epochs, loss=loss, class_weights=class_weights,
+                      augment=augment, resize=resize, seed=seed, skip_bad=skip_bad, limit=limit, model_options=options)
+
+    def on_epoch(r):
+        mark = "  *best" if r["best"] else ""
+        click.echo(f"epoch {r['epoch']}/{r['epochs']}  loss {r['loss']:.4f}  val mIoU {r['val_miou']:.4f}  "
+                   f"dice {r['val_dice']:.4f}  acc {r['val_pixel_accuracy']:.4f}  {r['images_per_s']:.1f} img/s{mark}",
+                   err=True)
+
+    res = run_train(cfg, resume=resume, on_epoch=on_epoch, progress=_progress(),
+                    verbose=1 if sys.stderr.isatty() else 0)
+    click.echo(f"best val mIoU {res['best_val_miou']:.4f} at epoch {res['best_epoch']}; run in {res['run']}")
+
+
+# -- quantize ---------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("run", type=click.Path(exists=True, file_okay=False))
+@click.option("--float32", "recipe", flag_value="float32", help="Plain float32 export.")
+@click.option("--dynamic", "recipe", flag_value="dynamic", help="Dynamic-range (int8 weights).")
+@click.option("--float16", "recipe", flag_value="float16", help="float16 weights.")
+@click.option("--int8", "recipe", flag_value="int8", help="Full-integer int8 (calibrated).")
+@click.option("--int16x8", "recipe", flag_value="int16x8", help="int16 activations, int8 weights (calibrated).")
+@click.option("--calib", type=click.Path(exists=True), default=None,
+              help="Calibration images: a dataset (train split) or a folder of images. Default: the run's dataset.")
+@click.option("--num-calib", default=200, show_default=True, type=click.IntRange(1))
+@click.option("--io", type=click.Choice(["int8", "uint8", "float"]), default="int8", show_default=True,
+              help="Input/output type of calibrated recipes.")
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Output .tflite (default RUN/artifacts/).")
+@click.option("--json", "as_json", is_flag=True)
+def quantize(run, recipe, calib, num_calib, io, out, as_json) -> None:
+    """Export RUN's best checkpoint to .tflite with a manifest beside it."""
+    from .quantize.ptq import quantize_run  # noqa: PLC0415
+
+    if recipe is None:
+        raise click.UsageError("choose a recipe: --float32, --dynamic, --float16, --int8 or --int16x8")
+    res = quantize_run(run, recipe, calib=calib, num_calib=num_calib, io=io, out=out)
+    for w in res["warnings"]:
+        click.echo(f"warning: {w}", err=True)
+    if as_json:
+        _echo_json(res)
+    else:
+        m = res["manifest"]
+        click.echo(f"{res['artifact']}  ({m['size_bytes'] / 1024:.0f} KB, {recipe}, input {m['input']['dtype']})")
+
+
+# -- eval / info ------------------------------------------------------------------------
+
+
+@main.command("eval")
+@click.argument("target", type=click.Path(exists=True))
+@click.option("--data", "data_dir", required=True, type=click.Path())
+@click.option("--split", default="val", show_default=True)
+@click.option("--threads", type=int, default=None)
+@click.option("--limit", type=int, default=None, help="Evaluate at most N images.")
+@click.option("--skip-bad", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
+def eval_cmd(target, data_dir, split, threads, limit, skip_bad, as_json) -> None:
+    """Quality of an artifact (LiteRT interpreter) or a run (Keras), at label resolution."""
+    from .runtime.evaluate import evaluate  # noqa: PLC0415
+
+    res = evaluate(target, data_dir, split, limit=limit, threads=threads, skip_bad=skip_bad,
+                   progress=None if as_json else _progress())
+    if as_json:
+        _echo_json(res)
+        return
+    click.echo(f"{res['artifact']} on {res['dataset']} [{split}], {res['images']} images ({res['backend']})")
+    click.echo(f"mIoU {res['miou']:.4f}  Dice {res['dice']:.4f}  pixel accuracy {res['pixel_accuracy']:.4f}")
+    for name, v in res["per_class_iou"].items():
+        click.echo(f"  {name:<24} IoU {'-' if v is None else f'{v:.4f}'}")
+
+
+@main.command()
+@click.argument("target", type=click.Path(exists=True))
+@click.option("--json", "as_json", is_flag=True)
+def info(target, as_json) -> None:
+    """Parameters, MACs at the input size and ops of an artifact or run."""
+    import tempfile  # noqa: PLC0415
+
+    from .runtime.modelinfo import model_info  # noqa: PLC0415
+
+    path = Path(target)
+    if path.is_dir():
+        from .quantize.ptq import convert  # noqa: PLC0415
+        from .train.loop import load_run_model  # noqa: PLC0415
+
+        model, cfg = load_run_model(path)
+        with tempfile.TemporaryDirectory() as tmp:
+            f = Path(tmp) / "model.tflite"
+            f.write_bytes(convert(model, tuple(cfg["input_size"]), "float32"))
+            res = model_info(f)
+        res.update(path=str(path), keras_params=int(model.count_params()), size_bytes=None)
+    else:
+        res = model_info(path)
+    if as_json:
+        _echo_json(res)
+        return
+    click.echo(f"{res['path']}")
+    click.echo(f"input {res['input']['shape']} {res['input']['dtype']}  output {res['output']['shape']} {res['output']['dtype']}")
+    click.echo(f"params {res['params']:,}  MACs {res['macs']:,} ({res['gmacs']:.3f} G)  nodes {res['nodes']}")
+    click.echo("ops    " + ", ".join(f"{k} x{v}" for k, v in res["ops"].items()))
+
+
+# -- bench ------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("artifacts", nargs=-1, required=True, type=click.Path())
+@click.option("--device", default="host", show_default=True, help="'host' or a device profile name/path.")
+@click.option("--delegate", default=None, help="Comma list. Host: xnnpack,cpu. Device: cpu,xnnpack,gpu,nnapi.")
+@click.option("--threads", default=2, show_default=True, type=click.IntRange(1))
+@click.option("--runs", default=50, show_default=True, type=click.IntRange(1))
+@click.option("--min-secs", default=2.0, show_default=True, type=float)
+@click.option("--reports", default="reports", show_default=True, type=click.Path(file_okay=False),
+              help="Where the report folder is created.")
+@click.option("--no-report", is_flag=True, help="Do not write a report folder.")
+@click.option("--json", "as_json", is_flag=True, help="Print the latency rows as JSON.")
+def bench(artifacts, device, delegate, threads, runs, min_secs, reports, no_report, as_json) -> None:
+    """Latency of each artifact on a device (or this host), one row per delegate."""
+    from .flow import bench_rows, quality_from_manifests  # noqa: PLC0415
+    from .quantize.artifact import check_tflite_file  # noqa: PLC0415
+    from .report.tables import format_table, write_report  # noqa: PLC0415
+
+    paths = [check_tflite_file(a) for a in artifacts]
+    if device != "host":
+        raise click.UsageError(f"device '{device}': on-device benchmarking comes with the device layer; use --device host")
+    delegates = tuple((delegate or "xnnpack").split(","))
+    rows = bench_rows(paths, "host", threads, runs, min_secs, delegates)
+    report = None
+    if not no_report:
+        report = write_report(reports, "bench_host", rows, quality_from_manifests(paths),
+                              sizes={p.stem: p.stat().st_size for p in paths},
+                              run_info={"command": " ".join(sys.argv), "device": {"name": "host"}})
+    if as_json:
+        _echo_json({"rows": rows, "report": str(report) if report else None})
+        return
+    click.echo(format_table(rows, ["artifact", "delegate", "threads", "init_ms", "first_ms", "median_ms", "p90_ms",
+                                   "std_ms", "runs", "delegated_ops", "total_ops", "partitions", "status"]))
+    if report:
+        click.echo(f"report: {report}")
+
+
+# -- quickstart -------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--workdir", default="edgeseg-quickstart", show_default=True, type=click.Path(file_okay=False))
+@click.option("--reports", default="reports", show_default=True, type=click.Path(file_okay=False))
+@click.option("--count", default=300, show_default=True, type=click.IntRange(20))
+@click.option("--size", default=format_size(DEFAULT_INPUT_SIZE), show_default=True, callback=_size)
+@click.option("--epochs", default=6, show_default=True, type=click.IntRange(1))
+@click.option("--threads", default=2, show_default=True, type=click.IntRange(1))
+@click.option("--seed", default=0, show_default=True, type=int)
+def quickstart(workdir, reports, count, size, epochs, threads, seed) -> None:
+    """The whole flow on the embedded default: synthetic lanes, train, export float32 /
+    dynamic / float16 / int8, evaluate and benchmark each on this host, write a report."""
+    from .flow import quickstart as run_quickstart  # noqa: PLC0415
+    from .report.tables import format_table  # noqa: PLC0415
+
+    res = run_quickstart(workdir, reports, count=count, size=size, epochs=epochs, threads=threads, seed=seed,
+                         log=lambda s: click.echo(s, err=True), progress=_progress(),
+                         verbose=1 if sys.stderr.isatty() else 0)
+    click.echo(format_table(res["summary"], ["artifact", "size_kb", "delegate", "median_ms", "latency_vs_float32",
+                                              "miou", "miou_delta_vs_float32", "delegated_ops", "total_ops",
+                                              "partitions", "status"], floats=3))
+    click.echo(f"total {res['timings']['total_s']:.0f} s; report: {res['report']}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

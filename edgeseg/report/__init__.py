@@ -1,0 +1,1 @@
+"""Report folders: CSV schemas, atomic writing, summaries and plots."""

@@ -1,0 +1,206 @@
+"""Report folders (written whole or not at all), summary joins and text tables."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import platform
+import shutil
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+from .. import __version__
+from ..errors import ReportError
+from ..fileio import atomic_write_csv, atomic_write_json
+from .schema import LATENCY_COLUMNS, SUMMARY_COLUMNS, class_column, quality_columns
+
+
+def utc_stamp() -> str:
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+
+
+def package_versions(names=("numpy", "ai-edge-litert", "tensorflow", "tf-keras", "tensorflow-model-optimization",
+                            "pandas", "matplotlib")) -> dict:
+    out = {}
+    for n in names:
+        try:
+            out[n] = metadata.version(n)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def host_environment() -> dict:
+    return {
+        "edgeseg": __version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "packages": package_versions(),
+    }
+
+
+class ReportFolder:
+    """``reports/<UTC time>_<name>/``, built in a hidden temporary folder and renamed into
+    place on success, so a crash never leaves a half-written report."""
+
+    def __init__(self, root: str | Path, name: str):
+        self.root = Path(root)
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+        self.final = self.root / f"{utc_stamp()}_{safe}"
+        n = 1
+        while self.final.exists():
+            n += 1
+            self.final = self.root / f"{utc_stamp()}_{safe}-{n}"
+        self.tmp = self.root / f".tmp-{self.final.name}-{os.getpid()}"
+
+    def __enter__(self) -> "ReportFolder":
+        self.tmp.mkdir(parents=True, exist_ok=False)
+        return self
+
+    @property
+    def path(self) -> Path:
+        return self.tmp
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            os.replace(self.tmp, self.final)
+        else:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        return False
+
+
+def quality_rows(results: list[dict]) -> tuple[tuple[str, ...], list[dict]]:
+    names = []
+    for r in results:
+        for n in r.get("per_class_iou", {}):
+            if n not in names:
+                names.append(n)
+    rows = []
+    for r in results:
+        row = {k: r.get(k) for k in ("artifact", "recipe", "dataset", "split", "images", "miou", "dice",
+                                     "pixel_accuracy", "backend")}
+        for n, v in r.get("per_class_iou", {}).items():
+            row[class_column(n)] = v
+        rows.append(row)
+    return quality_columns(names), rows
+
+
+def summarize(latency: list[dict], quality: list[dict], power: list[dict] | None = None,
+              sizes: dict | None = None) -> list[dict]:
+    """Join latency, quality and power rows per (artifact, device, delegate).
+
+    Ratios are to the float32 artifact of the same model measured on the same device and
+    delegate in the same report, never across runs.
+    """
+    q_by = {r["artifact"]: r for r in quality}
+    p_by = {(r["artifact"], r["device"], r["delegate"]): r for r in (power or [])}
+    fp32 = {}
+    for r in latency:
+        if r.get("recipe") == "float32" and r.get("status") != "failed":
+            fp32[(r["device"], r["delegate"])] = r
+    fp32_q = next((r for r in quality if r.get("recipe") == "float32"), None)
+    rows = []
+    for r in latency:
+        q = q_by.get(r["artifact"], {})
+        p = p_by.get((r["artifact"], r["device"], r["delegate"]), {})
+        base = fp32.get((r["device"], r["delegate"]))
+        ratio = None
+        if base and _num(r.get("median_ms")) and _num(base.get("median_ms")):
+            ratio = float(r["median_ms"]) / float(base["median_ms"])
+        delta = None
+        if fp32_q and _num(q.get("miou")) and _num(fp32_q.get("miou")):
+            delta = (float(q["miou"]) - float(fp32_q["miou"])) * 100.0
+        size = (sizes or {}).get(r["artifact"])
+        rows.append({
+            "artifact": r["artifact"], "recipe": r.get("recipe"), "size_kb": size / 1024 if size else None,
+            "device": r["device"], "delegate": r["delegate"], "threads": r.get("threads"),
+            "median_ms": r.get("median_ms"), "p90_ms": r.get("p90_ms"), "latency_vs_float32": ratio,
+            "miou": q.get("miou"), "miou_delta_vs_float32": delta,
+            "energy_mj_per_inference": p.get("energy_mj_per_inference"),
+            "delegated_ops": r.get("delegated_ops"), "total_ops": r.get("total_ops"), "partitions": r.get("partitions"),
+            "status": r.get("status"), "error": r.get("error"),
+        })
+    return rows
+
+
+def _num(v) -> bool:
+    try:
+        return v not in (None, "") and not math.isnan(float(v))
+    except (TypeError, ValueError):
+        return False
+
+
+def write_report(root: str | Path, name: str, latency: list[dict], quality: list[dict],
+                 power: list[dict] | None = None, ops: list[dict] | None = None, run_info: dict | None = None,
+                 sizes: dict | None = None) -> Path:
+    """Write one complete report folder and return its final path."""
+    from .schema import OPS_COLUMNS, POWER_COLUMNS  # noqa: PLC0415
+
+    with ReportFolder(root, name) as rep:
+        if quality:
+            cols, rows = quality_rows(quality)
+            atomic_write_csv(rep.path / "quality.csv", cols, rows)
+        if latency:
+            atomic_write_csv(rep.path / "latency.csv", LATENCY_COLUMNS, [{c: r.get(c) for c in LATENCY_COLUMNS} for r in latency])
+        if power:
+            atomic_write_csv(rep.path / "power.csv", POWER_COLUMNS, [{c: r.get(c) for c in POWER_COLUMNS} for r in power])
+        if ops:
+            atomic_write_csv(rep.path / "ops.csv", OPS_COLUMNS, [{c: r.get(c) for c in OPS_COLUMNS} for r in ops])
+        summary = summarize(latency, quality, power, sizes)
+        atomic_write_csv(rep.path / "summary.csv", SUMMARY_COLUMNS, summary)
+        atomic_write_json(rep.path / "run.json", {"created": utc_stamp(), "host": host_environment(), **(run_info or {})})
+    return rep.final
+
+
+def read_csv(path: str | Path) -> list[dict]:
+    path = Path(path)
+    if not path.is_file():
+        return []
+    try:
+        with open(path, newline="") as fh:
+            return list(csv.DictReader(fh))
+    except (OSError, csv.Error, UnicodeDecodeError) as exc:
+        raise ReportError(f"cannot read {path}: {exc}") from None
+
+
+def read_report(folder: str | Path) -> dict:
+    folder = Path(folder)
+    if not (folder / "summary.csv").is_file() and not (folder / "latency.csv").is_file():
+        raise ReportError(f"{folder} is not an edgeseg report folder (no summary.csv or latency.csv)")
+    run = {}
+    if (folder / "run.json").is_file():
+        try:
+            run = json.loads((folder / "run.json").read_text())
+        except json.JSONDecodeError as exc:
+            raise ReportError(f"{folder / 'run.json'} is not valid JSON: {exc}") from None
+    return {name: read_csv(folder / f"{name}.csv") for name in ("quality", "latency", "power", "ops", "summary")} | {
+        "run": run, "folder": str(folder)}
+
+
+def format_table(rows: list[dict], columns: list[str] | tuple[str, ...], floats: int = 2) -> str:
+    """A plain aligned text table (no colour codes, safe for logs and CI)."""
+    def cell(v):
+        if v is None or v == "":
+            return "-"
+        if isinstance(v, float):
+            return "-" if math.isnan(v) else f"{v:.{floats}f}"
+        try:
+            f = float(v)
+            if isinstance(v, str) and ("." in v or "e" in v.lower()):
+                return f"{f:.{floats}f}"
+        except (TypeError, ValueError):
+            pass
+        return str(v)
+
+    body = [[cell(r.get(c)) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(b[i]) for b in body)) if body else len(c) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(v.ljust(w) for v, w in zip(b, widths)) for b in body]
+    return "\n".join(lines)
