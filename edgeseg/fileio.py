@@ -43,7 +43,11 @@ def csv_text(columns: Sequence[str], rows: Iterable[Mapping]) -> str:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="raise", lineterminator="\n")
     writer.writeheader()
+    known = set(columns)
     for row in rows:
+        extra = set(row) - known
+        if extra:
+            raise ValueError(f"row has columns outside the schema: {sorted(extra)}")
         writer.writerow({c: _cell(row.get(c)) for c in columns})
     return buf.getvalue()
 

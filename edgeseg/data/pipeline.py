@@ -237,9 +237,11 @@ def train_dataset(cache: Cached, batch: int, seed: int, first_epoch: int, epochs
     n = len(cache)
     if n < batch:
         raise DataError(f"the train split has {n} usable image(s), fewer than one batch of {batch}; lower --batch")
-    order = np.concatenate([epoch_order(n, seed, e, batch) for e in range(first_epoch, epochs)])
-    epoch_of = np.concatenate([np.full(len(order) // max(epochs - first_epoch, 1), e) for e in range(first_epoch, epochs)])
-    position = np.arange(len(order))
+    per_epoch = (n // batch) * batch
+    epoch_ids = range(first_epoch, epochs)
+    order = np.concatenate([epoch_order(n, seed, e, batch) for e in epoch_ids])
+    epoch_of = np.repeat(np.asarray(epoch_ids, dtype=np.int64), per_epoch)
+    position = np.tile(np.arange(per_epoch), len(epoch_ids))  # within the epoch: resume-stable seeds
     images = tf.constant(cache.images)
     masks = tf.constant(cache.masks)
     aug = augment or AugmentConfig.parse("none")

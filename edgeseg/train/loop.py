@@ -164,12 +164,12 @@ def train(cfg: TrainConfig, resume: bool = False, on_epoch: Callable[[dict], Non
 
     history_path = out / "history.csv"
     first_epoch = 0
-    if resume:
-        if manager.latest_checkpoint is None:
-            raise TrainError(f"cannot resume {out}: no finished epoch was checkpointed; start again without --resume")
+    if resume and manager.latest_checkpoint is not None:
         ckpt.restore(manager.latest_checkpoint).expect_partial()
         first_epoch = int(epoch_var.numpy())
         log.info("resuming %s at epoch %d of %d", out, first_epoch + 1, cfg.epochs)
+    elif resume:
+        log.warning("%s was stopped before its first epoch was checkpointed; starting from epoch 1", out)
     history = [r for r in _read_history(history_path) if int(r["epoch"]) <= first_epoch]
     if first_epoch >= cfg.epochs:
         raise TrainError(f"{out} has already trained {first_epoch} epoch(s); ask for more with --epochs")
