@@ -82,11 +82,14 @@ def data() -> None:
 @click.option("--size", default=format_size(DEFAULT_INPUT_SIZE), show_default=True, callback=_size, help="HxW.")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--val-fraction", default=0.2, show_default=True, type=click.FloatRange(0, 0.9))
-def data_synth(out, count, size, seed, val_fraction) -> None:
+@click.option("--format", "image_format", type=click.Choice(["png", "jpg"]), default="png", show_default=True,
+              help="Image file format (masks are always PNG).")
+def data_synth(out, count, size, seed, val_fraction, image_format) -> None:
     """Procedural road scenes with 6 lane classes, in the SegNet layout."""
     from .data.synth import synthesize  # noqa: PLC0415
 
-    res = synthesize(out, count=count, size=size, seed=seed, val_fraction=val_fraction, progress=_progress())
+    res = synthesize(out, count=count, size=size, seed=seed, val_fraction=val_fraction, image_format=image_format,
+                     progress=_progress())
     click.echo(f"wrote {res['train']} train + {res['val']} val scenes ({format_size(size)}, seed {seed}) to {out}")
 
 
