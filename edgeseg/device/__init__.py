@@ -1,0 +1,1 @@
+"""The device layer: profiles, ADB transport, deploy, on-device benchmark, power."""

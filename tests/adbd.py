@@ -1,0 +1,595 @@
+#!/usr/bin/env python3
+"""A device-side ADB daemon on loopback, serving a sandboxed folder shaped like a phone.
+
+Speaks the real protocol (CNXN, AUTH with RSA signature checks, OPEN/OKAY/WRTE/CLSE with
+flow control, shell v1 and v2, exec, sync STAT/LIST/SEND/RECV) and is cross-checked against
+Debian's `adb` client in tests/test_adb_realclient.py. Shell commands run in a real
+/bin/sh; absolute device paths (/data, /sys, /proc, /sdcard, /vendor) are mapped into the
+sandbox, and `getprop` / `dumpsys battery` are scripts reading the sandbox's files, whose
+values the tests drive. Faults can be injected: drop the connection mid-push, refuse a
+push, stall, go offline and come back.
+
+    python tests/adbd.py --root /tmp/phone --port 5555   # a loopback "phone" for manual use
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import queue
+import re
+import secrets
+import shutil
+import socket
+import stat as statmod
+import struct
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from edgeseg.device import adbproto as P  # noqa: E402
+
+DEVICE_PREFIXES = ("/data/", "/sys/", "/proc/", "/sdcard/", "/vendor/", "/data")
+_PATH_RE = re.compile(r"(?<![\w.\-/])(/(?:data|sys|proc|sdcard|vendor))(?=/|\b)")
+
+GETPROP = r"""#!/bin/sh
+if [ $# -eq 0 ]; then sed 's/^\([^=]*\)=\(.*\)$/[\1]: [\2]/' "$EDGESEG_SANDBOX/props.txt"; exit 0; fi
+v=$(grep -m1 "^$1=" "$EDGESEG_SANDBOX/props.txt" | cut -d= -f2-)
+echo "${v:-$2}"
+"""
+
+DUMPSYS = r"""#!/bin/sh
+b="$EDGESEG_SANDBOX/sys/class/power_supply/battery"
+if [ "$1" = "battery" ]; then
+  case "$(cat $b/status)" in Charging) st=2;; Discharging) st=3;; "Not charging") st=4;; Full) st=5;; *) st=1;; esac
+  usb=$(cat "$EDGESEG_SANDBOX/sys/class/power_supply/usb/online")
+  echo "Current Battery Service state:"
+  echo "  AC powered: false"
+  if [ "$usb" = "1" ]; then echo "  USB powered: true"; else echo "  USB powered: false"; fi
+  echo "  Wireless powered: false"
+  echo "  status: $st"
+  echo "  health: 2"
+  echo "  present: true"
+  echo "  level: $(cat $b/capacity)"
+  echo "  scale: 100"
+  echo "  voltage: $(( $(cat $b/voltage_now) / 1000 ))"
+  echo "  temperature: $(cat $b/temp)"
+  echo "  technology: Li-ion"
+  exit 0
+fi
+echo "Can't find service: $1" >&2
+exit 1
+"""
+
+
+class PhoneSandbox:
+    """A folder laid out like the parts of a phone edgeseg reads and writes."""
+
+    def __init__(self, root: str | Path, props: dict | None = None, rails: bool = True):
+        self.root = Path(root)
+        self.props = {
+            "ro.product.model": "Loopback Phone", "ro.product.manufacturer": "edgeseg", "ro.product.device": "loopback",
+            "ro.soc.manufacturer": "Google", "ro.soc.model": "Tensor G3", "ro.build.version.release": "14",
+            "ro.build.version.sdk": "34", "ro.product.cpu.abi": "arm64-v8a",
+            "ro.build.fingerprint": "edgeseg/loopback/loopback:14/UQ1A/1:user/release-keys",
+            "ro.serialno": "LOOPBACK0001",
+            **(props or {}),
+        }
+        for d in ("data/local/tmp", "system/bin", "sys/class/power_supply/battery", "sys/class/power_supply/usb",
+                  "sys/class/thermal/thermal_zone0", "sys/class/thermal/thermal_zone1",
+                  "sys/devices/system/cpu/cpu0/cpufreq", "sys/devices/system/cpu/cpu4/cpufreq", "proc"):
+            (self.root / d).mkdir(parents=True, exist_ok=True)
+        self.write_props()
+        for name, text in (("getprop", GETPROP), ("dumpsys", DUMPSYS)):
+            p = self.root / "system/bin" / name
+            p.write_text(text)
+            p.chmod(0o755)
+        self.set_battery(current_ua=-250_000, voltage_uv=4_000_000, status="Discharging", usb_online=False)
+        self.write("sys/class/power_supply/battery/temp", "285")
+        self.write("sys/class/power_supply/battery/capacity", "80")
+        self.write("sys/class/thermal/thermal_zone0/type", "battery")
+        self.write("sys/class/thermal/thermal_zone0/temp", "28500")
+        self.write("sys/class/thermal/thermal_zone1/type", "soc_therm")
+        self.write("sys/class/thermal/thermal_zone1/temp", "41000")
+        self.write("sys/devices/system/cpu/cpu0/cpufreq/scaling_cur_freq", "1704000")
+        self.write("sys/devices/system/cpu/cpu4/cpufreq/scaling_cur_freq", "2367000")
+        self.rail_uws = {"S4M_VDD_CPUCL0": 0.0, "S5M_VDD_INT": 0.0}
+        if rails:
+            (self.root / "sys/bus/iio/devices/iio:device0").mkdir(parents=True, exist_ok=True)
+            self.write_rails(0)
+
+    def write(self, rel: str, text: str) -> None:
+        """Replace a file atomically (as sysfs values change: a reader never sees half)."""
+        path = self.root / rel
+        tmp = path.with_name(f".{path.name}.w")
+        tmp.write_text(text + "\n")
+        os.replace(tmp, path)
+
+    def write_props(self) -> None:
+        self.write("props.txt", "\n".join(f"{k}={v}" for k, v in self.props.items()))
+
+    def set_battery(self, current_ua=None, voltage_uv=None, status=None, usb_online=None) -> None:
+        b = "sys/class/power_supply/battery/"
+        if current_ua is not None:
+            self.write(b + "current_now", str(int(current_ua)))
+        if voltage_uv is not None:
+            self.write(b + "voltage_now", str(int(voltage_uv)))
+        if status is not None:
+            self.write(b + "status", status)
+        if usb_online is not None:
+            self.write("sys/class/power_supply/usb/online", "1" if usb_online else "0")
+
+    def write_rails(self, t_ms: int) -> None:
+        """Pixel 6+ ODPM format: a timestamp line, then one accumulated energy (uWs) per rail."""
+        lines = [f"t={int(t_ms)}"] + [f"CH{i}(T={int(t_ms)})[{name}], {int(v)}" for i, (name, v) in enumerate(self.rail_uws.items())]
+        self.write("sys/bus/iio/devices/iio:device0/energy_value", "\n".join(lines))
+
+    def host_path(self, device_path: str) -> Path:
+        if not device_path.startswith("/"):
+            device_path = "/data/local/tmp/" + device_path
+        return self.root / device_path.lstrip("/")
+
+    def translate(self, command: str) -> str:
+        return _PATH_RE.sub(lambda m: str(self.root) + m.group(1), command)
+
+
+class _Stream:
+    def __init__(self, conn, local_id, remote_id):
+        self.conn, self.local_id, self.remote_id = conn, local_id, remote_id
+        self.inbox: queue.Queue = queue.Queue()
+        self.okay = threading.Event()
+        self.closed = threading.Event()
+        self.buffer = bytearray()
+        self.proc = None
+
+    def write(self, data: bytes) -> None:
+        for off in range(0, len(data), self.conn.max_payload):
+            if self.closed.is_set():
+                return
+            self.okay.clear()
+            self.conn.send(P.Message(P.A_WRTE, self.local_id, self.remote_id, data[off: off + self.conn.max_payload]))
+            while not self.okay.wait(0.5):
+                if self.closed.is_set() or self.conn.dead:
+                    return
+
+    def read_exactly(self, n: int) -> bytes | None:
+        while len(self.buffer) < n:
+            chunk = self.inbox.get()
+            if chunk is None:
+                return None
+            self.buffer += chunk
+        out = bytes(self.buffer[:n])
+        del self.buffer[:n]
+        return out
+
+    def close(self) -> None:
+        if not self.closed.is_set():
+            self.closed.set()
+            self.conn.send(P.Message(P.A_CLSE, self.local_id, self.remote_id))
+            self.conn.streams.pop(self.local_id, None)
+
+
+class _Connection:
+    def __init__(self, daemon: "AdbDaemon", sock: socket.socket):
+        self.daemon, self.sock = daemon, sock
+        self.lock = threading.Lock()
+        self.streams: dict[int, _Stream] = {}
+        self.next_id = 1
+        self.max_payload = P.MAX_PAYLOAD_V1
+        self.dead = False
+        self.token = b""
+
+    def send(self, msg: P.Message) -> None:
+        with self.lock:
+            try:
+                self.sock.sendall(msg.pack(checksum=self.checksum))
+            except OSError:
+                self.kill()
+
+    def kill(self) -> None:
+        if not self.dead:
+            self.dead = True
+            try:
+                self.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self.sock.close()
+            for s in list(self.streams.values()):
+                s.closed.set()
+                s.inbox.put(None)
+                if s.proc and s.proc.poll() is None:
+                    try:
+                        os.killpg(s.proc.pid, 9)
+                    except OSError:
+                        pass
+
+    def recv_exact(self, n: int) -> bytes | None:
+        buf = bytearray()
+        while len(buf) < n:
+            try:
+                chunk = self.sock.recv(n - len(buf))
+            except OSError:
+                return None
+            if not chunk:
+                return None
+            buf += chunk
+        return bytes(buf)
+
+    checksum = False
+
+    def banner(self) -> bytes:
+        props = self.daemon.sandbox.props
+        feats = ",".join(self.daemon.features)
+        return (f"device::ro.product.name={props['ro.product.device']};ro.product.model={props['ro.product.model']};"
+                f"ro.product.device={props['ro.product.device']};features={feats}").encode()
+
+    def send_token(self) -> None:
+        self.token = secrets.token_bytes(P.TOKEN_SIZE)
+        self.send(P.Message(P.A_AUTH, P.AUTH_TOKEN, 0, self.token))
+
+    def serve(self) -> None:
+        try:
+            while not self.dead:
+                head = self.recv_exact(P.HEADER.size)
+                if head is None:
+                    break
+                try:
+                    command, a0, a1, length, _ = P.unpack_header(head)
+                except P.ProtocolError:
+                    break
+                data = self.recv_exact(length) if length else b""
+                if data is None:
+                    break
+                self.daemon.log.append((P.COMMAND_NAMES[command], a0, a1, len(data)))
+                self.handle(P.Message(command, a0, a1, data))
+        finally:
+            self.kill()
+
+    def handle(self, m: P.Message) -> None:
+        d = self.daemon
+        if m.command == P.A_CNXN:
+            self.max_payload = min(m.arg1, P.MAX_PAYLOAD)
+            self.checksum = m.arg0 < P.A_VERSION
+            if d.require_auth:
+                self.send_token()
+            else:
+                self.send(P.Message(P.A_CNXN, min(m.arg0, P.A_VERSION), P.MAX_PAYLOAD, self.banner()))
+        elif m.command == P.A_AUTH and m.arg0 == P.AUTH_SIGNATURE:
+            if any(P.verify_token(k, self.token, m.data) for k in d.known_keys):
+                self.send(P.Message(P.A_CNXN, P.A_VERSION, P.MAX_PAYLOAD, self.banner()))
+            else:
+                self.send_token()
+        elif m.command == P.A_AUTH and m.arg0 == P.AUTH_RSAPUBLICKEY:
+            d.offered_keys.append(m.data)
+            if d.auth_mode == "accept":
+                d.known_keys.append(P.decode_public_key(m.data))
+                self.send(P.Message(P.A_CNXN, P.A_VERSION, P.MAX_PAYLOAD, self.banner()))
+            elif d.auth_mode == "close":
+                self.kill()
+            # "ignore": the prompt stays unanswered on the phone; say nothing
+        elif m.command == P.A_OPEN:
+            if d.stall_secs:
+                stall, d.stall_secs = d.stall_secs, 0
+                time.sleep(stall)
+            service = m.data.rstrip(b"\0").decode("utf-8", "replace")
+            handler = self.daemon.service_for(service)
+            if handler is None:
+                self.send(P.Message(P.A_CLSE, 0, m.arg0))
+                return
+            local = self.next_id
+            self.next_id += 1
+            stream = _Stream(self, local, m.arg0)
+            self.streams[local] = stream
+            self.send(P.Message(P.A_OKAY, local, m.arg0))
+            threading.Thread(target=self._run_service, args=(handler, stream, service), daemon=True).start()
+        elif m.command == P.A_WRTE:
+            s = self.streams.get(m.arg1)
+            if s is None:
+                self.send(P.Message(P.A_CLSE, 0, m.arg0))
+                return
+            s.inbox.put(m.data)
+            self.send(P.Message(P.A_OKAY, s.local_id, s.remote_id))
+        elif m.command == P.A_OKAY:
+            s = self.streams.get(m.arg1)
+            if s:
+                s.okay.set()
+        elif m.command == P.A_CLSE:
+            s = self.streams.pop(m.arg1, None)
+            if s:
+                s.closed.set()
+                s.inbox.put(None)
+                if s.proc and s.proc.poll() is None:
+                    try:
+                        os.killpg(s.proc.pid, 9)
+                    except OSError:
+                        pass
+
+    def _run_service(self, handler, stream, service) -> None:
+        try:
+            handler(self, stream, service)
+        except Exception as exc:  # a broken service must not take the daemon down
+            self.daemon.errors.append(f"{service}: {exc!r}")
+        finally:
+            stream.close()
+
+
+class AdbDaemon:
+    """Loopback adbd. ``auth_mode``: what happens to an unknown key offered by the client:
+    'accept' (user taps Allow), 'ignore' (prompt left unanswered), 'close' (refused)."""
+
+    def __init__(self, root: str | Path, port: int = 0, auth_mode: str = "accept", require_auth: bool = True,
+                 known_keys=(), features=("shell_v2", "cmd"), props: dict | None = None):
+        self.sandbox = root if isinstance(root, PhoneSandbox) else PhoneSandbox(root, props)
+        self.port, self.auth_mode, self.require_auth = port, auth_mode, require_auth
+        self.known_keys = list(known_keys)
+        self.offered_keys: list[bytes] = []
+        self.features = list(features)
+        self.log: list = []
+        self.errors: list[str] = []
+        # fault injection
+        self.drop_push_after: int | None = None  # close the connection after this many pushed bytes (once)
+        self.refuse_pushes = 0  # answer FAIL to this many SENDs
+        self.stall_secs = 0.0  # say nothing for this long at the next OPEN
+        self.pushes_started = 0
+        self._server: socket.socket | None = None
+        self._conns: list[_Connection] = []
+        self._stop = threading.Event()
+        self._offline_until = 0.0
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def start(self) -> int:
+        self._listen()
+        threading.Thread(target=self._accept_loop, daemon=True).start()
+        return self.port
+
+    def _listen(self) -> None:
+        srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        srv.bind(("127.0.0.1", self.port))
+        srv.listen(8)
+        srv.settimeout(0.2)
+        self.port = srv.getsockname()[1]
+        self._server = srv
+
+    def _accept_loop(self) -> None:
+        while not self._stop.is_set():
+            if time.monotonic() < self._offline_until or self._server is None:
+                time.sleep(0.05)
+                if self._server is None and time.monotonic() >= self._offline_until and not self._stop.is_set():
+                    self._listen()
+                continue
+            try:
+                sock, _ = self._server.accept()
+            except (socket.timeout, OSError):
+                continue
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            conn = _Connection(self, sock)
+            self._conns.append(conn)
+            threading.Thread(target=conn.serve, daemon=True).start()
+
+    def go_offline(self, secs: float) -> None:
+        """Drop every connection and refuse new ones for ``secs`` seconds (a phone that
+        leaves Wi-Fi, or a USB cable pulled), then listen again on the same port."""
+        self._offline_until = time.monotonic() + secs
+        srv, self._server = self._server, None
+        if srv:
+            srv.close()
+        for c in self._conns:
+            c.kill()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._server:
+            self._server.close()
+        for c in self._conns:
+            c.kill()
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    # -- services -------------------------------------------------------------------------
+    def service_for(self, service: str):
+        if service.startswith("shell,") or service.startswith("shell:"):
+            head, _, _ = service.partition(":")
+            return self._shell_v2 if "v2" in head.split(",") else self._shell_v1
+        if service.startswith("exec:"):
+            return self._exec
+        if service == "sync:":
+            return self._sync
+        return None
+
+    def _popen(self, command: str, merge: bool):
+        env = {**os.environ, "EDGESEG_SANDBOX": str(self.sandbox.root),
+               "PATH": f"{self.sandbox.root / 'system/bin'}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+               "TMPDIR": str(self.sandbox.root / "data/local/tmp")}
+        return subprocess.Popen(["/bin/sh", "-c", self.sandbox.translate(command) or "true"],
+                                cwd=self.sandbox.root / "data/local/tmp", env=env, stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT if merge else subprocess.PIPE,
+                                start_new_session=True)
+
+    def _untranslate(self, data: bytes) -> bytes:
+        return data.replace(str(self.sandbox.root).encode(), b"")
+
+    def _pump_stdin(self, stream, proc, v2: bool) -> None:
+        buf = bytearray()
+        while True:
+            chunk = stream.inbox.get()
+            if chunk is None:
+                break
+            if not v2:
+                try:
+                    proc.stdin.write(chunk)
+                    proc.stdin.flush()
+                except OSError:
+                    break
+                continue
+            buf += chunk
+            while len(buf) >= P.SHELL_HEADER.size:
+                pid, n = P.SHELL_HEADER.unpack(buf[: P.SHELL_HEADER.size])
+                if len(buf) < P.SHELL_HEADER.size + n:
+                    break
+                data = bytes(buf[P.SHELL_HEADER.size: P.SHELL_HEADER.size + n])
+                del buf[: P.SHELL_HEADER.size + n]
+                try:
+                    if pid == P.SHELL_STDIN:
+                        proc.stdin.write(data)
+                        proc.stdin.flush()
+                    elif pid == P.SHELL_CLOSE_STDIN:
+                        proc.stdin.close()
+                except (OSError, ValueError):
+                    pass
+
+    def _shell_v2(self, conn, stream, service) -> None:
+        command = service.partition(":")[2]
+        proc = stream.proc = self._popen(command, merge=False)
+        threading.Thread(target=self._pump_stdin, args=(stream, proc, True), daemon=True).start()
+
+        def reader(pipe, pid):
+            while chunk := os.read(pipe.fileno(), 65536):
+                stream.write(P.shell_packet(pid, self._untranslate(chunk)))
+
+        ts = [threading.Thread(target=reader, args=(proc.stdout, P.SHELL_STDOUT), daemon=True),
+              threading.Thread(target=reader, args=(proc.stderr, P.SHELL_STDERR), daemon=True)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        code = proc.wait()
+        stream.write(P.shell_packet(P.SHELL_EXIT, bytes([code & 0xFF if code >= 0 else 128 + (-code)])))
+
+    def _shell_v1(self, conn, stream, service) -> None:
+        self._raw(stream, service.partition(":")[2], merge=True)
+
+    def _exec(self, conn, stream, service) -> None:
+        self._raw(stream, service.partition(":")[2], merge=False)
+
+    def _raw(self, stream, command, merge) -> None:
+        proc = stream.proc = self._popen(command, merge=merge)
+        threading.Thread(target=self._pump_stdin, args=(stream, proc, False), daemon=True).start()
+        while chunk := os.read(proc.stdout.fileno(), 65536):
+            stream.write(self._untranslate(chunk))
+        proc.wait()
+
+    def _sync(self, conn, stream, service) -> None:
+        def fail(msg: str):
+            stream.write(b"FAIL" + struct.pack("<I", len(msg)) + msg.encode())
+
+        while True:
+            head = stream.read_exactly(8)
+            if head is None:
+                return
+            cmd, n = head[:4], struct.unpack("<I", head[4:])[0]
+            if cmd == b"QUIT":
+                return
+            arg = stream.read_exactly(n)
+            if arg is None:
+                return
+            if cmd == b"STAT":
+                try:
+                    st = os.stat(self.sandbox.host_path(arg.decode()))
+                    stream.write(b"STAT" + struct.pack("<III", st.st_mode, st.st_size & 0xFFFFFFFF, int(st.st_mtime)))
+                except OSError:
+                    stream.write(b"STAT" + struct.pack("<III", 0, 0, 0))
+            elif cmd == b"LIST":
+                folder = self.sandbox.host_path(arg.decode())
+                for entry in sorted(os.listdir(folder)) if folder.is_dir() else []:
+                    st = os.lstat(folder / entry)
+                    name = entry.encode()
+                    stream.write(b"DENT" + struct.pack("<IIII", st.st_mode, st.st_size & 0xFFFFFFFF,
+                                                       int(st.st_mtime), len(name)) + name)
+                stream.write(b"DONE" + struct.pack("<IIII", 0, 0, 0, 0))
+            elif cmd == b"SEND":
+                if not self._recv_file(stream, arg.decode(), conn, fail):
+                    return
+            elif cmd == b"RECV":
+                path = self.sandbox.host_path(arg.decode())
+                if not path.is_file():
+                    fail("No such file or directory")
+                    continue
+                with open(path, "rb") as fh:
+                    while block := fh.read(P.SYNC_DATA_MAX):
+                        stream.write(b"DATA" + struct.pack("<I", len(block)) + block)
+                stream.write(b"DONE" + struct.pack("<I", 0))
+            else:
+                fail(f"unknown sync command {cmd!r}")
+                return
+
+    def _recv_file(self, stream, spec: str, conn, fail) -> bool:
+        remote, _, mode = spec.rpartition(",")
+        path = self.sandbox.host_path(remote)
+        self.pushes_started += 1
+        refuse = self.refuse_pushes > 0
+        if refuse:
+            self.refuse_pushes -= 1
+        received = 0
+        fh = None
+        if not refuse:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fh = open(path, "wb")
+        try:
+            while True:
+                head = stream.read_exactly(8)
+                if head is None:
+                    return False
+                tag, n = head[:4], struct.unpack("<I", head[4:])[0]
+                if tag == b"DATA":
+                    data = stream.read_exactly(n)
+                    if data is None:
+                        return False
+                    if fh:
+                        fh.write(data)
+                    received += n
+                    if self.drop_push_after is not None and received >= self.drop_push_after:
+                        self.drop_push_after = None
+                        conn.kill()  # the cable is pulled mid-push: a partial file stays behind
+                        return False
+                elif tag == b"DONE":
+                    break
+                else:
+                    fail(f"unexpected {tag!r} during SEND")
+                    return False
+        finally:
+            if fh:
+                fh.close()
+        if refuse:
+            fail(f"couldn't create file: Permission denied")
+            return True
+        try:
+            os.chmod(path, int(mode) & 0o777 if mode.isdigit() else 0o644)
+        except (OSError, ValueError):
+            pass
+        stream.write(b"OKAY" + struct.pack("<I", 0))
+        return True
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--root", required=True, help="sandbox folder (created)")
+    ap.add_argument("--port", type=int, default=5555)
+    ap.add_argument("--auth", choices=["accept", "ignore", "close"], default="accept")
+    ap.add_argument("--no-auth", action="store_true", help="skip AUTH (like a userdebug build)")
+    ap.add_argument("--seconds", type=float, default=0, help="stop after this long (0 = until Ctrl-C)")
+    args = ap.parse_args()
+    d = AdbDaemon(args.root, port=args.port, auth_mode=args.auth, require_auth=not args.no_auth)
+    d.start()
+    print(f"adbd listening on 127.0.0.1:{d.port}, sandbox {d.sandbox.root}", flush=True)
+    try:
+        deadline = time.monotonic() + args.seconds if args.seconds else None
+        while deadline is None or time.monotonic() < deadline:
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        pass
+    d.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
