@@ -62,7 +62,7 @@ def main(argv=None) -> int:
     ap.add_argument("--csv", default="benchmarks/results/host_latency.csv")
     args = ap.parse_args(argv)
 
-    from edgeseg.runtime.hostbench import _random_input, latency_stats
+    from edgeseg.runner import latency_stats, random_input
     from edgeseg.runtime.interpreter import delegation, load_interpreter
     from edgeseg.runtime.modelinfo import model_info
 
@@ -74,7 +74,7 @@ def main(argv=None) -> int:
         for r, p in paths.items():
             it, _ = load_interpreter(p, threads=args.threads)
             for d in it.get_input_details():
-                it.set_tensor(d["index"], _random_input(d, rng))
+                it.set_tensor(d["index"], random_input(d, rng))
             for _ in range(3):  # warm-up
                 it.invoke()
             interps[r] = it

@@ -255,43 +255,180 @@ def info(target, as_json) -> None:
     click.echo("ops    " + ", ".join(f"{k} x{v}" for k, v in res["ops"].items()))
 
 
-# -- bench ------------------------------------------------------------------------------
+# -- devices / deploy / bench ---------------------------------------------------------------
+
+
+def _session(device, serial, transport, address, key):
+    from .device.profiles import load_profile  # noqa: PLC0415
+    from .device.session import DeviceSession  # noqa: PLC0415
+
+    return DeviceSession(load_profile(device), serial=serial, transport=transport, address=address, key_path=key)
+
+
+def _device_options(f):
+    f = click.option("--adb-key", "key", type=click.Path(dir_okay=False), default=None,
+                     help="adb private key (default ~/.android/adbkey, created if missing).")(f)
+    f = click.option("--address", default=None, help="HOST:PORT for tcp (overrides the profile).")(f)
+    f = click.option("--transport", type=click.Choice(["tcp", "adb-server"]), default=None,
+                     help="tcp: our ADB client to HOST:PORT; adb-server: through the `adb` binary (USB).")(f)
+    f = click.option("--serial", default=None, help="Device serial when several are attached (or ANDROID_SERIAL).")(f)
+    return f
+
+
+def _push_bar(total, name):
+    from tqdm import tqdm  # noqa: PLC0415
+
+    return tqdm(total=total, unit="B", unit_scale=True, desc=f"push {name}", leave=False, file=sys.stderr,
+                disable=not sys.stderr.isatty())
+
+
+@main.group(invoke_without_command=True)
+@click.pass_context
+def devices(ctx) -> None:
+    """Device profiles and attached devices."""
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(devices_list)
+
+
+@devices.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def devices_list(as_json) -> None:
+    """The profiles, and the devices attached to the adb server."""
+    from .device.profiles import all_profiles  # noqa: PLC0415
+    from .device.session import adb_devices  # noqa: PLC0415
+
+    profiles = all_profiles()
+    attached = adb_devices()
+    if as_json:
+        _echo_json({"profiles": [{"name": p.name, "description": p.description, "transport": p.transport,
+                                  "path": str(p.path)} for p in profiles], "attached": attached})
+        return
+    click.echo("profiles:")
+    for p in profiles:
+        click.echo(f"  {p.name:<16} {p.transport:<10} {p.description}")
+    click.echo("attached (adb server):" if attached else "attached: none (adb not installed, or no device; tcp "
+               "profiles connect on use)")
+    for d in attached:
+        click.echo(f"  {d['serial']:<24} {d['state']:<12} {d.get('model', '')}")
+
+
+@devices.command("show")
+@click.argument("name")
+@_device_options
+@click.option("--probe", is_flag=True, help="Connect and read the device's properties.")
+def devices_show(name, serial, transport, address, key, probe) -> None:
+    """One profile (and with --probe the connected device: model, SoC, Android, ABI)."""
+    from .device.profiles import load_profile  # noqa: PLC0415
+
+    p = load_profile(name)
+    click.echo(f"{p.name}: {p.description}\n  file       {p.path}\n  transport  {p.transport} {p.address or ''}")
+    click.echo(f"  work dir   {p.work_dir}\n  runner     {p.runner}  threads {p.threads}  abi {p.abi}")
+    for d in p.delegates.values():
+        extra = f" accelerator={d.accelerator}" if d.accelerator else ""
+        click.echo(f"  delegate   {d.name:<8} {' '.join(d.flags)}{extra}")
+    click.echo(f"  power      {p.power.source} at {p.power.rate_hz:g} Hz, idle {p.power.idle_secs:g} s, "
+               f"current {p.power.current_unit} sign {p.power.current_sign:+d}")
+    if probe:
+        with _session(name, serial, transport, address, key) as s:
+            info = s.getprops()
+        click.echo(f"  device     {info['manufacturer']} {info['model']} ({info['serial']}), SoC {info['soc']}, "
+                   f"Android {info['android']} (SDK {info['sdk']}), {info['abi']}")
+
+
+@main.command()
+@click.argument("artifact", type=click.Path())
+@click.option("--device", required=True, help="Profile name or path to a profile .toml.")
+@_device_options
+def deploy(artifact, device, serial, transport, address, key) -> None:
+    """Push an artifact and its manifest to the device's work dir, verified by sha256."""
+    from .device.deploy import deploy as run_deploy  # noqa: PLC0415
+
+    with _session(device, serial, transport, address, key) as s:
+        res = run_deploy(s, artifact, _push_bar)
+    state = "already on the device (same sha256)" if res["skipped"] else f"pushed and verified ({res['attempts']} attempt(s))"
+    click.echo(f"{res['remote']}: {state}, sha256 {res['sha256'][:16]}")
 
 
 @main.command()
 @click.argument("artifacts", nargs=-1, required=True, type=click.Path())
 @click.option("--device", default="host", show_default=True, help="'host' or a device profile name/path.")
 @click.option("--delegate", default=None, help="Comma list. Host: xnnpack,cpu. Device: cpu,xnnpack,gpu,nnapi.")
-@click.option("--threads", default=2, show_default=True, type=click.IntRange(1))
+@click.option("--threads", default=None, type=click.IntRange(1), help="Default: 2 on the host, the profile's on devices.")
 @click.option("--runs", default=50, show_default=True, type=click.IntRange(1))
 @click.option("--min-secs", default=2.0, show_default=True, type=float)
+@click.option("--op-profile", is_flag=True, help="benchmark_model op profiling into ops.csv.")
+@click.option("--power/--no-power", default=True, show_default=True, help="Sample power on the device.")
+@click.option("--benchmark-binary", type=click.Path(dir_okay=False), default=None,
+              help="benchmark_model built for the device's ABI (pushed once, cached by checksum).")
+@click.option("--require-full-delegation", is_flag=True, help="Fail a delegate row unless it runs the whole graph.")
+@_device_options
 @click.option("--reports", default="reports", show_default=True, type=click.Path(file_okay=False),
               help="Where the report folder is created.")
 @click.option("--no-report", is_flag=True, help="Do not write a report folder.")
-@click.option("--json", "as_json", is_flag=True, help="Print the latency rows as JSON.")
-def bench(artifacts, device, delegate, threads, runs, min_secs, reports, no_report, as_json) -> None:
-    """Latency of each artifact on a device (or this host), one row per delegate."""
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
+def bench(artifacts, device, delegate, threads, runs, min_secs, op_profile, power, benchmark_binary,
+          require_full_delegation, serial, transport, address, key, reports, no_report, as_json) -> None:
+    """Latency (and on devices power and energy) of each artifact, one row per delegate."""
     from .flow import bench_rows, quality_from_manifests  # noqa: PLC0415
     from .quantize.artifact import check_tflite_file  # noqa: PLC0415
     from .report.tables import format_table, write_report  # noqa: PLC0415
 
     paths = [check_tflite_file(a) for a in artifacts]
-    if device != "host":
-        raise click.UsageError(f"device '{device}': on-device benchmarking comes with the device layer; use --device host")
-    delegates = tuple((delegate or "xnnpack").split(","))
-    rows = bench_rows(paths, "host", threads, runs, min_secs, delegates)
+    power_rows, ops, trace, device_info = [], [], [], {"name": "host"}
+    if device == "host":
+        delegates = tuple((delegate or "xnnpack").split(","))
+        rows = bench_rows(paths, "host", threads or 2, runs, min_secs, delegates)
+    else:
+        from .device.bench import bench_device  # noqa: PLC0415
+
+        with _session(device, serial, transport, address, key) as s:
+            delegates = (delegate.split(",") if delegate else list(s.profile.delegates))
+            res = bench_device(s, paths, delegates, threads, runs, min_secs, op_profile, power, benchmark_binary,
+                               require_full_delegation, say=lambda m: click.echo(m, err=True),
+                               progress_factory=_push_bar)
+        rows, power_rows, ops, trace, device_info = res["latency"], res["power"], res["ops"], res["trace"], res["device"]
     report = None
     if not no_report:
-        report = write_report(reports, "bench_host", rows, quality_from_manifests(paths),
+        from . import __version__ as version  # noqa: PLC0415
+
+        report = write_report(reports, f"bench_{device_info.get('profile', 'host')}", rows, quality_from_manifests(paths),
+                              power=power_rows, ops=ops, trace=trace,
                               sizes={p.stem: p.stat().st_size for p in paths},
-                              run_info={"command": " ".join(sys.argv), "device": {"name": "host"}})
+                              run_info={"command": " ".join(sys.argv), "device": device_info,
+                                        "runner_version": f"edgeseg {version}"})
     if as_json:
-        _echo_json({"rows": rows, "report": str(report) if report else None})
+        _echo_json({"rows": rows, "power": power_rows, "report": str(report) if report else None})
         return
     click.echo(format_table(rows, ["artifact", "delegate", "threads", "init_ms", "first_ms", "median_ms", "p90_ms",
                                    "std_ms", "runs", "delegated_ops", "total_ops", "partitions", "status"]))
+    if power_rows:
+        click.echo(format_table(power_rows, ["artifact", "delegate", "idle_mw", "run_mw", "energy_mj_per_inference",
+                                             "energy_source", "samples", "charging"]))
+    for r in rows:
+        if r.get("status") == "failed":
+            click.echo(f"failed: {r['artifact']} on {r['delegate']}: {r.get('error')}", err=True)
     if report:
         click.echo(f"report: {report}")
+
+
+# -- report ---------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("folders", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("--html", "with_html", is_flag=True, help="Also write one self-contained report.html.")
+@click.option("--reports", default="reports", show_default=True, type=click.Path(file_okay=False),
+              help="Where the merged report folder is created.")
+def report(folders, with_html, reports) -> None:
+    """Merge report folders (or a folder of them) into a summary table, PNG plots and HTML."""
+    from .report.compose import SUMMARY_VIEW, compose  # noqa: PLC0415
+    from .report.tables import format_table  # noqa: PLC0415
+
+    res = compose(folders, reports, with_html)
+    click.echo(format_table(res["summary"], SUMMARY_VIEW))
+    for n in res["notes"]:
+        click.echo(f"note: {n}", err=True)
+    click.echo(f"report: {res['report']} ({', '.join(res['files'])})")
 
 
 # -- quickstart -------------------------------------------------------------------------

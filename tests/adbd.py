@@ -291,8 +291,10 @@ class _Connection:
             if s is None:
                 self.send(P.Message(P.A_CLSE, 0, m.arg0))
                 return
-            s.inbox.put(m.data)
+            # acknowledge first (as adbd does once the packet is queued), then hand it over:
+            # the service may finish and close the stream as soon as it sees the data
             self.send(P.Message(P.A_OKAY, s.local_id, s.remote_id))
+            s.inbox.put(m.data)
         elif m.command == P.A_OKAY:
             s = self.streams.get(m.arg1)
             if s:

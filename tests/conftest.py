@@ -40,3 +40,17 @@ def segnet_dataset(tmp_path):
             mask[0, 0] = 11  # void
             save(root / f"{split}annot" / f"img{i}.png", mask, mode="L")
     return root
+
+
+@pytest.fixture(scope="session")
+def tiny_tflite(tmp_path_factory):
+    """A real (tiny) resunet exported to float32 .tflite with its manifest."""
+    from edgeseg.models.registry import build_model
+    from edgeseg.quantize.artifact import write_manifest
+    from edgeseg.quantize.ptq import convert
+
+    out = tmp_path_factory.mktemp("tiny") / "tiny_fp32.tflite"
+    model = build_model("resunet", (32, 48), 3, {"depth": 2, "base": 4})
+    out.write_bytes(convert(model, (32, 48), "float32"))
+    write_manifest(out, model="resunet", recipe="float32", classes=["a", "b", "c"])
+    return out

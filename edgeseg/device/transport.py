@@ -64,14 +64,16 @@ class _Stream:
         self.closed = False
         self.buffer = bytearray()
 
-    def write(self, data: bytes, deadline: float | None = None) -> None:
+    def write(self, data: bytes, deadline: float | None = None, last: bool = False) -> None:
+        """Send ``data`` with flow control. ``last``: the peer may close the stream as its
+        answer (sync QUIT), which then counts as acknowledged."""
         view = memoryview(data)
         step = self.conn.max_payload
         for off in range(0, len(view), step):
             if self.closed:
                 raise DeviceConnectionError("the device closed the stream while we were writing")
             self.conn._send(P.Message(P.A_WRTE, self.local_id, self.remote_id, bytes(view[off: off + step])))
-            self.conn._wait_okay(self, deadline)
+            self.conn._wait_okay(self, deadline, closing_ok=last)
 
     def read_some(self, deadline: float | None = None, idle: float | None = None) -> bytes | None:
         """Next chunk of data, or None when the stream is closed."""
@@ -214,10 +216,13 @@ class AdbTcpConnection:
         elif msg.command == P.A_CLSE:
             stream.closed = True
 
-    def _wait_okay(self, stream: _Stream, deadline=None) -> None:
+    def _wait_okay(self, stream: _Stream, deadline=None, closing_ok: bool = False) -> None:
         self._okay_pending.add(stream.local_id)
         while stream.local_id in self._okay_pending:
             if stream.closed:
+                self._okay_pending.discard(stream.local_id)
+                if closing_ok:
+                    return
                 raise DeviceConnectionError("the device closed the stream before acknowledging our data")
             self._pump(stream, deadline)
 
@@ -281,7 +286,7 @@ class AdbTcpConnection:
 
     def _shell_v1(self, command, deadline, idle, on_stdout) -> ShellResult:
         marker = f"__EDGESEG_RC_{secrets.token_hex(6)}="
-        stream = self.open(f"shell:{command} 2>&1; echo {marker}$?", deadline)
+        stream = self.open(f"shell:( {command}\n) 2>&1; echo {marker}$?", deadline)
         out = bytearray()
         while (chunk := stream.read_some(deadline, idle)) is not None:
             out += chunk
@@ -303,7 +308,7 @@ class AdbTcpConnection:
             reply = stream.read_exactly(16)
             if reply[:4] != b"STAT":
                 raise DeviceError(f"unexpected sync reply {reply[:4]!r} to STAT")
-            stream.write(P.sync_request(b"QUIT", 0))
+            stream.write(P.sync_request(b"QUIT", 0), last=True)
             return struct.unpack("<III", reply[4:])
         finally:
             stream.close()
@@ -330,7 +335,7 @@ class AdbTcpConnection:
                                   f"{stream.read_exactly(n, deadline).decode('utf-8', 'replace')}")
             if reply[:4] != b"OKAY":
                 raise DeviceError(f"unexpected sync reply {reply[:4]!r} to SEND")
-            stream.write(P.sync_request(b"QUIT", 0), deadline)
+            stream.write(P.sync_request(b"QUIT", 0), deadline, last=True)
         finally:
             stream.close()
         return sent
@@ -357,7 +362,7 @@ class AdbTcpConnection:
                         raise DeviceError(f"cannot pull {remote}: {stream.read_exactly(n).decode('utf-8', 'replace')}")
                     else:
                         raise DeviceError(f"unexpected sync reply {tag!r} to RECV")
-            stream.write(P.sync_request(b"QUIT", 0), deadline)
+            stream.write(P.sync_request(b"QUIT", 0), deadline, last=True)
             os.replace(tmp, local)
         finally:
             stream.close()

@@ -15,8 +15,10 @@ LATENCY_COLUMNS = (
 
 POWER_COLUMNS = (
     "artifact", "device", "delegate", "idle_mw", "run_mw", "energy_mj_per_inference", "energy_source",
-    "samples", "source", "charging", "temp_start_c", "temp_end_c",
+    "samples", "source", "charging", "temp_start_c", "temp_end_c", "window_start", "window_end",
 )
+
+POWER_TRACE_COLUMNS = ("artifact", "delegate", "t_s", "power_mw", "battery_c", "phase")
 
 OPS_COLUMNS = ("artifact", "device", "delegate", "node_type", "count", "avg_ms", "percent", "cdf_percent")
 

@@ -138,9 +138,9 @@ def _num(v) -> bool:
 
 def write_report(root: str | Path, name: str, latency: list[dict], quality: list[dict],
                  power: list[dict] | None = None, ops: list[dict] | None = None, run_info: dict | None = None,
-                 sizes: dict | None = None) -> Path:
+                 sizes: dict | None = None, trace: list[dict] | None = None) -> Path:
     """Write one complete report folder and return its final path."""
-    from .schema import OPS_COLUMNS, POWER_COLUMNS  # noqa: PLC0415
+    from .schema import OPS_COLUMNS, POWER_COLUMNS, POWER_TRACE_COLUMNS  # noqa: PLC0415
 
     with ReportFolder(root, name) as rep:
         if quality:
@@ -152,6 +152,8 @@ def write_report(root: str | Path, name: str, latency: list[dict], quality: list
             atomic_write_csv(rep.path / "power.csv", POWER_COLUMNS, [{c: r.get(c) for c in POWER_COLUMNS} for r in power])
         if ops:
             atomic_write_csv(rep.path / "ops.csv", OPS_COLUMNS, [{c: r.get(c) for c in OPS_COLUMNS} for r in ops])
+        if trace:
+            atomic_write_csv(rep.path / "power_trace.csv", POWER_TRACE_COLUMNS, trace)
         summary = summarize(latency, quality, power, sizes)
         atomic_write_csv(rep.path / "summary.csv", SUMMARY_COLUMNS, summary)
         atomic_write_json(rep.path / "run.json", {"created": utc_stamp(), "host": host_environment(), **(run_info or {})})
@@ -179,7 +181,8 @@ def read_report(folder: str | Path) -> dict:
             run = json.loads((folder / "run.json").read_text())
         except json.JSONDecodeError as exc:
             raise ReportError(f"{folder / 'run.json'} is not valid JSON: {exc}") from None
-    return {name: read_csv(folder / f"{name}.csv") for name in ("quality", "latency", "power", "ops", "summary")} | {
+    names = ("quality", "latency", "power", "ops", "summary", "power_trace")
+    return {name: read_csv(folder / f"{name}.csv") for name in names} | {
         "run": run, "folder": str(folder)}
 
 
@@ -204,3 +207,31 @@ def format_table(rows: list[dict], columns: list[str] | tuple[str, ...], floats:
     lines.append("  ".join("-" * w for w in widths))
     lines += ["  ".join(v.ljust(w) for v, w in zip(b, widths)) for b in body]
     return "\n".join(lines)
+
+
+def merge_reports(folders: list[str | Path]) -> dict:
+    """Concatenate the tables of several report folders (a folder of folders is expanded)."""
+    expanded: list[Path] = []
+    for f in map(Path, folders):
+        if (f / "summary.csv").is_file() or (f / "latency.csv").is_file():
+            expanded.append(f)
+        elif f.is_dir():
+            expanded += sorted(p for p in f.iterdir() if p.is_dir() and not p.name.startswith(".")
+                               and ((p / "summary.csv").is_file() or (p / "latency.csv").is_file()))
+        else:
+            raise ReportError(f"{f} does not exist")
+    if not expanded:
+        raise ReportError(f"no report folders found in {', '.join(map(str, folders))}; run `edgeseg bench` first")
+    merged = {k: [] for k in ("quality", "latency", "power", "ops", "power_trace")}
+    runs = []
+    for folder in expanded:
+        rep = read_report(folder)
+        for k in merged:
+            merged[k] += rep[k]
+        runs.append({"folder": str(folder), **rep["run"]})
+    merged["summary"] = summarize(merged["latency"], merged["quality"], merged["power"],
+                                  {r["artifact"]: float(r["size_kb"]) * 1024 for f in expanded
+                                   for r in read_csv(f / "summary.csv") if _num(r.get("size_kb"))})
+    merged["runs"] = runs
+    merged["folders"] = [str(f) for f in expanded]
+    return merged

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..errors import ArtifactError, RuntimeBackendError
 from ..quantize.artifact import check_tflite_file
+from ..runner import delegation  # noqa: F401  (re-exported: one implementation, also used on devices)
 
 BACKENDS = ("ai_edge_litert.interpreter", "tflite_runtime.interpreter", "tensorflow.lite")
 
@@ -99,36 +100,3 @@ class ArtifactPredictor:
             outs.append(self._dequantize_output(self.interp.get_tensor(self.out["index"])[0]))
         return np.stack(outs)
 
-
-def delegation(ops: list[dict]) -> dict:
-    """Delegation coverage from an interpreter's op list after delegates were applied.
-
-    The op list keeps every original node and appends one ``DELEGATE`` node per partition.
-    A partition covers the original nodes on the paths from its input tensors to its output
-    tensors, found by walking producers backwards from its outputs.
-    """
-    delegates = [op for op in ops if op["op_name"] == "DELEGATE"]
-    original = [op for op in ops if op["op_name"] != "DELEGATE"]
-    producer = {}
-    for op in original:
-        for t in op["outputs"]:
-            producer[int(t)] = op["index"]
-    by_index = {op["index"]: op for op in original}
-    covered: set[int] = set()
-    for d in delegates:
-        stop = {int(t) for t in d["inputs"]}
-        stack = [int(t) for t in d["outputs"]]
-        seen = set()
-        while stack:
-            t = stack.pop()
-            if t in stop or t in seen:
-                continue
-            seen.add(t)
-            node = producer.get(t)
-            if node is None or node in covered:
-                continue
-            covered.add(node)
-            stack.extend(int(x) for x in by_index[node]["inputs"])
-    left = sorted({by_index[i]["op_name"] for i in by_index if i not in covered})
-    return {"total_ops": len(original), "delegated_ops": len(covered), "partitions": len(delegates),
-            "cpu_ops": left}

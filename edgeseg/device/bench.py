@@ -1,0 +1,215 @@
+"""Benchmark artifacts on a device, one row per (artifact, delegate), with power.
+
+For each row one shell session on the device: start the power sampler, wait the idle
+baseline, mark the run, run the benchmark (benchmark_model, or the Python runner on Linux
+boards), mark the end, stop the sampler, print everything. One session means no ADB round
+trips while measuring; the host then parses latency, delegation and power. A combination
+that fails is a row with status ``failed`` and the error, never an aborted sweep.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import time
+from pathlib import Path
+from typing import Callable
+
+from ..errors import DeviceError
+from ..quantize.artifact import check_tflite_file, read_manifest
+from . import power as pw
+from .deploy import ensure_file
+from .parse import delegation_status, parse_benchmark_output
+from .session import DeviceSession, q
+from .transport import DeviceConnectionError
+
+log = logging.getLogger(__name__)
+
+RUNNER_FILE = Path(__file__).resolve().parents[1] / "runner.py"
+SECTION = "__EDGESEG_SECTION__"
+PYTHON_DELEGATES = ("cpu", "xnnpack")
+
+
+def benchmark_model_command(binary: str, graph: str, delegate_spec, threads: int, runs: int, min_secs: float,
+                            op_profile: bool, require_full: bool) -> str:
+    flags = [f"--graph={graph}", f"--num_threads={threads}", f"--num_runs={runs}", f"--min_secs={min_secs}",
+             "--warmup_runs=1", "--warmup_min_secs=0.5", *delegate_spec.flags]
+    if delegate_spec.accelerator:
+        flags.append(f"--nnapi_accelerator_name={delegate_spec.accelerator}")
+    if delegate_spec.execution_preference:
+        flags.append(f"--nnapi_execution_preference={delegate_spec.execution_preference}")
+    if op_profile:
+        flags.append("--enable_op_profiling=true")
+    if require_full and delegate_spec.name != "cpu":
+        flags.append("--require_full_delegation=true")
+    return " ".join(q(a) for a in [binary, *flags])
+
+
+def python_runner_command(python: str, runner: str, graph: str, delegate: str, threads: int, runs: int,
+                          min_secs: float) -> str:
+    return " ".join(q(a) for a in [python, runner, "--graph", graph, "--threads", threads, "--runs", runs,
+                                    "--min-secs", min_secs, "--delegate", delegate])
+
+
+def session_script(session: DeviceSession, bench_cmd: str, with_power: bool, tag: str) -> str:
+    p = session.profile
+    out, err = p.remote(f".bench_{tag}.out"), p.remote(f".bench_{tag}.err")
+    log, stop = p.remote(f".power_{tag}.log"), p.remote(f".power_{tag}.stop")
+    s = f"cd {q(p.work_dir)} || exit 97; rm -f {q(log)} {q(stop)}; "
+    if with_power:
+        s += pw.sampler_start(p.power, p.thermal, log, stop)
+        s += pw.marker(log, "idle_start") + f"sleep {p.power.idle_secs}; "
+    s += pw.marker(log, "run_start")
+    s += f"{bench_cmd} > {q(out)} 2> {q(err)}; rc=$?; "
+    s += pw.marker(log, "run_end")
+    if with_power:
+        s += f"touch {q(stop)}; wait $SP; "
+    s += (f"echo {SECTION} out; cat {q(out)}; echo {SECTION} err; cat {q(err)}; echo {SECTION} power; "
+          f"cat {q(log)} 2>/dev/null; echo {SECTION} rc $rc; rm -f {q(out)} {q(err)} {q(log)} {q(stop)}")
+    return s
+
+
+def split_sections(text: str) -> dict:
+    parts, current, rc = {"out": [], "err": [], "power": []}, None, None
+    for line in text.splitlines():
+        if line.startswith(SECTION):
+            bits = line.split()
+            if bits[1] == "rc":
+                rc = int(bits[2]) if len(bits) > 2 and bits[2].lstrip("-").isdigit() else None
+                current = None
+            else:
+                current = bits[1]
+            continue
+        if current:
+            parts[current].append(line)
+    return {k: "\n".join(v) for k, v in parts.items()} | {"rc": rc}
+
+
+def read_temperature(session: DeviceSession) -> float | None:
+    zones = session.profile.thermal.zones
+    if not zones:
+        return None
+    res = session.shell("; ".join(f"cat {q(z)} 2>/dev/null || echo" for z in zones))
+    vals = [float(v) / 1000.0 for v in res.text.split() if v.lstrip("-").isdigit()]
+    return max(vals) if vals else None
+
+
+def cool_down(session: DeviceSession, say: Callable[[str], None]) -> float | None:
+    th = session.profile.thermal
+    t = read_temperature(session)
+    start = time.monotonic()
+    while t is not None and t > th.cooldown_above_c and time.monotonic() - start < th.cooldown_max_secs:
+        say(f"      cooling down: {t:.1f} C > {th.cooldown_above_c:.0f} C")
+        time.sleep(min(10.0, th.cooldown_max_secs))
+        t = read_temperature(session)
+    return t
+
+
+def bench_device(session: DeviceSession, artifacts: list[Path], delegates: list[str], threads: int | None = None,
+                 runs: int = 50, min_secs: float = 2.0, op_profile: bool = False, with_power: bool = True,
+                 benchmark_binary: str | None = None, require_full: bool = False,
+                 say: Callable[[str], None] = lambda s: None, progress_factory=None) -> dict:
+    p = session.profile
+    threads = threads or p.threads
+    info = session.getprops()
+    device_name = info.get("model") or p.name
+    with_power = with_power and p.power.source != "none"
+    charging, why = False, ""
+    if with_power:
+        charging, why = pw.parse_charging(session.shell(pw.charging_command(p.power)).text)
+        if charging:
+            say(f"warning: {why}; {pw.CHARGING_ADVICE}")
+    runner_remote = binary_remote = None
+    if p.runner == "python":
+        runner_remote = ensure_file(session, RUNNER_FILE, "edgeseg_runner.py")["remote"]
+    else:
+        binary = benchmark_binary or p.benchmark_binary
+        if not binary:
+            raise DeviceError(f"profile '{p.name}' uses benchmark_model but names no binary: build benchmark_model for "
+                              f"{p.abi} and pass --benchmark-binary PATH (or set benchmark_binary in {p.path})")
+        if not Path(binary).is_file():
+            raise DeviceError(f"benchmark binary {binary} does not exist")
+        binary_remote = ensure_file(session, binary, "benchmark_model", mode=0o755)["remote"]
+
+    latency, power_rows, ops_rows, trace = [], [], [], []
+    accelerators = None
+    for art in artifacts:
+        art = check_tflite_file(art)
+        manifest = read_manifest(art) or {}
+        say(f"deploy {art.name}")
+        from .deploy import deploy  # noqa: PLC0415
+
+        remote = deploy(session, art, progress_factory)["remote"]
+        for delegate in delegates:
+            base = {"artifact": art.stem, "recipe": manifest.get("recipe", "unknown"), "device": device_name,
+                    "delegate": delegate, "threads": threads,
+                    "runner": "python-runner" if p.runner == "python" else "benchmark_model"}
+            say(f"bench {art.stem} on {delegate}")
+            try:
+                spec = p.delegate(delegate)
+                if p.runner == "python":
+                    if delegate not in PYTHON_DELEGATES:
+                        raise DeviceError(f"the Python runner runs {' and '.join(PYTHON_DELEGATES)} only; use a "
+                                          f"benchmark_model profile for {delegate}")
+                    cmd = python_runner_command(p.python, runner_remote, remote, delegate, threads, runs, min_secs)
+                else:
+                    cmd = benchmark_model_command(binary_remote, remote, spec, threads, runs, min_secs, op_profile,
+                                                  require_full)
+                if with_power:
+                    cool_down(session, say)
+                tag = secrets.token_hex(4)
+                script = session_script(session, cmd, with_power, tag)
+                res = session.with_retry(lambda c: c.shell(script, timeout=3600, idle_timeout=None), "benchmark")
+                sec = split_sections(res.text)
+                row, ops, window = _latency_row(p.runner, sec, delegate)
+                if row.get("accelerators"):
+                    accelerators = row.pop("accelerators")
+                latency.append({**base, **row})
+                ops_rows += [{"artifact": art.stem, "device": device_name, "delegate": delegate, **o} for o in ops]
+                if with_power and row.get("status") != "failed":
+                    plog = pw.parse_power_log(sec["power"], p.power)
+                    m = plog.markers
+                    idle = (m.get("idle_start", 0), m.get("run_start", 0))
+                    run = window or (m.get("run_start", 0), m.get("run_end", 0))
+                    e = pw.energy(plog, idle, run, row.get("mean_ms") or 0.0, "rails" in p.power.source)
+                    e.pop("idle_samples")
+                    power_rows.append({"artifact": art.stem, "device": device_name, "delegate": delegate, **e,
+                                       "source": p.power.source, "charging": charging,
+                                       "window_start": run[0], "window_end": run[1]})
+                    t0 = m.get("idle_start", plog.samples[0]["t"] if plog.samples else 0)
+                    for s in plog.samples:
+                        phase = "idle" if idle[0] <= s["t"] < idle[1] else "run" if run[0] <= s["t"] <= run[1] else "other"
+                        trace.append({"artifact": art.stem, "delegate": delegate, "t_s": s["t"] - t0,
+                                      "power_mw": s["power_mw"], "battery_c": s["battery_c"], "phase": phase})
+            except DeviceConnectionError:
+                raise
+            except DeviceError as exc:
+                latency.append({**base, "status": "failed", "error": str(exc)})
+    return {"latency": latency, "power": power_rows, "ops": ops_rows, "trace": trace,
+            "device": {**info, "profile": p.name, "accelerators": accelerators, "charging": charging,
+                       "charging_reason": why, "temperature_c": read_temperature(session)}}
+
+
+def _latency_row(runner: str, sec: dict, delegate: str) -> tuple[dict, list, tuple | None]:
+    if runner == "python":
+        line = next((ln for ln in reversed(sec["out"].splitlines()) if ln.startswith("{")), None)
+        if line is None:
+            err = (sec["err"].strip().splitlines() or [f"exit status {sec['rc']}"])[-1]
+            return {"status": "failed", "error": f"runner produced no result: {err}"}, [], None
+        r = json.loads(line)
+        if r.get("status") == "failed":
+            return {"status": "failed", "error": r.get("error")}, [], None
+        window = (r.pop("timed_start"), r.pop("timed_end"))
+        r.pop("cpu_ops", None)
+        return r, [], window
+    parsed = parse_benchmark_output(sec["out"] + "\n" + sec["err"])
+    if sec["rc"] not in (0, None) or "mean_ms" not in parsed:
+        errs = parsed["errors"] or (sec["err"].strip().splitlines() or [f"exit status {sec['rc']}"])[-1:]
+        return {"status": "failed", "error": " | ".join(errs)[:500], "accelerators": parsed["accelerators"]}, [], None
+    row = {k: parsed.get(k) for k in ("init_ms", "first_ms", "warmup_ms", "mean_ms", "std_ms", "runs")}
+    row["median_ms"] = parsed.get("median_ms", parsed["mean_ms"])
+    row["p90_ms"] = None  # benchmark_model prints p5/median/p95 at most, never p90
+    row.update(delegation_status(parsed, delegate))
+    row["accelerators"] = parsed["accelerators"]
+    return row, parsed["ops"], None

@@ -1,0 +1,150 @@
+"""A device profile plus a live connection, with bounded reconnects.
+
+Picks the transport: ``tcp`` (our ADB client, `host:port`), or the `adb` server (USB
+devices, or ``--transport adb-server``). A USB device is reached through the adb server
+because that server, when running, holds the USB interface exclusively.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import shutil
+import subprocess
+import time
+from typing import Callable
+
+from ..errors import DeviceError
+from .profiles import DeviceProfile
+from .transport import AdbServerConnection, AdbTcpConnection, DeviceConnectionError, ShellResult
+
+log = logging.getLogger(__name__)
+
+PROPS = {
+    "model": "ro.product.model", "manufacturer": "ro.product.manufacturer", "device": "ro.product.device",
+    "soc_manufacturer": "ro.soc.manufacturer", "soc_model": "ro.soc.model", "platform": "ro.board.platform",
+    "hardware": "ro.hardware", "android": "ro.build.version.release", "sdk": "ro.build.version.sdk",
+    "abi": "ro.product.cpu.abi", "fingerprint": "ro.build.fingerprint", "serial": "ro.serialno",
+}
+
+
+def q(arg) -> str:
+    return shlex.quote(str(arg))
+
+
+def adb_devices(adb: str | None = None) -> list[dict]:
+    """Devices attached to the adb server (``adb devices -l``); [] when adb is missing."""
+    adb = adb or shutil.which("adb")
+    if not adb:
+        return []
+    try:
+        out = subprocess.run([adb, "devices", "-l"], capture_output=True, text=True, timeout=15).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    rows = []
+    for line in out.splitlines()[1:]:
+        parts = line.split()
+        if len(parts) >= 2:
+            rows.append({"serial": parts[0], "state": parts[1],
+                         **dict(p.split(":", 1) for p in parts[2:] if ":" in p)})
+    return rows
+
+
+class DeviceSession:
+    def __init__(self, profile: DeviceProfile, serial: str | None = None, transport: str | None = None,
+                 address: str | None = None, key_path: str | None = None, retries: int = 3,
+                 read_timeout: float = 30.0, connect_timeout: float = 5.0, auth_timeout: float = 30.0):
+        self.profile = profile
+        self.transport = transport or profile.transport
+        self.serial = serial or os.environ.get("ANDROID_SERIAL") or profile.serial
+        self.address = address or profile.address
+        self.key_path, self.retries = key_path, retries
+        self.read_timeout, self.connect_timeout, self.auth_timeout = read_timeout, connect_timeout, auth_timeout
+        self.conn = None
+        self.reconnects = 0
+
+    # -- connection -----------------------------------------------------------------------
+    def connect(self):
+        if self.conn is not None:
+            return self.conn
+        if self.transport == "tcp":
+            if not self.address or ":" not in self.address:
+                raise DeviceError(f"profile '{self.profile.name}' uses tcp but has no address HOST:PORT")
+            host, port = self.address.rsplit(":", 1)
+            from .adbproto import load_or_create_key  # noqa: PLC0415
+
+            key = load_or_create_key(self.key_path)
+            self.conn = AdbTcpConnection.connect(host, int(port), key, self.connect_timeout, self.auth_timeout,
+                                                 self.read_timeout)
+        else:
+            serial = self.serial
+            if serial is None:
+                attached = [d for d in adb_devices() if d["state"] == "device"]
+                if len(attached) > 1:
+                    raise DeviceError("several devices are attached (" + ", ".join(d["serial"] for d in attached)
+                                      + "): pick one with --serial or ANDROID_SERIAL")
+                if not attached and shutil.which("adb"):
+                    raise DeviceConnectionError("no device is attached to the adb server: plug the phone in, enable "
+                                                "USB debugging, and check `adb devices`")
+            self.conn = AdbServerConnection(serial)
+        return self.conn
+
+    def reconnect(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+        self.conn = None
+        self.reconnects += 1
+        self.connect()
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    def __enter__(self):
+        self.connect()
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def with_retry(self, fn: Callable, what: str):
+        """Run ``fn(conn)``; on a dropped connection reconnect (backoff 0.5, 1, 2 s...) and
+        try again, at most ``retries`` times. Only for idempotent work."""
+        delay = 0.5
+        for attempt in range(self.retries + 1):
+            try:
+                return fn(self.connect())
+            except DeviceConnectionError as exc:
+                if attempt == self.retries:
+                    raise DeviceConnectionError(
+                        f"{what}: the connection to the device failed {attempt + 1} times ({exc}). Check the cable "
+                        "or network, `adb devices`, and that the phone is unlocked, then run the command again") from None
+                log.warning("%s: %s; reconnecting (%d/%d)", what, exc, attempt + 1, self.retries)
+                time.sleep(delay)
+                delay *= 2
+                try:
+                    self.reconnect()
+                except DeviceConnectionError:
+                    continue
+
+    # -- helpers ----------------------------------------------------------------------------
+    def shell(self, command: str, timeout: float | None = 60, idle_timeout: float | None = -1.0,
+              retry: bool = True) -> ShellResult:
+        if retry:
+            return self.with_retry(lambda c: c.shell(command, timeout=timeout, idle_timeout=idle_timeout), "shell")
+        return self.connect().shell(command, timeout=timeout, idle_timeout=idle_timeout)
+
+    def getprops(self) -> dict:
+        keys = list(PROPS.values())
+        res = self.shell("; ".join(f"echo \"$(getprop {k})\"" for k in keys))
+        values = res.text.splitlines()
+        out = {name: (values[i].strip() if i < len(values) else "") for i, name in enumerate(PROPS)}
+        out["soc"] = " ".join(v for v in (out["soc_manufacturer"], out["soc_model"]) if v) or out["platform"] or out["hardware"]
+        return out
+
+    def sha256(self, remote: str) -> str | None:
+        res = self.shell(f"sha256sum {q(remote)} 2>/dev/null")
+        token = res.text.split()[:1]
+        return token[0] if res.exit_code == 0 and token and len(token[0]) == 64 else None

@@ -1,0 +1,146 @@
+"""Standalone benchmark runner: ``python3 runner.py --graph M.tflite [options]`` prints one
+JSON object with the latency statistics, the timed window and delegation coverage.
+
+This file imports only the standard library, NumPy and a TFLite interpreter
+(ai_edge_litert, else tflite_runtime, else tensorflow.lite), so `edgeseg bench` can push it
+to a Linux board (runner 2) and run it there; the host benchmark uses the same functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import numpy as np
+
+
+def load_interpreter_module():
+    errors = []
+    for name in ("ai_edge_litert.interpreter", "tflite_runtime.interpreter"):
+        try:
+            mod = __import__(name, fromlist=["Interpreter"])
+            return name.split(".")[0], mod
+        except Exception as exc:  # noqa: BLE001 (tflite_runtime 2.14 raises on NumPy 2)
+            errors.append(f"{name}: {exc}")
+    try:
+        import tensorflow as tf  # noqa: PLC0415
+
+        return "tensorflow", tf.lite
+    except Exception as exc:  # noqa: BLE001
+        errors.append(f"tensorflow.lite: {exc}")
+    raise RuntimeError("no TFLite interpreter: pip install ai-edge-litert (" + "; ".join(errors) + ")")
+
+
+def latency_stats(times_s) -> dict:
+    a = np.asarray(times_s, dtype=np.float64) * 1e3
+    if a.size == 0:
+        raise ValueError("no timed runs")
+    return {"mean_ms": float(a.mean()), "median_ms": float(np.median(a)), "p90_ms": float(np.percentile(a, 90)),
+            "std_ms": float(a.std()), "min_ms": float(a.min()), "max_ms": float(a.max()), "runs": int(a.size)}
+
+
+def delegation(ops) -> dict:
+    """Delegation coverage from an interpreter's op list after delegates were applied.
+
+    The op list keeps every original node and appends one ``DELEGATE`` node per partition.
+    A partition covers the original nodes on the paths from its input tensors to its output
+    tensors, found by walking producers backwards from its outputs.
+    """
+    delegates = [op for op in ops if op["op_name"] == "DELEGATE"]
+    original = [op for op in ops if op["op_name"] != "DELEGATE"]
+    producer = {int(t): op["index"] for op in original for t in op["outputs"]}
+    by_index = {op["index"]: op for op in original}
+    covered: set = set()
+    for d in delegates:
+        stop = {int(t) for t in d["inputs"]}
+        stack = [int(t) for t in d["outputs"]]
+        seen = set()
+        while stack:
+            t = stack.pop()
+            if t in stop or t in seen:
+                continue
+            seen.add(t)
+            node = producer.get(t)
+            if node is None or node in covered:
+                continue
+            covered.add(node)
+            stack.extend(int(x) for x in by_index[node]["inputs"])
+    left = sorted({by_index[i]["op_name"] for i in by_index if i not in covered})
+    return {"total_ops": len(original), "delegated_ops": len(covered), "partitions": len(delegates), "cpu_ops": left}
+
+
+def random_input(detail, rng) -> np.ndarray:
+    shape, dtype = detail["shape"], detail["dtype"]
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        return rng.integers(info.min, info.max, size=shape, endpoint=True).astype(dtype)
+    return rng.random(size=shape, dtype=np.float32).astype(dtype)
+
+
+def open_interpreter(graph: str, threads: int, xnnpack: bool):
+    backend, mod = load_interpreter_module()
+    kwargs = {"num_threads": threads}
+    if not xnnpack:
+        resolver = getattr(mod, "OpResolverType", None) or getattr(getattr(mod, "experimental", None), "OpResolverType", None)
+        kwargs["experimental_op_resolver_type"] = resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    interp = mod.Interpreter(model_path=graph, **kwargs)
+    interp.allocate_tensors()
+    return interp, backend
+
+
+def run_benchmark(graph: str, threads: int = 2, runs: int = 50, min_secs: float = 1.0, warmup_runs: int = 5,
+                  warmup_secs: float = 0.5, delegate: str = "xnnpack", seed: int = 0, open_fn=None) -> dict:
+    """benchmark_model's protocol: init, first inference, warm-up, then timed runs until both
+    ``runs`` and ``min_secs`` are reached. Wall-clock (epoch) times of the timed window are
+    returned so that power samples can be matched to it."""
+    t0 = time.perf_counter()
+    interp, backend = (open_fn or open_interpreter)(graph, threads, delegate != "cpu")
+    init_ms = (time.perf_counter() - t0) * 1e3
+    rng = np.random.default_rng(seed)
+    for d in interp.get_input_details():
+        interp.set_tensor(d["index"], random_input(d, rng))
+    t0 = time.perf_counter()
+    interp.invoke()
+    first_ms = (time.perf_counter() - t0) * 1e3
+    warm = []
+    start = time.perf_counter()
+    while len(warm) < warmup_runs or time.perf_counter() - start < warmup_secs:
+        t0 = time.perf_counter()
+        interp.invoke()
+        warm.append(time.perf_counter() - t0)
+    timed = []
+    window_start = time.time()
+    start = time.perf_counter()
+    while len(timed) < runs or time.perf_counter() - start < min_secs:
+        t0 = time.perf_counter()
+        interp.invoke()
+        timed.append(time.perf_counter() - t0)
+    window_end = time.time()
+    cover = delegation(interp._get_ops_details())  # noqa: SLF001
+    status = "ok" if delegate == "cpu" or cover["delegated_ops"] == cover["total_ops"] else "fallback"
+    return {"init_ms": init_ms, "first_ms": first_ms, "warmup_ms": float(np.mean(warm) * 1e3), **latency_stats(timed),
+            "threads": threads, "delegate": delegate, "backend": backend, **cover, "status": status,
+            "timed_start": window_start, "timed_end": window_end}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description="edgeseg on-device benchmark runner (prints one JSON object)")
+    ap.add_argument("--graph", required=True)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--runs", type=int, default=50)
+    ap.add_argument("--min-secs", type=float, default=1.0)
+    ap.add_argument("--delegate", choices=["cpu", "xnnpack"], default="xnnpack")
+    args = ap.parse_args(argv)
+    try:
+        res = run_benchmark(args.graph, args.threads, args.runs, args.min_secs, delegate=args.delegate)
+    except Exception as exc:  # noqa: BLE001 (reported as a failed row by the host)
+        print(json.dumps({"status": "failed", "error": f"{type(exc).__name__}: {exc}"}))
+        return 1
+    print(json.dumps(res))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,191 @@
+"""benchmark_model output parsing, on real published outputs (sources cited per fixture)."""
+
+import pytest
+
+from edgeseg.device.parse import delegation_status, parse_benchmark_output, parse_stat_line
+
+# tensorflow/tensorflow issue #43541 ("NNAPI Delegate BUG"), comment by yizhaoyanbo:
+# GPU delegate, whole graph delegated, current-format timings line.
+GPU_FULL = """STARTING!
+Log parameter values verbosely: [0]
+Min num runs: [50]
+Num threads: [4]
+Min warmup runs: [1]
+Graph: [/data/local/tmp/tflite/denoising_32bit.tflite]
+Enable op profiling: [1]
+#threads used for CPU inference: [4]
+Use gpu: [1]
+Loaded model /data/local/tmp/tflite/denoising_32bit.tflite
+INFO: Initialized TensorFlow Lite runtime.
+INFO: Created TensorFlow Lite delegate for GPU.
+INFO: Initialized OpenCL-based API.
+INFO: Created 1 GPU delegate kernels.
+Explicitly applied GPU delegate, and the model graph will be completely executed by the delegate.
+The input model file size (MB): 7.07479
+Initialized session in 870.557ms.
+Running benchmark for at least 1 iterations and at least 0.5 seconds but terminate if exceeding 150 seconds.
+count=4 first=130565 curr=120829 min=117370 max=130565 avg=122373 std=4930
+
+Running benchmark for at least 50 iterations and at least 1 seconds but terminate if exceeding 150 seconds.
+count=50 first=119212 curr=118055 min=113737 max=124776 avg=119375 std=1948
+
+Inference timings in us: Init: 870557, First inference: 130565, Warmup (avg): 122373, Inference (avg): 119375
+"""
+
+# tensorflow/tensorflow issue #42507 ("Timing discrepancy between tflite benchmark tool and
+# android"): CPU run with op profiling and the peak-memory line.
+CPU_PEAK_MEM = """STARTING!
+Duplicate flags: num_threads
+Log parameter values verbosely: [0]
+Num threads: [4]
+Graph: [/data/local/tmp/espcn_harmonic_2x_slim_w_cl.tflite]
+Enable op profiling: [1]
+#threads used for CPU inference: [4]
+Loaded model /data/local/tmp/espcn_harmonic_2x_slim_w_cl.tflite
+The input model file size (MB): 0.004448
+Initialized session in 0.855ms.
+Running benchmark for at least 1 iterations and at least 0.5 seconds but terminate if exceeding 150 seconds.
+count=15 first=49060 curr=33682 min=32825 max=49060 avg=34825.1 std=3930
+
+Running benchmark for at least 50 iterations and at least 1 seconds but terminate if exceeding 150 seconds.
+count=50 first=32891 curr=33978 min=32641 max=34005 avg=33209.4 std=450
+
+Inference timings in us: Init: 855, First inference: 49060, Warmup (avg): 34825.1, Inference (avg): 33209.4
+Note: as the benchmark tool itself affects memory footprint, the following is only APPROXIMATE to the actual memory footprint of the model at runtime. Take the information at your discretion.
+Peak memory footprint (MB): init=0 overall=12.8672
+"""
+
+# tensorflow/tensorflow issue #56301 ("Tflite model not work correctly on NNAPI-GPU
+# delegate"): logcat lines, NNAPI applied but the graph is not executed by it.
+NNAPI_NONE = """05-31 10:31:13.023 21767 21767 I tflite  : Use NNAPI: [1]
+05-31 10:31:13.036 21767 21767 I tflite  : NNAPI accelerators available: [ipuadaptor,nnapi-reference]
+05-31 10:31:13.036 21767 21767 I tflite  : Use xnnpack: [0]
+05-31 10:31:13.037 21767 21767 I tflite  : Loaded model /data/local/tmp/model.tflite
+05-31 10:31:13.037 21767 21767 I tflite  : Initialized TensorFlow Lite runtime.
+05-31 10:31:13.041 21767 21767 I tflite  : Created TensorFlow Lite delegate for NNAPI.
+05-31 10:31:13.042 21767 21767 I tflite  : NNAPI delegate created.
+05-31 10:31:13.157 21767 21767 I tflite  : Though NNAPI delegate is explicitly applied, the model graph will not be executed by the delegate.
+05-30 13:04:39.021 25935 25935 I tflite  : Memory footprint delta from the start of the tool (MB): init=2.03516 overall=2.03516
+"""
+
+# tensorflow/tensorflow issue #60234: the accelerator list on a Pixel (Tensor) phone.
+PIXEL_ACCELERATORS = ("2023-04-04 17:24:18.480 19036-19036 tflite                  pid-19036                            "
+                      "I  NNAPI accelerators available: [qti-default,qti-dsp,qti-gpu,google-edgetpu,nnapi-reference]")
+
+# asus4/tf-lite-unity-sample pull request #214: the XNNPACK partition line in logcat.
+XNNPACK_REPLACING = ("05-10 14:58:14.957 12439 12461 I tflite  : Replacing 269 node(s) with delegate "
+                     "(TfLiteXNNPackDelegate) node, yielding 13 partitions.")
+
+# TI Processor SDK Linux documentation, "TensorFlow Lite" page (TFLite 1.12 benchmark_model):
+# the old summary line and the all-same statistics form.
+OLD_NO_STATS = """Loaded model mobilenet_v1_1.0_224_quant.tflite
+resolved reporter
+Initialized session in 4.452ms
+Running benchmark for 1 iterations
+count=1 curr=146161
+
+Running benchmark for 50 iterations
+count=50 first=137789 curr=137254 min=137079 max=143416 avg=137722 std=896
+
+Average inference timings in us: Warmup: 146161, Init: 4452, no stats: 137722
+"""
+
+# tensorflow/tensorflow, tensorflow/lite/tools/benchmark/android/README.md (benchmark app in logcat).
+OLD_INFERENCE = "... tflite  : Average inference timings in us: Warmup: 91471, Init: 4108, Inference: 80660.1"
+
+# tensorflow/tensorflow issue #27948: op profiling table (Run Order) from the TF 1.13 era.
+RUN_ORDER_ONLY = """count=50 first=948543 curr=944078 min=944078 max=955061 avg=947350 std=2060
+
+============================== Run Order ==============================
+\t             [node type]\t          [start]\t  [first]\t [avg ms]\t     [%]\t  [cdf%]\t  [mem KB]\t[times called]\t[Name]
+\t       DEPTHWISE_CONV_2D\t            0.000\t  538.139\t  536.830\t 56.668%\t 56.668%\t     0.000\t        1\t[srnetwork/Conv/Relu]
+"""
+
+
+def test_gpu_full_delegation():
+    r = parse_benchmark_output(GPU_FULL)
+    assert r["init_ms"] == pytest.approx(870.557) and r["first_ms"] == pytest.approx(130.565)
+    assert r["warmup_ms"] == pytest.approx(122.373) and r["mean_ms"] == pytest.approx(119.375)
+    assert r["runs"] == 50 and r["std_ms"] == pytest.approx(1.948) and r["min_ms"] == pytest.approx(113.737)
+    assert r["delegation"] == {"delegate": "GPU", "coverage": "full"}
+    assert delegation_status(r, "gpu")["status"] == "ok"
+
+
+def test_cpu_with_peak_memory():
+    r = parse_benchmark_output(CPU_PEAK_MEM)
+    assert r["mean_ms"] == pytest.approx(33.2094) and r["peak_mem_mb"] == pytest.approx(12.8672)
+    assert delegation_status(r, "cpu")["status"] == "ok"
+
+
+def test_nnapi_not_executed_is_fallback():
+    r = parse_benchmark_output(NNAPI_NONE)
+    assert r["accelerators"] == ["ipuadaptor", "nnapi-reference"]
+    assert r["delegation"]["coverage"] == "none"
+    assert r["mem_delta_mb"] == pytest.approx(2.03516)
+    st = delegation_status(r, "nnapi")
+    assert st["status"] == "fallback" and st["delegated_ops"] == 0
+
+
+def test_accelerator_list_on_pixel():
+    assert parse_benchmark_output(PIXEL_ACCELERATORS)["accelerators"][3] == "google-edgetpu"
+
+
+def test_replacing_line_without_total():
+    r = parse_benchmark_output(XNNPACK_REPLACING)
+    assert r["delegates"] == [{"delegate": "TfLiteXNNPackDelegate", "delegated_ops": 269, "total_ops": None, "partitions": 13}]
+    assert delegation_status(r, "xnnpack")["status"] == "fallback"  # unknown total: not proven complete
+
+
+def test_replacing_line_with_total():
+    text = "INFO: Replacing 41 out of 50 node(s) with delegate (TfLiteXNNPackDelegate) node, yielding 9 partitions for the whole graph."
+    r = parse_benchmark_output(text)
+    assert delegation_status(r, "xnnpack") == {"delegated_ops": 41, "total_ops": 50, "partitions": 9, "status": "fallback"}
+    r = parse_benchmark_output(text.replace("41 out", "50 out").replace("9 partitions", "1 partitions"))
+    assert delegation_status(r, "xnnpack")["status"] == "ok"
+
+
+def test_old_formats():
+    r = parse_benchmark_output(OLD_NO_STATS)
+    assert r["warmup_ms"] == pytest.approx(146.161) and r["init_ms"] == pytest.approx(4.452)
+    assert r["mean_ms"] == pytest.approx(137.722) and r["runs"] == 50
+    assert r["stats"][0] == {"count": 1, "curr": 146161.0, "first": 146161.0, "min": 146161.0, "max": 146161.0,
+                             "avg": 146161.0, "median": 146161.0, "p5": 146161.0, "p95": 146161.0, "std": 0.0}
+    r = parse_benchmark_output(OLD_INFERENCE)
+    assert r["mean_ms"] == pytest.approx(80.6601) and r["init_ms"] == pytest.approx(4.108)
+    r = parse_benchmark_output(RUN_ORDER_ONLY)
+    assert r["mean_ms"] == pytest.approx(947.35)
+
+
+def test_percentiles_and_scientific_notation():
+    # tsl::StatWithPercentiles appends p5/median/p95; ostream prints >= 1e6 in scientific form
+    s = parse_stat_line("count=12 first=1.20448e+06 curr=1.19e+06 min=1.18e+06 max=1.3e+06 avg=1.21933e+06 "
+                        "std=32000 p5=1180000 median=1.2e+06 p95=1.29e+06")
+    assert s["avg"] == pytest.approx(1219330) and s["median"] == 1.2e6 and s["p95"] == 1.29e6
+    assert parse_stat_line("count=3 curr=250(all same)")["std"] == 0.0
+    with pytest.raises(ValueError):
+        parse_stat_line("Running benchmark")
+
+
+def test_op_profile_summary_by_node_type():
+    text = """============================== Summary by node type ==============================
+\t             [Node type]\t  [count]\t  [avg ms]\t    [avg %]\t    [cdf %]\t  [mem KB]\t[times called]
+\t         AllocateTensors\t        1\t     0.040\t   100.000%\t   100.000%\t     0.000\t        1
+
+============================== Summary by node type ==============================
+\t             [Node type]\t  [count]\t  [avg ms]\t    [avg %]\t    [cdf %]\t  [mem KB]\t[times called]
+\t   TfLiteXNNPackDelegate\t        9\t    15.210\t    80.000%\t    80.000%\t     0.000\t        9
+\t  RESIZE_NEAREST_NEIGHBOR\t        4\t     3.802\t    20.000%\t   100.000%\t     0.000\t        4
+
+Timings (microseconds): count=50 first=19010 curr=19100 min=18900 max=20100 avg=19012 std=240
+"""
+    r = parse_benchmark_output(text)
+    assert [o["node_type"] for o in r["ops"]] == ["TfLiteXNNPackDelegate", "RESIZE_NEAREST_NEIGHBOR"]
+    assert r["ops"][1]["avg_ms"] == pytest.approx(3.802) and r["ops"][1]["cdf_percent"] == 100.0
+
+
+def test_errors_are_collected():
+    text = """ERROR: Following operations are not supported by GPU delegate:
+ERROR: Failed to apply GPU delegate.
+Benchmarking failed."""
+    r = parse_benchmark_output(text)
+    assert len(r["errors"]) == 3 and "Failed to apply GPU delegate" in r["errors"][1]

@@ -1,0 +1,386 @@
+"""The device layer end to end over loopback: our ADB client against the test suite's adbd
+(real protocol, real sockets), deploy with faults, bench with the Python runner and driven
+power sensors, and the resulting report."""
+
+import csv
+import json
+import math
+import os
+import stat
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from adbd import AdbDaemon, PhoneSandbox
+from edgeseg.cli import main
+from edgeseg.device import adbproto as P
+from edgeseg.device.deploy import deploy, ensure_file
+from edgeseg.device.profiles import load_profile
+from edgeseg.device.session import DeviceSession
+from edgeseg.device.transport import AdbTcpConnection, DeviceAuthError, DeviceConnectionError, DeviceTimeout
+from edgeseg.errors import DeviceError
+
+pytestmark = pytest.mark.e2e
+
+V_BATT = 3.9  # volts
+I_IDLE = 200.0  # mA
+I_RUN0, I_RUN_SLOPE = 600.0, 100.0  # mA, mA/s: a ramp while the benchmark runs
+
+
+@pytest.fixture
+def key(tmp_path):
+    return P.load_or_create_key(tmp_path / "adbkey")
+
+
+@pytest.fixture
+def phone(tmp_path):
+    d = AdbDaemon(tmp_path / "phone")
+    d.start()
+    yield d
+    d.stop()
+
+
+def write_profile(tmp_path, port, **power):
+    power_cfg = {"source": "battery+rails", "rate_hz": 20, "idle_secs": 1.0, **power}
+    lines = [
+        'name = "loopback"', 'transport = "tcp"', f'address = "127.0.0.1:{port}"', 'runner = "python"',
+        f'python = "{sys.executable}"', 'threads = 2', 'work_dir = "/data/local/tmp/edgeseg"',
+        "[delegates.cpu]", "[delegates.xnnpack]", "[delegates.gpu]", 'flags = ["--use_gpu=true"]',
+        "[power]", *[f"{k} = {json.dumps(v)}" for k, v in power_cfg.items()],
+        "[thermal]", 'zones = ["/sys/class/thermal/thermal_zone1/temp"]', "cooldown_above_c = 80",
+    ]
+    path = tmp_path / "loopback.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def session_for(profile_path, key_path, **kw):
+    return DeviceSession(load_profile(str(profile_path)), key_path=str(key_path), **kw)
+
+
+# -- protocol and auth ----------------------------------------------------------------------
+
+
+def test_key_is_created_private_and_in_android_format(tmp_path):
+    k = P.load_or_create_key(tmp_path / "k" / "adbkey")
+    assert stat.S_IMODE(os.stat(tmp_path / "k" / "adbkey").st_mode) == 0o600
+    pub = (tmp_path / "k" / "adbkey.pub").read_bytes()
+    assert pub.endswith(b" edgeseg@host\n")
+    decoded = P.decode_public_key(pub)
+    assert decoded.public_numbers() == k.public_key().public_numbers()
+    token = os.urandom(20)
+    assert P.verify_token(decoded, token, P.sign_token(k, token))
+    assert not P.verify_token(decoded, token, P.sign_token(P.load_or_create_key(tmp_path / "other"), token))
+    assert P.load_or_create_key(tmp_path / "k" / "adbkey").public_key().public_numbers() == decoded.public_numbers()
+
+
+def test_known_key_signs_without_prompt(phone, key):
+    phone.known_keys.append(key.public_key())
+    conn = AdbTcpConnection.connect("127.0.0.1", phone.port, key)
+    assert phone.offered_keys == [] and "shell_v2" in conn.features
+    res = conn.shell("echo out; echo err >&2; exit 5")
+    assert (res.exit_code, res.stdout, res.stderr) == (5, b"out\n", b"err\n")
+    conn.close()
+
+
+def test_unknown_key_accepted_on_the_phone(phone, key):
+    conn = AdbTcpConnection.connect("127.0.0.1", phone.port, key)
+    assert len(phone.offered_keys) == 1
+    assert conn.shell("getprop ro.product.model").text == "Loopback Phone\n"
+    conn.close()
+
+
+def test_unanswered_prompt_tells_the_user_to_accept(tmp_path, key):
+    with AdbDaemon(tmp_path / "p", auth_mode="ignore") as d:
+        with pytest.raises(DeviceAuthError, match=r"accept the 'Allow USB debugging\?' prompt"):
+            AdbTcpConnection.connect("127.0.0.1", d.port, key, auth_timeout=1.0)
+
+
+def test_refused_key(tmp_path, key):
+    with AdbDaemon(tmp_path / "p", auth_mode="close") as d:
+        with pytest.raises(DeviceAuthError, match="closed the connection when shown our adb key"):
+            AdbTcpConnection.connect("127.0.0.1", d.port, key, auth_timeout=5.0)
+
+
+def test_unreachable_device(key):
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    with pytest.raises(DeviceConnectionError, match=rf"cannot reach 127.0.0.1:{port}"):
+        AdbTcpConnection.connect("127.0.0.1", port, key, connect_timeout=2)
+
+
+def test_shell_v1_fallback_recovers_exit_status(tmp_path, key):
+    with AdbDaemon(tmp_path / "p", features=("cmd",)) as d:
+        conn = AdbTcpConnection.connect("127.0.0.1", d.port, key)
+        res = conn.shell("echo hello; exit 3")
+        assert (res.exit_code, res.stdout) == (3, b"hello\n")
+        conn.close()
+
+
+def test_large_push_is_byte_exact(phone, key, tmp_path):
+    data = os.urandom(5 * 1024 * 1024 + 123)
+    (tmp_path / "big.bin").write_bytes(data)
+    conn = AdbTcpConnection.connect("127.0.0.1", phone.port, key)
+    assert conn.push(tmp_path / "big.bin", "/data/local/tmp/big.bin") == len(data)
+    assert (phone.sandbox.root / "data/local/tmp/big.bin").read_bytes() == data
+    assert conn.stat("/data/local/tmp/big.bin")[1] == len(data) and conn.stat("/nope")[0] == 0
+    assert conn.pull("/data/local/tmp/big.bin", tmp_path / "back.bin") == len(data)
+    assert (tmp_path / "back.bin").read_bytes() == data
+    with pytest.raises(DeviceError, match="No such file"):
+        conn.pull("/data/local/tmp/missing.bin", tmp_path / "x.bin")
+    assert not (tmp_path / "x.bin").exists() and not (tmp_path / ".x.bin.part").exists()
+    conn.close()
+
+
+# -- silence, drops, offline ----------------------------------------------------------------
+
+
+def test_long_silent_command_completes_with_no_idle_limit(phone, key):
+    conn = AdbTcpConnection.connect("127.0.0.1", phone.port, key, read_timeout=0.5)
+    res = conn.shell("sleep 1.5; echo done", idle_timeout=None, timeout=30)
+    assert res.text == "done\n"
+    conn.close()
+
+
+def test_stalled_device_is_a_clear_timeout(phone, key):
+    conn = AdbTcpConnection.connect("127.0.0.1", phone.port, key, read_timeout=0.5)
+    phone.stall_secs = 2.0
+    with pytest.raises(DeviceTimeout, match=r"sent nothing for 0.5 s"):
+        conn.shell("echo hi")
+    conn.close()
+
+
+def test_device_goes_offline_and_comes_back(phone, key, tmp_path):
+    profile = write_profile(tmp_path, phone.port)
+    with session_for(profile, tmp_path / "adbkey") as s:
+        assert s.shell("echo one").text == "one\n"
+        phone.go_offline(1.2)
+        assert s.shell("echo two").text == "two\n"  # reconnected with backoff
+        assert s.reconnects >= 1
+
+
+def test_gone_for_good_is_a_clear_error(phone, key, tmp_path):
+    profile = write_profile(tmp_path, phone.port)
+    with session_for(profile, tmp_path / "adbkey", retries=2) as s:
+        phone.stop()
+        with pytest.raises(DeviceConnectionError, match=r"failed 3 times .* then run the command again"):
+            s.shell("echo hi")
+
+
+# -- deploy --------------------------------------------------------------------------------
+
+
+def test_deploy_verifies_and_skips_same_checksum(phone, tiny_tflite, tmp_path):
+    profile = write_profile(tmp_path, phone.port)
+    with session_for(profile, tmp_path / "adbkey") as s:
+        first = deploy(s, tiny_tflite)
+        assert not first["skipped"] and first["remote"] == f"/data/local/tmp/edgeseg/{tiny_tflite.name}"
+        on_phone = phone.sandbox.host_path(first["remote"])
+        assert on_phone.read_bytes() == tiny_tflite.read_bytes()
+        assert phone.sandbox.host_path(first["manifest"]).is_file()
+        pushes = phone.pushes_started
+        again = deploy(s, tiny_tflite)
+        assert again["skipped"] and phone.pushes_started == pushes
+
+
+def test_push_dropped_midway_is_retried_and_never_leaves_a_corrupt_file(phone, tmp_path):
+    profile = write_profile(tmp_path, phone.port)
+    blob = tmp_path / "blob.bin"
+    blob.write_bytes(os.urandom(3 * 1024 * 1024))
+    phone.drop_push_after = 1024 * 1024
+    with session_for(profile, tmp_path / "adbkey") as s:
+        res = ensure_file(s, blob)
+    assert res["attempts"] == 2
+    assert phone.sandbox.host_path(res["remote"]).read_bytes() == blob.read_bytes()
+    assert not phone.sandbox.host_path(res["remote"] + ".part").exists()
+
+
+def test_refused_push_is_a_clear_error_and_keeps_the_old_file(phone, tmp_path):
+    profile = write_profile(tmp_path, phone.port)
+    blob = tmp_path / "blob.bin"
+    blob.write_bytes(b"version one")
+    with session_for(profile, tmp_path / "adbkey") as s:
+        res = ensure_file(s, blob)
+        blob.write_bytes(b"version two")
+        phone.refuse_pushes = 1
+        with pytest.raises(DeviceError, match="refused the push .*Permission denied"):
+            ensure_file(s, blob)
+    assert phone.sandbox.host_path(res["remote"]).read_bytes() == b"version one"
+    assert not phone.sandbox.host_path(res["remote"] + ".part").exists()
+
+
+def test_remote_paths_outside_the_work_dir_are_refused(tmp_path, phone):
+    p = load_profile(str(write_profile(tmp_path, phone.port)))
+    assert p.remote("a.tflite") == "/data/local/tmp/edgeseg/a.tflite"
+    for bad in ("../x", "/etc/passwd", "sub/../../y", "."):
+        with pytest.raises(DeviceError, match="refusing the device path"):
+            p.remote(bad)
+
+
+def test_shell_arguments_are_quoted(phone, tmp_path):
+    profile = write_profile(tmp_path, phone.port)
+    odd = tmp_path / "it's $(touch pwned) a;model.bin"
+    odd.write_bytes(b"x" * 10)
+    with session_for(profile, tmp_path / "adbkey") as s:
+        res = ensure_file(s, odd)
+    assert phone.sandbox.host_path(res["remote"]).read_bytes() == b"x" * 10
+    assert not list(phone.sandbox.root.rglob("pwned"))
+
+
+# -- bench with power --------------------------------------------------------------------------
+
+
+class SensorDriver:
+    """Drives the sandbox's battery gauge and power rails from a known trace: idle current
+    until the benchmark marks its run, then a ramp, back to idle at the end of the run."""
+
+    def __init__(self, sandbox: PhoneSandbox, work_dir: Path):
+        self.sb, self.work = sandbox, work_dir
+        self.t_switch = None
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+
+    def current(self, t: float) -> float:
+        if self.t_switch is None:
+            return I_IDLE
+        return I_RUN0 + I_RUN_SLOPE * (t - self.t_switch)
+
+    def loop(self):
+        last = time.time()
+        running, finished = None, set()
+        while not self.stop.is_set():
+            now = time.time()
+            for log in self.work.glob(".power_*.log"):
+                if log.name in finished:
+                    continue
+                try:
+                    text = log.read_text()
+                except FileNotFoundError:
+                    continue
+                if running is None and "M run_start" in text:
+                    self.t_switch, running = now, log.name
+                if running == log.name and "M run_end" in text:
+                    self.t_switch, running = None, None
+                    finished.add(log.name)
+            i_ma = self.current(now)
+            p_mw = i_ma * V_BATT
+            for rail, share in (("S4M_VDD_CPUCL0", 0.7), ("S5M_VDD_INT", 0.3)):
+                self.sb.rail_uws[rail] += p_mw * 1e3 * share * (now - last)
+            last = now
+            self.sb.set_battery(current_ua=-i_ma * 1000, voltage_uv=V_BATT * 1e6)
+            self.sb.write_rails(now * 1000)
+            time.sleep(0.002)
+
+    def analytic_energy_mj(self, window_start, window_end, switch, mean_ms) -> float:
+        mid = (window_start + window_end) / 2 - switch
+        run_mw = (I_RUN0 + I_RUN_SLOPE * mid) * V_BATT
+        return (run_mw - I_IDLE * V_BATT) * mean_ms / 1e3
+
+
+def test_bench_with_power_matches_the_driven_trace(phone, tiny_tflite, tmp_path):
+    profile = write_profile(tmp_path, phone.port)
+    work = phone.sandbox.root / "data/local/tmp/edgeseg"
+    work.mkdir(parents=True, exist_ok=True)
+    driver = SensorDriver(phone.sandbox, work)
+    switches = []
+    orig = driver.loop
+
+    def loop_recording():
+        orig()
+
+    driver.thread = threading.Thread(target=loop_recording, daemon=True)
+    driver.thread.start()
+
+    def watch():
+        while not driver.stop.is_set():
+            if driver.t_switch is not None and (not switches or switches[-1] != driver.t_switch):
+                switches.append(driver.t_switch)
+            time.sleep(0.001)
+
+    threading.Thread(target=watch, daemon=True).start()
+    reports = tmp_path / "reports"
+    os.environ["ADB_KEY_PATH"] = str(tmp_path / "adbkey")
+    try:
+        res = CliRunner().invoke(main, ["bench", str(tiny_tflite), "--device", str(profile), "--delegate",
+                                        "xnnpack,gpu", "--runs", "20", "--min-secs", "2", "--reports", str(reports),
+                                        "--json"], catch_exceptions=False)
+    finally:
+        driver.stop.set()
+        os.environ.pop("ADB_KEY_PATH", None)
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output[res.output.index("{"):])
+    rows = {r["delegate"]: r for r in out["rows"]}
+    x = rows["xnnpack"]
+    assert x["status"] in ("ok", "fallback") and x["runs"] >= 20 and x["median_ms"] > 0
+    assert x["device"] == "Loopback Phone" and x["runner"] == "python-runner"
+    assert rows["gpu"]["status"] == "failed" and "Python runner runs cpu and xnnpack only" in rows["gpu"]["error"]
+    (pw,) = out["power"]
+    assert pw["energy_source"] == "rails" and pw["charging"] is False and pw["samples"] >= 20
+    assert len(switches) == 1
+    expect = driver.analytic_energy_mj(pw["window_start"], pw["window_end"], switches[0], x["mean_ms"])
+    assert pw["energy_mj_per_inference"] == pytest.approx(expect, rel=0.02)
+    assert pw["idle_mw"] == pytest.approx(I_IDLE * V_BATT, rel=0.01)
+
+    folder = Path(out["report"])
+    names = {p.name for p in folder.iterdir()}
+    assert {"latency.csv", "power.csv", "summary.csv", "run.json", "power_trace.csv"} <= names
+    run = json.loads((folder / "run.json").read_text())
+    assert run["device"]["fingerprint"].startswith("edgeseg/loopback") and run["device"]["android"] == "14"
+    assert run["device"]["soc"] == "Google Tensor G3"
+    trace = list(csv.DictReader(open(folder / "power_trace.csv")))
+    assert {r["phase"] for r in trace} >= {"idle", "run"}
+    # leftover files on the device: none but the artifact, its manifest and the runner
+    assert sorted(p.name for p in work.iterdir()) == sorted([tiny_tflite.name, tiny_tflite.with_suffix(".json").name,
+                                                            "edgeseg_runner.py"])
+
+
+def test_battery_only_energy_and_charging_warning(phone, tiny_tflite, tmp_path):
+    profile = write_profile(tmp_path, phone.port, source="battery")
+    phone.sandbox.set_battery(status="Charging", usb_online=True)
+    work = phone.sandbox.root / "data/local/tmp/edgeseg"
+    work.mkdir(parents=True, exist_ok=True)
+    driver = SensorDriver(phone.sandbox, work)
+    driver.thread.start()
+    try:
+        from edgeseg.device.bench import bench_device
+
+        said = []
+        with session_for(profile, tmp_path / "adbkey") as s:
+            res = bench_device(s, [tiny_tflite], ["cpu"], runs=10, min_secs=1.5, say=said.append)
+    finally:
+        driver.stop.set()
+    (pw,) = res["power"]
+    assert pw["energy_source"] == "battery" and pw["charging"] is True
+    assert any("battery status is 'Charging'" in m and "power-blocking adapter" in m for m in said)
+    assert pw["energy_mj_per_inference"] > 0
+
+
+def test_report_command_writes_plots_and_html(phone, tiny_tflite, tmp_path):
+    profile = write_profile(tmp_path, phone.port)
+    reports = tmp_path / "reports"
+    os.environ["ADB_KEY_PATH"] = str(tmp_path / "adbkey")
+    try:
+        r = CliRunner().invoke(main, ["bench", str(tiny_tflite), "--device", str(profile), "--delegate", "cpu,xnnpack",
+                                      "--runs", "5", "--min-secs", "0.5", "--reports", str(reports)],
+                               catch_exceptions=False)
+        assert r.exit_code == 0, r.output
+        r = CliRunner().invoke(main, ["deploy", str(tiny_tflite), "--device", str(profile)], catch_exceptions=False)
+        assert r.exit_code == 0 and "already on the device (same sha256)" in r.output
+    finally:
+        os.environ.pop("ADB_KEY_PATH", None)
+    r = CliRunner().invoke(main, ["report", str(reports), "--html", "--reports", str(tmp_path / "merged")])
+    assert r.exit_code == 0, r.output
+    folder = Path(r.output.strip().splitlines()[-1].split("report: ")[1].split(" (")[0])
+    names = {p.name for p in folder.iterdir()}
+    assert {"summary.csv", "latency.png", "power_trace.png", "report.html"} <= names
+    page = (folder / "report.html").read_text()
+    assert page.count("data:image/png;base64,") >= 2 and "tiny_fp32" in page
+    assert (folder / "latency.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
