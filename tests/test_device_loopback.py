@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from adbd import AdbDaemon, PhoneSandbox
+from adbd import I_IDLE, V_BATT, AdbDaemon, SensorDriver
 from edgeseg.cli import main
 from edgeseg.device import adbproto as P
 from edgeseg.device.deploy import deploy, ensure_file
@@ -25,11 +25,6 @@ from edgeseg.device.transport import AdbTcpConnection, DeviceAuthError, DeviceCo
 from edgeseg.errors import DeviceError
 
 pytestmark = pytest.mark.e2e
-
-V_BATT = 3.9  # volts
-I_IDLE = 200.0  # mA
-I_RUN0, I_RUN_SLOPE = 600.0, 100.0  # mA, mA/s: a ramp while the benchmark runs
-
 
 @pytest.fixture
 def key(tmp_path):
@@ -236,53 +231,6 @@ def test_shell_arguments_are_quoted(phone, tmp_path):
 
 
 # -- bench with power --------------------------------------------------------------------------
-
-
-class SensorDriver:
-    """Drives the sandbox's battery gauge and power rails from a known trace: idle current
-    until the benchmark marks its run, then a ramp, back to idle at the end of the run."""
-
-    def __init__(self, sandbox: PhoneSandbox, work_dir: Path):
-        self.sb, self.work = sandbox, work_dir
-        self.t_switch = None
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.loop, daemon=True)
-
-    def current(self, t: float) -> float:
-        if self.t_switch is None:
-            return I_IDLE
-        return I_RUN0 + I_RUN_SLOPE * (t - self.t_switch)
-
-    def loop(self):
-        last = time.time()
-        running, finished = None, set()
-        while not self.stop.is_set():
-            now = time.time()
-            for log in self.work.glob(".power_*.log"):
-                if log.name in finished:
-                    continue
-                try:
-                    text = log.read_text()
-                except FileNotFoundError:
-                    continue
-                if running is None and "M run_start" in text:
-                    self.t_switch, running = now, log.name
-                if running == log.name and "M run_end" in text:
-                    self.t_switch, running = None, None
-                    finished.add(log.name)
-            i_ma = self.current(now)
-            p_mw = i_ma * V_BATT
-            for rail, share in (("S4M_VDD_CPUCL0", 0.7), ("S5M_VDD_INT", 0.3)):
-                self.sb.rail_uws[rail] += p_mw * 1e3 * share * (now - last)
-            last = now
-            self.sb.set_battery(current_ua=-i_ma * 1000, voltage_uv=V_BATT * 1e6)
-            self.sb.write_rails(now * 1000)
-            time.sleep(0.002)
-
-    def analytic_energy_mj(self, window_start, window_end, switch, mean_ms) -> float:
-        mid = (window_start + window_end) / 2 - switch
-        run_mw = (I_RUN0 + I_RUN_SLOPE * mid) * V_BATT
-        return (run_mw - I_IDLE * V_BATT) * mean_ms / 1e3
 
 
 def test_bench_with_power_matches_the_driven_trace(phone, tiny_tflite, tmp_path):

@@ -80,32 +80,42 @@ def power_trace_plot(trace: list[dict], out: Path) -> Path | None:
 
 
 def pareto_plot(summary: list[dict], out: Path) -> Path | None:
-    """mIoU against median latency; marker size = energy per inference where known."""
+    """mIoU against median latency, one colour per device; marker area = energy per
+    inference where known; the dashed line joins the points no other point beats on both."""
     rows = [r for r in summary if _f(r.get("miou")) is not None and _f(r.get("median_ms")) is not None
             and r.get("status") != "failed"]
     if not rows:
         return None
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = plt.subplots(figsize=(8, 5))
     energies = [_f(r.get("energy_mj_per_inference")) for r in rows]
-    known = [e for e in energies if e]
+    known = [e for e in energies if e and e > 0]
     emax = max(known) if known else None
-    pts = sorted(((_f(r["median_ms"]), _f(r["miou"]), r, e) for r, e in zip(rows, energies)), key=lambda x: x[0])
-    for x, y, r, e in pts:
-        size = 40 + 400 * (e / emax) if e and emax else 40
-        ax.scatter(x, y, s=size, alpha=0.7)
-        label = f"{r['artifact']} / {r['delegate']}" + (f"\n{e:.2f} mJ" if e else "")
-        ax.annotate(label, (x, y), fontsize=7, xytext=(4, 4), textcoords="offset points")
+    devices = list(dict.fromkeys(r["device"] for r in rows))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    pts = sorted(((_f(r["median_ms"]), _f(r["miou"]) * 100, r, e) for r, e in zip(rows, energies)), key=lambda x: x[0])
+    for i, (x, y, r, e) in enumerate(pts):
+        size = 30 + 400 * (e / emax) if e and emax and e > 0 else 30
+        ax.scatter(x, y, s=size, alpha=0.6, color=colours[devices.index(r["device"]) % len(colours)])
+        label = f"{r.get('recipe') or r['artifact']}/{r['delegate']}" + (f" {e:.0f} mJ" if e else "")
+        ax.annotate(label, (x, y), fontsize=7, xytext=(5, 6 if i % 2 else -10), textcoords="offset points")
     front, best = [], -1.0
-    for x, y, _, _ in pts:  # Pareto front: faster points that are not less accurate
+    for x, y, _, _ in pts:
         if y > best:
             front.append((x, y))
             best = y
-    ax.plot([p[0] for p in front], [p[1] for p in front], "--", color="grey", lw=1, label="Pareto front")
+    if len(front) > 1:
+        ax.plot([p[0] for p in front], [p[1] for p in front], "--", color="grey", lw=1)
+    for d in devices:
+        ax.scatter([], [], color=colours[devices.index(d) % len(colours)], label=d)
+    ys = [p[1] for p in pts]
+    pad = max(0.5, (max(ys) - min(ys)) * 0.3)
+    ax.set_ylim(min(ys) - pad, max(ys) + pad)
+    ax.set_xlim(0, max(p[0] for p in pts) * 1.25)
     ax.set_xlabel("median latency (ms)")
-    ax.set_ylabel("mIoU of the deployed artifact")
-    ax.set_title("Quality vs latency" + (" (marker area = energy per inference)" if known else ""))
-    ax.legend(fontsize=7)
+    ax.set_ylabel("mIoU of the deployed artifact (%)")
+    ax.set_title("Quality vs latency" + (" (area = energy/inference)" if known else ""), fontsize=10)
+    ax.legend(fontsize=7, title="device", title_fontsize=7)
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)

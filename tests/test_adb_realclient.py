@@ -1,0 +1,117 @@
+"""Cross-check of the loopback adbd with Debian's real `adb` client and server, so the
+daemon (and through it our client) speaks the real protocol: connect with RSA auth, shell
+exit codes and stderr (shell v2), push and pull byte for byte. Also drives edgeseg's
+adb-server transport through the real binary."""
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+
+import pytest
+
+from adbd import AdbDaemon
+
+pytestmark = pytest.mark.e2e
+
+ADB = shutil.which("adb")
+if ADB is None and os.environ.get("CI"):
+    pytest.fail("adb is not installed: .ci/run installs it with apt-get install -y adb", pytrace=False)
+needs_adb = pytest.mark.skipif(ADB is None, reason="Debian's adb client is not installed (apt-get install -y adb)")
+
+
+def free_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+@pytest.fixture
+def real_adb(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    home.mkdir()
+    port = free_port()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", str(port))
+    monkeypatch.delenv("ANDROID_SERIAL", raising=False)
+
+    def adb(*args, timeout=60):
+        return subprocess.run([ADB, *args], capture_output=True, text=True, timeout=timeout)
+
+    adb("start-server")
+    yield adb
+    adb("kill-server")
+
+
+@pytest.fixture
+def connected(tmp_path, real_adb):
+    d = AdbDaemon(tmp_path / "phone")
+    d.start()
+    serial = f"127.0.0.1:{d.port}"
+    real_adb("connect", serial)  # the first connect offers the new key; the phone accepts it
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        if f"{serial}\tdevice" in real_adb("devices").stdout:
+            break
+        real_adb("connect", serial)
+        time.sleep(0.3)
+    else:
+        pytest.fail(f"adb never saw {serial} as a device: {real_adb('devices').stdout}")
+    yield d, serial
+    real_adb("disconnect", serial)
+    d.stop()
+
+
+@needs_adb
+def test_real_adb_connects_with_rsa_auth(connected, real_adb):
+    d, serial = connected
+    assert len(d.offered_keys) >= 1 and d.known_keys  # adb offered its key, the "user" accepted it
+    out = real_adb("devices", "-l").stdout
+    assert serial in out and "model:Loopback_Phone" in out and "device:loopback" in out
+
+
+@needs_adb
+def test_real_adb_shell_exit_codes_and_stderr(connected, real_adb):
+    _, serial = connected
+    r = real_adb("-s", serial, "shell", "echo out; echo err >&2; exit 7")
+    assert (r.returncode, r.stdout, r.stderr) == (7, "out\n", "err\n")
+    r = real_adb("-s", serial, "shell", "getprop ro.build.version.release")
+    assert (r.returncode, r.stdout) == (0, "14\n")
+    r = real_adb("-s", serial, "shell", "cat /sys/class/power_supply/battery/voltage_now")
+    assert r.stdout == "4000000\n"
+
+
+@needs_adb
+def test_real_adb_push_pull_byte_exact(connected, real_adb, tmp_path):
+    d, serial = connected
+    data = os.urandom(3 * 1024 * 1024 + 7)
+    (tmp_path / "blob.bin").write_bytes(data)
+    r = real_adb("-s", serial, "push", str(tmp_path / "blob.bin"), "/data/local/tmp/blob.bin")
+    assert r.returncode == 0, r.stderr
+    assert (d.sandbox.root / "data/local/tmp/blob.bin").read_bytes() == data
+    r = real_adb("-s", serial, "pull", "/data/local/tmp/blob.bin", str(tmp_path / "back.bin"))
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "back.bin").read_bytes() == data
+    r = real_adb("-s", serial, "pull", "/data/local/tmp/nope.bin", str(tmp_path / "nope.bin"))
+    assert r.returncode != 0 and "does not exist" in r.stdout + r.stderr  # adb STATs first
+
+
+@needs_adb
+def test_edgeseg_through_the_adb_server(connected, tmp_path, tiny_tflite):
+    from edgeseg.device.deploy import deploy
+    from edgeseg.device.profiles import parse_profile
+    from edgeseg.device.session import DeviceSession
+
+    d, serial = connected
+    profile = parse_profile({"transport": "adb-server", "runner": "python"}, "via-adb")
+    with DeviceSession(profile, serial=serial) as s:
+        res = s.shell("echo hi; exit 4")
+        assert (res.exit_code, res.text) == (4, "hi\n")
+        first = deploy(s, tiny_tflite)
+        assert not first["skipped"]
+        assert d.sandbox.host_path(first["remote"]).read_bytes() == tiny_tflite.read_bytes()
+        assert deploy(s, tiny_tflite)["skipped"]
+        assert s.getprops()["model"] == "Loopback Phone"
