@@ -295,10 +295,10 @@ def devices(ctx) -> None:
 def devices_list(as_json) -> None:
     """The profiles, and the devices attached to the adb server."""
     from .device.profiles import all_profiles  # noqa: PLC0415
-    from .device.session import adb_devices  # noqa: PLC0415
+    from .device.session import describe_attached  # noqa: PLC0415
 
     profiles = all_profiles()
-    attached = adb_devices()
+    attached = describe_attached()
     if as_json:
         _echo_json({"profiles": [{"name": p.name, "description": p.description, "transport": p.transport,
                                   "path": str(p.path)} for p in profiles], "attached": attached})
@@ -306,10 +306,12 @@ def devices_list(as_json) -> None:
     click.echo("profiles:")
     for p in profiles:
         click.echo(f"  {p.name:<16} {p.transport:<10} {p.description}")
-    click.echo("attached (adb server):" if attached else "attached: none (adb not installed, or no device; tcp "
+    click.echo("attached (adb server):" if attached else "attached: none (no device on the adb server, or adb is not installed; tcp "
                "profiles connect on use)")
     for d in attached:
-        click.echo(f"  {d['serial']:<24} {d['state']:<12} {d.get('model', '')}")
+        acc = ",".join(d.get("nnapi_accelerators") or []) or "unknown until a bench with --delegate nnapi"
+        click.echo(f"  {d['serial']:<22} {d['state']:<8} {d.get('model', '')} | SoC {d.get('soc', '?')} | "
+                   f"Android {d.get('android', '?')} | {d.get('abi', '?')} | NNAPI {acc}")
 
 
 @devices.command("show")

@@ -186,6 +186,10 @@ def bench_device(session: DeviceSession, artifacts: list[Path], delegates: list[
                 raise
             except DeviceError as exc:
                 latency.append({**base, "status": "failed", "error": str(exc)})
+    if accelerators:
+        from .session import remember_device  # noqa: PLC0415
+
+        remember_device(info.get("serial") or session.serial or p.name, nnapi_accelerators=accelerators)
     return {"latency": latency, "power": power_rows, "ops": ops_rows, "trace": trace,
             "device": {**info, "profile": p.name, "accelerators": accelerators, "charging": charging,
                        "charging_reason": why, "temperature_c": read_temperature(session)}}

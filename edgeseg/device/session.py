@@ -148,3 +148,56 @@ class DeviceSession:
         res = self.shell(f"sha256sum {q(remote)} 2>/dev/null")
         token = res.text.split()[:1]
         return token[0] if res.exit_code == 0 and token and len(token[0]) == 64 else None
+
+
+def _cache_path():
+    from pathlib import Path  # noqa: PLC0415
+
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "edgeseg" / "devices.json"
+
+
+def remember_device(serial: str, **facts) -> None:
+    """Keep what a benchmark learned about a device (e.g. its NNAPI accelerators)."""
+    import json  # noqa: PLC0415
+
+    from ..fileio import atomic_write_json  # noqa: PLC0415
+
+    path = _cache_path()
+    try:
+        data = json.loads(path.read_text()) if path.is_file() else {}
+    except (OSError, ValueError):
+        data = {}
+    data.setdefault(serial, {}).update({k: v for k, v in facts.items() if v is not None})
+    try:
+        atomic_write_json(path, data)
+    except OSError as exc:
+        log.warning("cannot write %s: %s", path, exc)
+
+
+def known_device(serial: str) -> dict:
+    import json  # noqa: PLC0415
+
+    try:
+        return json.loads(_cache_path().read_text()).get(serial, {})
+    except (OSError, ValueError):
+        return {}
+
+
+def describe_attached() -> list[dict]:
+    """Attached devices with model, SoC, Android version, ABI and (when a benchmark has seen
+    them) NNAPI accelerators."""
+    rows = []
+    for d in adb_devices():
+        row = {"serial": d["serial"], "state": d["state"], "model": d.get("model", "")}
+        if d["state"] == "device":
+            try:
+                info = DeviceSession.__new__(DeviceSession)
+                info.conn = AdbServerConnection(d["serial"])
+                info.retries = 0
+                props = DeviceSession.getprops(info)
+                row.update(model=props["model"], soc=props["soc"], android=props["android"], abi=props["abi"])
+            except DeviceError as exc:
+                row["error"] = str(exc)
+        row["nnapi_accelerators"] = known_device(d["serial"]).get("nnapi_accelerators")
+        rows.append(row)
+    return rows
