@@ -100,6 +100,16 @@ def test_real_adb_push_pull_byte_exact(connected, real_adb, tmp_path):
 
 
 @needs_adb
+def test_real_adb_exec_out_and_sync_list(connected, real_adb):
+    d, serial = connected
+    (d.sandbox.root / "data/local/tmp/a.txt").write_text("hello")
+    r = real_adb("-s", serial, "exec-out", "cat /data/local/tmp/a.txt")
+    assert (r.returncode, r.stdout) == (0, "hello")
+    r = real_adb("-s", serial, "ls", "/data/local/tmp")
+    assert r.returncode == 0 and any(line.endswith(" a.txt") for line in r.stdout.splitlines()), r.stdout
+
+
+@needs_adb
 def test_edgeseg_through_the_adb_server(connected, tmp_path, tiny_tflite):
     from edgeseg.device.deploy import deploy
     from edgeseg.device.profiles import parse_profile

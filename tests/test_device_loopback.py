@@ -332,3 +332,86 @@ def test_report_command_writes_plots_and_html(phone, tiny_tflite, tmp_path):
     page = (folder / "report.html").read_text()
     assert page.count("data:image/png;base64,") >= 2 and "tiny_fp32" in page
     assert (folder / "latency.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# -- runner 1: benchmark_model -------------------------------------------------------------
+
+# A stand-in for benchmark_model on the loopback phone: it records its flags and prints
+# real published outputs (see tests/test_benchmark_parse.py for their sources), so this test
+# covers the plumbing around the binary: push once (cached by checksum), flags per delegate,
+# parsing, status per row, ops.csv. The parser itself is tested on those outputs directly.
+FAKE_BENCHMARK_MODEL = r"""#!/bin/sh
+echo "$@" >> "$(dirname "$0")/.invocations"
+case "$*" in
+  *--use_gpu=true*) cat <<'OUT'
+INFO: Created TensorFlow Lite delegate for GPU.
+Explicitly applied GPU delegate, and the model graph will be completely executed by the delegate.
+count=4 first=130565 curr=120829 min=117370 max=130565 avg=122373 std=4930
+count=50 first=119212 curr=118055 min=113737 max=124776 avg=119375 std=1948
+Inference timings in us: Init: 870557, First inference: 130565, Warmup (avg): 122373, Inference (avg): 119375
+OUT
+  ;;
+  *--use_nnapi=true*) cat <<'OUT'
+NNAPI accelerators available: [ipuadaptor,nnapi-reference]
+Though NNAPI delegate is explicitly applied, the model graph will not be executed by the delegate.
+count=15 first=49060 curr=33682 min=32825 max=49060 avg=34825.1 std=3930
+count=50 first=32891 curr=33978 min=32641 max=34005 avg=33209.4 std=450
+Inference timings in us: Init: 855, First inference: 49060, Warmup (avg): 34825.1, Inference (avg): 33209.4
+OUT
+  ;;
+  *--use_hexagon=true*) echo "ERROR: Failed to create Hexagon delegate" >&2; exit 1 ;;
+  *) cat <<'OUT'
+INFO: Replacing 41 out of 50 node(s) with delegate (TfLiteXNNPackDelegate) node, yielding 9 partitions for the whole graph.
+count=9 first=64791 curr=56295 min=54873 max=65831 avg=57758.2 std=4065
+count=50 first=58154 curr=53809 min=53077 max=60727 avg=55043.2 std=1562
+Inference timings in us: Init: 18777, First inference: 64791, Warmup (avg): 57758.2, Inference (avg): 55043.2
+============================== Summary by node type ==============================
+	             [Node type]	  [count]	  [avg ms]	    [avg %]	    [cdf %]	  [mem KB]	[times called]
+	         AllocateTensors	        1	     0.040	   100.000%	   100.000%	     0.000	        1
+
+============================== Summary by node type ==============================
+	             [Node type]	  [count]	  [avg ms]	    [avg %]	    [cdf %]	  [mem KB]	[times called]
+	   TfLiteXNNPackDelegate	        9	    48.210	    88.000%	    88.000%	     0.000	        9
+	 RESIZE_NEAREST_NEIGHBOR	        4	     6.574	    12.000%	   100.000%	     0.000	        4
+OUT
+  ;;
+esac
+"""
+
+
+def test_benchmark_model_runner_rows_and_ops(phone, tiny_tflite, tmp_path):
+    binary = tmp_path / "benchmark_model"
+    binary.write_text(FAKE_BENCHMARK_MODEL)
+    lines = write_profile(tmp_path, phone.port, source="none").read_text()
+    lines = lines.replace('runner = "python"', 'runner = "benchmark_model"').replace(
+        "[delegates.xnnpack]", '[delegates.xnnpack]\nflags = ["--use_xnnpack=true"]\n[delegates.nnapi]\n'
+        'flags = ["--use_nnapi=true"]\naccelerator = "google-edgetpu"\n[delegates.hexagon]\nflags = ["--use_hexagon=true"]')
+    profile = tmp_path / "bm.toml"
+    profile.write_text(lines)
+    os.environ["ADB_KEY_PATH"] = str(tmp_path / "adbkey")
+    try:
+        args = ["bench", str(tiny_tflite), "--device", str(profile), "--delegate", "xnnpack,gpu,nnapi,hexagon",
+                "--benchmark-binary", str(binary), "--op-profile", "--reports", str(tmp_path / "r"), "--json"]
+        res = CliRunner().invoke(main, args, catch_exceptions=False)
+        assert res.exit_code == 0, res.output
+        pushes = phone.pushes_started
+        res2 = CliRunner().invoke(main, args, catch_exceptions=False)
+        assert phone.pushes_started == pushes  # binary, model and manifest were already there
+    finally:
+        os.environ.pop("ADB_KEY_PATH", None)
+    out = json.loads(res.output[res.output.index("{"):])
+    rows = {r["delegate"]: r for r in out["rows"]}
+    assert rows["xnnpack"]["status"] == "fallback" and rows["xnnpack"]["delegated_ops"] == 41
+    assert rows["xnnpack"]["total_ops"] == 50 and rows["xnnpack"]["partitions"] == 9
+    assert rows["xnnpack"]["mean_ms"] == pytest.approx(55.0432) and rows["xnnpack"]["runner"] == "benchmark_model"
+    assert rows["gpu"]["status"] == "ok" and rows["gpu"]["init_ms"] == pytest.approx(870.557)
+    assert rows["nnapi"]["status"] == "fallback" and rows["nnapi"]["delegated_ops"] == 0
+    assert rows["hexagon"]["status"] == "failed" and "Failed to create Hexagon delegate" in rows["hexagon"]["error"]
+    calls = (phone.sandbox.root / "data/local/tmp/edgeseg/.invocations").read_text().splitlines()
+    nnapi_call = next(c for c in calls if "--use_nnapi=true" in c)
+    assert "--nnapi_accelerator_name=google-edgetpu" in nnapi_call and "--enable_op_profiling=true" in nnapi_call
+    assert "--num_threads=2" in nnapi_call and f"/data/local/tmp/edgeseg/{tiny_tflite.name} " in nnapi_call
+    ops = list(csv.DictReader(open(Path(out["report"]) / "ops.csv")))
+    assert [(o["delegate"], o["node_type"]) for o in ops] == [("xnnpack", "TfLiteXNNPackDelegate"),
+                                                              ("xnnpack", "RESIZE_NEAREST_NEIGHBOR")]
+    assert json.loads(res2.output[res2.output.index("{"):])["rows"][0]["mean_ms"] == pytest.approx(55.0432)
