@@ -73,7 +73,8 @@ def quickstart(workdir: str | Path = "edgeseg-quickstart", reports: str | Path =
     resume = (run / "config.json").exists()
     cfg = TrainConfig(data=str(data), out=str(run), input_size=size, epochs=epochs, batch=batch, seed=seed,
                       augment="flip,brightness")
-    if resume and (run / "best.json").exists() and sum(1 for _ in open(run / "history.csv")) - 1 >= epochs:
+    done = len((run / "history.csv").read_text().splitlines()) - 1 if (run / "history.csv").exists() else 0
+    if resume and (run / "best.json").exists() and done >= epochs:
         log(f"      {run} already trained for {epochs} epochs; reusing it")
     else:
         train(cfg, resume=resume and (run / "ckpt" / "checkpoint").exists(), progress=progress, verbose=verbose,

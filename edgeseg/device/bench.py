@@ -19,7 +19,7 @@ from typing import Callable
 from ..errors import DeviceError
 from ..quantize.artifact import check_tflite_file, read_manifest
 from . import power as pw
-from .deploy import ensure_file
+from .deploy import deploy, ensure_file
 from .parse import delegation_status, parse_benchmark_output
 from .session import DeviceSession, q
 from .transport import DeviceConnectionError
@@ -138,8 +138,6 @@ def bench_device(session: DeviceSession, artifacts: list[Path], delegates: list[
         art = check_tflite_file(art)
         manifest = read_manifest(art) or {}
         say(f"deploy {art.name}")
-        from .deploy import deploy  # noqa: PLC0415
-
         remote = deploy(session, art, progress_factory)["remote"]
         for delegate in delegates:
             base = {"artifact": art.stem, "recipe": manifest.get("recipe", "unknown"), "device": device_name,

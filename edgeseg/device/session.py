@@ -33,6 +33,15 @@ def q(arg) -> str:
     return shlex.quote(str(arg))
 
 
+def read_props(shell: Callable[[str], ShellResult]) -> dict:
+    """Model, SoC, Android version, ABI ... in one shell round trip."""
+    res = shell("; ".join(f"echo \"$(getprop {k})\"" for k in PROPS.values()))
+    values = res.text.splitlines()
+    out = {name: (values[i].strip() if i < len(values) else "") for i, name in enumerate(PROPS)}
+    out["soc"] = " ".join(v for v in (out["soc_manufacturer"], out["soc_model"]) if v) or out["platform"] or out["hardware"]
+    return out
+
+
 def adb_devices(adb: str | None = None) -> list[dict]:
     """Devices attached to the adb server (``adb devices -l``); [] when adb is missing."""
     adb = adb or shutil.which("adb")
@@ -137,12 +146,7 @@ class DeviceSession:
         return self.connect().shell(command, timeout=timeout, idle_timeout=idle_timeout)
 
     def getprops(self) -> dict:
-        keys = list(PROPS.values())
-        res = self.shell("; ".join(f"echo \"$(getprop {k})\"" for k in keys))
-        values = res.text.splitlines()
-        out = {name: (values[i].strip() if i < len(values) else "") for i, name in enumerate(PROPS)}
-        out["soc"] = " ".join(v for v in (out["soc_manufacturer"], out["soc_model"]) if v) or out["platform"] or out["hardware"]
-        return out
+        return read_props(self.shell)
 
     def sha256(self, remote: str) -> str | None:
         res = self.shell(f"sha256sum {q(remote)} 2>/dev/null")
@@ -191,10 +195,7 @@ def describe_attached() -> list[dict]:
         row = {"serial": d["serial"], "state": d["state"], "model": d.get("model", "")}
         if d["state"] == "device":
             try:
-                info = DeviceSession.__new__(DeviceSession)
-                info.conn = AdbServerConnection(d["serial"])
-                info.retries = 0
-                props = DeviceSession.getprops(info)
+                props = read_props(AdbServerConnection(d["serial"]).shell)
                 row.update(model=props["model"], soc=props["soc"], android=props["android"], abi=props["abi"])
             except DeviceError as exc:
                 row["error"] = str(exc)
