@@ -225,6 +225,16 @@ class _Stream:
             self.conn.send(P.Message(P.A_CLSE, self.local_id, self.remote_id))
             self.conn.streams.pop(self.local_id, None)
 
+    def abort(self) -> None:
+        """The peer closed the stream or the connection dropped: stop the service."""
+        self.closed.set()
+        self.inbox.put(None)
+        if self.proc and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, 9)
+            except OSError:
+                pass
+
 
 class _Connection:
     def __init__(self, daemon: "AdbDaemon", sock: socket.socket):
@@ -252,13 +262,7 @@ class _Connection:
                 pass
             self.sock.close()
             for s in list(self.streams.values()):
-                s.closed.set()
-                s.inbox.put(None)
-                if s.proc and s.proc.poll() is None:
-                    try:
-                        os.killpg(s.proc.pid, 9)
-                    except OSError:
-                        pass
+                s.abort()
 
     def recv_exact(self, n: int) -> bytes | None:
         buf = bytearray()
@@ -355,13 +359,7 @@ class _Connection:
         elif m.command == P.A_CLSE:
             s = self.streams.pop(m.arg1, None)
             if s:
-                s.closed.set()
-                s.inbox.put(None)
-                if s.proc and s.proc.poll() is None:
-                    try:
-                        os.killpg(s.proc.pid, 9)
-                    except OSError:
-                        pass
+                s.abort()
 
     def _run_service(self, handler, stream, service) -> None:
         try:
