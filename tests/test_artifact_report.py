@@ -64,17 +64,29 @@ def test_csv_writer_refuses_unknown_columns(tmp_path):
 
 def test_summary_ratios_are_to_float32_in_the_same_report():
     lat = [
-        {"artifact": "m_fp32", "recipe": "float32", "device": "host", "delegate": "xnnpack", "median_ms": 40.0, "status": "ok"},
+        {"artifact": "m_float32", "recipe": "float32", "device": "host", "delegate": "xnnpack", "median_ms": 40.0, "status": "ok"},
         {"artifact": "m_int8", "recipe": "int8", "device": "host", "delegate": "xnnpack", "median_ms": 10.0, "status": "fallback"},
         {"artifact": "m_bad", "recipe": "int8", "device": "host", "delegate": "gpu", "status": "failed", "error": "boom"},
     ]
-    q = [{"artifact": "m_fp32", "recipe": "float32", "miou": 0.5}, {"artifact": "m_int8", "recipe": "int8", "miou": 0.495}]
+    q = [{"artifact": "m_float32", "recipe": "float32", "miou": 0.5}, {"artifact": "m_int8", "recipe": "int8", "miou": 0.495}]
     rows = summarize(lat, q, sizes={"m_int8": 2048})
     by = {r["artifact"]: r for r in rows}
     assert by["m_int8"]["latency_vs_float32"] == pytest.approx(0.25)
     assert by["m_int8"]["miou_delta_vs_float32"] == pytest.approx(-0.5)
     assert by["m_int8"]["size_kb"] == 2
     assert by["m_bad"]["latency_vs_float32"] is None and by["m_bad"]["error"] == "boom"
+
+
+def test_summary_never_compares_across_models():
+    lat = [
+        {"artifact": "a_float32", "recipe": "float32", "device": "host", "delegate": "xnnpack", "median_ms": 40.0},
+        {"artifact": "b_int8", "recipe": "int8", "device": "host", "delegate": "xnnpack", "median_ms": 10.0},
+        {"artifact": "a_int8", "recipe": "int8", "device": "host", "delegate": "xnnpack", "median_ms": 20.0},
+    ]
+    q = [{"artifact": "a_float32", "recipe": "float32", "miou": 0.5}, {"artifact": "b_int8", "recipe": "int8", "miou": 0.7}]
+    by = {r["artifact"]: r for r in summarize(lat, q)}
+    assert by["a_int8"]["latency_vs_float32"] == pytest.approx(0.5)
+    assert by["b_int8"]["latency_vs_float32"] is None and by["b_int8"]["miou_delta_vs_float32"] is None
 
 
 def test_report_folder_is_all_or_nothing(tmp_path):

@@ -91,31 +91,43 @@ def quality_rows(results: list[dict]) -> tuple[tuple[str, ...], list[dict]]:
     return quality_columns(names), rows
 
 
+def model_family(artifact: str, recipe: str | None) -> str:
+    """``resunet_192x320_int8`` -> ``resunet_192x320``: artifacts of one model share it."""
+    if recipe and artifact.endswith(recipe):
+        return artifact[: -len(recipe)].rstrip("_-.")
+    return artifact
+
+
 def summarize(latency: list[dict], quality: list[dict], power: list[dict] | None = None,
               sizes: dict | None = None) -> list[dict]:
     """Join latency, quality and power rows per (artifact, device, delegate).
 
-    Ratios are to the float32 artifact of the same model measured on the same device and
-    delegate in the same report, never across runs.
+    Ratios and deltas are to the float32 artifact of the same model (same name apart from
+    the recipe suffix) measured on the same device and delegate in the same report, never
+    across runs or across models; without such a sibling they are left empty.
     """
     q_by = {r["artifact"]: r for r in quality}
     p_by = {(r["artifact"], r["device"], r["delegate"]): r for r in (power or [])}
-    fp32 = {}
+    fp32, fp32_q = {}, {}
     for r in latency:
         if r.get("recipe") == "float32" and r.get("status") != "failed":
-            fp32[(r["device"], r["delegate"])] = r
-    fp32_q = next((r for r in quality if r.get("recipe") == "float32"), None)
+            fp32[(model_family(r["artifact"], "float32"), r["device"], r["delegate"])] = r
+    for r in quality:
+        if r.get("recipe") == "float32":
+            fp32_q[model_family(r["artifact"], "float32")] = r
     rows = []
     for r in latency:
+        family = model_family(r["artifact"], r.get("recipe"))
         q = q_by.get(r["artifact"], {})
         p = p_by.get((r["artifact"], r["device"], r["delegate"]), {})
-        base = fp32.get((r["device"], r["delegate"]))
+        base = fp32.get((family, r["device"], r["delegate"]))
         ratio = None
         if base and _num(r.get("median_ms")) and _num(base.get("median_ms")):
             ratio = float(r["median_ms"]) / float(base["median_ms"])
         delta = None
-        if fp32_q and _num(q.get("miou")) and _num(fp32_q.get("miou")):
-            delta = (float(q["miou"]) - float(fp32_q["miou"])) * 100.0
+        base_q = fp32_q.get(family)
+        if base_q and _num(q.get("miou")) and _num(base_q.get("miou")):
+            delta = (float(q["miou"]) - float(base_q["miou"])) * 100.0
         size = (sizes or {}).get(r["artifact"])
         rows.append({
             "artifact": r["artifact"], "recipe": r.get("recipe"), "size_kb": size / 1024 if size else None,
