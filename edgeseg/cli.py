@@ -188,7 +188,7 @@ def quantize(run, recipe, calib, num_calib, io, out, as_json) -> None:
 
     if recipe is None:
         raise click.UsageError("choose a recipe: --float32, --dynamic, --float16, --int8 or --int16x8")
-    res = quantize_run(run, recipe, calib=calib, num_calib=num_calib, io=io, out=out)
+    res = quantize_run(run, recipe, calib=calib, num_calib=num_calib, io=io, out=out, progress=_progress())
     for w in res["warnings"]:
         click.echo(f"warning: {w}", err=True)
     if as_json:

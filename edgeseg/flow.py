@@ -86,7 +86,8 @@ def quickstart(workdir: str | Path = "edgeseg-quickstart", reports: str | Path =
     log(f"[3/5] exporting {', '.join(QUICKSTART_RECIPES)} (int8 calibrated on {data}/train)")
     artifacts = []
     for recipe in QUICKSTART_RECIPES:
-        res = quantize_run(run, recipe, calib=data if recipe == "int8" else None, num_calib=calib_count, seed=seed)
+        res = quantize_run(run, recipe, calib=data if recipe == "int8" else None, num_calib=calib_count, seed=seed,
+                           progress=progress)
         for w in res["warnings"]:
             log(f"      warning: {w}")
         artifacts.append(Path(res["artifact"]))

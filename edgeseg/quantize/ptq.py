@@ -69,7 +69,8 @@ def _concrete_function(tf, model, input_size):
     return fn.get_concrete_function(tf.TensorSpec([1, h, w, 3], tf.float32, name="image"))
 
 
-def convert(model, input_size, recipe: str, io: str = "int8", calib: np.ndarray | None = None) -> bytes:
+def convert(model, input_size, recipe: str, io: str = "int8", calib: np.ndarray | None = None,
+            progress=None) -> bytes:
     """Convert a Keras model to .tflite bytes with the given recipe."""
     if recipe not in RECIPES:
         raise QuantizeError(f"unknown recipe '{recipe}'; choose from {', '.join(RECIPES)}")
@@ -86,7 +87,7 @@ def convert(model, input_size, recipe: str, io: str = "int8", calib: np.ndarray 
         data = normalise(calib)
 
         def representative():
-            for img in data:
+            for img in progress(data, desc="calibrate", total=len(data)) if progress else data:
                 yield [img[None]]
 
         conv.representative_dataset = representative
@@ -115,7 +116,8 @@ def default_artifact_name(run_cfg: dict, recipe: str, io: str) -> str:
 
 
 def quantize_run(run: str | Path, recipe: str, calib: str | Path | None = None, num_calib: int = 200,
-                 io: str = "int8", out: str | Path | None = None, seed: int = 0, model=None) -> dict:
+                 io: str = "int8", out: str | Path | None = None, seed: int = 0, model=None,
+                 progress=None) -> dict:
     """Export the best checkpoint of ``run`` with ``recipe``; write the .tflite and manifest.
 
     Returns ``{"artifact": path, "manifest": dict, "warnings": [...]}``.
@@ -132,7 +134,7 @@ def quantize_run(run: str | Path, recipe: str, calib: str | Path | None = None, 
         images = calibration_images(source, size, cfg.get("resize", "letterbox"), num_calib, seed)
         warnings += check_calibration_count(len(images), source)
         calib_info = {"source": str(source), "count": int(len(images)), "seed": seed}
-    data = convert(model, size, recipe, io, images)
+    data = convert(model, size, recipe, io, images, progress)
     out = Path(out) if out else run / "artifacts" / f"{default_artifact_name(cfg, recipe, io)}.tflite"
     if out.suffix != ".tflite":
         raise QuantizeError(f"--out must end in .tflite, got {out}")
