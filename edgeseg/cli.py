@@ -441,7 +441,7 @@ def report(folders, with_html, reports) -> None:
 @click.option("--reports", default="reports", show_default=True, type=click.Path(file_okay=False))
 @click.option("--count", default=300, show_default=True, type=click.IntRange(20))
 @click.option("--size", default=format_size(DEFAULT_INPUT_SIZE), show_default=True, callback=_size)
-@click.option("--epochs", default=6, show_default=True, type=click.IntRange(1))
+@click.option("--epochs", default=5, show_default=True, type=click.IntRange(1))
 @click.option("--threads", default=2, show_default=True, type=click.IntRange(1))
 @click.option("--seed", default=0, show_default=True, type=int)
 def quickstart(workdir, reports, count, size, epochs, threads, seed) -> None:

@@ -48,7 +48,7 @@ def quality_from_manifests(artifacts: list[Path]) -> list[dict]:
 
 
 def quickstart(workdir: str | Path = "edgeseg-quickstart", reports: str | Path = "reports", count: int = 300,
-               size: tuple[int, int] = (192, 320), epochs: int = 6, batch: int = 8, threads: int = 2,
+               size: tuple[int, int] = (192, 320), epochs: int = 5, batch: int = 8, threads: int = 2,
                seed: int = 0, calib_count: int = 100, log: Callable[[str], None] = lambda s: None,
                progress=None, verbose: int = 2) -> dict:
     from .data.synth import synthesize  # noqa: PLC0415

@@ -125,3 +125,22 @@ def test_edgeseg_through_the_adb_server(connected, tmp_path, tiny_tflite):
         assert d.sandbox.host_path(first["remote"]).read_bytes() == tiny_tflite.read_bytes()
         assert deploy(s, tiny_tflite)["skipped"]
         assert s.getprops()["model"] == "Loopback Phone"
+
+
+@needs_adb
+def test_keys_are_interchangeable_with_googles_adb(real_adb, tmp_path):
+    from edgeseg.device import adbproto as P
+    from edgeseg.device.transport import AdbTcpConnection
+
+    keyfile = tmp_path / "home" / ".android" / "adbkey"
+    for _ in range(50):  # the server writes its key pair when it starts
+        if keyfile.is_file() and keyfile.with_suffix(".pub").is_file():
+            break
+        time.sleep(0.1)
+    key = P.load_or_create_key(keyfile)  # adb's PEM private key, read by us
+    pub = P.decode_public_key(keyfile.with_suffix(".pub").read_bytes())  # adb's Android-format public key
+    assert pub.public_numbers() == key.public_key().public_numbers()
+    with AdbDaemon(tmp_path / "phone", auth_mode="close", known_keys=[pub]) as d:
+        conn = AdbTcpConnection.connect("127.0.0.1", d.port, key)  # signs with adb's key, no prompt needed
+        assert conn.shell("echo ok").text == "ok\n" and d.offered_keys == []
+        conn.close()
