@@ -19,9 +19,7 @@ import os
 import queue
 import re
 import secrets
-import shutil
 import socket
-import stat as statmod
 import struct
 import subprocess
 import sys
@@ -613,7 +611,7 @@ class AdbDaemon:
             if fh:
                 fh.close()
         if refuse:
-            fail(f"couldn't create file: Permission denied")
+            fail("couldn't create file: Permission denied")
             return True
         try:
             os.chmod(path, int(mode) & 0o777 if mode.isdigit() else 0o644)

@@ -4,7 +4,6 @@ power sensors, and the resulting report."""
 
 import csv
 import json
-import math
 import os
 import stat
 import sys

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 
 _NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
-_STAT_RE = re.compile(rf"^count=(\d+)(.*)$")
+_STAT_RE = re.compile(r"^count=(\d+)(.*)$")
 _KV_RE = re.compile(rf"(\w+)=({_NUM})")
 _TIMINGS_RE = re.compile(
     rf"Inference timings in us: Init: ({_NUM}), First inference: ({_NUM}), Warmup \(avg\): ({_NUM}), Inference \(avg\): ({_NUM})")
