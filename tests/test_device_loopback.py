@@ -419,3 +419,37 @@ def test_benchmark_model_runner_rows_and_ops(phone, tiny_tflite, tmp_path):
     assert [(o["delegate"], o["node_type"]) for o in ops] == [("xnnpack", "TfLiteXNNPackDelegate"),
                                                               ("xnnpack", "RESIZE_NEAREST_NEIGHBOR")]
     assert json.loads(res2.output[res2.output.index("{"):])["rows"][0]["mean_ms"] == pytest.approx(55.0432)
+
+
+def test_device_lost_mid_sweep_keeps_the_rows_and_writes_the_report(phone, tiny_tflite, tmp_path):
+    profile = write_profile(tmp_path, phone.port, source="none")
+    second = tmp_path / "second.tflite"
+    second.write_bytes(tiny_tflite.read_bytes())
+    from edgeseg.device import bench as bench_mod
+
+    real = bench_mod.split_sections
+    calls = []
+
+    def pull_the_plug_after_first(text):
+        calls.append(1)
+        if len(calls) == 1:
+            phone.stop()  # the phone disappears after the first row
+        return real(text)
+
+    bench_mod.split_sections = pull_the_plug_after_first
+    os.environ["ADB_KEY_PATH"] = str(tmp_path / "adbkey")
+    try:
+        res = CliRunner().invoke(main, ["bench", str(tiny_tflite), str(second), "--device", str(profile),
+                                        "--delegate", "cpu,xnnpack", "--runs", "3", "--min-secs", "0.2",
+                                        "--reports", str(tmp_path / "r"), "--json"], catch_exceptions=False)
+    finally:
+        bench_mod.split_sections = real
+        os.environ.pop("ADB_KEY_PATH", None)
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output[res.output.index("{"):])
+    statuses = [(r["artifact"], r["delegate"], r["status"]) for r in out["rows"]]
+    assert statuses[0] == ("tiny_fp32", "cpu", "ok")
+    assert [s[2] for s in statuses[1:]] == ["failed", "failed", "failed"]
+    assert "then run the command again" in out["rows"][1]["error"]
+    assert out["rows"][3]["error"].startswith("not run: ")
+    assert len(list(csv.DictReader(open(Path(out["report"]) / "latency.csv")))) == 4

@@ -134,15 +134,26 @@ def bench_device(session: DeviceSession, artifacts: list[Path], delegates: list[
 
     latency, power_rows, ops_rows, trace = [], [], [], []
     accelerators = None
+    lost = None  # once the device is gone for good, the remaining rows are recorded as not run
     for art in artifacts:
         art = check_tflite_file(art)
         manifest = read_manifest(art) or {}
-        say(f"deploy {art.name}")
-        remote = deploy(session, art, progress_factory)["remote"]
+        remote, deploy_error = None, None
+        if lost is None:
+            say(f"deploy {art.name}")
+            try:
+                remote = deploy(session, art, progress_factory)["remote"]
+            except DeviceConnectionError as exc:
+                lost = str(exc)
+            except DeviceError as exc:
+                deploy_error = f"deploy failed: {exc}"
         for delegate in delegates:
             base = {"artifact": art.stem, "recipe": manifest.get("recipe", "unknown"), "device": device_name,
                     "delegate": delegate, "threads": threads,
                     "runner": "python-runner" if p.runner == "python" else "benchmark_model"}
+            if lost is not None or deploy_error:
+                latency.append({**base, "status": "failed", "error": deploy_error or f"not run: {lost}"})
+                continue
             say(f"bench {art.stem} on {delegate}")
             try:
                 spec = p.delegate(delegate)
@@ -161,8 +172,7 @@ def bench_device(session: DeviceSession, artifacts: list[Path], delegates: list[
                 res = session.with_retry(lambda c: c.shell(script, timeout=3600, idle_timeout=None), "benchmark")
                 sec = split_sections(res.text)
                 row, ops, window = _latency_row(p.runner, sec, delegate)
-                if row.get("accelerators"):
-                    accelerators = row.pop("accelerators")
+                accelerators = row.pop("accelerators", None) or accelerators
                 latency.append({**base, **row})
                 ops_rows += [{"artifact": art.stem, "device": device_name, "delegate": delegate, **o} for o in ops]
                 if with_power and row.get("status") != "failed":
@@ -180,17 +190,22 @@ def bench_device(session: DeviceSession, artifacts: list[Path], delegates: list[
                         phase = "idle" if idle[0] <= s["t"] < idle[1] else "run" if run[0] <= s["t"] <= run[1] else "other"
                         trace.append({"artifact": art.stem, "delegate": delegate, "t_s": s["t"] - t0,
                                       "power_mw": s["power_mw"], "battery_c": s["battery_c"], "phase": phase})
-            except DeviceConnectionError:
-                raise
+            except DeviceConnectionError as exc:
+                lost = str(exc)
+                latency.append({**base, "status": "failed", "error": lost})
             except DeviceError as exc:
                 latency.append({**base, "status": "failed", "error": str(exc)})
     if accelerators:
         from .session import remember_device  # noqa: PLC0415
 
         remember_device(info.get("serial") or session.serial or p.name, nnapi_accelerators=accelerators)
+    try:
+        temperature = None if lost else read_temperature(session)
+    except DeviceError:
+        temperature = None
     return {"latency": latency, "power": power_rows, "ops": ops_rows, "trace": trace,
             "device": {**info, "profile": p.name, "accelerators": accelerators, "charging": charging,
-                       "charging_reason": why, "temperature_c": read_temperature(session)}}
+                       "charging_reason": why, "temperature_c": temperature, "connection_lost": lost}}
 
 
 def _latency_row(runner: str, sec: dict, delegate: str) -> tuple[dict, list, tuple | None]:
