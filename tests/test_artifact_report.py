@@ -56,6 +56,24 @@ def test_quality_columns_follow_schema():
     assert class_column("a-b c") == "iou_a_b_c"
 
 
+def test_atomic_writes_get_ordinary_permissions(tmp_path):
+    import os
+    import stat
+
+    from edgeseg.fileio import atomic_write_text
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "a.txt", "x")
+        assert stat.S_IMODE(os.stat(tmp_path / "a.txt").st_mode) == 0o644
+        os.chmod(tmp_path / "a.txt", 0o600)
+        atomic_write_text(tmp_path / "a.txt", "y")  # an existing file keeps its mode
+        assert stat.S_IMODE(os.stat(tmp_path / "a.txt").st_mode) == 0o600
+    finally:
+        os.umask(old)
+    assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]
+
+
 def test_csv_writer_refuses_unknown_columns(tmp_path):
     with pytest.raises(ValueError):
         atomic_write_csv(tmp_path / "x.csv", ["a"], [{"a": 1, "b": 2}])
