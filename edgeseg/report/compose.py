@@ -41,7 +41,7 @@ def compose(folders: list[str | Path], reports_root: str | Path = "reports", wit
                                    ("Power", merged["power"], ["artifact", "device", "delegate", "idle_mw", "run_mw",
                                                                "energy_mj_per_inference", "energy_source", "samples",
                                                                "charging", "temp_start_c", "temp_end_c"])],
-                images, notes + [f"Sources: {', '.join(merged['folders'])}"])
+                images, notes, merged["folders"])
             atomic_write_text(rep.path / "report.html", page)
         atomic_write_json(rep.path / "run.json", {"created": utc_stamp(), "merged_from": merged["runs"]})
     final = rep.final

@@ -122,7 +122,8 @@ def pareto_plot(summary: list[dict], out: Path) -> Path | None:
     return out
 
 
-def html_page(title: str, tables: list[tuple[str, list[dict], list[str]]], images: list[Path], notes: list[str]) -> str:
+def html_page(title: str, tables: list[tuple[str, list[dict], list[str]]], images: list[Path], notes: list[str],
+              sources: list[str] = ()) -> str:
     """One self-contained page: tables inline, PNGs embedded as data URIs."""
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
              "<style>body{font-family:sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse;"
@@ -131,6 +132,8 @@ def html_page(title: str, tables: list[tuple[str, list[dict], list[str]]], image
              f"<h1>{html.escape(title)}</h1>"]
     for n in notes:
         parts.append(f"<p class='warn'>{html.escape(n)}</p>")
+    if sources:
+        parts.append(f"<p>Merged from: {html.escape(', '.join(sources))}</p>")
     for name, rows, cols in tables:
         if not rows:
             continue
