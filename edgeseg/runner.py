@@ -79,13 +79,21 @@ def random_input(detail, rng) -> np.ndarray:
     return rng.random(size=shape, dtype=np.float32).astype(dtype)
 
 
-def open_interpreter(graph: str, threads: int, xnnpack: bool):
-    backend, mod = load_interpreter_module()
+def interpreter_kwargs(backend: str, mod, threads: int | None, xnnpack: bool) -> dict:
+    """Constructor options; ``xnnpack=False`` keeps the builtin kernels only (no default
+    delegate), whose op list is the model's own node count."""
     kwargs = {"num_threads": threads}
     if not xnnpack:
         resolver = getattr(mod, "OpResolverType", None) or getattr(getattr(mod, "experimental", None), "OpResolverType", None)
+        if resolver is None:
+            raise RuntimeError(f"the {backend} interpreter cannot disable its default delegates")
         kwargs["experimental_op_resolver_type"] = resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-    interp = mod.Interpreter(model_path=graph, **kwargs)
+    return kwargs
+
+
+def open_interpreter(graph: str, threads: int, xnnpack: bool):
+    backend, mod = load_interpreter_module()
+    interp = mod.Interpreter(model_path=graph, **interpreter_kwargs(backend, mod, threads, xnnpack))
     interp.allocate_tensors()
     return interp, backend
 

@@ -6,7 +6,6 @@ successor and applies XNNPACK by default.
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 import numpy as np
@@ -14,41 +13,23 @@ import numpy as np
 from ..errors import ArtifactError, RuntimeBackendError
 from ..quantize.artifact import check_tflite_file
 from ..runner import delegation  # noqa: F401  (re-exported: one implementation, also used on devices)
-
-BACKENDS = ("ai_edge_litert.interpreter", "tflite_runtime.interpreter", "tensorflow.lite")
-
-
-def _backend():
-    errors = []
-    for name in BACKENDS:
-        try:
-            mod = importlib.import_module(name)
-            if name == "tensorflow.lite":
-                from ..config import import_tf  # noqa: PLC0415
-
-                mod = import_tf().lite
-            return name.split(".")[0], mod
-        except Exception as exc:  # ImportError, or tflite_runtime's NumPy 2 failure
-            errors.append(f"{name}: {exc}")
-    raise RuntimeBackendError("no TFLite interpreter could be imported; `pip install ai-edge-litert`.\n" + "\n".join(errors))
+from ..runner import interpreter_kwargs, load_interpreter_module
 
 
 def load_interpreter(model_path: str | Path | None = None, model_content: bytes | None = None,
                      threads: int | None = None, xnnpack: bool = True):
     """Return ``(interpreter, backend_name)`` with tensors allocated.
 
-    ``xnnpack=False`` uses the builtin reference kernels only (no default delegate); that
-    op list is the model's own node count, used to measure delegation.
+    The backend choice and constructor options come from :mod:`edgeseg.runner` (the same
+    code runs on Linux boards); here errors become edgeseg errors that say what to do.
     """
     if model_path is not None:
         check_tflite_file(model_path)
-    name, mod = _backend()
-    kwargs = {"num_threads": threads}
-    if not xnnpack:
-        resolver = getattr(mod, "OpResolverType", None) or getattr(getattr(mod, "experimental", None), "OpResolverType", None)
-        if resolver is None:
-            raise RuntimeBackendError(f"backend {name} cannot disable the default delegates")
-        kwargs["experimental_op_resolver_type"] = resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    try:
+        name, mod = load_interpreter_module()
+        kwargs = interpreter_kwargs(name, mod, threads, xnnpack)
+    except RuntimeError as exc:
+        raise RuntimeBackendError(str(exc)) from None
     try:
         interp = mod.Interpreter(model_path=str(model_path) if model_path else None, model_content=model_content, **kwargs)
         interp.allocate_tensors()
