@@ -278,15 +278,25 @@ def quantize(run, recipe, calib, num_calib, io, head, max_drop, data_dir, max_st
 @click.option("--threads", type=int, default=None)
 @click.option("--limit", type=int, default=None, help="Evaluate at most N images.")
 @click.option("--skip-bad", is_flag=True)
+@click.option("--signature", default=None,
+              help="Multi-signature (PTA) artifact: evaluate this configuration only (default: every one).")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
-def eval_cmd(target, data_dir, split, threads, limit, skip_bad, as_json) -> None:
-    """Quality of an artifact (LiteRT interpreter) or a run (Keras), at label resolution."""
+def eval_cmd(target, data_dir, split, threads, limit, skip_bad, signature, as_json) -> None:
+    """Quality of an artifact (LiteRT interpreter) or a run (Keras), at label resolution;
+    every configuration of a multi-signature (PTA) artifact."""
+    from .report.tables import format_table  # noqa: PLC0415
     from .runtime.evaluate import evaluate  # noqa: PLC0415
 
     res = evaluate(target, data_dir, split, limit=limit, threads=threads, skip_bad=skip_bad,
-                   progress=None if as_json else _progress())
+                   progress=None if as_json else _progress(), signature=signature)
     if as_json:
         _echo_json(res)
+        return
+    if "signatures" in res:
+        click.echo(f"{res['artifact']} on {res['dataset']} [{split}], {res['images']} images ({res['backend']}), "
+                   "one row per configuration:")
+        click.echo(format_table([{"signature": k, **v} for k, v in res["signatures"].items()],
+                                ["signature", "miou", "dice", "pixel_accuracy"], floats=4))
         return
     click.echo(f"{res['artifact']} on {res['dataset']} [{split}], {res['images']} images ({res['backend']})")
     click.echo(f"mIoU {res['miou']:.4f}  Dice {res['dice']:.4f}  pixel accuracy {res['pixel_accuracy']:.4f}")
@@ -456,7 +466,7 @@ def deploy(artifact, device, serial, transport, address, key) -> None:
 def bench(artifacts, device, delegate, threads, runs, min_secs, op_profile, power, benchmark_binary,
           require_full_delegation, serial, transport, address, key, reports, no_report, as_json) -> None:
     """Latency (and on devices power and energy) of each artifact, one row per delegate."""
-    from .flow import bench_rows, quality_from_manifests  # noqa: PLC0415
+    from .flow import artifact_sizes, bench_rows, quality_from_manifests  # noqa: PLC0415
     from .quantize.artifact import check_tflite_file  # noqa: PLC0415
     from .report.tables import format_table, write_report  # noqa: PLC0415
 
@@ -480,7 +490,7 @@ def bench(artifacts, device, delegate, threads, runs, min_secs, op_profile, powe
 
         report = write_report(reports, f"bench_{device_info.get('profile', 'host')}", rows, quality_from_manifests(paths),
                               power=power_rows, ops=ops, trace=trace,
-                              sizes={p.stem: p.stat().st_size for p in paths},
+                              sizes=artifact_sizes(paths),
                               run_info={"command": " ".join(sys.argv), "device": device_info,
                                         "runner_version": f"edgeseg {version}"})
     if as_json:
@@ -496,6 +506,43 @@ def bench(artifacts, device, delegate, threads, runs, min_secs, op_profile, powe
             click.echo(f"failed: {r['artifact']} on {r['delegate']}: {r.get('error')}", err=True)
     if report:
         click.echo(f"report: {report}")
+
+
+@main.command()
+@click.argument("artifact", type=click.Path())
+@click.option("--device", required=True, help="'host', a device profile name, or the device model in the reports.")
+@click.option("--budget-ms", required=True, type=float, help="Latency budget: median ms per inference.")
+@click.option("--energy-budget-mj", type=float, default=None, help="Energy budget: mJ per inference (device rows).")
+@click.option("--delegate", default=None, help="Consider this delegate only (default: every measured one).")
+@click.option("--report", "reports", default="reports", show_default=True, type=click.Path(),
+              help="A report folder, or the folder of report folders written by `edgeseg bench`.")
+@click.option("--json", "as_json", is_flag=True)
+def select(artifact, device, budget_ms, energy_budget_mj, delegate, reports, as_json) -> None:
+    """The best-quality configuration (and delegate) of ARTIFACT that fits the budget on
+    DEVICE, from measured bench rows; prints the table it chose from. Exit status 1 when
+    nothing fits."""
+    from .report.select import SELECT_VIEW, select as run_select  # noqa: PLC0415
+    from .report.tables import format_table  # noqa: PLC0415
+
+    res = run_select(artifact, device, budget_ms, energy_budget_mj, reports, delegate)
+    if as_json:
+        _echo_json(res)
+    else:
+        budget = f"{budget_ms:g} ms" + (f" and {energy_budget_mj:g} mJ" if energy_budget_mj is not None else "")
+        click.echo(f"{Path(artifact).name} on {device}, budget {budget}; rows from {', '.join(res['reports'])}")
+        click.echo(format_table(res["rows"], SELECT_VIEW, floats=3))
+        c = res["chosen"]
+        if c:
+            energy = f", {float(c['energy_mj_per_inference']):.2f} mJ" if c.get("energy_mj_per_inference") not in (None, "") else ""
+            click.echo(f"selected: {c['artifact']} on {c['delegate']}: mIoU {float(c['miou']):.4f}, "
+                       f"{float(c['median_ms']):.2f} ms{energy}")
+    if not res["chosen"]:
+        fastest = min((r for r in res["rows"] if r.get("median_ms") not in (None, "")),
+                      key=lambda r: float(r["median_ms"]), default=None)
+        hint = f" (fastest measured: {fastest['artifact']} on {fastest['delegate']}, {float(fastest['median_ms']):.2f} ms)" \
+            if fastest else ""
+        click.echo(f"error: no configuration fits the budget{hint}", err=True)
+        sys.exit(1)
 
 
 # -- report ---------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Callable
 
 from .config import format_size
+from .quantize.artifact import signature_label
 
 QUICKSTART_RECIPES = ("float32", "dynamic", "float16", "int8")
 
@@ -17,24 +18,35 @@ def bench_rows(artifacts: list[Path], device: str, threads: int, runs: int, min_
                delegates=("xnnpack",)) -> list[dict]:
     """Host benchmark of each artifact x delegate; a failure is a row, never an abort."""
     from .errors import EdgesegError  # noqa: PLC0415
-    from .quantize.artifact import read_manifest  # noqa: PLC0415
+    from .quantize.artifact import read_manifest, signatures_of  # noqa: PLC0415
     from .runtime.hostbench import bench_host  # noqa: PLC0415
 
     rows = []
     for art in artifacts:
         manifest = read_manifest(art) or {}
-        for delegate in delegates:
-            base = {"artifact": Path(art).stem, "recipe": manifest.get("recipe", "unknown"), "device": device,
-                    "delegate": delegate, "threads": threads, "runner": "ai_edge_litert (host)"}
-            try:
-                rows.append({**base, **bench_host(art, threads=threads, runs=runs, min_secs=min_secs, delegate=delegate)})
-            except EdgesegError as exc:
-                rows.append({**base, "status": "failed", "error": str(exc)})
+        for signature in signatures_of(manifest) or [None]:  # one row per configuration of a PTA artifact
+            for delegate in delegates:
+                base = {"artifact": signature_label(art, signature), "recipe": manifest.get("recipe", "unknown"),
+                        "device": device, "delegate": delegate, "threads": threads, "runner": "ai_edge_litert (host)"}
+                try:
+                    rows.append({**base, **bench_host(art, threads=threads, runs=runs, min_secs=min_secs,
+                                                      delegate=delegate, signature=signature)})
+                except EdgesegError as exc:
+                    rows.append({**base, "status": "failed", "error": str(exc)})
     return rows
 
 
+def artifact_sizes(artifacts: list[Path]) -> dict:
+    """File size per report label (each signature of a multi-signature file: the whole file)."""
+    from .quantize.artifact import read_manifest, signatures_of  # noqa: PLC0415
+
+    return {signature_label(a, s): Path(a).stat().st_size for a in artifacts
+            for s in (signatures_of(read_manifest(a)) or [None])}
+
+
 def quality_from_manifests(artifacts: list[Path]) -> list[dict]:
-    """Host-evaluated quality recorded in each artifact's manifest (first dataset found)."""
+    """Host-evaluated quality recorded in each artifact's manifest (first dataset found);
+    one row per signature of a multi-signature artifact."""
     from .quantize.artifact import read_manifest  # noqa: PLC0415
 
     rows = []
@@ -42,7 +54,10 @@ def quality_from_manifests(artifacts: list[Path]) -> list[dict]:
         m = read_manifest(art) or {}
         for key, q in (m.get("quality") or {}).items():
             dataset, _, split = key.partition(":")
-            rows.append({"artifact": Path(art).stem, "recipe": m.get("recipe"), "dataset": dataset, "split": split, **q})
+            per_sig = q.get("signatures") if isinstance(q, dict) else None
+            for sig, values in (per_sig.items() if per_sig else [(None, q)]):
+                rows.append({"artifact": signature_label(art, sig), "recipe": m.get("recipe"), "dataset": dataset,
+                             "split": split, **values})
             break
     return rows
 

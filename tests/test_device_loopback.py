@@ -453,3 +453,46 @@ def test_device_lost_mid_sweep_keeps_the_rows_and_writes_the_report(phone, tiny_
     assert "then run the command again" in out["rows"][1]["error"]
     assert out["rows"][3]["error"].startswith("not run: ")
     assert len(list(csv.DictReader(open(Path(out["report"]) / "latency.csv")))) == 4
+
+
+def test_pta_artifact_benches_each_configuration_on_the_device_and_select_reads_it(phone, tiny_tflite, tmp_path):
+    """A multi-signature artifact: one row per configuration, each run from its separate file
+    on the device; a configuration whose file is missing is a failed row; select picks from
+    the device's rows."""
+    from edgeseg.quantize.artifact import write_manifest
+
+    folder = tmp_path / "arts"
+    folder.mkdir()
+    multi = folder / "pta_int8_LLL-HHH-BBB.tflite"
+    multi.write_bytes(tiny_tflite.read_bytes())
+    for c in ("LLL", "HHH"):  # BBB's separate file is missing
+        f = folder / f"pta_int8_{c}.tflite"
+        f.write_bytes(tiny_tflite.read_bytes())
+        write_manifest(f, model="unet-pta", recipe="float32", pta={"configs": [c]})
+    configs = {c: {"file": f"pta_int8_{c}.tflite"} for c in ("LLL", "HHH", "BBB")}
+    write_manifest(multi, model="unet-pta", recipe="float32", pta={"signatures": list(configs), "configs": configs},
+                   quality={"syn:val": {"signatures": {"LLL": {"miou": 0.4}, "HHH": {"miou": 0.5}, "BBB": {"miou": 0.6}}}})
+    profile = write_profile(tmp_path, phone.port, source="none")
+    reports = tmp_path / "reports"
+    os.environ["ADB_KEY_PATH"] = str(tmp_path / "adbkey")
+    try:
+        res = CliRunner().invoke(main, ["bench", str(multi), "--device", str(profile), "--delegate", "xnnpack",
+                                        "--runs", "3", "--min-secs", "0", "--reports", str(reports), "--json"],
+                                 catch_exceptions=False)
+    finally:
+        os.environ.pop("ADB_KEY_PATH", None)
+    assert res.exit_code == 0, res.output
+    rows = {r["artifact"]: r for r in json.loads(res.output[res.output.index("{"):])["rows"]}
+    assert set(rows) == {f"{multi.stem}:{c}" for c in configs}
+    for c in ("LLL", "HHH"):
+        assert rows[f"{multi.stem}:{c}"]["status"] in ("ok", "fallback") and rows[f"{multi.stem}:{c}"]["total_ops"] > 0
+    bbb = rows[f"{multi.stem}:BBB"]
+    assert bbb["status"] == "failed" and "pta_int8_BBB.tflite" in bbb["error"] and "--pta-configs" in bbb["error"]
+    work = phone.sandbox.root / "data/local/tmp/edgeseg"
+    assert {"pta_int8_LLL.tflite", "pta_int8_HHH.tflite"} <= {p.name for p in work.iterdir()}
+    budget = max(rows[f"{multi.stem}:{c}"]["median_ms"] for c in ("LLL", "HHH")) * 10
+    r = CliRunner().invoke(main, ["select", str(multi), "--device", "loopback", "--budget-ms", str(budget),
+                                  "--report", str(reports), "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    assert out["chosen"]["artifact"] == f"{multi.stem}:HHH"  # BBB has the best mIoU but failed on the device

@@ -3,6 +3,7 @@ to int8 and runs in the LiteRT interpreter with the right output shape; the PTA 
 exports several configurations into one multi-signature .tflite."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -90,3 +91,50 @@ def test_pta_two_configurations_in_one_multi_signature_file(tmp_path):
     single = sum((run / "artifacts" / f).stat().st_size for f in
                  (pta["configs"]["LLL"]["file"], pta["configs"]["HHH"]["file"]))
     assert (run / "artifacts" / res["artifact"].split("/")[-1]).stat().st_size < single
+
+    # eval scores every configuration and records each in the manifest
+    art = res["artifact"]
+    r = CliRunner().invoke(main, ["eval", art, "--data", str(data), "--json"], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    ev = json.loads(r.output[r.output.index("{"):])
+    assert set(ev["signatures"]) == {"LLL", "HHH"}
+    manifest = json.loads(Path(art).with_suffix(".json").read_text())
+    recorded = manifest["quality"]["syn:val"]["signatures"]
+    assert {k: v["miou"] for k, v in recorded.items()} == {k: v["miou"] for k, v in ev["signatures"].items()}
+    # bench: one row per configuration, each with its own delegation columns
+    reports = tmp_path / "reports"
+    r = CliRunner().invoke(main, ["bench", art, "--runs", "3", "--min-secs", "0", "--reports", str(reports), "--json"],
+                           catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    rows = {row["artifact"].split(":")[1]: row for row in json.loads(r.output[r.output.index("{"):])["rows"]}
+    assert set(rows) == {"LLL", "HHH"}
+    assert all(row["status"] in ("ok", "fallback") and row["total_ops"] for row in rows.values())
+    assert rows["LLL"]["total_ops"] < rows["HHH"]["total_ops"]  # the light branch has fewer nodes
+    # select: a generous budget takes the best mIoU; an impossible one selects nothing (exit 1)
+    r = CliRunner().invoke(main, ["select", art, "--device", "host", "--budget-ms", "100000", "--report", str(reports),
+                                  "--json"], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    chosen = json.loads(r.output[r.output.index("{"):])["chosen"]
+    best = max(ev["signatures"].values(), key=lambda v: v["miou"])["miou"]
+    assert float(chosen["miou"]) == pytest.approx(best)
+    r = CliRunner().invoke(main, ["select", art, "--device", "host", "--budget-ms", "0.000001", "--report", str(reports)])
+    assert r.exit_code == 1 and "no configuration fits" in r.output
+
+
+def test_pta_lightest_configuration_needs_30_percent_fewer_macs_at_256():
+    """The acceptance figure, counted by `edgeseg info`'s MAC counter on the exported graphs."""
+    import tempfile
+
+    from edgeseg.models.pta import config_model
+    from edgeseg.quantize.ptq import convert
+    from edgeseg.runtime.modelinfo import model_info
+
+    model = build_model("unet-pta", (256, 256), 12)
+    macs = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for c in ("LLL", "HHH", "BBB"):
+            f = Path(tmp) / f"{c}.tflite"
+            f.write_bytes(convert(config_model(model, c), (256, 256), "float32"))
+            macs[c] = model_info(f)["macs"]
+    assert 1 - macs["LLL"] / macs["HHH"] >= 0.30
+    assert 1 - macs["LLL"] / macs["BBB"] >= 0.30

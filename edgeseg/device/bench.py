@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from ..errors import DeviceError
-from ..quantize.artifact import check_tflite_file, read_manifest
+from ..errors import ArtifactError, DeviceError
+from ..quantize.artifact import check_tflite_file, read_manifest, separate_file, signature_label, signatures_of
 from . import power as pw
 from .deploy import deploy, ensure_file
 from .parse import delegation_status, parse_benchmark_output
@@ -106,6 +106,28 @@ def cool_down(session: DeviceSession, say: Callable[[str], None]) -> float | Non
     return t
 
 
+def bench_jobs(artifacts: list[Path]) -> list[tuple[str, Path, dict, str | None]]:
+    """``(row label, file to run, manifest, error)`` per row group. A multi-signature (PTA)
+    artifact gives one job per configuration, run from the configuration's separate file
+    (the same graph as its signature): benchmark_model runs a model's primary subgraph and
+    reports delegation for it, so the separate file is what gives each configuration its own
+    latency and delegation columns on every runner."""
+    jobs = []
+    for art in artifacts:
+        art = check_tflite_file(art)
+        manifest = read_manifest(art) or {}
+        sigs = signatures_of(manifest)
+        if not sigs:
+            jobs.append((art.stem, art, manifest, None))
+            continue
+        for sig in sigs:
+            try:
+                jobs.append((signature_label(art, sig), separate_file(art, manifest, sig), manifest, None))
+            except ArtifactError as exc:
+                jobs.append((signature_label(art, sig), art, manifest, str(exc)))
+    return jobs
+
+
 def bench_device(session: DeviceSession, artifacts: list[Path], delegates: list[str], threads: int | None = None,
                  runs: int = 50, min_secs: float = 2.0, op_profile: bool = False, with_power: bool = True,
                  benchmark_binary: str | None = None, require_full: bool = False,
@@ -135,11 +157,9 @@ def bench_device(session: DeviceSession, artifacts: list[Path], delegates: list[
     latency, power_rows, ops_rows, trace = [], [], [], []
     accelerators = None
     lost = None  # once the device is gone for good, the remaining rows are recorded as not run
-    for art in artifacts:
-        art = check_tflite_file(art)
-        manifest = read_manifest(art) or {}
-        remote, deploy_error = None, None
-        if lost is None:
+    for label, art, manifest, deploy_error in bench_jobs(artifacts):
+        remote = None
+        if lost is None and not deploy_error:
             say(f"deploy {art.name}")
             try:
                 remote = deploy(session, art, progress_factory)["remote"]
@@ -148,13 +168,13 @@ def bench_device(session: DeviceSession, artifacts: list[Path], delegates: list[
             except DeviceError as exc:
                 deploy_error = f"deploy failed: {exc}"
         for delegate in delegates:
-            base = {"artifact": art.stem, "recipe": manifest.get("recipe", "unknown"), "device": device_name,
+            base = {"artifact": label, "recipe": manifest.get("recipe", "unknown"), "device": device_name,
                     "delegate": delegate, "threads": threads,
                     "runner": "python-runner" if p.runner == "python" else "benchmark_model"}
             if lost is not None or deploy_error:
                 latency.append({**base, "status": "failed", "error": deploy_error or f"not run: {lost}"})
                 continue
-            say(f"bench {art.stem} on {delegate}")
+            say(f"bench {label} on {delegate}")
             try:
                 spec = p.delegate(delegate)
                 if p.runner == "python":
@@ -174,7 +194,7 @@ def bench_device(session: DeviceSession, artifacts: list[Path], delegates: list[
                 row, ops, window = _latency_row(p.runner, sec, delegate)
                 accelerators = row.pop("accelerators", None) or accelerators
                 latency.append({**base, **row})
-                ops_rows += [{"artifact": art.stem, "device": device_name, "delegate": delegate, **o} for o in ops]
+                ops_rows += [{"artifact": label, "device": device_name, "delegate": delegate, **o} for o in ops]
                 if with_power and row.get("status") != "failed":
                     plog = pw.parse_power_log(sec["power"], p.power)
                     m = plog.markers
@@ -182,13 +202,13 @@ def bench_device(session: DeviceSession, artifacts: list[Path], delegates: list[
                     run = window or (m.get("run_start", 0), m.get("run_end", 0))
                     e = pw.energy(plog, idle, run, row.get("mean_ms") or 0.0, "rails" in p.power.source)
                     e.pop("idle_samples")
-                    power_rows.append({"artifact": art.stem, "device": device_name, "delegate": delegate, **e,
+                    power_rows.append({"artifact": label, "device": device_name, "delegate": delegate, **e,
                                        "source": p.power.source, "charging": charging,
                                        "window_start": run[0], "window_end": run[1]})
                     t0 = m.get("idle_start", plog.samples[0]["t"] if plog.samples else 0)
                     for s in plog.samples:
                         phase = "idle" if idle[0] <= s["t"] < idle[1] else "run" if run[0] <= s["t"] <= run[1] else "other"
-                        trace.append({"artifact": art.stem, "delegate": delegate, "t_s": s["t"] - t0,
+                        trace.append({"artifact": label, "delegate": delegate, "t_s": s["t"] - t0,
                                       "power_mw": s["power_mw"], "battery_c": s["battery_c"], "phase": phase})
             except DeviceConnectionError as exc:
                 lost = str(exc)

@@ -80,10 +80,50 @@ def verify_manifest(artifact: str | Path, manifest: dict) -> None:
         )
 
 
-def record_quality(artifact: str | Path, key: str, metrics: dict) -> None:
-    """Store host-evaluated quality in the manifest under ``key`` (e.g. ``camvid:val``)."""
+QUALITY_KEYS = ("miou", "dice", "pixel_accuracy", "images")
+
+
+def record_quality(artifact: str | Path, key: str, metrics: dict, signature: str | None = None) -> None:
+    """Store host-evaluated quality in the manifest under ``key`` (e.g. ``camvid:val``); a
+    signature of a multi-signature artifact goes under ``quality[key]["signatures"][sig]``."""
     manifest = read_manifest(artifact)
     if manifest is None:
         return
-    manifest.setdefault("quality", {})[key] = {k: metrics[k] for k in ("miou", "dice", "pixel_accuracy", "images") if k in metrics}
+    values = {k: metrics[k] for k in QUALITY_KEYS if k in metrics}
+    quality = manifest.setdefault("quality", {})
+    if signature:
+        quality.setdefault(key, {}).setdefault("signatures", {})[signature] = values
+    else:
+        quality[key] = values
     atomic_write_json(manifest_path(artifact), manifest)
+
+
+# -- multi-signature (PTA) artifacts ------------------------------------------------------
+
+
+def signatures_of(manifest: dict | None) -> list[str]:
+    """The signatures of a multi-signature artifact (one per PTA configuration), else []."""
+    return list(((manifest or {}).get("pta") or {}).get("signatures") or [])
+
+
+def signature_label(artifact: str | Path, signature: str | None) -> str:
+    """The ``artifact`` column of a report row: ``STEM`` or ``STEM:SIGNATURE``."""
+    stem = Path(artifact).stem
+    return f"{stem}:{signature}" if signature else stem
+
+
+def split_label(label: str) -> tuple[str, str | None]:
+    stem, _, sig = label.partition(":")
+    return stem, sig or None
+
+
+def separate_file(artifact: str | Path, manifest: dict, signature: str) -> Path:
+    """The single-graph file of one configuration, exported beside the multi-signature one."""
+    configs = ((manifest or {}).get("pta") or {}).get("configs") or {}
+    if signature not in configs:
+        raise ArtifactError(f"{artifact} has no configuration '{signature}' (it has {', '.join(configs) or 'none'})")
+    f = Path(artifact).parent / configs[signature]["file"]
+    if not f.is_file():
+        raise ArtifactError(f"{f} (configuration {signature} as its own file) is missing; export it again with "
+                            f"`edgeseg quantize RUN --pta-configs {','.join(configs)}`")
+    return f

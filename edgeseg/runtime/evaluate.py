@@ -43,9 +43,13 @@ def _is_run(target) -> bool:
 
 
 def evaluate(target, data, split: str = "val", limit: int | None = None, threads: int | None = None,
-             skip_bad: bool = False, progress=None, record: bool = True) -> dict:
+             skip_bad: bool = False, progress=None, record: bool = True, signature: str | None = None) -> dict:
     """Quality of an artifact (through the LiteRT interpreter) or a training run (Keras,
-    best checkpoint) on ``data``/``split``, scored at label resolution."""
+    best checkpoint) on ``data``/``split``, scored at label resolution.
+
+    A multi-signature (PTA) artifact is scored per signature: with ``signature`` that one,
+    else every one, returned as ``{"signatures": {sig: result}, ...}`` (the split is loaded
+    once). Artifact results are recorded in the manifest unless ``record`` is False."""
     from pathlib import Path  # noqa: PLC0415
 
     from ..data.formats import open_dataset  # noqa: PLC0415
@@ -55,40 +59,65 @@ def evaluate(target, data, split: str = "val", limit: int | None = None, threads
     ds = open_dataset(data)
     target = Path(target)
     if _is_run(target):
+        if signature:
+            raise DataError(f"--signature picks a configuration of a multi-signature artifact; {target} is a run")
         from ..train.loop import load_run_model  # noqa: PLC0415
 
         model, cfg = load_run_model(target)
         size, resize, classes = tuple(cfg["input_size"]), cfg.get("resize", "letterbox"), cfg["classes"]
+        if len(classes) != ds.num_classes:
+            raise DataError(f"{target} has {len(classes)} classes but {ds.root} has {ds.num_classes}")
 
         def predict(images):
             return model(normalise(images), training=False).numpy()
 
-        backend, recipe, name = "tf_keras", "keras", target.name
-    else:
-        from ..quantize.artifact import read_manifest  # noqa: PLC0415
-        from .interpreter import ArtifactPredictor  # noqa: PLC0415
+        cache = load_split(ds, split, size, resize, skip_bad, limit, progress=progress, keep_source=True)
+        res = score_split(predict, cache, ds.num_classes, ds.class_names, progress=progress)
+        res.update({"artifact": target.name, "recipe": "keras", "dataset": str(ds.root), "split": split,
+                    "backend": "tf_keras", "skipped": len(cache.skipped)})
+        return res
 
-        manifest = read_manifest(target) or {}
-        predict = ArtifactPredictor(target, manifest.get("input", {}).get("normalisation"), threads=threads)
-        size = predict.input_size
-        resize = manifest.get("input", {}).get("resize", "letterbox")
-        classes = manifest.get("classes")
-        backend, recipe, name = predict.backend, manifest.get("recipe", "unknown"), target.stem
-        out_shape = [int(v) for v in predict.out["shape"]]
-        if classes is None:
-            classes = list(ds.class_names)
-        n_out = out_shape[-1] if len(out_shape) == 4 else len(classes)  # argmax head: [1,H,W]
-        if n_out != len(ds.class_names):
-            raise DataError(f"{target} predicts {n_out} classes but {ds.root} has {ds.num_classes}; "
-                            "evaluate on the dataset the model was trained for")
+    from ..quantize.artifact import read_manifest, signatures_of  # noqa: PLC0415
+
+    manifest = read_manifest(target) or {}
+    sigs = signatures_of(manifest)
+    if signature and sigs and signature not in sigs:
+        raise DataError(f"{target} has no configuration '{signature}' (it has {', '.join(sigs)})")
+    todo = [signature] if signature else (sigs or [None])
+    cache, results = None, {}
+    for sig in todo:
+        res, cache = _evaluate_artifact(target, manifest, ds, split, limit, threads, skip_bad, progress, sig, cache)
+        if record:
+            from ..quantize.artifact import record_quality  # noqa: PLC0415
+
+            record_quality(target, f"{ds.root.name}:{split}", res, signature=sig)
+        results[sig] = res
+    if len(todo) == 1:
+        return results[todo[0]]
+    first = results[todo[0]]
+    return {k: first[k] for k in ("artifact", "recipe", "dataset", "split", "backend", "skipped", "images")} | {
+        "signatures": results}
+
+
+def _evaluate_artifact(target, manifest, ds, split, limit, threads, skip_bad, progress, signature, cache):
+    from ..data.pipeline import load_split  # noqa: PLC0415
+    from ..errors import DataError  # noqa: PLC0415
+    from .interpreter import ArtifactPredictor  # noqa: PLC0415
+
+    predict = ArtifactPredictor(target, manifest.get("input", {}).get("normalisation"), threads=threads,
+                                signature=signature)
+    classes = manifest.get("classes") or list(ds.class_names)
+    out_shape = [int(v) for v in predict.out["shape"]]
+    n_out = out_shape[-1] if len(out_shape) == 4 else len(classes)  # argmax head: [1,H,W]
+    if n_out != len(ds.class_names):
+        raise DataError(f"{target} predicts {n_out} classes but {ds.root} has {ds.num_classes}; "
+                        "evaluate on the dataset the model was trained for")
     if len(classes) != ds.num_classes:
         raise DataError(f"{target} has {len(classes)} classes but {ds.root} has {ds.num_classes}")
-    cache = load_split(ds, split, size, resize, skip_bad, limit, progress=progress, keep_source=True)
+    if cache is None:
+        resize = manifest.get("input", {}).get("resize", "letterbox")
+        cache = load_split(ds, split, predict.input_size, resize, skip_bad, limit, progress=progress, keep_source=True)
     res = score_split(predict, cache, ds.num_classes, ds.class_names, progress=progress)
-    res.update({"artifact": name, "recipe": recipe, "dataset": str(ds.root), "split": split, "backend": backend,
-                "skipped": len(cache.skipped)})
-    if record and not _is_run(target):
-        from ..quantize.artifact import record_quality  # noqa: PLC0415
-
-        record_quality(target, f"{ds.root.name}:{split}", res)
-    return res
+    res.update({"artifact": target.stem, "recipe": manifest.get("recipe", "unknown"), "dataset": str(ds.root),
+                "split": split, "backend": predict.backend, "skipped": len(cache.skipped), "signature": signature})
+    return res, cache

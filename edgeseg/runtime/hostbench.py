@@ -20,14 +20,40 @@ HOST_DELEGATES = {
 
 
 def bench_host(artifact: str | Path, threads: int = 2, runs: int = 50, min_secs: float = 1.0,
-               warmup_runs: int = 5, warmup_secs: float = 0.5, delegate: str = "xnnpack", seed: int = 0) -> dict:
+               warmup_runs: int = 5, warmup_secs: float = 0.5, delegate: str = "xnnpack", seed: int = 0,
+               signature: str | None = None) -> dict:
+    """Latency of ``artifact`` (or of one ``signature`` of a multi-signature artifact, run
+    through its own subgraph in that very file)."""
     if delegate not in HOST_DELEGATES:
         raise EdgesegError(f"host delegate '{delegate}' is not one of {', '.join(HOST_DELEGATES)}")
 
     def open_fn(graph, n_threads, xnnpack):
         return load_interpreter(graph, threads=n_threads, xnnpack=xnnpack)
 
-    res = run_benchmark(str(artifact), threads, runs, min_secs, warmup_runs, warmup_secs, delegate, seed, open_fn)
+    try:
+        res = run_benchmark(str(artifact), threads, runs, min_secs, warmup_runs, warmup_secs, delegate, seed, open_fn,
+                            signature=signature)
+    except ValueError as exc:  # an unknown signature
+        raise EdgesegError(f"{artifact}: {exc}") from None
     res.pop("timed_start")
     res.pop("timed_end")
+    if signature and res["total_ops"] is None:
+        res.update(_separate_file_delegation(artifact, signature, threads, delegate))
     return res
+
+
+def _separate_file_delegation(artifact, signature: str, threads: int, delegate: str) -> dict:
+    """Delegation of a non-primary signature, measured on the configuration's separate file
+    (the same graph): the interpreter lists the primary subgraph's nodes only."""
+    from ..quantize.artifact import read_manifest, separate_file  # noqa: PLC0415
+    from ..runner import delegation  # noqa: PLC0415
+
+    try:
+        f = separate_file(artifact, read_manifest(artifact) or {}, signature)
+    except EdgesegError:
+        return {}
+    interp, _ = load_interpreter(f, threads=threads, xnnpack=delegate != "cpu")
+    cover = delegation(interp._get_ops_details())  # noqa: SLF001
+    cover.pop("delegated_nodes")
+    status = "ok" if delegate == "cpu" or cover["delegated_ops"] == cover["total_ops"] else "fallback"
+    return {**cover, "status": status}

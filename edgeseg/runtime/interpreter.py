@@ -47,10 +47,20 @@ class ArtifactPredictor:
     """Run a .tflite segmenter one image at a time: uint8 pixels in, float scores
     [N,H,W,C] out (logits or probabilities heads) or class maps [N,H,W] (argmax head)."""
 
-    def __init__(self, path: str | Path, normalisation: dict | None = None, threads: int | None = None):
+    def __init__(self, path: str | Path, normalisation: dict | None = None, threads: int | None = None,
+                 signature: str | None = None):
         self.interp, self.backend = load_interpreter(path, threads=threads)
-        self.inp = self.interp.get_input_details()[0]
-        self.out = self.interp.get_output_details()[0]
+        self.runner = None
+        if signature:  # one configuration of a multi-signature artifact
+            names = list(self.interp.get_signature_list())
+            if signature not in names:
+                raise ArtifactError(f"{path} has no signature '{signature}' (it has {', '.join(names)})")
+            self.runner = self.interp.get_signature_runner(signature)
+            (self.in_name, self.inp), = self.runner.get_input_details().items()
+            (self.out_name, self.out), = self.runner.get_output_details().items()
+        else:
+            self.inp = self.interp.get_input_details()[0]
+            self.out = self.interp.get_output_details()[0]
         shape = [int(v) for v in self.inp["shape"]]
         if len(shape) != 4 or shape[-1] != 3:
             raise ArtifactError(f"{path} takes input {shape}; edgeseg expects one NHWC RGB image [1,H,W,3]")
@@ -81,8 +91,13 @@ class ArtifactPredictor:
             raise ArtifactError(f"images are {images.shape[1:3]} but the artifact takes {self.input_size}")
         outs = []
         for img in images:
-            self.interp.set_tensor(self.inp["index"], self._quantize_input(img)[None])
-            self.interp.invoke()
-            outs.append(self._dequantize_output(self.interp.get_tensor(self.out["index"])[0]))
+            x = self._quantize_input(img)[None]
+            if self.runner is not None:
+                y = self.runner(**{self.in_name: x})[self.out_name]
+            else:
+                self.interp.set_tensor(self.inp["index"], x)
+                self.interp.invoke()
+                y = self.interp.get_tensor(self.out["index"])
+            outs.append(self._dequantize_output(y[0]))
         return np.stack(outs)
 
