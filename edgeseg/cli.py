@@ -329,7 +329,12 @@ def info(target, delegates, android_api, as_json) -> None:
             res = model_info(f)
         res.update(path=str(path), keras_params=int(model.count_params()), size_bytes=None)
     else:
+        from .quantize.artifact import read_manifest, signatures_of  # noqa: PLC0415
+
         res = model_info(path)
+        manifest = read_manifest(path)
+        if signatures_of(manifest):  # the counts above are the primary subgraph's; each configuration's:
+            res["signatures"] = {s: manifest["pta"]["configs"][s] for s in signatures_of(manifest)}
     if delegates:
         if path.is_dir():
             raise click.UsageError("--delegates reads an artifact: pass a .tflite (export one with `edgeseg quantize`)")
@@ -343,6 +348,10 @@ def info(target, delegates, android_api, as_json) -> None:
     click.echo(f"input {res['input']['shape']} {res['input']['dtype']}  output {res['output']['shape']} {res['output']['dtype']}")
     click.echo(f"params {res['params']:,}  MACs {res['macs']:,} ({res['gmacs']:.3f} G)  nodes {res['nodes']}")
     click.echo("ops    " + ", ".join(f"{k} x{v}" for k, v in res["ops"].items()))
+    if res.get("signatures"):
+        click.echo("signatures (one subgraph each; the counts above are the first subgraph's):")
+        for s, v in res["signatures"].items():
+            click.echo(f"  {s:<6} params {v['params']:,}  MACs {v['macs']:,} ({v['macs'] / 1e9:.3f} G)")
     if delegates:
         from .quantize.lint import format_lint  # noqa: PLC0415
 
