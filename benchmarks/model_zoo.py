@@ -130,7 +130,7 @@ def main(argv=None) -> int:
                 existing = [p for p in existing if p.stem.endswith(args.pta_configs.replace(",", "-"))]
             else:
                 existing = [p for p in existing if p.stem.endswith("_int8")]
-            if existing:
+            if existing and row["train_s"] is None:  # trained in an earlier call: its export is current
                 art = existing[0]
             else:
                 res = last_json(edgeseg("quantize", run, "--int8", "--calib", args.data, "--num-calib", args.num_calib,
