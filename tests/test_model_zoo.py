@@ -138,3 +138,13 @@ def test_pta_lightest_configuration_needs_30_percent_fewer_macs_at_256():
             macs[c] = model_info(f)["macs"]
     assert 1 - macs["LLL"] / macs["HHH"] >= 0.30
     assert 1 - macs["LLL"] / macs["BBB"] >= 0.30
+
+
+def test_encoder_batchnorm_uses_the_models_momentum():
+    """keras.applications' MobileNetV2 builds BN with momentum 0.999, which leaves the moving
+    statistics unusable after a short schedule from scratch; the encoder takes bn_momentum."""
+    import tf_keras as keras
+
+    model = build_model("unet-mobilenetv2", (64, 64), 3, {"bn_momentum": 0.8})
+    bns = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert len(bns) > 40 and {b.momentum for b in bns} == {0.8}
