@@ -122,7 +122,7 @@ def main(argv=None) -> int:
                 edgeseg("train", "--data", args.data, "--out", run, "--model", name, "--input-size", args.input_size,
                         "--epochs", args.epochs, "--batch", args.batch, "--augment", "flip", *opts, *resume, log=log)
             row["train_s"] = time.perf_counter() - t if done < args.epochs else None
-            row["float_miou"] = json.loads((run / "best.json").read_text()).get("val_miou")
+            row["float_miou"] = json.loads((run / "best.json").read_text()).get("miou")
             pta = ["--pta-configs", args.pta_configs] if name == "unet-pta" else []
             art_dir = run / "artifacts"
             existing = [p for p in art_dir.glob("*_int8*.tflite")] if art_dir.is_dir() else []
