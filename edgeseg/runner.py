@@ -72,6 +72,11 @@ def delegation(ops) -> dict:
             "delegated_nodes": sorted(covered)}
 
 
+def coverage_status(cover: dict, delegate: str) -> str:
+    """``ok``, or ``fallback`` when a delegate was asked for and some nodes run without it."""
+    return "ok" if delegate == "cpu" or cover["delegated_ops"] == cover["total_ops"] else "fallback"
+
+
 def random_input(detail, rng) -> np.ndarray:
     shape, dtype = detail["shape"], detail["dtype"]
     if np.issubdtype(dtype, np.integer):
@@ -155,7 +160,7 @@ def run_benchmark(graph: str, threads: int = 2, runs: int = 50, min_secs: float 
     if subgraph in (0, None):
         cover = delegation(interp._get_ops_details())  # noqa: SLF001
         cover.pop("delegated_nodes")
-        status = "ok" if delegate == "cpu" or cover["delegated_ops"] == cover["total_ops"] else "fallback"
+        status = coverage_status(cover, delegate)
     else:
         cover = {"total_ops": None, "delegated_ops": None, "partitions": None, "cpu_ops": None}
         status = "ok"

@@ -46,7 +46,7 @@ def _separate_file_delegation(artifact, signature: str, threads: int, delegate: 
     """Delegation of a non-primary signature, measured on the configuration's separate file
     (the same graph): the interpreter lists the primary subgraph's nodes only."""
     from ..quantize.artifact import read_manifest, separate_file  # noqa: PLC0415
-    from ..runner import delegation  # noqa: PLC0415
+    from ..runner import coverage_status, delegation  # noqa: PLC0415
 
     try:
         f = separate_file(artifact, read_manifest(artifact) or {}, signature)
@@ -55,5 +55,4 @@ def _separate_file_delegation(artifact, signature: str, threads: int, delegate: 
     interp, _ = load_interpreter(f, threads=threads, xnnpack=delegate != "cpu")
     cover = delegation(interp._get_ops_details())  # noqa: SLF001
     cover.pop("delegated_nodes")
-    status = "ok" if delegate == "cpu" or cover["delegated_ops"] == cover["total_ops"] else "fallback"
-    return {**cover, "status": status}
+    return {**cover, "status": coverage_status(cover, delegate)}
