@@ -341,6 +341,10 @@ def info(target, delegates, android_api, as_json) -> None:
         from .quantize.lint import lint_artifact  # noqa: PLC0415
 
         res["lint"] = lint_artifact(path, nnapi_api=android_api)
+        if res.get("signatures"):
+            from .quantize.lint import lint_signatures  # noqa: PLC0415
+
+            res["lint_signatures"] = lint_signatures(path, manifest, nnapi_api=android_api)
     if as_json:
         _echo_json(res)
         return
@@ -355,8 +359,14 @@ def info(target, delegates, android_api, as_json) -> None:
     if delegates:
         from .quantize.lint import format_lint  # noqa: PLC0415
 
-        click.echo("delegates:")
+        click.echo("delegates (primary subgraph):" if res.get("signatures") else "delegates:")
         click.echo(format_lint(res["lint"]))
+        for sig, lint in res.get("lint_signatures", {}).items():
+            if "error" in lint:
+                click.echo(f"delegates of configuration {sig}: {lint['error']}")
+            else:
+                click.echo(f"delegates of configuration {sig} (its own file {Path(lint['artifact']).name}):")
+                click.echo(format_lint(lint, short=True))
 
 
 # -- devices / deploy / bench ---------------------------------------------------------------

@@ -92,6 +92,18 @@ def test_pta_two_configurations_in_one_multi_signature_file(tmp_path):
                  (pta["configs"]["LLL"]["file"], pta["configs"]["HHH"]["file"]))
     assert (run / "artifacts" / res["artifact"].split("/")[-1]).stat().st_size < single
 
+    # info --delegates lints each configuration from its own file (the graph a device delegates)
+    r = CliRunner().invoke(main, ["info", res["artifact"], "--delegates", "--json"], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    lints = json.loads(r.output[r.output.index("{"):])["lint_signatures"]
+    assert set(lints) == {"LLL", "HHH"}
+    assert lints["LLL"]["delegates"]["xnnpack"]["total_ops"] < lints["HHH"]["delegates"]["xnnpack"]["total_ops"]
+    (run / "artifacts" / pta["configs"]["HHH"]["file"]).rename(tmp_path / "moved.tflite")
+    r = CliRunner().invoke(main, ["info", res["artifact"], "--delegates"], catch_exceptions=False)
+    assert r.exit_code == 0 and "delegates of configuration LLL (its own file" in r.output
+    assert "configuration HHH as its own file) is missing; export it again" in r.output
+    (tmp_path / "moved.tflite").rename(run / "artifacts" / pta["configs"]["HHH"]["file"])
+
     # eval scores every configuration and records each in the manifest
     art = res["artifact"]
     r = CliRunner().invoke(main, ["eval", art, "--data", str(data), "--json"], catch_exceptions=False)

@@ -345,6 +345,22 @@ def lint_artifact(path: str | Path, nnapi_api: int = 30) -> dict:
     }
 
 
+def lint_signatures(path: str | Path, manifest: dict, nnapi_api: int = 30) -> dict:
+    """The delegate report of every configuration of a multi-signature (PTA) artifact, each
+    read from its own file exported beside it: the interpreter and benchmark_model list the
+    primary subgraph's nodes only, so the separate file is the graph a device delegates.
+    A configuration whose file is missing maps to ``{"error": what to do}``."""
+    from .artifact import ArtifactError, separate_file, signatures_of  # noqa: PLC0415
+
+    out = {}
+    for sig in signatures_of(manifest):
+        try:
+            out[sig] = lint_artifact(separate_file(path, manifest, sig), nnapi_api=nnapi_api)
+        except ArtifactError as e:
+            out[sig] = {"error": str(e)}
+    return out
+
+
 def format_lint(res: dict, short: bool = False) -> str:
     d = res["delegates"]
     lines = []
