@@ -217,6 +217,9 @@ def quantize(run, recipe, calib, num_calib, io, head, max_drop, data_dir, max_st
     controlled int8 with --int8 --max-drop, or QAT with --qat)."""
     if recipe is None:
         raise click.UsageError("choose a recipe: --float32, --dynamic, --float16, --int8, --int16x8 or --qat")
+    if pta_configs and recipe == "qat":
+        raise click.UsageError("--pta-configs exports a PTQ artifact (--int8, --float32, ...); QAT keeps no run-time "
+                               "switch between configurations")
     if max_drop is not None and recipe != "int8":
         raise click.UsageError("--max-drop works with --int8")
     if max_drop is not None and data_dir is None:

@@ -221,3 +221,42 @@ def test_lint_warns_bilinear_and_int8_softmax_but_not_resunet_extras(run, lanes,
     assert lint["delegates"]["nnapi"]["partitions"] == 1 and lint["delegates"]["gpu"]["partitions"] == 1
     full = cli("info", art, "--delegates")
     assert full.exit_code == 0 and "RESIZE_NEAREST_NEIGHBOR" in full.output and "->" in full.output
+
+
+@pytest.mark.e2e
+def test_qat_wraps_densenet_preactivation_batchnorm_and_converts_to_int8():
+    """DenseNet's BN after a concat matches none of tfmot's conv+BN folds: it gets the
+    output-only config, the BNs after convolutions stay for tfmot to fold."""
+    from edgeseg.config import import_tf
+    from edgeseg.models.registry import build_model
+    from edgeseg.quantize.ptq import make_converter, run_converter
+    from edgeseg.quantize.qat import make_qat_model, quantize_scope
+    from edgeseg.runtime.interpreter import load_interpreter
+
+    tf = import_tf()
+    m = build_model("unet-densenet121", (32, 32), 3)
+    qat, explicit = make_qat_model(m)
+    assert "conv2_block1_0_bn" in explicit  # after the stem's pooling/concat: standalone
+    assert "conv2_block1_1_bn" not in explicit  # after conv2_block1_1_conv: folded by tfmot
+    with quantize_scope():
+        conv = make_converter(qat, (32, 32), "float32", "int8", "probabilities")
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv.inference_input_type = conv.inference_output_type = tf.int8
+        data = run_converter(conv, "the QAT model")
+    interp, _ = load_interpreter(model_content=data)
+    inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
+    interp.set_tensor(inp["index"], np.zeros(inp["shape"], np.int8))
+    interp.invoke()
+    assert tuple(interp.get_tensor(out["index"]).shape) == (1, 32, 32, 3)
+
+
+def test_qat_refuses_a_pta_run_with_what_to_do(tmp_path):
+    from edgeseg.errors import QuantizeError
+    from edgeseg.quantize.qat import qat_finetune
+
+    (tmp_path / "config.json").write_text(json.dumps({"model": "unet-pta", "input_size": [64, 64],
+                                                      "classes": ["a", "b"], "model_config": {}}))
+    with pytest.raises(QuantizeError, match="--pta-configs"):
+        qat_finetune(tmp_path, epochs=1)
+    res = CliRunner().invoke(main, ["quantize", str(tmp_path), "--qat", "--pta-configs", "LLL"])
+    assert res.exit_code == 2 and "QAT keeps no run-time switch" in res.output

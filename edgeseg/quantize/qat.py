@@ -69,6 +69,21 @@ def quantize_scope():
     return tfmot.quantization.keras.quantize_scope({"OutputOnlyQuantizeConfig": output_only_config_class()})
 
 
+def _bn_folded_by_tfmot(keras, layer) -> bool:
+    """Whether tfmot's Conv2D/DepthwiseConv2D/Dense + BatchNormalization transforms take
+    ``layer``: a BN whose one input is such a layer without an activation."""
+    if not isinstance(layer, keras.layers.BatchNormalization):
+        return False
+    nodes = getattr(layer, "_inbound_nodes", None) or []
+    if len(nodes) != 1:
+        return False
+    inbound = nodes[0].inbound_layers
+    inbound = inbound[0] if isinstance(inbound, (list, tuple)) and len(inbound) == 1 else inbound
+    # tfmot's LayerPattern matches class names exactly (a Conv2DTranspose is no 'Conv2D')
+    return (type(inbound).__name__ in ("Conv2D", "DepthwiseConv2D", "Dense")
+            and inbound.get_config().get("activation") == "linear")
+
+
 def make_qat_model(model):
     """Wrap ``model`` for QAT; returns ``(qat_model, names of layers given an explicit config)``."""
     tfmot = _tfmot()
@@ -81,13 +96,15 @@ def make_qat_model(model):
     config_cls = output_only_config_class()
     explicit: list[str] = []
 
-    # BatchNormalization is not in the registry on its own: tfmot folds it into the preceding
-    # convolution with its layout transforms, so it must stay un-annotated here.
-    handled_by_transforms = (keras.layers.InputLayer, keras.layers.BatchNormalization)
+    # BatchNormalization is not in the registry on its own: tfmot folds it into a preceding
+    # linear Conv2D/DepthwiseConv2D/Dense with its layout transforms, so such a BN stays
+    # un-annotated. A BN after anything else (DenseNet's pre-activation BN after a concat)
+    # matches no transform and gets the output-only config like any other unknown layer.
+    folded_bn = {layer.name for layer in model.layers if _bn_folded_by_tfmot(keras, layer)}
 
     def clone(layer):
         fresh = layer.__class__.from_config(layer.get_config())
-        if isinstance(layer, handled_by_transforms) or registry.supports(layer):
+        if isinstance(layer, keras.layers.InputLayer) or layer.name in folded_bn or registry.supports(layer):
             return fresh
         explicit.append(layer.name)
         return annotate(fresh, quantize_config=config_cls())
@@ -118,11 +135,21 @@ def load_qat_model(run: str | Path, which: str = "best"):
     return qat, cfg
 
 
+def _refuse_pta(run: str | Path) -> None:
+    cfg = read_run_config(Path(run))
+    if cfg.get("model") == "unet-pta":
+        raise QuantizeError(
+            f"{run} is a unet-pta run: QAT would fine-tune one fixed configuration and export a single graph, "
+            "losing the run-time switch. Use PTQ: `edgeseg quantize RUN --int8 --calib DATA --pta-configs LLL,HLH,HHH,BBB`")
+
+
 def qat_finetune(run: str | Path, epochs: int = 2, lr: float = 1e-4, data: str | Path | None = None,
                  batch: int | None = None, limit: int | None = None, resume: bool = False, on_epoch=None,
                  progress=None, verbose: int = 0) -> dict:
     """Fine-tune ``RUN``'s best float weights with fake-quant into ``RUN/qat``."""
     from ..train.loop import load_run_model  # noqa: PLC0415
+
+    _refuse_pta(run)
 
     run = Path(run)
     out = run / "qat"
