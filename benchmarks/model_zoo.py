@@ -52,9 +52,9 @@ def last_json(text: str) -> dict:
     return json.loads(text[text.index("{"):])
 
 
-def size_256(name: str, classes: int, options: list[str]) -> dict:
+def size_256(name: str, classes: int, options: list[str], pta_configs: list[str] = ()) -> dict:
     """Params and MACs at 256x256: the model built untrained, converted to float32 and
-    counted by the same code as `edgeseg info`."""
+    counted by the same code as `edgeseg info` (for a PTA model, each of ``pta_configs``)."""
     import tempfile
 
     from edgeseg.models.registry import build_model
@@ -72,7 +72,7 @@ def size_256(name: str, classes: int, options: list[str]) -> dict:
         from edgeseg.models.pta import config_model
 
         with tempfile.TemporaryDirectory() as tmp:
-            for c in ("LLL", "HHH", "BBB"):
+            for c in pta_configs:
                 f = Path(tmp) / f"{c}.tflite"
                 f.write_bytes(convert(config_model(model, c), (256, 256), "float32"))
                 info = model_info(f)
@@ -113,7 +113,7 @@ def main(argv=None) -> int:
         row = {"model": name, "config": None, "epochs": args.epochs, "status": "ok"}
         log(f"[{name}]")
         try:
-            sizes = size_256(name, classes, opts)
+            sizes = size_256(name, classes, opts, args.pta_configs.split(","))
             row.update(params_m=sizes["params"] / 1e6, gmacs_256=sizes["macs"] / 1e9)
             t = time.perf_counter()
             done = len((run / "history.csv").read_text().splitlines()) - 1 if (run / "history.csv").exists() else 0
