@@ -146,12 +146,15 @@ def data_inspect(dataset, max_per_split, as_json) -> None:
 @click.option("--encoder-weights", type=str, default=None,
               help="unet-<encoder>: local .h5 of the encoder's no-top weights, or 'imagenet' (Keras download).")
 @click.option("--freeze-encoder", is_flag=True, help="unet-<encoder>: train the decoder only.")
+@click.option("--pta-sampling", default=None,
+              help="unet-pta: configurations sampled per training step, CONFIG:WEIGHT,... (default: the seed's "
+                   "HHH:0.45,LHH:0.15,HLH:0.15,HHL:0.15,LLL:0.10).")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--limit", type=int, default=None, help="Use at most N images per split.")
 @click.option("--skip-bad", is_flag=True, help="Skip unreadable or inconsistent files with a warning.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last finished epoch.")
 def train(data_dir, out, model, input_size, epochs, batch, lr, decay, decay_epochs, loss, class_weights, augment,
-          resize, depth, base, l2, encoder_weights, freeze_encoder, seed, limit, skip_bad, resume) -> None:
+          resize, depth, base, l2, encoder_weights, freeze_encoder, pta_sampling, seed, limit, skip_bad, resume) -> None:
     """Train a segmentation model; keeps best and last checkpoints and history.csv."""
     from .models.registry import MODELS  # noqa: PLC0415
     from .train.loop import TrainConfig, train as run_train  # noqa: PLC0415
@@ -163,7 +166,8 @@ def train(data_dir, out, model, input_size, epochs, batch, lr, decay, decay_epoc
                                  ("freeze_encoder", True if freeze_encoder else None)) if v is not None}
     cfg = TrainConfig(data=data_dir, out=out, model=model, input_size=input_size, epochs=epochs, batch=batch, lr=lr,
                       decay_rate=decay, decay_epochs=decay_epochs, loss=loss, class_weights=class_weights,
-                      augment=augment, resize=resize, seed=seed, skip_bad=skip_bad, limit=limit, model_options=options)
+                      augment=augment, resize=resize, seed=seed, skip_bad=skip_bad, limit=limit, model_options=options,
+                      pta_sampling=pta_sampling)
 
     def on_epoch(r):
         mark = "  *best" if r["best"] else ""

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeseg.models.pta import ALL_CONFIGS, TRAIN_DISTRIBUTION, check_config, sample_configs
+from edgeseg.models.pta import ALL_CONFIGS, TRAIN_DISTRIBUTION, check_config, parse_distribution, sample_configs
 from edgeseg.models.registry import MODELS, build_model
 
 SMALL = {"unet": {"base": 8}, "unetpp": {"base": 8}, "deeplabv3plus": {"aspp_filters": 32, "width": 0.35}}
@@ -30,6 +30,32 @@ def test_pta_sampling_follows_the_seed_distribution():
     assert len(ALL_CONFIGS) == 27 and check_config("hlb") == "HLB"
     with pytest.raises(Exception, match="3 letters"):
         check_config("HX")
+
+
+def test_pta_sampling_distribution_parser():
+    assert parse_distribution(None) == TRAIN_DISTRIBUTION == parse_distribution("seed")
+    assert parse_distribution("hhh:1, LLL:3") == {"HHH": 0.25, "LLL": 0.75}
+    assert parse_distribution("HHH:1,LLL:0") == {"HHH": 1.0}  # a zero weight is never sampled
+    for bad, msg in (("HHH", "CONFIG:WEIGHT"), ("HHX:1", "3 letters"), ("HHH:x", "not a number"),
+                     ("HHH:-1", ">= 0"), ("HHH:nan", ">= 0"), ("HHH:1,hhh:2", "twice"), ("HHH:0", "sum to 0")):
+        with pytest.raises(Exception, match=msg):
+            parse_distribution(bad)
+    draws = sample_configs(4000, 3, parse_distribution("LLL:1,HHH:1"))
+    assert set(draws) == {"LLL", "HHH"} and abs(draws.count("LLL") / 4000 - 0.5) < 0.03
+
+
+def test_pta_sampling_is_refused_for_other_models_before_reading_data(tmp_path):
+    from click.testing import CliRunner
+
+    from edgeseg.cli import main
+
+    r = CliRunner().invoke(main, ["train", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "r"),
+                                  "--model", "resunet", "--pta-sampling", "LLL:1"])
+    assert r.exit_code != 0 and "--pta-sampling is for unet-pta runs" in r.output
+    r = CliRunner().invoke(main, ["train", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "r"),
+                                  "--model", "unet-pta", "--pta-sampling", "LLL"])
+    assert r.exit_code != 0 and "CONFIG:WEIGHT" in r.output
+    assert not (tmp_path / "r").exists()
 
 
 @pytest.mark.e2e
@@ -70,9 +96,14 @@ def test_pta_two_configurations_in_one_multi_signature_file(tmp_path):
     r = CliRunner().invoke(main, ["data", "synth", str(data), "--count", "16", "--size", "64x64"])
     assert r.exit_code == 0, r.output
     r = CliRunner().invoke(main, ["train", "--data", str(data), "--out", str(run), "--model", "unet-pta",
-                                  "--input-size", "64x64", "--epochs", "1", "--batch", "4"], catch_exceptions=False)
+                                  "--input-size", "64x64", "--epochs", "1", "--batch", "4",
+                                  "--pta-sampling", "HHH:0.5,LLL:0.5"], catch_exceptions=False)
     assert r.exit_code == 0, r.output
-    assert json.loads((run / "config.json").read_text())["train"]["loss"] == "dice"  # the model's own loss
+    train_cfg = json.loads((run / "config.json").read_text())["train"]
+    assert train_cfg["loss"] == "dice" and train_cfg["pta_sampling"] == "HHH:0.5,LLL:0.5"  # the model's own loss
+    r = CliRunner().invoke(main, ["train", "--data", str(data), "--out", str(run), "--model", "unet-pta",
+                                  "--input-size", "64x64", "--epochs", "2", "--batch", "4", "--resume"])
+    assert r.exit_code != 0 and "sampled PTA configurations with HHH:0.5,LLL:0.5, this call asks for seed" in r.output
     r = CliRunner().invoke(main, ["quantize", str(run), "--float32", "--pta-configs", "LLL,HHH", "--no-lint",
                                   "--json"], catch_exceptions=False)
     assert r.exit_code == 0, r.output

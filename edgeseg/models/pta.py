@@ -4,7 +4,8 @@ a U-Net decoder, trained once and switched between configurations at run time.
 A PTA block has a light branch (one inverted residual) and a heavy branch (two in a row);
 each block runs ``L`` (light), ``H`` (heavy) or ``B`` (both, averaged), so a configuration
 is a 3-letter string such as ``HLH``. Training samples one configuration per step
-(:data:`TRAIN_DISTRIBUTION`, the seed's: HHH 0.45, LHH/HLH/HHL 0.15 each, LLL 0.10).
+(:data:`TRAIN_DISTRIBUTION`, the seed's: HHH 0.45, LHH/HLH/HHL 0.15 each, LLL 0.10; another
+with ``edgeseg train --pta-sampling``).
 
 Going past the seed (whose lightest and heaviest configurations differ by about 3% in
 latency): the light branch here is a cheap block (expansion ``light_expansion`` = 1: a 3x3
@@ -45,6 +46,32 @@ def sample_configs(n: int, seed: int, distribution=TRAIN_DISTRIBUTION) -> list[s
     keys = list(distribution)
     p = np.array([distribution[k] for k in keys], dtype=np.float64)
     return [keys[i] for i in rng.choice(len(keys), size=n, p=p / p.sum())]
+
+
+def parse_distribution(text: str | None) -> dict[str, float]:
+    """``"HHH:0.3,LLL:0.3,HLH:0.4"`` -> a normalised sampling distribution; ``None`` or
+    ``"seed"`` -> :data:`TRAIN_DISTRIBUTION`."""
+    if text is None or text.strip().lower() == "seed":
+        return dict(TRAIN_DISTRIBUTION)
+    out: dict[str, float] = {}
+    for item in text.split(","):
+        cfg, sep, weight = item.partition(":")
+        if not sep:
+            raise ModelError(f"PTA sampling item '{item}' must be CONFIG:WEIGHT, e.g. HHH:0.45,LLL:0.25")
+        cfg = check_config(cfg.strip())
+        try:
+            w = float(weight)
+        except ValueError:
+            raise ModelError(f"PTA sampling weight '{weight}' of {cfg} is not a number") from None
+        if not np.isfinite(w) or w < 0:
+            raise ModelError(f"PTA sampling weight of {cfg} must be >= 0, got {weight}")
+        if cfg in out:
+            raise ModelError(f"PTA sampling names {cfg} twice")
+        out[cfg] = w
+    total = sum(out.values())
+    if total <= 0:
+        raise ModelError("PTA sampling weights sum to 0: give at least one configuration a positive weight")
+    return {k: v / total for k, v in out.items() if v > 0}
 
 
 def branch_weights(letter: str) -> tuple[float, float]:

@@ -29,6 +29,7 @@ from ..data.formats import open_dataset
 from ..data.pipeline import NORMALISATION, AugmentConfig, load_split, normalise, train_dataset
 from ..errors import TrainError
 from ..fileio import atomic_write_csv, atomic_write_json
+from ..models.pta import parse_distribution
 from ..models.registry import build_model, model_config
 from ..runtime.evaluate import score_split
 from .losses import LOSSES, make_loss
@@ -60,6 +61,7 @@ class TrainConfig:
     val_split: str = "val"
     limit: int | None = None  # at most this many images per split (quick experiments)
     model_options: dict = field(default_factory=dict)
+    pta_sampling: str | None = None  # unet-pta: CONFIG:WEIGHT,... (None: the seed's distribution)
 
 
 def strategy():
@@ -113,6 +115,9 @@ def train(cfg: TrainConfig, resume: bool = False, on_epoch: Callable[[dict], Non
     if resume and not config_path.exists():
         raise TrainError(f"cannot resume: {out} holds no run (no config.json)")
 
+    if cfg.pta_sampling is not None and cfg.model != "unet-pta":
+        raise TrainError(f"--pta-sampling is for unet-pta runs; {cfg.model} has no PTA blocks")
+    distribution = parse_distribution(cfg.pta_sampling)  # checked before any data is read
     ds = open_dataset(cfg.data)
     aug = AugmentConfig.parse(cfg.augment)
     mcfg = model_config(cfg.model, **cfg.model_options)
@@ -133,6 +138,10 @@ def train(cfg: TrainConfig, resume: bool = False, on_epoch: Callable[[dict], Non
         for key in ("model", "model_config", "input_size", "classes"):
             if old.get(key) != run_cfg[key]:
                 raise TrainError(f"cannot resume {out}: its {key} is {old.get(key)!r} but this call asks for {run_cfg[key]!r}")
+        if old.get("train", {}).get("pta_sampling") != cfg.pta_sampling:
+            raise TrainError(f"cannot resume {out}: it sampled PTA configurations with "
+                             f"{old.get('train', {}).get('pta_sampling') or 'seed'}, this call asks for "
+                             f"{cfg.pta_sampling or 'seed'}")
         run_cfg["train"]["epochs"] = cfg.epochs
 
     train_cache = load_split(ds, cfg.train_split, cfg.input_size, cfg.resize, cfg.skip_bad, cfg.limit, progress=progress)
@@ -159,7 +168,7 @@ def train(cfg: TrainConfig, resume: bool = False, on_epoch: Callable[[dict], Non
             cfg.lr, decay_steps=max(1, int(round(cfg.decay_epochs * steps))), decay_rate=cfg.decay_rate)
         optimizer = keras.optimizers.Adam(schedule)
         model.compile(optimizer=optimizer, loss=make_loss(cfg.loss, weights))
-    callbacks = [pta_sampler(keras, model, cfg.seed)] if hasattr(model, "pta_bank") else []
+    callbacks = [pta_sampler(keras, model, cfg.seed, distribution)] if hasattr(model, "pta_bank") else []
     best = fit(model, optimizer, schedule, out, train_cache, val_cache, ds, epochs=cfg.epochs, batch=cfg.batch,
                seed=cfg.seed, aug=aug, resume=resume, on_epoch=on_epoch, verbose=verbose, callbacks=callbacks)
     return {"run": str(out), "epochs": cfg.epochs, "best_epoch": best["epoch"], "best_val_miou": best["miou"],
@@ -228,14 +237,14 @@ def fit(model, optimizer, schedule, out: Path, train_cache, val_cache, ds, *, ep
     return json.loads((out / "best.json").read_text())
 
 
-def pta_sampler(keras, model, seed: int):
-    """Samples a PTA configuration per training step (the seed's distribution) and sets
-    HHH, the heaviest, before each epoch's validation."""
+def pta_sampler(keras, model, seed: int, distribution: dict[str, float]):
+    """Samples a PTA configuration per training step from ``distribution`` and sets HHH,
+    the heaviest, before each epoch's validation."""
     from ..models.pta import sample_configs, set_config  # noqa: PLC0415
 
     class PtaSampler(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
-            self.configs = sample_configs(100_000, seed * 1000 + epoch)
+            self.configs = sample_configs(100_000, seed * 1000 + epoch, distribution)
 
         def on_train_batch_begin(self, batch, logs=None):
             set_config(model, self.configs[batch % len(self.configs)])
