@@ -104,6 +104,10 @@ def test_pta_two_configurations_in_one_multi_signature_file(tmp_path):
     r = CliRunner().invoke(main, ["train", "--data", str(data), "--out", str(run), "--model", "unet-pta",
                                   "--input-size", "64x64", "--epochs", "2", "--batch", "4", "--resume"])
     assert r.exit_code != 0 and "sampled PTA configurations with HHH:0.5,LLL:0.5, this call asks for seed" in r.output
+    r = CliRunner().invoke(main, ["train", "--data", str(data), "--out", str(run), "--model", "unet-pta",
+                                  "--input-size", "64x64", "--epochs", "2", "--batch", "4", "--resume",
+                                  "--pta-sampling", "lll:1,hhh:1"])  # the same ratios, written differently
+    assert r.exit_code == 0, r.output
     r = CliRunner().invoke(main, ["quantize", str(run), "--float32", "--pta-configs", "LLL,HHH", "--no-lint",
                                   "--json"], catch_exceptions=False)
     assert r.exit_code == 0, r.output

@@ -138,7 +138,9 @@ def train(cfg: TrainConfig, resume: bool = False, on_epoch: Callable[[dict], Non
         for key in ("model", "model_config", "input_size", "classes"):
             if old.get(key) != run_cfg[key]:
                 raise TrainError(f"cannot resume {out}: its {key} is {old.get(key)!r} but this call asks for {run_cfg[key]!r}")
-        if old.get("train", {}).get("pta_sampling") != cfg.pta_sampling:
+        old_sampling = parse_distribution(old.get("train", {}).get("pta_sampling"))
+        if old_sampling.keys() != distribution.keys() or any(
+                abs(old_sampling[k] - distribution[k]) > 1e-9 for k in distribution):  # the same ratios resume
             raise TrainError(f"cannot resume {out}: it sampled PTA configurations with "
                              f"{old.get('train', {}).get('pta_sampling') or 'seed'}, this call asks for "
                              f"{cfg.pta_sampling or 'seed'}")
