@@ -87,17 +87,17 @@ def main(argv=None) -> int:
     extra: dict[str, dict] = {}
 
     t = time.time()
-    arts["float32"] = Path(quantize_run(run, "float32")["artifact"])
-    arts["ptq_int8"] = Path(quantize_run(run, "int8", calib=args.data, num_calib=args.num_calib)["artifact"])
+    arts["float32"] = Path(quantize_run(run, "float32", force=True)["artifact"])
+    arts["ptq_int8"] = Path(quantize_run(run, "int8", calib=args.data, num_calib=args.num_calib, force=True)["artifact"])
     timings["ptq_s"] = time.time() - t
     t = time.time()
     ctl = controlled_int8(run, args.data, max_drop=args.max_drop, calib=args.data, num_calib=args.num_calib,
-                          say=lambda m: print("  " + m, flush=True))
+                          say=lambda m: print("  " + m, flush=True), force=True)
     arts["controlled_int8"] = Path(ctl["artifact"])
     extra["controlled_int8"] = {"float_layers": len(ctl["manifest"]["float_layers"] or []), "stopped": ctl["stopped"]}
     timings["controlled_s"] = time.time() - t
     t = time.time()
-    qat = quantize_qat(run, epochs=args.qat_epochs, lr=args.qat_lr, data=args.data,
+    qat = quantize_qat(run, epochs=args.qat_epochs, lr=args.qat_lr, data=args.data, force=True,
                        resume=(run / "qat" / "config.json").exists(),
                        on_epoch=lambda r: print(f"  qat epoch {r['epoch']}/{r['epochs']} val mIoU (fake-quant) "
                                                 f"{r['val_miou']:.4f}", flush=True))

@@ -134,7 +134,7 @@ def main(argv=None) -> int:
                 art = existing[0]
             else:
                 res = last_json(edgeseg("quantize", run, "--int8", "--calib", args.data, "--num-calib", args.num_calib,
-                                        "--no-lint", *pta, "--json", log=log))
+                                        "--no-lint", "--force", *pta, "--json", log=log))
                 art = Path(res["artifact"])
             manifest = json.loads(art.with_suffix(".json").read_text())
             key = f"{Path(args.data).name}:val"

@@ -6,9 +6,11 @@ imported by commands that train, convert or evaluate Keras checkpoints.
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -22,8 +24,13 @@ class EdgesegGroup(click.Group):
     """Turns :class:`EdgesegError` into a one-line error and exit status 1."""
 
     def invoke(self, ctx):
+        from .errors import TrainInterrupted  # noqa: PLC0415
+
         try:
             return super().invoke(ctx)
+        except TrainInterrupted as exc:
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(130)  # the shell's code for "stopped by Ctrl-C"
         except EdgesegError as exc:
             raise click.ClickException(str(exc)) from None
 
@@ -41,6 +48,29 @@ def _size(ctx, param, value):
         return parse_size(value)
     except EdgesegError as exc:
         raise click.BadParameter(str(exc)) from None
+
+
+def _given(ctx, name: str) -> bool:
+    """Whether option ``name`` was set on the command line (or its environment variable),
+    not left at its default."""
+    from click.core import ParameterSource  # noqa: PLC0415
+
+    return ctx.get_parameter_source(name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+
+
+def _delegate_list(text: str, known, where: str) -> list[str]:
+    """``--delegate a,b`` checked against the delegates ``where`` has: a typo is a usage
+    error with the nearest name, not a failed row."""
+    names = [d.strip() for d in text.split(",") if d.strip()]
+    if not names:
+        raise click.BadParameter("name at least one delegate", param_hint="--delegate")
+    for name in names:
+        if name not in known:
+            near = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+            hint = f" (did you mean '{near[0]}'?)" if near else ""
+            raise click.BadParameter(f"{where} has no delegate '{name}'{hint}; it has {', '.join(known)}",
+                                     param_hint="--delegate")
+    return names
 
 
 def _echo_json(obj) -> None:
@@ -84,38 +114,43 @@ def data() -> None:
 @click.option("--val-fraction", default=0.2, show_default=True, type=click.FloatRange(0, 0.9))
 @click.option("--format", "image_format", type=click.Choice(["png", "jpg"]), default="png", show_default=True,
               help="Image file format (masks are always PNG).")
-def data_synth(out, count, size, seed, val_fraction, image_format) -> None:
+@click.option("--force", is_flag=True, help="Replace the dataset already in OUT (its split folders and dataset.toml).")
+def data_synth(out, count, size, seed, val_fraction, image_format, force) -> None:
     """Procedural road scenes with 6 lane classes, in the SegNet layout."""
     from .data.synth import synthesize  # noqa: PLC0415
 
     res = synthesize(out, count=count, size=size, seed=seed, val_fraction=val_fraction, image_format=image_format,
-                     progress=_progress())
+                     progress=_progress(), force=force)
     click.echo(f"wrote {res['train']} train + {res['val']} val scenes ({format_size(size)}, seed {seed}) to {out}")
 
 
 @data.command("inspect")
 @click.argument("dataset", type=click.Path())
-@click.option("--max-per-split", type=int, default=None, help="Scan at most this many masks per split.")
+@click.option("--max-per-split", type=click.IntRange(1), default=None, help="Scan at most this many samples per split.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def data_inspect(dataset, max_per_split, as_json) -> None:
-    """Layout, class names, images per split and pixel share per class."""
+    """Layout, class names, images per split and pixel share per class. Every image and
+    mask is checked as `edgeseg train` checks it; exit status 1 names every bad file."""
     from .data.formats import class_pixel_share, open_dataset  # noqa: PLC0415
 
     ds = open_dataset(dataset)
-    hist = class_pixel_share(ds, max_per_split=max_per_split, progress=_progress())
+    hist = class_pixel_share(ds, max_per_split=max_per_split, progress=_progress(as_json), check=True)
     if as_json:
-        _echo_json({**ds.describe(), "pixel_share": hist["share"], "pixels": hist["pixels"]})
-        return
-    click.echo(f"dataset  {ds.root}")
-    click.echo(f"layout   {ds.layout} ({ds.mask_kind} masks, ignore index {ds.ignore_index})")
-    click.echo("images   " + ", ".join(f"{k} {len(v)}" for k, v in ds.splits.items()))
-    missing = sum(1 for v in ds.splits.values() for s in v if s.mask is None)
-    if missing:
-        click.echo(f"warning  {missing} image(s) have no mask")
-    click.echo(f"classes  {ds.num_classes}")
-    for i, name in enumerate(ds.class_names):
-        click.echo(f"  {i:>3}  {name:<24} {100 * hist['share'][name]:6.2f} %")
-    click.echo(f"  ign  {'<ignore>':<24} {100 * hist['share']['<ignore>']:6.2f} %")
+        _echo_json({**ds.describe(), "pixel_share": hist["share"], "pixels": hist["pixels"],
+                    "bad_files": [{"file": f, "error": e} for f, e in hist["bad"]]})
+    else:
+        click.echo(f"dataset  {ds.root}")
+        click.echo(f"layout   {ds.layout} ({ds.mask_kind} masks, ignore index {ds.ignore_index})")
+        click.echo("images   " + ", ".join(f"{k} {len(v)}" for k, v in ds.splits.items()))
+        click.echo(f"classes  {ds.num_classes}")
+        for i, name in enumerate(ds.class_names):
+            click.echo(f"  {i:>3}  {name:<24} {100 * hist['share'][name]:6.2f} %")
+        click.echo(f"  ign  {'<ignore>':<24} {100 * hist['share']['<ignore>']:6.2f} %")
+    if hist["bad"]:
+        for _, error in hist["bad"]:
+            click.echo(f"bad file: {error}", err=True)
+        raise click.ClickException(f"{len(hist['bad'])} bad file(s) in {ds.root}: `edgeseg train` stops at the first; "
+                                   "fix or remove them, or train with --skip-bad to leave them out")
 
 
 # -- train ------------------------------------------------------------------------------
@@ -130,19 +165,21 @@ def data_inspect(dataset, max_per_split, as_json) -> None:
 @click.option("--input-size", default=format_size(DEFAULT_INPUT_SIZE), show_default=True, callback=_size)
 @click.option("--epochs", default=30, show_default=True, type=click.IntRange(1))
 @click.option("--batch", default=8, show_default=True, type=click.IntRange(1))
-@click.option("--lr", default=5e-4, show_default=True, type=float, help="Initial learning rate (Adam).")
-@click.option("--decay", default=0.8, show_default=True, type=float, help="LR factor every --decay-epochs.")
-@click.option("--decay-epochs", default=3.0, show_default=True, type=float)
+@click.option("--lr", default=5e-4, show_default=True, type=click.FloatRange(0, min_open=True),
+              help="Initial learning rate (Adam).")
+@click.option("--decay", default=0.8, show_default=True, type=click.FloatRange(0, 1, min_open=True),
+              help="LR factor every --decay-epochs (1 = constant).")
+@click.option("--decay-epochs", default=3.0, show_default=True, type=click.FloatRange(0, min_open=True))
 @click.option("--loss", type=click.Choice(["ce", "dice", "ce_dice"]), default=None,
               help="ce = cross-entropy (+ L2 from --l2), dice = soft Dice, ce_dice = both. Default: the model's "
                    "(dice for unet-pta, ce otherwise).")
-@click.option("--class-weights", is_flag=True, help="Median-frequency class weights in the cross-entropy.")
+@click.option("--class-weights", is_flag=True, help="Median-frequency class weights in the cross-entropy (ce, ce_dice).")
 @click.option("--augment", default="default", show_default=True,
               help="Comma list of flip,brightness,noise,scale,color, or 'none'.")
 @click.option("--resize", type=click.Choice(["letterbox", "stretch"]), default="letterbox", show_default=True)
-@click.option("--depth", type=int, default=None, help="Encoder levels (default 4).")
-@click.option("--base", type=int, default=None, help="Width of the first level (default 16).")
-@click.option("--l2", type=float, default=None, help="L2 weight decay on conv kernels (default 1e-5).")
+@click.option("--depth", type=click.IntRange(1, 6), default=None, help="Encoder levels (default 4).")
+@click.option("--base", type=click.IntRange(2), default=None, help="Width of the first level (default 16).")
+@click.option("--l2", type=click.FloatRange(0), default=None, help="L2 weight decay on conv kernels (default 1e-5).")
 @click.option("--encoder-weights", type=str, default=None,
               help="unet-<encoder>: local .h5 of the encoder's no-top weights, or 'imagenet' (Keras download).")
 @click.option("--freeze-encoder", is_flag=True, help="unet-<encoder>: train the decoder only.")
@@ -150,33 +187,61 @@ def data_inspect(dataset, max_per_split, as_json) -> None:
               help="unet-pta: configurations sampled per training step, CONFIG:WEIGHT,... (default: the seed's "
                    "HHH:0.45,LHH:0.15,HLH:0.15,HHL:0.15,LLL:0.10).")
 @click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--limit", type=int, default=None, help="Use at most N images per split.")
+@click.option("--limit", type=click.IntRange(1), default=None, help="Use at most N images per split.")
 @click.option("--skip-bad", is_flag=True, help="Skip unreadable or inconsistent files with a warning.")
-@click.option("--resume", is_flag=True, help="Continue the run in --out from its last finished epoch.")
-def train(data_dir, out, model, input_size, epochs, batch, lr, decay, decay_epochs, loss, class_weights, augment,
+@click.option("--resume", is_flag=True,
+              help="Continue the run in --out from its last finished epoch, with its own options (only --epochs "
+                   "may change).")
+@click.pass_context
+def train(ctx, data_dir, out, model, input_size, epochs, batch, lr, decay, decay_epochs, loss, class_weights, augment,
           resize, depth, base, l2, encoder_weights, freeze_encoder, pta_sampling, seed, limit, skip_bad, resume) -> None:
     """Train a segmentation model; keeps best and last checkpoints and history.csv."""
     from .models.registry import MODELS  # noqa: PLC0415
     from .train.loop import TrainConfig, train as run_train  # noqa: PLC0415
 
     if model not in MODELS:
-        raise click.BadParameter(f"unknown model '{model}'; choose from {', '.join(MODELS)}", param_hint="--model")
-    loss = loss or MODELS[model].loss
+        near = difflib.get_close_matches(model, list(MODELS), n=1)
+        raise click.BadParameter(f"unknown model '{model}'{f' (did you mean {near[0]!r}?)' if near else ''}; "
+                                 f"choose from {', '.join(MODELS)}", param_hint="--model")
     options = {k: v for k, v in (("depth", depth), ("base", base), ("l2", l2), ("encoder_weights", encoder_weights),
                                  ("freeze_encoder", True if freeze_encoder else None)) if v is not None}
-    cfg = TrainConfig(data=data_dir, out=out, model=model, input_size=input_size, epochs=epochs, batch=batch, lr=lr,
-                      decay_rate=decay, decay_epochs=decay_epochs, loss=loss, class_weights=class_weights,
-                      augment=augment, resize=resize, seed=seed, skip_bad=skip_bad, limit=limit, model_options=options,
-                      pta_sampling=pta_sampling)
+    values = dict(data=data_dir, model=model, input_size=input_size, epochs=epochs, batch=batch, lr=lr,
+                  decay_rate=decay, decay_epochs=decay_epochs, loss=loss or MODELS[model].loss,
+                  class_weights=class_weights, augment=augment, resize=resize, seed=seed, skip_bad=skip_bad,
+                  limit=limit, model_options=options, pta_sampling=pta_sampling)
+    if resume and (Path(out) / "config.json").is_file():
+        # options left out take the run's own values; options given must match them (checked by train)
+        from .train.loop import stored_train_config  # noqa: PLC0415
+
+        stored = stored_train_config(out)
+        param_of = {"data": "data_dir", "decay_rate": "decay", "model_options": None}
+        for key, value in stored.items():
+            if key in ("out", "epochs") or key not in values:
+                continue
+            if key == "model_options":
+                given = {o for o in ("depth", "base", "l2", "encoder_weights", "freeze_encoder") if _given(ctx, o)}
+                values[key] = {**value, **{k: v for k, v in options.items() if k in given}}
+            elif key == "loss" and not _given(ctx, "loss"):
+                values[key] = value
+            elif not _given(ctx, param_of.get(key, key)):
+                values[key] = value
+    if values["class_weights"] and values["loss"] == "dice":
+        raise click.UsageError("--class-weights weights the cross-entropy, and --loss dice has none: use --loss ce or "
+                               "--loss ce_dice with --class-weights, or drop --class-weights")
+    cfg = TrainConfig(out=out, **values)
+    from .progress import StepReporter  # noqa: PLC0415
+
+    say = StepReporter()
 
     def on_epoch(r):
         mark = "  *best" if r["best"] else ""
-        click.echo(f"epoch {r['epoch']}/{r['epochs']}  loss {r['loss']:.4f}  val mIoU {r['val_miou']:.4f}  "
-                   f"dice {r['val_dice']:.4f}  acc {r['val_pixel_accuracy']:.4f}  {r['images_per_s']:.1f} img/s{mark}",
-                   err=True)
+        say.line(f"epoch {r['epoch']}/{r['epochs']}  loss {r['loss']:.4f}  val mIoU {r['val_miou']:.4f}  "
+                 f"dice {r['val_dice']:.4f}  acc {r['val_pixel_accuracy']:.4f}  {r['images_per_s']:.1f} img/s{mark}")
 
-    res = run_train(cfg, resume=resume, on_epoch=on_epoch, progress=_progress(),
-                    verbose=1 if sys.stderr.isatty() else 0)
+    try:
+        res = run_train(cfg, resume=resume, on_epoch=on_epoch, on_batch=say.batch, progress=_progress())
+    finally:
+        say.close()
     click.echo(f"best val mIoU {res['best_val_miou']:.4f} at epoch {res['best_epoch']}; run in {res['run']}")
 
 
@@ -185,12 +250,12 @@ def train(data_dir, out, model, input_size, epochs, batch, lr, decay, decay_epoc
 
 @main.command()
 @click.argument("run", type=click.Path(exists=True, file_okay=False))
-@click.option("--float32", "recipe", flag_value="float32", help="Plain float32 export.")
-@click.option("--dynamic", "recipe", flag_value="dynamic", help="Dynamic-range (int8 weights).")
-@click.option("--float16", "recipe", flag_value="float16", help="float16 weights.")
-@click.option("--int8", "recipe", flag_value="int8", help="Full-integer int8 (calibrated).")
-@click.option("--int16x8", "recipe", flag_value="int16x8", help="int16 activations, int8 weights (calibrated).")
-@click.option("--qat", "recipe", flag_value="qat",
+@click.option("--float32", "r_float32", is_flag=True, help="Plain float32 export.")
+@click.option("--dynamic", "r_dynamic", is_flag=True, help="Dynamic-range (int8 weights).")
+@click.option("--float16", "r_float16", is_flag=True, help="float16 weights.")
+@click.option("--int8", "r_int8", is_flag=True, help="Full-integer int8 (calibrated).")
+@click.option("--int16x8", "r_int16x8", is_flag=True, help="int16 activations, int8 weights (calibrated).")
+@click.option("--qat", "r_qat", is_flag=True,
               help="Quantization-aware fine-tune of the float checkpoint (RUN/qat), then int8.")
 @click.option("--calib", type=click.Path(exists=True), default=None,
               help="Calibration images: a dataset (train split) or a folder of images. Default: the run's dataset.")
@@ -199,28 +264,45 @@ def train(data_dir, out, model, input_size, epochs, batch, lr, decay, decay_epoc
               help="Input/output type of int8 recipes.")
 @click.option("--head", type=click.Choice(["probabilities", "logits", "argmax"]), default="probabilities",
               show_default=True, help="Exported output: softmax scores, logits, or a uint8 class map.")
-@click.option("--max-drop", type=float, default=None,
+@click.option("--max-drop", type=click.FloatRange(0), default=None,
               help="--int8 only: keep the most sensitive layers in float until the val mIoU drop vs float32 is at "
                    "most this many points (needs --data).")
 @click.option("--data", "data_dir", type=click.Path(exists=True), default=None,
               help="Dataset for --max-drop evaluation and --qat fine-tuning (default for --qat: the run's).")
 @click.option("--max-steps", default=8, show_default=True, type=click.IntRange(1), help="--max-drop: step limit.")
 @click.option("--epochs", default=2, show_default=True, type=click.IntRange(1), help="--qat: fine-tune epochs.")
-@click.option("--lr", default=1e-4, show_default=True, type=float, help="--qat: initial learning rate.")
+@click.option("--lr", default=1e-4, show_default=True, type=click.FloatRange(0, min_open=True),
+              help="--qat: initial learning rate.")
 @click.option("--resume", is_flag=True, help="--qat: continue RUN/qat from its last finished epoch.")
-@click.option("--limit", type=int, default=None, help="--qat/--max-drop: use at most N images per split.")
+@click.option("--limit", type=click.IntRange(1), default=None, help="--qat/--max-drop: use at most N images per split.")
 @click.option("--pta-configs", default=None,
               help="unet-pta runs: comma list of configurations (e.g. LLL,HLH,HHH,BBB) exported as one multi-signature "
                    ".tflite plus one file each.")
 @click.option("--lint/--no-lint", default=True, show_default=True, help="Print the delegate lint after conversion.")
-@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Output .tflite (default RUN/artifacts/).")
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="Output .tflite (default RUN/artifacts/). With --pta-configs: the multi-signature file; each "
+                   "configuration's own file goes beside it as NAME_CFG.tflite.")
+@click.option("--force", is_flag=True, help="Replace an existing artifact (and its manifest with recorded quality).")
 @click.option("--json", "as_json", is_flag=True)
-def quantize(run, recipe, calib, num_calib, io, head, max_drop, data_dir, max_steps, epochs, lr, resume, limit,
-             pta_configs, lint, out, as_json) -> None:
+@click.pass_context
+def quantize(ctx, run, r_float32, r_dynamic, r_float16, r_int8, r_int16x8, r_qat, calib, num_calib, io, head, max_drop,
+             data_dir, max_steps, epochs, lr, resume, limit, pta_configs, lint, out, force, as_json) -> None:
     """Export RUN's best checkpoint to .tflite with a manifest beside it (PTQ, accuracy-
     controlled int8 with --int8 --max-drop, or QAT with --qat)."""
-    if recipe is None:
+    chosen = [name for name, on in (("float32", r_float32), ("dynamic", r_dynamic), ("float16", r_float16),
+                                    ("int8", r_int8), ("int16x8", r_int16x8), ("qat", r_qat)) if on]
+    if not chosen:
         raise click.UsageError("choose a recipe: --float32, --dynamic, --float16, --int8, --int16x8 or --qat")
+    if len(chosen) > 1:
+        raise click.UsageError(f"{' and '.join('--' + c for c in chosen)} are mutually exclusive: one recipe per "
+                               "call (run `edgeseg quantize` once per recipe)")
+    recipe = chosen[0]
+    explicit = {name for name in ("calib", "num_calib") if _given(ctx, name)}
+    if recipe == "qat" and explicit:
+        raise click.UsageError(f"{' and '.join('--' + n.replace('_', '-') for n in sorted(explicit))} calibrate the PTQ "
+                               "recipes; --qat learns its int8 ranges during the fine-tune and uses no calibration set")
+    if recipe not in ("int8", "int16x8") and explicit:
+        raise click.UsageError(f"--{recipe} needs no calibration: --calib/--num-calib are for --int8 and --int16x8")
     if pta_configs and recipe == "qat":
         raise click.UsageError("--pta-configs exports a PTQ artifact (--int8, --float32, ...); QAT keeps no run-time "
                                "switch between configurations")
@@ -232,18 +314,26 @@ def quantize(run, recipe, calib, num_calib, io, head, max_drop, data_dir, max_st
     if recipe == "qat":
         from .quantize.qat import quantize_qat  # noqa: PLC0415
 
+        from .progress import StepReporter  # noqa: PLC0415
+
+        steps = StepReporter(enabled=not as_json)
+
         def on_epoch(r):
+            steps.close()
             say(f"qat epoch {r['epoch']}/{r['epochs']}  loss {r['loss']:.4f}  val mIoU (fake-quant) {r['val_miou']:.4f}"
                 f"  {r['images_per_s']:.1f} img/s{'  *best' if r['best'] else ''}")
 
-        res = quantize_qat(run, epochs=epochs, lr=lr, io=io, head=head, out=out, data=data_dir, limit=limit,
-                           resume=resume, on_epoch=on_epoch, progress=_progress(as_json),
-                           verbose=1 if sys.stderr.isatty() and not as_json else 0)
+        try:
+            res = quantize_qat(run, epochs=epochs, lr=lr, io=io, head=head, out=out, data=data_dir, limit=limit,
+                               resume=resume, on_epoch=on_epoch, progress=_progress(as_json), on_batch=steps.batch,
+                               force=force)
+        finally:
+            steps.close()
     elif pta_configs:
         from .quantize.pta_export import export_pta  # noqa: PLC0415
 
         res = export_pta(run, pta_configs.split(","), recipe, calib=calib, num_calib=num_calib, io=io,
-                         out_dir=Path(out).parent if out else None, progress=_progress(as_json))
+                         out=out, head=head, progress=_progress(as_json), force=force)
         for c, v in res["pta"]["configs"].items():
             say(f"  {c}: {v['macs'] / 1e6:,.1f} M MACs, {v['params']:,} params  ({v['file']})")
         say(f"  lightest {res['pta']['lightest']} needs {100 * res['pta']['mac_saving_lightest_vs_heaviest']:.1f}% "
@@ -252,12 +342,13 @@ def quantize(run, recipe, calib, num_calib, io, head, max_drop, data_dir, max_st
         from .quantize.controlled import controlled_int8  # noqa: PLC0415
 
         res = controlled_int8(run, data_dir, max_drop=max_drop, calib=calib, num_calib=num_calib, io=io, head=head,
-                              out=out, limit=limit, max_steps=max_steps, say=say, progress=_progress(as_json))
+                              out=out, limit=limit, max_steps=max_steps, say=say, progress=_progress(as_json),
+                              force=force)
     else:
         from .quantize.ptq import quantize_run  # noqa: PLC0415
 
         res = quantize_run(run, recipe, calib=calib, num_calib=num_calib, io=io, out=out, progress=_progress(as_json),
-                           head=head)
+                           head=head, force=force)
     for w in res["warnings"]:
         click.echo(f"warning: {w}", err=True)
     if lint:
@@ -282,23 +373,28 @@ def quantize(run, recipe, calib, num_calib, io, head, max_drop, data_dir, max_st
 @click.argument("target", type=click.Path(exists=True))
 @click.option("--data", "data_dir", required=True, type=click.Path())
 @click.option("--split", default="val", show_default=True)
-@click.option("--threads", type=int, default=None)
-@click.option("--limit", type=int, default=None, help="Evaluate at most N images.")
+@click.option("--threads", type=click.IntRange(1), default=None)
+@click.option("--limit", type=click.IntRange(1), default=None, help="Evaluate at most N images.")
 @click.option("--skip-bad", is_flag=True)
 @click.option("--signature", default=None,
               help="Multi-signature (PTA) artifact: evaluate this configuration only (default: every one).")
+@click.option("--record/--no-record", default=None,
+              help="Store the result in the artifact's manifest (where bench, report and select read quality). "
+                   "Default: only for the val split of the dataset the model was trained on.")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
-def eval_cmd(target, data_dir, split, threads, limit, skip_bad, signature, as_json) -> None:
+def eval_cmd(target, data_dir, split, threads, limit, skip_bad, signature, record, as_json) -> None:
     """Quality of an artifact (LiteRT interpreter) or a run (Keras), at label resolution;
     every configuration of a multi-signature (PTA) artifact."""
     from .report.tables import format_table  # noqa: PLC0415
     from .runtime.evaluate import evaluate  # noqa: PLC0415
 
     res = evaluate(target, data_dir, split, limit=limit, threads=threads, skip_bad=skip_bad,
-                   progress=None if as_json else _progress(), signature=signature)
+                   progress=None if as_json else _progress(), signature=signature, record=record)
     if as_json:
         _echo_json(res)
         return
+    if res.get("recorded") is False and res.get("record_note"):
+        click.echo(f"note: {res['record_note']}", err=True)
     if "signatures" in res:
         click.echo(f"{res['artifact']} on {res['dataset']} [{split}], {res['images']} images ({res['backend']}), "
                    "one row per configuration:")
@@ -325,6 +421,8 @@ def info(target, delegates, android_api, as_json) -> None:
     from .runtime.modelinfo import model_info  # noqa: PLC0415
 
     path = Path(target)
+    if delegates and path.is_dir():
+        raise click.UsageError("--delegates reads an artifact: pass a .tflite (export one with `edgeseg quantize`)")
     if path.is_dir():
         from .quantize.ptq import convert  # noqa: PLC0415
         from .train.loop import load_run_model  # noqa: PLC0415
@@ -343,8 +441,6 @@ def info(target, delegates, android_api, as_json) -> None:
         if signatures_of(manifest):  # the counts above are the primary subgraph's; each configuration's:
             res["signatures"] = {s: manifest["pta"]["configs"][s] for s in signatures_of(manifest)}
     if delegates:
-        if path.is_dir():
-            raise click.UsageError("--delegates reads an artifact: pass a .tflite (export one with `edgeseg quantize`)")
         from .quantize.lint import lint_artifact  # noqa: PLC0415
 
         res["lint"] = lint_artifact(path, nnapi_api=android_api)
@@ -499,13 +595,18 @@ def bench(artifacts, device, delegate, threads, runs, min_secs, op_profile, powe
     paths = [check_tflite_file(a) for a in artifacts]
     power_rows, ops, trace, device_info = [], [], [], {"name": "host"}
     if device == "host":
-        delegates = tuple((delegate or "xnnpack").split(","))
+        from .runtime.hostbench import HOST_DELEGATES  # noqa: PLC0415
+
+        delegates = _delegate_list(delegate or "xnnpack", HOST_DELEGATES, "the host")
         rows = bench_rows(paths, "host", threads or 2, runs, min_secs, delegates)
     else:
         from .device.bench import bench_device  # noqa: PLC0415
+        from .device.profiles import load_profile  # noqa: PLC0415
 
+        profile = load_profile(device)
+        delegates = _delegate_list(delegate, profile.delegates, f"profile '{profile.name}'") if delegate \
+            else list(profile.delegates)
         with _session(device, serial, transport, address, key) as s:
-            delegates = (delegate.split(",") if delegate else list(s.profile.delegates))
             res = bench_device(s, paths, delegates, threads, runs, min_secs, op_profile, power, benchmark_binary,
                                require_full_delegation, say=lambda m: click.echo(m, err=True),
                                progress_factory=_push_bar)
@@ -608,9 +709,14 @@ def quickstart(workdir, reports, count, size, epochs, threads, seed) -> None:
     from .flow import quickstart as run_quickstart  # noqa: PLC0415
     from .report.tables import format_table  # noqa: PLC0415
 
-    res = run_quickstart(workdir, reports, count=count, size=size, epochs=epochs, threads=threads, seed=seed,
-                         log=lambda s: click.echo(s, err=True), progress=_progress(),
-                         verbose=1 if sys.stderr.isatty() else 0)
+    from .progress import StepReporter  # noqa: PLC0415
+
+    steps = StepReporter()
+    try:
+        res = run_quickstart(workdir, reports, count=count, size=size, epochs=epochs, threads=threads, seed=seed,
+                             log=steps.line, progress=_progress(), on_batch=steps.batch)
+    finally:
+        steps.close()
     click.echo(format_table(res["summary"], ["artifact", "size_kb", "delegate", "median_ms", "latency_vs_float32",
                                               "miou", "miou_delta_vs_float32", "delegated_ops", "total_ops",
                                               "partitions", "status"], floats=3))

@@ -21,6 +21,10 @@ class TrainError(EdgesegError):
     """Training cannot start or continue."""
 
 
+class TrainInterrupted(TrainError):
+    """Training was stopped with Ctrl-C; the message says how to continue."""
+
+
 class QuantizeError(EdgesegError):
     """Conversion or calibration failed."""
 

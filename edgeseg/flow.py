@@ -65,7 +65,7 @@ def quality_from_manifests(artifacts: list[Path]) -> list[dict]:
 def quickstart(workdir: str | Path = "edgeseg-quickstart", reports: str | Path = "reports", count: int = 300,
                size: tuple[int, int] = (192, 320), epochs: int = 5, batch: int = 8, threads: int = 2,
                seed: int = 0, calib_count: int = 100, log: Callable[[str], None] = lambda s: None,
-               progress=None, verbose: int = 2) -> dict:
+               progress=None, on_batch=None) -> dict:
     from .data.synth import synthesize  # noqa: PLC0415
     from .quantize.ptq import quantize_run  # noqa: PLC0415
     from .report.tables import write_report  # noqa: PLC0415
@@ -92,7 +92,7 @@ def quickstart(workdir: str | Path = "edgeseg-quickstart", reports: str | Path =
     if resume and (run / "best.json").exists() and done >= epochs:
         log(f"      {run} already trained for {epochs} epochs; reusing it")
     else:
-        train(cfg, resume=resume and (run / "ckpt" / "checkpoint").exists(), progress=progress, verbose=verbose,
+        train(cfg, resume=resume, progress=progress, on_batch=on_batch,
               on_epoch=lambda r: log(f"      epoch {r['epoch']}/{r['epochs']}  loss {r['loss']:.3f}  "
                                      f"val mIoU {r['val_miou']:.3f}  {r['images_per_s']:.1f} img/s"))
     timings["train_s"] = time.perf_counter() - t
@@ -102,7 +102,7 @@ def quickstart(workdir: str | Path = "edgeseg-quickstart", reports: str | Path =
     artifacts = []
     for recipe in QUICKSTART_RECIPES:
         res = quantize_run(run, recipe, calib=data if recipe == "int8" else None, num_calib=calib_count, seed=seed,
-                           progress=progress)
+                           progress=progress, force=True)  # the quickstart owns its workdir
         for w in res["warnings"]:
             log(f"      warning: {w}")
         artifacts.append(Path(res["artifact"]))

@@ -54,3 +54,41 @@ def tiny_tflite(tmp_path_factory):
     out.write_bytes(convert(model, (32, 48), "float32"))
     write_manifest(out, model="resunet", recipe="float32", classes=["a", "b", "c"])
     return out
+
+
+@pytest.fixture
+def tiny_tflite_bytes():
+    """A minimal valid TFLite flatbuffer (no TensorFlow needed): the bytes of a model with
+    one empty subgraph, built by hand from the schema."""
+    return minimal_tflite()
+
+
+def minimal_tflite() -> bytes:
+    import struct
+
+    # root offset, "TFL3", then the Model table with subgraphs (field 2) = [one empty SubGraph]
+    # and buffers (field 4) = [one empty Buffer], all offsets relative to where they are read.
+    out = bytearray(b"\0" * 8)
+    out[4:8] = b"TFL3"
+    # vtable for Model: size 4+2*5, table size 12, fields 0..4 (only 2 and 4 set)
+    vt_model = len(out)
+    out += struct.pack("<HHHHHHH", 14, 12, 0, 0, 4, 0, 8)
+    out += b"\0\0"  # pad to 4
+    model = len(out)
+    out += struct.pack("<i", model - vt_model) + b"\0" * 8
+    vec_sub = len(out)
+    out += struct.pack("<I", 1) + b"\0" * 4
+    vec_buf = len(out)
+    out += struct.pack("<I", 1) + b"\0" * 4
+    vt_empty = len(out)
+    out += struct.pack("<HH", 4, 4)
+    sub = len(out)
+    out += struct.pack("<i", sub - vt_empty)
+    buf = len(out)
+    out += struct.pack("<i", buf - vt_empty)
+    struct.pack_into("<I", out, 0, model)
+    struct.pack_into("<I", out, model + 4, vec_sub - (model + 4))
+    struct.pack_into("<I", out, model + 8, vec_buf - (model + 8))
+    struct.pack_into("<I", out, vec_sub + 4, sub - (vec_sub + 4))
+    struct.pack_into("<I", out, vec_buf + 4, buf - (vec_buf + 4))
+    return bytes(out)

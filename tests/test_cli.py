@@ -32,7 +32,8 @@ def test_light_commands_do_not_import_tensorflow(tmp_path, segnet_dataset):
     args = [["--help"], ["data", "--help"], ["train", "--help"], ["quantize", "--help"], ["bench", "--help"],
             ["quickstart", "--help"], ["data", "synth", str(tmp_path / "s"), "--count", "2", "--size", "16x16"],
             ["data", "inspect", str(segnet_dataset)], ["bench", str(tmp_path / "nope.tflite")],
-            ["devices", "list"], ["devices", "show", "pixel"], ["deploy", "--help"], ["report", str(tmp_path)]]
+            ["devices", "list"], ["devices", "show", "pixel"], ["deploy", "--help"], ["report", str(tmp_path)],
+            ["info", str(tmp_path), "--delegates"]]  # refused before TensorFlow loads (it took 30 s)
     out = subprocess.run([sys.executable, "-c", NO_TF_PROBE.format(args=args)], capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 0, out.stderr

@@ -375,18 +375,30 @@ def image_folder(root: str | Path) -> list[Path]:
                   and not any(part.endswith("annot") or part in ("masks", "SegmentationClass") for part in p.parts))
 
 
-def class_pixel_share(ds: Dataset, splits=SPLITS, max_per_split: int | None = None, progress=None) -> dict:
-    """Count mask pixels per class (ignore counted separately) over the given splits."""
+def class_pixel_share(ds: Dataset, splits=SPLITS, max_per_split: int | None = None, progress=None,
+                      check: bool = False) -> dict:
+    """Count mask pixels per class (ignore counted separately) over the given splits.
+
+    With ``check``, every sample goes through the same reading and validation as training
+    (:meth:`Dataset.read_sample`: the image decodes, it has a mask of its size whose ids are
+    all classes or ignore), and each bad file is listed in ``bad`` as ``(path, reason)``
+    instead of stopping at the first."""
     counts = np.zeros(ds.num_classes + 1, dtype=np.int64)
+    bad: list[tuple[str, str]] = []
     for split in splits:
         samples = ds.splits.get(split, [])[: max_per_split or None]
         for s in progress(samples, desc=f"scan {split}") if progress else samples:
-            if s.mask is None:
+            if s.mask is None and not check:
                 continue
-            m = ds.read_mask(s.mask).ravel()
+            try:
+                m = (ds.read_sample(s)[1] if check else ds.read_mask(s.mask)).ravel()
+            except DataError as exc:
+                bad.append((str(s.image), str(exc)))
+                continue
             m = np.where(m == IGNORE, ds.num_classes, m)
             counts += np.bincount(m, minlength=ds.num_classes + 1)
     total = counts.sum()
     share = {name: (counts[i] / total if total else 0.0) for i, name in enumerate(ds.class_names)}
     share["<ignore>"] = counts[-1] / total if total else 0.0
-    return {"pixels": int(total), "counts": counts[:-1].tolist(), "ignored": int(counts[-1]), "share": share}
+    return {"pixels": int(total), "counts": counts[:-1].tolist(), "ignored": int(counts[-1]), "share": share,
+            "bad": bad}

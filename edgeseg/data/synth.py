@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ..errors import DataError
 from ..fileio import atomic_write_text
 
 LANE_CLASSES = ("background", "main_lane", "alternative_lane", "double_line", "dashed_line", "single_line")
@@ -127,6 +128,41 @@ def write_dataset_toml(out: Path, classes=LANE_CLASSES, colours=LANE_COLOURS, no
     atomic_write_text(out / "dataset.toml", "\n".join(lines))
 
 
+SYNTH_FOLDERS = ("train", "trainannot", "val", "valannot", "test", "testannot")
+
+
+def synth_note(count: int, size: tuple[int, int], seed: int, val_fraction: float, image_format: str) -> str:
+    return (f"synthetic lane scenes: edgeseg data synth --count {count} --size {size[0]}x{size[1]} --seed {seed} "
+            f"--val-fraction {val_fraction:g} --format {image_format}")
+
+
+def _claim_folder(out: Path, note: str, force: bool) -> None:
+    """An empty (or missing) folder, the same synthesis again (resumable: same files), or
+    ``force``, which removes the dataset there first. Anything else is refused: mixing
+    scenes of two sizes or seeds in one dataset is never what a user wants."""
+    import shutil  # noqa: PLC0415
+
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise DataError(f"{out} is a file, not a folder: choose another OUT")
+    content = [p for p in out.iterdir() if not p.name.startswith(".")]
+    if not content:
+        return
+    toml = out / "dataset.toml"
+    first = toml.read_text().splitlines()[0] if toml.is_file() else ""
+    if first == f"# {note}":
+        return
+    if not force:
+        images = sum(1 for d in SYNTH_FOLDERS if (out / d).is_dir() for _ in (out / d).iterdir())
+        what = f"a dataset ({first[2:]})" if first.startswith("# ") else f"{len(content)} entries ({images} files in split folders)"
+        raise DataError(f"{out} already holds {what}: pass --force to replace its dataset, or choose an empty folder")
+    for d in SYNTH_FOLDERS:
+        if (out / d).is_dir():
+            shutil.rmtree(out / d)
+    toml.unlink(missing_ok=True)
+
+
 def synthesize(
     out: str | Path,
     count: int = 200,
@@ -135,18 +171,22 @@ def synthesize(
     val_fraction: float = 0.2,
     image_format: str = "png",
     progress=None,
+    force: bool = False,
 ) -> dict:
     """Write ``count`` scenes in the SegNet layout (train/ trainannot/ val/ valannot/).
 
-    Image ``i`` depends only on ``(seed, i)``, so a run can be resumed or extended and the
-    same seed always gives the same files.
+    Image ``i`` depends only on ``(seed, i)``, so an interrupted synthesis can be run again
+    with the same options and the same seed always gives the same files. A folder that
+    holds anything else is refused unless ``force`` (which replaces its dataset).
     """
     out = Path(out)
+    note = synth_note(count, size, seed, val_fraction, image_format)
+    _claim_folder(out, note, force)
     n_val = int(round(count * val_fraction)) if count > 1 else 0
     n_train = count - n_val
     for d in ("train", "trainannot", "val", "valannot"):
         (out / d).mkdir(parents=True, exist_ok=True)
-    write_dataset_toml(out, note=f"synthetic lane scenes: edgeseg data synth --count {count} --size {size[0]}x{size[1]} --seed {seed}")
+    write_dataset_toml(out, note=note)
     indices = range(count)
     for i in progress(indices, desc="synthesize", total=count) if progress else indices:
         rng = np.random.default_rng([seed, i])

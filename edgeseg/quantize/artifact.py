@@ -13,13 +13,15 @@ from ..fileio import atomic_write_json, sha256_file
 TFLITE_IDENTIFIER = b"TFL3"
 MANIFEST_KEYS = (
     "edgeseg_version", "name", "model", "model_config", "input", "output", "classes", "recipe", "io",
-    "calibration", "source_checkpoint", "float_layers", "accuracy_control", "qat", "pta", "sha256", "size_bytes", "quality",
+    "calibration", "source_checkpoint", "training_data", "float_layers", "accuracy_control", "qat", "pta", "sha256", "size_bytes", "quality",
     "created",
 )
 
 
 def check_tflite_file(path: str | Path) -> Path:
-    """Raise :class:`ArtifactError` unless ``path`` looks like a complete TFLite flatbuffer."""
+    """Raise :class:`ArtifactError` unless ``path`` is a complete TFLite flatbuffer: the
+    ``TFL3`` identifier, and a model table whose subgraphs and weight buffers all lie
+    inside the file (a truncated copy fails here, not later inside an interpreter)."""
     path = Path(path)
     if not path.is_file():
         raise ArtifactError(f"{path} does not exist")
@@ -34,7 +36,72 @@ def check_tflite_file(path: str | Path) -> Path:
     root = int.from_bytes(head[:4], "little")
     if root >= size:
         raise ArtifactError(f"{path} is truncated ({size} bytes, root table at offset {root}); copy or export it again")
+    problem = flatbuffer_problem(path.read_bytes())
+    if problem:
+        raise ArtifactError(f"{path} is truncated or corrupt ({size} bytes: {problem}); copy or export it again")
     return path
+
+
+def flatbuffer_problem(data: bytes) -> str | None:
+    """What is wrong with a TFLite model flatbuffer, or None: walks the Model table
+    (schema.fbs: field 2 subgraphs, field 4 buffers) and each Buffer (field 0 data, fields
+    1-2 offset and size of data stored after the flatbuffer) and checks every reference
+    stays inside ``data``."""
+    n = len(data)
+
+    def u32(at):
+        if at < 0 or at + 4 > n:
+            raise IndexError(at)
+        return int.from_bytes(data[at:at + 4], "little")
+
+    def u16(at):
+        if at < 0 or at + 2 > n:
+            raise IndexError(at)
+        return int.from_bytes(data[at:at + 2], "little")
+
+    def field(table: int, index: int) -> int | None:
+        vtable = table - int.from_bytes(data[table:table + 4], "little", signed=True)
+        vsize = u16(vtable)
+        if 4 + 2 * index >= vsize:
+            return None
+        off = u16(vtable + 4 + 2 * index)
+        return table + off if off else None
+
+    def deref(at: int) -> int:
+        return at + u32(at)
+
+    def vector(table: int, index: int) -> tuple[int, int] | None:
+        at = field(table, index)
+        if at is None:
+            return None
+        start = deref(at)
+        length = u32(start)
+        return start + 4, length
+
+    try:
+        model = u32(0)
+        u32(model)
+        subgraphs = vector(model, 2)
+        if not subgraphs or subgraphs[1] == 0:
+            return "no subgraphs"
+        for i in range(subgraphs[1]):
+            u32(deref(subgraphs[0] + 4 * i))
+        buffers = vector(model, 4)
+        for i in range(buffers[1] if buffers else 0):
+            buf = deref(buffers[0] + 4 * i)
+            u32(buf)
+            payload = vector(buf, 0)
+            if payload and payload[0] + payload[1] > n:
+                return f"weight buffer {i} ends at byte {payload[0] + payload[1]}"
+            offset_at, size_at = field(buf, 1), field(buf, 2)
+            if offset_at is not None and size_at is not None:
+                off = int.from_bytes(data[offset_at:offset_at + 8], "little")
+                length = int.from_bytes(data[size_at:size_at + 8], "little")
+                if off > 1 and off + length > n:
+                    return f"weight buffer {i} ends at byte {off + length}"
+    except IndexError as exc:
+        return f"a table or vector points to byte {exc.args[0]}"
+    return None
 
 
 def manifest_path(artifact: str | Path) -> Path:

@@ -24,8 +24,8 @@ import numpy as np
 
 from ..config import import_tf
 from ..errors import QuantizeError
-from ..train.loop import load_run_model
-from .ptq import (calibration_for, default_artifact_name, make_converter, representative_dataset,
+from ..train.loop import load_run_model, read_run_config
+from .ptq import (calibration_for, claim_output, default_artifact_name, make_converter, representative_dataset,
                   write_artifact)
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ def step_sizes(n_layers: int, max_steps: int) -> list[int]:
 def controlled_int8(run: str | Path, data: str | Path, max_drop: float = 0.5, calib=None, num_calib: int = 200,
                     io: str = "int8", head: str = "probabilities", out=None, split: str = "val",
                     limit: int | None = None, debug_images: int = 8, max_steps: int = 8, seed: int = 0,
-                    say=None, progress=None) -> dict:
+                    say=None, progress=None, force: bool = False) -> dict:
     """Run the loop above; returns the chosen artifact, its manifest, the steps and why it stopped."""
     from ..runtime.evaluate import evaluate  # noqa: PLC0415
     from ..runtime.hostbench import bench_host  # noqa: PLC0415
@@ -74,6 +74,9 @@ def controlled_int8(run: str | Path, data: str | Path, max_drop: float = 0.5, ca
     say = say or (lambda m: log.info(m))
     tf = import_tf()
     run = Path(run)
+    recipe = "int8_controlled"
+    out = claim_output(out or run / "artifacts" / f"{default_artifact_name(read_run_config(run), recipe, io, head)}.tflite",
+                       force)
     model, cfg = load_run_model(run)
     size = tuple(cfg["input_size"])
     images, calib_info, warnings = calibration_for(cfg, calib, num_calib, seed)
@@ -130,8 +133,6 @@ def controlled_int8(run: str | Path, data: str | Path, max_drop: float = 0.5, ca
                 reason = "nothing more helps: two steps in a row gained nothing"
                 break
     row, model_bytes = best
-    recipe = "int8_controlled"
-    out = Path(out) if out else run / "artifacts" / f"{default_artifact_name(cfg, recipe, io, head)}.tflite"
     control = {"max_drop_points": max_drop, "reference_miou": reference["miou"], "dataset": str(data), "split": split,
                "stopped": reason, "chosen_step": row["step"], "debug_images": len(debug_imgs),
                "steps": [{k: v for k, v in s.items() if k != "denylist"} for s in steps],

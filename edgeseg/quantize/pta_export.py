@@ -22,44 +22,61 @@ from ..data.pipeline import normalise
 from ..errors import QuantizeError
 from ..models.pta import check_config, config_model
 from ..runtime.modelinfo import model_info
-from ..train.loop import load_run_model
-from .ptq import RECIPES, calibration_for, convert, run_converter, write_artifact
+from ..train.loop import load_run_model, read_run_config
+from .ptq import RECIPES, calibration_for, claim_output, convert, head_function, run_converter, write_artifact
 
 
-def _signature_function(tf, keras_model, spec):
+def _signature_function(tf, keras_model, spec, head: str):
+    f = head_function(tf, keras_model, head)
+
     def run(image):
-        return {"probabilities": keras_model(image, training=False)}
+        return {head: f(image)}
 
     return tf.function(run, input_signature=[spec])
 
 
 def export_pta(run: str | Path, configs: list[str], recipe: str = "float32", calib=None, num_calib: int = 200,
-               io: str = "int8", out_dir: str | Path | None = None, seed: int = 0, progress=None) -> dict:
+               io: str = "int8", out: str | Path | None = None, seed: int = 0, progress=None,
+               head: str = "probabilities", force: bool = False) -> dict:
+    """Export ``configs`` of a PTA run: one multi-signature file (``out``, default
+    ``RUN/artifacts/<model>_<HxW>_<recipe>_<CFG-CFG>.tflite``) and one file per configuration
+    beside it (``<stem>_<CFG>.tflite``, or ``<out stem>_<CFG>.tflite``)."""
     if recipe not in ("float32", "dynamic", "float16", "int8"):
         raise QuantizeError(f"PTA export supports float32, dynamic, float16 and int8, not {recipe}")
     run = Path(run)
-    model, cfg = load_run_model(run)
-    if not hasattr(model, "pta_bank"):
-        raise QuantizeError(f"{run} trained '{cfg['model']}', not unet-pta: --pta-configs needs a PTA run")
     configs = [check_config(c) for c in configs]
     if len(set(configs)) != len(configs):
         raise QuantizeError(f"--pta-configs lists a configuration twice: {','.join(configs)}")
-    tf = import_tf()
-    size = tuple(cfg["input_size"])
-    out_dir = Path(out_dir) if out_dir else run / "artifacts"
+    cfg = read_run_config(run)
+    if cfg.get("model") != "unet-pta":
+        raise QuantizeError(f"{run} trained '{cfg.get('model')}', not unet-pta: --pta-configs needs a PTA run")
     needs_calib = RECIPES[recipe].needs_calibration
+    if not needs_calib:
+        io = "float"
+    size = tuple(cfg["input_size"])
+    suffix = recipe if head == "probabilities" else f"{recipe}_{head}"
+    if out:
+        multi_path = Path(out)
+        stem = multi_path.stem
+    else:
+        stem = f"{cfg['model']}_{format_size(size)}_{suffix}"
+        multi_path = run / "artifacts" / f"{stem}_{'-'.join(configs)}.tflite"
+    separate_paths = {c: multi_path.parent / f"{stem}_{c}.tflite" for c in configs}
+    for path in [multi_path, *separate_paths.values()]:
+        claim_output(path, force)
+    model, cfg = load_run_model(run)
+    if not hasattr(model, "pta_bank"):
+        raise QuantizeError(f"{run} trained '{cfg['model']}', not unet-pta: --pta-configs needs a PTA run")
+    tf = import_tf()
     images = calib_info = None
     warnings: list[str] = []
     if needs_calib:
         images, calib_info, warnings = calibration_for(cfg, calib, num_calib, seed)
-    else:
-        io = "float"
-    stem = f"{cfg['model']}_{format_size(size)}_{recipe}"
     per_config = {}
     for c in configs:  # separate files first: they give each configuration's MACs
-        f = out_dir / f"{stem}_{c}.tflite"
+        f = separate_paths[c]
         cm = config_model(model, c)
-        write_artifact(convert(cm, size, recipe, io, images, progress), f, cfg, recipe, io, "probabilities",
+        write_artifact(convert(cm, size, recipe, io, images, progress, head), f, cfg, recipe, io, head,
                        calib_info, run, pta={"configs": [c]})
         info = model_info(f)
         per_config[c] = {"file": f.name, "params": info["params"], "macs": info["macs"]}
@@ -70,7 +87,7 @@ def export_pta(run: str | Path, configs: list[str], recipe: str = "float32", cal
     signatures = {}
     for c in configs:
         cm = config_model(model, c)
-        fn = _signature_function(tf, cm, spec)
+        fn = _signature_function(tf, cm, spec, head)
         setattr(module, f"f_{c}", fn)
         signatures[c] = fn.get_concrete_function()
     with tempfile.TemporaryDirectory() as tmp:
@@ -87,11 +104,10 @@ def export_pta(run: str | Path, configs: list[str], recipe: str = "float32", cal
 
             conv.representative_dataset = representative
         multi = run_converter(conv, "the multi-signature PTA model")
-    f = out_dir / f"{stem}_{'-'.join(configs)}.tflite"
     macs = {c: per_config[c]["macs"] for c in configs}
     pta = {"signatures": configs, "configs": per_config,
            "lightest": min(macs, key=macs.get), "heaviest": max(macs, key=macs.get),
            "mac_saving_lightest_vs_heaviest": 1 - min(macs.values()) / max(macs.values())}
-    manifest = write_artifact(multi, f, cfg, recipe, io, "probabilities", calib_info, run, pta=pta)
-    return {"artifact": str(f), "manifest": manifest, "separate": [str(out_dir / v["file"]) for v in per_config.values()],
+    manifest = write_artifact(multi, multi_path, cfg, recipe, io, head, calib_info, run, pta=pta)
+    return {"artifact": str(multi_path), "manifest": manifest, "separate": [str(p) for p in separate_paths.values()],
             "pta": pta, "warnings": warnings}

@@ -11,9 +11,9 @@ import numpy as np
 
 from ..config import import_tf
 from ..data.pipeline import calibration_images, normalise
-from ..errors import QuantizeError
+from ..errors import ArtifactError, QuantizeError
 from ..fileio import atomic_write_bytes
-from ..train.loop import load_run_model
+from ..train.loop import load_run_model, read_run_config
 from .artifact import write_manifest
 
 log = logging.getLogger(__name__)
@@ -178,22 +178,66 @@ def calibration_for(cfg: dict, calib, num_calib: int, seed: int) -> tuple[np.nda
     return images, {"source": str(source), "count": int(len(images)), "seed": seed}, warnings
 
 
+def claim_output(out: str | Path, force: bool = False) -> Path:
+    """Check, before any work, that ``out`` may be written: a ``.tflite`` path that does not
+    hold an artifact yet (a report, a device or a recorded quality may refer to it), unless
+    ``force``."""
+    out = Path(out)
+    if out.suffix != ".tflite":
+        raise QuantizeError(f"--out must end in .tflite, got {out}")
+    if out.exists() and not force:
+        from .artifact import read_manifest  # noqa: PLC0415
+
+        try:
+            recorded = sorted((read_manifest(out) or {}).get("quality") or {})
+        except ArtifactError:  # an unreadable manifest is no reason to overwrite silently either
+            recorded = []
+        detail = f" (its manifest holds quality measured on {', '.join(recorded)})" if recorded else ""
+        raise QuantizeError(f"{out} already exists{detail}: pass --force to replace it, or --out NEW.tflite to keep "
+                            "both")
+    return out
+
+
+def _existing_parent(path: Path) -> Path:
+    path = path.absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
 def write_artifact(data: bytes, out: Path, cfg: dict, recipe: str, io: str, head: str, calib_info, run,
                    checkpoint: Path | None = None, **extra) -> dict:
     """Write the .tflite atomically and its manifest beside it; return the manifest.
-    ``checkpoint`` is the weights it came from (default: the run's best float weights)."""
+    ``checkpoint`` is the weights it came from (default: the run's best float weights).
+    A full disk is a :class:`QuantizeError`; no partial file and no .tflite without its
+    manifest is left behind."""
+    import shutil  # noqa: PLC0415
+
+    out = Path(out)
     if out.suffix != ".tflite":
         raise QuantizeError(f"--out must end in .tflite, got {out}")
-    atomic_write_bytes(out, data)
-    fields = describe_io(data, cfg, recipe, io, head, calib_info, run)
-    if checkpoint is not None:
-        fields["source_checkpoint"] = str(checkpoint)
-    return write_manifest(out, **fields, **extra)
+    free = shutil.disk_usage(_existing_parent(out.parent)).free
+    needed = len(data) + (1 << 20)
+    if free < needed:
+        raise QuantizeError(f"not enough free space in {_existing_parent(out.parent)} to write {out.name}: "
+                            f"{needed / 1e6:.1f} MB needed, {free / 1e6:.1f} MB free; free some space and run again")
+    existed = out.exists()
+    try:
+        atomic_write_bytes(out, data)
+        fields = describe_io(data, cfg, recipe, io, head, calib_info, run)
+        if checkpoint is not None:
+            fields["source_checkpoint"] = str(checkpoint)
+        return write_manifest(out, **fields, **extra)
+    except OSError as exc:
+        if not existed:
+            out.unlink(missing_ok=True)
+        raise QuantizeError(f"cannot write {out} ({exc.strerror or exc}); free some space or choose another --out, "
+                            "then run again") from None
 
 
 def quantize_run(run: str | Path, recipe: str, calib: str | Path | None = None, num_calib: int = 200,
                  io: str = "int8", out: str | Path | None = None, seed: int = 0, model=None,
-                 progress=None, head: str = "probabilities") -> dict:
+                 progress=None, head: str = "probabilities", force: bool = False) -> dict:
     """Export the best checkpoint of ``run`` with ``recipe``; write the .tflite and manifest.
 
     Returns ``{"artifact": path, "manifest": dict, "warnings": [...]}``.
@@ -201,19 +245,18 @@ def quantize_run(run: str | Path, recipe: str, calib: str | Path | None = None, 
     if recipe not in RECIPES:
         raise QuantizeError(f"unknown recipe '{recipe}'; choose from {', '.join(RECIPES)}")
     run = Path(run)
+    cfg = read_run_config(run)
+    if not RECIPES[recipe].needs_calibration:
+        io = "float"
+    out = claim_output(out or run / "artifacts" / f"{default_artifact_name(cfg, recipe, io, head)}.tflite", force)
     loaded_model, cfg = load_run_model(run)
     model = model or loaded_model
     warnings: list[str] = []
     calib_info = images = None
     if RECIPES[recipe].needs_calibration:
         images, calib_info, warnings = calibration_for(cfg, calib, num_calib, seed)
-    else:
-        io = "float"
     data = convert(model, tuple(cfg["input_size"]), recipe, io, images, progress, head)
-    out = Path(out) if out else run / "artifacts" / f"{default_artifact_name(cfg, recipe, io, head)}.tflite"
     manifest = write_artifact(data, out, cfg, recipe, io, head, calib_info, run)
-    for w in warnings:
-        log.warning(w)
     return {"artifact": str(out), "manifest": manifest, "warnings": warnings}
 
 
@@ -240,4 +283,6 @@ def describe_io(tflite: bytes, cfg: dict, recipe: str, io: str, head: str, calib
         "io": io,
         "calibration": calib_info,
         "source_checkpoint": str(Path(run) / "best.weights.h5"),
+        "training_data": {"root": str(Path(cfg["dataset"]["root"]).expanduser().resolve()),
+                          "val_split": (cfg.get("train") or {}).get("val_split", "val")},
     }

@@ -145,7 +145,7 @@ def _refuse_pta(run: str | Path) -> None:
 
 def qat_finetune(run: str | Path, epochs: int = 2, lr: float = 1e-4, data: str | Path | None = None,
                  batch: int | None = None, limit: int | None = None, resume: bool = False, on_epoch=None,
-                 progress=None, verbose: int = 0) -> dict:
+                 progress=None, on_batch=None) -> dict:
     """Fine-tune ``RUN``'s best float weights with fake-quant into ``RUN/qat``."""
     from ..train.loop import load_run_model  # noqa: PLC0415
 
@@ -189,24 +189,27 @@ def qat_finetune(run: str | Path, epochs: int = 2, lr: float = 1e-4, data: str |
     atomic_write_json(cfg_path, qat_cfg)
     with quantize_scope():
         best = fit(qat, optimizer, schedule, out, train_cache, val_cache, ds, epochs=epochs, batch=batch, seed=seed,
-                   aug=aug, resume=resume, on_epoch=on_epoch, verbose=verbose)
+                   aug=aug, resume=resume, on_epoch=on_epoch, on_batch=on_batch)
     return {"qat_dir": str(out), "best_epoch": best["epoch"], "best_val_miou": best["miou"], "config": qat_cfg}
 
 
 def quantize_qat(run: str | Path, epochs: int = 2, lr: float = 1e-4, io: str = "int8", head: str = "probabilities",
                  out=None, data=None, batch=None, limit=None, resume: bool = False, on_epoch=None, progress=None,
-                 verbose: int = 0) -> dict:
+                 on_batch=None, force: bool = False) -> dict:
     """QAT fine-tune (or resume it), then convert the best QAT weights to an int8 artifact."""
-    from .ptq import default_artifact_name, make_converter, run_converter, write_artifact  # noqa: PLC0415
+    from .ptq import claim_output, default_artifact_name, make_converter, run_converter, write_artifact  # noqa: PLC0415
 
     run = Path(run)
+    recipe = "int8_qat"
+    out = claim_output(out or run / "artifacts" / f"{default_artifact_name(read_run_config(run), recipe, io, head)}.tflite",
+                       force)
     done = run / "qat" / "best.json"
     history = run / "qat" / "history.csv"
     finished = 0
     if history.is_file():
         finished = max(0, len(history.read_text().strip().splitlines()) - 1)
     if not (resume and done.is_file() and finished >= epochs):
-        res = qat_finetune(run, epochs, lr, data, batch, limit, resume, on_epoch, progress, verbose)
+        res = qat_finetune(run, epochs, lr, data, batch, limit, resume, on_epoch, progress, on_batch)
     else:  # already fine-tuned for these epochs: export again from the QAT checkpoint
         best = json.loads(done.read_text())
         res = {"qat_dir": str(run / "qat"), "config": json.loads((run / "qat" / "config.json").read_text()),
@@ -219,8 +222,6 @@ def quantize_qat(run: str | Path, epochs: int = 2, lr: float = 1e-4, io: str = "
         if io != "float":
             conv.inference_input_type = conv.inference_output_type = getattr(tf, io)
         data_bytes = run_converter(conv, "the QAT model")
-    recipe = "int8_qat"
-    out = Path(out) if out else run / "artifacts" / f"{default_artifact_name(cfg, recipe, io, head)}.tflite"
     manifest = write_artifact(data_bytes, out, cfg, recipe, io, head, None, run,
                               checkpoint=run / "qat" / "best.weights.h5",
                               qat={**res["config"], "best_epoch": res["best_epoch"],

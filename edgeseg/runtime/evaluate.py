@@ -7,11 +7,13 @@ numbers come from the same code.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from ..data.pipeline import Cached, restore_labels
+from ..errors import ArtifactError
 from ..train.metrics import ConfusionAccumulator
 
 #: predict(images_uint8 [N,H,W,3]) -> per-pixel class scores [N,H,W,C] or labels [N,H,W]
@@ -37,27 +39,49 @@ def score_split(predict: Predictor, cache: Cached, num_classes: int, class_names
 
 
 def _is_run(target) -> bool:
-    from pathlib import Path  # noqa: PLC0415
-
     return Path(target).is_dir()
 
 
+def record_decision(manifest: dict, dataset_root, split: str, record: bool | None) -> tuple[bool, str]:
+    """Whether an evaluation goes into the artifact's manifest, and why not when it does not.
+
+    The manifest's quality is what bench, report and select show as the artifact's quality,
+    so by default only the validation split of the data the model was trained on is
+    recorded; another dataset or split needs ``record=True``."""
+    if record is not None:
+        return record, "" if record else "not recorded in the manifest (--no-record)"
+    trained_on = (manifest or {}).get("training_data") or {}
+    if not trained_on.get("root"):
+        return True, ""
+    same = Path(trained_on["root"]).expanduser().resolve() == Path(dataset_root).expanduser().resolve()
+    val = trained_on.get("val_split", "val")
+    if same and split == val:
+        return True, ""
+    what = f"split '{split}'" if same else f"{dataset_root} [{split}]"
+    return False, (f"{what} is not the validation data the model was trained with ({trained_on['root']} [{val}]), so "
+                   "the manifest keeps its recorded quality; pass --record to store this result there")
+
+
 def evaluate(target, data, split: str = "val", limit: int | None = None, threads: int | None = None,
-             skip_bad: bool = False, progress=None, record: bool = True, signature: str | None = None) -> dict:
+             skip_bad: bool = False, progress=None, record: bool | None = None, signature: str | None = None) -> dict:
     """Quality of an artifact (through the LiteRT interpreter) or a training run (Keras,
     best checkpoint) on ``data``/``split``, scored at label resolution.
 
     A multi-signature (PTA) artifact is scored per signature: with ``signature`` that one,
     else every one, returned as ``{"signatures": {sig: result}, ...}`` (the split is loaded
-    once). Artifact results are recorded in the manifest unless ``record`` is False."""
-    from pathlib import Path  # noqa: PLC0415
-
+    once). The artifact must match its manifest's sha256. Results are recorded in the
+    manifest as :func:`record_decision` says (``recorded`` and ``record_note`` in the
+    result)."""
     from ..data.formats import open_dataset  # noqa: PLC0415
     from ..data.pipeline import load_split, normalise  # noqa: PLC0415
     from ..errors import DataError  # noqa: PLC0415
 
-    ds = open_dataset(data)
     target = Path(target)
+    if not _is_run(target):
+        from ..quantize.artifact import check_tflite_file  # noqa: PLC0415
+
+        check_tflite_file(target)  # the artifact before the dataset: the cheaper check, and the usual mistake
+    ds = open_dataset(data)
     if _is_run(target):
         if signature:
             raise DataError(f"--signature picks a configuration of a multi-signature artifact; {target} is a run")
@@ -74,29 +98,35 @@ def evaluate(target, data, split: str = "val", limit: int | None = None, threads
         cache = load_split(ds, split, size, resize, skip_bad, limit, progress=progress, keep_source=True)
         res = score_split(predict, cache, ds.num_classes, ds.class_names, progress=progress)
         res.update({"artifact": target.name, "recipe": "keras", "dataset": str(ds.root), "split": split,
-                    "backend": "tf_keras", "skipped": len(cache.skipped)})
+                    "backend": "tf_keras", "skipped": len(cache.skipped), "recorded": False})
         return res
 
-    from ..quantize.artifact import read_manifest, signatures_of  # noqa: PLC0415
+    from ..quantize.artifact import read_manifest, signatures_of, verify_manifest  # noqa: PLC0415
 
     manifest = read_manifest(target) or {}
+    if manifest.get("sha256"):
+        verify_manifest(target, manifest)  # never score, or write quality into, a manifest of another file
     sigs = signatures_of(manifest)
     if signature and sigs and signature not in sigs:
         raise DataError(f"{target} has no configuration '{signature}' (it has {', '.join(sigs)})")
+    do_record, note = record_decision(manifest, ds.root, split, record) if manifest else (False, "")
+    if limit is not None and record is None and do_record:
+        do_record, note = False, f"a --limit {limit} evaluation is not recorded in the manifest (pass --record to)"
     todo = [signature] if signature else (sigs or [None])
     cache, results = None, {}
     for sig in todo:
         res, cache = _evaluate_artifact(target, manifest, ds, split, limit, threads, skip_bad, progress, sig, cache)
-        if record:
+        if do_record:
             from ..quantize.artifact import record_quality  # noqa: PLC0415
 
             record_quality(target, f"{ds.root.name}:{split}", res, signature=sig)
+        res.update(recorded=do_record, record_note=note)
         results[sig] = res
     if len(todo) == 1:
         return results[todo[0]]
     first = results[todo[0]]
-    return {k: first[k] for k in ("artifact", "recipe", "dataset", "split", "backend", "skipped", "images")} | {
-        "signatures": results}
+    return {k: first[k] for k in ("artifact", "recipe", "dataset", "split", "backend", "skipped", "images",
+                                  "recorded", "record_note")} | {"signatures": results}
 
 
 def _evaluate_artifact(target, manifest, ds, split, limit, threads, skip_bad, progress, signature, cache):
@@ -108,6 +138,11 @@ def _evaluate_artifact(target, manifest, ds, split, limit, threads, skip_bad, pr
                                 signature=signature)
     classes = manifest.get("classes") or list(ds.class_names)
     out_shape = [int(v) for v in predict.out["shape"]]
+    h, w = predict.input_size
+    if not (len(out_shape) == 4 and out_shape[1:3] == [h, w] or len(out_shape) == 3 and out_shape[1:] == [h, w]):
+        raise ArtifactError(f"{target} outputs a tensor of shape {out_shape}, not a segmentation map: edgeseg "
+                            f"evaluates models whose output is per-pixel scores [1,{h},{w},C] or a class map "
+                            f"[1,{h},{w}] at the input size ({h}x{w})")
     n_out = out_shape[-1] if len(out_shape) == 4 else len(classes)  # argmax head: [1,H,W]
     if n_out != len(ds.class_names):
         raise DataError(f"{target} predicts {n_out} classes but {ds.root} has {ds.num_classes}; "

@@ -18,7 +18,7 @@ import json
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Callable
 
@@ -27,13 +27,14 @@ from .. import __version__
 from ..config import format_size, import_tf
 from ..data.formats import open_dataset
 from ..data.pipeline import NORMALISATION, AugmentConfig, load_split, normalise, train_dataset
-from ..errors import TrainError
+from ..errors import TrainError, TrainInterrupted
 from ..fileio import atomic_write_csv, atomic_write_json
 from ..models.pta import parse_distribution
 from ..models.registry import build_model, model_config
 from ..runtime.evaluate import score_split
 from .losses import LOSSES, make_loss
 from .metrics import median_frequency_weights
+from .resources import activation_bytes, cache_bytes, check_free_disk, check_memory, checkpoint_bytes
 
 log = logging.getLogger(__name__)
 
@@ -101,13 +102,75 @@ def _read_history(path: Path) -> list[dict]:
         return list(csv.DictReader(fh))
 
 
+#: Training options a resumed run may change: only how far it goes.
+RESUMABLE_CHANGES = ("epochs",)
+
+
+def stored_train_config(run: str | Path) -> dict:
+    """The TrainConfig fields a run was started with (config.json ``train``)."""
+    train_cfg = dict(read_run_config(run).get("train") or {})
+    known = {f.name for f in fields(TrainConfig)}
+    out = {k: v for k, v in train_cfg.items() if k in known}
+    if isinstance(out.get("input_size"), str):
+        from ..config import parse_size  # noqa: PLC0415
+
+        out["input_size"] = parse_size(out["input_size"])
+    return out
+
+
+def _comparable(name: str, value):
+    """A training option in a form where equal meaning compares equal."""
+    if name == "data" and value is not None:
+        return str(Path(value).expanduser().resolve())
+    if name == "augment":
+        return AugmentConfig.parse(value).enabled()
+    if name == "pta_sampling":
+        return {k: round(v, 9) for k, v in parse_distribution(value).items()}
+    if name == "input_size" and value is not None:
+        return list(parse_size_any(value))
+    if isinstance(value, float):
+        return round(value, 12)
+    return value
+
+
+def config_differences(old_train: dict, new: TrainConfig) -> list[str]:
+    """What ``new`` changes against a run's stored training options, apart from the ones a
+    resume may change (:data:`RESUMABLE_CHANGES`); one ``name: run X, this call Y`` each."""
+    diffs = []
+    for f in fields(TrainConfig):
+        if f.name in RESUMABLE_CHANGES or f.name == "out" or f.name not in old_train:
+            continue
+        before, after = _comparable(f.name, old_train[f.name]), _comparable(f.name, getattr(new, f.name))
+        if before != after:
+            diffs.append(f"{f.name}: run {old_train[f.name]!r}, this call {getattr(new, f.name)!r}")
+    return diffs
+
+
+def parse_size_any(value) -> tuple[int, int]:
+    from ..config import parse_size  # noqa: PLC0415
+
+    return parse_size(value if isinstance(value, str) else tuple(value))
+
+
 def train(cfg: TrainConfig, resume: bool = False, on_epoch: Callable[[dict], None] | None = None,
-          progress=None, verbose: int = 2) -> dict:
-    """Train a model; return the final summary (best epoch, best val mIoU, paths)."""
+          progress=None, verbose: int = 0, on_batch: Callable[[dict], None] | None = None) -> dict:
+    """Train a model; return the final summary (best epoch, best val mIoU, paths).
+
+    Nothing is written to ``cfg.out`` until the first training step has run, so a call
+    that fails early (bad data, no memory) leaves no half-made run behind. A resumed run
+    must keep its training options (:func:`config_differences`); only ``epochs`` may grow.
+    Ctrl-C raises :class:`TrainInterrupted` naming the last finished epoch."""
     if cfg.loss not in LOSSES:
         raise TrainError(f"unknown loss '{cfg.loss}'; choose from {', '.join(LOSSES)}")
     if cfg.epochs < 1:
         raise TrainError("--epochs must be at least 1")
+    if cfg.lr <= 0 or not math.isfinite(cfg.lr):
+        raise TrainError(f"--lr must be a positive number, got {cfg.lr}")
+    if cfg.limit is not None and cfg.limit < 1:
+        raise TrainError(f"--limit must be at least 1, got {cfg.limit}")
+    if cfg.class_weights and cfg.loss == "dice":
+        raise TrainError("--class-weights weights the cross-entropy, and --loss dice has none: use --loss ce or "
+                         "--loss ce_dice with --class-weights, or drop --class-weights")
     out = Path(cfg.out)
     config_path = out / "config.json"
     if config_path.exists() and not resume:
@@ -144,7 +207,28 @@ def train(cfg: TrainConfig, resume: bool = False, on_epoch: Callable[[dict], Non
             raise TrainError(f"cannot resume {out}: it sampled PTA configurations with "
                              f"{old.get('train', {}).get('pta_sampling') or 'seed'}, this call asks for "
                              f"{cfg.pta_sampling or 'seed'}")
+        diffs = config_differences(old.get("train", {}), cfg)
+        if diffs:
+            raise TrainError(f"cannot resume {out} with other training options ({'; '.join(diffs)}): a resumed run "
+                             "must train as it started. Leave those options out (--resume reuses the run's own), or "
+                             "train a new run with another --out")
         run_cfg["train"]["epochs"] = cfg.epochs
+
+    n_images = sum(len(ds.splits.get(s, [])[: cfg.limit or None]) for s in (cfg.train_split, cfg.val_split))
+    check_memory(f"the decoded image cache ({n_images} images at {format_size(cfg.input_size)})",
+                 cache_bytes(n_images, cfg.input_size), "lower --input-size or use --limit")
+    import_tf()
+    import tf_keras as keras  # noqa: PLC0415
+
+    keras.utils.set_random_seed(cfg.seed)
+    strat = strategy()
+    with strat.scope():  # built before any data is decoded: its memory need is checked first
+        model = build_model(cfg.model, cfg.input_size, ds.num_classes, mcfg)
+    check_memory(f"training {cfg.model} at {format_size(cfg.input_size)} with batch {cfg.batch}",
+                 activation_bytes(model, cfg.batch) + cache_bytes(n_images, cfg.input_size),
+                 "lower --input-size or --batch")
+    check_free_disk(out, checkpoint_bytes(model.count_params())["run"], f"the checkpoints of {out}",
+                    then="train again" if not resume else "run again with --resume")
 
     train_cache = load_split(ds, cfg.train_split, cfg.input_size, cfg.resize, cfg.skip_bad, cfg.limit, progress=progress)
     val_cache = load_split(ds, cfg.val_split, cfg.input_size, cfg.resize, cfg.skip_bad, cfg.limit,
@@ -153,35 +237,34 @@ def train(cfg: TrainConfig, resume: bool = False, on_epoch: Callable[[dict], Non
     weights = median_frequency_weights(train_cache.masks, ds.num_classes) if cfg.class_weights else None
     if weights is not None:
         run_cfg["class_weights"] = [round(float(w), 5) for w in weights]
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(config_path, run_cfg)
-
-    import_tf()
-    import tf_keras as keras  # noqa: PLC0415
-
-    keras.utils.set_random_seed(cfg.seed)
     steps = len(train_cache) // cfg.batch
     if steps == 0:
         raise TrainError(f"{len(train_cache)} training image(s) make no batch of {cfg.batch}; lower --batch")
-    strat = strategy()
     with strat.scope():
-        model = build_model(cfg.model, cfg.input_size, ds.num_classes, mcfg)
         schedule = keras.optimizers.schedules.ExponentialDecay(
             cfg.lr, decay_steps=max(1, int(round(cfg.decay_epochs * steps))), decay_rate=cfg.decay_rate)
         optimizer = keras.optimizers.Adam(schedule)
         model.compile(optimizer=optimizer, loss=make_loss(cfg.loss, weights))
     callbacks = [pta_sampler(keras, model, cfg.seed, distribution)] if hasattr(model, "pta_bank") else []
+
+    def start_run():  # after the first training step: the run exists from here on
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(config_path, run_cfg)
+
     best = fit(model, optimizer, schedule, out, train_cache, val_cache, ds, epochs=cfg.epochs, batch=cfg.batch,
-               seed=cfg.seed, aug=aug, resume=resume, on_epoch=on_epoch, verbose=verbose, callbacks=callbacks)
+               seed=cfg.seed, aug=aug, resume=resume, on_epoch=on_epoch, verbose=verbose, callbacks=callbacks,
+               on_first_step=start_run, on_batch=on_batch)
     return {"run": str(out), "epochs": cfg.epochs, "best_epoch": best["epoch"], "best_val_miou": best["miou"],
             "params": int(model.count_params()), "history": str(out / "history.csv")}
 
 
 def fit(model, optimizer, schedule, out: Path, train_cache, val_cache, ds, *, epochs: int, batch: int, seed: int,
-        aug, resume: bool, on_epoch=None, verbose: int = 2, callbacks=()) -> dict:
+        aug, resume: bool, on_epoch=None, verbose: int = 0, callbacks=(), on_first_step=None, on_batch=None) -> dict:
     """The epoch loop shared by training and QAT fine-tuning: per-epoch validation at label
     resolution, best/last weights, history.csv and a tf.train.Checkpoint for resume, all in
-    ``out``. Returns best.json."""
+    ``out``. ``on_first_step`` runs once the first training step has succeeded (before it,
+    nothing is written to ``out``); ``on_batch`` gets ``{epoch, epochs, batch, steps, loss}``
+    after every step. Returns best.json."""
     tf = import_tf()
     import tf_keras as keras  # noqa: PLC0415
 
@@ -192,6 +275,7 @@ def fit(model, optimizer, schedule, out: Path, train_cache, val_cache, ds, *, ep
     best_var = tf.Variable(-1.0, dtype=tf.float64, trainable=False, name="best_miou")
     ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer, epoch=epoch_var, best_miou=best_var)
     manager = tf.train.CheckpointManager(ckpt, str(out / "ckpt"), max_to_keep=2)
+    sizes = checkpoint_bytes(model.count_params())
 
     history_path = out / "history.csv"
     first_epoch = 0
@@ -210,9 +294,34 @@ def fit(model, optimizer, schedule, out: Path, train_cache, val_cache, ds, *, ep
     def predict(images):
         return model(normalise(images), training=False).numpy()
 
+    def save(what: str, write) -> None:
+        """One checkpoint write: free space checked first (HDF5 can crash the process on
+        ENOSPC), write errors become a TrainError that says how to continue."""
+        check_free_disk(out, sizes["ckpt"] if what == "checkpoint" else 2 * sizes["weights"], f"the {what} of {out}",
+                        then=f"continue with `edgeseg train ... --out {out} --resume`")
+        try:
+            write()
+        except OSError as exc:
+            raise TrainError(f"writing the {what} of {out} failed ({exc.strerror or exc}); free some space and "
+                             f"continue with `edgeseg train ... --out {out} --resume`") from None
+
     class EpochEnd(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.started = False
+
         def on_epoch_begin(self, epoch, logs=None):
             self.t0 = time.perf_counter()
+            self.epoch = epoch
+
+        def on_train_batch_end(self, step, logs=None):
+            if not self.started:
+                self.started = True
+                if on_first_step:
+                    on_first_step()
+            if on_batch:
+                on_batch({"epoch": self.epoch + 1, "epochs": epochs, "batch": step + 1, "steps": steps,
+                          "loss": float((logs or {}).get("loss", math.nan))})
 
         def on_epoch_end(self, epoch, logs=None):
             seconds = time.perf_counter() - self.t0
@@ -224,18 +333,27 @@ def fit(model, optimizer, schedule, out: Path, train_cache, val_cache, ds, *, ep
             improved = res["miou"] > float(best_var.numpy())
             if improved:
                 best_var.assign(res["miou"])
-                _save_weights_atomic(model, out / "best.weights.h5")
+                save("best weights", lambda: _save_weights_atomic(model, out / "best.weights.h5"))
                 atomic_write_json(out / "best.json", {"epoch": epoch + 1, **res})
-            _save_weights_atomic(model, out / "last.weights.h5")
+            save("last weights", lambda: _save_weights_atomic(model, out / "last.weights.h5"))
             history.append(row)
             atomic_write_csv(history_path, HISTORY_COLUMNS, history)
             epoch_var.assign(epoch + 1)
-            manager.save(checkpoint_number=epoch + 1)  # last: a crash before this redoes the epoch
+            save("checkpoint", lambda: manager.save(checkpoint_number=epoch + 1))  # last: a crash before redoes the epoch
             if on_epoch:
                 on_epoch({**row, "epochs": epochs, "best": improved, "per_class_iou": res["per_class_iou"]})
 
-    model.fit(data, epochs=epochs, initial_epoch=first_epoch, steps_per_epoch=steps,
-              callbacks=[*callbacks, EpochEnd()], verbose=verbose)
+    try:
+        model.fit(data, epochs=epochs, initial_epoch=first_epoch, steps_per_epoch=steps,
+                  callbacks=[*callbacks, EpochEnd()], verbose=verbose)
+    except KeyboardInterrupt:
+        done = int(epoch_var.numpy())
+        if done == 0:
+            raise TrainInterrupted(f"interrupted before the first epoch of {out} finished; nothing to resume"
+                                   + (" (the run folder was not created)" if not (out / "config.json").exists() else
+                                      ": run the same command again")) from None
+        raise TrainInterrupted(f"interrupted; {out} keeps {done} finished epoch(s): `edgeseg train ... --out {out} "
+                               f"--resume` continues from epoch {done + 1} (the last finished epoch is {done})") from None
     return json.loads((out / "best.json").read_text())
 
 
@@ -259,5 +377,8 @@ def pta_sampler(keras, model, seed: int, distribution: dict[str, float]):
 
 def _save_weights_atomic(model, path: Path) -> None:
     tmp = path.with_name(f".tmp-{path.name}")  # keep the .weights.h5 ending: it selects the format
-    model.save_weights(str(tmp))
-    tmp.replace(path)
+    try:
+        model.save_weights(str(tmp))
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
