@@ -4,6 +4,7 @@ synth -> train -> quantize -> eval -> bench host -> report, plus resume after a 
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -156,3 +157,167 @@ def test_killed_run_resumes_from_last_finished_epoch(lanes, tmp_path):
     # the resumed run continued the learning-rate schedule instead of restarting it
     lrs = [float(r["lr"]) for r in rows]
     assert all(a > b for a, b in zip(lrs, lrs[1:]))
+
+
+# -- bad inputs that need a real run (issue: every bad input a clear error) -------------------------
+
+
+def test_quantize_never_replaces_an_artifact_without_force(trained, lanes, tmp_path):
+    art = tmp_path / "m_fp32.tflite"
+    assert cli("quantize", trained, "--float32", "--out", art, "--no-lint").exit_code == 0
+    assert cli("eval", art, "--data", lanes).exit_code == 0
+    before = art.read_bytes(), art.with_suffix(".json").read_text()
+    res = cli("quantize", trained, "--dynamic", "--out", art, "--no-lint")
+    assert res.exit_code == 1
+    assert res.output == (f"Error: {art} already exists (its manifest holds quality measured on lanes:val): pass "
+                          "--force to replace it, or --out NEW.tflite to keep both\n")
+    assert (art.read_bytes(), art.with_suffix(".json").read_text()) == before
+    res = cli("quantize", trained, "--dynamic", "--out", art, "--no-lint", "--force")
+    assert res.exit_code == 0 and json.loads(art.with_suffix(".json").read_text())["recipe"] == "dynamic"
+
+
+def test_eval_checks_the_manifest_and_records_only_the_training_val_split(trained, lanes, tmp_path):
+    art = tmp_path / "e_fp32.tflite"
+    assert cli("quantize", trained, "--float32", "--out", art, "--no-lint").exit_code == 0
+    manifest = json.loads(art.with_suffix(".json").read_text())
+    assert manifest["training_data"] == {"root": str(lanes.resolve()), "val_split": "val"}
+    res = cli("eval", art, "--data", lanes, "--split", "train")
+    assert res.exit_code == 0
+    assert ("note: split 'train' is not the validation data the model was trained with "
+            f"({lanes.resolve()} [val]), so the manifest keeps its recorded quality; pass --record to store this "
+            "result there") in res.output
+    assert json.loads(art.with_suffix(".json").read_text())["quality"] == {}
+    assert cli("eval", art, "--data", lanes, "--split", "train", "--record").exit_code == 0
+    assert list(json.loads(art.with_suffix(".json").read_text())["quality"]) == ["lanes:train"]
+    # a file that no longer matches its manifest is refused, and the manifest is left alone
+    swapped = art.read_bytes()
+    other = tmp_path / "o_fp32.tflite"
+    assert cli("quantize", trained, "--dynamic", "--out", other, "--no-lint").exit_code == 0
+    art.write_bytes(other.read_bytes())
+    before = art.with_suffix(".json").read_text()
+    res = cli("eval", art, "--data", lanes)
+    assert res.exit_code == 1 and f"{art} does not match its manifest (sha256 " in res.output
+    assert "the file changed after export; re-export it or delete the stale .json" in res.output
+    assert art.with_suffix(".json").read_text() == before
+    art.write_bytes(swapped)
+
+
+def test_eval_of_a_classifier_is_a_clear_error(lanes, tmp_path):
+    from edgeseg.config import import_keras
+    from edgeseg.quantize.ptq import convert
+
+    keras = import_keras()
+    inp = keras.Input((32, 32, 3))
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(inp))
+    model = keras.Model(inp, keras.layers.Dense(10, activation="softmax")(x))
+    art = tmp_path / "classifier.tflite"
+    art.write_bytes(convert(model, (32, 32), "float32"))
+    res = cli("eval", art, "--data", lanes)
+    assert res.exit_code == 1
+    assert res.output == (f"Error: {art} outputs a tensor of shape [1, 10], not a segmentation map: edgeseg evaluates "
+                          "models whose output is per-pixel scores [1,32,32,C] or a class map [1,32,32] at the input "
+                          "size (32x32)\n")
+
+
+def test_resume_refuses_changed_options_and_reuses_the_runs_own(lanes, trained, tmp_path):
+    import shutil
+
+    run = tmp_path / "copy"
+    shutil.copytree(trained, run)
+    res = cli("train", "--data", lanes, "--out", run, "--epochs", "3", "--resume", "--lr", "0.01", "--augment", "flip",
+              *TINY[:6])
+    assert res.exit_code == 1
+    assert res.output.startswith(f"Error: cannot resume {run} with other training options (lr: run 0.0005, this call "
+                                 "0.01; augment: run 'flip,brightness,scale', this call 'flip'): a resumed run must "
+                                 "train as it started. Leave those options out"), res.output
+    assert [r["epoch"] for r in csv.DictReader(open(run / "history.csv"))] == ["1", "2"]
+    res = cli("train", "--data", lanes, "--out", run, "--epochs", "3", "--resume")  # only the new epoch count
+    assert res.exit_code == 0, res.output
+    assert [r["epoch"] for r in csv.DictReader(open(run / "history.csv"))] == ["1", "2", "3"]
+    assert json.loads((run / "config.json").read_text())["train"]["augment"] == "flip,brightness,scale"
+
+
+def test_a_failed_train_leaves_no_run_behind(lanes, tmp_path):
+    run = tmp_path / "r"
+    res = cli("train", "--data", lanes, "--out", run, "--epochs", "1", "--input-size", "66x96", "--depth", "2")
+    assert res.exit_code == 1 and "input size 66x96 must be divisible by 2^depth = 4" in res.output
+    assert not run.exists()  # no config.json that would refuse the corrected command
+    res = cli("train", "--data", lanes, "--out", run, "--epochs", "1", "--input-size", "8192x8192")
+    assert res.exit_code == 1
+    assert re.match(r"Error: training resunet at 8192x8192 with batch 8 needs about [\d.]+ GiB of memory but this "
+                    r"machine has [\d.]+ GiB available: lower --input-size or --batch\n", res.output), res.output
+    assert not run.exists()
+    res = cli("train", "--data", lanes, "--out", run, "--epochs", "1", *TINY)  # the corrected command just works
+    assert res.exit_code == 0, res.output
+
+
+def test_full_disk_is_refused_up_front_and_a_failed_write_leaves_no_temp_file(lanes, tmp_path, monkeypatch):
+    import errno
+    import shutil as sh
+
+    from edgeseg.train import loop, resources
+
+    real = sh.disk_usage
+    monkeypatch.setattr(resources.shutil, "disk_usage", lambda p: real(p)._replace(free=3 * 1024 * 1024))
+    run = tmp_path / "r"
+    res = cli("train", "--data", lanes, "--out", run, "--epochs", "1", *TINY)
+    assert res.exit_code == 1
+    assert re.match(rf"Error: not enough free disk space in {tmp_path} for the checkpoints of {run}: about [\d,]+ MB "
+                    r"needed, 3 MB free; free some space and train again\n", res.output), res.output
+    assert not run.exists()
+    monkeypatch.setattr(resources.shutil, "disk_usage", real)
+
+    def no_space(model, path):
+        tmp = path.with_name(f".tmp-{path.name}")
+        try:
+            tmp.write_bytes(b"half a weights file")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        finally:
+            tmp.unlink(missing_ok=True)  # as _save_weights_atomic does
+
+    monkeypatch.setattr(loop, "_save_weights_atomic", no_space)
+    res = cli("train", "--data", lanes, "--out", run, "--epochs", "1", *TINY)
+    assert res.exit_code == 1
+    assert res.output.endswith(f"Error: writing the best weights of {run} failed (No space left on device); free "
+                               f"some space and continue with `edgeseg train ... --out {run} --resume`\n"), res.output
+    assert not [p for p in run.iterdir() if p.name.startswith(".tmp")]
+
+
+def test_quantize_on_a_full_disk_is_a_clear_error(trained, tmp_path, monkeypatch):
+    import errno
+
+    from edgeseg.quantize import ptq
+
+    def no_space(path, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(ptq, "atomic_write_bytes", no_space)
+    art = tmp_path / "full.tflite"
+    res = cli("quantize", trained, "--float32", "--out", art, "--no-lint")
+    assert res.exit_code == 1
+    assert res.output.endswith(f"Error: cannot write {art} (No space left on device); free some space or choose "
+                               "another --out, then run again\n")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_ctrl_c_says_how_to_resume(lanes, tmp_path):
+    run = tmp_path / "interrupted"
+    cmd = [sys.executable, "-m", "edgeseg.cli", "train", "--data", str(lanes), "--out", str(run), "--epochs", "20",
+           *TINY]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.time() + 240
+        while not (run / "ckpt" / "checkpoint").is_file():
+            assert proc.poll() is None, proc.communicate()
+            assert time.time() < deadline, "no epoch finished in time"
+            time.sleep(0.2)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)  # stops within a step or two, not after the epoch
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, err
+    done = len(list(csv.DictReader(open(run / "history.csv"))))
+    assert f"Error: interrupted; {run} keeps {done} finished epoch(s): `edgeseg train ... --out {run} --resume` " \
+           f"continues from epoch {done + 1} (the last finished epoch is {done})" in err
+    assert "Traceback" not in err
