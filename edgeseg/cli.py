@@ -9,8 +9,9 @@ from __future__ import annotations
 import difflib
 import json
 import logging
+import os
 import sys
-import time
+import warnings
 from pathlib import Path
 
 import click
@@ -87,14 +88,51 @@ def _json_default(o):
     raise TypeError(type(o))
 
 
+def native_log_path() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "edgeseg" / "native.log"
+
+
+def _quiet_native_logs() -> Path | None:
+    """TensorFlow, absl and the TFLite runtime write INFO lines ("failed call to cuInit",
+    "fully_quantize: ...", "Created TensorFlow Lite XNNPACK delegate") from C++ straight to
+    file descriptor 2. Without -v, descriptor 2 goes to a log file while Python's stderr
+    (errors, warnings, progress) stays where it was. Only for a real process whose stderr
+    is descriptor 2 (not under a test runner)."""
+    try:
+        if sys.stderr.fileno() != 2:
+            return None
+    except (AttributeError, ValueError, OSError):
+        return None
+    path = native_log_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    except OSError:
+        path, fd = None, os.open(os.devnull, os.O_WRONLY)
+    sys.stderr.flush()
+    sys.stderr = os.fdopen(os.dup(2), "w", buffering=1, encoding=sys.stderr.encoding or "utf-8",
+                           errors="backslashreplace")
+    os.dup2(fd, 2)
+    os.close(fd)
+    return path
+
+
 @click.group(cls=EdgesegGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="edgeseg")
-@click.option("-v", "--verbose", is_flag=True, help="Show library log messages.")
+@click.option("-v", "--verbose", is_flag=True,
+              help="Show library log messages and TensorFlow's native logs (otherwise kept in "
+                   "~/.cache/edgeseg/native.log).")
 def main(verbose: bool) -> None:
     """edgeseg: train a segmenter, quantize it, run it on a phone, and measure latency,
     power and quality of the exact deployed artifact.
 
     Start with `edgeseg quickstart` (synthetic data, this host as the device)."""
+    if not verbose:
+        _quiet_native_logs()
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        warnings.filterwarnings("ignore", module=r"(tensorflow|tf_keras|keras|tensorflow_model_optimization|absl)")
+        for name in ("absl", "tensorflow", "h5py"):
+            logging.getLogger(name).setLevel(logging.ERROR)
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s: %(message)s")
 
 
@@ -590,15 +628,17 @@ def bench(artifacts, device, delegate, threads, runs, min_secs, op_profile, powe
     """Latency (and on devices power and energy) of each artifact, one row per delegate."""
     from .flow import artifact_sizes, bench_rows, quality_from_manifests  # noqa: PLC0415
     from .quantize.artifact import check_tflite_file  # noqa: PLC0415
-    from .report.tables import format_table, write_report  # noqa: PLC0415
+    from .report.tables import describe_conditions, format_table, host_environment, load_average, write_report  # noqa: PLC0415
 
     paths = [check_tflite_file(a) for a in artifacts]
     power_rows, ops, trace, device_info = [], [], [], {"name": "host"}
+    load_before = load_average()
     if device == "host":
         from .runtime.hostbench import HOST_DELEGATES  # noqa: PLC0415
 
         delegates = _delegate_list(delegate or "xnnpack", HOST_DELEGATES, "the host")
-        rows = bench_rows(paths, "host", threads or 2, runs, min_secs, delegates)
+        threads = threads or 2
+        rows = bench_rows(paths, "host", threads, runs, min_secs, delegates, say=None if as_json else _bench_line)
     else:
         from .device.bench import bench_device  # noqa: PLC0415
         from .device.profiles import load_profile  # noqa: PLC0415
@@ -611,6 +651,8 @@ def bench(artifacts, device, delegate, threads, runs, min_secs, op_profile, powe
                                require_full_delegation, say=lambda m: click.echo(m, err=True),
                                progress_factory=_push_bar)
         rows, power_rows, ops, trace, device_info = res["latency"], res["power"], res["ops"], res["trace"], res["device"]
+    bench_info = {"threads": threads, "runs": runs, "min_secs": min_secs, "delegates": list(delegates),
+                  "load_before": load_before, "load_after": load_average()}
     report = None
     if not no_report:
         from . import __version__ as version  # noqa: PLC0415
@@ -618,21 +660,52 @@ def bench(artifacts, device, delegate, threads, runs, min_secs, op_profile, powe
         report = write_report(reports, f"bench_{device_info.get('profile', 'host')}", rows, quality_from_manifests(paths),
                               power=power_rows, ops=ops, trace=trace,
                               sizes=artifact_sizes(paths),
-                              run_info={"command": " ".join(sys.argv), "device": device_info,
+                              run_info={"command": " ".join(sys.argv), "device": device_info, "bench": bench_info,
                                         "runner_version": f"edgeseg {version}"})
+    failed = [r for r in rows if r.get("status") == "failed"]
     if as_json:
         _echo_json({"rows": rows, "power": power_rows, "report": str(report) if report else None})
-        return
-    click.echo(format_table(rows, ["artifact", "delegate", "threads", "init_ms", "first_ms", "median_ms", "p90_ms",
-                                   "std_ms", "runs", "delegated_ops", "total_ops", "partitions", "status"]))
-    if power_rows:
-        click.echo(format_table(power_rows, ["artifact", "delegate", "idle_mw", "run_mw", "energy_mj_per_inference",
-                                             "energy_source", "samples", "charging"]))
-    for r in rows:
-        if r.get("status") == "failed":
+    else:
+        click.echo(format_table(rows, ["artifact", "delegate", "threads", "init_ms", "first_ms", "median_ms", "p5_ms",
+                                       "p90_ms", "p95_ms", "runs", "delegated_ops", "total_ops", "partitions",
+                                       "status"]))
+        if power_rows:
+            click.echo(format_table(power_rows, ["artifact", "delegate", "idle_mw", "run_mw", "energy_mj_per_inference",
+                                                 "energy_source", "samples", "charging"]))
+        if device == "host":
+            click.echo(f"conditions: {describe_conditions({'host': host_environment(), 'bench': bench_info})}")
+        _noisy_warning(rows, device == "host")
+        for r in failed:
             click.echo(f"failed: {r['artifact']} on {r['delegate']}: {r.get('error')}", err=True)
-    if report:
-        click.echo(f"report: {report}")
+        if report:
+            click.echo(f"report: {report}")
+    if failed:
+        click.echo(f"error: {len(failed)} of {len(rows)} row(s) failed ("
+                   + ", ".join(f"{r['artifact']}/{r['delegate']}" for r in failed[:6])
+                   + (", ..." if len(failed) > 6 else "") + ")" + ("; the report was written" if report else ""),
+                   err=True)
+        sys.exit(1)
+
+
+def _bench_line(row: dict) -> None:
+    if row.get("status") == "failed":
+        click.echo(f"bench {row['artifact']} on {row['delegate']}: failed", err=True)
+    else:
+        click.echo(f"bench {row['artifact']} on {row['delegate']}: median {row['median_ms']:.2f} ms "
+                   f"({row.get('runs')} runs, {row.get('status')})", err=True)
+
+
+def _noisy_warning(rows: list[dict], host: bool) -> None:
+    from .report.schema import NOISY_SPREAD  # noqa: PLC0415
+    from .report.tables import latency_spread  # noqa: PLC0415
+
+    noisy = [r for r in rows if (latency_spread(r) or 0) > NOISY_SPREAD]
+    if noisy:
+        where = "this machine was busy" if host else "the device was busy or throttling"
+        click.echo(f"warning: {len(noisy)} row(s) are noisy (p90 more than {NOISY_SPREAD:g}x the median: {where}): "
+                   + ", ".join(f"{r['artifact']}/{r['delegate']}" for r in noisy[:6])
+                   + "; compare them with care, or measure again on an idle machine with more --runs / --min-secs",
+                   err=True)
 
 
 @main.command()
@@ -687,6 +760,12 @@ def report(folders, with_html, reports) -> None:
 
     res = compose(folders, reports, with_html)
     click.echo(format_table(res["summary"], SUMMARY_VIEW))
+    cols, class_view = res["class_table"]
+    if class_view:
+        click.echo("\nper-class IoU (fractions; deltas against the float32 artifact of the same model):")
+        click.echo(format_table(class_view, cols))
+    for c in res["conditions"]:
+        click.echo(f"conditions: {c}")
     for n in res["notes"]:
         click.echo(f"note: {n}", err=True)
     click.echo(f"report: {res['report']} ({', '.join(res['files'])})")
@@ -717,9 +796,19 @@ def quickstart(workdir, reports, count, size, epochs, threads, seed) -> None:
                              log=steps.line, progress=_progress(), on_batch=steps.batch)
     finally:
         steps.close()
-    click.echo(format_table(res["summary"], ["artifact", "size_kb", "delegate", "median_ms", "latency_vs_float32",
-                                              "miou", "miou_delta_vs_float32", "delegated_ops", "total_ops",
-                                              "partitions", "status"], floats=3))
+    from .report.compose import report_notes  # noqa: PLC0415
+    from .report.tables import class_table, describe_conditions, read_report  # noqa: PLC0415
+
+    rep = read_report(res["report"])
+    click.echo(format_table(res["summary"], ["artifact", "size_kb", "delegate", "median_ms", "noisy",
+                                              "latency_vs_float32", "miou", "miou_delta_vs_float32", "delegated_ops",
+                                              "total_ops", "partitions", "status"]))
+    cols, class_view = class_table(rep["per_class"])
+    click.echo("\nper-class IoU on the synthetic val split (fractions; deltas against float32):")
+    click.echo(format_table(class_view, cols))
+    click.echo(f"conditions: {describe_conditions(rep['run'])}")
+    for n in report_notes(rep["summary"], rep["power"], rep["per_class"]):
+        click.echo(f"note: {n}")
     click.echo(f"total {res['timings']['total_s']:.0f} s; report: {res['report']}")
 
 

@@ -15,8 +15,9 @@ QUICKSTART_RECIPES = ("float32", "dynamic", "float16", "int8")
 
 
 def bench_rows(artifacts: list[Path], device: str, threads: int, runs: int, min_secs: float,
-               delegates=("xnnpack",)) -> list[dict]:
-    """Host benchmark of each artifact x delegate; a failure is a row, never an abort."""
+               delegates=("xnnpack",), say: Callable[[dict], None] | None = None) -> list[dict]:
+    """Host benchmark of each artifact x delegate; a failure is a row, never an abort.
+    ``say`` gets each row as soon as it is measured."""
     from .errors import EdgesegError  # noqa: PLC0415
     from .quantize.artifact import read_manifest, signatures_of  # noqa: PLC0415
     from .runtime.hostbench import bench_host  # noqa: PLC0415
@@ -33,6 +34,8 @@ def bench_rows(artifacts: list[Path], device: str, threads: int, runs: int, min_
                                                       delegate=delegate, signature=signature)})
                 except EdgesegError as exc:
                     rows.append({**base, "status": "failed", "error": str(exc)})
+                if say:
+                    say(rows[-1])
     return rows
 
 
@@ -68,7 +71,7 @@ def quickstart(workdir: str | Path = "edgeseg-quickstart", reports: str | Path =
                progress=None, on_batch=None) -> dict:
     from .data.synth import synthesize  # noqa: PLC0415
     from .quantize.ptq import quantize_run  # noqa: PLC0415
-    from .report.tables import write_report  # noqa: PLC0415
+    from .report.tables import load_average, write_report  # noqa: PLC0415
     from .runtime.evaluate import evaluate  # noqa: PLC0415
     from .train.loop import TrainConfig, train  # noqa: PLC0415
 
@@ -119,12 +122,18 @@ def quickstart(workdir: str | Path = "edgeseg-quickstart", reports: str | Path =
 
     t = time.perf_counter()
     log(f"[5/5] benchmarking each artifact on this host ({threads} threads)")
-    latency = bench_rows(artifacts, "host", threads, runs=50, min_secs=2.0)
+    load_before = load_average()
+    latency = bench_rows(artifacts, "host", threads, runs=50, min_secs=2.0,
+                         say=lambda r: log(f"      {r['artifact']:<34} median {r['median_ms']:.2f} ms ({r['status']})"
+                                           if r.get("status") != "failed" else f"      {r['artifact']}: failed"))
+    bench_info = {"threads": threads, "runs": 50, "min_secs": 2.0, "delegates": ["xnnpack"],
+                  "load_before": load_before, "load_after": load_average()}
     timings["bench_s"] = time.perf_counter() - t
     timings["total_s"] = time.perf_counter() - t_start
     sizes = {a.stem: a.stat().st_size for a in artifacts}
     report = write_report(reports, "quickstart", latency, quality, sizes=sizes,
                           run_info={"command": "edgeseg quickstart", "workdir": str(workdir), "timings": timings,
+                                    "bench": bench_info,
                                     "train": {"epochs": epochs, "count": count, "size": list(size)}})
     from .report.tables import read_report  # noqa: PLC0415
 

@@ -37,7 +37,8 @@ def latency_stats(times_s) -> dict:
     a = np.asarray(times_s, dtype=np.float64) * 1e3
     if a.size == 0:
         raise ValueError("no timed runs")
-    return {"mean_ms": float(a.mean()), "median_ms": float(np.median(a)), "p90_ms": float(np.percentile(a, 90)),
+    return {"mean_ms": float(a.mean()), "median_ms": float(np.median(a)), "p5_ms": float(np.percentile(a, 5)),
+            "p90_ms": float(np.percentile(a, 90)), "p95_ms": float(np.percentile(a, 95)),
             "std_ms": float(a.std()), "min_ms": float(a.min()), "max_ms": float(a.max()), "runs": int(a.size)}
 
 

@@ -2,6 +2,7 @@
 
 import csv
 import json
+from pathlib import Path
 
 import pytest
 
@@ -90,7 +91,7 @@ def test_summary_ratios_are_to_float32_in_the_same_report():
     rows = summarize(lat, q, sizes={"m_int8": 2048})
     by = {r["artifact"]: r for r in rows}
     assert by["m_int8"]["latency_vs_float32"] == pytest.approx(0.25)
-    assert by["m_int8"]["miou_delta_vs_float32"] == pytest.approx(-0.5)
+    assert by["m_int8"]["miou_delta_vs_float32"] == pytest.approx(-0.005)  # a fraction, as miou itself
     assert by["m_int8"]["size_kb"] == 2
     assert by["m_bad"]["latency_vs_float32"] is None and by["m_bad"]["error"] == "boom"
 
@@ -132,3 +133,107 @@ def test_format_table_aligns_and_marks_missing():
     text = format_table([{"a": 1.23456, "b": None}, {"a": "x", "b": "2.5"}], ["a", "b"])
     lines = text.splitlines()
     assert lines[0].split() == ["a", "b"] and lines[2].split() == ["1.23", "-"] and lines[3].split() == ["x", "2.50"]
+
+
+# -- the honest report: units, per-class IoU, noisy rows, every column kept ---------------------
+
+
+def _bench_folder(tmp_path, name="bench"):
+    lat = [
+        {"artifact": "m_float32", "recipe": "float32", "device": "host", "delegate": "xnnpack", "median_ms": 40.0,
+         "p90_ms": 41.0, "status": "ok", "threads": 2},
+        {"artifact": "m_int8", "recipe": "int8", "device": "host", "delegate": "xnnpack", "median_ms": 150.0,
+         "p90_ms": 230.0, "status": "ok", "threads": 2},
+    ]
+    q = [{"artifact": "m_float32", "recipe": "float32", "dataset": "lanes", "split": "val", "miou": 0.6756,
+          "per_class_iou": {"background": 0.9, "dashed_line": 0.0, "main_lane": 0.8}},
+         {"artifact": "m_int8", "recipe": "int8", "dataset": "lanes", "split": "val", "miou": 0.675,
+          "per_class_iou": {"background": 0.9, "dashed_line": 0.0, "main_lane": 0.7982}}]
+    return write_report(tmp_path / "reports", name, lat, q, sizes={"m_float32": 8 * 1024 * 1024, "m_int8": 2 * 1024 * 1024},
+                        run_info={"bench": {"threads": 2, "runs": 50, "min_secs": 2, "load_before": [1.9, 1.5, 1.2],
+                                            "load_after": [2.3, 1.6, 1.2]}})
+
+
+def test_miou_and_its_delta_share_one_unit_and_four_decimals(tmp_path):
+    folder = _bench_folder(tmp_path)
+    by = {r["artifact"]: r for r in read_report(folder)["summary"]}
+    assert float(by["m_int8"]["miou_delta_vs_float32"]) == pytest.approx(-0.0006)  # not -0.06 "points"
+    text = format_table(list(by.values()), ["artifact", "miou", "miou_delta_vs_float32", "size_kb", "noisy"])
+    assert "m_int8     0.6750  -0.0006                2,048    yes" in text, text
+    assert "m_float32  0.6756  -" in text
+
+
+def test_zero_iou_classes_are_flagged_with_per_class_deltas(tmp_path):
+    from edgeseg.report.tables import class_table
+
+    folder = _bench_folder(tmp_path)
+    rep = read_report(folder)
+    assert {r["artifact"]: r["zero_iou_classes"] for r in rep["summary"]} == {"m_float32": "dashed_line",
+                                                                              "m_int8": "dashed_line"}
+    rows = {(r["artifact"], r["class"]): r for r in rep["per_class"]}
+    assert float(rows[("m_int8", "main_lane")]["iou_delta_vs_float32"]) == pytest.approx(-0.0018)
+    assert rows[("m_int8", "dashed_line")]["zero"] == "True" and rows[("m_float32", "background")]["zero"] == "False"
+    cols, view = class_table(rep["per_class"])
+    assert cols == ["class", "float32", "int8", "int8 - float32", "flag"]
+    table = format_table(view, cols)
+    assert "dashed_line  0.0000   0.0000  +0.0000         IoU 0 in float32, int8" in table, table
+
+
+def test_noisy_rows_and_conditions_are_recorded(tmp_path):
+    from edgeseg.report.tables import describe_conditions
+
+    folder = _bench_folder(tmp_path)
+    rep = read_report(folder)
+    by = {r["artifact"]: r for r in rep["summary"]}
+    assert by["m_int8"]["noisy"] == "True" and float(by["m_int8"]["spread"]) == pytest.approx(230 / 150, rel=1e-5)
+    assert by["m_float32"]["noisy"] == "False"
+    host = rep["run"]["host"]
+    assert host["cpu"] and host["cpu_count"] >= 1 and len(host["load_average"]) == 3
+    line = describe_conditions(rep["run"])
+    assert "2 threads; load average (1 min) 1.90 before, 2.30 after on" in line and "at least 50 runs and 2 s" in line
+
+
+def test_report_merge_keeps_every_table_and_column(tmp_path):
+    from click.testing import CliRunner
+
+    from edgeseg.cli import main
+
+    folder = _bench_folder(tmp_path)
+    res = CliRunner().invoke(main, ["report", str(folder), "--html", "--reports", str(tmp_path / "merged")])
+    assert res.exit_code == 0, res.output
+    out = Path(res.output.strip().splitlines()[-1].split("report: ")[1].split(" (")[0])
+    assert {"quality.csv", "per_class.csv", "summary.csv", "latency.csv", "report.html"} <= {p.name for p in out.iterdir()}
+    with open(folder / "quality.csv") as a, open(out / "quality.csv") as b:
+        assert a.read() == b.read()
+    summary = {r["artifact"]: r for r in read_report(out)["summary"]}
+    assert float(summary["m_int8"]["size_kb"]) == 2048
+    assert "0.6750" in res.output and "2,048" in res.output and "IoU 0 in float32, int8" in res.output
+    assert "note: 1 latency row(s) are noisy" in res.output and "note: Class(es) never predicted right (IoU 0)" in res.output
+    page = (out / "report.html").read_text()
+    assert "<th>size_kb</th>" in page and "2,048" in page and "Per-class IoU" in page and "IoU 0 in float32, int8" in page
+    assert "load average (1 min) 1.90 before, 2.30 after" in page
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda t: t.replace(",median_ms,", ",median,"), None),  # renamed column: kept, nothing required lost
+    (lambda t: t.replace("artifact,recipe,device,delegate", "artifact,recipe,device,deleg"),
+     "lacks the column(s) delegate"),
+    (lambda t: t.replace(",40,", ",fast,"), "line 2: median_ms is 'fast', not a number"),
+    (lambda t: t.splitlines()[0][:30] + "\n", "lacks the column(s) delegate, status"),
+    (lambda t: t + "m_x,int8,host\n", "line 4 has 3 fields but the header has"),
+])
+def test_report_refuses_malformed_csv_with_file_line_and_column(tmp_path, edit, message):
+    from click.testing import CliRunner
+
+    from edgeseg.cli import main
+
+    folder = _bench_folder(tmp_path)
+    lat = folder / "latency.csv"
+    lat.write_text(edit(lat.read_text()))
+    res = CliRunner().invoke(main, ["report", str(folder), "--reports", str(tmp_path / "merged")])
+    if message is None:
+        assert res.exit_code == 0, res.output
+        return
+    assert res.exit_code == 1, res.output
+    assert res.output.startswith(f"Error: {lat}") and message in res.output, res.output
+    assert "Traceback" not in res.output and not (tmp_path / "merged").exists()

@@ -262,8 +262,9 @@ def test_bench_with_power_matches_the_driven_trace(phone, tiny_tflite, tmp_path)
     finally:
         driver.stop.set()
         os.environ.pop("ADB_KEY_PATH", None)
-    assert res.exit_code == 0, res.output
-    out = json.loads(res.output[res.output.index("{"):])
+    assert res.exit_code == 1, res.output  # the gpu row failed: the report is written, the exit status says so
+    assert res.output.rstrip().endswith("error: 1 of 2 row(s) failed (tiny_fp32/gpu); the report was written")
+    out = json.loads(res.output[res.output.index("{"): res.output.rindex("}") + 1])
     rows = {r["delegate"]: r for r in out["rows"]}
     x = rows["xnnpack"]
     assert x["status"] in ("ok", "fallback") and x["runs"] >= 20 and x["median_ms"] > 0
@@ -397,13 +398,14 @@ def test_benchmark_model_runner_rows_and_ops(phone, tiny_tflite, tmp_path):
         args = ["bench", str(tiny_tflite), "--device", str(profile), "--delegate", "xnnpack,gpu,nnapi,hexagon",
                 "--benchmark-binary", str(binary), "--op-profile", "--reports", str(tmp_path / "r"), "--json"]
         res = CliRunner().invoke(main, args, catch_exceptions=False)
-        assert res.exit_code == 0, res.output
+        assert res.exit_code == 1, res.output  # the hexagon row failed
+        assert "error: 1 of 4 row(s) failed (tiny_fp32/hexagon); the report was written" in res.output
         pushes = phone.pushes_started
         res2 = CliRunner().invoke(main, args, catch_exceptions=False)
         assert phone.pushes_started == pushes  # binary, model and manifest were already there
     finally:
         os.environ.pop("ADB_KEY_PATH", None)
-    out = json.loads(res.output[res.output.index("{"):])
+    out = json.loads(res.output[res.output.index("{"): res.output.rindex("}") + 1])
     rows = {r["delegate"]: r for r in out["rows"]}
     assert rows["xnnpack"]["status"] == "fallback" and rows["xnnpack"]["delegated_ops"] == 41
     assert rows["xnnpack"]["total_ops"] == 50 and rows["xnnpack"]["partitions"] == 9
@@ -418,7 +420,8 @@ def test_benchmark_model_runner_rows_and_ops(phone, tiny_tflite, tmp_path):
     ops = list(csv.DictReader(open(Path(out["report"]) / "ops.csv")))
     assert [(o["delegate"], o["node_type"]) for o in ops] == [("xnnpack", "TfLiteXNNPackDelegate"),
                                                               ("xnnpack", "RESIZE_NEAREST_NEIGHBOR")]
-    assert json.loads(res2.output[res2.output.index("{"):])["rows"][0]["mean_ms"] == pytest.approx(55.0432)
+    assert json.loads(res2.output[res2.output.index("{"): res2.output.rindex("}") + 1])["rows"][0]["mean_ms"] == \
+        pytest.approx(55.0432)
 
 
 def test_device_lost_mid_sweep_keeps_the_rows_and_writes_the_report(phone, tiny_tflite, tmp_path):
@@ -445,8 +448,9 @@ def test_device_lost_mid_sweep_keeps_the_rows_and_writes_the_report(phone, tiny_
     finally:
         bench_mod.split_sections = real
         os.environ.pop("ADB_KEY_PATH", None)
-    assert res.exit_code == 0, res.output
-    out = json.loads(res.output[res.output.index("{"):])
+    assert res.exit_code == 1, res.output
+    assert "error: 3 of 4 row(s) failed (" in res.output and "; the report was written" in res.output
+    out = json.loads(res.output[res.output.index("{"): res.output.rindex("}") + 1])
     statuses = [(r["artifact"], r["delegate"], r["status"]) for r in out["rows"]]
     assert statuses[0] == ("tiny_fp32", "cpu", "ok")
     assert [s[2] for s in statuses[1:]] == ["failed", "failed", "failed"]
@@ -481,8 +485,8 @@ def test_pta_artifact_benches_each_configuration_on_the_device_and_select_reads_
                                  catch_exceptions=False)
     finally:
         os.environ.pop("ADB_KEY_PATH", None)
-    assert res.exit_code == 0, res.output
-    rows = {r["artifact"]: r for r in json.loads(res.output[res.output.index("{"):])["rows"]}
+    assert res.exit_code == 1, res.output  # BBB's row failed
+    rows = {r["artifact"]: r for r in json.loads(res.output[res.output.index("{"): res.output.rindex("}") + 1])["rows"]}
     assert set(rows) == {f"{multi.stem}:{c}" for c in configs}
     for c in ("LLL", "HHH"):
         assert rows[f"{multi.stem}:{c}"]["status"] in ("ok", "fallback") and rows[f"{multi.stem}:{c}"]["total_ops"] > 0

@@ -80,7 +80,8 @@ def test_int8_flow_eval_bench_report(trained, lanes, tmp_path):
     assert 0 < x["delegated_ops"] < x["total_ops"] and x["partitions"] >= 1 and x["status"] == "fallback"
     assert rows["cpu"]["delegated_ops"] == 0 and rows["cpu"]["status"] == "ok"
     folder = Path(out["report"])
-    assert {p.name for p in folder.iterdir()} == {"latency.csv", "quality.csv", "summary.csv", "run.json"}
+    assert {p.name for p in folder.iterdir()} == {"latency.csv", "quality.csv", "per_class.csv", "summary.csv",
+                                                  "run.json"}
     summary = list(csv.DictReader(open(folder / "summary.csv")))
     assert float(summary[0]["miou"]) == pytest.approx(q["miou"], abs=1e-5)
 

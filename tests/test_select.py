@@ -11,6 +11,8 @@ from edgeseg.errors import ReportError
 from edgeseg.report.select import choose
 from edgeseg.report.tables import write_report
 
+from conftest import minimal_tflite
+
 TABLE = [  # configuration x delegate rows as the bench writes them
     {"artifact": "pta:LLL", "delegate": "gpu", "median_ms": "8.0", "miou": "0.50", "energy_mj_per_inference": "9.0", "status": "ok"},
     {"artifact": "pta:HLH", "delegate": "gpu", "median_ms": "10.5", "miou": "0.55", "energy_mj_per_inference": "12.0", "status": "ok"},
@@ -53,9 +55,9 @@ def test_ties_go_to_the_faster_row_and_bad_budget():
 
 
 def fake_artifact(folder, signatures, quality):
-    """A file the artifact check accepts (TFL3 identifier), with a PTA manifest."""
+    """A file the artifact check accepts (a minimal valid flatbuffer), with a PTA manifest."""
     art = folder / "pta_64x64_int8_LLL-HHH.tflite"
-    art.write_bytes(b"\x10\x00\x00\x00TFL3" + bytes(56))
+    art.write_bytes(minimal_tflite())
     art.with_suffix(".json").write_text(json.dumps({
         "name": art.stem, "recipe": "int8",
         "pta": {"signatures": signatures, "configs": {s: {"file": f"{art.stem}_{s}.tflite"} for s in signatures}},

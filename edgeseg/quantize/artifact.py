@@ -147,7 +147,7 @@ def verify_manifest(artifact: str | Path, manifest: dict) -> None:
         )
 
 
-QUALITY_KEYS = ("miou", "dice", "pixel_accuracy", "images")
+QUALITY_KEYS = ("miou", "dice", "pixel_accuracy", "images", "per_class_iou")
 
 
 def record_quality(artifact: str | Path, key: str, metrics: dict, signature: str | None = None) -> None:

@@ -1,5 +1,5 @@
-"""`edgeseg report`: merge report folders into one new folder with the summary, plots and
-(optionally) a self-contained HTML page."""
+"""`edgeseg report`: merge report folders into one new folder with the summary, every
+input table, plots and (optionally) a self-contained HTML page."""
 
 from __future__ import annotations
 
@@ -7,29 +7,54 @@ from pathlib import Path
 
 from ..fileio import atomic_write_csv, atomic_write_json, atomic_write_text
 from . import plots
-from .schema import LATENCY_COLUMNS, POWER_COLUMNS, SUMMARY_COLUMNS
-from .tables import ReportFolder, merge_reports, utc_stamp
+from .schema import CLASS_COLUMNS, LATENCY_COLUMNS, OPS_COLUMNS, POWER_COLUMNS, POWER_TRACE_COLUMNS, SUMMARY_COLUMNS
+from .tables import ReportFolder, class_table, describe_conditions, merge_reports, quality_rows, utc_stamp
 
-SUMMARY_VIEW = ["artifact", "device", "delegate", "median_ms", "latency_vs_float32", "miou", "miou_delta_vs_float32",
-                "energy_mj_per_inference", "delegated_ops", "total_ops", "partitions", "status"]
+SUMMARY_VIEW = ["artifact", "size_kb", "device", "delegate", "median_ms", "noisy", "latency_vs_float32", "miou",
+                "miou_delta_vs_float32", "energy_mj_per_inference", "delegated_ops", "total_ops", "partitions",
+                "status"]
+POWER_VIEW = ["artifact", "device", "delegate", "idle_mw", "run_mw", "energy_mj_per_inference", "energy_source",
+              "samples", "charging", "temp_start_c", "temp_end_c"]
+
+
+def report_notes(summary: list[dict], power: list[dict], per_class: list[dict]) -> list[str]:
+    """What a reader of the tables must not miss, one sentence each."""
+    notes = []
+    if any(str(r.get("charging")).lower() == "true" for r in power):
+        notes.append("Some power rows were measured while the phone was charging: their energy is not what the "
+                     "model draws (see power.csv, column charging).")
+    fallback = [r for r in summary if r.get("status") == "fallback"]
+    if fallback:
+        notes.append(f"{len(fallback)} row(s) ran partly or wholly on the CPU although a delegate was asked for "
+                     "(status fallback): compare delegated_ops with total_ops.")
+    noisy = [r for r in summary if str(r.get("noisy")).lower() == "true"]
+    if noisy:
+        notes.append(f"{len(noisy)} latency row(s) are noisy (p90 more than 1.3x the median: a busy or throttling "
+                     "machine): compare them with care, or measure again with more --runs / --min-secs on an idle "
+                     "machine.")
+    zero = sorted({r["class"] for r in per_class if str(r.get("zero")).lower() == "true"})
+    if zero:
+        notes.append(f"Class(es) never predicted right (IoU 0) by at least one artifact: {', '.join(zero)}. mIoU "
+                     "averages over classes; see the per-class table.")
+    return notes
 
 
 def compose(folders: list[str | Path], reports_root: str | Path = "reports", with_html: bool = False) -> dict:
     merged = merge_reports(folders)
-    notes = []
-    if any(str(r.get("charging")).lower() == "true" for r in merged["power"]):
-        notes.append("Some power rows were measured while the phone was charging: their energy is not what the "
-                     "model draws (see power.csv, column charging).")
-    fallback = [r for r in merged["summary"] if r.get("status") == "fallback"]
-    if fallback:
-        notes.append(f"{len(fallback)} row(s) ran partly or wholly on the CPU although a delegate was asked for "
-                     "(status fallback): compare delegated_ops with total_ops.")
+    notes = report_notes(merged["summary"], merged["power"], merged["per_class"])
+    conditions = sorted({c for c in (describe_conditions(r) for r in merged["runs"]) if c})
+    class_cols, class_view = class_table(merged["per_class"])
     with ReportFolder(reports_root, "report") as rep:
         atomic_write_csv(rep.path / "summary.csv", SUMMARY_COLUMNS, merged["summary"])
-        if merged["latency"]:
-            atomic_write_csv(rep.path / "latency.csv", LATENCY_COLUMNS, merged["latency"])
-        if merged["power"]:
-            atomic_write_csv(rep.path / "power.csv", POWER_COLUMNS, merged["power"])
+        if merged["quality"]:
+            cols, rows = quality_rows(merged["quality"])
+            atomic_write_csv(rep.path / "quality.csv", cols, rows)
+        for name, columns in (("latency", LATENCY_COLUMNS), ("power", POWER_COLUMNS), ("ops", OPS_COLUMNS),
+                              ("power_trace", POWER_TRACE_COLUMNS), ("per_class", CLASS_COLUMNS)):
+            if merged[name]:
+                extra = [c for r in merged[name] for c in r if c not in columns]
+                cols = list(columns) + list(dict.fromkeys(extra))
+                atomic_write_csv(rep.path / f"{name}.csv", cols, [{c: r.get(c) for c in cols} for r in merged[name]])
         images = [p for p in (
             plots.latency_plot(merged["summary"], rep.path / "latency.png"),
             plots.power_trace_plot(merged["power_trace"], rep.path / "power_trace.png"),
@@ -38,12 +63,13 @@ def compose(folders: list[str | Path], reports_root: str | Path = "reports", wit
         if with_html:
             page = plots.html_page(
                 "edgeseg report", [("Summary", merged["summary"], SUMMARY_VIEW),
-                                   ("Power", merged["power"], ["artifact", "device", "delegate", "idle_mw", "run_mw",
-                                                               "energy_mj_per_inference", "energy_source", "samples",
-                                                               "charging", "temp_start_c", "temp_end_c"])],
-                images, notes, merged["folders"])
+                                   ("Per-class IoU (fractions; deltas against the float32 artifact of the same model)",
+                                    class_view, class_cols),
+                                   ("Power", merged["power"], POWER_VIEW)],
+                images, notes, merged["folders"], conditions)
             atomic_write_text(rep.path / "report.html", page)
         atomic_write_json(rep.path / "run.json", {"created": utc_stamp(), "merged_from": merged["runs"]})
     final = rep.final
-    return {"report": str(final), "summary": merged["summary"], "notes": notes,
+    return {"report": str(final), "summary": merged["summary"], "per_class": merged["per_class"],
+            "class_table": (class_cols, class_view), "notes": notes, "conditions": conditions,
             "files": sorted(p.name for p in final.iterdir())}

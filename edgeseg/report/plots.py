@@ -6,7 +6,14 @@ import base64
 import html
 from pathlib import Path
 
-from .tables import _num
+from .schema import NOISY_SPREAD
+from .tables import _num, format_cell
+
+#: Bar colour per row status, named in each plot's legend.
+STATUS_COLOURS = {"ok": "#4c72b0", "fallback": "#dd8452", "failed": "#c44e52", "charging": "#8172b3"}
+#: The Pareto plot's y axis spans at least this many mIoU points, so that a difference of a
+#: fraction of a point never looks like a cliff.
+MIN_MIOU_SPAN_POINTS = 5.0
 
 
 def _plt():
@@ -22,27 +29,44 @@ def _f(v):
     return float(v) if _num(v) else None
 
 
+def _noisy(r) -> bool:
+    return str(r.get("noisy")).lower() == "true"
+
+
 def latency_plot(summary: list[dict], out: Path) -> Path | None:
+    """Median latency per row as horizontal bars (colour = status, hatched = noisy), the
+    p90 as a tick, the value at the end of each bar; labels on the y axis, one row each."""
     rows = [r for r in summary if _f(r.get("median_ms")) is not None]
     if not rows:
         return None
     plt = _plt()
+    from matplotlib.patches import Patch  # noqa: PLC0415
+
     labels = [f"{r['artifact']}\n{r['delegate']} @ {r['device']}" for r in rows]
     vals = [_f(r["median_ms"]) for r in rows]
-    colours = ["#4c72b0" if r.get("status") == "ok" else "#dd8452" for r in rows]
-    fig, ax = plt.subplots(figsize=(8, 0.5 * len(rows) + 1.5))
-    ax.barh(range(len(rows)), vals, color=colours)
+    fig, ax = plt.subplots(figsize=(9, 0.62 * len(rows) + 1.9))
     for i, r in enumerate(rows):
+        ax.barh(i, vals[i], color=STATUS_COLOURS.get(r.get("status"), "#999999"), height=0.7,
+                hatch="///" if _noisy(r) else None, edgecolor="white" if _noisy(r) else None, linewidth=0)
         p90 = _f(r.get("p90_ms"))
         if p90:
-            ax.plot([p90, p90], [i - 0.35, i + 0.35], color="black", lw=1)
-        ax.text(vals[i], i, f" {vals[i]:.1f} ms" + ("" if r.get("status") == "ok" else f" ({r.get('status')})"),
+            ax.plot([p90, p90], [i - 0.35, i + 0.35], color="black", lw=1.2)
+        ax.text(max(vals[i], p90 or 0), i, f"  median {vals[i]:.2f} ms" + (f", p90 {p90:.2f}" if p90 else ""),
                 va="center", fontsize=8)
     ax.set_yticks(range(len(rows)), labels, fontsize=8)
-    ax.invert_yaxis()
-    ax.set_xlabel("median latency (ms); tick = p90; orange = partial/no delegation")
-    ax.set_title("Latency per artifact and delegate")
-    ax.set_xlim(0, max(vals) * 1.3)
+    ax.set_ylim(len(rows) - 0.5, -0.5)
+    ax.set_xlabel("median latency per inference (ms); black tick = p90")
+    ax.set_title("Latency per artifact and delegate", fontsize=10)
+    right = max(max(vals), max((_f(r.get("p90_ms")) or 0) for r in rows))
+    ax.set_xlim(0, right * 1.45)
+    seen = list(dict.fromkeys(r.get("status") for r in rows))
+    handles = [Patch(color=STATUS_COLOURS.get(s, "#999999"), label={
+        "ok": "ok: whole graph on the delegate", "fallback": "fallback: part of the graph on the CPU",
+        "failed": "failed", "charging": "charging"}.get(s, str(s))) for s in seen]
+    if any(_noisy(r) for r in rows):
+        handles.append(Patch(facecolor="#bbbbbb", hatch="///", edgecolor="white",
+                             label=f"noisy: p90 > {NOISY_SPREAD:g} x median"))
+    ax.legend(handles=handles, fontsize=7, loc="lower right", framealpha=0.9)
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)
@@ -70,7 +94,7 @@ def power_trace_plot(trace: list[dict], out: Path) -> Path | None:
         if run_t:
             ax.axvspan(min(run_t), max(run_t), color="#dd8452", alpha=0.25, label="timed run")
         ax.set_title(f"{art} on {dele}", fontsize=9)
-        ax.set_ylabel("mW")
+        ax.set_ylabel("power (mW)")
         ax.legend(fontsize=7, loc="upper left")
     axes[-1, 0].set_xlabel("time (s)")
     fig.tight_layout()
@@ -79,73 +103,117 @@ def power_trace_plot(trace: list[dict], out: Path) -> Path | None:
     return out
 
 
+def _place_labels(ax, fig, points, texts, fontsize=7):
+    """Put each text next to its point where it overlaps neither another label nor any
+    point: candidate offsets are tried in order and the first free one is taken."""
+    renderer = fig.canvas.get_renderer()
+    to_px = ax.transData.transform
+    marks = [to_px(p) for p in points]
+    placed = []
+    offsets = [(8, 6), (8, -12), (-8, 6), (-8, -12), (8, 16), (8, -22), (-8, 16), (-8, -22), (14, -3), (-14, -3),
+               (8, 28), (8, -34)]
+    for i, ((x, y), text) in enumerate(zip(points, texts)):
+        best = None
+        others = [m for j, m in enumerate(marks) if j != i]
+        for dx, dy in offsets:
+            far = abs(dy) > 12
+            ann = ax.annotate(text, (x, y), xytext=(dx, dy), textcoords="offset points", fontsize=fontsize,
+                              ha="left" if dx >= 0 else "right", va="bottom",
+                              arrowprops={"arrowstyle": "-", "color": "#999999", "lw": 0.5} if far else None)
+            box = ann.get_window_extent(renderer).expanded(1.05, 1.15)
+            if far:  # the text's own box, without the leader line
+                box = ann.get_window_extent(renderer)
+            clash = any(box.overlaps(b) for b in placed) or any(
+                box.x0 - 5 <= m[0] <= box.x1 + 5 and box.y0 - 5 <= m[1] <= box.y1 + 5 for m in others)
+            if not clash:
+                best = (ann, box)
+                break
+            ann.remove()
+        if best is None:  # nothing free: the first choice, drawn over
+            dx, dy = offsets[0]
+            ann = ax.annotate(text, (x, y), xytext=(dx, dy), textcoords="offset points", fontsize=fontsize)
+            best = (ann, ann.get_window_extent(renderer))
+        placed.append(best[1])
+
+
 def pareto_plot(summary: list[dict], out: Path) -> Path | None:
-    """mIoU against median latency, one colour per device; marker area = energy per
-    inference where known; the dashed line joins the points no other point beats on both."""
+    """mIoU (percent) against median latency, one colour per device; marker area = energy
+    per inference where known; the dashed line joins the points no other point beats on
+    both. The y axis spans at least :data:`MIN_MIOU_SPAN_POINTS` points."""
     rows = [r for r in summary if _f(r.get("miou")) is not None and _f(r.get("median_ms")) is not None
             and r.get("status") != "failed"]
     if not rows:
         return None
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig, ax = plt.subplots(figsize=(8.5, 5.2))
     energies = [_f(r.get("energy_mj_per_inference")) for r in rows]
     known = [e for e in energies if e and e > 0]
     emax = max(known) if known else None
     devices = list(dict.fromkeys(r["device"] for r in rows))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     pts = sorted(((_f(r["median_ms"]), _f(r["miou"]) * 100, r, e) for r, e in zip(rows, energies)), key=lambda x: x[0])
-    for i, (x, y, r, e) in enumerate(pts):
+    for x, y, r, e in pts:
         size = 30 + 400 * (e / emax) if e and emax and e > 0 else 30
-        ax.scatter(x, y, s=size, alpha=0.6, color=colours[devices.index(r["device"]) % len(colours)])
-        label = f"{r.get('recipe') or r['artifact']}/{r['delegate']}" + (f" {e:.0f} mJ" if e else "")
-        ax.annotate(label, (x, y), fontsize=7, xytext=(5, 6 if i % 2 else -10), textcoords="offset points")
+        ax.scatter(x, y, s=size, alpha=0.7, color=colours[devices.index(r["device"]) % len(colours)], zorder=3)
     front, best = [], -1.0
     for x, y, _, _ in pts:
         if y > best:
             front.append((x, y))
             best = y
     if len(front) > 1:
-        ax.plot([p[0] for p in front], [p[1] for p in front], "--", color="grey", lw=1)
+        ax.plot([p[0] for p in front], [p[1] for p in front], "--", color="grey", lw=1, zorder=2,
+                label="Pareto front")
     for d in devices:
-        ax.scatter([], [], color=colours[devices.index(d) % len(colours)], label=d)
+        ax.scatter([], [], color=colours[devices.index(d) % len(colours)], label=f"device: {d}")
     ys = [p[1] for p in pts]
-    pad = max(0.5, (max(ys) - min(ys)) * 0.3)
-    ax.set_ylim(min(ys) - pad, max(ys) + pad)
-    ax.set_xlim(0, max(p[0] for p in pts) * 1.25)
-    ax.set_xlabel("median latency (ms)")
-    ax.set_ylabel("mIoU of the deployed artifact (%)")
-    ax.set_title("Quality vs latency" + (" (area = energy/inference)" if known else ""), fontsize=10)
-    ax.legend(fontsize=7, title="device", title_fontsize=7)
-    fig.tight_layout()
+    mid, span = (max(ys) + min(ys)) / 2, max(MIN_MIOU_SPAN_POINTS, (max(ys) - min(ys)) * 1.4)
+    ax.set_ylim(mid - span / 2, mid + span / 2)
+    ax.set_xlim(0, max(p[0] for p in pts) * 1.35)
+    ax.set_xlabel("median latency per inference (ms)")
+    ax.set_ylabel("mIoU of the deployed artifact (%, points)")
+    ax.set_title("Quality vs latency" + (" (marker area = energy per inference)" if known else ""), fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()  # before the labels: placing them needs the final axes geometry
+    _place_labels(ax, fig, [(x, y) for x, y, _, _ in pts],
+                  [f"{r.get('recipe') or r['artifact']}/{r['delegate']}" + (f" {e:.2f} mJ" if e else "")
+                   for _, _, r, e in pts])
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out
 
 
 def html_page(title: str, tables: list[tuple[str, list[dict], list[str]]], images: list[Path], notes: list[str],
-              sources: list[str] = ()) -> str:
-    """One self-contained page: tables inline, PNGs embedded as data URIs."""
+              sources: list[str] = (), conditions: list[str] = ()) -> str:
+    """One self-contained page: notes, measurement conditions, tables (values formatted as
+    in the text tables), PNGs embedded as data URIs."""
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
-             "<style>body{font-family:sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse;"
+             "<style>body{font-family:sans-serif;margin:2em;max-width:1400px}table{border-collapse:collapse;"
              "margin-bottom:1.5em;font-size:13px}td,th{border:1px solid #ccc;padding:3px 7px;text-align:right}"
-             "th{background:#f2f2f2}td:first-child{text-align:left}.warn{color:#a33}</style></head><body>",
+             "th{background:#f2f2f2}td:first-child{text-align:left}.warn{color:#a33}.flag{background:#fde2e1}"
+             ".cond{color:#444;font-size:13px}</style></head><body>",
              f"<h1>{html.escape(title)}</h1>"]
     for n in notes:
         parts.append(f"<p class='warn'>{html.escape(n)}</p>")
+    for c in conditions:
+        parts.append(f"<p class='cond'>Latency measured on: {html.escape(c)}</p>")
     if sources:
-        parts.append(f"<p>Merged from: {html.escape(', '.join(sources))}</p>")
+        parts.append(f"<p class='cond'>Merged from: {html.escape(', '.join(sources))}</p>")
     for name, rows, cols in tables:
         if not rows:
             continue
-        parts.append(f"<h2>{html.escape(name)}</h2><table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in cols) + "</tr>")
+        cols = [c for c in cols if c in ("artifact", "class") or any(r.get(c) not in (None, "") for r in rows)]
+        parts.append(f"<h2>{html.escape(name)}</h2><div style='overflow-x:auto'><table><tr>"
+                     + "".join(f"<th>{html.escape(c)}</th>" for c in cols) + "</tr>")
         for r in rows:
             cells = []
             for c in cols:
-                v = r.get(c)
-                v = "" if v is None else (f"{float(v):.3f}" if _num(v) and isinstance(v, (float, str)) and "." in str(v) else str(v))
-                cells.append(f"<td>{html.escape(v)}</td>")
+                text = format_cell(c, r.get(c), 3)
+                flagged = (c == "flag" and text != "-") or (c == "status" and r.get(c) in ("fallback", "failed")) \
+                    or (c == "noisy" and text == "yes") or (c in ("iou", "miou") and _f(r.get(c)) == 0.0)
+                cells.append(f"<td{' class=flag' if flagged else ''}>{html.escape(text)}</td>")
             parts.append("<tr>" + "".join(cells) + "</tr>")
-        parts.append("</table>")
+        parts.append("</table></div>")
     for img in images:
         data = base64.b64encode(Path(img).read_bytes()).decode()
         parts.append(f"<h2>{html.escape(Path(img).stem.replace('_', ' '))}</h2><img src='data:image/png;base64,{data}' "

@@ -1,4 +1,10 @@
-"""Column lists of every CSV edgeseg writes. Readers and writers both use these."""
+"""Column lists of every CSV edgeseg writes, what a reader requires of each, and how each
+quantity is shown. Readers and writers both use these.
+
+Units are in the names (``_ms``, ``_mw``, ``_mj``, ``_kb``); mIoU, Dice, pixel accuracy,
+per-class IoU and their deltas are fractions (0..1) everywhere: CSV, tables, HTML. Plots
+show mIoU in percent, and say so on the axis.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,8 @@ QUALITY_CLASS_PREFIX = "iou_"
 
 LATENCY_COLUMNS = (
     "artifact", "recipe", "device", "delegate", "threads", "init_ms", "first_ms", "warmup_ms", "mean_ms",
-    "median_ms", "p90_ms", "std_ms", "runs", "delegated_ops", "total_ops", "partitions", "status", "error", "runner",
+    "median_ms", "p5_ms", "p90_ms", "p95_ms", "std_ms", "runs", "delegated_ops", "total_ops", "partitions", "status",
+    "error", "runner",
 )
 
 POWER_COLUMNS = (
@@ -22,13 +29,53 @@ POWER_TRACE_COLUMNS = ("artifact", "delegate", "t_s", "power_mw", "battery_c", "
 
 OPS_COLUMNS = ("artifact", "device", "delegate", "node_type", "count", "avg_ms", "percent", "cdf_percent")
 
+#: One row per (artifact, class): the class's IoU and its change against the float32
+#: artifact of the same model (fractions), ``zero`` when the class is never predicted right.
+CLASS_COLUMNS = ("artifact", "recipe", "dataset", "split", "class", "iou", "iou_delta_vs_float32", "zero")
+
 SUMMARY_COLUMNS = (
-    "artifact", "recipe", "size_kb", "device", "delegate", "threads", "median_ms", "p90_ms", "latency_vs_float32",
-    "miou", "miou_delta_vs_float32", "energy_mj_per_inference", "delegated_ops", "total_ops", "partitions",
-    "status", "error",
+    "artifact", "recipe", "size_kb", "device", "delegate", "threads", "median_ms", "p90_ms", "spread",
+    "noisy", "latency_vs_float32", "miou", "miou_delta_vs_float32", "zero_iou_classes", "energy_mj_per_inference",
+    "delegated_ops", "total_ops", "partitions", "status", "error",
 )
 
+#: What a reader needs in each table (a file without these is not an edgeseg CSV) and which
+#: of its columns must parse as numbers wherever they are not empty.
+REQUIRED = {
+    "latency": ("artifact", "device", "delegate", "status"),
+    "quality": ("artifact", "miou"),
+    "power": ("artifact", "device", "delegate"),
+    "summary": ("artifact", "device", "delegate", "status"),
+    "ops": ("artifact", "delegate", "node_type"),
+    "power_trace": ("artifact", "delegate", "t_s", "power_mw"),
+    "per_class": ("artifact", "class", "iou"),
+}
+NUMERIC = {
+    "latency": ("threads", "init_ms", "first_ms", "warmup_ms", "mean_ms", "median_ms", "p5_ms", "p90_ms", "p95_ms",
+                "std_ms", "runs", "delegated_ops", "total_ops", "partitions"),
+    "quality": ("images", "miou", "dice", "pixel_accuracy"),
+    "power": ("idle_mw", "run_mw", "energy_mj_per_inference", "samples", "temp_start_c", "temp_end_c",
+              "window_start", "window_end"),
+    "summary": ("size_kb", "threads", "median_ms", "p90_ms", "spread", "latency_vs_float32", "miou",
+                "miou_delta_vs_float32", "energy_mj_per_inference", "delegated_ops", "total_ops", "partitions"),
+    "ops": ("count", "avg_ms", "percent", "cdf_percent"),
+    "power_trace": ("t_s", "power_mw", "battery_c"),
+    "per_class": ("iou", "iou_delta_vs_float32"),
+}
+
+#: A latency row is ``noisy`` when its p90 (p95 where the runner gives no p90) exceeds the
+#: median by more than this factor: a busy or throttling machine, not the model.
+NOISY_SPREAD = 1.3
+
 STATUSES = ("ok", "fallback", "failed", "charging")
+
+#: How a column is shown in text tables and HTML (CSV keeps full precision).
+FORMATS = {
+    "miou": "{:.4f}", "dice": "{:.4f}", "pixel_accuracy": "{:.4f}", "iou": "{:.4f}",
+    "miou_delta_vs_float32": "{:+.4f}", "iou_delta_vs_float32": "{:+.4f}",
+    "size_kb": "{:,.0f}", "latency_vs_float32": "{:.2f}x", "spread": "{:.2f}",
+    "energy_mj_per_inference": "{:.3f}", "idle_mw": "{:.0f}", "run_mw": "{:.0f}",
+}
 
 
 def class_column(name: str) -> str:
@@ -37,3 +84,13 @@ def class_column(name: str) -> str:
 
 def quality_columns(class_names) -> tuple[str, ...]:
     return QUALITY_COLUMNS + tuple(class_column(c) for c in class_names)
+
+
+def column_format(column: str) -> str | None:
+    if column in FORMATS:
+        return FORMATS[column]
+    if column.startswith(QUALITY_CLASS_PREFIX):
+        return "{:.4f}"
+    if column.endswith("_ms"):
+        return "{:.2f}"
+    return None

@@ -16,7 +16,8 @@ from pathlib import Path
 from .. import __version__
 from ..errors import ReportError
 from ..fileio import atomic_write_csv, atomic_write_json
-from .schema import LATENCY_COLUMNS, SUMMARY_COLUMNS, class_column, quality_columns
+from .schema import (CLASS_COLUMNS, LATENCY_COLUMNS, NOISY_SPREAD, NUMERIC, QUALITY_CLASS_PREFIX, QUALITY_COLUMNS,
+                     REQUIRED, SUMMARY_COLUMNS, class_column, column_format, quality_columns)
 
 
 def utc_stamp() -> str:
@@ -34,15 +35,54 @@ def package_versions(names=("numpy", "ai-edge-litert", "tensorflow", "tf-keras",
     return out
 
 
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith(("model name", "hardware", "processor\t:")) and ":" in line:
+                value = line.split(":", 1)[1].strip()
+                if value and not value.isdigit():
+                    return value
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def load_average() -> list[float] | None:
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except (OSError, AttributeError):
+        return None
+
+
 def host_environment() -> dict:
     return {
         "edgeseg": __version__,
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "machine": platform.machine(),
+        "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
+        "load_average": load_average(),
         "packages": package_versions(),
     }
+
+
+def describe_conditions(run: dict) -> str:
+    """One line saying under which conditions the latency rows of a report were taken."""
+    host = run.get("host") or {}
+    bench = run.get("bench") or {}
+    bits = []
+    if host.get("cpu"):
+        bits.append(f"{host['cpu']}, {host.get('cpu_count')} cores")
+    if bench.get("threads"):
+        bits.append(f"{bench['threads']} threads")
+    before, after = bench.get("load_before"), bench.get("load_after")
+    if before and after:
+        bits.append(f"load average (1 min) {before[0]:.2f} before, {after[0]:.2f} after on {host.get('cpu_count')} "
+                    "cores")
+    if bench.get("runs"):
+        bits.append(f"at least {bench['runs']} runs and {bench.get('min_secs', 0):g} s per row")
+    return "; ".join(bits)
 
 
 class ReportFolder:
@@ -76,19 +116,26 @@ class ReportFolder:
 
 
 def quality_rows(results: list[dict]) -> tuple[tuple[str, ...], list[dict]]:
-    names = []
+    """Quality results (``per_class_iou`` dicts, or rows already holding ``iou_*`` columns)
+    as quality.csv rows; columns are the fixed ones plus one per class seen."""
+    names, extra = [], []
     for r in results:
-        for n in r.get("per_class_iou", {}):
+        for n in r.get("per_class_iou") or {}:
             if n not in names:
                 names.append(n)
+        for k in r:
+            if k.startswith(QUALITY_CLASS_PREFIX) and k not in extra:
+                extra.append(k)
     rows = []
     for r in results:
-        row = {k: r.get(k) for k in ("artifact", "recipe", "dataset", "split", "images", "miou", "dice",
-                                     "pixel_accuracy", "backend")}
-        for n, v in r.get("per_class_iou", {}).items():
+        row = {k: r.get(k) for k in QUALITY_COLUMNS}
+        for k in extra:
+            row[k] = r.get(k)
+        for n, v in (r.get("per_class_iou") or {}).items():
             row[class_column(n)] = v
         rows.append(row)
-    return quality_columns(names), rows
+    columns = quality_columns(names)
+    return columns + tuple(c for c in extra if c not in columns), rows
 
 
 def model_family(artifact: str, recipe: str | None) -> str:
@@ -98,13 +145,79 @@ def model_family(artifact: str, recipe: str | None) -> str:
     return artifact
 
 
+def _class_ious(row: dict) -> dict[str, float | None]:
+    return {k[len(QUALITY_CLASS_PREFIX):]: (float(v) if _num(v) else None)
+            for k, v in row.items() if k.startswith(QUALITY_CLASS_PREFIX)}
+
+
+def _float32_quality(quality: list[dict]) -> dict:
+    return {(model_family(r["artifact"], "float32"), r.get("dataset"), r.get("split")): r
+            for r in quality if r.get("recipe") == "float32"}
+
+
+def class_rows(quality: list[dict]) -> list[dict]:
+    """One row per (artifact, class) from quality.csv rows: the class IoU, its change
+    against the float32 artifact of the same model on the same data, and ``zero`` for a
+    class that is present but never predicted right (IoU exactly 0)."""
+    _, rows = quality_rows(quality)
+    base = _float32_quality(rows)
+    out = []
+    for r in rows:
+        ref = base.get((model_family(r["artifact"], r.get("recipe")), r.get("dataset"), r.get("split")))
+        ref_iou = _class_ious(ref) if ref and ref is not r else {}
+        for name, iou in _class_ious(r).items():
+            delta = iou - ref_iou[name] if iou is not None and ref_iou.get(name) is not None else None
+            out.append({"artifact": r["artifact"], "recipe": r.get("recipe"), "dataset": r.get("dataset"),
+                        "split": r.get("split"), "class": name, "iou": iou, "iou_delta_vs_float32": delta,
+                        "zero": iou == 0.0 if iou is not None else None})
+    return out
+
+
+class Shown(str):
+    """Text already formatted for display: tables print it as it is."""
+
+
+def class_table(per_class: list[dict]) -> tuple[list[str], list[dict]]:
+    """The per-class rows pivoted for reading: one line per class, one IoU column per
+    artifact (by recipe when that is unambiguous), a delta column per non-float32 artifact,
+    and a flag naming the artifacts where the class is at 0. Values are formatted text
+    (IoU with 4 decimals, signed deltas): the table is for display, per_class.csv for data."""
+    labels = {}
+    for r in per_class:
+        labels.setdefault(r["artifact"], r.get("recipe") or r["artifact"])
+    if len(set(labels.values())) < len(labels):
+        labels = {a: a for a in labels}
+    columns, table = ["class"], {}
+    for r in per_class:
+        label = labels[r["artifact"]]
+        if label not in columns:
+            columns.append(label)
+        row = table.setdefault(r["class"], {"class": r["class"], "_zero": []})
+        row[label] = Shown(f"{float(r['iou']):.4f}") if _num(r.get("iou")) else None
+        if _num(r.get("iou_delta_vs_float32")):
+            key = f"{label} - float32"
+            row[key] = Shown(f"{float(r['iou_delta_vs_float32']):+.4f}")
+            if key not in columns:
+                columns.append(key)
+        if r.get("zero") in (True, "True", "true"):
+            row["_zero"].append(label)
+    rows = []
+    for row in table.values():
+        zero = row.pop("_zero")
+        row["flag"] = ("IoU 0 in " + ", ".join(zero)) if zero else None
+        rows.append(row)
+    return columns + ["flag"], rows
+
+
 def summarize(latency: list[dict], quality: list[dict], power: list[dict] | None = None,
               sizes: dict | None = None) -> list[dict]:
     """Join latency, quality and power rows per (artifact, device, delegate).
 
     Ratios and deltas are to the float32 artifact of the same model (same name apart from
     the recipe suffix) measured on the same device and delegate in the same report, never
-    across runs or across models; without such a sibling they are left empty.
+    across runs or across models; without such a sibling they are left empty. mIoU and its
+    delta are fractions. ``spread`` is p90 / median (p95 / median where the runner gives no
+    p90) and ``noisy`` marks a spread above :data:`NOISY_SPREAD`.
     """
     q_by = {r["artifact"]: r for r in quality}
     p_by = {(r["artifact"], r["device"], r["delegate"]): r for r in (power or [])}
@@ -126,19 +239,33 @@ def summarize(latency: list[dict], quality: list[dict], power: list[dict] | None
             ratio = float(r["median_ms"]) / float(base["median_ms"])
         delta = None
         base_q = fp32_q.get(family)
-        if base_q and _num(q.get("miou")) and _num(base_q.get("miou")):
-            delta = (float(q["miou"]) - float(base_q["miou"])) * 100.0
+        if base_q and base_q is not q and _num(q.get("miou")) and _num(base_q.get("miou")):
+            delta = float(q["miou"]) - float(base_q["miou"])
+        spread = latency_spread(r)
+        _, qrow = quality_rows([q]) if q else ((), [{}])
+        zero = [name for name, v in _class_ious(qrow[0]).items() if v == 0.0]
         size = (sizes or {}).get(r["artifact"])
         rows.append({
             "artifact": r["artifact"], "recipe": r.get("recipe"), "size_kb": size / 1024 if size else None,
             "device": r["device"], "delegate": r["delegate"], "threads": r.get("threads"),
-            "median_ms": r.get("median_ms"), "p90_ms": r.get("p90_ms"), "latency_vs_float32": ratio,
-            "miou": q.get("miou"), "miou_delta_vs_float32": delta,
+            "median_ms": r.get("median_ms"), "p90_ms": r.get("p90_ms"), "spread": spread,
+            "noisy": (spread > NOISY_SPREAD) if spread is not None else None, "latency_vs_float32": ratio,
+            "miou": q.get("miou"), "miou_delta_vs_float32": delta, "zero_iou_classes": ";".join(zero) or None,
             "energy_mj_per_inference": p.get("energy_mj_per_inference"),
             "delegated_ops": r.get("delegated_ops"), "total_ops": r.get("total_ops"), "partitions": r.get("partitions"),
             "status": r.get("status"), "error": r.get("error"),
         })
     return rows
+
+
+def latency_spread(row: dict) -> float | None:
+    """p90 / median of a latency row (p95 / median where there is no p90), or None."""
+    if not _num(row.get("median_ms")) or float(row["median_ms"]) <= 0:
+        return None
+    for key in ("p90_ms", "p95_ms"):
+        if _num(row.get(key)):
+            return float(row[key]) / float(row["median_ms"])
+    return None
 
 
 def _num(v) -> bool:
@@ -158,6 +285,9 @@ def write_report(root: str | Path, name: str, latency: list[dict], quality: list
         if quality:
             cols, rows = quality_rows(quality)
             atomic_write_csv(rep.path / "quality.csv", cols, rows)
+            per_class = class_rows(rows)
+            if per_class:
+                atomic_write_csv(rep.path / "per_class.csv", CLASS_COLUMNS, per_class)
         if latency:
             atomic_write_csv(rep.path / "latency.csv", LATENCY_COLUMNS, [{c: r.get(c) for c in LATENCY_COLUMNS} for r in latency])
         if power:
@@ -166,21 +296,49 @@ def write_report(root: str | Path, name: str, latency: list[dict], quality: list
             atomic_write_csv(rep.path / "ops.csv", OPS_COLUMNS, [{c: r.get(c) for c in OPS_COLUMNS} for r in ops])
         if trace:
             atomic_write_csv(rep.path / "power_trace.csv", POWER_TRACE_COLUMNS, trace)
-        summary = summarize(latency, quality, power, sizes)
+        summary = summarize(latency, quality_rows(quality)[1] if quality else [], power, sizes)
         atomic_write_csv(rep.path / "summary.csv", SUMMARY_COLUMNS, summary)
         atomic_write_json(rep.path / "run.json", {"created": utc_stamp(), "host": host_environment(), **(run_info or {})})
     return rep.final
 
 
-def read_csv(path: str | Path) -> list[dict]:
+def read_csv(path: str | Path, table: str | None = None) -> list[dict]:
+    """Rows of an edgeseg CSV; with ``table`` (a key of :data:`REQUIRED`) the header must
+    hold that table's required columns, every row as many fields as the header, and its
+    numeric columns numbers: anything else is a :class:`ReportError` naming file, line and
+    column."""
     path = Path(path)
     if not path.is_file():
         return []
     try:
         with open(path, newline="") as fh:
-            return list(csv.DictReader(fh))
+            reader = csv.DictReader(fh)
+            rows = list(reader)
+            header = reader.fieldnames or []
     except (OSError, csv.Error, UnicodeDecodeError) as exc:
         raise ReportError(f"cannot read {path}: {exc}") from None
+    if table is None:
+        return rows
+    missing = [c for c in REQUIRED[table] if c not in header]
+    if missing:
+        raise ReportError(f"{path} lacks the column(s) {', '.join(missing)} (header: {','.join(header) or 'empty'}): "
+                          f"not an edgeseg {table}.csv, or a truncated one; write it again with edgeseg")
+    numeric = [c for c in NUMERIC[table] if c in header]
+    if table == "quality":
+        numeric += [c for c in header if c.startswith(QUALITY_CLASS_PREFIX)]
+    for lineno, row in enumerate(rows, start=2):
+        if None in row or any(v is None for v in row.values()):
+            fields = len(header) + len(row.get(None) or []) - sum(1 for v in row.values() if v is None)
+            raise ReportError(f"{path} line {lineno} has {fields} fields but the header has {len(header)}: the file "
+                              "is truncated or was edited by hand; write it again with edgeseg")
+        for c in numeric:
+            v = row.get(c)
+            if v not in (None, ""):
+                try:
+                    float(v)
+                except ValueError:
+                    raise ReportError(f"{path} line {lineno}: {c} is {v!r}, not a number") from None
+    return rows
 
 
 def read_report(folder: str | Path) -> dict:
@@ -193,27 +351,36 @@ def read_report(folder: str | Path) -> dict:
             run = json.loads((folder / "run.json").read_text())
         except json.JSONDecodeError as exc:
             raise ReportError(f"{folder / 'run.json'} is not valid JSON: {exc}") from None
-    names = ("quality", "latency", "power", "ops", "summary", "power_trace")
-    return {name: read_csv(folder / f"{name}.csv") for name in names} | {
+    names = ("quality", "latency", "power", "ops", "summary", "power_trace", "per_class")
+    return {name: read_csv(folder / f"{name}.csv", name) for name in names} | {
         "run": run, "folder": str(folder)}
+
+
+def format_cell(column: str, v, floats: int = 2) -> str:
+    """One value as text: ``-`` for missing, the column's own format (see
+    :data:`edgeseg.report.schema.FORMATS`: mIoU with 4 decimals, deltas signed ...), else
+    ``floats`` decimals for numbers."""
+    if v is None or v == "" or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    if isinstance(v, bool) or v in ("True", "False"):
+        return "yes" if v in (True, "True") else "-"
+    fmt = column_format(column)
+    if isinstance(v, Shown):
+        return str(v)
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return str(v)
+    if fmt is None and (isinstance(v, int) or (isinstance(v, str) and "." not in v and "e" not in v.lower())):
+        return str(v)
+    if math.isnan(f):
+        return "-"
+    return fmt.format(f) if fmt else f"{f:.{floats}f}"
 
 
 def format_table(rows: list[dict], columns: list[str] | tuple[str, ...], floats: int = 2) -> str:
     """A plain aligned text table (no colour codes, safe for logs and CI)."""
-    def cell(v):
-        if v is None or v == "":
-            return "-"
-        if isinstance(v, float):
-            return "-" if math.isnan(v) else f"{v:.{floats}f}"
-        try:
-            f = float(v)
-            if isinstance(v, str) and ("." in v or "e" in v.lower()):
-                return f"{f:.{floats}f}"
-        except (TypeError, ValueError):
-            pass
-        return str(v)
-
-    body = [[cell(r.get(c)) for c in columns] for r in rows]
+    body = [[format_cell(c, r.get(c), floats) for c in columns] for r in rows]
     widths = [max(len(c), *(len(b[i]) for b in body)) if body else len(c) for i, c in enumerate(columns)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths))]
     lines.append("  ".join("-" * w for w in widths))
@@ -222,7 +389,8 @@ def format_table(rows: list[dict], columns: list[str] | tuple[str, ...], floats:
 
 
 def merge_reports(folders: list[str | Path]) -> dict:
-    """Concatenate the tables of several report folders (a folder of folders is expanded)."""
+    """Concatenate the tables of several report folders (a folder of folders is expanded);
+    every column of every input is kept."""
     expanded: list[Path] = []
     for f in map(Path, folders):
         if (f / "summary.csv").is_file() or (f / "latency.csv").is_file():
@@ -235,15 +403,15 @@ def merge_reports(folders: list[str | Path]) -> dict:
     if not expanded:
         raise ReportError(f"no report folders found in {', '.join(map(str, folders))}; run `edgeseg bench` first")
     merged = {k: [] for k in ("quality", "latency", "power", "ops", "power_trace")}
-    runs = []
+    runs, sizes = [], {}
     for folder in expanded:
         rep = read_report(folder)
         for k in merged:
             merged[k] += rep[k]
+        sizes.update({r["artifact"]: float(r["size_kb"]) * 1024 for r in rep["summary"] if _num(r.get("size_kb"))})
         runs.append({"folder": str(folder), **rep["run"]})
-    merged["summary"] = summarize(merged["latency"], merged["quality"], merged["power"],
-                                  {r["artifact"]: float(r["size_kb"]) * 1024 for f in expanded
-                                   for r in read_csv(f / "summary.csv") if _num(r.get("size_kb"))})
+    merged["summary"] = summarize(merged["latency"], merged["quality"], merged["power"], sizes)
+    merged["per_class"] = class_rows(merged["quality"])
     merged["runs"] = runs
     merged["folders"] = [str(f) for f in expanded]
     return merged
