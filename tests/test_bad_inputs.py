@@ -143,3 +143,53 @@ def test_inspect_runs_the_training_checks_and_names_every_bad_file(segnet_datase
     res = run("data", "inspect", segnet_dataset, "--json")
     assert res.exit_code == 1
     assert len(json.loads(res.output[: res.output.rindex("}") + 1])["bad_files"]) == 3
+
+
+# -- what a piped or CI log shows -----------------------------------------------------------------
+
+
+def test_progress_in_a_pipe_is_plain_lines():
+    import io
+
+    from edgeseg.progress import bar
+
+    stream = io.StringIO()
+    progress = bar(stream=stream, every_s=0.0)
+    assert list(progress(range(3), desc="calibrate", total=3)) == [0, 1, 2]
+    lines = stream.getvalue().splitlines()
+    assert lines[:3] == ["calibrate 1/3 (0 s)", "calibrate 2/3 (0 s)", "calibrate 3/3 (0 s)"]
+    assert "\r" not in stream.getvalue()
+
+
+def test_training_steps_in_a_pipe_and_on_a_terminal():
+    import io
+
+    from edgeseg.progress import StepReporter
+
+    piped = io.StringIO()
+    rep = StepReporter(piped, every_s=0.0, tty=False)
+    rep.batch({"epoch": 1, "epochs": 2, "batch": 5, "steps": 40, "loss": 0.5})
+    rep.line("epoch 1/2  loss 0.5000")
+    assert piped.getvalue() == "epoch 1/2  batch 5/40  loss 0.5000\nepoch 1/2  loss 0.5000\n"
+    term = io.StringIO()
+    rep = StepReporter(term, tty=True)
+    rep.batch({"epoch": 1, "epochs": 2, "batch": 1, "steps": 40, "loss": 0.5})
+    rep.line("epoch 1/2  loss 0.5000")
+    before, _, after = term.getvalue().rpartition("epoch 1/2  loss 0.5000")
+    assert after == "\n" and before.endswith("\r")  # the bar was cleared: the summary starts its own line
+
+
+@pytest.mark.e2e
+def test_no_native_log_noise_without_verbose(tiny_tflite, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    cmd = [sys.executable, "-m", "edgeseg.cli", "info", str(tiny_tflite), "--delegates"]
+    quiet = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert quiet.returncode == 0, quiet.stderr
+    assert "XNNPACK delegate" not in quiet.stderr and quiet.stderr == ""
+    assert "Created TensorFlow Lite XNNPACK delegate" in (tmp_path / "cache/edgeseg/native.log").read_text()
+    loud = subprocess.run(cmd[:3] + ["-v"] + cmd[3:], capture_output=True, text=True, timeout=300, env=env)
+    assert "Created TensorFlow Lite XNNPACK delegate" in loud.stderr

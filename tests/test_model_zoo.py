@@ -102,7 +102,8 @@ def test_pta_two_configurations_in_one_multi_signature_file(tmp_path):
     train_cfg = json.loads((run / "config.json").read_text())["train"]
     assert train_cfg["loss"] == "dice" and train_cfg["pta_sampling"] == "HHH:0.5,LLL:0.5"  # the model's own loss
     r = CliRunner().invoke(main, ["train", "--data", str(data), "--out", str(run), "--model", "unet-pta",
-                                  "--input-size", "64x64", "--epochs", "2", "--batch", "4", "--resume"])
+                                  "--input-size", "64x64", "--epochs", "2", "--batch", "4", "--resume",
+                                  "--pta-sampling", "seed"])  # another distribution, asked for explicitly
     assert r.exit_code != 0 and "sampled PTA configurations with HHH:0.5,LLL:0.5, this call asks for seed" in r.output
     r = CliRunner().invoke(main, ["train", "--data", str(data), "--out", str(run), "--model", "unet-pta",
                                   "--input-size", "64x64", "--epochs", "2", "--batch", "4", "--resume",
@@ -166,6 +167,19 @@ def test_pta_two_configurations_in_one_multi_signature_file(tmp_path):
     assert float(chosen["miou"]) == pytest.approx(best)
     r = CliRunner().invoke(main, ["select", art, "--device", "host", "--budget-ms", "0.000001", "--report", str(reports)])
     assert r.exit_code == 1 and "no configuration fits" in r.output
+
+    # --out and --head are honoured: the multi-signature file where --out says, each configuration beside it
+    out = tmp_path / "exported" / "pta_logits.tflite"
+    r = CliRunner().invoke(main, ["quantize", str(run), "--float32", "--pta-configs", "LLL,HHH", "--head", "logits",
+                                  "--out", str(out), "--no-lint", "--json"], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in out.parent.glob("*.tflite")) == ["pta_logits.tflite", "pta_logits_HHH.tflite",
+                                                                   "pta_logits_LLL.tflite"]
+    m = json.loads(out.with_suffix(".json").read_text())
+    assert m["output"]["kind"] == "logits" and m["pta"]["configs"]["LLL"]["file"] == "pta_logits_LLL.tflite"
+    interp, _ = load_interpreter(out)
+    logits = interp.get_signature_runner("LLL")(image=x)["logits"]
+    assert logits.min() < 0 or logits.max() > 1  # scores before the softmax
 
 
 def test_pta_lightest_configuration_needs_30_percent_fewer_macs_at_256():

@@ -76,12 +76,14 @@ def logits_model(model):
     its QAT version, ends with one)."""
     from ..config import import_keras  # noqa: PLC0415
 
-    last = model.layers[-1]
+    last, node_index, _ = model.output._keras_history  # noqa: SLF001 (the node of *this* graph)
     inner = getattr(last, "layer", last)  # a tfmot QuantizeWrapper keeps the layer in .layer
     if type(inner).__name__ != "Softmax":
         raise QuantizeError(f"model '{model.name}' does not end with a Softmax layer (it ends with "
                             f"{type(inner).__name__}); export it with --head probabilities")
-    return import_keras().Model(model.input, last.input, name=f"{model.name}_logits")
+    # a layer shared by several graphs (the PTA configurations) has one inbound node per graph
+    logits = last._inbound_nodes[node_index].input_tensors  # noqa: SLF001
+    return import_keras().Model(model.input, logits, name=f"{model.name}_logits")
 
 
 def head_function(tf, model, head: str):
