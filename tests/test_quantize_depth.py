@@ -122,8 +122,11 @@ def test_qat_one_epoch_to_int8_artifact_then_eval_and_resume(run, lanes):
     # a second call without --resume refuses to overwrite the fine-tune
     again = CliRunner().invoke(main, ["quantize", str(run), "--qat", "--epochs", "1"])
     assert again.exit_code != 0 and "--resume" in again.output
-    # --resume with the epochs already done re-exports from the QAT checkpoint (loaded in quantize scope)
-    res = cli("quantize", run, "--qat", "--epochs", "1", "--resume", "--head", "argmax", "--no-lint")
+    # --resume with the epochs already done re-exports from the QAT checkpoint (loaded in quantize scope),
+    # replacing the artifact only with --force
+    res = CliRunner().invoke(main, ["quantize", str(run), "--qat", "--epochs", "1", "--resume", "--head", "argmax"])
+    assert res.exit_code == 1 and "already exists" in res.output and "pass --force to replace it" in res.output
+    res = cli("quantize", run, "--qat", "--epochs", "1", "--resume", "--head", "argmax", "--no-lint", "--force")
     assert res.exit_code == 0, res.output
     assert _eval(art, lanes)["miou"] == pytest.approx(q["miou"], abs=1e-9)
 
@@ -152,11 +155,11 @@ def test_qat_wraps_a_layer_tfmot_cannot_with_an_explicit_config():
 
 @pytest.mark.e2e
 def test_accuracy_control_with_a_forced_budget_keeps_layers_in_float(run, lanes):
-    # a budget no model meets (int8 must beat float32 by 100 points) forces the loop to run
-    res = cli("quantize", run, "--int8", "--max-drop", "-100", "--data", lanes, "--calib", lanes,
-              "--num-calib", "10", "--max-steps", "2", "--json")
-    assert res.exit_code == 0, res.output
-    out = json.loads(res.output[res.output.index("{"):])
+    from edgeseg.quantize.controlled import controlled_int8
+
+    # a budget no model meets (int8 must beat float32 by 100 points; the CLI refuses a negative
+    # --max-drop, the library takes it) forces the loop to run
+    out = controlled_int8(run, lanes, max_drop=-100, calib=lanes, num_calib=10, max_steps=2)
     man = out["manifest"]
     assert man["recipe"] == "int8_controlled"
     assert out["within_budget"] is False and out["stopped"]
@@ -166,7 +169,7 @@ def test_accuracy_control_with_a_forced_budget_keeps_layers_in_float(run, lanes)
     assert len(man["float_layers"]) == out["steps"][chosen]["float_layers"]
     # make the chosen artifact one with float layers: force step 1 by a budget it meets
     res = cli("quantize", run, "--int8", "--max-drop", "100", "--data", lanes, "--calib", lanes, "--num-calib", "10",
-              "--json")
+              "--force", "--json")
     ok = json.loads(res.output[res.output.index("{"):])
     assert ok["within_budget"] and ok["manifest"]["float_layers"] == [] and ok["stopped"] == "within budget"
     q = _eval(out["artifact"], lanes)
