@@ -663,6 +663,7 @@ def bench(artifacts, device, delegate, threads, runs, min_secs, op_profile, powe
                               run_info={"command": " ".join(sys.argv), "device": device_info, "bench": bench_info,
                                         "runner_version": f"edgeseg {version}"})
     failed = [r for r in rows if r.get("status") == "failed"]
+    failed_power = [r for r in power_rows if r.get("status") == "failed"]
     if as_json:
         _echo_json({"rows": rows, "power": power_rows, "report": str(report) if report else None})
     else:
@@ -671,7 +672,11 @@ def bench(artifacts, device, delegate, threads, runs, min_secs, op_profile, powe
                                        "status"]))
         if power_rows:
             click.echo(format_table(power_rows, ["artifact", "delegate", "idle_mw", "run_mw", "energy_mj_per_inference",
-                                                 "energy_source", "samples", "charging"]))
+                                                 "energy_source", "samples", "charging", "status"]))
+            for r in power_rows:
+                if r.get("source_note") and r.get("status") != "failed":
+                    click.echo(f"power of {r['artifact']} on {r['delegate']} from {r['energy_source']}; not used: "
+                               f"{r['source_note']}", err=True)
         if device == "host":
             click.echo(f"conditions: {describe_conditions({'host': host_environment(), 'bench': bench_info})}")
         _noisy_warning(rows, device == "host")
@@ -679,11 +684,17 @@ def bench(artifacts, device, delegate, threads, runs, min_secs, op_profile, powe
             click.echo(f"failed: {r['artifact']} on {r['delegate']}: {r.get('error')}", err=True)
         if report:
             click.echo(f"report: {report}")
-    if failed:
-        click.echo(f"error: {len(failed)} of {len(rows)} row(s) failed ("
-                   + ", ".join(f"{r['artifact']}/{r['delegate']}" for r in failed[:6])
-                   + (", ..." if len(failed) > 6 else "") + ")" + ("; the report was written" if report else ""),
-                   err=True)
+    for r in failed_power:
+        click.echo(f"power failed: {r['artifact']} on {r['delegate']}: {r.get('error')}", err=True)
+    if failed or failed_power:
+        what = []
+        if failed:
+            what.append(f"{len(failed)} of {len(rows)} row(s) failed ("
+                        + ", ".join(f"{r['artifact']}/{r['delegate']}" for r in failed[:6])
+                        + (", ..." if len(failed) > 6 else "") + ")")
+        if failed_power:
+            what.append(f"{len(failed_power)} of {len(power_rows)} power row(s) failed")
+        click.echo(f"error: {'; '.join(what)}" + ("; the report was written" if report else ""), err=True)
         sys.exit(1)
 
 

@@ -33,6 +33,13 @@ def load_interpreter_module():
     raise RuntimeError("no TFLite interpreter: pip install ai-edge-litert (" + "; ".join(errors) + ")")
 
 
+def boot_clock() -> float | None:
+    """Seconds since boot (CLOCK_BOOTTIME, the clock of /proc/uptime that the power sampler
+    reads on the device), or None where the platform has no such clock."""
+    clock = getattr(time, "CLOCK_BOOTTIME", None)
+    return time.clock_gettime(clock) if clock is not None else None
+
+
 def latency_stats(times_s) -> dict:
     a = np.asarray(times_s, dtype=np.float64) * 1e3
     if a.size == 0:
@@ -151,13 +158,13 @@ def run_benchmark(graph: str, threads: int = 2, runs: int = 50, min_secs: float 
         invoke()
         warm.append(time.perf_counter() - t0)
     timed = []
-    window_start = time.time()
+    window_start, boot_start = time.time(), boot_clock()
     start = time.perf_counter()
     while len(timed) < runs or time.perf_counter() - start < min_secs:
         t0 = time.perf_counter()
         invoke()
         timed.append(time.perf_counter() - t0)
-    window_end = time.time()
+    window_end, boot_end = time.time(), boot_clock()
     if subgraph in (0, None):
         cover = delegation(interp._get_ops_details())  # noqa: SLF001
         cover.pop("delegated_nodes")
@@ -167,7 +174,8 @@ def run_benchmark(graph: str, threads: int = 2, runs: int = 50, min_secs: float 
         status = "ok"
     return {"init_ms": init_ms, "first_ms": first_ms, "warmup_ms": float(np.mean(warm) * 1e3), **latency_stats(timed),
             "threads": threads, "delegate": delegate, "backend": backend, **cover, "status": status,
-            "timed_start": window_start, "timed_end": window_end}
+            "timed_start": window_start, "timed_end": window_end, "timed_start_boot": boot_start,
+            "timed_end_boot": boot_end}
 
 
 def main(argv=None) -> int:

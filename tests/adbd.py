@@ -3,11 +3,18 @@
 
 Speaks the real protocol (CNXN, AUTH with RSA signature checks, OPEN/OKAY/WRTE/CLSE with
 flow control, shell v1 and v2, exec, sync STAT/LIST/SEND/RECV) and is cross-checked against
-Debian's `adb` client in tests/test_adb_realclient.py. Shell commands run in a real
-/bin/sh; absolute device paths (/data, /sys, /proc, /sdcard, /vendor) are mapped into the
-sandbox, and `getprop` / `dumpsys battery` are scripts reading the sandbox's files, whose
-values the tests drive. Faults can be injected: drop the connection mid-push, refuse a
-push, stall, go offline and come back.
+Debian's `adb` client in tests/test_adb_realclient.py.
+
+Shell commands run the way a device runs them, not in the host's GNU userland (which
+hid a `date +%N` bug once): ``shell="busybox"`` (default) runs Debian's busybox ash with
+busybox applets only on PATH, like a board; ``shell="toybox"`` runs mksh with toybox
+applets, like Android's /system/bin/sh; ``shell="host"`` keeps /bin/sh and the host's
+tools. Absolute device paths (/data, /sys, /proc, /sdcard, /vendor) are mapped into the
+sandbox, /proc/uptime is the real boot clock, and `getprop`, `dumpsys battery` and
+`dumpsys android.hardware.power.stats.IPowerStats/default` are scripts reading the
+sandbox's files, whose values the tests drive. Faults can be injected: drop the
+connection mid-push, refuse a push, stall, accept TCP and never answer, go offline and
+come back.
 
     python tests/adbd.py --root /tmp/phone --port 5555   # a loopback "phone" for manual use
 """
@@ -19,6 +26,7 @@ import os
 import queue
 import re
 import secrets
+import shutil
 import socket
 import struct
 import subprocess
@@ -34,6 +42,30 @@ from edgeseg.device import adbproto as P  # noqa: E402
 DEVICE_PREFIXES = ("/data/", "/sys/", "/proc/", "/sdcard/", "/vendor/", "/data")
 _PATH_RE = re.compile(r"(?<![\w.\-/])(/(?:data|sys|proc|sdcard|vendor))(?=/|\b)")
 
+SHELLS = ("busybox", "toybox", "host")
+
+
+def shell_command(mode: str) -> list[str]:
+    """The interpreter that runs device commands in ``mode`` (raises when not installed)."""
+    if mode == "host":
+        return ["/bin/sh"]
+    tool = "busybox" if mode == "busybox" else "mksh"
+    path = shutil.which(tool)
+    if path is None:
+        raise RuntimeError(f"{tool} is not installed (apt-get install -y "
+                           f"{'busybox-static' if mode == 'busybox' else 'mksh toybox'}); the {mode} device shell needs it")
+    if mode == "toybox" and shutil.which("toybox") is None:
+        raise RuntimeError("toybox is not installed (apt-get install -y toybox); the toybox device shell needs it")
+    return [path, "sh"] if mode == "busybox" else [path]
+
+
+def applets(mode: str) -> tuple[str, list[str]]:
+    """(multi-call binary, its applet names) for the device's tools in ``mode``."""
+    tool = shutil.which("busybox" if mode == "busybox" else "toybox")
+    out = subprocess.run([tool, "--list"] if mode == "busybox" else [tool], capture_output=True, text=True).stdout
+    return tool, [a for a in out.split() if a and a not in ("sh", "ash", "toybox", "busybox")]
+
+
 GETPROP = r"""#!/bin/sh
 if [ $# -eq 0 ]; then sed 's/^\([^=]*\)=\(.*\)$/[\1]: [\2]/' "$EDGESEG_SANDBOX/props.txt"; exit 0; fi
 v=$(grep -m1 "^$1=" "$EDGESEG_SANDBOX/props.txt" | cut -d= -f2-)
@@ -44,7 +76,7 @@ DUMPSYS = r"""#!/bin/sh
 b="$EDGESEG_SANDBOX/sys/class/power_supply/battery"
 if [ "$1" = "battery" ]; then
   case "$(cat $b/status)" in Charging) st=2;; Discharging) st=3;; "Not charging") st=4;; Full) st=5;; *) st=1;; esac
-  usb=$(cat "$EDGESEG_SANDBOX/sys/class/power_supply/usb/online")
+  usb=$(cat "$EDGESEG_SANDBOX/dumpsys_usb" 2>/dev/null || cat "$EDGESEG_SANDBOX/sys/class/power_supply/usb/online")
   echo "Current Battery Service state:"
   echo "  AC powered: false"
   if [ "$usb" = "1" ]; then echo "  USB powered: true"; else echo "  USB powered: false"; fi
@@ -59,6 +91,10 @@ if [ "$1" = "battery" ]; then
   echo "  technology: Li-ion"
   exit 0
 fi
+if [ "$1" = "android.hardware.power.stats.IPowerStats/default" ] && [ -f "$EDGESEG_SANDBOX/hal_meter.txt" ]; then
+  cat "$EDGESEG_SANDBOX/hal_meter.txt"
+  exit 0
+fi
 echo "Can't find service: $1" >&2
 exit 1
 """
@@ -67,8 +103,10 @@ exit 1
 class PhoneSandbox:
     """A folder laid out like the parts of a phone edgeseg reads and writes."""
 
-    def __init__(self, root: str | Path, props: dict | None = None, rails: bool = True):
+    def __init__(self, root: str | Path, props: dict | None = None, rails: bool = True, shell: str = "busybox"):
         self.root = Path(root)
+        self.shell = shell
+        self.shell_cmd = shell_command(shell)
         self.props = {
             "ro.product.model": "Loopback Phone", "ro.product.manufacturer": "edgeseg", "ro.product.device": "loopback",
             "ro.soc.manufacturer": "Google", "ro.soc.model": "Tensor G3", "ro.build.version.release": "14",
@@ -84,8 +122,18 @@ class PhoneSandbox:
         self.write_props()
         for name, text in (("getprop", GETPROP), ("dumpsys", DUMPSYS)):
             p = self.root / "system/bin" / name
-            p.write_text(text)
+            p.write_text(text.replace("#!/bin/sh", self.shebang, 1))
             p.chmod(0o755)
+        if shell != "host":  # the device's tools, and nothing of the host's
+            tool, names = applets(shell)
+            xbin = self.root / "system/xbin"
+            xbin.mkdir(parents=True, exist_ok=True)
+            for name in names:
+                link = xbin / name
+                if not link.exists():
+                    link.symlink_to(tool)
+        if not (self.root / "proc/uptime").exists():
+            (self.root / "proc/uptime").symlink_to("/proc/uptime")  # the real boot clock
         self.set_battery(current_ua=-250_000, voltage_uv=4_000_000, status="Discharging", usb_online=False)
         self.write("sys/class/power_supply/battery/temp", "285")
         self.write("sys/class/power_supply/battery/capacity", "80")
@@ -99,6 +147,16 @@ class PhoneSandbox:
         if rails:
             (self.root / "sys/bus/iio/devices/iio:device0").mkdir(parents=True, exist_ok=True)
             self.write_rails(0)
+
+    @property
+    def shebang(self) -> str:
+        return "#!" + " ".join(self.shell_cmd)
+
+    @property
+    def path(self) -> str:
+        """PATH for device commands: the sandbox's own bin folders (and the host's in host mode)."""
+        bins = f"{self.root / 'system/bin'}:{self.root / 'system/xbin'}"
+        return f"{bins}:{os.environ.get('PATH', '/usr/bin:/bin')}" if self.shell == "host" else bins
 
     def write(self, rel: str, text: str) -> None:
         """Replace a file atomically (as sysfs values change: a reader never sees half)."""
@@ -122,9 +180,20 @@ class PhoneSandbox:
             self.write("sys/class/power_supply/usb/online", "1" if usb_online else "0")
 
     def write_rails(self, t_ms: int) -> None:
-        """Pixel 6+ ODPM format: a timestamp line, then one accumulated energy (uWs) per rail."""
+        """Pixel 6+ ODPM format (drivers/iio/power/odpm.c): ``t=<timestamp ms>``, then
+        ``CH<n>(T=<duration ms>)[<rail>], <accumulated uWs>`` per rail."""
         lines = [f"t={int(t_ms)}"] + [f"CH{i}(T={int(t_ms)})[{name}], {int(v)}" for i, (name, v) in enumerate(self.rail_uws.items())]
         self.write("sys/bus/iio/devices/iio:device0/energy_value", "\n".join(lines))
+
+    def write_hal(self) -> None:
+        """The Pixel power-stats HAL's dump (hardware/google/pixel/powerstats, dumpEnergyMeter):
+        the same rails, cumulative energy in mWs."""
+        lines = ["", "============= PowerStats HAL 2.0 energy meter ==============",
+                 "  %32s   %18s" % ("Channel", "Cumulative Energy")]
+        lines += ["  %32s   %14.2f mWs" % (f"[{name}]:{sub}", v / 1000.0)
+                  for (name, v), sub in zip(self.rail_uws.items(), ("CPU(LITTLE)", "INT"))]
+        lines.append("========== End of PowerStats HAL 2.0 energy meter ==========")
+        self.write("hal_meter.txt", "\n".join(lines))
 
     def host_path(self, device_path: str) -> Path:
         if not device_path.startswith("/"):
@@ -140,15 +209,24 @@ I_IDLE = 200.0  # mA
 I_RUN0, I_RUN_SLOPE = 600.0, 100.0  # mA, mA/s: a ramp while the benchmark runs
 
 
+def boot_clock() -> float:
+    """The clock of /proc/uptime, which the device-side sampler reads."""
+    return time.clock_gettime(time.CLOCK_BOOTTIME)
+
+
 class SensorDriver:
     """Drives the sandbox's battery gauge and power rails from a known trace: idle current
-    until the benchmark marks its run, then a ramp, back to idle at the end of the run."""
+    until the benchmark marks its run, then a ramp, back to idle at the end of the run.
+    ``rails``: "sysfs" (ODPM files), "hal" (the power-stats HAL's dump only), "stuck" (ODPM
+    files whose counters never advance) or None."""
 
-    def __init__(self, sandbox: PhoneSandbox, work_dir: Path):
-        self.sb, self.work = sandbox, work_dir
+    def __init__(self, sandbox: PhoneSandbox, work_dir: Path, rails: str | None = "sysfs"):
+        self.sb, self.work, self.rails = sandbox, work_dir, rails
         self.t_switch = None
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.loop, daemon=True)
+        if rails != "sysfs" and rails != "stuck":
+            shutil.rmtree(sandbox.root / "sys/bus/iio", ignore_errors=True)
 
     def current(self, t: float) -> float:
         if self.t_switch is None:
@@ -156,10 +234,10 @@ class SensorDriver:
         return I_RUN0 + I_RUN_SLOPE * (t - self.t_switch)
 
     def loop(self):
-        last = time.time()
+        last = boot_clock()
         running, finished = None, set()
         while not self.stop.is_set():
-            now = time.time()
+            now = boot_clock()
             for log in self.work.glob(".power_*.log"):
                 if log.name in finished:
                     continue
@@ -178,7 +256,10 @@ class SensorDriver:
                 self.sb.rail_uws[rail] += p_mw * 1e3 * share * (now - last)
             last = now
             self.sb.set_battery(current_ua=-i_ma * 1000, voltage_uv=V_BATT * 1e6)
-            self.sb.write_rails(now * 1000)
+            if self.rails == "sysfs":
+                self.sb.write_rails(now * 1000)
+            elif self.rails == "hal":
+                self.sb.write_hal()
             time.sleep(0.002)
 
     def analytic_energy_mj(self, window_start, window_end, switch, mean_ms) -> float:
@@ -373,8 +454,9 @@ class AdbDaemon:
     'accept' (user taps Allow), 'ignore' (prompt left unanswered), 'close' (refused)."""
 
     def __init__(self, root: str | Path, port: int = 0, auth_mode: str = "accept", require_auth: bool = True,
-                 known_keys=(), features=("shell_v2", "cmd"), props: dict | None = None):
-        self.sandbox = root if isinstance(root, PhoneSandbox) else PhoneSandbox(root, props)
+                 known_keys=(), features=("shell_v2", "cmd"), props: dict | None = None, shell: str | None = None):
+        shell = shell or os.environ.get("EDGESEG_DEVICE_SHELL", "busybox")
+        self.sandbox = root if isinstance(root, PhoneSandbox) else PhoneSandbox(root, props, shell=shell)
         self.port, self.auth_mode, self.require_auth = port, auth_mode, require_auth
         self.known_keys = list(known_keys)
         self.offered_keys: list[bytes] = []
@@ -385,6 +467,7 @@ class AdbDaemon:
         self.drop_push_after: int | None = None  # close the connection after this many pushed bytes (once)
         self.refuse_pushes = 0  # answer FAIL to this many SENDs
         self.stall_secs = 0.0  # say nothing for this long at the next OPEN
+        self.mute = False  # accept TCP connections and never say a word (a hung adbd, or not an adbd)
         self.pushes_started = 0
         self._server: socket.socket | None = None
         self._conns: list[_Connection] = []
@@ -420,6 +503,8 @@ class AdbDaemon:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             conn = _Connection(self, sock)
             self._conns.append(conn)
+            if self.mute:
+                continue  # the socket stays open, unread, until stop()
             threading.Thread(target=conn.serve, daemon=True).start()
 
     def go_offline(self, secs: float) -> None:
@@ -458,10 +543,9 @@ class AdbDaemon:
         return None
 
     def _popen(self, command: str, merge: bool):
-        env = {**os.environ, "EDGESEG_SANDBOX": str(self.sandbox.root),
-               "PATH": f"{self.sandbox.root / 'system/bin'}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+        env = {**os.environ, "EDGESEG_SANDBOX": str(self.sandbox.root), "PATH": self.sandbox.path,
                "TMPDIR": str(self.sandbox.root / "data/local/tmp")}
-        return subprocess.Popen(["/bin/sh", "-c", self.sandbox.translate(command) or "true"],
+        return subprocess.Popen([*self.sandbox.shell_cmd, "-c", self.sandbox.translate(command) or "true"],
                                 cwd=self.sandbox.root / "data/local/tmp", env=env, stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT if merge else subprocess.PIPE,
                                 start_new_session=True)
@@ -628,15 +712,19 @@ def main() -> int:
     ap.add_argument("--auth", choices=["accept", "ignore", "close"], default="accept")
     ap.add_argument("--no-auth", action="store_true", help="skip AUTH (like a userdebug build)")
     ap.add_argument("--seconds", type=float, default=0, help="stop after this long (0 = until Ctrl-C)")
+    ap.add_argument("--shell", choices=SHELLS, default="busybox",
+                    help="what runs device commands: busybox ash + applets, mksh + toybox, or the host's /bin/sh")
     ap.add_argument("--drive-power", action="store_true",
                     help="drive the battery gauge and power rails: idle current, a ramp while a benchmark runs")
+    ap.add_argument("--rails", choices=["sysfs", "hal", "stuck", "none"], default="sysfs",
+                    help="with --drive-power: where the rail counters are (or that they never advance)")
     args = ap.parse_args()
-    d = AdbDaemon(args.root, port=args.port, auth_mode=args.auth, require_auth=not args.no_auth)
+    d = AdbDaemon(args.root, port=args.port, auth_mode=args.auth, require_auth=not args.no_auth, shell=args.shell)
     d.start()
     if args.drive_power:
         work = d.sandbox.root / "data/local/tmp/edgeseg"
         work.mkdir(parents=True, exist_ok=True)
-        SensorDriver(d.sandbox, work).thread.start()
+        SensorDriver(d.sandbox, work, rails=None if args.rails == "none" else args.rails).thread.start()
     print(f"adbd listening on 127.0.0.1:{d.port}, sandbox {d.sandbox.root}", flush=True)
     try:
         deadline = time.monotonic() + args.seconds if args.seconds else None

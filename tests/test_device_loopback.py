@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from adbd import I_IDLE, V_BATT, AdbDaemon, SensorDriver
+from adbd import I_IDLE, V_BATT, AdbDaemon, SensorDriver, shell_command
 from edgeseg.cli import main
 from edgeseg.device import adbproto as P
 from edgeseg.device.deploy import deploy, ensure_file
@@ -290,6 +290,93 @@ def test_bench_with_power_matches_the_driven_trace(phone, tiny_tflite, tmp_path)
     # leftover files on the device: none but the artifact, its manifest and the runner
     assert sorted(p.name for p in work.iterdir()) == sorted([tiny_tflite.name, tiny_tflite.with_suffix(".json").name,
                                                             "edgeseg_runner.py"])
+
+
+def need_shell(shell):
+    try:
+        shell_command(shell)
+    except RuntimeError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"{exc} (.ci/run installs it)", pytrace=False)
+        pytest.skip(str(exc))
+
+
+@pytest.mark.parametrize("shell, rails, source, used", [
+    ("busybox", None, "battery", "battery"),
+    ("busybox", "sysfs", "battery+rails", "rails"),
+    ("busybox", "stuck", "battery+rails", "battery"),
+    ("busybox", "hal", "battery+rails", "hal"),
+    ("toybox", "sysfs", "auto", "rails"),
+])
+def test_energy_per_inference_from_each_source_on_device_shells(tmp_path, tiny_tflite, shell, rails, source, used):
+    """The whole power path on a device that runs busybox ash (or mksh + toybox), with the
+    gauge and rails driven from a known trace: energy per inference within 2% of its
+    integral, from the source the probe and the windows allow, saying why others were not."""
+    need_shell(shell)
+    with AdbDaemon(tmp_path / "phone", shell=shell) as phone:
+        work = phone.sandbox.root / "data/local/tmp/edgeseg"
+        work.mkdir(parents=True, exist_ok=True)
+        driver = SensorDriver(phone.sandbox, work, rails=rails)
+        driver.thread.start()
+        switches = record_switches(driver)
+        profile = write_profile(tmp_path, phone.port, source=source)
+        os.environ["ADB_KEY_PATH"] = str(tmp_path / "adbkey")
+        try:
+            res = CliRunner().invoke(main, ["bench", str(tiny_tflite), "--device", str(profile), "--delegate", "cpu",
+                                            "--runs", "20", "--min-secs", "2", "--reports", str(tmp_path / "r"),
+                                            "--json"], catch_exceptions=False)
+        finally:
+            driver.stop.set()
+            os.environ.pop("ADB_KEY_PATH", None)
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output[res.output.index("{"): res.output.rindex("}") + 1])
+    (row,), (pw,) = out["rows"], out["power"]
+    assert pw["status"] == "ok" and pw["energy_source"] == used, pw
+    expect = driver.analytic_energy_mj(pw["window_start"], pw["window_end"], switches[0], row["mean_ms"])
+    got = pw["energy_mj_per_inference"]
+    print(f"{shell} {rails} -> {used}: {got:.4f} mJ vs analytic {expect:.4f} mJ ({got / expect - 1:+.2%})")
+    assert got == pytest.approx(expect, rel=0.02)
+    if rails == "stuck":
+        assert pw["source_note"].startswith("rails: its energy counters did not advance")
+        assert "power: battery (not used: rails: its energy counters did not advance" in res.output
+    if rails == "hal":
+        assert "rails: no readable /sys/bus/iio/devices/iio:device*/energy_value" in pw["source_note"]
+
+
+def test_a_power_run_without_any_source_is_a_failed_row_and_exit_1(phone, tiny_tflite, tmp_path):
+    profile = write_profile(tmp_path, phone.port, source="battery")
+    (phone.sandbox.root / "sys/class/power_supply/battery/current_now").unlink()  # the gauge is not readable
+    os.environ["ADB_KEY_PATH"] = str(tmp_path / "adbkey")
+    try:
+        res = CliRunner().invoke(main, ["bench", str(tiny_tflite), "--device", str(profile), "--delegate", "cpu",
+                                        "--runs", "3", "--min-secs", "0", "--reports", str(tmp_path / "r"), "--json"],
+                                 catch_exceptions=False)
+    finally:
+        os.environ.pop("ADB_KEY_PATH", None)
+    assert res.exit_code == 1, res.output
+    out = json.loads(res.output[res.output.index("{"): res.output.rindex("}") + 1])
+    assert out["rows"][0]["status"] in ("ok", "fallback")  # latency was measured
+    (pw,) = out["power"]
+    assert pw["status"] == "failed" and pw["energy_mj_per_inference"] is None
+    assert pw["error"] == ("no power source gave samples: battery: /sys/class/power_supply/battery/current_now is not "
+                           "readable or not a number")
+    assert "warning: no usable power source on this device" in res.output
+    assert res.output.rstrip().endswith("error: 1 of 1 power row(s) failed; the report was written")
+    power_csv = list(csv.DictReader(open(Path(out["report"]) / "power.csv")))
+    assert power_csv[0]["status"] == "failed" and "current_now is not readable" in power_csv[0]["error"]
+
+
+def test_charging_seen_only_by_dumpsys_battery(phone, tiny_tflite, tmp_path):
+    from edgeseg.device.bench import bench_device
+
+    profile = write_profile(tmp_path, phone.port, source="battery")
+    (phone.sandbox.root / "dumpsys_usb").write_text("1\n")  # sysfs: discharging, no USB; the service: USB powered
+    said = []
+    with session_for(profile, tmp_path / "adbkey") as s:
+        res = bench_device(s, [tiny_tflite], ["cpu"], runs=3, min_secs=0.0, say=said.append)
+    assert res["device"]["charging"] is True and res["power"][0]["charging"] is True
+    assert res["device"]["charging_reason"] == "dumpsys battery says 'USB powered: true'"
+    assert any(m.startswith("warning: dumpsys battery says 'USB powered: true'; the phone is charging") for m in said)
 
 
 def test_battery_only_energy_and_charging_warning(phone, tiny_tflite, tmp_path):

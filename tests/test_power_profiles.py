@@ -8,22 +8,28 @@ from edgeseg.device.bench import benchmark_model_command, python_runner_command,
 from edgeseg.device.profiles import DelegateSpec, PowerSpec, load_profile, parse_profile
 from edgeseg.errors import DeviceError
 
+# A power log as the device-side sampler writes it: boot-clock seconds from /proc/uptime; the
+# rail counters' own timestamp (t=, ms on the same clock) and accumulated energy per rail.
 LOG = """M idle_start 100.0
 S 100.0 -200000 4000000 285 | 30000 41000 | 1704000 2367000
-R 100.0 t=5000
-R 100.0 CH0(T=5000)[S4M_VDD_CPUCL0], 1000000
-R 100.0 CH1(T=5000)[S5M_VDD_INT], 500000
+R 100.0 t=100000
+R 100.0 CH0(T=100000)[S4M_VDD_CPUCL0], 1000000
+R 100.0 CH1(T=100000)[S5M_VDD_INT], 500000
 S 100.5 -200000 4000000 285 | 30000 41000 | 1704000 2367000
-R 100.5 CH0(T=5500)[S4M_VDD_CPUCL0], 1300000
-R 100.5 CH1(T=5500)[S5M_VDD_INT], 600000
+R 100.5 t=100500
+R 100.5 CH0(T=100500)[S4M_VDD_CPUCL0], 1300000
+R 100.5 CH1(T=100500)[S5M_VDD_INT], 600000
 M run_start 101.0
 S 101.0 -700000 3900000 290 | 31000 45000 | 2400000 2850000
-R 101.0 CH0(T=6000)[S4M_VDD_CPUCL0], 1600000
-R 101.0 CH1(T=6000)[S5M_VDD_INT], 700000
+R 101.0 t=101000
+R 101.0 CH0(T=101000)[S4M_VDD_CPUCL0], 1600000
+R 101.0 CH1(T=101000)[S5M_VDD_INT], 700000
 S 102.0 -900000 3900000 291 |  | 
-R 102.0 CH0(T=7000)[S4M_VDD_CPUCL0], 3600000
-R 102.0 CH1(T=7000)[S5M_VDD_INT], 1200000
+R 102.0 t=102000
+R 102.0 CH0(T=102000)[S4M_VDD_CPUCL0], 3600000
+R 102.0 CH1(T=102000)[S5M_VDD_INT], 1200000
 S 102.5 garbage
+S 1795327138.%N -900000 3900000 291 |  | 
 M run_end 102.5
 """
 
@@ -35,7 +41,9 @@ def test_parse_power_log_units_and_sign():
     assert s0["current_ma"] == 200.0 and s0["voltage_v"] == 4.0 and s0["power_mw"] == pytest.approx(800.0)
     assert s0["battery_c"] == 28.5 and s0["zones_c"] == [30.0, 41.0] and s0["cpu_khz"] == [1704000, 2367000]
     assert log.samples[3]["zones_c"] == [] and log.samples[4]["current_ma"] is None
+    assert len(log.samples) == 5  # busybox's literal "%N" time: the line is not a sample
     assert [r["uws"]["S5M_VDD_INT"] for r in log.rails] == [500000, 600000, 700000, 1200000]
+    assert [r["t_ms"] for r in log.rails] == [100000, 100500, 101000, 102000]
     ma = pw.parse_power_log("S 1.0 250 3800 300 | |", PowerSpec(current_unit="mA", voltage_unit="mV"))
     assert ma.samples[0]["power_mw"] == pytest.approx(250 * 3.8)
 
@@ -43,21 +51,94 @@ def test_parse_power_log_units_and_sign():
 def test_energy_formula_by_hand():
     log = pw.parse_power_log(LOG, PowerSpec())
     # battery: idle = 800 mW (two samples), run = mean(0.7*3.9, 0.9*3.9) W = 3120 mW
-    e = pw.energy(log, (100.0, 101.0 - 1e-9), (101.0, 102.5), mean_latency_ms=20.0, prefer_rails=False)
+    e = pw.energy(log, (100.0, 101.0 - 1e-9), (101.0, 102.5), mean_latency_ms=20.0, sources=["battery"])
     assert e["idle_mw"] == pytest.approx(800.0) and e["run_mw"] == pytest.approx(3120.0)
     assert e["energy_mj_per_inference"] == pytest.approx((3120.0 - 800.0) * 20.0 / 1000)
-    assert e["energy_source"] == "battery" and e["samples"] == 2
+    assert e["energy_source"] == "battery" and e["samples"] == 2 and e["status"] == "ok"
     assert (e["temp_start_c"], e["temp_end_c"]) == (28.5, 29.1)
-    # rails: idle = (300000 + 100000) uWs / 0.5 s = 800 mW; run = (2000000 + 500000) uWs / 1 s = 2500 mW
-    r = pw.energy(log, (100.0, 100.9), (101.0, 102.5), mean_latency_ms=20.0, prefer_rails=True)
-    assert r["energy_source"] == "rails"
+    # rails: idle over [100, 100.5] = (300000 + 100000) uWs / 0.5 s = 800 mW;
+    # run over [101, 102] = (2000000 + 500000) uWs / 1 s = 2500 mW
+    r = pw.energy(log, (100.0, 100.5), (101.0, 102.0), mean_latency_ms=20.0, sources=["rails", "battery"])
+    assert r["energy_source"] == "rails" and r["source_note"] is None
     assert r["idle_mw"] == pytest.approx(800.0) and r["run_mw"] == pytest.approx(2500.0)
     assert r["energy_mj_per_inference"] == pytest.approx((2500 - 800) * 20 / 1000)
 
 
-def test_energy_without_samples_is_unknown():
-    e = pw.energy(pw.PowerLog(), (0, 1), (1, 2), 10.0, prefer_rails=True)
-    assert e["energy_mj_per_inference"] is None and e["samples"] == 0
+def test_counters_are_extended_to_the_window_edges_from_inside():
+    # idle at 1 mW until t = 1, then 5 mW: a window starting at the step must not borrow idle energy
+    readings = [{"t": t, "t_ms": None, "uws": {"a": 1000.0 * t if t <= 1 else 1000.0 + 5000.0 * (t - 1)}}
+                for t in (0.0, 0.5, 1.2, 1.7, 2.2, 2.7)]
+    assert pw.counter_power(readings, 1.0, 2.5) == (pytest.approx(5.0), "")
+    assert pw.counter_power(readings, 0.0, 1.0) == (pytest.approx(1.0), "")
+    # fewer than two readings inside: interpolated between the readings around the edges
+    # (readings at 0.5 s: 500 uWs and 1.2 s: 2000 uWs -> 1500 uWs / 0.7 s over the 0.5 s window)
+    assert pw.counter_power(readings, 0.6, 1.1) == (pytest.approx(1500 / 0.7 / 1000), "")
+    assert pw.counter_power(readings, 5.0, 6.0)[0] is None
+
+
+def test_stuck_rails_fall_back_to_the_battery_and_say_so():
+    stuck = LOG.replace("3600000", "1600000").replace("1200000", "700000")
+    log = pw.parse_power_log(stuck, PowerSpec())
+    e = pw.energy(log, (100.0, 100.9), (101.0, 102.0), 20.0, sources=["rails", "battery"])
+    assert e["energy_source"] == "battery" and e["status"] == "ok"
+    assert e["source_note"] == "rails: its energy counters did not advance in 1.0 s (stuck)"
+
+
+def test_no_usable_source_is_a_failed_row_with_the_reasons():
+    log = pw.parse_power_log("M idle_start 1.0\nM run_start 2.0\nM run_end 3.0\n", PowerSpec())
+    e = pw.energy(log, (1.0, 2.0), (2.0, 3.0), 20.0, sources=["battery"], skipped={"rails": "no readable file"})
+    assert e["status"] == "failed" and e["energy_mj_per_inference"] is None
+    assert e["error"] == ("no power source gave samples: rails: no readable file; battery: no gauge sample with "
+                          "current and voltage in the idle window (0 sample line(s) parsed in all)")
+    assert pw.energy(pw.PowerLog(), (0, 1), (1, 2), 10.0, sources=[])["status"] == "failed"
+
+
+PROBE = """U1 500.10
+B1 c=-250000 v=4000000
+R1 500.10 t=500100
+R1 500.10 CH0(T=500100)[S4M_VDD_CPUCL0], 1000
+P1 500.10 [VSYS_PWR_DISPLAY]:Display       1039108.42 mWs
+U2 500.61
+B2 c=-260000 v=4000000
+R2 500.61 t=500100
+R2 500.61 CH0(T=500100)[S4M_VDD_CPUCL0], 1000
+P2 500.61 [VSYS_PWR_DISPLAY]:Display       1039150.00 mWs
+"""
+
+
+def test_probe_judges_each_source():
+    res = pw.check_sources(PROBE, PowerSpec(), ["rails", "hal", "battery"])
+    assert res["usable"] == ["hal", "battery"]
+    assert res["skipped"] == {"rails": "its energy counters did not advance in 0.5 s (stuck or not updated)"}
+    zero = PROBE.replace("-250000", "0").replace("-260000", "0")
+    assert pw.check_sources(zero, PowerSpec(), ["battery"])["skipped"]["battery"].endswith(
+        "reads 0 (no gauge current: this device does not report it)")
+    ma = pw.check_sources(PROBE, PowerSpec(current_unit="mA"), ["battery"])  # 250 A x 4 V: not a phone
+    assert "check current_unit/voltage_unit" in ma["skipped"]["battery"]
+    assert pw.check_sources("", PowerSpec(), ["battery"])["skipped"]["battery"].startswith("/proc/uptime could not")
+    missing = pw.check_sources("U1 1.0\nB1 c= v=4000000\nU2 1.5\nB2 c= v=4000000\n", PowerSpec(), ["battery"])
+    assert missing["skipped"]["battery"] == "/sys/class/power_supply/battery/current_now is not readable or not a number"
+    none = pw.check_sources("U1 1.0\nU2 1.5\n", PowerSpec(), ["rails", "hal"])["skipped"]
+    assert "SELinux" in none["rails"] and "printed no 'PowerStats HAL 2.0 energy meter' channels" in none["hal"]
+
+
+def test_hal_dump_lines_are_parsed_in_uws():
+    # dumpEnergyMeter of hardware/google/pixel/powerstats/PowerStatsAidl.cpp: "  %32s   %14.2f mWs"
+    text = "P 10.0 [VSYS_PWR_DISPLAY]:Display       1039108.42 mWs\nP 10.0 [S2M_VDD_CPUCL2]:CPU(BIG)   761.33 mWs\n"
+    log = pw.parse_power_log(text, PowerSpec())
+    assert log.hal == [{"t": 10.0, "t_ms": None, "uws": {"VSYS_PWR_DISPLAY": pytest.approx(1039108420.0),
+                                                         "S2M_VDD_CPUCL2": pytest.approx(761330.0)}}]
+
+
+def test_allowed_sources_follow_the_profile():
+    assert pw.allowed_sources(PowerSpec(source="battery+rails")) == ["rails", "hal", "battery"]
+    assert pw.allowed_sources(PowerSpec(source="auto")) == ["rails", "hal", "battery"]
+    assert pw.allowed_sources(PowerSpec(source="battery")) == ["battery"]
+    assert pw.allowed_sources(PowerSpec(source="hal,battery")) == ["hal", "battery"]
+    assert pw.allowed_sources(PowerSpec(source="none")) == []
+    from edgeseg.device.profiles import POWER_SOURCE_NAMES
+
+    assert tuple(pw.SOURCES) == POWER_SOURCE_NAMES
 
 
 def test_charging_detection():
@@ -65,6 +146,13 @@ def test_charging_detection():
     assert pw.parse_charging("Charging\n1\n") == (True, "battery status is 'Charging'")
     assert pw.parse_charging("Discharging\n1\n") == (True, "USB power is present")
     assert pw.parse_charging("Full\n") == (True, "battery status is 'Full'")
+    # sysfs says discharging, dumpsys battery (BatteryService.dumpInternal) says USB powered
+    dumpsys = ("Discharging\n0\n__DUMPSYS_BATTERY__\nCurrent Battery Service state:\n  AC powered: false\n"
+               "  USB powered: true\n  Wireless powered: false\n  status: 3\n")
+    assert pw.parse_charging(dumpsys) == (True, "dumpsys battery says 'USB powered: true'")
+    assert pw.parse_charging(dumpsys.replace("USB powered: true", "USB powered: false").replace("status: 3", "status: 2")) \
+        == (True, "dumpsys battery says status 2 (charging)")
+    assert pw.parse_charging(dumpsys.replace("USB powered: true", "USB powered: false")) == (False, "")
 
 
 def test_bundled_profiles_load():

@@ -52,19 +52,22 @@ def python_runner_command(python: str, runner: str, graph: str, delegate: str, t
                                     "--min-secs", min_secs, "--delegate", delegate])
 
 
-def session_script(session: DeviceSession, bench_cmd: str, with_power: bool, tag: str) -> str:
+def session_script(session: DeviceSession, bench_cmd: str, with_power: bool, tag: str,
+                   sources: list[str] = ()) -> str:
+    """One shell session on the device: sampler, idle baseline, markers, the benchmark, and
+    everything printed in sections (POSIX shell: busybox ash and mksh/toybox run it)."""
     p = session.profile
     out, err = p.remote(f".bench_{tag}.out"), p.remote(f".bench_{tag}.err")
     log, stop = p.remote(f".power_{tag}.log"), p.remote(f".power_{tag}.stop")
     s = f"cd {q(p.work_dir)} || exit 97; rm -f {q(log)} {q(stop)}; "
     if with_power:
-        s += pw.sampler_start(p.power, p.thermal, log, stop)
+        s += pw.sampler_start(p.power, p.thermal, log, stop, list(sources))
         s += pw.marker(log, "idle_start") + f"sleep {p.power.idle_secs}; "
     s += pw.marker(log, "run_start")
     s += f"{bench_cmd} > {q(out)} 2> {q(err)}; rc=$?; "
     s += pw.marker(log, "run_end")
     if with_power:
-        s += f"touch {q(stop)}; wait $SP; "
+        s += pw.sampler_stop(stop)
     s += (f"echo {SECTION} out; cat {q(out)}; echo {SECTION} err; cat {q(err)}; echo {SECTION} power; "
           f"cat {q(log)} 2>/dev/null; echo {SECTION} rc $rc; rm -f {q(out)} {q(err)} {q(log)} {q(stop)}")
     return s
@@ -138,10 +141,19 @@ def bench_device(session: DeviceSession, artifacts: list[Path], delegates: list[
     device_name = info.get("model") or p.name
     with_power = with_power and p.power.source != "none"
     charging, why = False, ""
+    power_check = {"usable": [], "skipped": {}}
     if with_power:
         charging, why = pw.parse_charging(session.shell(pw.charging_command(p.power)).text)
         if charging:
             say(f"warning: {why}; {pw.CHARGING_ADVICE}")
+        allowed = pw.allowed_sources(p.power)
+        power_check = pw.check_sources(session.shell(pw.probe_command(p.power, allowed)).text, p.power, allowed)
+        skipped = "; ".join(f"{k}: {v}" for k, v in power_check["skipped"].items())
+        if power_check["usable"]:
+            say(f"power: {', '.join(power_check['usable'])}" + (f" (not used: {skipped})" if skipped else ""))
+        else:
+            say(f"warning: no usable power source on this device ({skipped or 'none allowed'}): every power row "
+                "will be failed; pass --no-power to measure latency only")
     runner_remote = binary_remote = None
     if p.runner == "python":
         runner_remote = ensure_file(session, RUNNER_FILE, "edgeseg_runner.py")["remote"]
@@ -188,7 +200,7 @@ def bench_device(session: DeviceSession, artifacts: list[Path], delegates: list[
                 if with_power:
                     cool_down(session, say)
                 tag = secrets.token_hex(4)
-                script = session_script(session, cmd, with_power, tag)
+                script = session_script(session, cmd, with_power, tag, power_check["usable"])
                 res = session.with_retry(lambda c: c.shell(script, timeout=3600, idle_timeout=None), "benchmark")
                 sec = split_sections(res.text)
                 row, ops, window = _latency_row(p.runner, sec, delegate)
@@ -200,11 +212,18 @@ def bench_device(session: DeviceSession, artifacts: list[Path], delegates: list[
                     m = plog.markers
                     idle = (m.get("idle_start", 0), m.get("run_start", 0))
                     run = window or (m.get("run_start", 0), m.get("run_end", 0))
-                    e = pw.energy(plog, idle, run, row.get("mean_ms") or 0.0, "rails" in p.power.source)
+                    e = pw.energy(plog, idle, run, row.get("mean_ms") or 0.0, power_check["usable"],
+                                  power_check["skipped"])
                     e.pop("idle_samples")
+                    if not m.get("run_start"):
+                        e.update(status="failed", error="the power log has no readable markers: the device's "
+                                 f"{pw.UPTIME} gave no time ({len(plog.samples)} sample line(s) parsed)")
+                    if e["status"] == "failed":
+                        say(f"      power failed: {e['error']}")
+                    elif e.get("source_note") and e["energy_source"] not in power_check["usable"][:1]:
+                        say(f"      power from {e['energy_source']}: {e['source_note']}")
                     power_rows.append({"artifact": label, "device": device_name, "delegate": delegate, **e,
-                                       "source": p.power.source, "charging": charging,
-                                       "window_start": run[0], "window_end": run[1]})
+                                       "charging": charging, "window_start": run[0], "window_end": run[1]})
                     t0 = m.get("idle_start", plog.samples[0]["t"] if plog.samples else 0)
                     for s in plog.samples:
                         phase = "idle" if idle[0] <= s["t"] < idle[1] else "run" if run[0] <= s["t"] <= run[1] else "other"
@@ -215,10 +234,11 @@ def bench_device(session: DeviceSession, artifacts: list[Path], delegates: list[
                 latency.append({**base, "status": "failed", "error": lost})
             except DeviceError as exc:
                 latency.append({**base, "status": "failed", "error": str(exc)})
-    if accelerators:
+    key = device_key(info, session.serial)
+    if accelerators and key:
         from .session import remember_device  # noqa: PLC0415
 
-        remember_device(info.get("serial") or session.serial or p.name, nnapi_accelerators=accelerators)
+        remember_device(key, nnapi_accelerators=accelerators)
     try:
         temperature = None if lost else read_temperature(session)
     except DeviceError:
@@ -226,6 +246,15 @@ def bench_device(session: DeviceSession, artifacts: list[Path], delegates: list[
     return {"latency": latency, "power": power_rows, "ops": ops_rows, "trace": trace,
             "device": {**info, "profile": p.name, "accelerators": accelerators, "charging": charging,
                        "charging_reason": why, "temperature_c": temperature, "connection_lost": lost}}
+
+
+def device_key(info: dict, serial: str | None) -> str | None:
+    """What identifies a device in the cache of learned facts: its serial, else its build
+    fingerprint; never the profile name (two phones share a profile)."""
+    for value in (info.get("serial"), serial, info.get("fingerprint")):
+        if value and str(value).strip():
+            return str(value).strip()
+    return None
 
 
 def _latency_row(runner: str, sec: dict, delegate: str) -> tuple[dict, list, tuple | None]:
@@ -237,7 +266,9 @@ def _latency_row(runner: str, sec: dict, delegate: str) -> tuple[dict, list, tup
         r = json.loads(line)
         if r.get("status") == "failed":
             return {"status": "failed", "error": r.get("error")}, [], None
-        window = (r.pop("timed_start"), r.pop("timed_end"))
+        start, end = r.pop("timed_start"), r.pop("timed_end")
+        # the device's boot clock, the sampler's clock (older runners: wall clock)
+        window = (r.pop("timed_start_boot", start), r.pop("timed_end_boot", end))
         r.pop("cpu_ops", None)
         return r, [], window
     parsed = parse_benchmark_output(sec["out"] + "\n" + sec["err"])

@@ -1,15 +1,22 @@
-"""Power sampling on the device and energy per inference.
+"""Power on the device: the sources, the sampler, and energy per inference.
 
-The sampler is a shell loop started in the *same* shell session as the benchmark (no ADB
-round trip per sample): at ``rate_hz`` it appends one line per sample to a log on the
-device with the wall-clock time, battery current and voltage, battery temperature, the
-thermal zones and the CPU frequencies, plus the Pixel power-rail energy counters when the
-profile has them. The benchmark script writes phase markers into the same log.
+Everything sent to the device is POSIX shell that busybox ash and Android's mksh with
+toybox applets all run: no ``date +%N`` (busybox prints ``%N`` literally), no bash-isms.
+Timestamps come from ``/proc/uptime`` (CLOCK_BOOTTIME seconds, 10 ms resolution), read
+with the shell's own ``read``: the clock the kernel's rail counters use too.
+
+Sources (:data:`SOURCES`, in order of preference): the Pixel power rails in sysfs
+(ODPM energy counters), the same rails through the power-stats HAL (``dumpsys
+android.hardware.power.stats.IPowerStats/default``, where SELinux keeps the shell out of
+sysfs), the battery fuel gauge (current x voltage), none. Each source the profile allows
+is probed before the sweep (:func:`probe_command`, :func:`check_sources`): counters must
+advance, the current must read non-zero. Each row then takes the first source whose
+samples in both windows are valid (:func:`energy`) and records why the others were not
+used; a row for which no source gives samples is a failed power row, never an empty one.
 
 Energy per inference = (run power - idle power) x mean latency, with run power averaged
-over the timed window of the benchmark and idle power over the idle baseline before it.
-With power rails, the same formula uses powers from energy-counter deltas (exact
-integrals of the rails' power), reported as ``energy_source = rails``.
+over the timed window of the benchmark and idle power over the idle baseline before it;
+for counter sources the powers are energy-counter deltas over time (exact integrals).
 """
 
 from __future__ import annotations
@@ -21,35 +28,116 @@ from .profiles import PowerSpec, ThermalSpec
 from .session import q
 
 CPUFREQ_GLOB = "/sys/devices/system/cpu/cpu*/cpufreq/scaling_cur_freq"
+UPTIME = "/proc/uptime"
+HAL_SERVICE = "android.hardware.power.stats.IPowerStats/default"
+HAL_HEADER = "PowerStats HAL 2.0 energy meter"
+HAL_RATE_HZ = 2.0  # each read is a binder call through dumpsys: keep it rare
 _RAIL_RE = re.compile(r"CH\d+\(T=(\d+)\)\[([^\]]+)\],\s*(\d+)")
+_HAL_RE = re.compile(r"\[([^\]]+)\]:(\S*)\s+([0-9]+(?:\.[0-9]+)?)\s+mWs")
 
 
-def sampler_start(power: PowerSpec, thermal: ThermalSpec, log: str, stop: str) -> str:
-    """Shell that starts the sampler in the background (its pid in $SP)."""
+@dataclass(frozen=True)
+class PowerSource:
+    name: str
+    kind: str  # "counter" (accumulated energy per rail) or "gauge" (instantaneous current x voltage)
+    description: str
+
+
+#: The table of power sources, in the order they are preferred.
+SOURCES: dict[str, PowerSource] = {
+    "rails": PowerSource("rails", "counter", "Pixel 6+ on-device power rails (ODPM energy counters in sysfs)"),
+    "hal": PowerSource("hal", "counter", f"the same rails through the power-stats HAL (dumpsys {HAL_SERVICE})"),
+    "battery": PowerSource("battery", "gauge", "battery fuel gauge: current_now x voltage_now"),
+}
+
+
+def allowed_sources(power: PowerSpec) -> list[str]:
+    """The sources a profile's ``source`` allows, in preference order: ``auto`` = all,
+    ``battery+rails`` = rails (sysfs or HAL) then battery, else the names given."""
+    s = power.source
+    if s == "none":
+        return []
+    if s == "auto":
+        return list(SOURCES)
+    names = {"battery+rails": {"rails", "hal", "battery"}, "rails": {"rails", "hal"}}.get(s)
+    if names is None:
+        names = {n.strip() for n in s.replace("+", ",").split(",") if n.strip()}
+    return [n for n in SOURCES if n in names]
+
+
+# -- what runs on the device ------------------------------------------------------------------
+
+
+def _now(var: str = "t") -> str:
+    """Set ``$var`` to the boot-clock seconds (fork-free: the shell's ``read``)."""
+    return f"read {var} _u < {UPTIME}; "
+
+
+def _rails_fragment(power: PowerSpec, tag: str = "R") -> str:
+    return (f'for f in {power.rails_glob}; do [ -r "$f" ] && while read -r l; do echo "{tag} $t $l"; done < "$f"; '
+            "done; ")
+
+
+def _hal_fragment(tag: str = "P") -> str:
+    return (f"dumpsys {HAL_SERVICE} 2>/dev/null | while read -r l; do case \"$l\" in *mWs*) echo \"{tag} $t $l\";; "
+            "esac; done; ")
+
+
+def sampler_start(power: PowerSpec, thermal: ThermalSpec, log: str, stop: str, sources: list[str]) -> str:
+    """Shell that starts the sampler in the background (its pids in $SP and $HP): one line
+    per sample with the boot time, battery current and voltage, battery and thermal-zone
+    temperatures and CPU frequencies, plus the rail counters of ``sources``."""
     period = 1.0 / power.rate_hz
     zones = " ".join(q(z) for z in thermal.zones)
-    rails = ""
-    if "rails" in power.source:
-        rails = (f'for f in {power.rails_glob}; do [ -r "$f" ] && while read -r l; do echo "R $t $l"; done < "$f"; done; ')
-    return (
+    rails = _rails_fragment(power) if "rails" in sources else ""
+    s = (
         f"( while [ ! -e {q(stop)} ]; do "
-        f"t=$(date +%s.%N); c=; v=; b=; "
+        f"{_now()}c=; v=; b=; "
         f"read c < {q(power.current_path)}; read v < {q(power.voltage_path)}; read b < {q(power.temp_path)}; "
         f"z=; for f in {zones}; do x=; read x < \"$f\"; z=\"$z $x\"; done; "
         f"fr=; for f in {CPUFREQ_GLOB}; do x=; read x < \"$f\"; fr=\"$fr $x\"; done; "
         f"echo \"S $t $c $v $b |$z |$fr\"; {rails}"
         f"sleep {period:.3f}; done ) >> {q(log)} 2>/dev/null & SP=$!; "
     )
+    if "hal" in sources:
+        s += (f"( while [ ! -e {q(stop)} ]; do {_now()}{_hal_fragment()}sleep {1 / HAL_RATE_HZ:.3f}; done ) "
+              f">> {q(log)} 2>/dev/null & HP=$!; ")
+    else:
+        s += "HP=; "
+    return s
+
+
+def sampler_stop(stop: str) -> str:
+    return f"touch {q(stop)}; wait $SP; [ -n \"$HP\" ] && wait $HP; "
 
 
 def marker(log: str, name: str) -> str:
-    return f"echo \"M {name} $(date +%s.%N)\" >> {q(log)}; "
+    return f"{_now('mt')}echo \"M {name} $mt\" >> {q(log)}; "
+
+
+def probe_command(power: PowerSpec, sources: list[str], gap_s: float = 0.5) -> str:
+    """Two readings of every source ``gap_s`` apart, for :func:`check_sources`."""
+    def reading(n: int) -> str:
+        s = f"{_now()}echo \"U{n} $t\"; "
+        if "battery" in sources:
+            s += (f"c=; v=; read c < {q(power.current_path)}; read v < {q(power.voltage_path)}; "
+                  f"echo \"B{n} c=$c v=$v\"; ")
+        if "rails" in sources:
+            s += _rails_fragment(power, f"R{n}")
+        if "hal" in sources:
+            s += _hal_fragment(f"P{n}")
+        return s
+    return reading(1) + f"sleep {gap_s}; " + reading(2) + "true"
+
+
+# -- parsing ----------------------------------------------------------------------------------
 
 
 @dataclass
 class PowerLog:
     samples: list[dict] = field(default_factory=list)
-    rails: list[dict] = field(default_factory=list)
+    rails: list[dict] = field(default_factory=list)  # sysfs counters: {"t", "t_ms", "uws": {rail: uWs}}
+    hal: list[dict] = field(default_factory=list)  # HAL counters: {"t", "uws": {rail: uWs}}
     markers: dict[str, float] = field(default_factory=dict)
 
 
@@ -60,12 +148,43 @@ def _num(text: str) -> float | None:
         return None
 
 
+def _scales(power: PowerSpec) -> tuple[float, float]:
+    return (1e-3 if power.current_unit == "uA" else 1.0), (1e-6 if power.voltage_unit == "uV" else 1e-3)
+
+
+def _rail_readings(lines: list[tuple[float, str]]) -> list[dict]:
+    """``(sampler time, line)`` of energy_value files -> one reading per sampler time with
+    every rail's accumulated uWs; ``t_ms`` is the counters' own timestamp (the ``t=`` line)
+    when the driver prints one."""
+    acc: dict[float, dict] = {}
+    for t, line in lines:
+        entry = acc.setdefault(t, {"t": t, "t_ms": None, "uws": {}})
+        if line.startswith("t="):
+            v = _num(line[2:])
+            if v is not None:
+                entry["t_ms"] = v if entry["t_ms"] is None else min(entry["t_ms"], v)
+            continue
+        m = _RAIL_RE.search(line)
+        if m:
+            entry["uws"][m.group(2)] = int(m.group(3))
+    return [acc[k] for k in sorted(acc) if acc[k]["uws"]]
+
+
+def _hal_readings(lines: list[tuple[float, str]]) -> list[dict]:
+    acc: dict[float, dict] = {}
+    for t, line in lines:
+        m = _HAL_RE.search(line)
+        if m:
+            acc.setdefault(t, {"t": t, "t_ms": None, "uws": {}})["uws"][m.group(1)] = float(m.group(3)) * 1000.0
+    return [acc[k] for k in sorted(acc)]
+
+
 def parse_power_log(text: str, power: PowerSpec) -> PowerLog:
-    """Samples in mA / V / mW / degC; rail counters in uWs; markers as epoch seconds."""
-    cur_scale = 1e-3 if power.current_unit == "uA" else 1.0
-    volt_scale = 1e-6 if power.voltage_unit == "uV" else 1e-3
+    """Samples in mA / V / mW / degC; rail counters in uWs; times (markers too) in boot-clock
+    seconds. Lines whose time does not parse are dropped (and show up as missing samples)."""
+    cur_scale, volt_scale = _scales(power)
     out = PowerLog()
-    rail_acc: dict[float, dict] = {}
+    rail_lines, hal_lines = [], []
     for line in text.splitlines():
         parts = line.split()
         if not parts:
@@ -76,14 +195,14 @@ def parse_power_log(text: str, power: PowerSpec) -> PowerLog:
                 out.markers[parts[1]] = t
         elif parts[0] == "S" and len(parts) >= 2:
             t = _num(parts[1])
+            if t is None:
+                continue
             head, _, rest = line.partition("|")
             zones_txt, _, freqs_txt = rest.partition("|")
             fields = head.split()[2:]
             c = _num(fields[0]) if len(fields) > 0 else None
             v = _num(fields[1]) if len(fields) > 1 else None
             b = _num(fields[2]) if len(fields) > 2 else None
-            if t is None:
-                continue
             s = {"t": t, "current_ma": abs(c) * cur_scale if c is not None else None,
                  "voltage_v": v * volt_scale if v is not None else None,
                  "battery_c": b / 10.0 if b is not None else None,
@@ -91,15 +210,77 @@ def parse_power_log(text: str, power: PowerSpec) -> PowerLog:
                  "cpu_khz": [int(f) for f in map(_num, freqs_txt.split()) if f is not None]}
             s["power_mw"] = s["current_ma"] * s["voltage_v"] if s["current_ma"] is not None and s["voltage_v"] is not None else None
             out.samples.append(s)
-        elif parts[0] == "R" and len(parts) >= 3:
+        elif parts[0] in ("R", "P") and len(parts) >= 3:
             t = _num(parts[1])
-            m = _RAIL_RE.search(line)
-            if t is None or not m:
-                continue
-            entry = rail_acc.setdefault(t, {"t": t, "t_ms": int(m.group(1)), "uws": {}})
-            entry["uws"][m.group(2)] = int(m.group(3))
-    out.rails = [rail_acc[k] for k in sorted(rail_acc)]
+            if t is not None:
+                (rail_lines if parts[0] == "R" else hal_lines).append((t, line.split(None, 2)[2]))
+    out.rails = _rail_readings(rail_lines)
+    out.hal = _hal_readings(hal_lines)
     return out
+
+
+# -- checking the sources ---------------------------------------------------------------------
+
+
+def check_sources(text: str, power: PowerSpec, sources: list[str]) -> dict:
+    """Judge the probe's two readings: ``{"usable": [names], "skipped": {name: reason}}``."""
+    cur_scale, volt_scale = _scales(power)
+    by_tag: dict[str, list[str]] = {}
+    times: dict[int, float] = {}
+    for line in text.splitlines():
+        parts = line.split(None, 1)
+        if not parts:
+            continue
+        tag, rest = parts[0], (parts[1] if len(parts) > 1 else "")
+        if tag in ("U1", "U2"):
+            t = _num(rest.split()[0]) if rest.split() else None
+            if t is not None:
+                times[int(tag[1])] = t
+        by_tag.setdefault(tag, []).append(rest)
+    usable, skipped = [], {}
+    if not times:
+        why = f"{UPTIME} could not be read with the shell's `read`: no timestamps for any sample"
+        return {"usable": [], "skipped": {n: why for n in sources}}
+    for name in sources:
+        if name == "battery":
+            vals = []
+            for tag in ("B1", "B2"):
+                for r in by_tag.get(tag, []):
+                    kv = dict(x.split("=", 1) for x in r.split() if "=" in x)
+                    vals.append((_num(kv.get("c")), _num(kv.get("v"))))
+            currents = [c for c, _ in vals if c is not None]
+            volts = [v for _, v in vals if v is not None]
+            if not currents:
+                skipped[name] = f"{power.current_path} is not readable or not a number"
+            elif all(c == 0 for c in currents):
+                skipped[name] = f"{power.current_path} reads 0 (no gauge current: this device does not report it)"
+            elif not volts or all(v <= 0 for v in volts):
+                skipped[name] = f"{power.voltage_path} is not readable or not positive"
+            else:
+                mw = abs(currents[-1]) * cur_scale * volts[-1] * volt_scale
+                if not 1.0 <= mw <= 50_000:
+                    skipped[name] = (f"the gauge reads {mw:,.1f} mW, not a phone's power: check current_unit/"
+                                     f"voltage_unit in the profile ({power.current_unit}, {power.voltage_unit})")
+                else:
+                    usable.append(name)
+        else:
+            tag = "R" if name == "rails" else "P"
+            lines = [(float(i), r.split(None, 1)[1] if len(r.split(None, 1)) > 1 else "")
+                     for i in (1, 2) for r in by_tag.get(f"{tag}{i}", [])]
+            readings = (_rail_readings if name == "rails" else _hal_readings)(lines)
+            what = (f"no readable {power.rails_glob} (SELinux keeps the shell out of it on user builds)"
+                    if name == "rails" else f"dumpsys {HAL_SERVICE} printed no '{HAL_HEADER}' channels")
+            if len(readings) < 2:
+                skipped[name] = what
+            elif sum(readings[1]["uws"].values()) <= sum(readings[0]["uws"].values()):
+                skipped[name] = (f"its energy counters did not advance in {times.get(2, 0) - times.get(1, 0):.1f} s "
+                                 "(stuck or not updated)")
+            else:
+                usable.append(name)
+    return {"usable": usable, "skipped": skipped}
+
+
+# -- energy -----------------------------------------------------------------------------------
 
 
 def mean_power(samples: list[dict], t0: float, t1: float) -> tuple[float | None, int]:
@@ -107,51 +288,140 @@ def mean_power(samples: list[dict], t0: float, t1: float) -> tuple[float | None,
     return (sum(vals) / len(vals) if vals else None), len(vals)
 
 
-def rails_power(rails: list[dict], t0: float, t1: float) -> float | None:
-    """Mean power (mW) of all rails over [t0, t1] from accumulated-energy counter deltas."""
-    inside = [r for r in rails if t0 <= r["t"] <= t1]
-    if len(inside) < 2:
+def _energy_curve(readings: list[dict]) -> list[tuple[float, float]]:
+    """(time s, total accumulated uWs) per reading, on the boot clock: the counters' own
+    timestamp (``t=`` ms, CLOCK_BOOTTIME) where they print one, else the sampler's time."""
+    pts = {}
+    for r in readings:
+        t = r["t_ms"] / 1e3 if r.get("t_ms") else r["t"]
+        pts[t] = sum(r["uws"].values())
+    return sorted(pts.items())
+
+
+def _interpolate(curve: list[tuple[float, float]], t: float) -> float | None:
+    import bisect  # noqa: PLC0415
+
+    times = [p[0] for p in curve]
+    if not curve or t < times[0] or t > times[-1]:
         return None
-    a, b = inside[0], inside[-1]
-    dt = (b["t_ms"] - a["t_ms"]) / 1e3 if b["t_ms"] > a["t_ms"] else b["t"] - a["t"]
+    i = bisect.bisect_left(times, t)
+    if times[i] == t:
+        return curve[i][1]
+    (ta, ea), (tb, eb) = curve[i - 1], curve[i]
+    return ea + (eb - ea) * (t - ta) / (tb - ta)
+
+
+def counter_power(readings: list[dict], t0: float, t1: float) -> tuple[float | None, str]:
+    """Mean power (mW) of all rails over [t0, t1] from accumulated-energy counters, or
+    ``(None, why)``. The energy at each edge of the window is extended linearly from the two
+    readings inside the window nearest to it (a window's edges are where the power steps:
+    the benchmark starts or exits, so readings outside it belong to another regime); with
+    fewer than two readings inside, it is interpolated between the readings around it."""
+    curve = _energy_curve(readings)
+    inside = [p for p in curve if t0 <= p[0] <= t1]
+    if len(inside) >= 2:
+        (ta, ea), (tb, eb) = inside[0], inside[1]
+        e0 = ea - (eb - ea) * (ta - t0) / (tb - ta)
+        (ta, ea), (tb, eb) = inside[-2], inside[-1]
+        e1 = eb + (eb - ea) * (t1 - tb) / (tb - ta)
+    else:
+        e0, e1 = _interpolate(curve, t0), _interpolate(curve, t1)
+        if e0 is None or e1 is None:
+            return None, f"{len(inside)} counter reading(s) in a {t1 - t0:.1f} s window"
+    dt = t1 - t0
     if dt <= 0:
-        return None
-    energy_uws = sum(b["uws"][k] - a["uws"].get(k, b["uws"][k]) for k in b["uws"])
-    return energy_uws / dt / 1e3
+        return None, "an empty window"
+    if (inside[-1][1] - inside[0][1] if len(inside) >= 2 else e1 - e0) <= 0:
+        span = inside[-1][0] - inside[0][0] if len(inside) >= 2 else dt
+        return None, f"its energy counters did not advance in {span:.1f} s (stuck)"
+    return (e1 - e0) / dt / 1e3, ""
+
+
+def rails_power(rails: list[dict], t0: float, t1: float) -> float | None:
+    return counter_power(rails, t0, t1)[0]
 
 
 def energy(log: PowerLog, idle: tuple[float, float], run: tuple[float, float], mean_latency_ms: float,
-           prefer_rails: bool) -> dict:
-    """idle_mw, run_mw and energy_mj_per_inference = (run - idle) x latency."""
-    idle_mw, n_idle = mean_power(log.samples, *idle)
-    run_mw, n_run = mean_power(log.samples, *run)
-    source = "battery"
-    if prefer_rails:
-        ri, rr = rails_power(log.rails, *idle), rails_power(log.rails, *run)
-        if ri is not None and rr is not None:
-            idle_mw, run_mw, source = ri, rr, "rails"
-    e = None
-    if idle_mw is not None and run_mw is not None and mean_latency_ms:
-        e = (run_mw - idle_mw) * mean_latency_ms / 1e3  # mW x ms = uJ -> mJ
+           sources: list[str] | None = None, skipped: dict | None = None) -> dict:
+    """idle_mw, run_mw and energy_mj_per_inference = (run - idle) x latency from the first of
+    ``sources`` (default: rails, hal, battery) whose samples in both windows are valid;
+    ``status`` is ``failed`` with the reasons when none is. ``source_note`` says why the
+    sources before the one used were not (including ``skipped`` from the probe)."""
+    sources = list(SOURCES) if sources is None else sources
+    reasons = dict(skipped or {})
+    chosen = None
+    idle_mw = run_mw = None
+    n_run = n_idle = 0
+    for name in sources:
+        if SOURCES[name].kind == "counter":
+            readings = log.rails if name == "rails" else log.hal
+            i, why_i = counter_power(readings, *idle)
+            r, why_r = counter_power(readings, *run)
+            if i is None or r is None:
+                reasons[name] = (why_r or why_i) if r is None else why_i
+                continue
+            idle_mw, run_mw, chosen = i, r, name
+            n_idle = sum(1 for x in readings if idle[0] <= x["t"] <= idle[1])
+            n_run = sum(1 for x in readings if run[0] <= x["t"] <= run[1])
+            break
+        i, n_i = mean_power(log.samples, *idle)
+        r, n_r = mean_power(log.samples, *run)
+        if i is None or r is None:
+            reasons[name] = (f"no gauge sample with current and voltage in the {'idle' if i is None else 'timed'} "
+                             f"window ({len(log.samples)} sample line(s) parsed in all)")
+            continue
+        if i == 0 and r == 0:
+            reasons[name] = "the gauge current read 0 in both windows"
+            continue
+        idle_mw, run_mw, chosen, n_idle, n_run = i, r, name, n_i, n_r
+        break
     temps = [s["battery_c"] for s in log.samples if s["battery_c"] is not None]
-    return {"idle_mw": idle_mw, "run_mw": run_mw, "energy_mj_per_inference": e, "energy_source": source,
-            "samples": n_run, "idle_samples": n_idle,
-            "temp_start_c": temps[0] if temps else None, "temp_end_c": temps[-1] if temps else None}
+    note = "; ".join(f"{k}: {v}" for k, v in reasons.items() if k != chosen)
+    out = {"idle_mw": idle_mw, "run_mw": run_mw, "energy_mj_per_inference": None, "energy_source": chosen,
+           "samples": n_run, "idle_samples": n_idle, "source_note": note or None,
+           "temp_start_c": temps[0] if temps else None, "temp_end_c": temps[-1] if temps else None}
+    if chosen is None:
+        out.update(status="failed", error=("no power source gave samples: " + note) if note else
+                   "no power source is allowed by the profile")
+        return out
+    if mean_latency_ms:
+        out["energy_mj_per_inference"] = (run_mw - idle_mw) * mean_latency_ms / 1e3  # mW x ms = uJ -> mJ
+    out["status"] = "ok"
+    return out
+
+
+# -- charging ---------------------------------------------------------------------------------
 
 
 def charging_command(power: PowerSpec) -> str:
-    return f"cat {q(power.status_path)} 2>/dev/null; echo; cat {q(power.usb_online_path)} 2>/dev/null"
+    return (f"cat {q(power.status_path)} 2>/dev/null; echo; cat {q(power.usb_online_path)} 2>/dev/null; echo; "
+            "echo __DUMPSYS_BATTERY__; dumpsys battery 2>/dev/null")
+
+
+BATTERY_STATUS = {"1": "unknown", "2": "charging", "3": "discharging", "4": "not charging", "5": "full"}
 
 
 def parse_charging(text: str) -> tuple[bool, str]:
-    """(charging?, reason) from the battery status and USB-online values."""
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    """(charging?, reason) from the sysfs battery status and USB-online values and from
+    ``dumpsys battery`` (AC/USB/wireless/dock powered, status code)."""
+    sysfs, _, dumpsys = text.partition("__DUMPSYS_BATTERY__")
+    lines = [ln.strip() for ln in sysfs.splitlines() if ln.strip()]
     status = lines[0] if lines else ""
     usb = lines[1] if len(lines) > 1 else "0"
-    if status and status != "Discharging":
+    if status and status not in ("Discharging", "Not charging"):
         return True, f"battery status is '{status}'"
     if usb == "1":
         return True, "USB power is present"
+    values = {}
+    for line in dumpsys.splitlines():
+        key, sep, value = line.strip().partition(":")
+        if sep:
+            values[key.strip().lower()] = value.strip()
+    for what in ("ac", "usb", "wireless", "dock"):
+        if values.get(f"{what} powered") == "true":
+            return True, f"dumpsys battery says '{what.upper() if what in ('ac', 'usb') else what} powered: true'"
+    if values.get("status") in ("2", "5"):
+        return True, f"dumpsys battery says status {values['status']} ({BATTERY_STATUS[values['status']]})"
     return False, ""
 
 

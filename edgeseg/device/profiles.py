@@ -25,7 +25,11 @@ POWER_KEYS = ("source", "current_path", "voltage_path", "status_path", "usb_onli
 THERMAL_KEYS = ("zones", "cooldown_above_c", "cooldown_max_secs")
 TRANSPORTS = ("tcp", "usb", "adb-server")
 RUNNERS = ("benchmark_model", "python")
-POWER_SOURCES = ("battery", "rails", "battery+rails", "none")
+#: Names of the power sources (the table is edgeseg.device.power.SOURCES); a profile's
+#: ``source`` is ``auto`` (every one), ``none``, or a list of these in any order, e.g.
+#: ``battery+rails`` (rails through sysfs or the HAL, then the battery gauge).
+POWER_SOURCE_NAMES = ("rails", "hal", "battery")
+POWER_SOURCES = ("auto", "none", "battery+rails", *POWER_SOURCE_NAMES)
 WORK_ROOT = "/data/local/tmp"
 
 
@@ -129,8 +133,10 @@ def parse_profile(data: dict, name: str, path: Path | None = None) -> DeviceProf
     power_t = data.get("power") or {}
     _check_keys(power_t, POWER_KEYS, f"{where} [power]")
     power = PowerSpec(**power_t)
-    if power.source not in POWER_SOURCES:
-        raise DeviceError(f"{where} [power]: source must be one of {', '.join(POWER_SOURCES)}")
+    parts = [x.strip() for x in power.source.replace("+", ",").split(",")]
+    if power.source not in POWER_SOURCES and not all(x in POWER_SOURCE_NAMES for x in parts):
+        raise DeviceError(f"{where} [power]: source must be auto, none, or a comma list of "
+                          f"{', '.join(POWER_SOURCE_NAMES)} (got '{power.source}')")
     if power.current_unit not in ("uA", "mA") or power.voltage_unit not in ("uV", "mV"):
         raise DeviceError(f"{where} [power]: current_unit must be uA or mA and voltage_unit uV or mV")
     if not 0.5 <= power.rate_hz <= 100:

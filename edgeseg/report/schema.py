@@ -20,9 +20,13 @@ LATENCY_COLUMNS = (
     "error", "runner",
 )
 
+#: ``energy_source`` is the source the energy came from (rails, hal, battery) and
+#: ``source_note`` why the sources preferred to it were not used; a row for which no source
+#: gave samples has ``status`` failed and the reasons in ``error``.
 POWER_COLUMNS = (
     "artifact", "device", "delegate", "idle_mw", "run_mw", "energy_mj_per_inference", "energy_source",
-    "samples", "source", "charging", "temp_start_c", "temp_end_c", "window_start", "window_end",
+    "samples", "charging", "temp_start_c", "temp_end_c", "window_start", "window_end", "status", "error",
+    "source_note",
 )
 
 POWER_TRACE_COLUMNS = ("artifact", "delegate", "t_s", "power_mw", "battery_c", "phase")

@@ -35,8 +35,8 @@ def bench_host(artifact: str | Path, threads: int = 2, runs: int = 50, min_secs:
                             signature=signature)
     except ValueError as exc:  # an unknown signature
         raise EdgesegError(f"{artifact}: {exc}") from None
-    res.pop("timed_start")
-    res.pop("timed_end")
+    for key in ("timed_start", "timed_end", "timed_start_boot", "timed_end_boot"):
+        res.pop(key, None)
     if signature and res["total_ops"] is None:
         res.update(_separate_file_delegation(artifact, signature, threads, delegate))
     return res
