@@ -203,17 +203,27 @@ def data_inspect(dataset, max_per_split, as_json) -> None:
 @click.option("--input-size", default=format_size(DEFAULT_INPUT_SIZE), show_default=True, callback=_size)
 @click.option("--epochs", default=30, show_default=True, type=click.IntRange(1))
 @click.option("--batch", default=8, show_default=True, type=click.IntRange(1))
-@click.option("--lr", default=5e-4, show_default=True, type=click.FloatRange(0, min_open=True),
-              help="Initial learning rate (Adam).")
+@click.option("--lr", default=1e-3, show_default=True, type=click.FloatRange(0, min_open=True),
+              help="Peak learning rate of Adam (after the warm-up).")
+@click.option("--schedule", type=click.Choice(["cosine", "poly", "exp", "constant"]), default="cosine",
+              show_default=True, help="cosine / poly: warm-up then decay to the last step; exp: the seed's "
+                                      "(x --decay every --decay-epochs); constant.")
+@click.option("--warmup-epochs", default=1.0, show_default=True, type=click.FloatRange(0),
+              help="Linear warm-up (cosine, poly).")
 @click.option("--decay", default=0.8, show_default=True, type=click.FloatRange(0, 1, min_open=True),
-              help="LR factor every --decay-epochs (1 = constant).")
+              help="--schedule exp: LR factor every --decay-epochs.")
 @click.option("--decay-epochs", default=3.0, show_default=True, type=click.FloatRange(0, min_open=True))
-@click.option("--loss", type=click.Choice(["ce", "dice", "ce_dice"]), default=None,
-              help="ce = cross-entropy (+ L2 from --l2), dice = soft Dice, ce_dice = both. Default: the model's "
-                   "(dice for unet-pta, ce otherwise).")
-@click.option("--class-weights", is_flag=True, help="Median-frequency class weights in the cross-entropy (ce, ce_dice).")
+@click.option("--ema", default=0.998, show_default=True, type=click.FloatRange(0, 1, max_open=True),
+              help="Decay of the exponential moving average of the weights, the model that is validated, saved and "
+                   "exported (0 = off: the raw weights).")
+@click.option("--loss", type=click.Choice(["ce", "dice", "ce_dice", "ohem"]), default=None,
+              help="ce = cross-entropy (+ L2 from --l2), dice = soft Dice, ce_dice = both, ohem = cross-entropy of "
+                   "the hardest pixels. Default: the model's (dice for unet-pta, ce otherwise).")
+@click.option("--class-weights", is_flag=True,
+              help="Median-frequency (class-balanced) weights in the cross-entropy (ce, ce_dice).")
 @click.option("--augment", default="default", show_default=True,
-              help="Comma list of flip,brightness,noise,scale,color, or 'none'.")
+              help="Comma list of flip,brightness,noise,scale,color, or 'none'. default = all (scale: random zoom "
+                   "0.75-1.5x and crop).")
 @click.option("--resize", type=click.Choice(["letterbox", "stretch"]), default="letterbox", show_default=True)
 @click.option("--depth", type=click.IntRange(1, 6), default=None, help="Encoder levels (default 4).")
 @click.option("--base", type=click.IntRange(2), default=None, help="Width of the first level (default 16).")
@@ -231,8 +241,9 @@ def data_inspect(dataset, max_per_split, as_json) -> None:
               help="Continue the run in --out from its last finished epoch, with its own options (only --epochs "
                    "may change).")
 @click.pass_context
-def train(ctx, data_dir, out, model, input_size, epochs, batch, lr, decay, decay_epochs, loss, class_weights, augment,
-          resize, depth, base, l2, encoder_weights, freeze_encoder, pta_sampling, seed, limit, skip_bad, resume) -> None:
+def train(ctx, data_dir, out, model, input_size, epochs, batch, lr, schedule, warmup_epochs, decay, decay_epochs, ema,
+          loss, class_weights, augment, resize, depth, base, l2, encoder_weights, freeze_encoder, pta_sampling, seed,
+          limit, skip_bad, resume) -> None:
     """Train a segmentation model; keeps best and last checkpoints and history.csv."""
     from .models.registry import MODELS  # noqa: PLC0415
     from .train.loop import TrainConfig, train as run_train  # noqa: PLC0415
@@ -244,6 +255,7 @@ def train(ctx, data_dir, out, model, input_size, epochs, batch, lr, decay, decay
     options = {k: v for k, v in (("depth", depth), ("base", base), ("l2", l2), ("encoder_weights", encoder_weights),
                                  ("freeze_encoder", True if freeze_encoder else None)) if v is not None}
     values = dict(data=data_dir, model=model, input_size=input_size, epochs=epochs, batch=batch, lr=lr,
+                  schedule=schedule, warmup_epochs=warmup_epochs, ema=ema,
                   decay_rate=decay, decay_epochs=decay_epochs, loss=loss or MODELS[model].loss,
                   class_weights=class_weights, augment=augment, resize=resize, seed=seed, skip_bad=skip_bad,
                   limit=limit, model_options=options, pta_sampling=pta_sampling)
@@ -263,9 +275,10 @@ def train(ctx, data_dir, out, model, input_size, epochs, batch, lr, decay, decay
                 values[key] = value
             elif not _given(ctx, param_of.get(key, key)):
                 values[key] = value
-    if values["class_weights"] and values["loss"] == "dice":
-        raise click.UsageError("--class-weights weights the cross-entropy, and --loss dice has none: use --loss ce or "
-                               "--loss ce_dice with --class-weights, or drop --class-weights")
+    if values["class_weights"] and values["loss"] not in ("ce", "ce_dice"):
+        raise click.UsageError(f"--class-weights weights the cross-entropy of --loss ce or ce_dice, and --loss "
+                               f"{values['loss']} does not use them: use --loss ce or --loss ce_dice with "
+                               "--class-weights, or drop --class-weights")
     cfg = TrainConfig(out=out, **values)
     from .progress import StepReporter  # noqa: PLC0415
 
@@ -300,7 +313,7 @@ def train(ctx, data_dir, out, model, input_size, epochs, batch, lr, decay, decay
 @click.option("--num-calib", default=200, show_default=True, type=click.IntRange(1))
 @click.option("--io", type=click.Choice(["int8", "uint8", "float"]), default="int8", show_default=True,
               help="Input/output type of int8 recipes.")
-@click.option("--head", type=click.Choice(["probabilities", "logits", "argmax"]), default="probabilities",
+@click.option("--head", type=click.Choice(["probabilities", "logits", "argmax"]), default="logits",
               show_default=True, help="Exported output: softmax scores, logits, or a uint8 class map.")
 @click.option("--max-drop", type=click.FloatRange(0), default=None,
               help="--int8 only: keep the most sensitive layers in float until the val mIoU drop vs float32 is at "

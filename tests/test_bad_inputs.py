@@ -58,8 +58,8 @@ def test_out_of_range_values_are_usage_errors(tmp_path, args, message):
 def test_dice_with_class_weights_is_refused(tmp_path, segnet_dataset):
     res = run("train", "--data", segnet_dataset, "--out", tmp_path / "r", "--loss", "dice", "--class-weights")
     assert res.exit_code == 2
-    assert ("--class-weights weights the cross-entropy, and --loss dice has none: use --loss ce or --loss ce_dice "
-            "with --class-weights, or drop --class-weights") in res.output
+    assert ("--class-weights weights the cross-entropy of --loss ce or ce_dice, and --loss dice does not use them: "
+            "use --loss ce or --loss ce_dice with --class-weights, or drop --class-weights") in res.output
     assert not (tmp_path / "r").exists()
 
 

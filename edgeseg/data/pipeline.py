@@ -167,8 +167,9 @@ class AugmentConfig:
     flip: bool = True
     brightness: float = 0.10  # multiplicative, +-
     noise: float = 0.02  # max gaussian sigma (input units, 0..1 images)
-    scale: float = 1.25  # max zoom factor for random crop/scale (1 disables)
+    scale: float = 1.5  # max zoom factor (random scale and crop; 1 with scale_min 1 disables)
     color: float = 0.08  # per-channel gain jitter, +-
+    scale_min: float = 0.75  # min zoom factor: below 1 the image shrinks inside ignore-labelled padding
 
     @classmethod
     def parse(cls, text: str | None) -> "AugmentConfig":
@@ -177,7 +178,7 @@ class AugmentConfig:
             return cls()
         names = [t.strip() for t in text.split(",") if t.strip()]
         if names == ["none"]:
-            return cls(False, 0.0, 0.0, 1.0, 0.0)
+            return cls(False, 0.0, 0.0, 1.0, 0.0, 1.0)
         unknown = [n for n in names if n not in AUGMENTATIONS]
         if unknown:
             raise DataError(f"unknown augmentation '{unknown[0]}'; choose from {', '.join(AUGMENTATIONS)} or 'none'")
@@ -188,11 +189,12 @@ class AugmentConfig:
             noise=d.noise if "noise" in names else 0.0,
             scale=d.scale if "scale" in names else 1.0,
             color=d.color if "color" in names else 0.0,
+            scale_min=d.scale_min if "scale" in names else 1.0,
         )
 
     def enabled(self) -> list[str]:
         return [n for n, on in (("flip", self.flip), ("brightness", self.brightness > 0), ("noise", self.noise > 0),
-                                ("scale", self.scale > 1), ("color", self.color > 0)) if on]
+                                ("scale", self.scale > 1 or self.scale_min < 1), ("color", self.color > 0)) if on]
 
 
 def _augment(tf, image, mask, seed, cfg: AugmentConfig):
@@ -204,14 +206,17 @@ def _augment(tf, image, mask, seed, cfg: AugmentConfig):
         do = tf.random.stateless_uniform([], seeds[0]) < 0.5
         image = tf.where(do, image[:, ::-1], image)
         mask_f = tf.where(do, mask_f[:, ::-1], mask_f)
-    if cfg.scale > 1:
-        s = tf.random.stateless_uniform([], seeds[1], 1.0, cfg.scale)
+    if cfg.scale > 1 or cfg.scale_min < 1:
+        # zoom by s: a box of 1/s of the image, placed at random, resized to the input; for
+        # s < 1 the box is larger than the image and the border is black, labelled ignore
+        s = tf.random.stateless_uniform([], seeds[1], cfg.scale_min, cfg.scale)
         bh, bw = 1.0 / s, 1.0 / s
         oy, ox = tf.unstack(tf.random.stateless_uniform([2], seeds[2]))
         y0, x0 = oy * (1 - bh), ox * (1 - bw)
         box = tf.stack([y0, x0, y0 + bh, x0 + bw])[None]
         image = tf.image.crop_and_resize(image[None], box, [0], [h, w], method="bilinear")[0]
-        mask_f = tf.image.crop_and_resize(mask_f[None], box, [0], [h, w], method="nearest")[0]
+        mask_f = tf.image.crop_and_resize(mask_f[None], box, [0], [h, w], method="nearest",
+                                          extrapolation_value=float(IGNORE))[0]
     if cfg.brightness > 0:
         image = image * tf.random.stateless_uniform([], seeds[3], 1 - cfg.brightness, 1 + cfg.brightness)
     if cfg.color > 0:

@@ -10,7 +10,7 @@ from ..errors import ModelError
 from .deeplab import build_deeplabv3plus
 from .encoders import build_encoder_unet
 from .pta import build_unet_pta
-from .resunet import build_unet_family
+from .resunet import build_resunet, build_unet_family
 from .unet import build_unet
 from .unetpp import build_unetpp
 
@@ -39,10 +39,15 @@ def _encoder_spec(encoder: str, note: str) -> ModelSpec:
 
 MODELS: dict[str, ModelSpec] = {
     "resunet": ModelSpec(
-        "resunet", "U-Net with residual blocks, average-pool down, nearest up (default)",
-        lambda keras, size, n, **kw: build_unet_family(keras, size, n, residual=True, name="resunet", **kw),
+        "resunet", "residual U-Net: stride-2 residual blocks down, transposed conv up (default; one XNNPACK "
+                   "partition in int8)",
+        build_resunet, {"depth": 4, "base": 16, "bn_momentum": 0.9, "l2": 1e-5}, (192, 320), 16, "ce",
+        "delegate-clean: only ops XNNPACK, GPU and NNAPI take; every layer QAT-wrappable"),
+    "resunet-seed": ModelSpec(
+        "resunet-seed", "the seed's residual U-Net: average-pool down, nearest up (int8: 9 XNNPACK partitions)",
+        lambda keras, size, n, **kw: build_unet_family(keras, size, n, residual=True, name="resunet-seed", **kw),
         {"depth": 4, "base": 16, "bn_momentum": 0.9, "l2": 1e-5}, (192, 320), 16, "ce",
-        "2.08 M params at base 16; every layer QAT-wrappable"),
+        "2.08 M params at base 16; kept for comparison with the default"),
     "unet": ModelSpec(
         "unet", "classic U-Net: double 3x3 conv blocks, max-pool down, transposed conv up (Ronneberger 2015)",
         build_unet, {"depth": 4, "base": 64, "bn_momentum": 0.9, "l2": 0.0}, (192, 320), 16, "ce",

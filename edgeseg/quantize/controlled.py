@@ -25,8 +25,8 @@ import numpy as np
 from ..config import import_tf
 from ..errors import QuantizeError
 from ..train.loop import load_run_model, read_run_config
-from .ptq import (calibration_for, claim_output, default_artifact_name, make_converter, representative_dataset,
-                  write_artifact)
+from .ptq import (DEFAULT_HEAD, calibration_for, claim_output, default_artifact_name, make_converter,
+                  representative_dataset, write_artifact)
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def step_sizes(n_layers: int, max_steps: int) -> list[int]:
 
 
 def controlled_int8(run: str | Path, data: str | Path, max_drop: float = 0.5, calib=None, num_calib: int = 200,
-                    io: str = "int8", head: str = "probabilities", out=None, split: str = "val",
+                    io: str = "int8", head: str = DEFAULT_HEAD, out=None, split: str = "val",
                     limit: int | None = None, debug_images: int = 8, max_steps: int = 8, seed: int = 0,
                     say=None, progress=None, force: bool = False) -> dict:
     """Run the loop above; returns the chosen artifact, its manifest, the steps and why it stopped."""

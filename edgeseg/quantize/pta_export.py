@@ -23,7 +23,8 @@ from ..errors import QuantizeError
 from ..models.pta import check_config, config_model
 from ..runtime.modelinfo import model_info
 from ..train.loop import load_run_model, read_run_config
-from .ptq import RECIPES, calibration_for, claim_output, convert, head_function, run_converter, write_artifact
+from .ptq import (DEFAULT_HEAD, RECIPES, calibration_for, claim_output, convert, head_function, run_converter,
+                  write_artifact)
 
 
 def _signature_function(tf, keras_model, spec, head: str):
@@ -37,7 +38,7 @@ def _signature_function(tf, keras_model, spec, head: str):
 
 def export_pta(run: str | Path, configs: list[str], recipe: str = "float32", calib=None, num_calib: int = 200,
                io: str = "int8", out: str | Path | None = None, seed: int = 0, progress=None,
-               head: str = "probabilities", force: bool = False) -> dict:
+               head: str = DEFAULT_HEAD, force: bool = False) -> dict:
     """Export ``configs`` of a PTA run: one multi-signature file (``out``, default
     ``RUN/artifacts/<model>_<HxW>_<recipe>_<CFG-CFG>.tflite``) and one file per configuration
     beside it (``<stem>_<CFG>.tflite``, or ``<out stem>_<CFG>.tflite``)."""
@@ -54,7 +55,7 @@ def export_pta(run: str | Path, configs: list[str], recipe: str = "float32", cal
     if not needs_calib:
         io = "float"
     size = tuple(cfg["input_size"])
-    suffix = recipe if head == "probabilities" else f"{recipe}_{head}"
+    suffix = recipe if head == DEFAULT_HEAD else f"{recipe}_{head}"
     if out:
         multi_path = Path(out)
         stem = multi_path.stem

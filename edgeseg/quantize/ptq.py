@@ -24,6 +24,9 @@ IO_TYPES = ("int8", "uint8", "float")
 
 #: What the exported graph ends with. ``argmax`` gives a uint8 class map [1,H,W]: the
 #: smallest tensor to copy off an accelerator (1 byte per pixel instead of C scores).
+#: ``logits`` is the default: the same segmentation as the softmax (argmax is unchanged),
+#: without an int8 SOFTMAX that XNNPACK leaves to the CPU and that quantizes scores to 1/256.
+DEFAULT_HEAD = "logits"
 HEADS = {
     "probabilities": "per-pixel softmax scores [1,H,W,C] (the trained model's own output)",
     "logits": "per-pixel scores before the softmax [1,H,W,C] (same argmax, no softmax op)",
@@ -101,13 +104,13 @@ def head_function(tf, model, head: str):
     return lambda x: tf.cast(tf.argmax(logits(x, training=False), axis=-1, output_type=tf.int32), tf.uint8)
 
 
-def concrete_function(tf, model, input_size, head: str = "probabilities"):
+def concrete_function(tf, model, input_size, head: str = DEFAULT_HEAD):
     h, w = input_size
     fn = tf.function(head_function(tf, model, head))
     return fn.get_concrete_function(tf.TensorSpec([1, h, w, 3], tf.float32, name="image"))
 
 
-def make_converter(model, input_size, recipe: str, io: str = "int8", head: str = "probabilities"):
+def make_converter(model, input_size, recipe: str, io: str = "int8", head: str = DEFAULT_HEAD):
     """A configured TFLiteConverter (without calibration data) for ``recipe``."""
     if recipe not in RECIPES:
         raise QuantizeError(f"unknown recipe '{recipe}'; choose from {', '.join(RECIPES)}")
@@ -138,7 +141,7 @@ def run_converter(conv, what: str) -> bytes:
 
 
 def convert(model, input_size, recipe: str, io: str = "int8", calib: np.ndarray | None = None,
-            progress=None, head: str = "probabilities") -> bytes:
+            progress=None, head: str = DEFAULT_HEAD) -> bytes:
     """Convert a Keras model to .tflite bytes with the given recipe and output head."""
     conv = make_converter(model, input_size, recipe, io, head)
     if RECIPES[recipe].needs_calibration:
@@ -160,14 +163,14 @@ def check_calibration_count(found: int, source, needed: int = MIN_CALIBRATION) -
     return []
 
 
-def default_artifact_name(run_cfg: dict, recipe: str, io: str, head: str = "probabilities") -> str:
-    """``<model>_<HxW>_<recipe>[_<io>io][_<head>]``; the recipe may be a variant such as
-    ``int8_qat`` or ``int8_controlled``."""
+def default_artifact_name(run_cfg: dict, recipe: str, io: str, head: str = DEFAULT_HEAD) -> str:
+    """``<model>_<HxW>_<recipe>[_<io>io][_<head>]`` (the head named unless it is the
+    default); the recipe may be a variant such as ``int8_qat`` or ``int8_controlled``."""
     h, w = run_cfg["input_size"]
     base = recipe.split("_")[0]
     calibrated = base in ("int8", "int16x8")
     suffix = recipe if not calibrated or io == "int8" else f"{recipe}_{io}io"
-    if head != "probabilities":
+    if head != DEFAULT_HEAD:
         suffix += f"_{head}"
     return f"{run_cfg['model']}_{h}x{w}_{suffix}"
 
@@ -239,7 +242,7 @@ def write_artifact(data: bytes, out: Path, cfg: dict, recipe: str, io: str, head
 
 def quantize_run(run: str | Path, recipe: str, calib: str | Path | None = None, num_calib: int = 200,
                  io: str = "int8", out: str | Path | None = None, seed: int = 0, model=None,
-                 progress=None, head: str = "probabilities", force: bool = False) -> dict:
+                 progress=None, head: str = DEFAULT_HEAD, force: bool = False) -> dict:
     """Export the best checkpoint of ``run`` with ``recipe``; write the .tflite and manifest.
 
     Returns ``{"artifact": path, "manifest": dict, "warnings": [...]}``.

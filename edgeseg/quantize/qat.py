@@ -193,7 +193,7 @@ def qat_finetune(run: str | Path, epochs: int = 2, lr: float = 1e-4, data: str |
     return {"qat_dir": str(out), "best_epoch": best["epoch"], "best_val_miou": best["miou"], "config": qat_cfg}
 
 
-def quantize_qat(run: str | Path, epochs: int = 2, lr: float = 1e-4, io: str = "int8", head: str = "probabilities",
+def quantize_qat(run: str | Path, epochs: int = 2, lr: float = 1e-4, io: str = "int8", head: str = "logits",
                  out=None, data=None, batch=None, limit=None, resume: bool = False, on_epoch=None, progress=None,
                  on_batch=None, force: bool = False) -> dict:
     """QAT fine-tune (or resume it), then convert the best QAT weights to an int8 artifact."""

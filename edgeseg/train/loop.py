@@ -14,6 +14,7 @@ pure functions of (seed, epoch, position), so the resumed run sees the same batc
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -32,8 +33,9 @@ from ..fileio import atomic_write_csv, atomic_write_json
 from ..models.pta import parse_distribution
 from ..models.registry import build_model, model_config
 from ..runtime.evaluate import score_split
-from .losses import LOSSES, make_loss
+from .losses import LOSSES, WEIGHTED_LOSSES, make_loss
 from .metrics import median_frequency_weights
+from .recipe import SCHEDULES, WeightEMA, make_schedule
 from .resources import activation_bytes, cache_bytes, check_free_disk, check_memory, checkpoint_bytes
 
 log = logging.getLogger(__name__)
@@ -49,9 +51,12 @@ class TrainConfig:
     input_size: tuple[int, int] = (192, 320)
     epochs: int = 30
     batch: int = 8
-    lr: float = 5e-4
-    decay_rate: float = 0.8
-    decay_epochs: float = 3.0
+    lr: float = 1e-3  # the peak rate (after warm-up) of Adam
+    decay_rate: float = 0.8  # schedule "exp" only
+    decay_epochs: float = 3.0  # schedule "exp" only
+    schedule: str = "cosine"  # see edgeseg.train.recipe.SCHEDULES
+    warmup_epochs: float = 1.0
+    ema: float = 0.998  # decay of the weights' moving average, the model of record; 0 = off
     loss: str = "ce"
     class_weights: bool = False
     augment: str = "default"
@@ -104,11 +109,13 @@ def _read_history(path: Path) -> list[dict]:
 
 #: Training options a resumed run may change: only how far it goes.
 RESUMABLE_CHANGES = ("epochs",)
+#: What runs made before an option existed did, for comparing them on --resume.
+LEGACY_OPTIONS = {"schedule": "exp", "warmup_epochs": 0.0, "ema": 0.0}
 
 
 def stored_train_config(run: str | Path) -> dict:
     """The TrainConfig fields a run was started with (config.json ``train``)."""
-    train_cfg = dict(read_run_config(run).get("train") or {})
+    train_cfg = {**LEGACY_OPTIONS, **(read_run_config(run).get("train") or {})}
     known = {f.name for f in fields(TrainConfig)}
     out = {k: v for k, v in train_cfg.items() if k in known}
     if isinstance(out.get("input_size"), str):
@@ -137,6 +144,7 @@ def config_differences(old_train: dict, new: TrainConfig) -> list[str]:
     """What ``new`` changes against a run's stored training options, apart from the ones a
     resume may change (:data:`RESUMABLE_CHANGES`); one ``name: run X, this call Y`` each."""
     diffs = []
+    old_train = {**LEGACY_OPTIONS, **old_train}
     for f in fields(TrainConfig):
         if f.name in RESUMABLE_CHANGES or f.name == "out" or f.name not in old_train:
             continue
@@ -168,9 +176,16 @@ def train(cfg: TrainConfig, resume: bool = False, on_epoch: Callable[[dict], Non
         raise TrainError(f"--lr must be a positive number, got {cfg.lr}")
     if cfg.limit is not None and cfg.limit < 1:
         raise TrainError(f"--limit must be at least 1, got {cfg.limit}")
-    if cfg.class_weights and cfg.loss == "dice":
-        raise TrainError("--class-weights weights the cross-entropy, and --loss dice has none: use --loss ce or "
-                         "--loss ce_dice with --class-weights, or drop --class-weights")
+    if cfg.class_weights and cfg.loss not in WEIGHTED_LOSSES:
+        raise TrainError(f"--class-weights weights the cross-entropy of --loss ce or ce_dice, and --loss {cfg.loss} "
+                         "does not use them: use --loss ce or --loss ce_dice with --class-weights, or drop "
+                         "--class-weights")
+    if cfg.schedule not in SCHEDULES:
+        raise TrainError(f"unknown schedule '{cfg.schedule}'; choose from {', '.join(SCHEDULES)}")
+    if not (cfg.ema == 0 or 0 < cfg.ema < 1):
+        raise TrainError(f"--ema must be in (0, 1), or 0 to switch the weight average off; got {cfg.ema}")
+    if cfg.warmup_epochs < 0:
+        raise TrainError(f"--warmup-epochs must be >= 0, got {cfg.warmup_epochs}")
     out = Path(cfg.out)
     config_path = out / "config.json"
     if config_path.exists() and not resume:
@@ -241,10 +256,11 @@ def train(cfg: TrainConfig, resume: bool = False, on_epoch: Callable[[dict], Non
     if steps == 0:
         raise TrainError(f"{len(train_cache)} training image(s) make no batch of {cfg.batch}; lower --batch")
     with strat.scope():
-        schedule = keras.optimizers.schedules.ExponentialDecay(
-            cfg.lr, decay_steps=max(1, int(round(cfg.decay_epochs * steps))), decay_rate=cfg.decay_rate)
+        schedule = make_schedule(keras, cfg.schedule, cfg.lr, cfg.epochs * steps, int(round(cfg.warmup_epochs * steps)),
+                                 cfg.decay_rate, int(round(cfg.decay_epochs * steps)))
         optimizer = keras.optimizers.Adam(schedule)
         model.compile(optimizer=optimizer, loss=make_loss(cfg.loss, weights))
+        ema = WeightEMA(model, cfg.ema) if cfg.ema > 0 else None
     callbacks = [pta_sampler(keras, model, cfg.seed, distribution)] if hasattr(model, "pta_bank") else []
 
     def start_run():  # after the first training step: the run exists from here on
@@ -253,18 +269,20 @@ def train(cfg: TrainConfig, resume: bool = False, on_epoch: Callable[[dict], Non
 
     best = fit(model, optimizer, schedule, out, train_cache, val_cache, ds, epochs=cfg.epochs, batch=cfg.batch,
                seed=cfg.seed, aug=aug, resume=resume, on_epoch=on_epoch, verbose=verbose, callbacks=callbacks,
-               on_first_step=start_run, on_batch=on_batch)
+               on_first_step=start_run, on_batch=on_batch, ema=ema)
     return {"run": str(out), "epochs": cfg.epochs, "best_epoch": best["epoch"], "best_val_miou": best["miou"],
             "params": int(model.count_params()), "history": str(out / "history.csv")}
 
 
 def fit(model, optimizer, schedule, out: Path, train_cache, val_cache, ds, *, epochs: int, batch: int, seed: int,
-        aug, resume: bool, on_epoch=None, verbose: int = 0, callbacks=(), on_first_step=None, on_batch=None) -> dict:
+        aug, resume: bool, on_epoch=None, verbose: int = 0, callbacks=(), on_first_step=None, on_batch=None,
+        ema: WeightEMA | None = None) -> dict:
     """The epoch loop shared by training and QAT fine-tuning: per-epoch validation at label
     resolution, best/last weights, history.csv and a tf.train.Checkpoint for resume, all in
     ``out``. ``on_first_step`` runs once the first training step has succeeded (before it,
     nothing is written to ``out``); ``on_batch`` gets ``{epoch, epochs, batch, steps, loss}``
-    after every step. Returns best.json."""
+    after every step. With ``ema`` the averaged weights are validated and saved (best/last)
+    while the raw ones train on; the checkpoint keeps both. Returns best.json."""
     tf = import_tf()
     import tf_keras as keras  # noqa: PLC0415
 
@@ -273,7 +291,8 @@ def fit(model, optimizer, schedule, out: Path, train_cache, val_cache, ds, *, ep
         raise TrainError(f"{len(train_cache)} training image(s) make no batch of {batch}; lower --batch")
     epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
     best_var = tf.Variable(-1.0, dtype=tf.float64, trainable=False, name="best_miou")
-    ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer, epoch=epoch_var, best_miou=best_var)
+    tracked = {"ema": ema.module} if ema is not None else {}
+    ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer, epoch=epoch_var, best_miou=best_var, **tracked)
     manager = tf.train.CheckpointManager(ckpt, str(out / "ckpt"), max_to_keep=2)
     sizes = checkpoint_bytes(model.count_params())
 
@@ -325,17 +344,18 @@ def fit(model, optimizer, schedule, out: Path, train_cache, val_cache, ds, *, ep
 
         def on_epoch_end(self, epoch, logs=None):
             seconds = time.perf_counter() - self.t0
-            res = score_split(predict, val_cache, ds.num_classes, ds.class_names, batch=batch)
+            with ema if ema is not None else contextlib.nullcontext():  # the model of record: the average
+                res = score_split(predict, val_cache, ds.num_classes, ds.class_names, batch=batch)
+                improved = res["miou"] > float(best_var.numpy())
+                if improved:
+                    best_var.assign(res["miou"])
+                    save("best weights", lambda: _save_weights_atomic(model, out / "best.weights.h5"))
+                    atomic_write_json(out / "best.json", {"epoch": epoch + 1, **res})
+                save("last weights", lambda: _save_weights_atomic(model, out / "last.weights.h5"))
             lr = float(schedule(optimizer.iterations))
             row = {"epoch": epoch + 1, "lr": lr, "loss": float(logs.get("loss", math.nan)),
                    "val_miou": res["miou"], "val_dice": res["dice"], "val_pixel_accuracy": res["pixel_accuracy"],
                    "seconds": seconds, "images_per_s": steps * batch / seconds}
-            improved = res["miou"] > float(best_var.numpy())
-            if improved:
-                best_var.assign(res["miou"])
-                save("best weights", lambda: _save_weights_atomic(model, out / "best.weights.h5"))
-                atomic_write_json(out / "best.json", {"epoch": epoch + 1, **res})
-            save("last weights", lambda: _save_weights_atomic(model, out / "last.weights.h5"))
             history.append(row)
             atomic_write_csv(history_path, HISTORY_COLUMNS, history)
             epoch_var.assign(epoch + 1)
@@ -343,9 +363,10 @@ def fit(model, optimizer, schedule, out: Path, train_cache, val_cache, ds, *, ep
             if on_epoch:
                 on_epoch({**row, "epochs": epochs, "best": improved, "per_class_iou": res["per_class_iou"]})
 
+    ema_cb = [ema.callback(keras)] if ema is not None else []
     try:
         model.fit(data, epochs=epochs, initial_epoch=first_epoch, steps_per_epoch=steps,
-                  callbacks=[*callbacks, EpochEnd()], verbose=verbose)
+                  callbacks=[*callbacks, *ema_cb, EpochEnd()], verbose=verbose)
     except KeyboardInterrupt:
         done = int(epoch_var.numpy())
         if done == 0:
