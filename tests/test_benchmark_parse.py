@@ -1,5 +1,8 @@
 """benchmark_model output parsing, on real published outputs (sources cited per fixture)."""
 
+import re
+from pathlib import Path
+
 import pytest
 
 from edgeseg.device.parse import delegation_status, parse_benchmark_output, parse_stat_line
@@ -178,8 +181,9 @@ def test_op_profile_summary_by_node_type():
 
 Timings (microseconds): count=50 first=19010 curr=19100 min=18900 max=20100 avg=19012 std=240
 """
-    r = parse_benchmark_output(text)
+    r = parse_benchmark_output(text, op_profile=True)
     assert [o["node_type"] for o in r["ops"]] == ["TfLiteXNNPackDelegate", "RESIZE_NEAREST_NEIGHBOR"]
+    assert r["warnings"] == ["the op profile has no 'Run Order' table: no per-node times, only the per-type summary"]
     assert r["ops"][1]["avg_ms"] == pytest.approx(3.802) and r["ops"][1]["cdf_percent"] == 100.0
 
 
@@ -189,3 +193,61 @@ ERROR: Failed to apply GPU delegate.
 Benchmarking failed."""
     r = parse_benchmark_output(text)
     assert len(r["errors"]) == 3 and "Failed to apply GPU delegate" in r["errors"][1]
+
+
+# -- published outputs of both generations (tests/data/benchmark_model/README.md cites each) ----
+
+DATA = Path(__file__).parent / "data" / "benchmark_model"
+
+
+def test_classic_tflite_2_20_with_percentiles():
+    r = parse_benchmark_output((DATA / "tflite_2.20_cpu_ti.txt").read_text())
+    assert r["format"] == "classic" and r["runs"] == 50
+    assert r["init_ms"] == pytest.approx(5.579) and r["first_ms"] == pytest.approx(1357.602)
+    assert r["mean_ms"] == pytest.approx(1240.27) and r["std_ms"] == pytest.approx(2.565)
+    assert (r["p5_ms"], r["median_ms"], r["p95_ms"]) == (pytest.approx(1238.753), pytest.approx(1239.807),
+                                                         pytest.approx(1247.415))
+    x = parse_benchmark_output((DATA / "tflite_2.20_xnnpack_ti.txt").read_text())
+    assert x["delegation"] == {"delegate": "XNNPACK", "coverage": "partial", "kernels": 1}
+    assert delegation_status(x, "xnnpack")["status"] == "fallback"
+    assert (x["p5_ms"], x["median_ms"], x["p95_ms"]) == (pytest.approx(898.333), pytest.approx(899.281),
+                                                         pytest.approx(904.305))
+
+
+def test_litert_compiled_model_benchmark():
+    r = parse_benchmark_output((DATA / "litert_compiled_model_profiler.txt").read_text(), op_profile=True)
+    assert r["format"] == "litert" and r["runs"] == 2112
+    assert r["init_ms"] == pytest.approx(4.478) and r["first_ms"] == pytest.approx(1.03)  # "Initialized session in"
+    assert r["warmup_ms"] == pytest.approx(0.47) and r["mean_ms"] == pytest.approx(0.46)
+    assert (r["p5_ms"], r["median_ms"], r["p95_ms"]) == (pytest.approx(0.460), pytest.approx(0.462), pytest.approx(0.478))
+    assert r["delegates"] == [{"delegate": "TfLiteXNNPackDelegate", "delegated_ops": 1, "total_ops": 1, "partitions": 1}]
+    assert delegation_status(r, "xnnpack")["status"] == "ok"
+    # the profile tables in the layout without [start] (xla/tsl stats_calculator)
+    assert [o["node_type"] for o in r["ops"]][:2] == ["Fully Connected (NC, PF32) GEMM", "LiteRT::Run[buffer registration]"]
+    assert r["ops"][0] == {"node_type": "Fully Connected (NC, PF32) GEMM", "count": 1, "avg_ms": 0.382,
+                           "percent": 93.171, "cdf_percent": 93.171}
+    gemm = next(n for n in r["op_nodes"] if n["node_type"].startswith("Fully Connected"))
+    assert gemm["name"] == "Delegate/Fully Connected (NC, PF32) GEMM:1" and gemm["first_ms"] == 0.538
+    assert r["warnings"] == []
+
+
+def test_classic_op_profile_skips_the_initialisation_tables():
+    r = parse_benchmark_output((DATA / "tflite_op_profile_classic.txt").read_text(), op_profile=True)
+    assert r["mean_ms"] == pytest.approx(2950.34) and "p5_ms" not in r  # an older build: no percentiles
+    assert [o["node_type"] for o in r["ops"]] == ["CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "SOFTMAX", "SQUEEZE"]
+    assert r["ops"][0]["count"] == 15 and r["ops"][0]["avg_ms"] == pytest.approx(2651.853)
+    assert len(r["op_nodes"]) == 31 and r["op_nodes"][0]["name"] == "[MobilenetV1/MobilenetV1/Conv2d_0/Relu6]:0"
+    assert r["op_nodes"][0]["avg_ms"] == pytest.approx(60.957) and "AllocateTensors" not in {n["node_type"] for n in r["op_nodes"]}
+
+
+def test_run_order_only_gives_summed_node_types_and_says_so():
+    # the classic sample with its "Summary by node type" tables cut out
+    text = (DATA / "tflite_op_profile_classic.txt").read_text()
+    cut = re.sub(r"=+ Summary by node type =+\n(?:\t.*\n)+", "", text)
+    r = parse_benchmark_output(cut, op_profile=True)
+    assert r["warnings"] == ["the op profile has no 'Summary by node type' table: the per-type rows are sums of its "
+                             "'Run Order' table"]
+    conv = next(o for o in r["ops"] if o["node_type"] == "CONV_2D")
+    assert conv["count"] == 15 and conv["avg_ms"] == pytest.approx(2651.853, abs=0.01)
+    none = parse_benchmark_output((DATA / "tflite_2.20_cpu_ti.txt").read_text(), op_profile=True)
+    assert none["ops"] == [] and "printed no op-profiling table" in none["warnings"][0]

@@ -473,7 +473,7 @@ esac
 
 def test_benchmark_model_runner_rows_and_ops(phone, tiny_tflite, tmp_path):
     binary = tmp_path / "benchmark_model"
-    binary.write_text(FAKE_BENCHMARK_MODEL)
+    binary.write_text(FAKE_BENCHMARK_MODEL.replace("#!/bin/sh", phone.sandbox.shebang, 1))  # the device's shell
     lines = write_profile(tmp_path, phone.port, source="none").read_text()
     lines = lines.replace('runner = "python"', 'runner = "benchmark_model"').replace(
         "[delegates.xnnpack]", '[delegates.xnnpack]\nflags = ["--use_xnnpack=true"]\n[delegates.nnapi]\n'
@@ -497,6 +497,10 @@ def test_benchmark_model_runner_rows_and_ops(phone, tiny_tflite, tmp_path):
     assert rows["xnnpack"]["status"] == "fallback" and rows["xnnpack"]["delegated_ops"] == 41
     assert rows["xnnpack"]["total_ops"] == 50 and rows["xnnpack"]["partitions"] == 9
     assert rows["xnnpack"]["mean_ms"] == pytest.approx(55.0432) and rows["xnnpack"]["runner"] == "benchmark_model"
+    # what the output lacked is said in the row, not silently filled in
+    assert rows["xnnpack"]["note"] == ("the op profile has no 'Run Order' table: no per-node times, only the per-type "
+                                       "summary; median_ms is the mean: this benchmark_model prints no percentiles")
+    assert "note: the op profile has no 'Run Order' table" in res.output
     assert rows["gpu"]["status"] == "ok" and rows["gpu"]["init_ms"] == pytest.approx(870.557)
     assert rows["nnapi"]["status"] == "fallback" and rows["nnapi"]["delegated_ops"] == 0
     assert rows["hexagon"]["status"] == "failed" and "Failed to create Hexagon delegate" in rows["hexagon"]["error"]
@@ -587,3 +591,47 @@ def test_pta_artifact_benches_each_configuration_on_the_device_and_select_reads_
     assert r.exit_code == 0, r.output
     out = json.loads(r.output)
     assert out["chosen"]["artifact"] == f"{multi.stem}:HHH"  # BBB has the best mIoU but failed on the device
+
+
+def test_a_daemon_that_never_answers_is_not_called_an_auth_problem(tmp_path, key):
+    with AdbDaemon(tmp_path / "p") as d:
+        d.mute = True
+        with pytest.raises(DeviceConnectionError) as err:
+            AdbTcpConnection.connect("127.0.0.1", d.port, key, connect_timeout=1.0, auth_timeout=30.0)
+    assert str(err.value).startswith(f"127.0.0.1:{d.port} accepted the TCP connection but said nothing for 1 s: it is "
+                                     "not an adbd, or the adbd is hung")
+    assert "adb key" not in str(err.value) and not isinstance(err.value, DeviceAuthError)
+
+
+def test_learned_facts_are_keyed_by_serial_or_fingerprint_never_the_profile(tmp_path, monkeypatch):
+    from edgeseg.device.bench import device_key
+    from edgeseg.device.session import known_device, remember_device
+
+    assert device_key({"serial": "ABC123", "fingerprint": "f"}, None) == "ABC123"
+    assert device_key({"serial": "", "fingerprint": "mediatek/k6989v1_64/k6989:14/UP1A/1:user/release-keys"}, None) \
+        == "mediatek/k6989v1_64/k6989:14/UP1A/1:user/release-keys"
+    assert device_key({"serial": "", "fingerprint": ""}, "emulator-5554") == "emulator-5554"
+    assert device_key({"serial": "", "fingerprint": ""}, None) is None
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    remember_device("ABC123", nnapi_accelerators=["mtk-mdla"])
+    assert known_device("ABC123")["nnapi_accelerators"] == ["mtk-mdla"] and known_device("pixel") == {}
+
+
+def test_nnapi_accelerators_of_a_device_without_serial_go_under_its_fingerprint(tmp_path, monkeypatch, tiny_tflite):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    fingerprint = "mediatek/dimensity/k6989:14/UP1A/1:user/release-keys"
+    with AdbDaemon(tmp_path / "phone", props={"ro.serialno": "", "ro.build.fingerprint": fingerprint}) as phone:
+        binary = tmp_path / "benchmark_model"
+        binary.write_text(FAKE_BENCHMARK_MODEL.replace("#!/bin/sh", phone.sandbox.shebang, 1))
+        lines = write_profile(tmp_path, phone.port, source="none").read_text()
+        lines = lines.replace('runner = "python"', 'runner = "benchmark_model"').replace(
+            "[delegates.xnnpack]", '[delegates.nnapi]\nflags = ["--use_nnapi=true"]\n[delegates.xnnpack]')
+        profile = tmp_path / "mtk.toml"
+        profile.write_text(lines.replace('name = "loopback"', 'name = "dimensity"'))
+        from edgeseg.device.bench import bench_device
+
+        with session_for(profile, tmp_path / "adbkey") as s:
+            bench_device(s, [tiny_tflite], ["nnapi"], runs=3, min_secs=0, with_power=False,
+                         benchmark_binary=str(binary))
+    cache = json.loads((tmp_path / "cache/edgeseg/devices.json").read_text())
+    assert list(cache) == [fingerprint] and cache[fingerprint]["nnapi_accelerators"] == ["ipuadaptor", "nnapi-reference"]

@@ -203,7 +203,9 @@ def bench_device(session: DeviceSession, artifacts: list[Path], delegates: list[
                 script = session_script(session, cmd, with_power, tag, power_check["usable"])
                 res = session.with_retry(lambda c: c.shell(script, timeout=3600, idle_timeout=None), "benchmark")
                 sec = split_sections(res.text)
-                row, ops, window = _latency_row(p.runner, sec, delegate)
+                row, ops, window = _latency_row(p.runner, sec, delegate, op_profile)
+                if row.get("note") and op_profile:
+                    say(f"      note: {row['note']}")
                 accelerators = row.pop("accelerators", None) or accelerators
                 latency.append({**base, **row})
                 ops_rows += [{"artifact": label, "device": device_name, "delegate": delegate, **o} for o in ops]
@@ -257,7 +259,7 @@ def device_key(info: dict, serial: str | None) -> str | None:
     return None
 
 
-def _latency_row(runner: str, sec: dict, delegate: str) -> tuple[dict, list, tuple | None]:
+def _latency_row(runner: str, sec: dict, delegate: str, op_profile: bool = False) -> tuple[dict, list, tuple | None]:
     if runner == "python":
         line = next((ln for ln in reversed(sec["out"].splitlines()) if ln.startswith("{")), None)
         if line is None:
@@ -271,13 +273,20 @@ def _latency_row(runner: str, sec: dict, delegate: str) -> tuple[dict, list, tup
         window = (r.pop("timed_start_boot", start), r.pop("timed_end_boot", end))
         r.pop("cpu_ops", None)
         return r, [], window
-    parsed = parse_benchmark_output(sec["out"] + "\n" + sec["err"])
+    parsed = parse_benchmark_output(sec["out"] + "\n" + sec["err"], op_profile=op_profile)
     if sec["rc"] not in (0, None) or "mean_ms" not in parsed:
         errs = parsed["errors"] or (sec["err"].strip().splitlines() or [f"exit status {sec['rc']}"])[-1:]
         return {"status": "failed", "error": " | ".join(errs)[:500], "accelerators": parsed["accelerators"]}, [], None
-    row = {k: parsed.get(k) for k in ("init_ms", "first_ms", "warmup_ms", "mean_ms", "std_ms", "runs")}
-    row["median_ms"] = parsed.get("median_ms", parsed["mean_ms"])
+    row = {k: parsed.get(k) for k in ("init_ms", "first_ms", "warmup_ms", "mean_ms", "std_ms", "runs", "p5_ms",
+                                      "p95_ms")}
+    notes = list(parsed["warnings"])
+    row["median_ms"] = parsed.get("median_ms")
+    if row["median_ms"] is None:
+        row["median_ms"] = parsed["mean_ms"]
+        notes.append("median_ms is the mean: this benchmark_model prints no percentiles")
     row["p90_ms"] = None  # benchmark_model prints p5/median/p95 at most, never p90
     row.update(delegation_status(parsed, delegate))
     row["accelerators"] = parsed["accelerators"]
-    return row, parsed["ops"], None
+    row["note"] = "; ".join(notes) or None
+    ops = [{"table": "node_type", **o} for o in parsed["ops"]] + [{"table": "run_order", **o} for o in parsed["op_nodes"]]
+    return row, ops, None

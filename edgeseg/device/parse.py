@@ -1,15 +1,26 @@
-"""Parsing TFLite/LiteRT ``benchmark_model`` output, every variant we have seen published.
+"""Parsing ``benchmark_model`` output: the classic TFLite tool and LiteRT's CompiledModel
+tool, every variant we have seen published (the tests cite each source).
 
-Handles: the ``Inference timings in us: Init: .., First inference: .., Warmup (avg): ..,
-Inference (avg): ..`` line; the statistics lines ``count=.. first=.. curr=.. min=.. max=..
-avg=.. std=..`` with or without `` p5=.. median=.. p95=..`` and the ``count=N curr=X(all
-same)`` form (tsl::Stat::OutputToStream), numbers in scientific notation; the older
-``Average inference timings in us: Warmup: .., Init: .., no stats: ..`` and
-``..., Inference: ..``; memory footprint lines; delegate application lines
+Classic tool (tflite/tools/benchmark): the ``Inference timings in us: Init: .., First
+inference: .., Warmup (avg): .., Inference (avg): ..`` line; the statistics lines ``count=..
+first=.. curr=.. min=.. max=.. avg=.. std=..`` with or without `` p5=.. median=.. p95=..``
+and the ``count=N curr=X(all same)`` form (tsl::Stat::OutputToStream), numbers in
+scientific notation; the older ``Average inference timings in us: Warmup: .., Init: .., no
+stats: ..`` and ``..., Inference: ..``; memory footprint lines; delegate application lines
 (``Replacing X out of Y node(s) with delegate``, ``Explicitly applied ... completely
 executed``, ``Though ... explicitly applied, the model graph will not be executed``);
-``NNAPI accelerators available: [..]``; the op-profiling "Summary by node type" table; and
-errors.
+``NNAPI accelerators available: [..]``; errors.
+
+LiteRT's CompiledModel tool (litert/tools/benchmark_litert_model.h): the same statistics
+lines, then a ``BENCHMARK RESULTS`` block (``Model initialization: X ms``, ``Warmup
+(first): X ms``, ``Warmup (avg): X ms (N runs)``, ``Inference (avg): X ms (N runs)``,
+``Inference (min|max|std)``), every line behind an ``INFO: [file:line]`` prefix.
+
+Op profiles (``--enable_op_profiling`` / LiteRT ``--use_profiler``): the ``Run Order`` table
+(one row per node) and the ``Summary by node type`` table, in both column layouts (with
+the ``[start]`` column of tensorflow/core/util/stats_calculator.cc, and without it, as
+xla/tsl/util/stats_calculator.cc prints them); the initialisation tables are skipped.
+benchmark_model never prints a p90: p5, median and p95 are what it gives.
 """
 
 from __future__ import annotations
@@ -30,10 +41,23 @@ _PARTIAL_RE = re.compile(r"Explicitly applied (\S+) delegate, and the model grap
 _NONE_RE = re.compile(r"Though (\S+) delegate is explicitly applied, the model graph will not be executed by the delegate")
 _ACCEL_RE = re.compile(r"NNAPI accelerators available: \[([^\]]*)\]")
 _MEM_RE = re.compile(rf"(Peak memory footprint|Memory footprint delta from the start of the tool) \(MB\): init=({_NUM}) overall=({_NUM})")
+#: LiteRT's BENCHMARK RESULTS block (litert/tools/benchmark_litert_model.h, OnBenchmarkEnd)
+_LITERT_RE = {
+    "init_ms": re.compile(rf"^Model initialization:\s+({_NUM}) ms"),
+    "first_ms": re.compile(rf"^Warmup \(first\):\s+({_NUM}) ms"),
+    "warmup_ms": re.compile(rf"^Warmup \(avg\):\s+({_NUM}) ms"),
+    "mean_ms": re.compile(rf"^Inference \(avg\):\s+({_NUM}) ms(?: \((\d+) runs\))?"),
+    "min_ms": re.compile(rf"^Inference \(min\):\s+({_NUM}) ms"),
+    "max_ms": re.compile(rf"^Inference \(max\):\s+({_NUM}) ms"),
+    "std_ms": re.compile(rf"^Inference \(std\):\s+({_NUM})"),
+}
+_PREFIX_RE = re.compile(r"^(?:INFO|VERBOSE|WARNING|ERROR): (?:\[[^\]]*:\d+\]\s*)?")
+_TABLE_RE = re.compile(r"^=+ (.+?) =+$")
+TABLES = ("Run Order", "Top by Computation Time", "Top by Memory Use", "Summary by node type")
 
 
 def _strip_log_prefix(line: str) -> str:
-    """Drop logcat prefixes (``05-31 10:31:13.036 21767 21767 I tflite  : ``) and ``INFO: ``."""
+    """Drop logcat prefixes (``05-31 10:31:13.036 21767 21767 I tflite  : ``)."""
     m = re.match(r"^\d\d-\d\d \d\d:\d\d:\d\d\.\d+\s+\d+\s+\d+\s+[VDIWEF]\s+\S+\s*:\s?", line)
     if m:
         return line[m.end():]
@@ -57,40 +81,118 @@ def parse_stat_line(text: str) -> dict:
     return out
 
 
-def parse_benchmark_output(text: str) -> dict:
-    """Everything we can read from one benchmark_model run (times in ms)."""
-    res: dict = {"stats": [], "delegates": [], "errors": [], "accelerators": None, "ops": []}
-    in_type_summary = False
+def _cells(line: str) -> list[str]:
+    """The cells of a profiling table row: tab-separated (two or more spaces where the tabs
+    were lost in a copy)."""
+    parts = [c.strip() for c in line.split("\t")] if "\t" in line else re.split(r"\s{2,}", line.strip())
+    return [c for c in parts if c != ""]
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text.rstrip("%"))
+    except ValueError:
+        return None
+
+
+def parse_profile_tables(lines: list[str]) -> dict:
+    """The op-profiling tables of one output: ``{"run_order": [rows], "node_type": [rows],
+    "warnings": [...]}`` for the inference runs (the initialisation tables are skipped)."""
+    tables: list[dict] = []
+    section = None
+    current = None
+    for raw in lines:
+        line = raw.rstrip()
+        text = line.strip()
+        if "Profiling Info for Benchmark Initialization" in text:
+            section = "init"
+            continue
+        if "Operator-wise Profiling Info for Regular Benchmark Runs" in text:
+            section = "inference"
+            continue
+        m = _TABLE_RE.match(text)
+        if m and m.group(1) in TABLES:
+            current = {"title": m.group(1), "section": section, "header": None, "rows": []}
+            tables.append(current)
+            continue
+        if current is None:
+            continue
+        if not text or text.startswith(("Timings (", "Memory (", "Number of nodes")) or text.endswith("nodes observed"):
+            current = None  # a table ends at a blank line or its summary lines
+            continue
+        cells = _cells(line)
+        if current["header"] is None:
+            if cells and cells[0].startswith("["):
+                current["header"] = [c.strip("[]").lower() for c in cells]
+            continue
+        if len(cells) >= len(current["header"]) - 1:
+            current["rows"].append(dict(zip(current["header"], cells)))
+
+    def inference(title: str) -> list[dict] | None:
+        found = [t for t in tables if t["title"] == title and t["section"] != "init"
+                 and not all(r.get("node type", "") == "AllocateTensors" for r in t["rows"])]
+        return found[-1]["rows"] if found else None
+
+    order, by_type = inference("Run Order"), inference("Summary by node type")
+    run_order = []
+    for r in order or []:
+        run_order.append({"node_type": r.get("node type"), "name": r.get("name"), "count": 1,
+                          "first_ms": _number(r.get("first", "")), "avg_ms": _number(r.get("avg ms", "")),
+                          "percent": _number(r.get("%", "")), "cdf_percent": _number(r.get("cdf%", ""))})
+    node_type = []
+    for r in by_type or []:
+        count = _number(r.get("count", ""))
+        node_type.append({"node_type": r.get("node type"), "count": int(count) if count is not None else None,
+                          "avg_ms": _number(r.get("avg ms", "")), "percent": _number(r.get("avg %", "")),
+                          "cdf_percent": _number(r.get("cdf %", ""))})
+    warnings = []
+    if by_type is None and order is not None:
+        totals: dict[str, dict] = {}
+        for r in run_order:
+            t = totals.setdefault(r["node_type"], {"node_type": r["node_type"], "count": 0, "avg_ms": 0.0, "percent": 0.0})
+            t["count"] += 1
+            t["avg_ms"] += r["avg_ms"] or 0.0
+            t["percent"] += r["percent"] or 0.0
+        cdf = 0.0
+        for t in sorted(totals.values(), key=lambda x: -x["avg_ms"]):
+            cdf += t["percent"]
+            node_type.append({**t, "cdf_percent": round(cdf, 3)})
+        warnings.append("the op profile has no 'Summary by node type' table: the per-type rows are sums of its "
+                        "'Run Order' table")
+    elif order is None and by_type is not None:
+        warnings.append("the op profile has no 'Run Order' table: no per-node times, only the per-type summary")
+    elif order is None and by_type is None:
+        warnings.append("benchmark_model printed no op-profiling table (neither 'Run Order' nor 'Summary by node "
+                        "type'): is op profiling supported by this binary? (classic: --enable_op_profiling=true, "
+                        "LiteRT: --use_profiler=true)")
+    return {"run_order": run_order, "node_type": node_type, "warnings": warnings}
+
+
+def parse_benchmark_output(text: str, op_profile: bool = False) -> dict:
+    """Everything we can read from one benchmark_model run (times in ms). With
+    ``op_profile`` the profiling tables are read too (``ops``: per node type, ``op_nodes``:
+    per node, ``warnings``: what was missing)."""
+    res: dict = {"stats": [], "delegates": [], "errors": [], "accelerators": None, "ops": [], "op_nodes": [],
+                 "warnings": []}
+    lines = []
+    litert: dict = {}
     for raw in text.splitlines():
         line = _strip_log_prefix(raw.rstrip())
-        body = line[6:] if line.startswith("INFO: ") else line
+        level = line.split(":", 1)[0] if re.match(r"^(INFO|VERBOSE|WARNING|ERROR):", line) else ""
+        body = _PREFIX_RE.sub("", line)
+        lines.append(body)
         stripped = body.strip()
-        if in_type_summary:
-            if not stripped or stripped.startswith("="):
-                in_type_summary = False
-            elif not stripped.startswith("[") and not stripped.startswith("Timings") and not stripped.startswith("Memory"):
-                parts = stripped.split()
-                if len(parts) >= 6:
-                    try:
-                        res["ops"].append({"node_type": parts[0], "count": int(parts[1]), "avg_ms": float(parts[2]),
-                                           "percent": float(parts[3].rstrip("%")), "cdf_percent": float(parts[4].rstrip("%"))})
-                    except ValueError:
-                        pass
-                continue
-        if "Summary by node type" in stripped:
-            if "ops_section" not in res:  # the first table is initialisation, the second inference
-                res["ops_section"] = "init"
-            else:
-                res["ops_section"] = "inference"
-                res["ops"] = []
-            in_type_summary = True
-            continue
         if stripped.startswith("count="):
             try:
                 res["stats"].append(parse_stat_line(stripped))
             except ValueError:
                 pass
             continue
+        for key, rx in _LITERT_RE.items():
+            if m := rx.match(stripped):
+                litert[key] = float(m.group(1))
+                if key == "mean_ms" and m.group(2):
+                    litert["runs"] = int(m.group(2))
         if m := _TIMINGS_RE.search(body):
             res["init_ms"], res["first_ms"], res["warmup_ms"], res["mean_ms"] = (float(v) / 1e3 for v in m.groups())
         elif m := _OLD_TIMINGS_RE.search(body):
@@ -114,21 +216,35 @@ def parse_benchmark_output(text: str) -> dict:
         if m := _MEM_RE.search(body):
             key = "peak_mem_mb" if m.group(1).startswith("Peak") else "mem_delta_mb"
             res[key] = float(m.group(3))
-        if stripped.startswith("ERROR") or "Benchmarking failed" in stripped or "Failed to " in stripped:
+        if level == "ERROR":
+            res["errors"].append(f"ERROR: {stripped}")
+        elif stripped.startswith("ERROR") or "Benchmarking failed" in stripped or "Failed to " in stripped:
             res["errors"].append(stripped)
+    if litert:
+        res["format"] = "litert"
+        for key in ("init_ms", "first_ms", "warmup_ms", "mean_ms"):
+            if key in litert:
+                res.setdefault(key, litert[key])
+    else:
+        res["format"] = "classic"
     # The last statistics line is the timed run, the one before it the warm-up.
     if res["stats"]:
         timed = res["stats"][-1]
         res.update(runs=timed["count"], mean_ms=res.get("mean_ms", timed.get("avg", 0) / 1e3),
                    std_ms=timed.get("std", 0.0) / 1e3, min_ms=timed.get("min", 0) / 1e3,
                    max_ms=timed.get("max", 0) / 1e3)
-        if "median" in timed:
-            res["median_ms"] = timed["median"] / 1e3
-        if "p95" in timed:
-            res["p95_ms"] = timed["p95"] / 1e3
+        for key, out in (("median", "median_ms"), ("p5", "p5_ms"), ("p95", "p95_ms")):
+            if key in timed:
+                res[out] = timed[key] / 1e3
         if len(res["stats"]) >= 2:
             res.setdefault("warmup_ms", res["stats"][-2].get("avg", 0) / 1e3)
             res.setdefault("first_ms", res["stats"][-2].get("first", 0) / 1e3)
+    elif litert.get("mean_ms") is not None:
+        res.update(runs=litert.get("runs"), std_ms=litert.get("std_ms"), min_ms=litert.get("min_ms"),
+                   max_ms=litert.get("max_ms"))
+    if op_profile:
+        prof = parse_profile_tables(lines)
+        res["ops"], res["op_nodes"], res["warnings"] = prof["node_type"], prof["run_order"], prof["warnings"]
     return res
 
 

@@ -129,13 +129,21 @@ class AdbTcpConnection:
         self._send(P.Message(P.A_CNXN, P.A_VERSION, P.MAX_PAYLOAD, b"host::features=shell_v2,cmd\0"))
         if key is None:
             key = P.load_or_create_key()
-        sent_pubkey = signed = False
-        deadline = time.monotonic() + auth_timeout
+        sent_pubkey = signed = heard = False
+        start = time.monotonic()
+        deadline = start + auth_timeout
         while True:
             try:
-                msg = self._recv(deadline=deadline, idle=None)
+                # an adbd answers a CNXN at once (CNXN or an AUTH token); only then may the
+                # user take up to auth_timeout to accept the prompt
+                msg = self._recv(deadline=deadline if heard else min(deadline, start + connect_timeout), idle=None)
             except DeviceTimeout:
                 self.close()
+                if not heard:
+                    raise DeviceConnectionError(
+                        f"{address} accepted the TCP connection but said nothing for {connect_timeout:.0f} s: it is "
+                        "not an adbd, or the adbd is hung. Check HOST:PORT (wireless debugging shows its own port "
+                        "under 'IP address & Port'), or toggle debugging off and on, then run again") from None
                 raise DeviceAuthError(
                     f"{address} did not accept this computer's adb key within {auth_timeout:.0f} s: unlock the "
                     "phone and accept the 'Allow USB debugging?' prompt (tick 'Always allow'), then run again") from None
@@ -145,6 +153,7 @@ class AdbTcpConnection:
                         f"{address} closed the connection when shown our adb key: the prompt was dismissed or "
                         "debugging authorisations were revoked; accept the prompt on the device and retry") from None
                 raise
+            heard = True
             if msg.command == P.A_CNXN:
                 self.banner = P.parse_banner(msg.data)
                 self.max_payload = min(msg.arg1, P.MAX_PAYLOAD) or P.MAX_PAYLOAD_V1

@@ -17,7 +17,7 @@ QUALITY_CLASS_PREFIX = "iou_"
 LATENCY_COLUMNS = (
     "artifact", "recipe", "device", "delegate", "threads", "init_ms", "first_ms", "warmup_ms", "mean_ms",
     "median_ms", "p5_ms", "p90_ms", "p95_ms", "std_ms", "runs", "delegated_ops", "total_ops", "partitions", "status",
-    "error", "runner",
+    "error", "runner", "note",
 )
 
 #: ``energy_source`` is the source the energy came from (rails, hal, battery) and
@@ -31,7 +31,10 @@ POWER_COLUMNS = (
 
 POWER_TRACE_COLUMNS = ("artifact", "delegate", "t_s", "power_mw", "battery_c", "phase")
 
-OPS_COLUMNS = ("artifact", "device", "delegate", "node_type", "count", "avg_ms", "percent", "cdf_percent")
+#: ``table`` node_type: one row per op type (benchmark_model's "Summary by node type"), or
+#: run_order: one row per node in execution order ("Run Order", with the node's ``name``).
+OPS_COLUMNS = ("artifact", "device", "delegate", "table", "node_type", "name", "count", "first_ms", "avg_ms",
+               "percent", "cdf_percent")
 
 #: One row per (artifact, class): the class's IoU and its change against the float32
 #: artifact of the same model (fractions), ``zero`` when the class is never predicted right.
@@ -50,7 +53,7 @@ REQUIRED = {
     "quality": ("artifact", "miou"),
     "power": ("artifact", "device", "delegate"),
     "summary": ("artifact", "device", "delegate", "status"),
-    "ops": ("artifact", "delegate", "node_type"),
+    "ops": ("artifact", "delegate", "node_type"),  # "table" came later: older ops.csv are per node type
     "power_trace": ("artifact", "delegate", "t_s", "power_mw"),
     "per_class": ("artifact", "class", "iou"),
 }
@@ -62,7 +65,7 @@ NUMERIC = {
               "window_start", "window_end"),
     "summary": ("size_kb", "threads", "median_ms", "p90_ms", "spread", "latency_vs_float32", "miou",
                 "miou_delta_vs_float32", "energy_mj_per_inference", "delegated_ops", "total_ops", "partitions"),
-    "ops": ("count", "avg_ms", "percent", "cdf_percent"),
+    "ops": ("count", "first_ms", "avg_ms", "percent", "cdf_percent"),
     "power_trace": ("t_s", "power_mw", "battery_c"),
     "per_class": ("iou", "iou_delta_vs_float32"),
 }
