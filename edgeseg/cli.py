@@ -629,7 +629,9 @@ def deploy(artifact, device, serial, transport, address, key) -> None:
 @click.option("--op-profile", is_flag=True, help="benchmark_model op profiling into ops.csv.")
 @click.option("--power/--no-power", default=True, show_default=True, help="Sample power on the device.")
 @click.option("--benchmark-binary", type=click.Path(dir_okay=False), default=None,
-              help="benchmark_model built for the device's ABI (pushed once, cached by checksum).")
+              help="benchmark_model built for the device's ABI (pushed once, cached by checksum). Default: the "
+                   "profile's, else LiteRT's official nightly build for the device's ABI, downloaded once into "
+                   "~/.cache/edgeseg/bin (URL and sha256 recorded in run.json).")
 @click.option("--require-full-delegation", is_flag=True, help="Fail a delegate row unless it runs the whole graph.")
 @_device_options
 @click.option("--reports", default="reports", show_default=True, type=click.Path(file_okay=False),

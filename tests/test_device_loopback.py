@@ -635,3 +635,90 @@ def test_nnapi_accelerators_of_a_device_without_serial_go_under_its_fingerprint(
                          benchmark_binary=str(binary))
     cache = json.loads((tmp_path / "cache/edgeseg/devices.json").read_text())
     assert list(cache) == [fingerprint] and cache[fingerprint]["nnapi_accelerators"] == ["ipuadaptor", "nnapi-reference"]
+
+
+# -- the official benchmark_model, fetched once ------------------------------------------------
+
+
+@pytest.fixture
+def binary_server(tmp_path):
+    """A loopback HTTP server standing in for storage.googleapis.com (EDGESEG_BINARY_MIRROR)."""
+    import http.server
+    import socketserver
+
+    root = tmp_path / "mirror"
+    requests = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, directory=str(root), **kw)
+
+        def log_message(self, *a):
+            requests.append(self.path)
+
+    server = socketserver.TCPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}", requests
+    server.shutdown()
+    server.server_close()
+
+
+def test_bench_fetches_the_official_binary_once_and_records_it(phone, tiny_tflite, tmp_path, binary_server, monkeypatch):
+    from edgeseg.device.binaries import BINARIES, GCS
+    from edgeseg.fileio import sha256_file
+
+    root, base, requests = binary_server
+    url = BINARIES[("benchmark_model", "android-arm64")].url
+    served = root / url[len(GCS) + 1:]
+    served.parent.mkdir(parents=True)
+    served.write_text(FAKE_BENCHMARK_MODEL.replace("#!/bin/sh", phone.sandbox.shebang, 1))
+    monkeypatch.setenv("EDGESEG_BINARY_MIRROR", base)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("ADB_KEY_PATH", str(tmp_path / "adbkey"))
+    lines = write_profile(tmp_path, phone.port, source="none").read_text()
+    profile = tmp_path / "pixel-like.toml"
+    profile.write_text(lines.replace('runner = "python"', 'runner = "benchmark_model"')
+                       .replace("[delegates.xnnpack]", '[delegates.xnnpack]\nflags = ["--use_xnnpack=true"]'))
+    args = ["bench", str(tiny_tflite), "--device", str(profile), "--delegate", "xnnpack", "--reports",
+            str(tmp_path / "r"), "--json"]
+    res = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    cached = tmp_path / "cache/edgeseg/bin/android-arm64/benchmark_model"
+    assert cached.read_bytes() == served.read_bytes() and os.access(cached, os.X_OK)
+    assert "benchmark_model: downloaded official build for arm64-v8a (" + url in res.output
+    run = json.loads((Path(json.loads(res.output[res.output.index("{"): res.output.rindex("}") + 1])["report"])
+                      / "run.json").read_text())
+    assert run["device"]["benchmark_binary"]["url"] == url  # the public URL, even when fetched from a mirror
+    assert run["device"]["benchmark_binary"]["sha256"] == sha256_file(served)
+    assert len(requests) == 1
+    res = CliRunner().invoke(main, args, catch_exceptions=False)  # reused: no second download
+    assert res.exit_code == 0 and len(requests) == 1 and "benchmark_model: cached official build" in res.output
+
+
+def test_offline_says_where_to_put_a_copy_and_then_uses_it(phone, tiny_tflite, tmp_path, monkeypatch):
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    closed = s.getsockname()[1]
+    s.close()
+    monkeypatch.setenv("EDGESEG_BINARY_MIRROR", f"http://127.0.0.1:{closed}")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("ADB_KEY_PATH", str(tmp_path / "adbkey"))
+    lines = write_profile(tmp_path, phone.port, source="none").read_text()
+    profile = tmp_path / "pixel-like.toml"
+    profile.write_text(lines.replace('runner = "python"', 'runner = "benchmark_model"'))
+    args = ["bench", str(tiny_tflite), "--device", str(profile), "--delegate", "cpu", "--reports", str(tmp_path / "r")]
+    res = CliRunner().invoke(main, args)
+    cached = tmp_path / "cache/edgeseg/bin/android-arm64/benchmark_model"
+    assert res.exit_code == 1
+    assert res.output.startswith("Error: cannot download https://storage.googleapis.com/tensorflow-nightly-public/prod/"
+                                 "tensorflow/release/lite/tools/nightly/latest/android_aarch64_benchmark_model (")
+    assert (f"Without network access here: download that URL on a machine that has it (the list of builds: "
+            f"https://ai.google.dev/edge/litert/models/measurement), copy the file to {cached} and run the command "
+            "again, or pass --benchmark-binary PATH") in res.output
+    assert not cached.exists() and not list(cached.parent.glob("*.part"))
+    cached.write_text(FAKE_BENCHMARK_MODEL.replace("#!/bin/sh", phone.sandbox.shebang, 1))  # the user's copy
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
+    assert "benchmark_model: cached official build for arm64-v8a" in res.output

@@ -154,17 +154,12 @@ def bench_device(session: DeviceSession, artifacts: list[Path], delegates: list[
         else:
             say(f"warning: no usable power source on this device ({skipped or 'none allowed'}): every power row "
                 "will be failed; pass --no-power to measure latency only")
-    runner_remote = binary_remote = None
+    runner_remote = binary_remote = binary_info = None
     if p.runner == "python":
         runner_remote = ensure_file(session, RUNNER_FILE, "edgeseg_runner.py")["remote"]
     else:
-        binary = benchmark_binary or p.benchmark_binary
-        if not binary:
-            raise DeviceError(f"profile '{p.name}' uses benchmark_model but names no binary: build benchmark_model for "
-                              f"{p.abi} and pass --benchmark-binary PATH (or set benchmark_binary in {p.path})")
-        if not Path(binary).is_file():
-            raise DeviceError(f"benchmark binary {binary} does not exist")
-        binary_remote = ensure_file(session, binary, "benchmark_model", mode=0o755)["remote"]
+        binary_info = benchmark_binary_for(session, info, benchmark_binary, say, progress_factory)
+        binary_remote = ensure_file(session, binary_info["path"], "benchmark_model", mode=0o755)["remote"]
 
     latency, power_rows, ops_rows, trace = [], [], [], []
     accelerators = None
@@ -247,7 +242,23 @@ def bench_device(session: DeviceSession, artifacts: list[Path], delegates: list[
         temperature = None
     return {"latency": latency, "power": power_rows, "ops": ops_rows, "trace": trace,
             "device": {**info, "profile": p.name, "accelerators": accelerators, "charging": charging,
+                       "benchmark_binary": binary_info,
                        "charging_reason": why, "temperature_c": temperature, "connection_lost": lost}}
+
+
+def benchmark_binary_for(session: DeviceSession, info: dict, given: str | None, say, progress_factory=None) -> dict:
+    """The benchmark_model to push: ``--benchmark-binary``, else the profile's, else the
+    official prebuilt build for the device's ABI from the user cache (downloaded once)."""
+    from .binaries import ensure_binary, local_binary, platform_for  # noqa: PLC0415
+
+    p = session.profile
+    if given or p.benchmark_binary:
+        return local_binary(given or p.benchmark_binary)
+    abi = info.get("abi") or p.abi
+    res = ensure_binary("benchmark_model", platform_for(abi), progress=progress_factory)
+    what = {"downloaded": "downloaded", "cache": "cached"}[res["source"]]
+    say(f"benchmark_model: {what} official build for {abi} ({res['url']}, sha256 {res['sha256'][:16]}) at {res['path']}")
+    return res
 
 
 def device_key(info: dict, serial: str | None) -> str | None:
