@@ -213,7 +213,7 @@ def data_inspect(dataset, max_per_split, as_json) -> None:
 @click.option("--decay", default=0.8, show_default=True, type=click.FloatRange(0, 1, min_open=True),
               help="--schedule exp: LR factor every --decay-epochs.")
 @click.option("--decay-epochs", default=3.0, show_default=True, type=click.FloatRange(0, min_open=True))
-@click.option("--ema", default=0.998, show_default=True, type=click.FloatRange(0, 1, max_open=True),
+@click.option("--ema", default=0.99, show_default=True, type=click.FloatRange(0, 1, max_open=True),
               help="Decay of the exponential moving average of the weights, the model that is validated, saved and "
                    "exported (0 = off: the raw weights).")
 @click.option("--loss", type=click.Choice(["ce", "dice", "ce_dice", "ohem"]), default=None,

@@ -56,7 +56,7 @@ class TrainConfig:
     decay_epochs: float = 3.0  # schedule "exp" only
     schedule: str = "cosine"  # see edgeseg.train.recipe.SCHEDULES
     warmup_epochs: float = 1.0
-    ema: float = 0.998  # decay of the weights' moving average, the model of record; 0 = off
+    ema: float = 0.99  # decay per step of the weights' moving average, the model of record; 0 = off
     loss: str = "ce"
     class_weights: bool = False
     augment: str = "default"
