@@ -565,7 +565,10 @@ def devices_list(as_json) -> None:
     from .device.profiles import all_profiles  # noqa: PLC0415
     from .device.session import describe_attached  # noqa: PLC0415
 
+    from .device.session import adb_server_running  # noqa: PLC0415
+
     profiles = all_profiles()
+    was_running = adb_server_running()
     attached = describe_attached()
     if as_json:
         _echo_json({"profiles": [{"name": p.name, "description": p.description, "transport": p.transport,
@@ -580,6 +583,7 @@ def devices_list(as_json) -> None:
         acc = ",".join(d.get("nnapi_accelerators") or []) or "unknown until a bench with --delegate nnapi"
         click.echo(f"  {d['serial']:<22} {d['state']:<8} {d.get('model', '')} | SoC {d.get('soc', '?')} | "
                    f"Android {d.get('android', '?')} | {d.get('abi', '?')} | NNAPI {acc}")
+    _adb_server_note(not was_running)
 
 
 @devices.command("show")
@@ -617,6 +621,15 @@ def deploy(artifact, device, serial, transport, address, key) -> None:
         res = run_deploy(s, artifact, _push_bar)
     state = "already on the device (same sha256)" if res["skipped"] else f"pushed and verified ({res['attempts']} attempt(s))"
     click.echo(f"{res['remote']}: {state}, sha256 {res['sha256'][:16]}")
+    _adb_server_note(s.started_adb_server)
+
+
+def _adb_server_note(started: bool) -> None:
+    """Say so when this command started Google's adb server: it keeps running afterwards."""
+    from .device.session import ADB_SERVER_NOTE, adb_server_port, adb_server_running  # noqa: PLC0415
+
+    if started and adb_server_running():
+        click.echo("note: " + ADB_SERVER_NOTE.format(port=adb_server_port()), err=True)
 
 
 @main.command()
@@ -665,6 +678,7 @@ def bench(artifacts, device, delegate, threads, runs, min_secs, op_profile, powe
             res = bench_device(s, paths, delegates, threads, runs, min_secs, op_profile, power, benchmark_binary,
                                require_full_delegation, say=lambda m: click.echo(m, err=True),
                                progress_factory=_push_bar)
+        _adb_server_note(s.started_adb_server)
         rows, power_rows, ops, trace, device_info = res["latency"], res["power"], res["ops"], res["trace"], res["device"]
     bench_info = {"threads": threads, "runs": runs, "min_secs": min_secs, "delegates": list(delegates),
                   "load_before": load_before, "load_after": load_average()}

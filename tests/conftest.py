@@ -11,6 +11,57 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = Path(__file__).resolve().parents[1]
 
 
+def _device_shell() -> str:
+    """The shell the loopback device runs commands in: busybox (like a board) where it is
+    installed; in CI it must be (.ci/run installs it); elsewhere the host's /bin/sh, said in
+    the test summary (it hides non-POSIX commands: install busybox-static)."""
+    import shutil
+
+    if os.environ.get("EDGESEG_DEVICE_SHELL"):
+        return os.environ["EDGESEG_DEVICE_SHELL"]
+    if shutil.which("busybox") or os.environ.get("CI"):
+        return "busybox"
+    return "host"
+
+
+os.environ["EDGESEG_DEVICE_SHELL"] = _device_shell()
+
+
+def pytest_report_header(config):
+    return f"loopback device shell: {os.environ['EDGESEG_DEVICE_SHELL']}"
+
+
+def pytest_terminal_summary(terminalreporter):
+    if os.environ.get("EDGESEG_DEVICE_SHELL") == "host":
+        terminalreporter.write_line("warning: the loopback device ran commands in the host's /bin/sh because busybox "
+                                    "is not installed; install busybox-static to test what boards and phones run")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def own_adb_server_port():
+    """The tests' adb calls (edgeseg's adb-server transport, `devices list`) use an adb
+    server port of their own, never the user's 5037, and the server any of them started
+    is killed at the end: no `adb fork-server` is left running."""
+    import shutil
+    import socket
+    import subprocess
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    old = os.environ.get("ANDROID_ADB_SERVER_PORT")
+    os.environ["ANDROID_ADB_SERVER_PORT"] = str(port)
+    yield port
+    adb = shutil.which("adb")
+    if adb:
+        subprocess.run([adb, "-P", str(port), "kill-server"], capture_output=True, timeout=30)
+    if old is None:
+        os.environ.pop("ANDROID_ADB_SERVER_PORT", None)
+    else:
+        os.environ["ANDROID_ADB_SERVER_PORT"] = old
+
+
 def camvid_root() -> Path | None:
     env = os.environ.get("EDGESEG_CAMVID")
     for cand in ([Path(env)] if env else []) + [REPO.parent / "shared" / "datasets" / "camvid"]:

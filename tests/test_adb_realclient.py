@@ -144,3 +144,131 @@ def test_keys_are_interchangeable_with_googles_adb(real_adb, tmp_path):
         conn = AdbTcpConnection.connect("127.0.0.1", d.port, key)  # signs with adb's key, no prompt needed
         assert conn.shell("echo ok").text == "ok\n" and d.offered_keys == []
         conn.close()
+
+
+# -- the faults of the TCP transport, through Debian's adb server -----------------------------------
+
+
+def _adb_session(serial, **kw):
+    from edgeseg.device.profiles import parse_profile
+    from edgeseg.device.session import DeviceSession
+
+    profile = parse_profile({"transport": "adb-server", "runner": "python"}, "via-adb")
+    return DeviceSession(profile, serial=serial, **kw)
+
+
+@needs_adb
+def test_adb_server_push_dropped_midway_is_retried_and_verified(connected, tmp_path):
+    from edgeseg.device.deploy import ensure_file
+
+    d, serial = connected
+    blob = tmp_path / "blob.bin"
+    blob.write_bytes(os.urandom(3 * 1024 * 1024))
+    d.drop_push_after = 1024 * 1024
+    with _adb_session(serial) as s:
+        res = ensure_file(s, blob)
+        assert s.reconnects >= 1
+    assert res["attempts"] == 2
+    assert d.sandbox.host_path(res["remote"]).read_bytes() == blob.read_bytes()
+    assert not d.sandbox.host_path(res["remote"] + ".part").exists()
+
+
+@needs_adb
+def test_adb_server_refused_push_names_the_devices_reason(connected, tmp_path):
+    from edgeseg.device.deploy import ensure_file
+    from edgeseg.errors import DeviceError
+
+    d, serial = connected
+    blob = tmp_path / "blob.bin"
+    blob.write_bytes(b"version one")
+    with _adb_session(serial) as s:
+        first = ensure_file(s, blob)
+        blob.write_bytes(b"version two")
+        d.refuse_pushes = 1
+        with pytest.raises(DeviceError, match=r"couldn't create file: Permission denied") as err:
+            ensure_file(s, blob)
+    assert "adb push of blob.bin failed: adb: error: failed to copy" in str(err.value)
+    assert d.sandbox.host_path(first["remote"]).read_bytes() == b"version one"
+    assert not d.sandbox.host_path(first["remote"] + ".part").exists()
+
+
+@needs_adb
+def test_adb_server_device_offline_and_back_then_gone(connected):
+    from edgeseg.device.transport import DeviceConnectionError
+
+    d, serial = connected
+    with _adb_session(serial) as s:
+        assert s.shell("echo one").text == "one\n"
+        d.go_offline(1.5)
+        assert s.shell("echo two").text == "two\n"  # reconnected through the adb server
+        assert s.reconnects >= 1
+    d.stop()
+    with _adb_session(serial, retries=1) as s:
+        with pytest.raises(DeviceConnectionError, match=r"failed 2 times .* then run the command again"):
+            s.shell("echo three")
+
+
+@needs_adb
+def test_adb_server_stall_is_a_timeout(connected):
+    from edgeseg.device.transport import DeviceTimeout
+
+    d, serial = connected
+    d.stall_secs = 3.0
+    with _adb_session(serial) as s:
+        with pytest.raises(DeviceTimeout, match="took longer than 1 s"):
+            s.connect().shell("echo hi", timeout=1)
+
+
+@needs_adb
+def test_adb_server_unanswered_prompt_says_to_accept_it(tmp_path, real_adb):
+    from edgeseg.device.transport import DeviceAuthError
+
+    with AdbDaemon(tmp_path / "phone", auth_mode="ignore") as d:
+        serial = f"127.0.0.1:{d.port}"
+        real_adb("connect", serial)
+        deadline = time.time() + 10
+        while "unauthorized" not in real_adb("devices").stdout and time.time() < deadline:
+            time.sleep(0.2)
+        with _adb_session(serial) as s:
+            with pytest.raises(DeviceAuthError, match=r"accept the 'Allow USB debugging\?' prompt"):
+                s.shell("echo hi")
+        real_adb("disconnect", serial)
+
+
+@needs_adb
+def test_deploy_says_when_it_started_the_adb_server(connected, tmp_path, tiny_tflite, real_adb, monkeypatch):
+    from click.testing import CliRunner
+
+    from edgeseg.cli import main
+
+    d, serial = connected
+    profile = tmp_path / "usb.toml"
+    profile.write_text('name = "usb"\ntransport = "adb-server"\nrunner = "python"\n')
+    res = CliRunner().invoke(main, ["deploy", str(tiny_tflite), "--device", str(profile), "--serial", serial])
+    assert res.exit_code == 0, res.output
+    assert "started the adb server" not in res.output  # the fixture's server was already running
+    real_adb("kill-server")
+    res = CliRunner().invoke(main, ["deploy", str(tiny_tflite), "--device", str(profile), "--serial", serial])
+    assert res.exit_code == 0, res.output
+    assert ("note: started the adb server (`adb fork-server`, port " + os.environ["ANDROID_ADB_SERVER_PORT"]) in res.output
+    assert "stop it with `adb kill-server`" in res.output
+
+
+@needs_adb
+def test_devices_list_says_it_started_the_adb_server(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from edgeseg.cli import main
+    from edgeseg.device.session import adb_server_running
+
+    port = free_port()
+    monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", str(port))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    try:
+        res = CliRunner().invoke(main, ["devices", "list"])
+        assert res.exit_code == 0, res.output
+        assert f"note: started the adb server (`adb fork-server`, port {port})" in res.output
+        assert adb_server_running()
+    finally:
+        subprocess.run([ADB, "-P", str(port), "kill-server"], capture_output=True, timeout=30)
+    assert not adb_server_running()  # and this test leaves none behind

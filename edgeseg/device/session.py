@@ -42,6 +42,29 @@ def read_props(shell: Callable[[str], ShellResult]) -> dict:
     return out
 
 
+def adb_server_port() -> int:
+    try:
+        return int(os.environ.get("ANDROID_ADB_SERVER_PORT") or 5037)
+    except ValueError:
+        return 5037
+
+
+def adb_server_running() -> bool:
+    """Whether an adb server listens on its port (ANDROID_ADB_SERVER_PORT, default 5037):
+    the first adb command starts one (``adb fork-server``) that keeps running after it."""
+    import socket  # noqa: PLC0415
+
+    try:
+        with socket.create_connection(("127.0.0.1", adb_server_port()), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+ADB_SERVER_NOTE = ("started the adb server (`adb fork-server`, port {port}), which Google's adb keeps running for the "
+                   "next commands and which owns the USB devices while it runs; stop it with `adb kill-server`")
+
+
 def adb_devices(adb: str | None = None) -> list[dict]:
     """Devices attached to the adb server (``adb devices -l``); [] when adb is missing."""
     adb = adb or shutil.which("adb")
@@ -72,6 +95,7 @@ class DeviceSession:
         self.read_timeout, self.connect_timeout, self.auth_timeout = read_timeout, connect_timeout, auth_timeout
         self.conn = None
         self.reconnects = 0
+        self.started_adb_server = False  # whether this session's adb calls started the adb server
 
     # -- connection -----------------------------------------------------------------------
     def connect(self):
@@ -87,6 +111,7 @@ class DeviceSession:
             self.conn = AdbTcpConnection.connect(host, int(port), key, self.connect_timeout, self.auth_timeout,
                                                  self.read_timeout)
         else:
+            self.started_adb_server = self.started_adb_server or not adb_server_running()
             serial = self.serial
             if serial is None:
                 attached = [d for d in adb_devices() if d["state"] == "device"]
@@ -104,7 +129,9 @@ class DeviceSession:
             self.conn.close()
         self.conn = None
         self.reconnects += 1
-        self.connect()
+        conn = self.connect()
+        if isinstance(conn, AdbServerConnection):
+            conn.reconnect()  # the adb server must see the device again (adb connect HOST:PORT, wait for it)
 
     def close(self) -> None:
         if self.conn is not None:

@@ -379,9 +379,25 @@ class AdbTcpConnection:
         return size
 
 
+#: What Google's adb prints (on stdout or stderr, depending on the version and the
+#: command) when the device or the connection to it is gone, as opposed to a refusal by the
+#: device (permission, full disk) that retrying cannot fix.
+ADB_CONNECTION_ERRORS = (
+    "no devices", "device offline", "not found", "device still connecting", "closed", "protocol fault",
+    "connection reset", "connection refused", "failed to connect", "broken pipe", "unexpected eof",
+    "cannot connect", "failed to read", "failed to write", "connection timed out", "transport", "disconnected",
+    "couldn't read from device", "couldn't write to device",
+)
+ADB_AUTH_ERRORS = ("unauthorized", "authenticat")
+
+
 class AdbServerConnection:
     """The same calls through Google's `adb` binary and its server (USB devices held by a
-    running adb server, or `--transport adb-server`)."""
+    running adb server, or `--transport adb-server`). adb's errors are read from stdout and
+    stderr together; a lost device is a :class:`DeviceConnectionError` (retried by the
+    session and by deploy, like the TCP transport), an unaccepted key a
+    :class:`DeviceAuthError`, and a refusal a :class:`DeviceError` with the device's
+    reason."""
 
     def __init__(self, serial: str | None, adb: str | None = None, server_port: int | None = None):
         self.adb = adb or shutil.which("adb")
@@ -403,15 +419,44 @@ class AdbServerConnection:
 
     def _run(self, args, timeout=None) -> subprocess.CompletedProcess:
         try:
-            return subprocess.run(self._base() + args, capture_output=True, timeout=timeout)
+            return subprocess.run(self._base() + args, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired:
-            raise DeviceTimeout(f"adb {' '.join(args[:2])} took longer than {timeout} s") from None
+            raise DeviceTimeout(f"adb {' '.join(args[:1])} on {self.address} took longer than {timeout:g} s") from None
+
+    @staticmethod
+    def adb_lines(res: subprocess.CompletedProcess) -> list[str]:
+        """adb's own error lines (``error: ...``, ``adb: ...``), from both streams: Debian's
+        adb writes push errors to stdout."""
+        text = (res.stderr or b"").decode("utf-8", "replace") + "\n" + (res.stdout or b"").decode("utf-8", "replace")
+        return [ln.strip() for ln in text.splitlines() if ln.strip().lower().startswith(("error:", "adb:"))]
+
+    @classmethod
+    def adb_message(cls, res: subprocess.CompletedProcess) -> str:
+        own = cls.adb_lines(res)
+        if own:
+            return " | ".join(own)
+        text = (res.stderr or b"").decode("utf-8", "replace") + "\n" + (res.stdout or b"").decode("utf-8", "replace")
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+        return " | ".join(lines[-2:]) or f"adb exited with status {res.returncode} and said nothing"
+
+    def _fail(self, what: str, res: subprocess.CompletedProcess) -> DeviceError:
+        msg = self.adb_message(res)
+        low = " ".join(self.adb_lines(res)).lower()
+        if any(k in low for k in ADB_AUTH_ERRORS):
+            return DeviceAuthError(f"{self.address} has not accepted this computer's adb key ({msg}): unlock the "
+                                   "phone and accept the 'Allow USB debugging?' prompt (tick 'Always allow'), then "
+                                   "run again")
+        if any(k in low for k in ADB_CONNECTION_ERRORS):
+            return DeviceConnectionError(f"{what} on {self.address}: {msg}")
+        return DeviceError(f"{what} failed: {msg}")
 
     def shell(self, command: str, timeout=None, idle_timeout=None, on_stdout=None) -> ShellResult:
         res = self._run(["shell", command], timeout)
-        err = res.stderr.decode("utf-8", "replace")
-        if res.returncode != 0 and ("no devices" in err or "device offline" in err or "not found" in err):
-            raise DeviceConnectionError(f"adb: {err.strip()}")
+        if res.returncode != 0 and self.adb_lines(res):
+            # adb's own failure to reach the device (a non-zero status alone is the command's)
+            err = self._fail("adb shell", res)
+            if isinstance(err, (DeviceConnectionError, DeviceAuthError)):
+                raise err
         if on_stdout:
             on_stdout(res.stdout)
         return ShellResult(res.returncode, res.stdout, res.stderr)
@@ -419,7 +464,7 @@ class AdbServerConnection:
     def push(self, local, remote, mode=0o644, progress=None, timeout=None) -> int:
         res = self._run(["push", str(local), remote], timeout)
         if res.returncode != 0:
-            raise DeviceError(f"adb push failed: {res.stderr.decode('utf-8', 'replace').strip()}")
+            raise self._fail(f"adb push of {Path(local).name}", res)
         size = Path(local).stat().st_size
         if progress:
             progress(size)
@@ -431,7 +476,7 @@ class AdbServerConnection:
         res = self._run(["pull", remote, str(tmp)], timeout)
         if res.returncode != 0:
             tmp.unlink(missing_ok=True)
-            raise DeviceError(f"adb pull failed: {res.stderr.decode('utf-8', 'replace').strip()}")
+            raise self._fail(f"adb pull of {remote}", res)
         os.replace(tmp, local)
         return local.stat().st_size
 
@@ -441,6 +486,37 @@ class AdbServerConnection:
             return (0, 0, 0)
         mode, size, mtime = res.text.split()
         return (int(mode, 16), int(size), int(mtime))
+
+    def state(self) -> str:
+        res = self._run(["get-state"], timeout=15)
+        return (res.stdout or b"").decode().strip() if res.returncode == 0 else self.adb_message(res)
+
+    def reconnect(self, timeout: float = 15.0) -> None:
+        """Bring the device back on the adb server: ``adb connect`` again for a network
+        device (HOST:PORT), then wait until it is a ``device`` again (bounded)."""
+        deadline = time.monotonic() + timeout
+        state = ""
+        while time.monotonic() < deadline:
+            if self.serial and ":" in self.serial:
+                if state and state != "device":  # adb retries an offline network device slowly: start over
+                    self._run_plain(["disconnect", self.serial])
+                self._run_plain(["connect", self.serial])
+            state = self.state()
+            if state == "device":
+                return
+            if "unauthorized" in state:
+                raise DeviceAuthError(f"{self.address} is unauthorized on the adb server: accept the 'Allow USB "
+                                      "debugging?' prompt on the phone, then run again")
+            time.sleep(0.5)
+        raise DeviceConnectionError(f"{self.address} did not come back on the adb server within {timeout:.0f} s "
+                                    f"(state: {state or 'unknown'})")
+
+    def _run_plain(self, args) -> None:
+        cmd = [self.adb] + (["-P", str(self.server_port)] if self.server_port else []) + args
+        try:
+            subprocess.run(cmd, capture_output=True, timeout=15, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            pass
 
     def close(self) -> None:
         pass
