@@ -417,6 +417,48 @@ def quantize(ctx, run, r_float32, r_dynamic, r_float16, r_int8, r_int16x8, r_qat
         click.echo(f"(full report: edgeseg info {res['artifact']} --delegates)")
 
 
+@main.command("compile")
+@click.argument("artifact", type=click.Path())
+@click.option("--soc", "socs", multiple=True, required=True,
+              help="Target SoC as LiteRT names it (MT6989 for the Dimensity 9300, SM8650, Tensor_G4, LNL, ...); "
+                   "repeat for several.")
+@click.option("--openvino-device", type=click.Choice(["auto", "npu", "gpu", "cpu"]), default="auto", show_default=True,
+              help="Intel targets: the OpenVINO device to compile for (auto: the NPU when its compiler is "
+                   "installed, else the CPU plugin).")
+@click.option("--force", is_flag=True, help="Replace an existing compiled file.")
+@click.option("--json", "as_json", is_flag=True)
+def compile_cmd(artifact, socs, openvino_device, force, as_json) -> None:
+    """Compile an artifact ahead of time for NPU SoCs with LiteRT's compiler plugins; writes
+    ARTIFACT_<target>.tflite and its manifest beside it (for `bench --delegate litert-npu`
+    and `eval`)."""
+    from .quantize.aot import compile_artifact  # noqa: PLC0415
+
+    results, errors = [], []
+    for soc in socs:
+        try:
+            res = compile_artifact(artifact, soc, force=force, openvino_device=openvino_device)
+        except EdgesegError as exc:
+            if len(socs) == 1:
+                raise
+            errors.append(f"{soc}: {exc}")
+            continue
+        results.append(res)
+        if not as_json:
+            c = res["compiled"]
+            left = ", ".join(f"{k} x{v}" for k, v in c["ops_left_on_cpu"].items()) or "none"
+            click.echo(f"{res['artifact']}: {c['ops_compiled']}/{c['ops_total']} ops compiled for {c['manufacturer']} "
+                       f"{c['soc']} in {c['partitions']} partition(s), left on the CPU: {left}; {c['seconds']:.1f} s"
+                       + (f"; SDK {c['sdk']}" if c["sdk"] else ""))
+            for n in res["notes"]:
+                click.echo(f"note: {n}", err=True)
+    if as_json:
+        _echo_json({"compiled": results, "errors": errors})
+    for e in errors:
+        click.echo(f"error: {e}", err=True)
+    if errors:
+        sys.exit(1)
+
+
 # -- eval / info ------------------------------------------------------------------------
 
 

@@ -322,3 +322,55 @@ def test_ctrl_c_says_how_to_resume(lanes, tmp_path):
     assert f"Error: interrupted; {run} keeps {done} finished epoch(s): `edgeseg train ... --out {run} --resume` " \
            f"continues from epoch {done + 1} (the last finished epoch is {done})" in err
     assert "Traceback" not in err
+
+
+# -- ahead-of-time compilation for NPU SoCs (LiteRT compiler plugins) ----------------------------
+
+needs_openvino = pytest.mark.skipif(__import__("importlib").util.find_spec("openvino") is None,
+                                    reason="openvino is not installed (pip install -e '.[test]' installs it)")
+
+
+@needs_openvino
+def test_compile_for_intel_then_eval_the_compiled_model(trained, lanes, tmp_path):
+    art = tmp_path / "m_int8.tflite"
+    assert cli("quantize", trained, "--int8", "--calib", lanes, "--num-calib", "20", "--out", art,
+               "--no-lint").exit_code == 0
+    res = cli("compile", art, "--soc", "LNL", "--json")
+    assert res.exit_code == 0, res.output
+    (c,) = json.loads(res.output[res.output.index("{"): res.output.rindex("}") + 1])["compiled"]
+    compiled = Path(c["artifact"])
+    assert compiled == tmp_path / "m_int8_IntelOpenVINO_LNL.tflite" and compiled.stat().st_size > art.stat().st_size
+    m = json.loads(compiled.with_suffix(".json").read_text())["compiled"]
+    assert m["soc"] == "LNL" and m["vendor"] == "intel_openvino" and m["sdk"].startswith("openvino ")
+    assert m["ops_compiled"] == m["ops_total"] > 0 and m["partitions"] == 1 and m["ops_left_on_cpu"] == {}
+    assert m["options"] == {"intel_openvino_graph_backends": "cpu"} and m["source_sha256"]
+    # the plain interpreter cannot run it; eval goes through CompiledModel and validates one inference
+    src = json.loads(cli("eval", art, "--data", lanes, "--json").output)
+    out = json.loads(cli("eval", compiled, "--data", lanes, "--json").output)
+    assert out["backend"].startswith("ai_edge_litert CompiledModel (IntelOpenVINO")
+    print(f"int8 mIoU {src['miou']:.4f}, compiled for LNL (OpenVINO CPU) {out['miou']:.4f}")
+    assert abs(out["miou"] - src["miou"]) <= 0.005  # within half a point
+    again = cli("compile", art, "--soc", "LNL")
+    assert again.exit_code == 1 and "already exists" in again.output
+
+
+def test_compile_for_mediatek_without_its_sdk_writes_nothing(trained, lanes, tmp_path):
+    import glob
+    import tempfile
+
+    art = tmp_path / "m_fp32.tflite"
+    assert cli("quantize", trained, "--float32", "--out", art, "--no-lint").exit_code == 0
+    before_tmp = set(glob.glob(os.path.join(tempfile.gettempdir(), "*")))
+    files = sorted(p.name for p in tmp_path.iterdir())
+    res = cli("compile", art, "--soc", "MT6989")
+    assert res.exit_code == 1
+    assert res.output.startswith("Error: compiling for MediaTek MT6989 (Dimensity 9300) needs the MediaTek NeuroPilot "
+                                 "SDK (libneuron_adapter.so), which is not installed here (")
+    assert ("With network access: pip install ai-edge-litert-sdk-mediatek (it downloads the SDK from the vendor at "
+            "install time). With a local copy of the SDK: LD_LIBRARY_PATH=/path/to/neuro_pilot/v8_0_10/host/lib "
+            "edgeseg compile ... --soc MT6989. Nothing was written") in res.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == files  # no 0-byte *_apply_plugin.tflite
+    leftovers = set(glob.glob(os.path.join(tempfile.gettempdir(), "*"))) - before_tmp
+    assert not [p for p in leftovers if p.endswith(".error") or "tempdir_dla" in p or "edgeseg-aot" in p]
+    typo = cli("compile", art, "--soc", "MT6998")
+    assert typo.exit_code == 1 and "no SoC 'MT6998' in LiteRT's target table; did you mean MT6993" in typo.output

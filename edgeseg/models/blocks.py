@@ -20,14 +20,18 @@ def conv_bn_relu(keras, x, filters: int, name: str, kernel: int = 3, bn_momentum
 
 
 def residual_block(keras, x, filters: int, name: str, bn_momentum: float = 0.9, l2: float = 0.0, stride: int = 1):
-    """conv-BN-ReLU, conv-BN, plus an identity (or 1x1 conv-BN when widths or resolution
-    differ), ReLU. ``stride`` 2 halves the resolution in the first conv and the shortcut
-    (ResNet's downsampling block)."""
+    """conv-BN-ReLU, conv-BN, plus an identity (or 1x1 conv-BN when widths differ), ReLU.
+    ``stride`` 2 halves the resolution: a stride-2 first conv, and on the shortcut a 2x2
+    max-pool before the 1x1 projection (as ResNet-D pools before projecting). Not a
+    stride-2 1x1 conv: TF 2.21's oneDNN kernels corrupt the heap training one (measured: a
+    lone Conv2D(16, 1, strides=2) on 64x96x8 inputs aborts in fit)."""
     L = keras.layers
     shortcut = x
-    if x.shape[-1] != filters or stride != 1:
-        shortcut = conv_bn_relu(keras, x, filters, f"{name}_proj", kernel=1, bn_momentum=bn_momentum, l2=l2, relu=False,
-                                stride=stride)
+    if stride != 1:
+        shortcut = L.MaxPooling2D(stride, name=f"{name}_pool")(shortcut)
+    if x.shape[-1] != filters:
+        shortcut = conv_bn_relu(keras, shortcut, filters, f"{name}_proj", kernel=1, bn_momentum=bn_momentum, l2=l2,
+                                relu=False)
     y = conv_bn_relu(keras, x, filters, f"{name}_a", bn_momentum=bn_momentum, l2=l2, stride=stride)
     y = conv_bn_relu(keras, y, filters, f"{name}_b", bn_momentum=bn_momentum, l2=l2, relu=False)
     y = L.Add(name=f"{name}_add")([shortcut, y])

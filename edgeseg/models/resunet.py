@@ -2,8 +2,8 @@
 
 ``resunet`` keeps the seed's identity, a residual encoder and a U-Net decoder with
 concatenated skips, built only from ops that XNNPACK, the GPU delegate and NNAPI all take
-in float32 and int8: stride-2 residual blocks to go down (ResNet's 3x3 stride-2 conv with a
-1x1 stride-2 projection shortcut), stride-2 transposed convolutions to go up, and a 1x1
+in float32 and int8: stride-2 residual blocks to go down (a 3x3 stride-2 conv, and a 2x2
+max-pool + 1x1 projection on the shortcut), stride-2 transposed convolutions to go up, and a 1x1
 conv to class scores. The int8 artifact runs as one XNNPACK partition (measured by
 `edgeseg info --delegates`).
 

@@ -134,8 +134,15 @@ def _evaluate_artifact(target, manifest, ds, split, limit, threads, skip_bad, pr
     from ..errors import DataError  # noqa: PLC0415
     from .interpreter import ArtifactPredictor  # noqa: PLC0415
 
-    predict = ArtifactPredictor(target, manifest.get("input", {}).get("normalisation"), threads=threads,
-                                signature=signature)
+    from ..quantize.aot import is_compiled  # noqa: PLC0415
+
+    norm = manifest.get("input", {}).get("normalisation")
+    if manifest.get("compiled") or is_compiled(target):
+        from .interpreter import CompiledPredictor  # noqa: PLC0415
+
+        predict = CompiledPredictor(target, manifest, norm)
+    else:
+        predict = ArtifactPredictor(target, norm, threads=threads, signature=signature)
     classes = manifest.get("classes") or list(ds.class_names)
     out_shape = [int(v) for v in predict.out["shape"]]
     h, w = predict.input_size

@@ -86,18 +86,71 @@ class ArtifactPredictor:
             return y
         return (y.astype(np.float32) - zp) * scale
 
+    def _run_one(self, x: np.ndarray) -> np.ndarray:
+        if self.runner is not None:
+            return self.runner(**{self.in_name: x})[self.out_name]
+        self.interp.set_tensor(self.inp["index"], x)
+        self.interp.invoke()
+        return self.interp.get_tensor(self.out["index"])
+
     def __call__(self, images: np.ndarray) -> np.ndarray:
         if images.shape[1:3] != self.input_size:
             raise ArtifactError(f"images are {images.shape[1:3]} but the artifact takes {self.input_size}")
         outs = []
         for img in images:
-            x = self._quantize_input(img)[None]
-            if self.runner is not None:
-                y = self.runner(**{self.in_name: x})[self.out_name]
-            else:
-                self.interp.set_tensor(self.inp["index"], x)
-                self.interp.invoke()
-                y = self.interp.get_tensor(self.out["index"])
+            y = self._run_one(self._quantize_input(img)[None])
             outs.append(self._dequantize_output(y[0]))
         return np.stack(outs)
+
+
+def _detail(spec: dict) -> dict:
+    """An interpreter-style tensor detail from a manifest's input/output entry."""
+    q = spec.get("quantization") or {}
+    return {"shape": list(spec["shape"]), "dtype": np.dtype(spec["dtype"]).type,
+            "quantization": (float(q.get("scale", 0.0)), int(q.get("zero_point", 0)))}
+
+
+class CompiledPredictor(ArtifactPredictor):
+    """A compiled artifact (``edgeseg compile``: DISPATCH_OP nodes) through LiteRT's
+    CompiledModel and the vendor's dispatch library found in the ai-edge-litert wheel (on
+    this host: Intel OpenVINO's, which runs the CPU plugin's blobs). A compiled model can
+    load, report itself fully accelerated, and still fail at its first run when the dispatch
+    library is missing, so one inference is run at load: a failure there is a clear error."""
+
+    def __init__(self, path: str | Path, manifest: dict, normalisation: dict | None = None):
+        try:
+            from ai_edge_litert.compiled_model import CompiledModel  # noqa: PLC0415
+            from ai_edge_litert.hardware_accelerator import HardwareAccelerator  # noqa: PLC0415
+        except ImportError as exc:
+            raise RuntimeBackendError(f"running a compiled model needs LiteRT's CompiledModel ({exc}): "
+                                      "pip install 'ai-edge-litert>=2.3'") from None
+        compiled = manifest.get("compiled") or {}
+        what = f"{Path(path).name} (compiled for {compiled.get('manufacturer', '?')} {compiled.get('soc', '?')})"
+        if "input" not in manifest or "output" not in manifest:
+            raise ArtifactError(f"{what} has no manifest with its input and output: compile it with `edgeseg compile`")
+        try:
+            self.model = CompiledModel.from_file(str(path), hardware_accel=HardwareAccelerator.NPU | HardwareAccelerator.CPU)
+            self.ins, self.outs = self.model.create_input_buffers(0), self.model.create_output_buffers(0)
+        except Exception as exc:  # noqa: BLE001 (the runtime raises RuntimeError / ValueError / its own)
+            raise ArtifactError(f"LiteRT's CompiledModel cannot load {what}: {str(exc).splitlines()[0][:300]}; the "
+                                f"dispatch library of {compiled.get('manufacturer', 'its vendor')} is needed to run it "
+                                "(on the device: bench it with --delegate litert-npu)") from None
+        self.inp, self.out = _detail(manifest["input"]), _detail(manifest["output"])
+        self.runner = None
+        self.backend = f"ai_edge_litert CompiledModel ({compiled.get('manufacturer', 'NPU')} dispatch)"
+        self.fully_accelerated = bool(self.model.is_fully_accelerated())
+        shape = self.inp["shape"]
+        self.input_size = (shape[1], shape[2])
+        self.norm = normalisation or {"scale": 1 / 255.0, "offset": 0.0}
+        try:  # the first inference is the real test
+            self._run_one(np.zeros(shape, self.inp["dtype"]))
+        except Exception as exc:  # noqa: BLE001
+            raise ArtifactError(f"{what} loads but fails at its first inference: {str(exc).splitlines()[0][:300]} "
+                                "(is the vendor's dispatch library installed?)") from None
+
+    def _run_one(self, x: np.ndarray) -> np.ndarray:
+        self.ins[0].write(np.ascontiguousarray(x))
+        self.model.run_by_index(0, self.ins, self.outs)
+        n = int(np.prod(self.out["shape"]))
+        return self.outs[0].read(n, self.out["dtype"]).reshape(self.out["shape"])
 
