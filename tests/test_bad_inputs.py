@@ -193,3 +193,28 @@ def test_no_native_log_noise_without_verbose(tiny_tflite, tmp_path):
     assert "Created TensorFlow Lite XNNPACK delegate" in (tmp_path / "cache/edgeseg/native.log").read_text()
     loud = subprocess.run(cmd[:3] + ["-v"] + cmd[3:], capture_output=True, text=True, timeout=300, env=env)
     assert "Created TensorFlow Lite XNNPACK delegate" in loud.stderr
+
+
+CRASH_AFTER_SETUP = """
+import ctypes, os, sys
+from edgeseg import cli
+def crash(*a, **k):
+    os.write(2, b"Fatal glibc error: malloc assertion failure (simulated)\\n")  # what a native crash prints
+    ctypes.string_at(0)
+cli.data_inspect.callback = crash
+sys.argv = ["edgeseg", "data", "inspect", "somewhere"]
+cli.main()
+"""
+
+
+def test_a_native_crash_still_reaches_the_terminal(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    res = subprocess.run([sys.executable, "-c", CRASH_AFTER_SETUP], capture_output=True, text=True, timeout=120,
+                         env=env)
+    assert res.returncode < 0 or res.returncode >= 128  # killed by the signal
+    assert "Fatal glibc error: malloc assertion failure (simulated)" in res.stderr
+    assert "malloc assertion failure" in (tmp_path / "cache/edgeseg/native.log").read_text()
