@@ -754,7 +754,7 @@ def bench(artifacts, device, delegate, threads, runs, min_secs, op_profile, powe
 
         profile = load_profile(device)
         delegates = _delegate_list(delegate, profile.delegates, f"profile '{profile.name}'") if delegate \
-            else list(profile.delegates)
+            else _default_delegates(profile, paths)
         with _session(device, serial, transport, address, key) as s:
             res = bench_device(s, paths, delegates, threads, runs, min_secs, op_profile, power, benchmark_binary,
                                require_full_delegation, say=lambda m: click.echo(m, err=True),
@@ -806,6 +806,23 @@ def bench(artifacts, device, delegate, threads, runs, min_secs, op_profile, powe
             what.append(f"{len(failed_power)} of {len(power_rows)} power row(s) failed")
         click.echo(f"error: {'; '.join(what)}" + ("; the report was written" if report else ""), err=True)
         sys.exit(1)
+
+
+def _default_delegates(profile, artifacts) -> list[str]:
+    """Every delegate of the profile; a litert one (an NPU through a compiled model) only when
+    one of the artifacts has been compiled for its SoC."""
+    from .device.bench import compiled_for  # noqa: PLC0415
+
+    def compiled(spec) -> bool:
+        for a in artifacts:
+            try:
+                compiled_for(Path(a), spec.soc)
+                return True
+            except EdgesegError:
+                pass
+        return False
+
+    return [name for name, spec in profile.delegates.items() if spec.runner != "litert" or compiled(spec)]
 
 
 def _bench_line(row: dict) -> None:

@@ -722,3 +722,65 @@ def test_offline_says_where_to_put_a_copy_and_then_uses_it(phone, tiny_tflite, t
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 0, res.output
     assert "benchmark_model: cached official build for arm64-v8a" in res.output
+
+
+# -- litert-npu: the model compiled for the SoC, on LiteRT's CompiledModel benchmark_model -------
+
+
+def test_litert_npu_row_runs_the_compiled_model_with_the_dispatch_library(phone, tiny_tflite, tmp_path):
+    from edgeseg.quantize.artifact import read_manifest, write_manifest
+
+    published = (Path(__file__).parent / "data/benchmark_model/litert_compiled_model_profiler.txt").read_text()
+    runner = tmp_path / "litert_benchmark_model"
+    runner.write_text(f"{phone.sandbox.shebang}\necho \"$@\" >> \"$(dirname \"$0\")/.litert_calls\"\n"
+                      f"cat <<'OUT'\n{published}OUT\n")
+    lib = tmp_path / "libLiteRtDispatch_MediaTek.so"
+    lib.write_bytes(b"\x7fELF" + bytes(60))
+    folder = tmp_path / "arts"
+    folder.mkdir()
+    art = folder / "m_int8.tflite"
+    art.write_bytes(tiny_tflite.read_bytes())
+    write_manifest(art, **{k: v for k, v in (read_manifest(tiny_tflite) or {}).items() if k in ("model", "recipe", "classes")})
+    compiled = folder / "m_int8_MediaTek_MT6989.tflite"  # as `edgeseg compile --soc MT6989` names it
+    compiled.write_bytes(tiny_tflite.read_bytes())
+    write_manifest(compiled, model="resunet", recipe="float32", compiled={
+        "soc": "MT6989", "manufacturer": "MediaTek", "target_id": "MediaTek_MT6989", "ops_compiled": 45,
+        "ops_total": 45, "partitions": 1, "ops_left_on_cpu": {}, "fully_compiled": True, "source": art.name})
+    lines = write_profile(tmp_path, phone.port, source="none").read_text()
+    lines = lines.replace('runner = "python"', f'runner = "benchmark_model"\nlitert_benchmark_binary = "{runner}"')
+    lines = lines.replace("[delegates.cpu]", f'[delegates.litert-npu]\nrunner = "litert"\nsoc = "MT6989"\n'
+                          f'dispatch_libs = ["{lib}"]\n[delegates.cpu]')
+    profile = tmp_path / "mtk.toml"
+    profile.write_text(lines)
+    os.environ["ADB_KEY_PATH"] = str(tmp_path / "adbkey")
+    try:
+        res = CliRunner().invoke(main, ["bench", str(art), "--device", str(profile), "--delegate", "litert-npu",
+                                        "--runs", "10", "--reports", str(tmp_path / "r"), "--json"],
+                                 catch_exceptions=False)
+    finally:
+        os.environ.pop("ADB_KEY_PATH", None)
+    assert res.exit_code == 0, res.output
+    (row,) = json.loads(res.output[res.output.index("{"): res.output.rindex("}") + 1])["rows"]
+    assert row["status"] == "ok" and row["runner"] == "litert benchmark_model (CompiledModel)"
+    assert (row["delegated_ops"], row["total_ops"], row["partitions"]) == (45, 45, 1)
+    assert row["mean_ms"] == pytest.approx(0.46) and row["median_ms"] == pytest.approx(0.462)
+    work = phone.sandbox.root / "data/local/tmp/edgeseg"
+    assert (work / compiled.name).read_bytes() == compiled.read_bytes()
+    assert (work / "dispatch/libLiteRtDispatch_MediaTek.so").read_bytes() == lib.read_bytes()
+    (call,) = (work / ".litert_calls").read_text().replace(str(phone.sandbox.root), "").splitlines()
+    for flag in (f"--graph=/data/local/tmp/edgeseg/{compiled.name}", "--use_npu=true", "--use_cpu=false",
+                 "--require_full_delegation=true", "--dispatch_library_path=/data/local/tmp/edgeseg/dispatch"):
+        assert flag in call.split()
+    # without a compiled copy: a failed row that says how to make one
+    compiled.unlink()
+    os.environ["ADB_KEY_PATH"] = str(tmp_path / "adbkey")
+    try:
+        res = CliRunner().invoke(main, ["bench", str(art), "--device", str(profile), "--delegate", "litert-npu",
+                                        "--runs", "3", "--reports", str(tmp_path / "r"), "--json"])
+    finally:
+        os.environ.pop("ADB_KEY_PATH", None)
+    assert res.exit_code == 1
+    (row,) = json.loads(res.output[res.output.index("{"): res.output.rindex("}") + 1])["rows"]
+    assert row["status"] == "failed" and row["error"] == (f"no copy of m_int8.tflite compiled for MT6989 beside it: run "
+                                                          f"`edgeseg compile {art} --soc MT6989` first (it needs the "
+                                                          "vendor's compiler SDK)")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import posixpath
 import secrets
 import time
 from pathlib import Path
@@ -155,9 +156,11 @@ def bench_device(session: DeviceSession, artifacts: list[Path], delegates: list[
             say(f"warning: no usable power source on this device ({skipped or 'none allowed'}): every power row "
                 "will be failed; pass --no-power to measure latency only")
     runner_remote = binary_remote = binary_info = None
+    litert_cache: dict = {"info": info}
+    classic = [d for d in delegates if d not in p.delegates or p.delegates[d].runner != "litert"]
     if p.runner == "python":
         runner_remote = ensure_file(session, RUNNER_FILE, "edgeseg_runner.py")["remote"]
-    else:
+    elif classic:
         binary_info = benchmark_binary_for(session, info, benchmark_binary, say, progress_factory)
         binary_remote = ensure_file(session, binary_info["path"], "benchmark_model", mode=0o755)["remote"]
 
@@ -184,7 +187,11 @@ def bench_device(session: DeviceSession, artifacts: list[Path], delegates: list[
             say(f"bench {label} on {delegate}")
             try:
                 spec = p.delegate(delegate)
-                if p.runner == "python":
+                compiled = None
+                if spec.runner == "litert":
+                    compiled, cmd = litert_command(session, art, spec, threads, runs, min_secs, op_profile, say,
+                                                   progress_factory, litert_cache)
+                elif p.runner == "python":
                     if delegate not in PYTHON_DELEGATES:
                         raise DeviceError(f"the Python runner runs {' and '.join(PYTHON_DELEGATES)} only; use a "
                                           f"benchmark_model profile for {delegate}")
@@ -198,7 +205,10 @@ def bench_device(session: DeviceSession, artifacts: list[Path], delegates: list[
                 script = session_script(session, cmd, with_power, tag, power_check["usable"])
                 res = session.with_retry(lambda c: c.shell(script, timeout=3600, idle_timeout=None), "benchmark")
                 sec = split_sections(res.text)
-                row, ops, window = _latency_row(p.runner, sec, delegate, op_profile)
+                row, ops, window = _latency_row("benchmark_model" if compiled else p.runner, sec, delegate, op_profile)
+                if compiled and row.get("status") != "failed":
+                    row.update(compiled_delegation(compiled))
+                    row["runner"] = "litert benchmark_model (CompiledModel)"
                 if row.get("note") and op_profile:
                     say(f"      note: {row['note']}")
                 accelerators = row.pop("accelerators", None) or accelerators
@@ -242,7 +252,7 @@ def bench_device(session: DeviceSession, artifacts: list[Path], delegates: list[
         temperature = None
     return {"latency": latency, "power": power_rows, "ops": ops_rows, "trace": trace,
             "device": {**info, "profile": p.name, "accelerators": accelerators, "charging": charging,
-                       "benchmark_binary": binary_info,
+                       "benchmark_binary": binary_info, "litert_benchmark_binary": litert_cache.get("binary"),
                        "charging_reason": why, "temperature_c": temperature, "connection_lost": lost}}
 
 
@@ -259,6 +269,58 @@ def benchmark_binary_for(session: DeviceSession, info: dict, given: str | None, 
     what = {"downloaded": "downloaded", "cache": "cached"}[res["source"]]
     say(f"benchmark_model: {what} official build for {abi} ({res['url']}, sha256 {res['sha256'][:16]}) at {res['path']}")
     return res
+
+
+def compiled_for(artifact: Path, soc: str) -> tuple[Path, dict]:
+    """The file `edgeseg compile ARTIFACT --soc SOC` wrote beside ``artifact``."""
+    for cand in sorted(artifact.parent.glob(f"{artifact.stem}_*.tflite")):
+        manifest = read_manifest(cand) or {}
+        c = manifest.get("compiled") or {}
+        if str(c.get("soc", "")).upper() == soc.upper() and c.get("source") == artifact.name:
+            return cand, manifest
+    raise DeviceError(f"no copy of {artifact.name} compiled for {soc} beside it: run `edgeseg compile {artifact} "
+                      f"--soc {soc}` first (it needs the vendor's compiler SDK)")
+
+
+def litert_command(session: DeviceSession, artifact: Path, spec, threads: int, runs: int, min_secs: float,
+                   op_profile: bool, say, progress_factory, cache: dict) -> tuple[dict, str]:
+    """Deploy the model compiled for ``spec.soc`` (and the dispatch libraries the profile
+    names) and return ``(compiled manifest, command)`` for LiteRT's CompiledModel
+    benchmark_model on the NPU (--use_npu, no CPU fallback: a graph the NPU cannot run
+    whole fails instead of silently running elsewhere)."""
+    p = session.profile
+    path, manifest = compiled_for(artifact, spec.soc)
+    if "binary" not in cache:
+        from .binaries import ensure_binary, local_binary, platform_for  # noqa: PLC0415
+
+        if p.litert_benchmark_binary:
+            cache["binary"] = local_binary(p.litert_benchmark_binary)
+        else:
+            abi = cache["info"].get("abi") or p.abi
+            cache["binary"] = ensure_binary("litert_benchmark_model", platform_for(abi), progress=progress_factory)
+            say(f"LiteRT benchmark_model: {cache['binary']['source']} official build ({cache['binary']['url']}, "
+                f"sha256 {cache['binary']['sha256'][:16]})")
+        cache["remote"] = ensure_file(session, cache["binary"]["path"], "litert_benchmark_model", mode=0o755)["remote"]
+    dispatch = spec.dispatch_dir
+    for lib in spec.dispatch_libs:
+        dispatch = posixpath.dirname(ensure_file(session, lib, f"dispatch/{Path(lib).name}")["remote"])
+    remote = deploy(session, path, progress_factory)["remote"]
+    flags = [f"--graph={remote}", "--use_npu=true", "--use_cpu=false", "--require_full_delegation=true",
+             f"--num_threads={threads}", f"--num_runs={runs}", f"--min_secs={min_secs}", "--warmup_runs=1",
+             *spec.flags]
+    if dispatch:
+        flags.append(f"--dispatch_library_path={dispatch}")
+    if op_profile:
+        flags.append("--use_profiler=true")
+    return manifest["compiled"], " ".join(q(a) for a in [cache["remote"], *dict.fromkeys(flags)])
+
+
+def compiled_delegation(compiled: dict) -> dict:
+    """Delegation columns of a compiled model's row: what the compiler put on the NPU."""
+    left = sum((compiled.get("ops_left_on_cpu") or {}).values())
+    return {"delegated_ops": compiled.get("ops_compiled"), "total_ops": compiled.get("ops_total"),
+            "partitions": compiled.get("partitions"), "status": "ok" if compiled.get("fully_compiled") and not left
+            else "fallback"}
 
 
 def device_key(info: dict, serial: str | None) -> str | None:

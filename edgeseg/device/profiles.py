@@ -18,8 +18,13 @@ from pathlib import Path
 from ..errors import DeviceError
 
 TOP_KEYS = ("name", "description", "transport", "address", "serial", "abi", "work_dir", "threads", "runner",
-            "benchmark_binary", "python", "delegates", "power", "thermal", "soc")
-DELEGATE_KEYS = ("flags", "accelerator", "execution_preference", "description")
+            "benchmark_binary", "litert_benchmark_binary", "python", "delegates", "power", "thermal", "soc")
+DELEGATE_KEYS = ("flags", "accelerator", "execution_preference", "description", "runner", "soc", "dispatch_libs",
+                 "dispatch_dir")
+#: How a delegate's rows are run: the profile's runner (benchmark_model or the Python
+#: runner), or "litert": LiteRT's CompiledModel benchmark_model on the model compiled for
+#: ``soc`` by `edgeseg compile`, with the vendor's dispatch library.
+DELEGATE_RUNNERS = ("profile", "litert")
 POWER_KEYS = ("source", "current_path", "voltage_path", "status_path", "usb_online_path", "current_unit",
               "voltage_unit", "current_sign", "rails_glob", "rate_hz", "idle_secs", "temp_path")
 THERMAL_KEYS = ("zones", "cooldown_above_c", "cooldown_max_secs")
@@ -40,6 +45,10 @@ class DelegateSpec:
     accelerator: str | None = None
     execution_preference: str | None = None
     description: str = ""
+    runner: str = "profile"
+    soc: str | None = None  # litert: the SoC the model is compiled for, e.g. MT6989
+    dispatch_libs: tuple[str, ...] = ()  # litert: host paths of the dispatch libraries to push
+    dispatch_dir: str | None = None  # litert: a device folder that already holds them
 
 
 @dataclass(frozen=True)
@@ -79,6 +88,7 @@ class DeviceProfile:
     threads: int = 4
     runner: str = "benchmark_model"
     benchmark_binary: str | None = None
+    litert_benchmark_binary: str | None = None
     python: str = "python3"
     delegates: dict[str, DelegateSpec] = field(default_factory=dict)
     power: PowerSpec = PowerSpec()
@@ -126,8 +136,15 @@ def parse_profile(data: dict, name: str, path: Path | None = None) -> DeviceProf
     delegates = {}
     for dname, spec in (data.get("delegates") or {}).items():
         _check_keys(spec, DELEGATE_KEYS, f"{where} [delegates.{dname}]")
+        runner_kind = spec.get("runner", "profile")
+        if runner_kind not in DELEGATE_RUNNERS:
+            raise DeviceError(f"{where} [delegates.{dname}]: runner must be one of {', '.join(DELEGATE_RUNNERS)}")
+        if runner_kind == "litert" and not spec.get("soc"):
+            raise DeviceError(f"{where} [delegates.{dname}]: a litert delegate needs soc = \"...\" (the SoC the model "
+                              "is compiled for with `edgeseg compile --soc`)")
         delegates[dname] = DelegateSpec(dname, tuple(spec.get("flags", ())), spec.get("accelerator"),
-                                        spec.get("execution_preference"), spec.get("description", ""))
+                                        spec.get("execution_preference"), spec.get("description", ""), runner_kind,
+                                        spec.get("soc"), tuple(spec.get("dispatch_libs", ())), spec.get("dispatch_dir"))
     if not delegates:
         delegates = {"cpu": DelegateSpec("cpu")}
     power_t = data.get("power") or {}
@@ -148,7 +165,8 @@ def parse_profile(data: dict, name: str, path: Path | None = None) -> DeviceProf
         name=data.get("name", name), path=path, description=data.get("description", ""), transport=transport,
         address=data.get("address"), serial=data.get("serial") or None, abi=data.get("abi", "arm64-v8a"),
         soc=data.get("soc", ""), work_dir=work_dir, threads=int(data.get("threads", 4)), runner=runner,
-        benchmark_binary=data.get("benchmark_binary") or None, python=data.get("python", "python3"),
+        benchmark_binary=data.get("benchmark_binary") or None,
+        litert_benchmark_binary=data.get("litert_benchmark_binary") or None, python=data.get("python", "python3"),
         delegates=delegates, power=power, thermal=thermal)
 
 

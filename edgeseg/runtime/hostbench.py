@@ -26,6 +26,12 @@ def bench_host(artifact: str | Path, threads: int = 2, runs: int = 50, min_secs:
     through its own subgraph in that very file)."""
     if delegate not in HOST_DELEGATES:
         raise EdgesegError(f"host delegate '{delegate}' is not one of {', '.join(HOST_DELEGATES)}")
+    from ..quantize.aot import is_compiled  # noqa: PLC0415
+
+    if is_compiled(artifact):
+        raise EdgesegError(f"{Path(artifact).name} is compiled for an NPU (DISPATCH_OP nodes), which the host "
+                           "interpreter cannot run: bench it on the device with --delegate litert-npu (and `edgeseg "
+                           "eval` it, which runs it through CompiledModel)")
 
     def open_fn(graph, n_threads, xnnpack):
         return load_interpreter(graph, threads=n_threads, xnnpack=xnnpack)
