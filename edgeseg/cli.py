@@ -368,6 +368,9 @@ def train(ctx, data_dir, out, model, input_size, epochs, batch, lr, schedule, wa
 @click.option("--pta-configs", default=None,
               help="unet-pta runs: comma list of configurations (e.g. LLL,HLH,HHH,BBB) exported as one multi-signature "
                    ".tflite plus one file each.")
+@click.option("--ptq", type=click.Choice(["converter", "aeq"]), default=None,
+              help="--int8: calibrate with the TFLite converter (from the Keras model), or with ai-edge-quantizer "
+                   "from the float32 .tflite (faster). Default: converter.")
 @click.option("--lint/--no-lint", default=True, show_default=True, help="Print the delegate lint after conversion.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="Output .tflite (default RUN/artifacts/). With --pta-configs: the multi-signature file; each "
@@ -376,7 +379,7 @@ def train(ctx, data_dir, out, model, input_size, epochs, batch, lr, schedule, wa
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def quantize(ctx, run, r_float32, r_dynamic, r_float16, r_int8, r_int16x8, r_qat, calib, num_calib, io, head, max_drop,
-             data_dir, max_steps, epochs, lr, resume, limit, pta_configs, lint, out, force, as_json) -> None:
+             data_dir, max_steps, epochs, lr, resume, limit, pta_configs, ptq, lint, out, force, as_json) -> None:
     """Export RUN's best checkpoint to .tflite with a manifest beside it (PTQ, accuracy-
     controlled int8 with --int8 --max-drop, or QAT with --qat)."""
     chosen = [name for name, on in (("float32", r_float32), ("dynamic", r_dynamic), ("float16", r_float16),
@@ -393,6 +396,8 @@ def quantize(ctx, run, r_float32, r_dynamic, r_float16, r_int8, r_int16x8, r_qat
                                "recipes; --qat learns its int8 ranges during the fine-tune and uses no calibration set")
     if recipe not in ("int8", "int16x8") and explicit:
         raise click.UsageError(f"--{recipe} needs no calibration: --calib/--num-calib are for --int8 and --int16x8")
+    if ptq is not None and (recipe != "int8" or pta_configs or max_drop is not None):
+        raise click.UsageError("--ptq chooses how plain --int8 is calibrated (not with --pta-configs or --max-drop)")
     if pta_configs and recipe == "qat":
         raise click.UsageError("--pta-configs exports a PTQ artifact (--int8, --float32, ...); QAT keeps no run-time "
                                "switch between configurations")
@@ -437,8 +442,10 @@ def quantize(ctx, run, r_float32, r_dynamic, r_float16, r_int8, r_int16x8, r_qat
     else:
         from .quantize.ptq import quantize_run  # noqa: PLC0415
 
+        from .quantize.ptq import DEFAULT_PTQ  # noqa: PLC0415
+
         res = quantize_run(run, recipe, calib=calib, num_calib=num_calib, io=io, out=out, progress=_progress(as_json),
-                           head=head, force=force)
+                           head=head, force=force, ptq=ptq or DEFAULT_PTQ)
     for w in res["warnings"]:
         click.echo(f"warning: {w}", err=True)
     if lint:

@@ -13,7 +13,7 @@ from ..fileio import atomic_write_json, sha256_file
 TFLITE_IDENTIFIER = b"TFL3"
 MANIFEST_KEYS = (
     "edgeseg_version", "name", "model", "model_config", "input", "output", "classes", "recipe", "io",
-    "calibration", "source_checkpoint", "training_data", "compiled", "float_layers", "accuracy_control", "qat", "pta", "sha256", "size_bytes", "quality",
+    "calibration", "ptq", "source_checkpoint", "training_data", "compiled", "float_layers", "accuracy_control", "qat", "pta", "sha256", "size_bytes", "quality",
     "created",
 )
 

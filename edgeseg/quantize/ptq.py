@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -240,9 +241,34 @@ def write_artifact(data: bytes, out: Path, cfg: dict, recipe: str, io: str, head
                             "then run again") from None
 
 
+#: How --int8 calibrates: the TFLite converter from the Keras model, or ai-edge-quantizer
+#: from the float32 .tflite (see edgeseg.quantize.aeq).
+PTQ_TOOLS = ("converter", "aeq")
+DEFAULT_PTQ = "converter"
+
+
+def int8_with_aeq(model, input_size, images: np.ndarray, cfg: dict, io: str, head: str, progress=None) -> bytes:
+    from .aeq import quantize_int8_aeq  # noqa: PLC0415
+
+    float_bytes = convert(model, input_size, "float32", head=head)
+    norm = cfg.get("normalisation") or {"scale": 1 / 255.0, "offset": 0.0}
+    lo, hi = norm["offset"], 255 * norm["scale"] + norm["offset"]
+    return quantize_int8_aeq(float_bytes, normalise(images), (min(lo, hi), max(lo, hi)), io, progress)
+
+
+def ptq_tool_version(tool: str) -> str:
+    from importlib import metadata  # noqa: PLC0415
+
+    dist = {"converter": "tensorflow", "aeq": "ai-edge-quantizer"}[tool]
+    try:
+        return f"{dist} {metadata.version(dist)}"
+    except metadata.PackageNotFoundError:
+        return dist
+
+
 def quantize_run(run: str | Path, recipe: str, calib: str | Path | None = None, num_calib: int = 200,
                  io: str = "int8", out: str | Path | None = None, seed: int = 0, model=None,
-                 progress=None, head: str = DEFAULT_HEAD, force: bool = False) -> dict:
+                 progress=None, head: str = DEFAULT_HEAD, force: bool = False, ptq: str = DEFAULT_PTQ) -> dict:
     """Export the best checkpoint of ``run`` with ``recipe``; write the .tflite and manifest.
 
     Returns ``{"artifact": path, "manifest": dict, "warnings": [...]}``.
@@ -258,10 +284,19 @@ def quantize_run(run: str | Path, recipe: str, calib: str | Path | None = None, 
     model = model or loaded_model
     warnings: list[str] = []
     calib_info = images = None
+    if ptq not in PTQ_TOOLS:
+        raise QuantizeError(f"unknown PTQ tool '{ptq}'; choose from {', '.join(PTQ_TOOLS)}")
+    extra = {}
     if RECIPES[recipe].needs_calibration:
         images, calib_info, warnings = calibration_for(cfg, calib, num_calib, seed)
-    data = convert(model, tuple(cfg["input_size"]), recipe, io, images, progress, head)
-    manifest = write_artifact(data, out, cfg, recipe, io, head, calib_info, run)
+    t0 = time.perf_counter()
+    if recipe == "int8" and ptq == "aeq":
+        data = int8_with_aeq(model, tuple(cfg["input_size"]), images, cfg, io, head, progress)
+    else:
+        data = convert(model, tuple(cfg["input_size"]), recipe, io, images, progress, head)
+    if recipe == "int8":
+        extra["ptq"] = {"tool": ptq, "version": ptq_tool_version(ptq), "seconds": round(time.perf_counter() - t0, 2)}
+    manifest = write_artifact(data, out, cfg, recipe, io, head, calib_info, run, **extra)
     return {"artifact": str(out), "manifest": manifest, "warnings": warnings}
 
 
