@@ -57,6 +57,7 @@ class TrainConfig:
     schedule: str = "cosine"  # see edgeseg.train.recipe.SCHEDULES
     warmup_epochs: float = 1.0
     ema: float = 0.99  # decay per step of the weights' moving average, the model of record; 0 = off
+    jit_compile: bool = False  # XLA for the train step (benchmarks/train_throughput.py measures it)
     loss: str = "ce"
     class_weights: bool = False
     augment: str = "default"
@@ -110,7 +111,7 @@ def _read_history(path: Path) -> list[dict]:
 #: Training options a resumed run may change: only how far it goes.
 RESUMABLE_CHANGES = ("epochs",)
 #: What runs made before an option existed did, for comparing them on --resume.
-LEGACY_OPTIONS = {"schedule": "exp", "warmup_epochs": 0.0, "ema": 0.0}
+LEGACY_OPTIONS = {"schedule": "exp", "warmup_epochs": 0.0, "ema": 0.0, "jit_compile": False}
 
 
 def stored_train_config(run: str | Path) -> dict:
@@ -259,7 +260,7 @@ def train(cfg: TrainConfig, resume: bool = False, on_epoch: Callable[[dict], Non
         schedule = make_schedule(keras, cfg.schedule, cfg.lr, cfg.epochs * steps, int(round(cfg.warmup_epochs * steps)),
                                  cfg.decay_rate, int(round(cfg.decay_epochs * steps)))
         optimizer = keras.optimizers.Adam(schedule)
-        model.compile(optimizer=optimizer, loss=make_loss(cfg.loss, weights))
+        model.compile(optimizer=optimizer, loss=make_loss(cfg.loss, weights), jit_compile=cfg.jit_compile)
         ema = WeightEMA(model, cfg.ema) if cfg.ema > 0 else None
     callbacks = [pta_sampler(keras, model, cfg.seed, distribution)] if hasattr(model, "pta_bank") else []
 
