@@ -79,10 +79,24 @@ def strategy():
 
 
 def read_run_config(run: str | Path) -> dict:
+    """A run's config.json. Runs made before edgeseg 0.2.0 named the seed's graph
+    ``resunet``; that graph is ``resunet-seed`` now, and is what such a run loads as."""
     path = Path(run) / "config.json"
     if not path.is_file():
         raise TrainError(f"{run} is not a training run (no config.json); train one with `edgeseg train --out {run}`")
-    return json.loads(path.read_text())
+    cfg = json.loads(path.read_text())
+    if cfg.get("model") == "resunet" and _version(cfg.get("edgeseg_version", "0")) < (0, 2, 0):
+        cfg["model"] = "resunet-seed"
+        if isinstance(cfg.get("train"), dict):
+            cfg["train"]["model"] = "resunet-seed"
+    return cfg
+
+
+def _version(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in str(text).split(".")[:3])
+    except ValueError:
+        return (0,)
 
 
 def load_run_model(run: str | Path, which: str = "best"):
@@ -213,7 +227,7 @@ def train(cfg: TrainConfig, resume: bool = False, on_epoch: Callable[[dict], Non
         "dataset": ds.describe(),
     }
     if resume:
-        old = json.loads(config_path.read_text())
+        old = read_run_config(out)
         for key in ("model", "model_config", "input_size", "classes"):
             if old.get(key) != run_cfg[key]:
                 raise TrainError(f"cannot resume {out}: its {key} is {old.get(key)!r} but this call asks for {run_cfg[key]!r}")
