@@ -60,3 +60,17 @@ def test_unknown_loss():
 
     with pytest.raises(TrainError, match="unknown loss 'focal'"):
         make_loss("focal")
+
+
+def test_ohem_keeps_the_hardest_pixels(batch):
+    from edgeseg.train.losses import OHEM_THRESHOLD, ohem_cross_entropy
+
+    p, y = batch
+    ce = float(cross_entropy(tf.constant(y), tf.constant(p)))
+    ohem = float(ohem_cross_entropy(tf.constant(y), tf.constant(p)))
+    assert ohem >= ce  # the mean over the hardest pixels
+    valid = y != IGNORE
+    nll = -np.log(np.take_along_axis(p, np.where(valid, y, 0)[..., None].astype(int), -1)[..., 0])[valid]
+    hard = np.sort(nll)[::-1]
+    k = max(int((nll > -np.log(OHEM_THRESHOLD)).sum()), int(len(nll) / 16))
+    assert ohem == pytest.approx(hard[:k].mean(), rel=1e-5)

@@ -90,3 +90,20 @@ def test_calibration_from_folder_and_dataset(tmp_path, segnet_dataset):
     imgs = calibration_images(segnet_dataset, (8, 12), count=10)
     assert len(imgs) == 3  # the train split only
     assert len(calibration_images(tmp_path / "imgs" / "sub" / "0.jpg", (8, 12))) == 0
+
+
+def test_zoom_out_pads_the_mask_with_ignore():
+    """scale below 1 shrinks the scene inside a border that is black and labelled ignore,
+    so the loss never trains on invented pixels."""
+    from edgeseg.config import import_tf
+    from edgeseg.data.pipeline import _augment
+
+    tf = import_tf()
+    image = tf.ones([40, 60, 3], tf.float32) * 0.5
+    mask = tf.fill([40, 60], tf.constant(3, tf.uint8))
+    cfg = AugmentConfig(flip=False, brightness=0.0, noise=0.0, scale=0.5, color=0.0, scale_min=0.5)
+    out_img, out_mask = _augment(tf, image, mask, tf.constant([1, 2], tf.int64), cfg)
+    m = out_mask.numpy()
+    assert set(np.unique(m)) == {3, IGNORE}
+    assert m[0, 0] == IGNORE and m[-1, -1] == IGNORE and (m == 3).mean() == pytest.approx(0.25, abs=0.06)
+    assert out_img.numpy()[0, 0].max() == 0.0  # black border
