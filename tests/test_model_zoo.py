@@ -120,7 +120,7 @@ def test_pta_two_configurations_in_one_multi_signature_file(tmp_path):
     interp, _ = load_interpreter(res["artifact"])
     assert set(interp.get_signature_list()) == {"LLL", "HHH"}
     x = np.random.default_rng(1).random((1, 64, 64, 3), dtype=np.float32)
-    outs = {k: interp.get_signature_runner(k)(image=x)["logits"]  # the default head for k in ("LLL", "HHH")}
+    outs = {k: interp.get_signature_runner(k)(image=x)["logits"] for k in ("LLL", "HHH")}  # the default head
     assert outs["LLL"].shape == outs["HHH"].shape == (1, 64, 64, 6)
     assert not np.allclose(outs["LLL"], outs["HHH"])
     # the shared weights are stored once: the two-signature file is smaller than the two files
