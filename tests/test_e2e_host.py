@@ -77,7 +77,8 @@ def test_int8_flow_eval_bench_report(trained, lanes, tmp_path):
     rows = {r["delegate"]: r for r in out["rows"]}
     x = rows["xnnpack"]
     assert x["runs"] >= 5 and x["median_ms"] > 0 and x["init_ms"] > 0 and x["first_ms"] > 0
-    assert 0 < x["delegated_ops"] < x["total_ops"] and x["partitions"] >= 1 and x["status"] == "fallback"
+    # the default model is delegate-clean: the whole int8 graph in one XNNPACK partition
+    assert x["delegated_ops"] == x["total_ops"] > 0 and x["partitions"] == 1 and x["status"] == "ok"
     assert rows["cpu"]["delegated_ops"] == 0 and rows["cpu"]["status"] == "ok"
     folder = Path(out["report"])
     assert {p.name for p in folder.iterdir()} == {"latency.csv", "quality.csv", "per_class.csv", "summary.csv",
