@@ -33,9 +33,11 @@ from pathlib import Path
 from ..errors import QuantizeError
 from ..fileio import sha256_file
 
-#: Marketing names of a few MediaTek SoCs, for messages (the compiler takes the MTxxxx name).
-PRODUCT_NAMES = {"MT6983": "Dimensity 9000", "MT6985": "Dimensity 9200", "MT6989": "Dimensity 9300",
-                 "MT6991": "Dimensity 9400"}
+#: Product names of MediaTek SoCs, for messages (the compiler takes the MTxxxx name), from
+#: LiteRT's list of supported SoCs (https://ai.google.dev/edge/litert/next/mediatek).
+PRODUCT_NAMES = {"MT6878": "Dimensity 7300", "MT6897": "Dimensity 8300", "MT6983": "Dimensity 9000",
+                 "MT6985": "Dimensity 9200", "MT6989": "Dimensity 9300", "MT6991": "Dimensity 9400",
+                 "MT6990": "Dimensity 9500"}
 
 #: What each vendor's compile needs beyond the ai-edge-litert wheel.
 SDK_HELP = {
