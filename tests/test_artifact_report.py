@@ -237,3 +237,53 @@ def test_report_refuses_malformed_csv_with_file_line_and_column(tmp_path, edit, 
     assert res.exit_code == 1, res.output
     assert res.output.startswith(f"Error: {lat}") and message in res.output, res.output
     assert "Traceback" not in res.output and not (tmp_path / "merged").exists()
+
+
+def _capture_figures(monkeypatch):
+    from edgeseg.report import plots
+
+    figures = []
+    real = plots._plt
+
+    def plt():
+        module = real()
+
+        class Keep:
+            def __getattr__(self, name):
+                return getattr(module, name)
+
+            def close(self, fig):
+                figures.append(fig)
+
+        return Keep()
+
+    monkeypatch.setattr(plots, "_plt", plt)
+    return figures
+
+
+def test_plots_have_legends_a_sane_miou_axis_and_no_overlapping_labels(tmp_path, monkeypatch):
+    from edgeseg.report import plots
+
+    figures = _capture_figures(monkeypatch)
+    rows = [{"artifact": f"m_{r}", "recipe": r, "device": "host", "delegate": "xnnpack", "median_ms": ms, "p90_ms": p90,
+             "miou": miou, "status": st, "noisy": str(p90 > 1.3 * ms)}
+            for r, ms, p90, miou, st in (("float32", 11.9, 15.1, 0.1628, "ok"), ("dynamic", 4.3, 8.1, 0.1620, "ok"),
+                                        ("float16", 13.3, 19.0, 0.1626, "fallback"), ("int8", 5.4, 8.6, 0.1667, "ok"))]
+    assert plots.latency_plot(rows, tmp_path / "latency.png").read_bytes()[:4] == b"\x89PNG"
+    assert plots.pareto_plot(rows, tmp_path / "pareto.png").read_bytes()[:4] == b"\x89PNG"
+    latency, pareto = figures
+    legend = [t.get_text() for t in latency.axes[0].get_legend().get_texts()]
+    assert legend == ["ok: whole graph on the delegate", "fallback: part of the graph on the CPU",
+                      "noisy: p90 > 1.3 x median"]
+    ax = pareto.axes[0]
+    lo, hi = ax.get_ylim()
+    assert hi - lo >= plots.MIN_MIOU_SPAN_POINTS  # 0.5 points apart must not look like a cliff
+    assert "(%, points)" in ax.get_ylabel()
+    renderer = pareto.canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in ax.texts]
+    assert len(boxes) == 4
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    points = ax.transData.transform([(r["median_ms"], r["miou"] * 100) for r in rows])
+    for box, own in zip(boxes, sorted(rows, key=lambda r: r["median_ms"])):
+        others = [p for p, r in zip(points, rows) if r is not own]
+        assert not any(box.x0 <= x <= box.x1 and box.y0 <= y <= box.y1 for x, y in others)
