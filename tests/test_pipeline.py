@@ -61,6 +61,12 @@ def test_augment_parse():
     assert AugmentConfig.parse(None).enabled() == ["flip", "brightness", "noise", "scale", "color"]
     with pytest.raises(DataError, match="unknown augmentation 'blur'"):
         AugmentConfig.parse("flip,blur")
+    cfg = AugmentConfig.parse("flip,scale=0.8-1.25")
+    assert (cfg.scale_min, cfg.scale, cfg.flip, cfg.noise) == (0.8, 1.25, True, 0.0)
+    with pytest.raises(DataError, match="scale=big is not MIN-MAX"):
+        AugmentConfig.parse("scale=big")
+    with pytest.raises(DataError, match="need 0.25 <= MIN <= MAX <= 4"):
+        AugmentConfig.parse("scale=2-1")
 
 
 def test_train_dataset_is_deterministic_and_resumable(segnet_dataset):

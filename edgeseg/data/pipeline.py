@@ -173,23 +173,37 @@ class AugmentConfig:
 
     @classmethod
     def parse(cls, text: str | None) -> "AugmentConfig":
-        """``"flip,brightness"`` enables those with defaults; ``"none"`` disables all."""
+        """``"flip,brightness"`` enables those with defaults; ``"none"`` disables all;
+        ``scale=0.8-1.25`` sets the zoom range."""
         if text is None or text == "default":
             return cls()
-        names = [t.strip() for t in text.split(",") if t.strip()]
-        if names == ["none"]:
+        items = [t.strip() for t in text.split(",") if t.strip()]
+        if items == ["none"]:
             return cls(False, 0.0, 0.0, 1.0, 0.0, 1.0)
+        names = [t.split("=", 1)[0] for t in items]
         unknown = [n for n in names if n not in AUGMENTATIONS]
         if unknown:
             raise DataError(f"unknown augmentation '{unknown[0]}'; choose from {', '.join(AUGMENTATIONS)} or 'none'")
         d = cls()
+        lo, hi = d.scale_min, d.scale
+        for item in items:
+            name, _, value = item.partition("=")
+            if value and name != "scale":
+                raise DataError(f"augmentation '{name}' takes no value (only scale=MIN-MAX does)")
+            if value:
+                try:
+                    lo, hi = (float(v) for v in value.split("-"))
+                except ValueError:
+                    raise DataError(f"scale={value} is not MIN-MAX, e.g. scale=0.75-1.5") from None
+                if not 0.25 <= lo <= hi <= 4.0:
+                    raise DataError(f"scale={value}: need 0.25 <= MIN <= MAX <= 4")
         return cls(
             flip="flip" in names,
             brightness=d.brightness if "brightness" in names else 0.0,
             noise=d.noise if "noise" in names else 0.0,
-            scale=d.scale if "scale" in names else 1.0,
+            scale=hi if "scale" in names else 1.0,
             color=d.color if "color" in names else 0.0,
-            scale_min=d.scale_min if "scale" in names else 1.0,
+            scale_min=lo if "scale" in names else 1.0,
         )
 
     def enabled(self) -> list[str]:
