@@ -35,20 +35,27 @@ def _check(input_size, num_classes: int, depth: int, base: int) -> None:
 
 
 def build_resunet(keras, input_size: tuple[int, int], num_classes: int, depth: int = 4, base: int = 16,
-                  bn_momentum: float = 0.9, l2: float = 1e-5, name: str = "resunet"):
-    """Encoder: a residual block at full resolution, then one stride-2 residual block per
-    level (width doubling from ``base``) down to the bottleneck at 1/2^depth. Decoder: per
-    level a 2x2 stride-2 transposed conv (+BN, ReLU), the encoder's skip concatenated, a
-    residual block. Head: 1x1 conv to logits, softmax (exported as logits by default)."""
+                  bn_momentum: float = 0.9, l2: float = 1e-5, down: str = "maxpool", name: str = "resunet"):
+    """Encoder: a residual block at full resolution, then per level (width doubling from
+    ``base``) a 2x2 max-pool and a residual block (``down="stride"``: a stride-2 residual
+    block instead) down to the bottleneck at 1/2^depth. Decoder: per level a 2x2 stride-2
+    transposed conv (+BN, ReLU), the encoder's skip concatenated, a residual block. Head: 1x1
+    conv to logits, softmax (exported as logits by default)."""
     _check(input_size, num_classes, depth, base)
+    if down not in ("maxpool", "stride"):
+        raise ModelError(f"down must be maxpool or stride, got {down}")
     L = keras.layers
     reg = keras.regularizers.l2(l2) if l2 > 0 else None
     inputs = keras.Input((*input_size, 3), name="image")
     x = residual_block(keras, inputs, base, "enc0", bn_momentum, l2)
     skips = [x]
     for level in range(1, depth + 1):
-        x = residual_block(keras, x, base * 2 ** level, f"enc{level}" if level < depth else "bottleneck",
-                           bn_momentum, l2, stride=2)
+        name_l = f"enc{level}" if level < depth else "bottleneck"
+        if down == "maxpool":
+            x = L.MaxPooling2D(2, name=f"pool{level - 1}")(x)
+            x = residual_block(keras, x, base * 2 ** level, name_l, bn_momentum, l2)
+        else:
+            x = residual_block(keras, x, base * 2 ** level, name_l, bn_momentum, l2, stride=2)
         skips.append(x)
     skips.pop()  # the bottleneck is not a skip
     for level in reversed(range(depth)):
