@@ -96,7 +96,8 @@ def native_log_path() -> Path:
 #: the log; the known chatter of TensorFlow, absl and the TFLite runtime stops there, the
 #: rest (errors, a crash's last words) reaches the terminal, even when the process aborts.
 _NATIVE_FILTER = r"""
-import re, sys
+import re, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for edgeseg; the filter ends at EOF, after its last words
 noise = re.compile(r"^(?:[IW]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ |E\d{4} .*(?:cuInit|cuda)|WARNING: All log messages "
                    r"before absl::InitializeLog|INFO: |fully_quantize: |Skipping the delay kernel)")
 log = open(sys.argv[1], "w", errors="replace") if sys.argv[1] else None

@@ -109,6 +109,10 @@ def test_macs_match_the_conv_layers(trained, tmp_path):
             _, h, w, cout = layer.output.shape
             kh, kw, cin, _ = layer.kernel.shape
             expect += h * w * kh * kw * cin * cout
+        elif layer.__class__.__name__ == "Conv2DTranspose":  # every input pixel scatters a kh x kw x cout patch
+            _, h, w, cin = layer.input.shape
+            kh, kw, cout, _ = layer.kernel.shape
+            expect += h * w * kh * kw * cin * cout
     assert info["macs"] == expect
     assert info["ops"]["CONV_2D"] == sum(1 for layer in model.layers if layer.__class__.__name__ == "Conv2D")
 
@@ -213,7 +217,7 @@ def test_eval_of_a_classifier_is_a_clear_error(lanes, tmp_path):
     x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(inp))
     model = keras.Model(inp, keras.layers.Dense(10, activation="softmax")(x))
     art = tmp_path / "classifier.tflite"
-    art.write_bytes(convert(model, (32, 32), "float32"))
+    art.write_bytes(convert(model, (32, 32), "float32", head="probabilities"))
     res = cli("eval", art, "--data", lanes)
     assert res.exit_code == 1
     assert res.output == (f"Error: {art} outputs a tensor of shape [1, 10], not a segmentation map: edgeseg evaluates "
@@ -229,7 +233,7 @@ def test_resume_refuses_changed_options_and_reuses_the_runs_own(lanes, trained, 
     res = cli("train", "--data", lanes, "--out", run, "--epochs", "3", "--resume", "--lr", "0.01", "--augment", "flip",
               *TINY[:6])
     assert res.exit_code == 1
-    assert res.output.startswith(f"Error: cannot resume {run} with other training options (lr: run 0.0005, this call "
+    assert res.output.startswith(f"Error: cannot resume {run} with other training options (lr: run 0.001, this call "
                                  "0.01; augment: run 'flip,brightness,scale', this call 'flip'): a resumed run must "
                                  "train as it started. Leave those options out"), res.output
     assert [r["epoch"] for r in csv.DictReader(open(run / "history.csv"))] == ["1", "2"]
