@@ -310,7 +310,10 @@ def test_ctrl_c_says_how_to_resume(lanes, tmp_path):
     run = tmp_path / "interrupted"
     cmd = [sys.executable, "-m", "edgeseg.cli", "train", "--data", str(lanes), "--out", str(run), "--epochs", "20",
            *TINY]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    # SIGINT back to its default in the child: a test run started in the background of a shell
+    # inherits SIGINT ignored, and Python then installs no KeyboardInterrupt handler
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.time() + 240
         while not (run / "ckpt" / "checkpoint").is_file():

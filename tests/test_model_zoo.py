@@ -12,6 +12,8 @@ from edgeseg.models.pta import ALL_CONFIGS, TRAIN_DISTRIBUTION, check_config, pa
 from edgeseg.models.registry import MODELS, build_model
 
 SMALL = {"unet": {"base": 8}, "unetpp": {"base": 8}, "deeplabv3plus": {"aspp_filters": 32, "width": 0.35}}
+# 1.5-3.5 minutes each on 2 cores (the Keras applications encoders, the PTA bank): `-m slow`, run by .ci/run
+SLOW_MODELS = {"unet-densenet121", "unet-resnet50", "unet-mobilenetv2", "unet-pta"}
 
 
 def test_registry_table_is_complete():
@@ -59,7 +61,7 @@ def test_pta_sampling_is_refused_for_other_models_before_reading_data(tmp_path):
 
 
 @pytest.mark.e2e
-@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW_MODELS else n for n in MODELS])
 def test_model_builds_trains_a_step_converts_to_int8_and_runs(name):
     from edgeseg.config import import_keras
     from edgeseg.quantize.ptq import convert
@@ -182,6 +184,7 @@ def test_pta_two_configurations_in_one_multi_signature_file(tmp_path):
     assert logits.min() < 0 or logits.max() > 1  # scores before the softmax
 
 
+@pytest.mark.slow
 def test_pta_lightest_configuration_needs_30_percent_fewer_macs_at_256():
     """The acceptance figure, counted by `edgeseg info`'s MAC counter on the exported graphs."""
     import tempfile

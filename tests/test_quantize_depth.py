@@ -228,6 +228,7 @@ def test_lint_warns_bilinear_and_int8_softmax_but_not_resunet_extras(run, lanes,
 
 
 @pytest.mark.e2e
+@pytest.mark.slow
 def test_qat_wraps_densenet_preactivation_batchnorm_and_converts_to_int8():
     """DenseNet's BN after a concat matches none of tfmot's conv+BN folds: it gets the
     output-only config, the BNs after convolutions stay for tfmot to fold."""
