@@ -245,9 +245,10 @@ def data_inspect(dataset, max_per_split, as_json) -> None:
 @click.option("--batch", default=8, show_default=True, type=click.IntRange(1))
 @click.option("--lr", default=1e-3, show_default=True, type=click.FloatRange(0, min_open=True),
               help="Peak learning rate of Adam (after the warm-up).")
-@click.option("--schedule", type=click.Choice(["cosine", "poly", "exp", "constant"]), default="cosine",
-              show_default=True, help="cosine / poly: warm-up then decay to the last step; exp: the seed's "
-                                      "(x --decay every --decay-epochs); constant.")
+@click.option("--schedule", type=click.Choice(["cosine", "poly", "exp", "constant"]), default="constant",
+              show_default=True, help="constant (with the EMA, the best measured at 35 CamVid epochs); cosine / poly: "
+                                      "warm-up then decay to the last step; exp: the seed's (x --decay every "
+                                      "--decay-epochs).")
 @click.option("--warmup-epochs", default=1.0, show_default=True, type=click.FloatRange(0),
               help="Linear warm-up (cosine, poly).")
 @click.option("--decay", default=0.8, show_default=True, type=click.FloatRange(0, 1, min_open=True),
@@ -258,12 +259,12 @@ def data_inspect(dataset, max_per_split, as_json) -> None:
                    "exported (0 = off: the raw weights).")
 @click.option("--loss", type=click.Choice(["ce", "dice", "ce_dice", "ohem"]), default=None,
               help="ce = cross-entropy (+ L2 from --l2), dice = soft Dice, ce_dice = both, ohem = cross-entropy of "
-                   "the hardest pixels. Default: the model's (dice for unet-pta, ce otherwise).")
+                   "the hardest pixels. Default: the model's (ohem for resunet, dice for unet-pta, ce otherwise).")
 @click.option("--class-weights", is_flag=True,
               help="Median-frequency (class-balanced) weights in the cross-entropy (ce, ce_dice).")
-@click.option("--augment", default="default", show_default=True,
-              help="Comma list of flip,brightness,noise,scale,color, or 'none'. default = all (scale: random zoom "
-                   "0.75-1.5x and crop).")
+@click.option("--augment", default="flip", show_default=True,
+              help="Comma list of flip,brightness,noise,scale,color, or 'none'; 'default' = all five (scale: random "
+                   "zoom 0.75-1.5x and crop; scale=MIN-MAX sets the range).")
 @click.option("--resize", type=click.Choice(["letterbox", "stretch"]), default="letterbox", show_default=True)
 @click.option("--depth", type=click.IntRange(1, 6), default=None, help="Encoder levels (default 4).")
 @click.option("--base", type=click.IntRange(2), default=None, help="Width of the first level (default 16).")

@@ -41,7 +41,7 @@ MODELS: dict[str, ModelSpec] = {
     "resunet": ModelSpec(
         "resunet", "residual U-Net: max-pool down, transposed conv up (default; one XNNPACK "
                    "partition in int8)",
-        build_resunet, {"depth": 4, "base": 16, "bn_momentum": 0.9, "l2": 1e-5, "down": "maxpool"}, (192, 320), 16, "ce",
+        build_resunet, {"depth": 4, "base": 16, "bn_momentum": 0.9, "l2": 1e-5, "down": "maxpool"}, (192, 320), 16, "ohem",
         "delegate-clean: only ops XNNPACK, GPU and NNAPI take; every layer QAT-wrappable"),
     "resunet-seed": ModelSpec(
         "resunet-seed", "the seed's residual U-Net: average-pool down, nearest up (int8: 9 XNNPACK partitions)",
