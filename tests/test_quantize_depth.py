@@ -265,3 +265,35 @@ def test_qat_refuses_a_pta_run_with_what_to_do(tmp_path):
         qat_finetune(tmp_path, epochs=1)
     res = CliRunner().invoke(main, ["quantize", str(tmp_path), "--qat", "--pta-configs", "LLL"])
     assert res.exit_code == 2 and "QAT keeps no run-time switch" in res.output
+
+
+@pytest.mark.e2e
+def test_int8_defaults_to_ai_edge_quantizer_with_the_converters_scales_and_no_requantize(run, lanes, tmp_path):
+    """--int8 calibrates with ai-edge-quantizer by default (the manifest says so), keeps the
+    fixed 1/255 input scale and one partition (no requantize op before a concat), scores
+    like the converter's; --head argmax falls back to the converter, --ptq converter asks for it."""
+    from edgeseg.quantize.lint import lint_artifact
+    from edgeseg.runtime.interpreter import load_interpreter, op_names
+
+    arts = {}
+    for name, extra in (("aeq", []), ("converter", ["--ptq", "converter"]), ("argmax", ["--head", "argmax"])):
+        arts[name] = tmp_path / f"{name}.tflite"
+        res = cli("quantize", run, "--int8", "--calib", lanes, "--num-calib", "10", "--out", arts[name], "--no-lint",
+                  *extra)
+        assert res.exit_code == 0, res.output
+    tools = {k: json.loads(v.with_suffix(".json").read_text())["ptq"] for k, v in arts.items()}
+    assert tools["aeq"]["tool"] == "aeq" and tools["aeq"]["version"].startswith("ai-edge-quantizer ")
+    assert tools["converter"]["tool"] == "converter" and tools["argmax"]["tool"] == "converter"
+    assert all(t["seconds"] > 0 for t in tools.values())
+    interp, _ = load_interpreter(arts["aeq"])
+    inp = interp.get_input_details()[0]
+    assert inp["dtype"] == np.int8 and inp["quantization"] == pytest.approx((1 / 255, -128))
+    assert "QUANTIZE" not in op_names(interp) and "DEQUANTIZE" not in op_names(interp)
+    lint = lint_artifact(arts["aeq"])
+    assert lint["delegates"]["xnnpack"]["partitions"] == 1 and lint["delegates"]["nnapi"]["partitions"] == 1
+    a, c = _eval(arts["aeq"], lanes), _eval(arts["converter"], lanes)
+    assert abs(a["miou"] - c["miou"]) <= 0.02, (a["miou"], c["miou"])
+    res = cli("quantize", run, "--int8", "--calib", lanes, "--ptq", "aeq", "--io", "uint8", "--out",
+              tmp_path / "u.tflite", "--no-lint")
+    assert res.exit_code == 1 and "--ptq aeq writes int8 or float I/O, not uint8: use --ptq converter" in res.output
+    assert not (tmp_path / "u.tflite").exists()

@@ -80,6 +80,14 @@ def quantize_int8_aeq(float_tflite: bytes, calib: np.ndarray, input_range: tuple
                       progress=None) -> bytes:
     """int8 weights and activations (int8 I/O, or float I/O with ``io="float"``) from a
     float32 .tflite and normalised calibration images ``calib`` [N,H,W,3]."""
+    import warnings  # noqa: PLC0415
+
+    with warnings.catch_warnings():  # AEQ's interpreters keep every tensor, and each says so
+        warnings.filterwarnings("ignore", message=".*experimental_preserve_all_tensors.*")
+        return _quantize_int8_aeq(float_tflite, calib, input_range, io, progress)
+
+
+def _quantize_int8_aeq(float_tflite, calib, input_range, io, progress) -> bytes:
     if io not in ("int8", "float"):
         raise QuantizeError(f"--ptq aeq writes int8 or float I/O, not {io}: use --ptq converter for {io}")
     calibrator, quantizer, recipe, recipe_manager, CalibrationMode, qsv_utils, fbu = _aeq()
@@ -104,18 +112,23 @@ def quantize_int8_aeq(float_tflite: bytes, calib: np.ndarray, input_range: tuple
             for boundary in (qtyping.TFLOperationName.INPUT, qtyping.TFLOperationName.OUTPUT):
                 rm.add_quantization_config(regex=".*", operation_name=boundary,
                                            algorithm_key=algorithm_manager.AlgorithmName.NO_QUANTIZE)
-        cal = calibrator.Calibrator(float_tflite, num_threads=max(1, os.cpu_count() or 1),
-                                    mode=CalibrationMode.CALIBRATION_PROFILER_BASED,
-                                    qsv_update_func=qsv_utils.min_max_update)
-        samples = [{input_name: img[None].astype(np.float32)} for img in calib]
-        chunk = 10
-        starts = range(0, len(samples), chunk)
         import contextlib  # noqa: PLC0415
         import io as _io  # noqa: PLC0415
 
-        for start in progress(starts, desc="calibrate (ai-edge-quantizer)", total=len(starts)) if progress else starts:
-            with contextlib.redirect_stderr(_io.StringIO()):  # AEQ's own per-op progress bar
-                cal.calibrate({key: samples[start: start + chunk]}, rm)
+        samples = [{input_name: img[None].astype(np.float32)} for img in calib]
+        chunk = 10
+        starts = range(0, len(samples), chunk)
+        try:
+            cal = calibrator.Calibrator(float_tflite, num_threads=max(1, os.cpu_count() or 1),
+                                        mode=CalibrationMode.CALIBRATION_PROFILER_BASED,
+                                        qsv_update_func=qsv_utils.min_max_update)
+            for start in (progress(starts, desc="calibrate (ai-edge-quantizer)", total=len(starts)) if progress
+                          else starts):
+                with contextlib.redirect_stderr(_io.StringIO()):  # AEQ's own per-op progress bar
+                    cal.calibrate({key: samples[start: start + chunk]}, rm)
+        except Exception as exc:  # noqa: BLE001 (AEQ raises ValueError / RuntimeError on graphs it cannot run)
+            raise QuantizeError(f"ai-edge-quantizer could not calibrate this model ({str(exc).splitlines()[0][:300]}); "
+                                "use --ptq converter") from exc
         qsvs = dict(cal.get_model_qsvs())
         lo, hi = input_range
         qsvs[input_tensor] = {"min": np.array([lo], np.float32), "max": np.array([hi], np.float32)}
@@ -131,7 +144,8 @@ def quantize_int8_aeq(float_tflite: bytes, calib: np.ndarray, input_range: tuple
         qt = quantizer.Quantizer(float_tflite)
         qt.load_quantization_recipe(rm.get_quantization_recipe())
         try:
-            result = qt.quantize(qsvs, enable_progress_report=False)
+            with contextlib.redirect_stderr(_io.StringIO()):  # "Applying Transformations to tensors" bar
+                result = qt.quantize(qsvs, enable_progress_report=False)
         except Exception as exc:  # noqa: BLE001 (AEQ raises ValueError / its own types on unsupported graphs)
             raise QuantizeError(f"ai-edge-quantizer could not quantize this model ({str(exc).splitlines()[0][:300]}); "
                                 "use --ptq converter") from exc
