@@ -137,7 +137,8 @@ def test_eval_refuses_a_dataset_with_other_classes(trained, segnet_dataset, tmp_
 
 def test_killed_run_resumes_from_last_finished_epoch(lanes, tmp_path):
     run = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "edgeseg.cli", "train", "--data", str(lanes), "--out", str(run), "--epochs", "5", *TINY]
+    cmd = [sys.executable, "-m", "edgeseg.cli", "train", "--data", str(lanes), "--out", str(run), "--epochs", "5",
+           "--schedule", "cosine", *TINY]  # a decaying rate, to see the schedule continue after the resume
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 240
     try:
@@ -155,7 +156,7 @@ def test_killed_run_resumes_from_last_finished_epoch(lanes, tmp_path):
     before = list(csv.DictReader(open(run / "history.csv")))
     done_before = len(before)
     assert done_before < 5, "the run finished before it could be killed; test is not meaningful"
-    res = cli("train", "--data", lanes, "--out", run, "--epochs", "5", "--resume", *TINY)
+    res = cli("train", "--data", lanes, "--out", run, "--epochs", "5", "--resume")  # the run's own options
     assert res.exit_code == 0, res.output
     rows = list(csv.DictReader(open(run / "history.csv")))
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4, 5]
