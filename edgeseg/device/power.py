@@ -341,6 +341,10 @@ def rails_power(rails: list[dict], t0: float, t1: float) -> float | None:
     return counter_power(rails, t0, t1)[0]
 
 
+#: Fewer counter readings than this inside a window make the energy coarse (said in source_note).
+MIN_COUNTER_READINGS = 4
+
+
 def energy(log: PowerLog, idle: tuple[float, float], run: tuple[float, float], mean_latency_ms: float,
            sources: list[str] | None = None, skipped: dict | None = None) -> dict:
     """idle_mw, run_mw and energy_mj_per_inference = (run - idle) x latency from the first of
@@ -376,6 +380,10 @@ def energy(log: PowerLog, idle: tuple[float, float], run: tuple[float, float], m
         idle_mw, run_mw, chosen, n_idle, n_run = i, r, name, n_i, n_r
         break
     temps = [s["battery_c"] for s in log.samples if s["battery_c"] is not None]
+    if chosen and SOURCES[chosen].kind == "counter" and min(n_idle, n_run) < MIN_COUNTER_READINGS:
+        reasons["coarse"] = (f"{chosen} gave only {n_idle} idle and {n_run} timed counter reading(s) (fewer than "
+                             f"{MIN_COUNTER_READINGS}): the energy leans on extending them to the window edges; "
+                             "a longer --min-secs gives more")
     note = "; ".join(f"{k}: {v}" for k, v in reasons.items() if k != chosen)
     out = {"idle_mw": idle_mw, "run_mw": run_mw, "energy_mj_per_inference": None, "energy_source": chosen,
            "samples": n_run, "idle_samples": n_idle, "source_note": note or None,
