@@ -211,3 +211,14 @@ def test_benchmark_model_flags_per_delegate():
 def test_split_sections():
     text = "__EDGESEG_SECTION__ out\nline1\n__EDGESEG_SECTION__ err\noops\n__EDGESEG_SECTION__ power\nS 1 2 3\n__EDGESEG_SECTION__ rc 3"
     assert split_sections(text) == {"out": "line1", "err": "oops", "power": "S 1 2 3", "rc": 3}
+
+
+def test_hal_readings_take_the_midpoint_of_their_dumpsys_call():
+    text = ("P 10.0 [S4M_VDD_CPUCL0]:CPU(LITTLE)   1.50 mWs\nP 10.0 [S5M_VDD_INT]:INT   2.00 mWs\nQ 10.0 10.4\n"
+            "P 11.0 [S4M_VDD_CPUCL0]:CPU(LITTLE)   3.50 mWs\n"  # no Q line (cut off): its own stamp
+            "Q 12.0 11.0\n")  # a clock going backwards is ignored
+    log = pw.parse_power_log(text, PowerSpec())
+    assert [(r["t"], r["uws"]) for r in log.hal] == [
+        (pytest.approx(10.2), {"S4M_VDD_CPUCL0": 1500.0, "S5M_VDD_INT": 2000.0}), (11.0, {"S4M_VDD_CPUCL0": 3500.0})]
+    cmd = pw._hal_sample()  # runs in busybox ash and mksh: no %N, no arithmetic on decimals
+    assert "read t2 _u < /proc/uptime" in cmd and "%N" not in cmd and "$((" not in cmd

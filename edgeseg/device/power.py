@@ -83,6 +83,15 @@ def _hal_fragment(tag: str = "P") -> str:
             "esac; done; ")
 
 
+def _hal_sample() -> str:
+    """One HAL reading for the sampler: the counters stamped with the time before the call
+    (``P t line``), then ``Q t t_after``: the reading's time is taken as the midpoint, since a
+    binder call through dumpsys can take long enough on a busy phone to matter at 2 Hz."""
+    return (f"{_now()}o=$(dumpsys {HAL_SERVICE} 2>/dev/null); {_now('t2')}"
+            "printf '%s\\n' \"$o\" | while read -r l; do case \"$l\" in *mWs*) echo \"P $t $l\";; esac; done; "
+            "echo \"Q $t $t2\"; ")
+
+
 def sampler_start(power: PowerSpec, thermal: ThermalSpec, log: str, stop: str, sources: list[str]) -> str:
     """Shell that starts the sampler in the background (its pids in $SP and $HP): one line
     per sample with the boot time, battery current and voltage, battery and thermal-zone
@@ -100,7 +109,7 @@ def sampler_start(power: PowerSpec, thermal: ThermalSpec, log: str, stop: str, s
         f"sleep {period:.3f}; done ) >> {q(log)} 2>/dev/null & SP=$!; "
     )
     if "hal" in sources:
-        s += (f"( while [ ! -e {q(stop)} ]; do {_now()}{_hal_fragment()}sleep {1 / HAL_RATE_HZ:.3f}; done ) "
+        s += (f"( while [ ! -e {q(stop)} ]; do {_hal_sample()}sleep {1 / HAL_RATE_HZ:.3f}; done ) "
               f">> {q(log)} 2>/dev/null & HP=$!; ")
     else:
         s += "HP=; "
@@ -185,11 +194,16 @@ def parse_power_log(text: str, power: PowerSpec) -> PowerLog:
     cur_scale, volt_scale = _scales(power)
     out = PowerLog()
     rail_lines, hal_lines = [], []
+    hal_mid: dict[float, float] = {}  # HAL reading stamped before its call -> midpoint of the call
     for line in text.splitlines():
         parts = line.split()
         if not parts:
             continue
-        if parts[0] == "M" and len(parts) == 3:
+        if parts[0] == "Q" and len(parts) == 3:
+            t0, t1 = _num(parts[1]), _num(parts[2])
+            if t0 is not None and t1 is not None and t1 >= t0:
+                hal_mid[t0] = (t0 + t1) / 2
+        elif parts[0] == "M" and len(parts) == 3:
             t = _num(parts[2])
             if t is not None:
                 out.markers[parts[1]] = t
@@ -215,7 +229,7 @@ def parse_power_log(text: str, power: PowerSpec) -> PowerLog:
             if t is not None:
                 (rail_lines if parts[0] == "R" else hal_lines).append((t, line.split(None, 2)[2]))
     out.rails = _rail_readings(rail_lines)
-    out.hal = _hal_readings(hal_lines)
+    out.hal = _hal_readings([(hal_mid.get(t, t), line) for t, line in hal_lines])
     return out
 
 
