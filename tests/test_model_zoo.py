@@ -13,7 +13,7 @@ from edgeseg.models.registry import MODELS, build_model
 
 SMALL = {"unet": {"base": 8}, "unetpp": {"base": 8}, "deeplabv3plus": {"aspp_filters": 32, "width": 0.35}}
 # 1.5-3.5 minutes each on 2 cores (the Keras applications encoders, the PTA bank): `-m slow`, run by .ci/run
-SLOW_MODELS = {"unet-densenet121", "unet-resnet50", "unet-mobilenetv2", "unet-pta"}
+SLOW_MODELS = {"unet-densenet121", "unet-resnet50", "unet-mobilenetv2", "unet-pta", "deeplabv3plus"}
 
 
 def test_registry_table_is_complete():
@@ -88,6 +88,7 @@ def test_model_builds_trains_a_step_converts_to_int8_and_runs(name):
 
 
 @pytest.mark.e2e
+@pytest.mark.slow  # 3.5 minutes on 2 cores: train, resume, export, eval, bench and select of a PTA run
 def test_pta_two_configurations_in_one_multi_signature_file(tmp_path):
     from click.testing import CliRunner
 
