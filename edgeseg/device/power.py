@@ -78,9 +78,9 @@ def _rails_fragment(power: PowerSpec, tag: str = "R") -> str:
             "done; ")
 
 
-def _hal_fragment(tag: str = "P") -> str:
-    return (f"dumpsys {HAL_SERVICE} 2>/dev/null | while read -r l; do case \"$l\" in *mWs*) echo \"{tag} $t $l\";; "
-            "esac; done; ")
+def _hal_fragment(tag: str = "P", lines: str = f"dumpsys {HAL_SERVICE} 2>/dev/null") -> str:
+    """The HAL's counter lines from the command ``lines``, each as ``TAG $t line``."""
+    return f"{lines} | while read -r l; do case \"$l\" in *mWs*) echo \"{tag} $t $l\";; esac; done; "
 
 
 def _hal_sample() -> str:
@@ -88,8 +88,7 @@ def _hal_sample() -> str:
     (``P t line``), then ``Q t t_after``: the reading's time is taken as the midpoint, since a
     binder call through dumpsys can take long enough on a busy phone to matter at 2 Hz."""
     return (f"{_now()}o=$(dumpsys {HAL_SERVICE} 2>/dev/null); {_now('t2')}"
-            "printf '%s\\n' \"$o\" | while read -r l; do case \"$l\" in *mWs*) echo \"P $t $l\";; esac; done; "
-            "echo \"Q $t $t2\"; ")
+            + _hal_fragment("P", "printf '%s\\n' \"$o\"") + "echo \"Q $t $t2\"; ")
 
 
 def sampler_start(power: PowerSpec, thermal: ThermalSpec, log: str, stop: str, sources: list[str]) -> str:

@@ -54,7 +54,7 @@ class TrainConfig:
     lr: float = 1e-3  # the peak rate (after warm-up) of Adam
     decay_rate: float = 0.8  # schedule "exp" only
     decay_epochs: float = 3.0  # schedule "exp" only
-    schedule: str = "constant"  # see edgeseg.train.recipe.SCHEDULES (constant won at 30-35 epochs on CamVid)
+    schedule: str = "constant"  # see edgeseg.train.recipe.SCHEDULES (constant won at 35 CamVid epochs)
     warmup_epochs: float = 1.0
     ema: float = 0.99  # decay per step of the weights' moving average, the model of record; 0 = off
     jit_compile: bool = False  # XLA for the train step (benchmarks/train_throughput.py measures it)
