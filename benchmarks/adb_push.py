@@ -29,7 +29,7 @@ from adbd import AdbDaemon  # noqa: E402
 from edgeseg.device import adbproto as P  # noqa: E402
 from edgeseg.device.transport import AdbTcpConnection  # noqa: E402
 from edgeseg.fileio import atomic_write_csv  # noqa: E402
-from edgeseg.report.tables import format_table  # noqa: E402
+from edgeseg.reporting.tables import format_table  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from edgeseg.config import format_size, parse_size  # noqa: E402
 from edgeseg.fileio import atomic_write_csv  # noqa: E402
-from edgeseg.report.tables import format_table  # noqa: E402
+from edgeseg.reporting.tables import format_table  # noqa: E402
 
 VIEW = ("variant", "recipe", "miou", "delta_points", "float_layers", "size_kb", "median_ms", "vs_float32")
 
@@ -67,7 +67,7 @@ def main(argv=None) -> int:
     run = Path(args.run) if args.run else Path(args.out)
     schedule = None
     if not args.run:
-        from edgeseg.train.loop import TrainConfig, train
+        from edgeseg.training.loop import TrainConfig, train
 
         cfg = TrainConfig(data=args.data, out=str(run), input_size=parse_size(args.input_size), epochs=args.epochs,
                           lr=args.lr, augment=args.augment)

@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from edgeseg.fileio import atomic_write_csv  # noqa: E402
-from edgeseg.report.tables import format_table, host_environment, load_average  # noqa: E402
+from edgeseg.reporting.tables import format_table, host_environment, load_average  # noqa: E402
 
 COLUMNS = ("run", "model", "recipe", "epochs", "best_epoch", "best_val_miou", "last_val_miou", "last10_spread",
            "last10_mean_step", "float32_miou", "int8_converter_miou", "int8_converter_drop", "converter_s",
@@ -51,11 +51,11 @@ def recipe_of(cfg: dict) -> str:
 
 
 def main(argv=None) -> int:
-    from edgeseg.flow import bench_rows
+    from edgeseg.runtime.hostbench import bench_rows
     from edgeseg.quantize.lint import lint_artifact
     from edgeseg.quantize.ptq import quantize_run
     from edgeseg.runtime.evaluate import evaluate
-    from edgeseg.train.loop import read_run_config
+    from edgeseg.run import read_run_config
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", required=True)
@@ -89,7 +89,7 @@ def main(argv=None) -> int:
     before = load_average()
     latency = bench_rows(artifacts, "host", args.threads, runs=50, min_secs=2.0)
     after = load_average()
-    from edgeseg.report.tables import latency_spread
+    from edgeseg.reporting.tables import latency_spread
 
     for r in latency:
         r["spread"] = latency_spread(r)

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from edgeseg.config import parse_size  # noqa: E402
 from edgeseg.fileio import atomic_write_csv  # noqa: E402
-from edgeseg.report.tables import format_table  # noqa: E402
+from edgeseg.reporting.tables import format_table  # noqa: E402
 
 COLUMNS = ("model", "recipe", "xnnpack_ops", "total_ops", "xnnpack_partitions", "gpu_partitions", "nnapi_partitions",
            "clean", "xnnpack_cpu_ops", "warnings")

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from edgeseg.config import parse_size  # noqa: E402
 from edgeseg.fileio import atomic_write_csv  # noqa: E402
-from edgeseg.report.tables import format_table  # noqa: E402
+from edgeseg.reporting.tables import format_table  # noqa: E402
 
 RECIPES = ("float32", "dynamic", "float16", "int8")
 COLUMNS = ("recipe", "size_kb", "median_ms", "p90_ms", "vs_float32", "macs", "gmac_per_s", "delegated_ops",
@@ -35,7 +35,7 @@ def export_all(run: str | None, size, calib_count: int, out: Path) -> dict[str, 
     from edgeseg.data.synth import render_scene
     from edgeseg.models.registry import build_model
     from edgeseg.quantize.ptq import convert
-    from edgeseg.train.loop import load_run_model
+    from edgeseg.run import load_run_model
 
     if run:
         model, cfg = load_run_model(run)

@@ -30,7 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from edgeseg.fileio import atomic_write_csv  # noqa: E402
-from edgeseg.report.tables import format_table  # noqa: E402
+from edgeseg.reporting.tables import format_table  # noqa: E402
 
 #: Model options for the short schedule (the rest are each model's defaults).
 MODEL_OPTIONS = {"unet": ["--base", "16"]}  # the paper's 64 -> 1024 widths: 31 M params, ~hours per epoch here

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from edgeseg.config import format_size, import_keras, parse_size  # noqa: E402
 from edgeseg.fileio import atomic_write_csv  # noqa: E402
-from edgeseg.report.tables import format_table, host_environment, load_average  # noqa: E402
+from edgeseg.reporting.tables import format_table, host_environment, load_average  # noqa: E402
 
 CONFIGS = ("keras", "keras+xla", "edgeseg", "edgeseg+xla")
 COLUMNS = ("config", "images_per_s", "min_images_per_s", "max_images_per_s", "rounds", "vs_keras")
@@ -38,7 +38,7 @@ def bare_keras(cache, size, classes: int, batch: int, epochs: int, jit: bool) ->
     import numpy as np
 
     from edgeseg.models.registry import build_model
-    from edgeseg.train.losses import make_loss
+    from edgeseg.training.losses import make_loss
 
     keras = import_keras()
     keras.utils.set_random_seed(0)
@@ -63,7 +63,7 @@ def bare_keras(cache, size, classes: int, batch: int, epochs: int, jit: bool) ->
 def edgeseg_train(data: str, images: int, size, batch: int, epochs: int, jit: bool) -> float:
     import csv
 
-    from edgeseg.train.loop import TrainConfig, train
+    from edgeseg.training.loop import TrainConfig, train
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg = TrainConfig(data=data, out=str(Path(tmp) / "run"), input_size=size, epochs=epochs, batch=batch,

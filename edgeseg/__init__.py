@@ -1,3 +1,3 @@
 """edgeseg: from a segmentation dataset to measured latency, power and quality on a phone."""
 
-__version__ = "0.2.0"
+from .version import __version__  # noqa: F401

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import click
 
-from . import __version__
+from .version import __version__
 from .config import DEFAULT_INPUT_SIZE, format_size, parse_size
 from .errors import EdgesegError
 
@@ -287,7 +287,7 @@ def train(ctx, data_dir, out, model, input_size, epochs, batch, lr, schedule, wa
           limit, skip_bad, resume) -> None:
     """Train a segmentation model; keeps best and last checkpoints and history.csv."""
     from .models.registry import MODELS  # noqa: PLC0415
-    from .train.loop import TrainConfig, train as run_train  # noqa: PLC0415
+    from .training.loop import TrainConfig, train as run_train  # noqa: PLC0415
 
     if model not in MODELS:
         near = difflib.get_close_matches(model, list(MODELS), n=1)
@@ -302,7 +302,7 @@ def train(ctx, data_dir, out, model, input_size, epochs, batch, lr, schedule, wa
                   limit=limit, model_options=options, pta_sampling=pta_sampling)
     if resume and (Path(out) / "config.json").is_file():
         # options left out take the run's own values; options given must match them (checked by train)
-        from .train.loop import stored_train_config  # noqa: PLC0415
+        from .training.loop import stored_train_config  # noqa: PLC0415
 
         stored = stored_train_config(out)
         param_of = {"data": "data_dir", "decay_rate": "decay", "model_options": None}
@@ -525,7 +525,7 @@ def compile_cmd(artifact, socs, openvino_device, force, as_json) -> None:
 def eval_cmd(target, data_dir, split, threads, limit, skip_bad, signature, record, as_json) -> None:
     """Quality of an artifact (LiteRT interpreter) or a run (Keras), at label resolution;
     every configuration of a multi-signature (PTA) artifact."""
-    from .report.tables import format_table  # noqa: PLC0415
+    from .reporting.tables import format_table  # noqa: PLC0415
     from .runtime.evaluate import evaluate  # noqa: PLC0415
 
     res = evaluate(target, data_dir, split, limit=limit, threads=threads, skip_bad=skip_bad,
@@ -565,7 +565,7 @@ def info(target, delegates, android_api, as_json) -> None:
         raise click.UsageError("--delegates reads an artifact: pass a .tflite (export one with `edgeseg quantize`)")
     if path.is_dir():
         from .quantize.ptq import convert  # noqa: PLC0415
-        from .train.loop import load_run_model  # noqa: PLC0415
+        from .training.loop import load_run_model  # noqa: PLC0415
 
         model, cfg = load_run_model(path)
         with tempfile.TemporaryDirectory() as tmp:
@@ -574,7 +574,7 @@ def info(target, delegates, android_api, as_json) -> None:
             res = model_info(f)
         res.update(path=str(path), keras_params=int(model.count_params()), size_bytes=None)
     else:
-        from .quantize.artifact import read_manifest, signatures_of  # noqa: PLC0415
+        from .artifact import read_manifest, signatures_of  # noqa: PLC0415
 
         res = model_info(path)
         manifest = read_manifest(path)
@@ -743,9 +743,10 @@ def _adb_server_note(started: bool) -> None:
 def bench(artifacts, device, delegate, threads, runs, min_secs, op_profile, power, benchmark_binary,
           require_full_delegation, serial, transport, address, key, reports, no_report, as_json) -> None:
     """Latency (and on devices power and energy) of each artifact, one row per delegate."""
-    from .flow import artifact_sizes, bench_rows, quality_from_manifests  # noqa: PLC0415
-    from .quantize.artifact import check_tflite_file  # noqa: PLC0415
-    from .report.tables import describe_conditions, format_table, host_environment, load_average, write_report  # noqa: PLC0415
+    from .artifact import artifact_sizes, quality_from_manifests
+    from .runtime.hostbench import bench_rows  # noqa: PLC0415
+    from .artifact import check_tflite_file  # noqa: PLC0415
+    from .reporting.tables import describe_conditions, format_table, host_environment, load_average, write_report  # noqa: PLC0415
 
     paths = [check_tflite_file(a) for a in artifacts]
     power_rows, ops, trace, device_info = [], [], [], {"name": "host"}
@@ -773,7 +774,7 @@ def bench(artifacts, device, delegate, threads, runs, min_secs, op_profile, powe
                   "load_before": load_before, "load_after": load_average()}
     report = None
     if not no_report:
-        from . import __version__ as version  # noqa: PLC0415
+        from .version import __version__ as version  # noqa: PLC0415
 
         report = write_report(reports, f"bench_{device_info.get('profile', 'host')}", rows, quality_from_manifests(paths),
                               power=power_rows, ops=ops, trace=trace,
@@ -842,8 +843,8 @@ def _bench_line(row: dict) -> None:
 
 
 def _noisy_warning(rows: list[dict], host: bool) -> None:
-    from .report.schema import NOISY_SPREAD  # noqa: PLC0415
-    from .report.tables import latency_spread  # noqa: PLC0415
+    from .reporting.schema import NOISY_SPREAD  # noqa: PLC0415
+    from .reporting.tables import latency_spread  # noqa: PLC0415
 
     noisy = [r for r in rows if (latency_spread(r) or 0) > NOISY_SPREAD]
     if noisy:
@@ -867,8 +868,8 @@ def select(artifact, device, budget_ms, energy_budget_mj, delegate, reports, as_
     """The best-quality configuration (and delegate) of ARTIFACT that fits the budget on
     DEVICE, from measured bench rows; prints the table it chose from. Exit status 1 when
     nothing fits."""
-    from .report.select import SELECT_VIEW, select as run_select  # noqa: PLC0415
-    from .report.tables import format_table  # noqa: PLC0415
+    from .reporting.select import SELECT_VIEW, select as run_select  # noqa: PLC0415
+    from .reporting.tables import format_table  # noqa: PLC0415
 
     res = run_select(artifact, device, budget_ms, energy_budget_mj, reports, delegate)
     if as_json:
@@ -901,8 +902,8 @@ def select(artifact, device, budget_ms, energy_budget_mj, delegate, reports, as_
               help="Where the merged report folder is created.")
 def report(folders, with_html, reports) -> None:
     """Merge report folders (or a folder of them) into a summary table, PNG plots and HTML."""
-    from .report.compose import SUMMARY_VIEW, compose  # noqa: PLC0415
-    from .report.tables import format_table  # noqa: PLC0415
+    from .reporting.compose import SUMMARY_VIEW, compose  # noqa: PLC0415
+    from .reporting.tables import format_table  # noqa: PLC0415
 
     res = compose(folders, reports, with_html)
     click.echo(format_table(res["summary"], SUMMARY_VIEW))
@@ -932,7 +933,7 @@ def quickstart(workdir, reports, count, size, epochs, threads, seed) -> None:
     """The whole flow on the embedded default: synthetic lanes, train, export float32 /
     dynamic / float16 / int8, evaluate and benchmark each on this host, write a report."""
     from .flow import quickstart as run_quickstart  # noqa: PLC0415
-    from .report.tables import format_table  # noqa: PLC0415
+    from .reporting.tables import format_table  # noqa: PLC0415
 
     from .progress import StepReporter  # noqa: PLC0415
 
@@ -942,8 +943,8 @@ def quickstart(workdir, reports, count, size, epochs, threads, seed) -> None:
                              log=steps.line, progress=_progress(), on_batch=steps.batch)
     finally:
         steps.close()
-    from .report.compose import report_notes  # noqa: PLC0415
-    from .report.tables import class_table, describe_conditions, read_report  # noqa: PLC0415
+    from .reporting.compose import report_notes  # noqa: PLC0415
+    from .reporting.tables import class_table, describe_conditions, read_report  # noqa: PLC0415
 
     rep = read_report(res["report"])
     click.echo(format_table(res["summary"], ["artifact", "size_kb", "delegate", "median_ms", "noisy",

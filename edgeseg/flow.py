@@ -9,60 +9,9 @@ from pathlib import Path
 from typing import Callable
 
 from .config import format_size
-from .quantize.artifact import signature_label
+from .artifact import signature_label
 
 QUICKSTART_RECIPES = ("float32", "dynamic", "float16", "int8")
-
-
-def bench_rows(artifacts: list[Path], device: str, threads: int, runs: int, min_secs: float,
-               delegates=("xnnpack",), say: Callable[[dict], None] | None = None) -> list[dict]:
-    """Host benchmark of each artifact x delegate; a failure is a row, never an abort.
-    ``say`` gets each row as soon as it is measured."""
-    from .errors import EdgesegError  # noqa: PLC0415
-    from .quantize.artifact import read_manifest, signatures_of  # noqa: PLC0415
-    from .runtime.hostbench import bench_host  # noqa: PLC0415
-
-    rows = []
-    for art in artifacts:
-        manifest = read_manifest(art) or {}
-        for signature in signatures_of(manifest) or [None]:  # one row per configuration of a PTA artifact
-            for delegate in delegates:
-                base = {"artifact": signature_label(art, signature), "recipe": manifest.get("recipe", "unknown"),
-                        "device": device, "delegate": delegate, "threads": threads, "runner": "ai_edge_litert (host)"}
-                try:
-                    rows.append({**base, **bench_host(art, threads=threads, runs=runs, min_secs=min_secs,
-                                                      delegate=delegate, signature=signature)})
-                except EdgesegError as exc:
-                    rows.append({**base, "status": "failed", "error": str(exc)})
-                if say:
-                    say(rows[-1])
-    return rows
-
-
-def artifact_sizes(artifacts: list[Path]) -> dict:
-    """File size per report label (each signature of a multi-signature file: the whole file)."""
-    from .quantize.artifact import read_manifest, signatures_of  # noqa: PLC0415
-
-    return {signature_label(a, s): Path(a).stat().st_size for a in artifacts
-            for s in (signatures_of(read_manifest(a)) or [None])}
-
-
-def quality_from_manifests(artifacts: list[Path]) -> list[dict]:
-    """Host-evaluated quality recorded in each artifact's manifest (first dataset found);
-    one row per signature of a multi-signature artifact."""
-    from .quantize.artifact import read_manifest  # noqa: PLC0415
-
-    rows = []
-    for art in artifacts:
-        m = read_manifest(art) or {}
-        for key, q in (m.get("quality") or {}).items():
-            dataset, _, split = key.partition(":")
-            per_sig = q.get("signatures") if isinstance(q, dict) else None
-            for sig, values in (per_sig.items() if per_sig else [(None, q)]):
-                rows.append({"artifact": signature_label(art, sig), "recipe": m.get("recipe"), "dataset": dataset,
-                             "split": split, **values})
-            break
-    return rows
 
 
 def quickstart(workdir: str | Path = "edgeseg-quickstart", reports: str | Path = "reports", count: int = 300,
@@ -71,9 +20,9 @@ def quickstart(workdir: str | Path = "edgeseg-quickstart", reports: str | Path =
                progress=None, on_batch=None) -> dict:
     from .data.synth import synthesize  # noqa: PLC0415
     from .quantize.ptq import quantize_run  # noqa: PLC0415
-    from .report.tables import load_average, write_report  # noqa: PLC0415
+    from .reporting.tables import load_average, write_report  # noqa: PLC0415
     from .runtime.evaluate import evaluate  # noqa: PLC0415
-    from .train.loop import TrainConfig, train  # noqa: PLC0415
+    from .training.loop import TrainConfig, train  # noqa: PLC0415
 
     t_start = time.perf_counter()
     workdir = Path(workdir)
@@ -135,7 +84,7 @@ def quickstart(workdir: str | Path = "edgeseg-quickstart", reports: str | Path =
                           run_info={"command": "edgeseg quickstart", "workdir": str(workdir), "timings": timings,
                                     "bench": bench_info,
                                     "train": {"epochs": epochs, "count": count, "size": list(size)}})
-    from .report.tables import read_report  # noqa: PLC0415
+    from .reporting.tables import read_report  # noqa: PLC0415
 
     return {"report": str(report), "summary": read_report(report)["summary"], "timings": timings,
             "artifacts": [str(a) for a in artifacts]}

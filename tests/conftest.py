@@ -97,7 +97,7 @@ def segnet_dataset(tmp_path):
 def tiny_tflite(tmp_path_factory):
     """A real (tiny) resunet exported to float32 .tflite with its manifest."""
     from edgeseg.models.registry import build_model
-    from edgeseg.quantize.artifact import write_manifest
+    from edgeseg.artifact import write_manifest
     from edgeseg.quantize.ptq import convert
 
     out = tmp_path_factory.mktemp("tiny") / "tiny_fp32.tflite"

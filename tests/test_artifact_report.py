@@ -8,9 +8,9 @@ import pytest
 
 from edgeseg.errors import ArtifactError, ReportError
 from edgeseg.fileio import atomic_write_csv
-from edgeseg.quantize.artifact import check_tflite_file, read_manifest, verify_manifest, write_manifest
-from edgeseg.report.schema import LATENCY_COLUMNS, SUMMARY_COLUMNS, class_column, quality_columns
-from edgeseg.report.tables import ReportFolder, format_table, read_report, summarize, write_report
+from edgeseg.artifact import check_tflite_file, read_manifest, verify_manifest, write_manifest
+from edgeseg.reporting.schema import LATENCY_COLUMNS, SUMMARY_COLUMNS, class_column, quality_columns
+from edgeseg.reporting.tables import ReportFolder, format_table, read_report, summarize, write_report
 
 
 def _fake_tflite(path, size=64):
@@ -164,7 +164,7 @@ def test_miou_and_its_delta_share_one_unit_and_four_decimals(tmp_path):
 
 
 def test_zero_iou_classes_are_flagged_with_per_class_deltas(tmp_path):
-    from edgeseg.report.tables import class_table
+    from edgeseg.reporting.tables import class_table
 
     folder = _bench_folder(tmp_path)
     rep = read_report(folder)
@@ -180,7 +180,7 @@ def test_zero_iou_classes_are_flagged_with_per_class_deltas(tmp_path):
 
 
 def test_noisy_rows_and_conditions_are_recorded(tmp_path):
-    from edgeseg.report.tables import describe_conditions
+    from edgeseg.reporting.tables import describe_conditions
 
     folder = _bench_folder(tmp_path)
     rep = read_report(folder)
@@ -240,7 +240,7 @@ def test_report_refuses_malformed_csv_with_file_line_and_column(tmp_path, edit, 
 
 
 def _capture_figures(monkeypatch):
-    from edgeseg.report import plots
+    from edgeseg.reporting import plots
 
     figures = []
     real = plots._plt
@@ -262,7 +262,7 @@ def _capture_figures(monkeypatch):
 
 
 def test_plots_have_legends_a_sane_miou_axis_and_no_overlapping_labels(tmp_path, monkeypatch):
-    from edgeseg.report import plots
+    from edgeseg.reporting import plots
 
     figures = _capture_figures(monkeypatch)
     rows = [{"artifact": f"m_{r}", "recipe": r, "device": "host", "delegate": "xnnpack", "median_ms": ms, "p90_ms": p90,

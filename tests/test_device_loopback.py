@@ -557,7 +557,7 @@ def test_pta_artifact_benches_each_configuration_on_the_device_and_select_reads_
     """A multi-signature artifact: one row per configuration, each run from its separate file
     on the device; a configuration whose file is missing is a failed row; select picks from
     the device's rows."""
-    from edgeseg.quantize.artifact import write_manifest
+    from edgeseg.artifact import write_manifest
 
     folder = tmp_path / "arts"
     folder.mkdir()
@@ -731,7 +731,7 @@ def test_offline_says_where_to_put_a_copy_and_then_uses_it(phone, tiny_tflite, t
 
 
 def test_litert_npu_row_runs_the_compiled_model_with_the_dispatch_library(phone, tiny_tflite, tmp_path):
-    from edgeseg.quantize.artifact import read_manifest, write_manifest
+    from edgeseg.artifact import read_manifest, write_manifest
 
     published = (Path(__file__).parent / "data/benchmark_model/litert_compiled_model_profiler.txt").read_text()
     runner = tmp_path / "litert_benchmark_model"

@@ -97,7 +97,7 @@ def test_keras_and_float32_artifact_agree(trained, lanes, tmp_path):
 
 
 def test_macs_match_the_conv_layers(trained, tmp_path):
-    from edgeseg.train.loop import load_run_model
+    from edgeseg.run import load_run_model
 
     res = cli("info", trained, "--json")
     assert res.exit_code == 0, res.output
@@ -262,7 +262,7 @@ def test_full_disk_is_refused_up_front_and_a_failed_write_leaves_no_temp_file(la
     import errno
     import shutil as sh
 
-    from edgeseg.train import loop, resources
+    from edgeseg.training import loop, resources
 
     real = sh.disk_usage
     monkeypatch.setattr(resources.shutil, "disk_usage", lambda p: real(p)._replace(free=3 * 1024 * 1024))

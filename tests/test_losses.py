@@ -6,7 +6,7 @@ import pytest
 from edgeseg.config import IGNORE, import_tf
 
 tf = import_tf()
-from edgeseg.train.losses import cross_entropy, make_loss, soft_dice  # noqa: E402
+from edgeseg.training.losses import cross_entropy, make_loss, soft_dice  # noqa: E402
 
 
 @pytest.fixture
@@ -63,7 +63,7 @@ def test_unknown_loss():
 
 
 def test_ohem_keeps_the_hardest_pixels(batch):
-    from edgeseg.train.losses import OHEM_THRESHOLD, ohem_cross_entropy
+    from edgeseg.training.losses import OHEM_THRESHOLD, ohem_cross_entropy
 
     p, y = batch
     ce = float(cross_entropy(tf.constant(y), tf.constant(p)))

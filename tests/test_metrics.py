@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from edgeseg.config import IGNORE
-from edgeseg.train.metrics import ConfusionAccumulator, confusion_matrix, median_frequency_weights, scores
+from edgeseg.training.metrics import ConfusionAccumulator, confusion_matrix, median_frequency_weights, scores
 
 
 def test_confusion_matrix_skips_ignore():

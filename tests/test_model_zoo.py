@@ -66,7 +66,7 @@ def test_model_builds_trains_a_step_converts_to_int8_and_runs(name):
     from edgeseg.config import import_keras
     from edgeseg.quantize.ptq import convert
     from edgeseg.runtime.interpreter import load_interpreter
-    from edgeseg.train.losses import make_loss
+    from edgeseg.training.losses import make_loss
 
     keras = import_keras()
     size, n = (64, 64), 5

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from edgeseg.errors import TrainError
-from edgeseg.train.recipe import FINAL_LR_FRACTION, learning_rate, make_schedule
+from edgeseg.training.recipe import FINAL_LR_FRACTION, learning_rate, make_schedule
 
 
 def test_cosine_warms_up_then_decays_to_one_percent():
@@ -36,7 +36,7 @@ def test_keras_schedule_matches_the_formula(name):
 
 def test_weight_ema_averages_swaps_and_restores():
     from edgeseg.config import import_keras
-    from edgeseg.train.recipe import WeightEMA
+    from edgeseg.training.recipe import WeightEMA
 
     keras = import_keras()
     inp = keras.Input((4,))

@@ -8,8 +8,8 @@ from click.testing import CliRunner
 
 from edgeseg.cli import main
 from edgeseg.errors import ReportError
-from edgeseg.report.select import choose
-from edgeseg.report.tables import write_report
+from edgeseg.reporting.select import choose
+from edgeseg.reporting.tables import write_report
 
 from conftest import minimal_tflite
 

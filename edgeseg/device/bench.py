@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import ArtifactError, DeviceError
-from ..quantize.artifact import check_tflite_file, read_manifest, separate_file, signature_label, signatures_of
+from ..artifact import check_tflite_file, read_manifest, separate_file, signature_label, signatures_of
 from . import power as pw
 from .deploy import deploy, ensure_file
 from .parse import delegation_status, parse_benchmark_output

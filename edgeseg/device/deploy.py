@@ -14,7 +14,7 @@ from typing import Callable
 
 from ..errors import DeviceError
 from ..fileio import sha256_file
-from ..quantize.artifact import check_tflite_file, manifest_path
+from ..artifact import check_tflite_file, manifest_path
 from .session import DeviceSession, q
 from .transport import DeviceConnectionError
 

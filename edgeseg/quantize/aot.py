@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import QuantizeError
+from ..artifact import is_compiled, op_counts  # noqa: F401 (used by compile_artifact)
 from ..fileio import sha256_file
 
 #: Product names of MediaTek SoCs, for messages (the compiler takes the MTxxxx name), from
@@ -106,33 +107,6 @@ def find_soc(name: str) -> Soc:
     raise QuantizeError(f"no SoC '{name}' in LiteRT's target table{hint} (known: {listing})")
 
 
-def op_counts(path: str | Path) -> dict:
-    """Ops of a (compiled) .tflite, all subgraphs: DISPATCH_OP nodes run on the NPU, every
-    other node on the CPU."""
-    try:
-        from ai_edge_litert import schema_py_generated as schema  # noqa: PLC0415
-    except ImportError:  # pragma: no cover (older wheels)
-        from tensorflow.lite.python import schema_py_generated as schema  # noqa: PLC0415
-    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
-    model = schema.Model.GetRootAs(Path(path).read_bytes(), 0)  # the flat API: no copy of the weights
-    codes = []
-    for i in range(model.OperatorCodesLength()):
-        code = model.OperatorCodes(i)
-        name = names.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "?")
-        custom = code.CustomCode()
-        codes.append(f"CUSTOM:{custom.decode()}" if name == "CUSTOM" and custom else name)
-    counts: collections.Counter = collections.Counter()
-    for s in range(model.SubgraphsLength()):
-        sg = model.Subgraphs(s)
-        for j in range(sg.OperatorsLength()):
-            counts[codes[sg.Operators(j).OpcodeIndex()]] += 1
-    return dict(counts)
-
-
-def is_compiled(path: str | Path) -> bool:
-    return "CUSTOM:DISPATCH_OP" in op_counts(path)
-
-
 def sdk_version(vendor: str) -> str | None:
     """The vendor SDK's version as far as Python can tell (the plugins report their API
     version only)."""
@@ -186,8 +160,8 @@ def compile_artifact(artifact: str | Path, soc_name: str, out: str | Path | None
                      openvino_device: str = "auto") -> dict:
     """Compile ``artifact`` for one SoC; write ``<stem>_<target_id>.tflite`` and its
     manifest beside it. Returns ``{"artifact", "manifest", "compiled", "notes"}``."""
-    from .artifact import check_tflite_file, read_manifest, write_manifest  # noqa: PLC0415
-    from .ptq import claim_output  # noqa: PLC0415
+    from ..artifact import check_tflite_file, read_manifest, write_manifest  # noqa: PLC0415
+    from ..artifact import claim_output  # noqa: PLC0415
 
     artifact = check_tflite_file(artifact)
     soc = find_soc(soc_name)

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..config import import_tf
 from ..errors import QuantizeError
-from ..train.loop import load_run_model, read_run_config
+from ..run import load_run_model, read_run_config
 from .ptq import (DEFAULT_HEAD, calibration_for, claim_output, default_artifact_name, make_converter,
                   representative_dataset, write_artifact)
 

@@ -350,7 +350,7 @@ def lint_signatures(path: str | Path, manifest: dict, nnapi_api: int = 30) -> di
     read from its own file exported beside it: the interpreter and benchmark_model list the
     primary subgraph's nodes only, so the separate file is the graph a device delegates.
     A configuration whose file is missing maps to ``{"error": what to do}``."""
-    from .artifact import ArtifactError, separate_file, signatures_of  # noqa: PLC0415
+    from ..artifact import ArtifactError, separate_file, signatures_of  # noqa: PLC0415
 
     out = {}
     for sig in signatures_of(manifest):

@@ -22,7 +22,7 @@ from ..data.pipeline import normalise
 from ..errors import QuantizeError
 from ..models.pta import check_config, config_model
 from ..runtime.modelinfo import model_info
-from ..train.loop import load_run_model, read_run_config
+from ..run import load_run_model, read_run_config
 from .ptq import (DEFAULT_HEAD, RECIPES, calibration_for, claim_output, convert, head_function, run_converter,
                   write_artifact)
 

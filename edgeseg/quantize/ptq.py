@@ -14,8 +14,8 @@ from ..config import import_tf
 from ..data.pipeline import calibration_images, normalise
 from ..errors import ArtifactError, QuantizeError
 from ..fileio import atomic_write_bytes
-from ..train.loop import load_run_model, read_run_config
-from .artifact import write_manifest
+from ..run import load_run_model, read_run_config
+from ..artifact import _existing_parent, claim_output, write_manifest  # noqa: F401 (claim_output: re-exported for the recipes)
 
 log = logging.getLogger(__name__)
 
@@ -182,33 +182,6 @@ def calibration_for(cfg: dict, calib, num_calib: int, seed: int) -> tuple[np.nda
     images = calibration_images(source, tuple(cfg["input_size"]), cfg.get("resize", "letterbox"), num_calib, seed)
     warnings = check_calibration_count(len(images), source)
     return images, {"source": str(source), "count": int(len(images)), "seed": seed}, warnings
-
-
-def claim_output(out: str | Path, force: bool = False) -> Path:
-    """Check, before any work, that ``out`` may be written: a ``.tflite`` path that does not
-    hold an artifact yet (a report, a device or a recorded quality may refer to it), unless
-    ``force``."""
-    out = Path(out)
-    if out.suffix != ".tflite":
-        raise QuantizeError(f"--out must end in .tflite, got {out}")
-    if out.exists() and not force:
-        from .artifact import read_manifest  # noqa: PLC0415
-
-        try:
-            recorded = sorted((read_manifest(out) or {}).get("quality") or {})
-        except ArtifactError:  # an unreadable manifest is no reason to overwrite silently either
-            recorded = []
-        detail = f" (its manifest holds quality measured on {', '.join(recorded)})" if recorded else ""
-        raise QuantizeError(f"{out} already exists{detail}: pass --force to replace it, or --out NEW.tflite to keep "
-                            "both")
-    return out
-
-
-def _existing_parent(path: Path) -> Path:
-    path = path.absolute()
-    while not path.exists() and path != path.parent:
-        path = path.parent
-    return path
 
 
 def write_artifact(data: bytes, out: Path, cfg: dict, recipe: str, io: str, head: str, calib_info, run,

@@ -21,8 +21,9 @@ from ..data.pipeline import AugmentConfig, load_split
 from ..errors import QuantizeError, TrainError
 from ..fileio import atomic_write_json
 from ..models.registry import build_model
-from ..train.losses import make_loss
-from ..train.loop import fit, read_run_config
+from ..training.losses import make_loss
+from ..run import read_run_config
+from ..training.loop import fit
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +148,7 @@ def qat_finetune(run: str | Path, epochs: int = 2, lr: float = 1e-4, data: str |
                  batch: int | None = None, limit: int | None = None, resume: bool = False, on_epoch=None,
                  progress=None, on_batch=None) -> dict:
     """Fine-tune ``RUN``'s best float weights with fake-quant into ``RUN/qat``."""
-    from ..train.loop import load_run_model  # noqa: PLC0415
+    from ..run import load_run_model  # noqa: PLC0415
 
     _refuse_pta(run)
 

@@ -12,30 +12,9 @@ from typing import Callable
 
 import numpy as np
 
-from ..data.pipeline import Cached, restore_labels
 from ..errors import ArtifactError
-from ..train.metrics import ConfusionAccumulator
+from ..training.metrics import Predictor, score_split  # noqa: F401 (re-exported)
 
-#: predict(images_uint8 [N,H,W,3]) -> per-pixel class scores [N,H,W,C] or labels [N,H,W]
-Predictor = Callable[[np.ndarray], np.ndarray]
-
-
-def score_split(predict: Predictor, cache: Cached, num_classes: int, class_names=None,
-                batch: int = 8, progress=None) -> dict:
-    """Run ``predict`` over a cached split and return :func:`scores` at label resolution."""
-    if cache.source_masks is None or cache.geometries is None:
-        raise ValueError("score_split needs a split loaded with keep_source=True")
-    acc = ConfusionAccumulator(num_classes)
-    starts = range(0, len(cache), batch)
-    for start in progress(starts, desc="evaluate", total=len(starts)) if progress else starts:
-        out = np.asarray(predict(cache.images[start: start + batch]))
-        labels = out.argmax(-1) if out.ndim == 4 else out
-        for i, lab in enumerate(labels):
-            k = start + i
-            acc.update(cache.source_masks[k], restore_labels(lab, cache.geometries[k]))
-    result = acc.result(class_names)
-    result["images"] = len(cache)
-    return result
 
 
 def _is_run(target) -> bool:
@@ -78,14 +57,14 @@ def evaluate(target, data, split: str = "val", limit: int | None = None, threads
 
     target = Path(target)
     if not _is_run(target):
-        from ..quantize.artifact import check_tflite_file  # noqa: PLC0415
+        from ..artifact import check_tflite_file  # noqa: PLC0415
 
         check_tflite_file(target)  # the artifact before the dataset: the cheaper check, and the usual mistake
     ds = open_dataset(data)
     if _is_run(target):
         if signature:
             raise DataError(f"--signature picks a configuration of a multi-signature artifact; {target} is a run")
-        from ..train.loop import load_run_model  # noqa: PLC0415
+        from ..run import load_run_model  # noqa: PLC0415
 
         model, cfg = load_run_model(target)
         size, resize, classes = tuple(cfg["input_size"]), cfg.get("resize", "letterbox"), cfg["classes"]
@@ -101,7 +80,7 @@ def evaluate(target, data, split: str = "val", limit: int | None = None, threads
                     "backend": "tf_keras", "skipped": len(cache.skipped), "recorded": False})
         return res
 
-    from ..quantize.artifact import read_manifest, signatures_of, verify_manifest  # noqa: PLC0415
+    from ..artifact import read_manifest, signatures_of, verify_manifest  # noqa: PLC0415
 
     manifest = read_manifest(target) or {}
     if manifest.get("sha256"):
@@ -117,7 +96,7 @@ def evaluate(target, data, split: str = "val", limit: int | None = None, threads
     for sig in todo:
         res, cache = _evaluate_artifact(target, manifest, ds, split, limit, threads, skip_bad, progress, sig, cache)
         if do_record:
-            from ..quantize.artifact import record_quality  # noqa: PLC0415
+            from ..artifact import record_quality  # noqa: PLC0415
 
             record_quality(target, f"{ds.root.name}:{split}", res, signature=sig)
         res.update(recorded=do_record, record_note=note)
@@ -134,7 +113,7 @@ def _evaluate_artifact(target, manifest, ds, split, limit, threads, skip_bad, pr
     from ..errors import DataError  # noqa: PLC0415
     from .interpreter import ArtifactPredictor  # noqa: PLC0415
 
-    from ..quantize.aot import is_compiled  # noqa: PLC0415
+    from ..artifact import is_compiled  # noqa: PLC0415
 
     norm = manifest.get("input", {}).get("normalisation")
     if manifest.get("compiled") or is_compiled(target):

@@ -8,6 +8,7 @@ so host and board numbers come from the same code.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 from ..errors import EdgesegError
 from ..runner import latency_stats, random_input, run_benchmark  # noqa: F401  (re-exported)
@@ -26,7 +27,7 @@ def bench_host(artifact: str | Path, threads: int = 2, runs: int = 50, min_secs:
     through its own subgraph in that very file)."""
     if delegate not in HOST_DELEGATES:
         raise EdgesegError(f"host delegate '{delegate}' is not one of {', '.join(HOST_DELEGATES)}")
-    from ..quantize.aot import is_compiled  # noqa: PLC0415
+    from ..artifact import is_compiled  # noqa: PLC0415
 
     if is_compiled(artifact):
         raise EdgesegError(f"{Path(artifact).name} is compiled for an NPU (DISPATCH_OP nodes), which the host "
@@ -51,7 +52,7 @@ def bench_host(artifact: str | Path, threads: int = 2, runs: int = 50, min_secs:
 def _separate_file_delegation(artifact, signature: str, threads: int, delegate: str) -> dict:
     """Delegation of a non-primary signature, measured on the configuration's separate file
     (the same graph): the interpreter lists the primary subgraph's nodes only."""
-    from ..quantize.artifact import read_manifest, separate_file  # noqa: PLC0415
+    from ..artifact import read_manifest, separate_file  # noqa: PLC0415
     from ..runner import coverage_status, delegation  # noqa: PLC0415
 
     try:
@@ -62,3 +63,27 @@ def _separate_file_delegation(artifact, signature: str, threads: int, delegate: 
     cover = delegation(interp._get_ops_details())  # noqa: SLF001
     cover.pop("delegated_nodes")
     return {**cover, "status": coverage_status(cover, delegate)}
+
+
+def bench_rows(artifacts: list[Path], device: str, threads: int, runs: int, min_secs: float,
+               delegates=("xnnpack",), say: Callable[[dict], None] | None = None) -> list[dict]:
+    """Host benchmark of each artifact x delegate; a failure is a row, never an abort.
+    ``say`` gets each row as soon as it is measured."""
+    from ..artifact import read_manifest, signature_label, signatures_of  # noqa: PLC0415
+    from ..errors import EdgesegError  # noqa: PLC0415
+
+    rows = []
+    for art in artifacts:
+        manifest = read_manifest(art) or {}
+        for signature in signatures_of(manifest) or [None]:  # one row per configuration of a PTA artifact
+            for delegate in delegates:
+                base = {"artifact": signature_label(art, signature), "recipe": manifest.get("recipe", "unknown"),
+                        "device": device, "delegate": delegate, "threads": threads, "runner": "ai_edge_litert (host)"}
+                try:
+                    rows.append({**base, **bench_host(art, threads=threads, runs=runs, min_secs=min_secs,
+                                                      delegate=delegate, signature=signature)})
+                except EdgesegError as exc:
+                    rows.append({**base, "status": "failed", "error": str(exc)})
+                if say:
+                    say(rows[-1])
+    return rows

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ArtifactError, RuntimeBackendError
-from ..quantize.artifact import check_tflite_file
+from ..artifact import check_tflite_file
 from ..runner import delegation  # noqa: F401  (re-exported: one implementation, also used on devices)
 from ..runner import interpreter_kwargs, load_interpreter_module
 

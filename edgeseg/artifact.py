@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import collections
 import json
 import time
 from pathlib import Path
 
-from .. import __version__
-from ..errors import ArtifactError
-from ..fileio import atomic_write_json, sha256_file
+from .version import __version__
+from .errors import ArtifactError
+from .fileio import atomic_write_json, sha256_file
 
 TFLITE_IDENTIFIER = b"TFL3"
 MANIFEST_KEYS = (
@@ -194,3 +195,83 @@ def separate_file(artifact: str | Path, manifest: dict, signature: str) -> Path:
         raise ArtifactError(f"{f} (configuration {signature} as its own file) is missing; export it again with "
                             f"`edgeseg quantize RUN --pta-configs {','.join(configs)}`")
     return f
+
+
+# -- output paths and op counts -----------------------------------------------------------
+
+
+def claim_output(out: str | Path, force: bool = False) -> Path:
+    """Check, before any work, that ``out`` may be written: a ``.tflite`` path that does not
+    hold an artifact yet (a report, a device or a recorded quality may refer to it), unless
+    ``force``."""
+    out = Path(out)
+    if out.suffix != ".tflite":
+        raise ArtifactError(f"--out must end in .tflite, got {out}")
+    if out.exists() and not force:
+        try:
+            recorded = sorted((read_manifest(out) or {}).get("quality") or {})
+        except ArtifactError:  # an unreadable manifest is no reason to overwrite silently either
+            recorded = []
+        detail = f" (its manifest holds quality measured on {', '.join(recorded)})" if recorded else ""
+        raise ArtifactError(f"{out} already exists{detail}: pass --force to replace it, or --out NEW.tflite to keep "
+                            "both")
+    return out
+
+
+def _existing_parent(path: Path) -> Path:
+    path = path.absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def op_counts(path: str | Path) -> dict:
+    """Ops of a (compiled) .tflite, all subgraphs: DISPATCH_OP nodes run on the NPU, every
+    other node on the CPU."""
+    try:
+        from ai_edge_litert import schema_py_generated as schema  # noqa: PLC0415
+    except ImportError:  # pragma: no cover (older wheels)
+        from tensorflow.lite.python import schema_py_generated as schema  # noqa: PLC0415
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    model = schema.Model.GetRootAs(Path(path).read_bytes(), 0)  # the flat API: no copy of the weights
+    codes = []
+    for i in range(model.OperatorCodesLength()):
+        code = model.OperatorCodes(i)
+        name = names.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "?")
+        custom = code.CustomCode()
+        codes.append(f"CUSTOM:{custom.decode()}" if name == "CUSTOM" and custom else name)
+    counts: collections.Counter = collections.Counter()
+    for s in range(model.SubgraphsLength()):
+        sg = model.Subgraphs(s)
+        for j in range(sg.OperatorsLength()):
+            counts[codes[sg.Operators(j).OpcodeIndex()]] += 1
+    return dict(counts)
+
+
+def is_compiled(path: str | Path) -> bool:
+    return "CUSTOM:DISPATCH_OP" in op_counts(path)
+
+
+# -- what reports read from manifests -----------------------------------------------------
+
+
+def artifact_sizes(artifacts: list[Path]) -> dict:
+    """File size per report label (each signature of a multi-signature file: the whole file)."""
+    return {signature_label(a, s): Path(a).stat().st_size for a in artifacts
+            for s in (signatures_of(read_manifest(a)) or [None])}
+
+
+def quality_from_manifests(artifacts: list[Path]) -> list[dict]:
+    """Host-evaluated quality recorded in each artifact's manifest (first dataset found);
+    one row per signature of a multi-signature artifact."""
+    rows = []
+    for art in artifacts:
+        m = read_manifest(art) or {}
+        for key, q in (m.get("quality") or {}).items():
+            dataset, _, split = key.partition(":")
+            per_sig = q.get("signatures") if isinstance(q, dict) else None
+            for sig, values in (per_sig.items() if per_sig else [(None, q)]):
+                rows.append({"artifact": signature_label(art, sig), "recipe": m.get("recipe"), "dataset": dataset,
+                             "split": split, **values})
+            break
+    return rows

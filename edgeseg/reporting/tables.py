@@ -13,7 +13,7 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from .. import __version__
+from ..version import __version__
 from ..errors import ReportError
 from ..fileio import atomic_write_csv, atomic_write_json
 from .schema import (CLASS_COLUMNS, LATENCY_COLUMNS, NOISY_SPREAD, NUMERIC, QUALITY_CLASS_PREFIX, QUALITY_COLUMNS,
@@ -358,7 +358,7 @@ def read_report(folder: str | Path) -> dict:
 
 def format_cell(column: str, v, floats: int = 2) -> str:
     """One value as text: ``-`` for missing, the column's own format (see
-    :data:`edgeseg.report.schema.FORMATS`: mIoU with 4 decimals, deltas signed ...), else
+    :data:`edgeseg.reporting.schema.FORMATS`: mIoU with 4 decimals, deltas signed ...), else
     ``floats`` decimals for numbers."""
     if v is None or v == "" or (isinstance(v, float) and math.isnan(v)):
         return "-"

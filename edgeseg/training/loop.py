@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Callable
 
 
-from .. import __version__
+from ..version import __version__
 from ..config import format_size, import_tf
 from ..data.formats import open_dataset
 from ..data.pipeline import NORMALISATION, AugmentConfig, load_split, normalise, train_dataset
@@ -32,9 +32,9 @@ from ..errors import TrainError, TrainInterrupted
 from ..fileio import atomic_write_csv, atomic_write_json
 from ..models.pta import parse_distribution
 from ..models.registry import build_model, model_config
-from ..runtime.evaluate import score_split
 from .losses import LOSSES, WEIGHTED_LOSSES, make_loss
-from .metrics import median_frequency_weights
+from ..run import load_run_model, read_run_config  # noqa: F401 (load_run_model: re-exported)
+from .metrics import median_frequency_weights, score_split
 from .recipe import SCHEDULES, WeightEMA, make_schedule
 from .resources import activation_bytes, cache_bytes, check_free_disk, check_memory, checkpoint_bytes
 
@@ -54,7 +54,7 @@ class TrainConfig:
     lr: float = 1e-3  # the peak rate (after warm-up) of Adam
     decay_rate: float = 0.8  # schedule "exp" only
     decay_epochs: float = 3.0  # schedule "exp" only
-    schedule: str = "constant"  # see edgeseg.train.recipe.SCHEDULES (constant won at 35 CamVid epochs)
+    schedule: str = "constant"  # see edgeseg.training.recipe.SCHEDULES (constant won at 35 CamVid epochs)
     warmup_epochs: float = 1.0
     ema: float = 0.99  # decay per step of the weights' moving average, the model of record; 0 = off
     jit_compile: bool = False  # XLA for the train step (benchmarks/train_throughput.py measures it)
@@ -76,41 +76,6 @@ def strategy():
     tf = import_tf()
     gpus = tf.config.list_logical_devices("GPU")
     return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
-
-
-def read_run_config(run: str | Path) -> dict:
-    """A run's config.json. Runs made before edgeseg 0.2.0 named the seed's graph
-    ``resunet``; that graph is ``resunet-seed`` now, and is what such a run loads as."""
-    path = Path(run) / "config.json"
-    if not path.is_file():
-        raise TrainError(f"{run} is not a training run (no config.json); train one with `edgeseg train --out {run}`")
-    cfg = json.loads(path.read_text())
-    if cfg.get("model") == "resunet" and _version(cfg.get("edgeseg_version", "0")) < (0, 2, 0):
-        cfg["model"] = "resunet-seed"
-        if isinstance(cfg.get("train"), dict):
-            cfg["train"]["model"] = "resunet-seed"
-    return cfg
-
-
-def _version(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(x) for x in str(text).split(".")[:3])
-    except ValueError:
-        return (0,)
-
-
-def load_run_model(run: str | Path, which: str = "best"):
-    """Rebuild the model of a run and load its best (or last) weights."""
-    cfg = read_run_config(run)
-    weights = Path(run) / f"{which}.weights.h5"
-    if not weights.is_file():
-        raise TrainError(f"{weights} is missing: the run has not finished an epoch yet")
-    mcfg = dict(cfg["model_config"])
-    if mcfg.get("encoder_weights"):
-        mcfg["encoder_weights"] = None  # the run's own weights replace them; the file need not exist any more
-    model = build_model(cfg["model"], tuple(cfg["input_size"]), len(cfg["classes"]), mcfg)
-    model.load_weights(str(weights))
-    return model, cfg
 
 
 def _read_history(path: Path) -> list[dict]:

@@ -65,8 +65,8 @@ def measured_rows(artifact: str | Path, device: str, reports: str | Path = "repo
     the device model, or ``host``) in the report folders under ``reports``. Where several
     reports measured the same configuration and delegate, the newest (folder names start
     with the UTC time) wins. Quality comes from the artifact's manifest when it has it."""
-    from ..flow import quality_from_manifests  # noqa: PLC0415
-    from ..quantize.artifact import check_tflite_file, split_label  # noqa: PLC0415
+    from ..artifact import quality_from_manifests  # noqa: PLC0415
+    from ..artifact import check_tflite_file, split_label  # noqa: PLC0415
 
     artifact = check_tflite_file(artifact)
     stem = artifact.stem

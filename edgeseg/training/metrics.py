@@ -3,9 +3,15 @@ share this code). Pixels labelled ignore (255) are skipped."""
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from ..config import IGNORE
+from ..data.pipeline import Cached, restore_labels
+
+#: predict(images_uint8 [N,H,W,3]) -> per-pixel class scores [N,H,W,C] or labels [N,H,W]
+Predictor = Callable[[np.ndarray], np.ndarray]
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
@@ -79,3 +85,21 @@ def median_frequency_weights(masks: np.ndarray, num_classes: int) -> np.ndarray:
         return np.ones(num_classes)
     med = np.median(freq[present])
     return np.where(present, med / np.where(present, freq, 1.0), 0.0)
+
+
+def score_split(predict: Predictor, cache: Cached, num_classes: int, class_names=None,
+                batch: int = 8, progress=None) -> dict:
+    """Run ``predict`` over a cached split and return :func:`scores` at label resolution."""
+    if cache.source_masks is None or cache.geometries is None:
+        raise ValueError("score_split needs a split loaded with keep_source=True")
+    acc = ConfusionAccumulator(num_classes)
+    starts = range(0, len(cache), batch)
+    for start in progress(starts, desc="evaluate", total=len(starts)) if progress else starts:
+        out = np.asarray(predict(cache.images[start: start + batch]))
+        labels = out.argmax(-1) if out.ndim == 4 else out
+        for i, lab in enumerate(labels):
+            k = start + i
+            acc.update(cache.source_masks[k], restore_labels(lab, cache.geometries[k]))
+    result = acc.result(class_names)
+    result["images"] = len(cache)
+    return result
