@@ -9,6 +9,15 @@ class EdgesegError(Exception):
     """Base class: the message is shown to the user as is."""
 
 
+class UsageError(EdgesegError):
+    """Options that cannot go together, or a value outside its table: the CLI shows it as a
+    usage error (exit status 2). ``param`` names the option, where one is to blame."""
+
+    def __init__(self, message: str, param: str | None = None):
+        super().__init__(message)
+        self.param = param
+
+
 class DataError(EdgesegError):
     """A dataset, image or mask cannot be used."""
 

@@ -1,90 +1,122 @@
 """The embedded-default flow: synthetic lanes -> train -> export 4 ways -> host eval ->
-host bench -> one report. Everything a new user needs to see the whole product work on a
-machine with no phone and no dataset."""
+host bench -> one report, composed of the public API's calls (so it trains, exports and
+measures exactly what `edgeseg train`, `quantize`, `eval` and `bench` would). Everything a new
+user needs to see the whole product work on a machine with no phone and no dataset."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .config import format_size
-from .artifact import signature_label
+from . import api
+from .config import format_size, parse_size
+from .data.synth import SYNTH_SIZE
+from .models.registry import DEFAULT_MODEL, MODELS
 
+#: The recipes the quickstart exports, in the order its tables show them.
 QUICKSTART_RECIPES = ("float32", "dynamic", "float16", "int8")
 
 
-def quickstart(workdir: str | Path = "edgeseg-quickstart", reports: str | Path = "reports", count: int = 300,
-               size: tuple[int, int] = (192, 320), epochs: int = 5, batch: int = 8, threads: int = 2,
-               seed: int = 0, calib_count: int = 100, log: Callable[[str], None] = lambda s: None,
-               progress=None, on_batch=None) -> dict:
-    from .data.synth import synthesize  # noqa: PLC0415
-    from .quantize.ptq import quantize_run  # noqa: PLC0415
-    from .reporting.tables import load_average, write_report  # noqa: PLC0415
-    from .runtime.evaluate import evaluate  # noqa: PLC0415
-    from .training.loop import TrainConfig, train  # noqa: PLC0415
+@dataclass(frozen=True)
+class QuickstartConfig:
+    workdir: str = "edgeseg-quickstart"
+    reports: str = "reports"
+    count: int = 300
+    size: tuple[int, int] | None = None  # None: the default model's input size (its registry row)
+    epochs: int = 5
+    batch: int = 8
+    threads: int = 2
+    seed: int = 0
+    calib_count: int = 100
+    runs: int = 50
+    min_secs: float = 2.0
 
+    def __post_init__(self):
+        size = parse_size(self.size) if self.size is not None else MODELS[DEFAULT_MODEL].input_size
+        object.__setattr__(self, "size", tuple(size))
+        if self.count < 20:
+            raise api.UsageError("--count must be at least 20 (a val split of at least 4 scenes)", param="--count")
+
+
+@dataclass(frozen=True)
+class QuickstartResult(api.Result):
+    report: str
+    summary: list
+    timings: dict
+    artifacts: list
+
+
+def quickstart(config: QuickstartConfig = QuickstartConfig(), *, log: Callable[[str], None] = lambda s: None,
+               progress=None, on_batch=None) -> QuickstartResult:
+    """Synthesize, train, export, evaluate and bench on this host; one report folder."""
+    from .data.synth import synthesize  # noqa: PLC0415
+    from .reporting.tables import read_report  # noqa: PLC0415
+    from .run import finished_epochs, has_best  # noqa: PLC0415
+
+    c = config
     t_start = time.perf_counter()
-    workdir = Path(workdir)
-    data = workdir / "lanes"
-    run = workdir / "run"
+    workdir = Path(c.workdir)
+    data, run = workdir / "lanes", workdir / "run"
     timings = {}
 
     t = time.perf_counter()
-    log(f"[1/5] synthesizing {count} lane scenes at {format_size(size)} -> {data}")
-    synthesize(data, count=count, size=size, seed=seed, progress=progress)
+    log(f"[1/5] synthesizing {c.count} lane scenes at {format_size(c.size)} -> {data}")
+    synthesize(data, count=c.count, size=c.size, seed=c.seed, progress=progress)
     timings["synth_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    log(f"[2/5] training resunet for {epochs} epochs -> {run}")
+    log(f"[2/5] training {DEFAULT_MODEL} for {c.epochs} epochs -> {run}")
     resume = (run / "config.json").exists()
-    cfg = TrainConfig(data=str(data), out=str(run), input_size=size, epochs=epochs, batch=batch, seed=seed,
-                      augment="flip,brightness")
-    done = len((run / "history.csv").read_text().splitlines()) - 1 if (run / "history.csv").exists() else 0
-    if resume and (run / "best.json").exists() and done >= epochs:
-        log(f"      {run} already trained for {epochs} epochs; reusing it")
+    cfg = api.TrainConfig(data=str(data), out=str(run), input_size=c.size, epochs=c.epochs, batch=c.batch,
+                          seed=c.seed, augment="flip,brightness")
+    if resume and has_best(run) and finished_epochs(run) >= c.epochs:
+        log(f"      {run} already trained for {c.epochs} epochs; reusing it")
     else:
-        train(cfg, resume=resume, progress=progress, on_batch=on_batch,
-              on_epoch=lambda r: log(f"      epoch {r['epoch']}/{r['epochs']}  loss {r['loss']:.3f}  "
-                                     f"val mIoU {r['val_miou']:.3f}  {r['images_per_s']:.1f} img/s"))
+        api.train(cfg, resume=resume, progress=progress, on_batch=on_batch,
+                  on_epoch=lambda r: log(f"      epoch {r['epoch']}/{r['epochs']}  loss {r['loss']:.3f}  "
+                                         f"val mIoU {r['val_miou']:.3f}  {r['images_per_s']:.1f} img/s"))
     timings["train_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
     log(f"[3/5] exporting {', '.join(QUICKSTART_RECIPES)} (int8 calibrated on {data}/train)")
     artifacts = []
     for recipe in QUICKSTART_RECIPES:
-        res = quantize_run(run, recipe, calib=data if recipe == "int8" else None, num_calib=calib_count, seed=seed,
-                           progress=progress, force=True)  # the quickstart owns its workdir
-        for w in res["warnings"]:
+        calibrated = recipe in ("int8", "int16x8")
+        res = api.export(api.ExportConfig(run=str(run), recipe=recipe, calib=str(data) if calibrated else None,
+                                          num_calib=c.calib_count if calibrated else None, seed=c.seed,
+                                          force=True, lint=False),  # the quickstart owns its workdir
+                         progress=progress)
+        for w in res.warnings:
             log(f"      warning: {w}")
-        artifacts.append(Path(res["artifact"]))
+        artifacts.append(Path(res.artifact))
     timings["export_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
     log("[4/5] evaluating each artifact on the synthetic val split (LiteRT interpreter, label resolution)")
-    quality = []
-    for art in artifacts:
-        q = evaluate(art, data, "val", threads=threads, progress=progress)
-        quality.append(q)
-        log(f"      {art.name:<34} mIoU {q['miou']:.4f}")
+    for art in artifacts:  # the training data's val split: recorded in each manifest, where bench reads it
+        q = api.evaluate(api.EvalConfig(target=str(art), data=str(data), split="val", threads=c.threads),
+                         progress=progress)
+        log(f"      {art.name:<34} mIoU {q.miou:.4f}")
     timings["eval_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    log(f"[5/5] benchmarking each artifact on this host ({threads} threads)")
-    load_before = load_average()
-    latency = bench_rows(artifacts, "host", threads, runs=50, min_secs=2.0,
-                         say=lambda r: log(f"      {r['artifact']:<34} median {r['median_ms']:.2f} ms ({r['status']})"
-                                           if r.get("status") != "failed" else f"      {r['artifact']}: failed"))
-    bench_info = {"threads": threads, "runs": 50, "min_secs": 2.0, "delegates": ["xnnpack"],
-                  "load_before": load_before, "load_after": load_average()}
+    log(f"[5/5] benchmarking each artifact on this host ({c.threads} threads)")
+
+    def row_line(r):
+        log(f"      {r['artifact']:<34} median {r['median_ms']:.2f} ms ({r['status']})"
+            if r.get("status") != "failed" else f"      {r['artifact']}: failed")
+
+    bench = api.bench(api.BenchConfig(artifacts=tuple(str(a) for a in artifacts), device="host",
+                                      delegates=("xnnpack",), threads=c.threads, runs=c.runs, min_secs=c.min_secs,
+                                      reports=c.reports, report_name="quickstart", command="edgeseg quickstart",
+                                      run_info={"workdir": str(workdir), "timings": dict(timings),
+                                                "train": {"epochs": c.epochs, "count": c.count,
+                                                          "size": list(c.size)}}),
+                      on_row=row_line)
     timings["bench_s"] = time.perf_counter() - t
     timings["total_s"] = time.perf_counter() - t_start
-    sizes = {a.stem: a.stat().st_size for a in artifacts}
-    report = write_report(reports, "quickstart", latency, quality, sizes=sizes,
-                          run_info={"command": "edgeseg quickstart", "workdir": str(workdir), "timings": timings,
-                                    "bench": bench_info,
-                                    "train": {"epochs": epochs, "count": count, "size": list(size)}})
-    from .reporting.tables import read_report  # noqa: PLC0415
-
-    return {"report": str(report), "summary": read_report(report)["summary"], "timings": timings,
-            "artifacts": [str(a) for a in artifacts]}
+    data_out = {"report": bench.report, "summary": read_report(bench.report)["summary"], "timings": timings,
+                "artifacts": [str(a) for a in artifacts]}
+    return QuickstartResult(data=data_out, **data_out)

@@ -17,8 +17,12 @@ import numpy as np
 from PIL import Image
 
 from ..errors import DataError
-from ..fileio import atomic_write_text
+from ..fileio import OutputPathError, atomic_write_text, check_writable_output
 
+#: The image file formats a synthetic dataset can be written in (masks are always PNG).
+IMAGE_FORMATS = ("png", "jpg")
+#: The default resolution of a synthetic scene (height, width).
+SYNTH_SIZE = (192, 320)
 LANE_CLASSES = ("background", "main_lane", "alternative_lane", "double_line", "dashed_line", "single_line")
 LANE_COLOURS = ((0, 0, 0), (128, 64, 128), (64, 160, 64), (255, 200, 0), (255, 255, 255), (0, 128, 255))
 BACKGROUND, MAIN_LANE, ALT_LANE, DOUBLE_LINE, DASHED_LINE, SINGLE_LINE = range(6)
@@ -166,7 +170,7 @@ def _claim_folder(out: Path, note: str, force: bool) -> None:
 def synthesize(
     out: str | Path,
     count: int = 200,
-    size: tuple[int, int] = (192, 320),
+    size: tuple[int, int] = SYNTH_SIZE,
     seed: int = 0,
     val_fraction: float = 0.2,
     image_format: str = "png",
@@ -181,6 +185,10 @@ def synthesize(
     """
     out = Path(out)
     note = synth_note(count, size, seed, val_fraction, image_format)
+    try:
+        check_writable_output(out, "OUT")
+    except OutputPathError as exc:
+        raise DataError(str(exc)) from None
     _claim_folder(out, note, force)
     n_val = int(round(count * val_fraction)) if count > 1 else 0
     n_train = count - n_val

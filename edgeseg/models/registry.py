@@ -37,6 +37,9 @@ def _encoder_spec(encoder: str, note: str) -> ModelSpec:
         (192, 256), ENCODERS[encoder][3], "ce", note)
 
 
+#: The model `edgeseg train` builds when none is named.
+DEFAULT_MODEL = "resunet"
+
 MODELS: dict[str, ModelSpec] = {
     "resunet": ModelSpec(
         "resunet", "residual U-Net: max-pool down, transposed conv up (default; one XNNPACK "

@@ -15,6 +15,7 @@ pure functions of (seed, epoch, position), so the resumed run sees the same batc
 from __future__ import annotations
 
 import contextlib
+import difflib
 import json
 import logging
 import math
@@ -25,13 +26,14 @@ from typing import Callable
 
 
 from ..version import __version__
-from ..config import format_size, import_tf
+from ..config import format_size, import_tf, parse_size
 from ..data.formats import open_dataset
-from ..data.pipeline import NORMALISATION, AugmentConfig, load_split, normalise, train_dataset
-from ..errors import TrainError, TrainInterrupted
-from ..fileio import atomic_write_csv, atomic_write_json
+from ..data.pipeline import NORMALISATION, RESIZE_MODES, AugmentConfig, load_split, normalise, train_dataset
+from ..errors import TrainError, TrainInterrupted, UsageError
+from ..fileio import FileLock, LockedError, OutputPathError, atomic_write_csv, atomic_write_json, check_writable_output
+from ..interrupt import interrupted_by, sigterm_as_interrupt
 from ..models.pta import parse_distribution
-from ..models.registry import build_model, model_config
+from ..models.registry import DEFAULT_MODEL, MODELS, build_model, model_config
 from .losses import LOSSES, WEIGHTED_LOSSES, make_loss
 from ..run import load_run_model, read_run_config  # noqa: F401 (load_run_model: re-exported)
 from .metrics import median_frequency_weights, score_split
@@ -47,8 +49,8 @@ HISTORY_COLUMNS = ("epoch", "lr", "loss", "val_miou", "val_dice", "val_pixel_acc
 class TrainConfig:
     data: str
     out: str
-    model: str = "resunet"
-    input_size: tuple[int, int] = (192, 320)
+    model: str = DEFAULT_MODEL
+    input_size: tuple[int, int] | None = None  # None: the model's row in MODELS (edgeseg/models/registry.py)
     epochs: int = 30
     batch: int = 8
     lr: float = 1e-3  # the peak rate (after warm-up) of Adam
@@ -58,7 +60,7 @@ class TrainConfig:
     warmup_epochs: float = 1.0
     ema: float = 0.99  # decay per step of the weights' moving average, the model of record; 0 = off
     jit_compile: bool = False  # XLA for the train step (benchmarks/train_throughput.py measures it)
-    loss: str = "ce"
+    loss: str | None = None  # None: the model's row in MODELS (ohem for resunet, dice for unet-pta, ce otherwise)
     class_weights: bool = False
     augment: str = "flip"
     resize: str = "letterbox"
@@ -69,6 +71,28 @@ class TrainConfig:
     limit: int | None = None  # at most this many images per split (quick experiments)
     model_options: dict = field(default_factory=dict)
     pta_sampling: str | None = None  # unet-pta: CONFIG:WEIGHT,... (None: the seed's distribution)
+
+    def __post_init__(self):
+        """The defaults that depend on the model come from its registry row, so a config built
+        in Python trains what the CLI trains; the rest is checked here, before any work."""
+        if self.model not in MODELS:
+            near = difflib.get_close_matches(str(self.model), list(MODELS), n=1)
+            raise UsageError(f"unknown model '{self.model}'{f' (did you mean {near[0]!r}?)' if near else ''}; "
+                             f"choose from {', '.join(MODELS)}", param="--model")
+        spec = MODELS[self.model]
+        if self.loss is None:
+            self.loss = spec.loss
+        if self.input_size is None:
+            self.input_size = spec.input_size
+        self.input_size = tuple(int(v) for v in parse_size(self.input_size))
+        for name, table in (("loss", LOSSES), ("schedule", SCHEDULES), ("resize", RESIZE_MODES)):
+            if getattr(self, name) not in table:
+                raise UsageError(f"{name} '{getattr(self, name)}' is not one of {', '.join(table)}",
+                                 param="--" + name.replace("_", "-"))
+        if self.class_weights and self.loss not in WEIGHTED_LOSSES:
+            raise UsageError(f"--class-weights weights the cross-entropy of --loss {' or '.join(WEIGHTED_LOSSES)}, and "
+                             f"--loss {self.loss} does not use them: use --loss ce or --loss ce_dice with "
+                             "--class-weights, or drop --class-weights")
 
 
 def strategy():
@@ -83,7 +107,7 @@ def _read_history(path: Path) -> list[dict]:
 
     if not path.is_file():
         return []
-    with open(path, newline="") as fh:
+    with open(path, newline="", encoding="utf-8") as fh:
         return list(csv.DictReader(fh))
 
 
@@ -144,10 +168,14 @@ def train(cfg: TrainConfig, resume: bool = False, on_epoch: Callable[[dict], Non
           progress=None, verbose: int = 0, on_batch: Callable[[dict], None] | None = None) -> dict:
     """Train a model; return the final summary (best epoch, best val mIoU, paths).
 
-    Nothing is written to ``cfg.out`` until the first training step has run, so a call
-    that fails early (bad data, no memory) leaves no half-made run behind. A resumed run
-    must keep its training options (:func:`config_differences`); only ``epochs`` may grow.
-    Ctrl-C raises :class:`TrainInterrupted` naming the last finished epoch."""
+    ``cfg.out`` is checked (writable, names not too long) before any work, and held locked
+    (``RUN/.lock``, :func:`lock_run`) for the whole call: a second ``train`` into the same
+    folder is refused naming this process. Apart from the lock file nothing is written to
+    ``cfg.out`` until the first training step has run, and a call that fails before an
+    epoch finished removes the folder it created, so it leaves no half-made run behind. A
+    resumed run must keep its training options (:func:`config_differences`); only
+    ``epochs`` may grow. Ctrl-C and SIGTERM raise :class:`TrainInterrupted` naming the last
+    finished epoch; a diverged loss is a :class:`TrainError` saying to lower --lr."""
     if cfg.loss not in LOSSES:
         raise TrainError(f"unknown loss '{cfg.loss}'; choose from {', '.join(LOSSES)}")
     if cfg.epochs < 1:
@@ -167,6 +195,75 @@ def train(cfg: TrainConfig, resume: bool = False, on_epoch: Callable[[dict], Non
     if cfg.warmup_epochs < 0:
         raise TrainError(f"--warmup-epochs must be >= 0, got {cfg.warmup_epochs}")
     out = Path(cfg.out)
+    try:
+        check_writable_output(out, "--out")
+    except OutputPathError as exc:
+        raise TrainError(str(exc)) from None
+    if out.exists() and not out.is_dir():
+        raise TrainError(f"--out {out} is a file; training writes a run folder there: choose another --out")
+    created = _missing_folders(out)
+    lock = lock_run(out)
+    try:
+        with sigterm_as_interrupt():
+            return _train_locked(cfg, out, resume, on_epoch, progress, verbose, on_batch)
+    except KeyboardInterrupt as exc:  # before model.fit (fit turns its own into TrainInterrupted)
+        _remove_unfinished(out, created, lock)
+        raise TrainInterrupted(f"interrupted ({interrupted_by(exc)}) before training started; "
+                               + ("nothing was written" if created else f"{out} is as it was")
+                               + ": run the same command again") from None
+    except BaseException:
+        _remove_unfinished(out, created, lock)
+        raise
+    finally:
+        lock.release()
+
+
+#: The lock file of a run folder being trained (see :func:`lock_run`).
+RUN_LOCK = ".lock"
+
+
+def lock_run(out: Path, what: str = "training into it") -> FileLock:
+    """Create ``out`` if needed and take its lock (``out/.lock``, the holder's pid inside);
+    a folder another live process holds is a :class:`TrainError` naming that process."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        return FileLock(out / RUN_LOCK).acquire()
+    except LockedError as exc:
+        who = f"process {exc.pid}" if exc.pid else "another process"
+        stop = f" (kill {exc.pid})" if exc.pid else ""
+        raise TrainError(f"{out} is in use: {who} is {what} (it holds {exc.path}); wait for it to finish or stop "
+                         f"it{stop}, or choose another --out") from None
+    except OSError as exc:
+        raise TrainError(f"cannot create the run folder {out} ({exc.strerror or exc}); choose another --out") from None
+
+
+def _missing_folders(path: Path) -> list[Path]:
+    """The folders of ``path`` that do not exist yet, deepest first (what mkdir would make)."""
+    missing = []
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    return missing
+
+
+def _remove_unfinished(out: Path, created: list[Path], lock: FileLock) -> None:
+    """After a failed call: the run folder this call created goes again unless an epoch of
+    it finished (a checkpoint exists), so no half-made run stays behind."""
+    import shutil  # noqa: PLC0415
+
+    if not created or (out / "ckpt" / "checkpoint").exists() or (out / "history.csv").exists():
+        return
+    lock.release(remove=True)
+    shutil.rmtree(out, ignore_errors=True)
+    for folder in created[1:]:
+        try:
+            folder.rmdir()
+        except OSError:
+            break
+
+
+def _train_locked(cfg: TrainConfig, out: Path, resume: bool, on_epoch, progress, verbose, on_batch) -> dict:
+    """:func:`train` once ``out`` is checked and locked."""
     config_path = out / "config.json"
     if config_path.exists() and not resume:
         raise TrainError(f"{out} already holds a run; pass --resume to continue it, or choose another --out")
@@ -225,9 +322,10 @@ def train(cfg: TrainConfig, resume: bool = False, on_epoch: Callable[[dict], Non
     check_free_disk(out, checkpoint_bytes(model.count_params())["run"], f"the checkpoints of {out}",
                     then="train again" if not resume else "run again with --resume")
 
-    train_cache = load_split(ds, cfg.train_split, cfg.input_size, cfg.resize, cfg.skip_bad, cfg.limit, progress=progress)
+    # val first: usually the smaller split, and one without a labelled pixel is refused before the train split decodes
     val_cache = load_split(ds, cfg.val_split, cfg.input_size, cfg.resize, cfg.skip_bad, cfg.limit,
                            progress=progress, keep_source=True)
+    train_cache = load_split(ds, cfg.train_split, cfg.input_size, cfg.resize, cfg.skip_bad, cfg.limit, progress=progress)
     run_cfg["skipped_files"] = [str(p) for p, _ in train_cache.skipped + val_cache.skipped]
     weights = median_frequency_weights(train_cache.masks, ds.num_classes) if cfg.class_weights else None
     if weights is not None:
@@ -308,12 +406,16 @@ def fit(model, optimizer, schedule, out: Path, train_cache, val_cache, ds, *, ep
         def __init__(self):
             super().__init__()
             self.started = False
+            self.epoch = first_epoch
 
         def on_epoch_begin(self, epoch, logs=None):
             self.t0 = time.perf_counter()
             self.epoch = epoch
 
         def on_train_batch_end(self, step, logs=None):
+            loss = float((logs or {}).get("loss", 0.0))
+            if not math.isfinite(loss):  # before anything of this step is written
+                raise _Diverged(self.epoch + 1, step + 1, loss)
             if not self.started:
                 self.started = True
                 if on_first_step:
@@ -325,8 +427,10 @@ def fit(model, optimizer, schedule, out: Path, train_cache, val_cache, ds, *, ep
         def on_epoch_end(self, epoch, logs=None):
             seconds = time.perf_counter() - self.t0
             with ema if ema is not None else contextlib.nullcontext():  # the model of record: the average
+                if not _weights_finite(model):  # the last step's update overflowed: never save such weights
+                    raise _Diverged(epoch + 1, steps, math.nan, "the weights")
                 res = score_split(predict, val_cache, ds.num_classes, ds.class_names, batch=batch)
-                improved = res["miou"] > float(best_var.numpy())
+                improved = math.isfinite(res["miou"]) and res["miou"] > float(best_var.numpy())  # nan is never best
                 if improved:
                     best_var.assign(res["miou"])
                     save("best weights", lambda: _save_weights_atomic(model, out / "best.weights.h5"))
@@ -345,17 +449,61 @@ def fit(model, optimizer, schedule, out: Path, train_cache, val_cache, ds, *, ep
 
     ema_cb = [ema.callback(keras)] if ema is not None else []
     try:
-        model.fit(data, epochs=epochs, initial_epoch=first_epoch, steps_per_epoch=steps,
-                  callbacks=[*callbacks, *ema_cb, EpochEnd()], verbose=verbose)
-    except KeyboardInterrupt:
+        with sigterm_as_interrupt():
+            model.fit(data, epochs=epochs, initial_epoch=first_epoch, steps_per_epoch=steps,
+                      callbacks=[*callbacks, *ema_cb, EpochEnd()], verbose=verbose)
+    except KeyboardInterrupt as exc:
+        _remove_partial_files(out)
         done = int(epoch_var.numpy())
+        how = "" if interrupted_by(exc) == "Ctrl-C" else f" ({interrupted_by(exc)})"
         if done == 0:
-            raise TrainInterrupted(f"interrupted before the first epoch of {out} finished; nothing to resume"
+            raise TrainInterrupted(f"interrupted{how} before the first epoch of {out} finished; nothing to resume"
                                    + (" (the run folder was not created)" if not (out / "config.json").exists() else
                                       ": run the same command again")) from None
-        raise TrainInterrupted(f"interrupted; {out} keeps {done} finished epoch(s): `edgeseg train ... --out {out} "
+        raise TrainInterrupted(f"interrupted{how}; {out} keeps {done} finished epoch(s): `edgeseg train ... --out {out} "
                                f"--resume` continues from epoch {done + 1} (the last finished epoch is {done})") from None
-    return json.loads((out / "best.json").read_text())
+    except _Diverged as exc:
+        _remove_partial_files(out)
+        done = int(epoch_var.numpy())
+        lr = float(schedule(optimizer.iterations))
+        kept = (f"{out} keeps the {done} finished epoch(s) before it, but resuming would train at the same rate"
+                if done else "no epoch finished, so nothing was kept")
+        raise TrainError(f"training diverged: {exc.what} became {exc.value} at epoch {exc.epoch}, step {exc.step} "
+                         f"(learning rate {lr:.3g}); lower --lr (e.g. {lr / 10:.3g}), or keep the warm-up "
+                         f"(--warmup-epochs) and the weight average (--ema) on, and train again; {kept}") from None
+    best_path = out / "best.json"
+    if not best_path.is_file():
+        raise TrainError(f"no epoch of {out} gave a finite val mIoU, so none was saved as best: the val split has no "
+                         "labelled pixel to score (run `edgeseg data inspect` on the dataset)")
+    return json.loads(best_path.read_text(encoding="utf-8"))
+
+
+class _Diverged(Exception):
+    """The training loss (or the weights) stopped being finite."""
+
+    def __init__(self, epoch: int, step: int, value: float, what: str = "the training loss"):
+        super().__init__(f"{what} became {value} at epoch {epoch}, step {step}")
+        self.epoch, self.step, self.value, self.what = epoch, step, value, what
+
+
+def _weights_finite(model) -> bool:
+    import numpy as np  # noqa: PLC0415
+
+    return all(np.isfinite(w).all() for w in model.get_weights() if getattr(w, "dtype", None) is not None
+               and np.issubdtype(w.dtype, np.floating))
+
+
+def _remove_partial_files(out: Path) -> None:
+    """What an interrupted save leaves: ``.tmp-*.weights.h5``, atomic writes' ``.*.tmp`` and
+    TensorFlow's ``ckpt/*_temp*`` folders (the finished files are kept)."""
+    import shutil  # noqa: PLC0415
+
+    for pattern in (".tmp-*.weights.h5", ".*.tmp"):
+        for p in out.glob(pattern):
+            p.unlink(missing_ok=True)
+    if (out / "ckpt").is_dir():
+        for p in (out / "ckpt").glob("*_temp*"):
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
 
 
 def pta_sampler(keras, model, seed: int, distribution: dict[str, float]):

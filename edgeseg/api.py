@@ -1,0 +1,622 @@
+"""The public Python API: one function per command, a typed config in, a typed result out.
+
+``edgeseg train``, ``edgeseg quantize`` ... are thin parsers over these functions: the CLI
+builds the config from its options, makes the one call and prints the result. The usage
+rules (which options go together, which delegates a device has, what a default is) live
+here and in the configs, and raise :class:`~edgeseg.errors.UsageError`, so a Python user
+gets exactly what the command line gets::
+
+    import edgeseg
+    run = edgeseg.train(edgeseg.TrainConfig(data="lanes", out="run", epochs=5))
+    art = edgeseg.export(edgeseg.ExportConfig(run=run.run, recipe="int8"))
+    q = edgeseg.evaluate(edgeseg.EvalConfig(target=art.artifact, data="lanes"))
+    b = edgeseg.bench(edgeseg.BenchConfig(artifacts=[art.artifact], device="host"))
+
+Heavy modules (TensorFlow above all) are imported inside the functions that need them:
+importing this module costs no more than the stages' light tables.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .errors import EdgesegError, UsageError
+from .training.loop import TrainConfig
+
+__all__ = [
+    "TrainConfig", "TrainResult", "train", "resume_config",
+    "ExportConfig", "ExportResult", "export", "RECIPE_CHOICES",
+    "CompileConfig", "CompileResult", "compile",
+    "EvalConfig", "EvalResult", "evaluate",
+    "InfoConfig", "InfoResult", "info",
+    "BenchConfig", "BenchResult", "bench",
+    "DeployConfig", "DeployResult", "deploy",
+    "ReportConfig", "ReportResult", "report",
+    "SelectConfig", "SelectResult", "select",
+]
+
+Say = Callable[[str], None]
+
+
+def _quiet(_message: str) -> None:
+    """The default ``say``: library calls print nothing unless asked."""
+
+
+@dataclass(frozen=True)
+class Result:
+    """A command's result. ``data`` is the whole record (what ``--json`` prints); the typed
+    fields are the parts a caller usually wants."""
+
+    data: dict = field(repr=False)
+
+    def to_dict(self) -> dict:
+        return dict(self.data)
+
+
+def _pick(cls, data: dict, **extra):
+    names = {f.name for f in dataclasses.fields(cls)} - {"data"}
+    return cls(data=data, **{k: data.get(k) for k in names if k not in extra}, **extra)
+
+
+# -- train ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrainResult(Result):
+    run: str
+    best_epoch: int
+    best_val_miou: float
+
+
+#: The options a resumed run may set without being compared with its own (see resume_config).
+_RESUME_FREE = ("out", "epochs")
+
+
+def resume_config(out: str | Path, **given) -> TrainConfig:
+    """The config to resume the run in ``out`` with: the run's own options, overridden by
+    those ``given`` (which must then match, except ``epochs``; :func:`train` checks)."""
+    from .training.loop import stored_train_config  # noqa: PLC0415
+
+    stored = stored_train_config(out)
+    if "model_options" in given:
+        given = {**given, "model_options": {**(stored.get("model_options") or {}), **given["model_options"]}}
+    return TrainConfig(**{**stored, **given, "out": str(out)})
+
+
+def train(config: TrainConfig, *, resume: bool = False, on_epoch: Callable[[dict], None] | None = None,
+          on_batch=None, progress=None) -> TrainResult:
+    """Train ``config.model`` on ``config.data`` into the run folder ``config.out``."""
+    from .training.loop import train as run_train  # noqa: PLC0415
+
+    res = run_train(config, resume=resume, on_epoch=on_epoch, on_batch=on_batch, progress=progress)
+    return _pick(TrainResult, dict(res))
+
+
+# -- export (quantize) -----------------------------------------------------------------------
+
+
+def _recipes() -> tuple[str, ...]:
+    from .quantize.ptq import RECIPES  # noqa: PLC0415
+
+    return (*RECIPES, "qat")
+
+
+#: Every recipe `edgeseg quantize` takes: the PTQ table's rows, and QAT.
+RECIPE_CHOICES = _recipes()
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """How to turn a run into an artifact. ``recipe`` picks the path: ``qat`` fine-tunes,
+    ``pta_configs`` exports a multi-signature file, ``max_drop`` keeps sensitive layers in
+    float, anything else is plain PTQ. ``calib``/``num_calib`` left at None mean "not given"
+    (the run's dataset, 200 images) so that giving them where they do nothing is an error."""
+
+    run: str
+    recipe: str
+    calib: str | None = None
+    num_calib: int | None = None
+    io: str = "int8"
+    head: str = "logits"
+    ptq: str | None = None
+    out: str | None = None
+    force: bool = False
+    max_drop: float | None = None
+    data: str | None = None
+    max_steps: int = 8
+    epochs: int = 2
+    lr: float = 1e-4
+    resume: bool = False
+    limit: int | None = None
+    pta_configs: tuple[str, ...] | None = None
+    lint: bool = True
+    seed: int = 0
+
+    DEFAULT_NUM_CALIB = 200
+
+    def __post_init__(self):
+        from .quantize.ptq import HEADS, IO_TYPES, PTQ_TOOLS  # noqa: PLC0415
+
+        if self.recipe not in RECIPE_CHOICES:
+            raise UsageError(f"choose a recipe: {', '.join('--' + r for r in RECIPE_CHOICES)}")
+        for name, table in (("io", IO_TYPES), ("head", HEADS), ("ptq", (*PTQ_TOOLS, None))):
+            if getattr(self, name) not in table:
+                raise UsageError(f"--{name} {getattr(self, name)} is not one of "
+                                 f"{', '.join(str(t) for t in table if t)}", param="--" + name)
+        explicit = [n for n in ("calib", "num_calib") if getattr(self, n) is not None]
+        if self.recipe == "qat" and explicit:
+            raise UsageError(f"{' and '.join('--' + n.replace('_', '-') for n in explicit)} calibrate the PTQ "
+                             "recipes; --qat learns its int8 ranges during the fine-tune and uses no calibration set")
+        if self.recipe not in ("int8", "int16x8", "qat") and explicit:
+            raise UsageError(f"--{self.recipe} needs no calibration: --calib/--num-calib are for --int8 and --int16x8")
+        if self.ptq is not None and (self.recipe != "int8" or self.pta_configs or self.max_drop is not None):
+            raise UsageError("--ptq chooses how plain --int8 is calibrated (not with --pta-configs or --max-drop)")
+        if self.pta_configs and self.recipe == "qat":
+            raise UsageError("--pta-configs exports a PTQ artifact (--int8, --float32, ...); QAT keeps no run-time "
+                             "switch between configurations")
+        if self.max_drop is not None and self.recipe != "int8":
+            raise UsageError("--max-drop works with --int8")
+        if self.max_drop is not None and self.data is None:
+            raise UsageError("--max-drop needs --data DATASET to measure the mIoU drop on")
+        if isinstance(self.pta_configs, str):
+            object.__setattr__(self, "pta_configs", tuple(c for c in self.pta_configs.split(",") if c))
+
+    @property
+    def path(self) -> str:
+        """Which export path the config takes: qat, pta, controlled or ptq."""
+        if self.recipe == "qat":
+            return "qat"
+        if self.pta_configs:
+            return "pta"
+        return "controlled" if self.max_drop is not None else "ptq"
+
+
+@dataclass(frozen=True)
+class ExportResult(Result):
+    artifact: str
+    manifest: dict
+    warnings: list
+
+
+def export(config: ExportConfig, *, say: Say = _quiet, progress=None, on_epoch=None, on_batch=None) -> ExportResult:
+    """Export (quantize) a run's best checkpoint to ``.tflite`` with its manifest; with
+    ``config.lint`` the delegate lint of the result is in ``data["lint"]``."""
+    c = config
+    num_calib = c.num_calib or ExportConfig.DEFAULT_NUM_CALIB
+    if c.path == "qat":
+        from .quantize.qat import quantize_qat  # noqa: PLC0415
+
+        res = quantize_qat(c.run, epochs=c.epochs, lr=c.lr, io=c.io, head=c.head, out=c.out, data=c.data,
+                           limit=c.limit, resume=c.resume, on_epoch=on_epoch, progress=progress, on_batch=on_batch,
+                           force=c.force)
+    elif c.path == "pta":
+        from .quantize.pta_export import export_pta  # noqa: PLC0415
+
+        res = export_pta(c.run, list(c.pta_configs), c.recipe, calib=c.calib, num_calib=num_calib, io=c.io,
+                         out=c.out, head=c.head, progress=progress, force=c.force)
+    elif c.path == "controlled":
+        from .quantize.controlled import controlled_int8  # noqa: PLC0415
+
+        res = controlled_int8(c.run, c.data, max_drop=c.max_drop, calib=c.calib, num_calib=num_calib, io=c.io,
+                              head=c.head, out=c.out, limit=c.limit, max_steps=c.max_steps, say=say,
+                              progress=progress, force=c.force)
+    else:
+        from .quantize.ptq import DEFAULT_PTQ, quantize_run  # noqa: PLC0415
+
+        res = quantize_run(c.run, c.recipe, calib=c.calib, num_calib=num_calib, io=c.io, out=c.out,
+                           progress=progress, head=c.head, force=c.force, ptq=c.ptq or DEFAULT_PTQ, seed=c.seed)
+    res = dict(res)
+    res["artifact"] = str(res["artifact"])
+    if c.lint:
+        from .quantize.lint import lint_artifact  # noqa: PLC0415
+
+        res["lint"] = lint_artifact(res["artifact"])
+    return _pick(ExportResult, res)
+
+
+# -- compile ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CompileConfig:
+    artifact: str
+    socs: tuple[str, ...]
+    openvino_device: str = "auto"
+    force: bool = False
+
+    OPENVINO_DEVICES = ("auto", "npu", "gpu", "cpu")
+
+    def __post_init__(self):
+        if isinstance(self.socs, str):
+            object.__setattr__(self, "socs", (self.socs,))
+        if not self.socs:
+            raise UsageError("name at least one --soc", param="--soc")
+        if self.openvino_device not in self.OPENVINO_DEVICES:
+            raise UsageError(f"--openvino-device {self.openvino_device} is not one of "
+                             f"{', '.join(self.OPENVINO_DEVICES)}", param="--openvino-device")
+
+
+@dataclass(frozen=True)
+class CompileResult(Result):
+    compiled: list
+    errors: list
+
+
+def compile(config: CompileConfig) -> CompileResult:  # noqa: A001 (the command's name)
+    """Compile an artifact ahead of time for each SoC. With one SoC its error is raised; with
+    several, each failure is an entry of ``errors`` and the others still compile."""
+    from .quantize.aot import compile_artifact  # noqa: PLC0415
+
+    results, errors = [], []
+    for soc in config.socs:
+        try:
+            results.append(compile_artifact(config.artifact, soc, force=config.force,
+                                            openvino_device=config.openvino_device))
+        except EdgesegError as exc:
+            if len(config.socs) == 1:
+                raise
+            errors.append(f"{soc}: {exc}")
+    return CompileResult(data={"compiled": results, "errors": errors}, compiled=results, errors=errors)
+
+
+# -- evaluate ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    target: str
+    data: str
+    split: str = "val"
+    threads: int | None = None
+    limit: int | None = None
+    skip_bad: bool = False
+    signature: str | None = None
+    record: bool | None = None
+
+
+@dataclass(frozen=True)
+class EvalResult(Result):
+    artifact: str
+    dataset: str
+    split: str
+    miou: float | None
+    per_class_iou: dict | None
+    signatures: dict | None
+
+
+def evaluate(config: EvalConfig, *, progress=None) -> EvalResult:
+    """Quality of an artifact (LiteRT interpreter) or a run (Keras) at label resolution."""
+    from .runtime.evaluate import evaluate as run_evaluate  # noqa: PLC0415
+
+    c = config
+    res = run_evaluate(c.target, c.data, c.split, limit=c.limit, threads=c.threads, skip_bad=c.skip_bad,
+                       progress=progress, signature=c.signature, record=c.record)
+    return _pick(EvalResult, dict(res))
+
+
+# -- info ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InfoConfig:
+    target: str
+    delegates: bool = False
+    android_api: int = 30
+
+    def __post_init__(self):
+        if self.delegates and Path(self.target).is_dir():
+            raise UsageError("--delegates reads an artifact: pass a .tflite (export one with `edgeseg quantize`)")
+
+
+@dataclass(frozen=True)
+class InfoResult(Result):
+    path: str
+    params: int
+    macs: int
+    ops: dict
+
+
+def info(config: InfoConfig) -> InfoResult:
+    """Parameters, MACs and ops of an artifact or a run; with ``delegates`` the delegate lint
+    (XNNPACK measured; GPU and NNAPI predicted)."""
+    from .runtime.modelinfo import model_info  # noqa: PLC0415
+
+    path = Path(config.target)
+    manifest = None
+    if path.is_dir():
+        import tempfile  # noqa: PLC0415
+
+        from .quantize.ptq import convert  # noqa: PLC0415
+        from .run import load_run_model  # noqa: PLC0415
+
+        model, cfg = load_run_model(path)
+        with tempfile.TemporaryDirectory() as tmp:
+            f = Path(tmp) / "model.tflite"
+            f.write_bytes(convert(model, tuple(cfg["input_size"]), "float32"))
+            res = model_info(f)
+        res.update(path=str(path), keras_params=int(model.count_params()), size_bytes=None)
+    else:
+        from .artifact import read_manifest, signatures_of  # noqa: PLC0415
+
+        res = model_info(path)
+        manifest = read_manifest(path)
+        if signatures_of(manifest):  # the counts above are the primary subgraph's; each configuration's:
+            res["signatures"] = {s: manifest["pta"]["configs"][s] for s in signatures_of(manifest)}
+    if config.delegates:
+        from .quantize.lint import lint_artifact, lint_signatures  # noqa: PLC0415
+
+        res["lint"] = lint_artifact(path, nnapi_api=config.android_api)
+        if res.get("signatures"):
+            res["lint_signatures"] = lint_signatures(path, manifest, nnapi_api=config.android_api)
+    return _pick(InfoResult, res)
+
+
+# -- devices: deploy and bench ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeviceConfig:
+    """How to reach a device: a profile name or path, and what overrides it."""
+
+    device: str
+    serial: str | None = None
+    transport: str | None = None
+    address: str | None = None
+    key: str | None = None
+
+    def session(self):
+        from .device.profiles import load_profile  # noqa: PLC0415
+        from .device.session import DeviceSession  # noqa: PLC0415
+
+        return DeviceSession(load_profile(self.device), serial=self.serial, transport=self.transport,
+                             address=self.address, key_path=self.key)
+
+
+@dataclass(frozen=True)
+class DeployConfig(DeviceConfig):
+    artifact: str = ""
+
+
+@dataclass(frozen=True)
+class DeployResult(Result):
+    remote: str
+    sha256: str
+    skipped: bool
+    attempts: int
+    started_adb_server: bool
+
+
+def deploy(config: DeployConfig, *, progress_factory=None) -> DeployResult:
+    """Push an artifact and its manifest to the device's work folder, verified by sha256."""
+    from .device.deploy import deploy as run_deploy  # noqa: PLC0415
+
+    with config.session() as s:
+        res = run_deploy(s, config.artifact, progress_factory)
+    return _pick(DeployResult, {**res, "started_adb_server": bool(s.started_adb_server)})
+
+
+@dataclass(frozen=True)
+class BenchConfig(DeviceConfig):
+    """A bench sweep: every artifact x delegate on ``device`` ('host' or a profile).
+    ``delegates`` None: the host's default (xnnpack), or every delegate of the profile (a
+    litert NPU one only where an artifact was compiled for its SoC)."""
+
+    device: str = "host"
+    artifacts: tuple[str, ...] = ()
+    delegates: tuple[str, ...] | None = None
+    threads: int | None = None
+    runs: int = 50
+    min_secs: float = 2.0
+    op_profile: bool = False
+    power: bool = True
+    benchmark_binary: str | None = None
+    require_full_delegation: bool = False
+    reports: str = "reports"
+    write_report: bool = True
+    command: str | None = None  # what run.json records as the command (the CLI passes its argv)
+    report_name: str | None = None  # the report folder's suffix (default bench_<profile>)
+    run_info: dict | None = None  # more entries for run.json (the quickstart's timings and workdir)
+
+    HOST_THREADS = 2
+
+    def __post_init__(self):
+        for name in ("artifacts", "delegates"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                object.__setattr__(self, name, tuple(v.strip() for v in value.split(",") if v.strip()))
+            elif value is not None:
+                object.__setattr__(self, name, tuple(str(v) for v in value))
+        if not self.artifacts:
+            raise UsageError("name at least one artifact to bench")
+        if self.delegates is not None and not self.delegates:
+            raise UsageError("name at least one delegate", param="--delegate")
+        if self.runs < 1 or (self.threads is not None and self.threads < 1):
+            raise UsageError("--runs and --threads must be at least 1")
+        if not (self.min_secs >= 0 and self.min_secs < float("inf")):  # also refuses nan
+            raise UsageError(f"--min-secs must be a finite number of seconds >= 0, got {self.min_secs}",
+                             param="--min-secs")
+
+
+def check_delegates(names, known, where: str) -> list[str]:
+    """``names`` checked against the delegates ``where`` has: a typo is a usage error with
+    the nearest name, not a failed row."""
+    for name in names:
+        if name not in known:
+            near = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+            hint = f" (did you mean '{near[0]}'?)" if near else ""
+            raise UsageError(f"{where} has no delegate '{name}'{hint}; it has {', '.join(known)}", param="--delegate")
+    return list(names)
+
+
+def default_delegates(profile, artifacts) -> list[str]:
+    """Every delegate of the profile; a litert one (an NPU through a compiled model) only when
+    one of the artifacts has been compiled for its SoC."""
+    from .device.bench import compiled_for  # noqa: PLC0415
+
+    def compiled(spec) -> bool:
+        for a in artifacts:
+            try:
+                compiled_for(Path(a), spec.soc)
+                return True
+            except EdgesegError:
+                pass
+        return False
+
+    return [name for name, spec in profile.delegates.items() if spec.runner != "litert" or compiled(spec)]
+
+
+@dataclass(frozen=True)
+class BenchResult(Result):
+    rows: list
+    power: list
+    report: str | None
+    failed: list
+    failed_power: list
+    conditions: str | None
+    noisy: list
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.failed_power
+
+    def failure_summary(self) -> str | None:
+        """One line naming the failed rows, or None when every row is measured."""
+        if self.ok:
+            return None
+        what = []
+        if self.failed:
+            what.append(f"{len(self.failed)} of {len(self.rows)} row(s) failed ("
+                        + ", ".join(f"{r['artifact']}/{r['delegate']}" for r in self.failed[:6])
+                        + (", ..." if len(self.failed) > 6 else "") + ")")
+        if self.failed_power:
+            what.append(f"{len(self.failed_power)} of {len(self.power)} power row(s) failed")
+        return "; ".join(what) + ("; the report was written" if self.report else "")
+
+
+def bench(config: BenchConfig, *, say: Say = _quiet, on_row: Callable[[dict], None] | None = None,
+          progress_factory=None) -> BenchResult:
+    """Latency (and on devices power and energy) of each artifact, one row per delegate; a
+    failed combination is a row, never an aborted sweep. Writes one report folder."""
+    from .artifact import artifact_sizes, check_tflite_file, quality_from_manifests  # noqa: PLC0415
+    from .reporting.schema import NOISY_SPREAD  # noqa: PLC0415
+    from .reporting.tables import describe_conditions, host_environment, latency_spread, load_average, write_report  # noqa: PLC0415
+    from .version import __version__  # noqa: PLC0415
+
+    c = config
+    paths = [check_tflite_file(a) for a in c.artifacts]
+    power_rows, ops, trace, device_info, started_server = [], [], [], {"name": "host"}, False
+    load_before = load_average()
+    if c.device == "host":
+        from .runtime.hostbench import HOST_DELEGATES, bench_rows  # noqa: PLC0415
+
+        delegates = check_delegates(c.delegates or ("xnnpack",), HOST_DELEGATES, "the host")
+        threads = c.threads or BenchConfig.HOST_THREADS
+        rows = bench_rows(paths, "host", threads, c.runs, c.min_secs, delegates, say=on_row)
+    else:
+        from .device.bench import bench_device  # noqa: PLC0415
+        from .device.profiles import load_profile  # noqa: PLC0415
+
+        profile = load_profile(c.device)
+        delegates = check_delegates(c.delegates, profile.delegates, f"profile '{profile.name}'") if c.delegates \
+            else default_delegates(profile, paths)
+        threads = c.threads
+        with c.session() as s:
+            res = bench_device(s, paths, delegates, threads, c.runs, c.min_secs, c.op_profile, c.power,
+                               c.benchmark_binary, c.require_full_delegation, say=say,
+                               progress_factory=progress_factory)
+        started_server = bool(s.started_adb_server)
+        rows, power_rows, ops, trace, device_info = res["latency"], res["power"], res["ops"], res["trace"], res["device"]
+    bench_info = {"threads": threads, "runs": c.runs, "min_secs": c.min_secs, "delegates": list(delegates),
+                  "load_before": load_before, "load_after": load_average()}
+    report = None
+    if c.write_report:
+        report = write_report(c.reports, c.report_name or f"bench_{device_info.get('profile', 'host')}", rows,
+                              quality_from_manifests(paths), power=power_rows, ops=ops, trace=trace,
+                              sizes=artifact_sizes(paths),
+                              run_info={"command": c.command or f"edgeseg.bench({c.artifacts!r}, device={c.device!r})",
+                                        "device": device_info, "bench": bench_info,
+                                        "runner_version": f"edgeseg {__version__}", **(c.run_info or {})})
+    conditions = describe_conditions({"host": host_environment(), "bench": bench_info}) if c.device == "host" else None
+    data = {"rows": rows, "power": power_rows, "ops": ops, "report": str(report) if report else None,
+            "device": device_info, "bench": bench_info, "started_adb_server": started_server,
+            "failed": [r for r in rows if r.get("status") == "failed"],
+            "failed_power": [r for r in power_rows if r.get("status") == "failed"],
+            "conditions": conditions,
+            "noisy": [r for r in rows if (latency_spread(r) or 0) > NOISY_SPREAD]}
+    return _pick(BenchResult, data)
+
+
+# -- report and select ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    folders: tuple[str, ...]
+    reports: str = "reports"
+    html: bool = False
+
+    def __post_init__(self):
+        if isinstance(self.folders, (str, Path)):
+            object.__setattr__(self, "folders", (str(self.folders),))
+        if not self.folders:
+            raise UsageError("name at least one report folder")
+
+
+@dataclass(frozen=True)
+class ReportResult(Result):
+    report: str
+    summary: list
+    notes: list
+    conditions: list
+    files: list
+
+
+def report(config: ReportConfig) -> ReportResult:
+    """Merge report folders (or folders of them) into one new report folder: summary,
+    plots, and with ``html`` a self-contained report.html."""
+    from .reporting.compose import compose  # noqa: PLC0415
+
+    return _pick(ReportResult, compose(list(config.folders), config.reports, config.html))
+
+
+@dataclass(frozen=True)
+class SelectConfig:
+    artifact: str
+    device: str
+    budget_ms: float
+    energy_budget_mj: float | None = None
+    delegate: str | None = None
+    reports: str = "reports"
+
+    def __post_init__(self):
+        for name in ("budget_ms", "energy_budget_mj"):
+            v = getattr(self, name)
+            if v is not None and not (0 < float(v) < float("inf")):  # also refuses nan
+                raise UsageError(f"--{name.replace('_', '-')} must be a positive finite number, got {v}",
+                                 param="--" + name.replace("_", "-"))
+
+
+@dataclass(frozen=True)
+class SelectResult(Result):
+    chosen: dict | None
+    rows: list
+    reports: list
+
+
+def select(config: SelectConfig) -> SelectResult:
+    """The best-quality measured configuration of an artifact that fits the budget."""
+    from .reporting.select import select as run_select  # noqa: PLC0415
+
+    c = config
+    return _pick(SelectResult, run_select(c.artifact, c.device, c.budget_ms, c.energy_budget_mj, c.reports, c.delegate))
+
+
+def command_line() -> str:
+    """The command as typed, for run.json."""
+    return " ".join(sys.argv)
+
