@@ -25,7 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from .config import option
+from .device.profiles import TRANSPORTS
 from .errors import EdgesegError, UsageError
+from .quantize.ptq import DEFAULT_HEAD, HEADS, IO_TYPES, PTQ_TOOLS
 from .training.loop import TrainConfig
 
 __all__ = [
@@ -119,29 +122,37 @@ class ExportConfig:
 
     run: str
     recipe: str
-    calib: str | None = None
-    num_calib: int | None = None
-    io: str = "int8"
-    head: str = "logits"
-    ptq: str | None = None
-    out: str | None = None
-    force: bool = False
-    max_drop: float | None = None
-    data: str | None = None
-    max_steps: int = 8
-    epochs: int = 2
-    lr: float = 1e-4
-    resume: bool = False
-    limit: int | None = None
-    pta_configs: tuple[str, ...] | None = None
-    lint: bool = True
+    calib: str | None = option(None, "Calibration images: a dataset (train split) or a folder of images. Default: "
+                                     "the run's dataset.")
+    num_calib: int | None = option(None, "Calibration images to use (default 200).", kind=int, min=1)
+    io: str = option(IO_TYPES[0], "Input/output type of int8 recipes.", choices=IO_TYPES)
+    head: str = option(DEFAULT_HEAD, "; ".join(f"{k}: {v}" for k, v in HEADS.items()) + ".", choices=HEADS)
+    ptq: str | None = option(None, "--int8: calibrate with the TFLite converter (from the Keras model), or with "
+                                   "ai-edge-quantizer from the float32 .tflite (3x faster on CamVid, same mIoU). "
+                                   "Default: aeq, or the converter for --io uint8, --head argmax and graphs AEQ "
+                                   "refuses (the manifest's ptq.tool says which).", choices=PTQ_TOOLS)
+    out: str | None = option(None, "Output .tflite (default RUN/artifacts/). With --pta-configs: the multi-signature "
+                                   "file; each configuration's own file goes beside it as NAME_CFG.tflite.")
+    force: bool = option(False, "Replace an existing artifact (and its manifest with recorded quality).")
+    max_drop: float | None = option(None, "--int8 only: keep the most sensitive layers in float until the val mIoU "
+                                          "drop vs float32 is at most this many points (needs --data).", kind=float,
+                                    min=0)
+    data: str | None = option(None, "Dataset for --max-drop evaluation and --qat fine-tuning (default for --qat: the "
+                                    "run's).")
+    max_steps: int = option(8, "--max-drop: step limit.", min=1)
+    epochs: int = option(2, "--qat: fine-tune epochs.", min=1)
+    lr: float = option(1e-4, "--qat: initial learning rate.", min=0, min_open=True)
+    resume: bool = option(False, "--qat: continue RUN/qat from its last finished epoch.")
+    limit: int | None = option(None, "--qat/--max-drop: use at most N images per split.", kind=int, min=1)
+    pta_configs: tuple[str, ...] | None = option(None, "unet-pta runs: comma list of configurations (e.g. "
+                                                       "LLL,HLH,HHH,BBB) exported as one multi-signature .tflite plus "
+                                                       "one file each.", kind=str)
+    lint: bool = option(True, "Print the delegate lint after conversion.", flag="--lint/--no-lint")
     seed: int = 0
 
     DEFAULT_NUM_CALIB = 200
 
     def __post_init__(self):
-        from .quantize.ptq import HEADS, IO_TYPES, PTQ_TOOLS  # noqa: PLC0415
-
         if self.recipe not in RECIPE_CHOICES:
             raise UsageError(f"choose a recipe: {', '.join('--' + r for r in RECIPE_CHOICES)}")
         for name, table in (("io", IO_TYPES), ("head", HEADS), ("ptq", (*PTQ_TOOLS, None))):
@@ -270,13 +281,16 @@ def compile(config: CompileConfig) -> CompileResult:  # noqa: A001 (the command'
 @dataclass(frozen=True)
 class EvalConfig:
     target: str
-    data: str
-    split: str = "val"
-    threads: int | None = None
-    limit: int | None = None
-    skip_bad: bool = False
-    signature: str | None = None
-    record: bool | None = None
+    data: str = option(None, "Dataset folder.", required=True)
+    split: str = option("val", "Split to score.")
+    threads: int | None = option(None, "Interpreter threads.", kind=int, min=1)
+    limit: int | None = option(None, "Evaluate at most N images.", kind=int, min=1)
+    skip_bad: bool = option(False, "Skip unreadable or inconsistent files with a warning.")
+    signature: str | None = option(None, "Multi-signature (PTA) artifact: evaluate this configuration only (default: "
+                                         "every one).")
+    record: bool | None = option(None, "Store the result in the artifact's manifest (where bench, report and select "
+                                       "read quality). Default: only for the val split of the dataset the model was "
+                                       "trained on.", kind=bool, flag="--record/--no-record")
 
 
 @dataclass(frozen=True)
@@ -364,10 +378,12 @@ class DeviceConfig:
     """How to reach a device: a profile name or path, and what overrides it."""
 
     device: str
-    serial: str | None = None
-    transport: str | None = None
-    address: str | None = None
-    key: str | None = None
+    serial: str | None = option(None, "Device serial when several are attached (or ANDROID_SERIAL).")
+    transport: str | None = option(None, "tcp: our ADB client to HOST:PORT; usb / adb-server: through the `adb` "
+                                         "binary.", choices=TRANSPORTS)
+    address: str | None = option(None, "HOST:PORT for tcp (overrides the profile).")
+    key: str | None = option(None, "adb private key (default ~/.android/adbkey, created if missing).",
+                             flag="--adb-key")
 
     def session(self):
         from .device.profiles import load_profile  # noqa: PLC0415
@@ -409,14 +425,17 @@ class BenchConfig(DeviceConfig):
     device: str = "host"
     artifacts: tuple[str, ...] = ()
     delegates: tuple[str, ...] | None = None
-    threads: int | None = None
-    runs: int = 50
-    min_secs: float = 2.0
-    op_profile: bool = False
-    power: bool = True
-    benchmark_binary: str | None = None
-    require_full_delegation: bool = False
-    reports: str = "reports"
+    threads: int | None = option(None, "Default: 2 on the host, the profile's on devices.", kind=int, min=1)
+    runs: int = option(50, "Timed runs (at least; see --min-secs).", min=1)
+    min_secs: float = option(2.0, "Keep timing until this many seconds have passed too.", min=0)
+    op_profile: bool = option(False, "benchmark_model op profiling into ops.csv.")
+    power: bool = option(True, "Sample power on the device.", flag="--power/--no-power")
+    benchmark_binary: str | None = option(None, "benchmark_model built for the device's ABI (pushed once, cached by "
+                                                "checksum). Default: the profile's, else LiteRT's official nightly "
+                                                "build for the device's ABI, downloaded once into ~/.cache/edgeseg/bin "
+                                                "(URL and sha256 recorded in run.json).")
+    require_full_delegation: bool = option(False, "Fail a delegate row unless it runs the whole graph.")
+    reports: str = option("reports", "Where the report folder is created.")
     write_report: bool = True
     command: str | None = None  # what run.json records as the command (the CLI passes its argv)
     report_name: str | None = None  # the report folder's suffix (default bench_<profile>)
@@ -587,11 +606,14 @@ def report(config: ReportConfig) -> ReportResult:
 @dataclass(frozen=True)
 class SelectConfig:
     artifact: str
-    device: str
-    budget_ms: float
-    energy_budget_mj: float | None = None
-    delegate: str | None = None
-    reports: str = "reports"
+    device: str = option(None, "'host', a device profile name, or the device model in the reports.", required=True)
+    budget_ms: float = option(None, "Latency budget: median ms per inference.", kind=float, min=0, min_open=True,
+                              required=True)
+    energy_budget_mj: float | None = option(None, "Energy budget: mJ per inference (device rows).", kind=float, min=0,
+                                            min_open=True)
+    delegate: str | None = option(None, "Consider this delegate only (default: every measured one).")
+    reports: str = option("reports", "A report folder, or the folder of report folders written by `edgeseg bench`.",
+                          flag="--report")
 
     def __post_init__(self):
         for name in ("budget_ms", "energy_budget_mj"):
@@ -606,6 +628,13 @@ class SelectResult(Result):
     chosen: dict | None
     rows: list
     reports: list
+
+    def no_fit_message(self) -> str:
+        fastest = min((r for r in self.rows if r.get("median_ms") not in (None, "")),
+                      key=lambda r: float(r["median_ms"]), default=None)
+        hint = f" (fastest measured: {fastest['artifact']} on {fastest['delegate']}, " \
+               f"{float(fastest['median_ms']):.2f} ms)" if fastest else ""
+        return f"no configuration fits the budget{hint}"
 
 
 def select(config: SelectConfig) -> SelectResult:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 
@@ -10,9 +11,6 @@ from .errors import EdgesegError
 #: Internal ignore label. Every dataset reader maps its own ignore index (CamVid 11, VOC 255)
 #: to this value, so losses, metrics and letterbox padding share one convention.
 IGNORE = 255
-
-#: Default network input, height x width.
-DEFAULT_INPUT_SIZE = (192, 320)
 
 _SIZE_RE = re.compile(r"^\s*(\d+)\s*[xX*,]\s*(\d+)\s*$")
 
@@ -52,3 +50,13 @@ def import_keras():
     import tf_keras  # noqa: PLC0415
 
     return tf_keras
+
+
+def option(default, help: str, **cli):  # noqa: A002 (click's word)
+    """A config field that is also a command-line option: its default, its help and how the
+    CLI parses it (``choices``, ``kind`` int/float/bool, ``min``/``max``/``min_open``/
+    ``max_open``, ``size`` for HxW, ``flag`` for another option name) live with the field, so
+    a config built in Python and the command line share one default."""
+    if isinstance(default, (list, dict, set)):
+        return dataclasses.field(default_factory=lambda: type(default)(default), metadata={"help": help, **cli})
+    return dataclasses.field(default=default, metadata={"help": help, **cli})

@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import api
-from .config import format_size, parse_size
-from .data.synth import SYNTH_SIZE
+from .config import format_size, option, parse_size
 from .models.registry import DEFAULT_MODEL, MODELS
 
 #: The recipes the quickstart exports, in the order its tables show them.
@@ -21,14 +20,15 @@ QUICKSTART_RECIPES = ("float32", "dynamic", "float16", "int8")
 
 @dataclass(frozen=True)
 class QuickstartConfig:
-    workdir: str = "edgeseg-quickstart"
-    reports: str = "reports"
-    count: int = 300
-    size: tuple[int, int] | None = None  # None: the default model's input size (its registry row)
-    epochs: int = 5
+    workdir: str = option("edgeseg-quickstart", "Folder for the synthetic data and the run.")
+    reports: str = option("reports", "Where the report folder is created.")
+    count: int = option(300, "Synthetic scenes.", min=20)
+    size: tuple[int, int] | None = option(None, f"HxW. Default: {DEFAULT_MODEL}'s input size "
+                                                f"({format_size(MODELS[DEFAULT_MODEL].input_size)}).", size=True)
+    epochs: int = option(5, "Training epochs.", min=1)
     batch: int = 8
-    threads: int = 2
-    seed: int = 0
+    threads: int = option(2, "Threads for eval and bench.", min=1)
+    seed: int = option(0, "Seed of the scenes and the training.")
     calib_count: int = 100
     runs: int = 50
     min_secs: float = 2.0

@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 from edgeseg.cli import main
@@ -93,6 +94,7 @@ def test_train_refuses_to_overwrite_a_run(tmp_path, segnet_dataset):
     assert "already holds a run; pass --resume to continue it, or choose another --out" in res.output
 
 
+@pytest.mark.e2e
 def test_train_with_bad_mask_names_the_file(tmp_path, segnet_dataset):
     save(segnet_dataset / "trainannot" / "img0.png", np.full((8, 12), 40, np.uint8), mode="L")
     res = run("train", "--data", str(segnet_dataset), "--out", str(tmp_path / "r"), "--input-size", "16x16",

@@ -5,6 +5,8 @@ import pytest
 
 from edgeseg.config import IGNORE, import_tf
 
+pytestmark = pytest.mark.e2e
+pytest.importorskip("tensorflow")  # the whole module needs it: skipped at collection where it is not installed
 tf = import_tf()
 from edgeseg.training.losses import cross_entropy, make_loss, soft_dice  # noqa: E402
 

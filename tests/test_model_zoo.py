@@ -185,6 +185,7 @@ def test_pta_two_configurations_in_one_multi_signature_file(tmp_path):
     assert logits.min() < 0 or logits.max() > 1  # scores before the softmax
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 def test_pta_lightest_configuration_needs_30_percent_fewer_macs_at_256():
     """The acceptance figure, counted by `edgeseg info`'s MAC counter on the exported graphs."""
@@ -205,6 +206,7 @@ def test_pta_lightest_configuration_needs_30_percent_fewer_macs_at_256():
     assert 1 - macs["LLL"] / macs["BBB"] >= 0.30
 
 
+@pytest.mark.e2e
 def test_encoder_batchnorm_uses_the_models_momentum():
     """keras.applications' MobileNetV2 builds BN with momentum 0.999, which leaves the moving
     statistics unusable after a short schedule from scratch; the encoder takes bn_momentum."""

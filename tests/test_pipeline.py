@@ -69,6 +69,7 @@ def test_augment_parse():
         AugmentConfig.parse("scale=2-1")
 
 
+@pytest.mark.e2e
 def test_train_dataset_is_deterministic_and_resumable(segnet_dataset):
     from edgeseg.data.pipeline import train_dataset
 
@@ -98,6 +99,7 @@ def test_calibration_from_folder_and_dataset(tmp_path, segnet_dataset):
     assert len(calibration_images(tmp_path / "imgs" / "sub" / "0.jpg", (8, 12))) == 0
 
 
+@pytest.mark.e2e
 def test_zoom_out_pads_the_mask_with_ignore():
     """scale below 1 shrinks the scene inside a border that is black and labelled ignore,
     so the loss never trains on invented pixels."""

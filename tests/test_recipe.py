@@ -23,6 +23,7 @@ def test_cosine_warms_up_then_decays_to_one_percent():
         learning_rate("linear", 1, 1e-3, 10, 0)
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("name", ["cosine", "poly", "exp", "constant"])
 def test_keras_schedule_matches_the_formula(name):
     from edgeseg.config import import_keras
@@ -34,6 +35,7 @@ def test_keras_schedule_matches_the_formula(name):
         assert float(sched(step)) == pytest.approx(want, rel=1e-5, abs=1e-9), (name, step)
 
 
+@pytest.mark.e2e
 def test_weight_ema_averages_swaps_and_restores():
     from edgeseg.config import import_keras
     from edgeseg.training.recipe import WeightEMA

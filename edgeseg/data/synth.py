@@ -11,6 +11,7 @@ images, byte for byte.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,8 @@ BACKGROUND, MAIN_LANE, ALT_LANE, DOUBLE_LINE, DASHED_LINE, SINGLE_LINE = range(6
 
 def render_scene(rng: np.random.Generator, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """One scene: (uint8 HxWx3 image, uint8 HxW mask)."""
+    # long: one scene is drawn in one pass (road, lanes, markings, noise) from one random stream; split up, the
+    # draw order and the random stream would have to be threaded through every piece
     h, w = size
     horizon = rng.uniform(0.36, 0.5) * h
     focal = rng.uniform(0.9, 1.3) * w
@@ -127,7 +130,7 @@ def write_dataset_toml(out: Path, classes=LANE_CLASSES, colours=LANE_COLOURS, no
              'layout = "segnet"',
              'mask = "index"',
              "ignore_index = 255",
-             "classes = [" + ", ".join(f'"{c}"' for c in classes) + "]",
+             "classes = [" + ", ".join(json.dumps(c, ensure_ascii=False) for c in classes) + "]",  # TOML strings
              "colours = [" + ", ".join(f"[{r}, {g}, {b}]" for r, g, b in colours) + "]", ""]
     atomic_write_text(out / "dataset.toml", "\n".join(lines))
 
@@ -210,5 +213,8 @@ def synthesize(
 def _save_atomic(im: Image.Image, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     fmt = "JPEG" if path.suffix == ".jpg" else "PNG"
-    im.save(tmp, format=fmt, **({"quality": 92} if fmt == "JPEG" else {"optimize": False}))
-    tmp.replace(path)
+    try:
+        im.save(tmp, format=fmt, **({"quality": 92} if fmt == "JPEG" else {"optimize": False}))
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)  # interrupted (Ctrl-C, SIGTERM) or a full disk: no partial file

@@ -68,6 +68,8 @@ def controlled_int8(run: str | Path, data: str | Path, max_drop: float = 0.5, ca
                     limit: int | None = None, debug_images: int = 8, max_steps: int = 8, seed: int = 0,
                     say=None, progress=None, force: bool = False) -> dict:
     """Run the loop above; returns the chosen artifact, its manifest, the steps and why it stopped."""
+    # long: the accuracy-controlled loop (measure, keep the most sensitive layer float, convert, measure again)
+    # shares its state (float reference, history, best artifact) across every step
     from ..runtime.evaluate import evaluate  # noqa: PLC0415
     from ..runtime.hostbench import bench_host  # noqa: PLC0415
 

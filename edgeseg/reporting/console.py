@@ -1,0 +1,185 @@
+"""What the commands print: the text views of the API's results.
+
+Each function takes a result and two writers, ``out`` (the result: stdout) and ``err``
+(notes, warnings and failures: stderr), so the CLI stays a parser and the library never
+prints by itself.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from .schema import NOISY_SPREAD
+from .tables import class_table, describe_conditions, format_table
+
+Write = Callable[[str], None]
+
+
+def inspect(ds, hist: dict, out: Write) -> None:
+    out(f"dataset  {ds.root}")
+    out(f"layout   {ds.layout} ({ds.mask_kind} masks, ignore index {ds.ignore_index})")
+    out("images   " + ", ".join(f"{k} {len(v)}" for k, v in ds.splits.items()))
+    out(f"classes  {ds.num_classes}")
+    for i, name in enumerate(ds.class_names):
+        out(f"  {i:>3}  {name:<24} {100 * hist['share'][name]:6.2f} %")
+    out(f"  ign  {'<ignore>':<24} {100 * hist['share']['<ignore>']:6.2f} %")
+
+
+def compiled(res, out: Write, err: Write) -> None:
+    for r in res.compiled:
+        c = r["compiled"]
+        left = ", ".join(f"{k} x{v}" for k, v in c["ops_left_on_cpu"].items()) or "none"
+        out(f"{r['artifact']}: {c['ops_compiled']}/{c['ops_total']} ops compiled for {c['manufacturer']} "
+            f"{c['soc']} in {c['partitions']} partition(s), left on the CPU: {left}; {c['seconds']:.1f} s"
+            + (f"; SDK {c['sdk']}" if c["sdk"] else ""))
+        for n in r["notes"]:
+            err(f"note: {n}")
+
+
+def evaluated(res, out: Write, err: Write) -> None:
+    r = res.data
+    if r.get("recorded") is False and r.get("record_note"):
+        err(f"note: {r['record_note']}")
+    head = f"{r['artifact']} on {r['dataset']} [{r['split']}], {r['images']} images ({r['backend']})"
+    if res.signatures:
+        out(head + ", one row per configuration:")
+        out(format_table([{"signature": k, **v} for k, v in res.signatures.items()],
+                         ["signature", "miou", "dice", "pixel_accuracy"], floats=4))
+        return
+    out(head)
+    out(f"mIoU {r['miou']:.4f}  Dice {r['dice']:.4f}  pixel accuracy {r['pixel_accuracy']:.4f}")
+    for name, v in r["per_class_iou"].items():
+        out(f"  {name:<24} IoU {'-' if v is None else f'{v:.4f}'}")
+
+
+def model_info(res: dict, delegates: bool, out: Write) -> None:
+    from ..quantize.lint import format_lint  # noqa: PLC0415
+
+    out(f"{res['path']}")
+    out(f"input {res['input']['shape']} {res['input']['dtype']}  output {res['output']['shape']} {res['output']['dtype']}")
+    out(f"params {res['params']:,}  MACs {res['macs']:,} ({res['gmacs']:.3f} G)  nodes {res['nodes']}")
+    out("ops    " + ", ".join(f"{k} x{v}" for k, v in res["ops"].items()))
+    if res.get("signatures"):
+        out("signatures (one subgraph each; the counts above are the first subgraph's):")
+        for s, v in res["signatures"].items():
+            out(f"  {s:<6} params {v['params']:,}  MACs {v['macs']:,} ({v['macs'] / 1e9:.3f} G)")
+    if delegates:
+        out("delegates (primary subgraph):" if res.get("signatures") else "delegates:")
+        out(format_lint(res["lint"]))
+        for sig, lint in res.get("lint_signatures", {}).items():
+            if "error" in lint:
+                out(f"delegates of configuration {sig}: {lint['error']}")
+            else:
+                out(f"delegates of configuration {sig} (its own file {Path(lint['artifact']).name}):")
+                out(format_lint(lint, short=True))
+
+
+def bench(res, host: bool, out: Write, err: Write) -> None:
+    out(format_table(res.rows, ["artifact", "delegate", "threads", "init_ms", "first_ms", "median_ms", "p5_ms",
+                                "p90_ms", "p95_ms", "runs", "delegated_ops", "total_ops", "partitions", "status"]))
+    if res.power:
+        out(format_table(res.power, ["artifact", "delegate", "idle_mw", "run_mw", "energy_mj_per_inference",
+                                     "energy_source", "samples", "charging", "status"]))
+        for r in res.power:
+            if r.get("source_note") and r.get("status") != "failed":
+                err(f"power of {r['artifact']} on {r['delegate']} from {r['energy_source']}; not used: "
+                    f"{r['source_note']}")
+    if res.conditions:
+        out(f"conditions: {res.conditions}")
+    if res.noisy:
+        where = "this machine was busy" if host else "the device was busy or throttling"
+        err(f"warning: {len(res.noisy)} row(s) are noisy (p90 more than {NOISY_SPREAD:g}x the median: {where}): "
+            + ", ".join(f"{r['artifact']}/{r['delegate']}" for r in res.noisy[:6])
+            + "; compare them with care, or measure again on an idle machine with more --runs / --min-secs")
+    for r in res.failed:
+        err(f"failed: {r['artifact']} on {r['delegate']}: {r.get('error')}")
+    if res.report:
+        out(f"report: {res.report}")
+
+
+def selected(res, artifact, device: str, out: Write) -> None:
+    from .select import SELECT_VIEW  # noqa: PLC0415
+
+    d = res.data
+    budget = f"{d['budget_ms']:g} ms" + (f" and {d['energy_budget_mj']:g} mJ" if d.get("energy_budget_mj") is not None
+                                        else "")
+    out(f"{Path(artifact).name} on {device}, budget {budget}; rows from {', '.join(res.reports)}")
+    out(format_table(res.rows, SELECT_VIEW, floats=3))
+    c = res.chosen
+    if c:
+        energy = f", {float(c['energy_mj_per_inference']):.2f} mJ" \
+            if c.get("energy_mj_per_inference") not in (None, "") else ""
+        out(f"selected: {c['artifact']} on {c['delegate']}: mIoU {float(c['miou']):.4f}, "
+            f"{float(c['median_ms']):.2f} ms{energy}")
+
+
+def merged(res, out: Write, err: Write) -> None:
+    from .compose import SUMMARY_VIEW  # noqa: PLC0415
+
+    out(format_table(res.summary, SUMMARY_VIEW))
+    cols, class_view = res.data["class_table"]
+    if class_view:
+        out("\nper-class IoU (fractions; deltas against the float32 artifact of the same model):")
+        out(format_table(class_view, cols))
+    for c in res.conditions:
+        out(f"conditions: {c}")
+    for n in res.notes:
+        err(f"note: {n}")
+    out(f"report: {res.report} ({', '.join(res.files)})")
+
+
+def quickstart(res, out: Write) -> None:
+    from .compose import report_notes  # noqa: PLC0415
+    from .tables import read_report  # noqa: PLC0415
+
+    rep = read_report(res.report)
+    out(format_table(res.summary, ["artifact", "size_kb", "delegate", "median_ms", "noisy", "latency_vs_float32",
+                                   "miou", "miou_delta_vs_float32", "delegated_ops", "total_ops", "partitions",
+                                   "status"]))
+    cols, class_view = class_table(rep["per_class"])
+    out("\nper-class IoU on the synthetic val split (fractions; deltas against float32):")
+    out(format_table(class_view, cols))
+    out(f"conditions: {describe_conditions(rep['run'])}")
+    for n in report_notes(rep["summary"], rep["power"], rep["per_class"]):
+        out(f"note: {n}")
+    out(f"total {res.timings['total_s']:.0f} s; report: {res.report}")
+
+
+def exported(res, pta: bool, lint: bool, out: Write, err: Write) -> None:
+    if pta:
+        p = res.data["pta"]
+        for c, v in p["configs"].items():
+            err(f"  {c}: {v['macs'] / 1e6:,.1f} M MACs, {v['params']:,} params  ({v['file']})")
+        err(f"  lightest {p['lightest']} needs {100 * p['mac_saving_lightest_vs_heaviest']:.1f}% fewer MACs than "
+            f"heaviest {p['heaviest']}")
+    m = res.manifest
+    out(f"{res.artifact}  ({m['size_bytes'] / 1024:.0f} KB, {m['recipe']}, input {m['input']['dtype']}, "
+        f"output {m['output']['kind']} {m['output']['dtype']})")
+    if lint:
+        from ..quantize.lint import format_lint  # noqa: PLC0415
+
+        out(format_lint(res.data["lint"], short=True))
+        out(f"(full report: edgeseg info {res.artifact} --delegates)")
+
+
+def devices(profiles, attached: list[dict], out: Write) -> None:
+    out("profiles:")
+    for p in profiles:
+        out(f"  {p.name:<16} {p.transport:<10} {p.description}")
+    out("attached (adb server):" if attached else "attached: none (no device on the adb server, or adb is not "
+        "installed; tcp profiles connect on use)")
+    for d in attached:
+        acc = ",".join(d.get("nnapi_accelerators") or []) or "unknown until a bench with --delegate nnapi"
+        out(f"  {d['serial']:<22} {d['state']:<8} {d.get('model', '')} | SoC {d.get('soc', '?')} | "
+            f"Android {d.get('android', '?')} | {d.get('abi', '?')} | NNAPI {acc}")
+
+
+def profile(p, out: Write) -> None:
+    out(f"{p.name}: {p.description}\n  file       {p.path}\n  transport  {p.transport} {p.address or ''}")
+    out(f"  work dir   {p.work_dir}\n  runner     {p.runner}  threads {p.threads}  abi {p.abi}")
+    for d in p.delegates.values():
+        extra = f" accelerator={d.accelerator}" if d.accelerator else ""
+        out(f"  delegate   {d.name:<8} {' '.join(d.flags)}{extra}")
+    out(f"  power      {p.power.source} at {p.power.rate_hz:g} Hz, idle {p.power.idle_secs:g} s, "
+        f"current {p.power.current_unit} sign {p.power.current_sign:+d}")
