@@ -7,7 +7,6 @@ is only imported by commands that train, convert or evaluate Keras checkpoints.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -117,17 +116,7 @@ def _options_from(config_class, skip=()):
 
 
 def _echo_json(obj) -> None:
-    click.echo(json.dumps(obj.to_dict() if isinstance(obj, api.Result) else obj, indent=2, default=_json_default))
-
-
-def _json_default(o):
-    import numpy as np  # noqa: PLC0415
-
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(type(o))
+    click.echo(console.as_json(obj.to_dict() if isinstance(obj, api.Result) else obj))
 
 
 def _err(message: str) -> None:
@@ -237,13 +226,8 @@ def train(ctx, resume, **options) -> None:
         else api.TrainConfig(out=out, **given, model_options=mo)
     say = StepReporter()
 
-    def on_epoch(r):
-        say.line(f"epoch {r['epoch']}/{r['epochs']}  loss {r['loss']:.4f}  val mIoU {r['val_miou']:.4f}  "
-                 f"dice {r['val_dice']:.4f}  acc {r['val_pixel_accuracy']:.4f}  {r['images_per_s']:.1f} img/s"
-                 + ("  *best" if r["best"] else ""))
-
     try:
-        res = api.train(cfg, resume=resume, on_epoch=on_epoch, on_batch=say.batch, progress=_progress())
+        res = api.train(cfg, resume=resume, on_epoch=lambda r: say.line(console.epoch_line(r)), on_batch=say.batch, progress=_progress())
     finally:
         say.close()
     click.echo(f"best val mIoU {res.best_val_miou:.4f} at epoch {res.best_epoch}; run in {res.run}")
@@ -284,8 +268,7 @@ def quantize(run, as_json, **options) -> None:
 
     def on_epoch(r):
         steps.close()
-        say(f"qat epoch {r['epoch']}/{r['epochs']}  loss {r['loss']:.4f}  val mIoU (fake-quant) {r['val_miou']:.4f}"
-            f"  {r['images_per_s']:.1f} img/s{'  *best' if r['best'] else ''}")
+        say(console.epoch_line(r, "qat "))
 
     try:
         res = api.export(cfg, say=say, progress=_progress(as_json), on_epoch=on_epoch, on_batch=steps.batch)
@@ -445,7 +428,7 @@ def bench(artifacts, delegate, no_report, as_json, **options) -> None:
 
     cfg = api.BenchConfig(artifacts=artifacts, delegates=delegate, write_report=not no_report,
                           command=api.command_line(), **options)
-    res = api.bench(cfg, say=_err, on_row=None if as_json else _bench_line, progress_factory=_push_bar)
+    res = api.bench(cfg, say=_err, on_row=None if as_json else lambda r: _err(console.bench_line(r)), progress_factory=_push_bar)
     _adb_server_note(res.data["started_adb_server"])
     if as_json:
         _echo_json({"rows": res.rows, "power": res.power, "report": res.report})
@@ -456,14 +439,6 @@ def bench(artifacts, delegate, no_report, as_json, **options) -> None:
     if not res.ok:
         _err(f"error: {res.failure_summary()}")
         sys.exit(1)
-
-
-def _bench_line(row: dict) -> None:
-    if row.get("status") == "failed":
-        _err(f"bench {row['artifact']} on {row['delegate']}: failed")
-    else:
-        _err(f"bench {row['artifact']} on {row['delegate']}: median {row['median_ms']:.2f} ms "
-             f"({row.get('runs')} runs, {row.get('status')})")
 
 
 @main.command()

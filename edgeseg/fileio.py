@@ -83,3 +83,122 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
                 break
             h.update(block)
     return h.hexdigest()
+
+
+# -- output paths and locks -----------------------------------------------------------------
+
+
+class OutputPathError(ValueError):
+    """An output path cannot be created or written; the message says why and what to do.
+    Callers turn it into their own :class:`edgeseg.errors.EdgesegError`."""
+
+
+def check_writable_output(path: str | os.PathLike, what: str = "the output") -> Path:
+    """Check up front, before any long work, that ``path`` (a file or folder to create or
+    write into) can be made: every name in it fits the file system (``PC_NAME_MAX``, and the
+    whole path ``PC_PATH_MAX``), no part of it is a file where a folder is needed, and the
+    nearest existing folder takes new entries (``os.access`` and a real probe file, which
+    also catches read-only mounts). Nothing is created; returns the absolute path.
+    Raises :class:`OutputPathError` whose message names ``what`` (e.g. ``"--out"``)."""
+    path = Path(os.path.abspath(os.path.expanduser(os.fspath(path))))
+    existing = path
+    while not os.path.exists(existing) and existing != existing.parent:  # (Path.exists raises ENAMETOOLONG)
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir() and existing != path:
+        raise OutputPathError(f"{what} {path}: {existing} is a file, not a folder, so nothing can be created "
+                              f"under it; choose another {what}")
+    folder = existing if existing.is_dir() else existing.parent
+    try:
+        name_max = os.pathconf(folder, "PC_NAME_MAX")
+        path_max = os.pathconf(folder, "PC_PATH_MAX")
+    except (OSError, ValueError, AttributeError):
+        name_max, path_max = 255, 4096
+    for part in path.relative_to(existing).parts if existing != path else ():
+        size = len(os.fsencode(part))
+        if size > name_max:
+            shown = part if len(part) <= 40 else f"{part[:20]}...{part[-12:]}"
+            raise OutputPathError(f"{what} {shown!r} is a name of {size} bytes; the file system of {folder} allows at "
+                                  f"most {name_max} per name: choose a shorter {what}")
+    if path_max and len(os.fsencode(str(path))) + 64 > path_max:  # 64: room for the files written inside
+        raise OutputPathError(f"{what} {path} is {len(os.fsencode(str(path)))} bytes long; paths on this file system "
+                              f"are limited to {path_max}: choose a shorter {what}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputPathError(f"{what} {path}: {folder} is not writable (permission denied); make it writable or "
+                              f"choose another {what}")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".edgeseg-write-check-", dir=folder)
+    except OSError as exc:
+        raise OutputPathError(f"{what} {path}: cannot create files in {folder} ({exc.strerror or exc}); make it "
+                              f"writable or choose another {what}") from None
+    os.close(fd)
+    os.unlink(probe)
+    if path.exists() and path.is_dir() and path != folder and not os.access(path, os.W_OK | os.X_OK):
+        raise OutputPathError(f"{what} {path} is not writable (permission denied); choose another {what}")
+    return path
+
+
+class LockedError(RuntimeError):
+    """Another process holds the lock; ``pid`` is its process id (None when unknown)."""
+
+    def __init__(self, path: Path, pid: int | None):
+        super().__init__(f"{path} is locked by process {pid if pid else '(unknown)'}")
+        self.path, self.pid = path, pid
+
+
+class FileLock:
+    """An exclusive advisory lock (``fcntl.flock``) on ``path``, held while the object is
+    in a ``with`` block or until :meth:`release`; the file holds the holder's pid. The lock
+    goes with the process (a killed holder frees it); the file stays, empty of meaning, so
+    taking the lock never races with removing it. Without ``fcntl`` (Windows) it locks
+    nothing. :meth:`acquire` raises :class:`LockedError` naming the holder's pid."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self._fd: int | None = None
+
+    @staticmethod
+    def holder(path: str | os.PathLike) -> int | None:
+        try:
+            text = Path(path).read_text(encoding="utf-8").strip()
+        except OSError:
+            return None
+        return int(text) if text.isdigit() else None
+
+    def acquire(self) -> "FileLock":
+        try:
+            import fcntl  # noqa: PLC0415
+        except ImportError:
+            return self
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise LockedError(self.path, self.holder(self.path)) from None
+        except BaseException:
+            os.close(fd)
+            raise
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+        return self
+
+    def release(self, remove: bool = False) -> None:
+        """Free the lock; with ``remove`` also delete the file (while still holding it)."""
+        if self._fd is None:
+            return
+        try:
+            if remove:
+                self.path.unlink(missing_ok=True)
+            else:
+                os.ftruncate(self._fd, 0)
+        finally:
+            os.close(self._fd)  # closing the descriptor releases the flock
+            self._fd = None
+
+    def __enter__(self) -> "FileLock":
+        return self.acquire()
+
+    def __exit__(self, *exc) -> bool:
+        self.release()
+        return False

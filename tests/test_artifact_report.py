@@ -53,8 +53,8 @@ def test_manifest_round_trip_and_checksum(tmp_path):
 def test_quality_columns_follow_schema():
     cols = quality_columns(["road", "Sign Symbol"])
     assert cols[:3] == ("artifact", "recipe", "dataset")
-    assert cols[-2:] == ("iou_road", "iou_sign_symbol")
-    assert class_column("a-b c") == "iou_a_b_c"
+    assert cols[-2:] == ("iou_road", "iou_Sign Symbol")  # the name as the dataset gives it: it reads back unchanged
+    assert class_column("a-b c") == "iou_a-b c"
 
 
 def test_atomic_writes_get_ordinary_permissions(tmp_path):

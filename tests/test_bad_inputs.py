@@ -218,3 +218,369 @@ def test_a_native_crash_still_reaches_the_terminal(tmp_path):
     assert res.returncode < 0 or res.returncode >= 128  # killed by the signal
     assert "Fatal glibc error: malloc assertion failure (simulated)" in res.stderr
     assert "malloc assertion failure" in (tmp_path / "cache/edgeseg/native.log").read_text()
+
+
+# -- every bad input a clear error: masks, orientation, labels, class names, paths, locks, signals --------
+
+
+def _set_exif_orientation(path, arr, orientation):
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(arr).save(path, exif=exif, quality=95)
+    return path
+
+
+def test_16bit_mask_ids_are_checked_before_any_conversion(segnet_dataset):
+    from edgeseg.data.formats import open_dataset
+    from edgeseg.data.pipeline import load_split
+    from edgeseg.errors import DataError
+
+    mask = np.zeros((8, 12), np.uint16)
+    mask[3, 4] = 300  # Pillow's 8-bit conversion clipped this to 255: "ignore", and training ran on
+    path = save(segnet_dataset / "trainannot" / "img0.png", mask)  # mode I;16
+    before = path.read_bytes()
+    message = (f"mask {path} has class id(s) [300] outside the class list (0-10 and ignore index 11); fix the mask or "
+               "declare the classes in dataset.toml")
+    with pytest.raises(DataError) as info:
+        load_split(open_dataset(segnet_dataset), "train", (8, 12))
+    assert str(info.value) == message
+    res = run("data", "inspect", segnet_dataset)
+    assert res.exit_code == 1
+    assert f"bad file: {message}" in res.output.splitlines()
+    assert path.read_bytes() == before
+
+
+def test_1bit_palette_and_16bit_masks_keep_their_ids(tmp_path):
+    from edgeseg.data.formats import open_dataset
+
+    root = tmp_path / "gen"
+    (root / "dataset.toml").parent.mkdir(parents=True)
+    (root / "dataset.toml").write_text('classes = ["bg", "road", "car"]\n')
+    ids = np.array([[0, 1], [1, 0]], np.uint8)
+    for stem, arr, mode in (("bits", ids.astype(bool), None), ("grey16", (ids * 2).astype(np.uint16), None),
+                            ("grey8", ids, "L")):
+        save(root / "images" / f"{stem}.png", np.zeros((2, 2, 3), np.uint8))
+        save(root / "masks" / f"{stem}.png", arr, mode=mode)
+    ds = open_dataset(root)
+    masks = {s.image.stem: ds.read_sample(s)[1].tolist() for s in ds.splits["train"]}
+    assert masks == {"bits": [[0, 1], [1, 0]], "grey16": [[0, 2], [2, 0]], "grey8": [[0, 1], [1, 0]]}
+
+
+def test_16bit_mask_in_a_colour_dataset_is_an_error(tmp_path):
+    from edgeseg.data.formats import open_dataset
+    from edgeseg.errors import DataError
+
+    root = tmp_path / "rgb"
+    save(root / "train" / "x.png", np.zeros((2, 2, 3), np.uint8))
+    path = save(root / "trainannot" / "x.png", np.array([[0, 300], [0, 0]], np.uint16))
+    (root / "class_dict.csv").write_text("name,r,g,b\nroad,128,64,128\nsky,255,255,255\n")
+    with pytest.raises(DataError) as info:
+        open_dataset(root).read_mask(path)
+    assert str(info.value) == (
+        f"mask {path} is a I;16 greyscale image with the value 300, which is no RGB colour, but the dataset's masks "
+        "are RGB colours (class_dict.csv or mask = \"rgb\"): save the masks as 8-bit RGB, or declare class-index "
+        "masks (mask = \"index\" in dataset.toml)")
+
+
+def test_exif_orientation_is_applied_to_images(segnet_dataset, tmp_path):
+    from edgeseg.data.formats import open_dataset
+    from edgeseg.data.pipeline import calibration_images
+
+    upright = np.zeros((16, 16, 3), np.uint8)
+    upright[:, 8:] = 250  # bright right half, as shown; the mask says the same
+    mask = np.zeros((16, 16), np.uint8)
+    mask[:, 8:] = 1
+    stored = np.ascontiguousarray(np.rot90(upright, k=1))  # a phone stores it sideways: bright top half
+    root = tmp_path / "phone"
+    (root / "dataset.toml").parent.mkdir(parents=True)
+    (root / "dataset.toml").write_text('classes = ["bg", "lane"]\n')
+    _set_exif_orientation(root / "images" / "p.jpg", stored, 6)
+    save(root / "masks" / "p.png", mask, mode="L")
+    ds = open_dataset(root)
+    image, m = ds.read_sample(ds.splits["train"][0])
+    assert np.abs(image.astype(int) - upright).mean() < 8  # not 125: the pixels and the mask agree
+    assert (m == mask).all()
+    calib = calibration_images(root / "images", (16, 16), "stretch")
+    assert np.abs(calib[0].astype(int) - upright).mean() < 8
+
+
+def test_exif_rotated_image_that_no_longer_fits_its_mask(tmp_path):
+    from edgeseg.data.formats import open_dataset
+    from edgeseg.errors import DataError
+
+    root = tmp_path / "phone"
+    (root / "dataset.toml").parent.mkdir(parents=True)
+    (root / "dataset.toml").write_text('classes = ["bg", "lane"]\n')
+    img = _set_exif_orientation(root / "images" / "p.jpg", np.zeros((8, 16, 3), np.uint8), 6)
+    msk = save(root / "masks" / "p.png", np.zeros((8, 16), np.uint8), mode="L")  # drawn on the stored pixels
+    ds = open_dataset(root)
+    with pytest.raises(DataError) as info:
+        ds.read_sample(ds.splits["train"][0])
+    assert str(info.value) == (
+        f"image {img} is stored 16x8 (WxH) with EXIF orientation 6 (rotated 90 degrees clockwise when shown), so it "
+        f"is 8x16 as shown, but its mask {msk} is 16x8: masks must match their image as shown. Turn the mask the same "
+        "way, or save the image upright without the orientation tag (e.g. `mogrify -auto-orient IMAGE`)")
+
+
+def _unlabel(root, split):
+    for p in (root / f"{split}annot").iterdir():
+        save(p, np.full((8, 12), 11, np.uint8), mode="L")  # 11: CamVid's void, everywhere
+
+
+UNLABELLED_VAL = ("split 'val' of {root} has no labelled pixel: all 2 of its masks are the ignore value 11 (or 255) "
+                  "everywhere, so it can be neither learnt from nor scored (its mIoU would be nan); label its masks, "
+                  "check the dataset's ignore value (ignore_index in dataset.toml), or use another split")
+
+
+def test_a_split_without_a_labelled_pixel_is_an_error(segnet_dataset):
+    from edgeseg.data.formats import open_dataset
+    from edgeseg.data.pipeline import load_split
+    from edgeseg.errors import DataError
+
+    _unlabel(segnet_dataset, "val")
+    res = run("data", "inspect", segnet_dataset)
+    assert res.exit_code == 1
+    assert res.output.splitlines()[-1] == "Error: " + UNLABELLED_VAL.format(root=segnet_dataset)
+    with pytest.raises(DataError) as info:  # what train, eval and QAT decode with: refused before any step
+        load_split(open_dataset(segnet_dataset), "val", (8, 12), keep_source=True)
+    assert str(info.value) == UNLABELLED_VAL.format(root=segnet_dataset)
+    load_split(open_dataset(segnet_dataset), "train", (8, 12))  # the labelled split is fine
+
+
+def test_class_names_of_any_script_survive_every_csv_and_table(tmp_path):
+    import csv
+    import os
+    import subprocess
+    import sys
+
+    from edgeseg.reporting.tables import class_table, format_table, read_report, write_report
+
+    names = ["车道", "线", "stræde"]
+    quality = [{"artifact": f"m_{recipe}", "recipe": recipe, "dataset": "d", "split": "val", "images": 2,
+                "miou": 0.5, "per_class_iou": dict(zip(names, ious))}
+               for recipe, ious in (("float32", (0.5, 0.25, 0.75)), ("int8", (0.4, 0.0, 0.7)))]
+    folder = write_report(tmp_path / "reports", "unicode", latency=[], quality=quality)
+    header = (folder / "quality.csv").read_bytes().decode("utf-8").splitlines()[0]
+    assert header == "artifact,recipe,dataset,split,images,miou,dice,pixel_accuracy,backend,iou_车道,iou_线,iou_stræde"
+    with open(folder / "per_class.csv", encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["class"] for r in rows] == names * 2
+    assert {(r["artifact"], r["class"]): r["iou"] for r in rows}[("m_int8", "线")] == "0"
+    rep = read_report(folder)
+    assert [r["class"] for r in rep["per_class"]] == names * 2
+    cols, view = class_table(rep["per_class"])
+    text = format_table(view, cols)
+    assert [ln.split()[0] for ln in text.splitlines()[2:]] == names
+    from edgeseg.reporting.tables import display_width
+
+    assert len({display_width(ln) for ln in text.splitlines()}) == 1  # aligned on a terminal: 车 takes two columns
+    # read back under a locale that is not UTF-8 (LC_ALL=C without Python's UTF-8 mode)
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}
+    code = ("import json, sys; from edgeseg.reporting.tables import read_report; "
+            "print(json.dumps([r['class'] for r in read_report(sys.argv[1])['per_class']]))")
+    out = subprocess.run([sys.executable, "-c", code, str(folder)], capture_output=True, text=True, env=env,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == names * 2
+
+
+def test_class_names_that_would_share_a_column_are_an_error(segnet_dataset):
+    from edgeseg.data.formats import open_dataset
+    from edgeseg.errors import DataError
+
+    (segnet_dataset / "dataset.toml").write_text('classes = ["café", "cafe\\u0301"]\n', encoding="utf-8")
+    with pytest.raises(DataError) as info:
+        open_dataset(segnet_dataset)
+    assert str(info.value) == (f"{segnet_dataset / 'dataset.toml'}: classes 0 and 1 are both named 'café' (class 1 "
+                               "writes it 'cafe\\u0301', the same text in another Unicode form); give every class its "
+                               "own name (reports keep one column and row per class name)")
+
+
+def test_calibration_folder_under_a_folder_named_annot(tmp_path, segnet_dataset):
+    from edgeseg.data.formats import image_folder
+    from edgeseg.data.pipeline import calibration_images
+    from edgeseg.errors import DataError
+
+    calib = tmp_path / "lane_annot" / "calib"
+    for i in range(12):
+        save(calib / f"{i}.png", np.full((8, 12, 3), i, np.uint8))
+    assert len(calibration_images(calib, (8, 12))) == 12  # was "found 0 calibration image(s)"
+    # inside a plain folder, only a dataset's own mask folders are left out
+    save(segnet_dataset / "masks" / "not_a_mask.png", np.zeros((8, 12, 3), np.uint8))  # segnet: masks/ is a folder
+    found = {p.relative_to(segnet_dataset).as_posix() for p in image_folder(segnet_dataset)}
+    assert found == {"train/img0.png", "train/img1.png", "train/img2.png", "val/img0.png", "val/img1.png",
+                     "masks/not_a_mask.png"}
+    with pytest.raises(DataError) as info:
+        calibration_images(segnet_dataset / "trainannot", (8, 12))
+    assert str(info.value) == (f"calibration source {segnet_dataset / 'trainannot'} is a mask folder of the dataset in "
+                               f"{segnet_dataset}: calibrate with the dataset ({segnet_dataset}, its train images) or "
+                               "a folder of images")
+
+
+def test_train_output_under_a_file_is_refused_before_any_work(tmp_path, segnet_dataset):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where a folder should be")  # fails as root too
+    res = run("train", "--data", segnet_dataset, "--out", blocker / "run")
+    assert res.exit_code == 1
+    assert res.output == (f"Error: --out {blocker / 'run'}: {blocker} is a file, not a folder, so nothing can be "
+                          "created under it; choose another --out\n")
+    assert blocker.read_text() == "a file where a folder should be"
+
+
+def test_train_output_in_an_unwritable_folder_is_refused_before_any_work(tmp_path, segnet_dataset, monkeypatch):
+    import os
+
+    from pathlib import Path
+
+    ro = tmp_path / "rodir"
+    ro.mkdir()
+    real_access = os.access
+    # root may write anywhere, so the read-only folder is what os.access says of it
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if Path(p) == ro else real_access(p, mode, **kw))
+    res = run("train", "--data", segnet_dataset, "--out", ro / "run")
+    assert res.exit_code == 1
+    assert res.output == (f"Error: --out {ro / 'run'}: {ro} is not writable (permission denied); make it writable or "
+                          "choose another --out\n")
+    assert list(ro.iterdir()) == []
+
+
+def test_train_output_name_too_long_is_refused_before_any_work(tmp_path, segnet_dataset):
+    res = run("train", "--data", segnet_dataset, "--out", tmp_path / ("r" * 260))
+    assert res.exit_code == 1
+    assert res.output == (f"Error: --out '{'r' * 20}...{'r' * 12}' is a name of 260 bytes; the file system of "
+                          f"{tmp_path} allows at most 255 per name: choose a shorter --out\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["segnet"]
+
+
+HOLD_LOCK = """
+import sys, time
+from edgeseg.fileio import FileLock
+FileLock(sys.argv[1]).acquire()
+print("locked", flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_run_folder_in_use_is_refused_naming_the_process(tmp_path, segnet_dataset):
+    import subprocess
+    import sys
+
+    from edgeseg.fileio import FileLock
+
+    out = tmp_path / "run"
+    out.mkdir()
+    other = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(out / ".lock")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout.readline() == "locked\n"
+        res = run("train", "--data", segnet_dataset, "--out", out, "--epochs", "1")
+        assert res.exit_code == 1
+        assert res.output == (f"Error: {out} is in use: process {other.pid} is training into it (it holds "
+                              f"{out / '.lock'}); wait for it to finish or stop it (kill {other.pid}), or choose "
+                              "another --out\n")
+        assert [p.name for p in out.iterdir()] == [".lock"]  # the other training's folder is untouched
+        assert other.poll() is None
+    finally:
+        other.kill()
+        other.wait()
+    with FileLock(out / ".lock"):  # a dead holder frees it
+        pass
+
+
+def test_sigterm_raises_like_ctrl_c_inside_the_guard_only():
+    import os
+    import signal
+    import time
+
+    from edgeseg.interrupt import Terminated, sigterm_as_interrupt
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt) as info:
+        with sigterm_as_interrupt():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler raises here, at once
+    assert isinstance(info.value, Terminated)
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+# -- the same, through a real (tiny) training ------------------------------------------------------------
+
+TINY_TRAIN = ["--input-size", "16x16", "--depth", "2", "--base", "4", "--batch", "1", "--augment", "none",
+              "--model", "resunet", "--loss", "ce"]
+
+
+@pytest.mark.e2e
+def test_train_refuses_a_val_split_without_labels(tmp_path, segnet_dataset):
+    _unlabel(segnet_dataset, "val")
+    out = tmp_path / "run"
+    res = run("train", "--data", segnet_dataset, "--out", out, "--epochs", "2", *TINY_TRAIN)
+    assert res.exit_code == 1
+    assert res.output.splitlines()[-1] == "Error: " + UNLABELLED_VAL.format(root=segnet_dataset)
+    assert not out.exists()
+
+
+@pytest.mark.e2e
+def test_a_nan_val_score_is_never_best(tmp_path, segnet_dataset, monkeypatch):
+    import edgeseg.training.loop as loop
+
+    real = loop.score_split
+    monkeypatch.setattr(loop, "score_split", lambda *a, **k: {**real(*a, **k), "miou": float("nan")})
+    out = tmp_path / "run"
+    res = run("train", "--data", segnet_dataset, "--out", out, "--epochs", "1", *TINY_TRAIN)
+    assert res.exit_code == 1
+    assert res.output.splitlines()[-1] == (
+        f"Error: no epoch of {out} gave a finite val mIoU, so none was saved as best: the val split has no labelled "
+        "pixel to score (run `edgeseg data inspect` on the dataset)")
+    assert not (out / "best.json").exists() and not (out / "best.weights.h5").exists()
+
+
+@pytest.mark.e2e
+def test_a_diverging_loss_stops_the_run(tmp_path, segnet_dataset):
+    import re
+
+    out = tmp_path / "run"
+    res = run("train", "--data", segnet_dataset, "--out", out, "--epochs", "3", "--lr", "1e30", "--ema", "0",
+              "--warmup-epochs", "0", *TINY_TRAIN)
+    assert res.exit_code == 1, res.output
+    last = res.output.splitlines()[-1]
+    assert re.fullmatch(r"Error: training diverged: the (training loss|weights) became (nan|inf|-inf) at epoch 1, "
+                        r"step \d+ \(learning rate 1e\+30\); lower --lr \(e\.g\. 0\.001\), or keep the warm-up "
+                        r"\(--warmup-epochs\) and the weight average \(--ema\) on, and train again; no epoch "
+                        r"finished, so nothing was kept", last), last
+    assert not out.exists()  # no NaN run to export
+
+
+@pytest.mark.e2e
+def test_sigterm_while_saving_weights_leaves_no_partial_file(tmp_path, segnet_dataset, monkeypatch):
+    import os
+    import signal
+
+    import tf_keras
+
+    real = tf_keras.Model.save_weights
+    lasts = []
+
+    def save_then_sigterm(self, path, *a, **k):  # SIGTERM arrives while epoch 2's last weights are a temp file
+        real(self, path, *a, **k)
+        if "last" in str(path):
+            lasts.append(path)
+            if len(lasts) == 2:
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(tf_keras.Model, "save_weights", save_then_sigterm)
+    out = tmp_path / "run"
+    res = run("train", "--data", segnet_dataset, "--out", out, "--epochs", "3", *TINY_TRAIN)
+    assert res.exit_code == 130, res.output
+    assert res.output.splitlines()[-1] == (
+        f"Error: interrupted (SIGTERM); {out} keeps 1 finished epoch(s): `edgeseg train ... --out {out} --resume` "
+        "continues from epoch 2 (the last finished epoch is 1)")
+    assert ".tmp-last.weights.h5" in str(lasts[-1])
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == [".lock"]  # no partial file
+    assert (out / "last.weights.h5").is_file() and (out / "best.json").is_file()
+    monkeypatch.setattr(tf_keras.Model, "save_weights", real)
+    res = run("train", "--data", segnet_dataset, "--out", out, "--epochs", "2", "--resume")  # the lock file is no run
+    assert res.exit_code == 0, res.output
+    res = run("quantize", out, "--float32", "--out", tmp_path / "m.tflite", "--no-lint")
+    assert res.exit_code == 0, res.output

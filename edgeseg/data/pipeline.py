@@ -20,7 +20,8 @@ from PIL import Image
 
 from ..config import IGNORE
 from ..errors import DataError
-from .formats import Dataset, Sample, image_folder, open_dataset, read_rgb
+from .formats import (Dataset, Sample, dataset_mask_folders, image_folder, open_dataset, read_rgb,
+                      unlabelled_split_message)
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,8 @@ def _load_one(ds: Dataset, sample: Sample, size, mode, with_mask: bool):
     else:
         image, mask = read_rgb(sample.image), None
     geo = geometry(image.shape[:2], size, mode)
-    return resize_image(image, geo), (resize_mask(mask, geo) if mask is not None else None), mask, geo
+    labelled = mask is not None and bool(np.any(mask != IGNORE))
+    return resize_image(image, geo), (resize_mask(mask, geo) if mask is not None else None), mask, geo, labelled
 
 
 def load_split(
@@ -122,7 +124,9 @@ def load_split(
     """Decode and resize one split into memory, validating every file.
 
     Without ``skip_bad`` the first bad file raises a :class:`DataError` naming it; with it,
-    bad files are left out and listed in ``Cached.skipped``.
+    bad files are left out and listed in ``Cached.skipped``. A split whose masks hold no
+    labelled pixel (all ignore) is a :class:`DataError` naming it: training could not learn
+    from it and its scores would be nan.
     """
     samples = ds.samples(split)[: limit or None]
 
@@ -135,6 +139,7 @@ def load_split(
             return None, str(exc)
 
     images, masks, kept, skipped, sources, geos = [], [], [], [], [], []
+    labelled = False
     with ThreadPoolExecutor(max_workers=workers) as pool:
         results = pool.map(job, samples)
         if progress:
@@ -146,6 +151,7 @@ def load_split(
             images.append(res[0])
             masks.append(res[1])
             kept.append(s)
+            labelled = labelled or res[4]
             if keep_source:
                 sources.append(res[2])
                 geos.append(res[3])
@@ -153,7 +159,14 @@ def load_split(
         log.warning("skipped %d bad file(s) in split '%s' of %s, e.g. %s", len(skipped), split, ds.root, skipped[0][1])
     if not images:
         raise DataError(f"no usable samples in split '{split}' of {ds.root}")
-    return Cached(np.stack(images), np.stack(masks), kept, skipped,
+    stacked = np.stack(masks)
+    if not labelled:
+        cut = len(ds.samples(split)) > len(samples)
+        raise DataError(unlabelled_split_message(ds, split, len(kept), f" read (--limit {limit})" if cut else ""))
+    if not keep_source and not np.any(stacked != IGNORE):
+        raise DataError(f"split '{split}' of {ds.root} loses every labelled pixel when resized to "
+                        f"{size[0]}x{size[1]} ({mode}): its labelled regions are too small; use a larger --input-size")
+    return Cached(np.stack(images), stacked, kept, skipped,
                   sources if keep_source else None, geos if keep_source else None)
 
 
@@ -291,6 +304,10 @@ def calibration_images(source: str | Path, size: tuple[int, int], mode: str = "l
     source = Path(source)
     if not source.exists():
         raise DataError(f"calibration source {source} does not exist")
+    parent = source.resolve().parent
+    if source.is_dir() and any(m.resolve() == source.resolve() for m in dataset_mask_folders(parent)):
+        raise DataError(f"calibration source {source} is a mask folder of the dataset in {parent}: calibrate with the "
+                        f"dataset ({parent}, its {split} images) or a folder of images")
     try:
         ds = open_dataset(source)
         pool = ds.splits.get(split) or next(v for v in ds.splits.values() if v)

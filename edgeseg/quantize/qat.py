@@ -157,6 +157,20 @@ def qat_finetune(run: str | Path, epochs: int = 2, lr: float = 1e-4, data: str |
     cfg_path = out / "config.json"
     if cfg_path.exists() and not resume:
         raise TrainError(f"{out} already holds a QAT fine-tune; pass --resume to continue it, or delete {out}")
+    from ..training.loop import lock_run  # noqa: PLC0415
+
+    lock = lock_run(out, "fine-tuning it (quantize --qat)")  # one fine-tune at a time in RUN/qat
+    try:
+        return _qat_finetune_locked(run, out, cfg_path, epochs, lr, data, batch, limit, resume, on_epoch, progress,
+                                    on_batch)
+    finally:
+        lock.release()
+
+
+def _qat_finetune_locked(run: Path, out: Path, cfg_path: Path, epochs, lr, data, batch, limit, resume, on_epoch,
+                         progress, on_batch) -> dict:
+    from ..run import load_run_model  # noqa: PLC0415
+
     float_model, cfg = load_run_model(run)
     train_cfg = cfg.get("train", {})
     batch = batch or int(train_cfg.get("batch", 8))

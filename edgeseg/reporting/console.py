@@ -7,6 +7,7 @@ prints by itself.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Callable
 
@@ -183,3 +184,35 @@ def profile(p, out: Write) -> None:
         out(f"  delegate   {d.name:<8} {' '.join(d.flags)}{extra}")
     out(f"  power      {p.power.source} at {p.power.rate_hz:g} Hz, idle {p.power.idle_secs:g} s, "
         f"current {p.power.current_unit} sign {p.power.current_sign:+d}")
+
+
+def as_json(obj) -> str:
+    """``obj`` as indented JSON (NumPy scalars as numbers, paths as strings)."""
+    def default(o):
+        import numpy as np  # noqa: PLC0415
+
+        if isinstance(o, np.generic):
+            return o.item()
+        if isinstance(o, Path):
+            return str(o)
+        raise TypeError(type(o))
+
+    return json.dumps(obj, indent=2, default=default)
+
+
+def epoch_line(r: dict, what: str = "") -> str:
+    """One finished epoch of training (``what`` = "qat " for the QAT fine-tune, whose val mIoU is fake-quant)."""
+    if what:
+        return (f"{what}epoch {r['epoch']}/{r['epochs']}  loss {r['loss']:.4f}  val mIoU (fake-quant) "
+                f"{r['val_miou']:.4f}  {r['images_per_s']:.1f} img/s{'  *best' if r['best'] else ''}")
+    return (f"epoch {r['epoch']}/{r['epochs']}  loss {r['loss']:.4f}  val mIoU {r['val_miou']:.4f}  "
+            f"dice {r['val_dice']:.4f}  acc {r['val_pixel_accuracy']:.4f}  {r['images_per_s']:.1f} img/s"
+            + ("  *best" if r["best"] else ""))
+
+
+def bench_line(row: dict) -> str:
+    """One measured bench row, as it is measured."""
+    if row.get("status") == "failed":
+        return f"bench {row['artifact']} on {row['delegate']}: failed"
+    return (f"bench {row['artifact']} on {row['delegate']}: median {row['median_ms']:.2f} ms "
+            f"({row.get('runs')} runs, {row.get('status')})")

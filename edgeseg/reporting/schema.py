@@ -8,10 +8,12 @@ show mIoU in percent, and say so on the axis.
 
 from __future__ import annotations
 
-import re
+import unicodedata
 
 QUALITY_COLUMNS = ("artifact", "recipe", "dataset", "split", "images", "miou", "dice", "pixel_accuracy", "backend")
-#: Per-class IoU columns follow the fixed ones, one per class: ``iou_<class name>``.
+#: Per-class IoU columns follow the fixed ones, one per class: ``iou_<class name>``, the
+#: name exactly as the dataset gives it (any script; only Unicode NFC-normalised), so it
+#: reads back unchanged and two classes never share a column.
 QUALITY_CLASS_PREFIX = "iou_"
 
 LATENCY_COLUMNS = (
@@ -86,11 +88,26 @@ FORMATS = {
 
 
 def class_column(name: str) -> str:
-    return QUALITY_CLASS_PREFIX + re.sub(r"[^0-9A-Za-z_]+", "_", name).strip("_").lower()
+    """The quality.csv column of a class: ``iou_`` + its name, unchanged (NFC form)."""
+    return QUALITY_CLASS_PREFIX + unicodedata.normalize("NFC", str(name))
+
+
+def column_class(column: str) -> str:
+    """The class name of a per-class column (the inverse of :func:`class_column`)."""
+    return column[len(QUALITY_CLASS_PREFIX):]
 
 
 def quality_columns(class_names) -> tuple[str, ...]:
-    return QUALITY_COLUMNS + tuple(class_column(c) for c in class_names)
+    """The quality.csv header for these classes; two classes with one name are an error
+    (one column would hold both and a value would be lost)."""
+    from ..errors import ReportError  # noqa: PLC0415
+
+    columns = tuple(class_column(c) for c in class_names)
+    if len(set(columns)) < len(columns):
+        twice = next(column_class(c) for c in columns if columns.count(c) > 1)
+        raise ReportError(f"the class name {twice!r} appears twice in {list(class_names)}: a report keeps one IoU "
+                          "column per class name; give every class its own name")
+    return QUALITY_COLUMNS + columns
 
 
 def column_format(column: str) -> str | None:

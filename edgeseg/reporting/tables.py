@@ -10,6 +10,7 @@ import platform
 import shutil
 import sys
 import time
+import unicodedata
 from importlib import metadata
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from ..version import __version__
 from ..errors import ReportError
 from ..fileio import atomic_write_csv, atomic_write_json
 from .schema import (CLASS_COLUMNS, LATENCY_COLUMNS, NOISY_SPREAD, NUMERIC, QUALITY_CLASS_PREFIX, QUALITY_COLUMNS,
-                     REQUIRED, SUMMARY_COLUMNS, class_column, column_format, quality_columns)
+                     REQUIRED, SUMMARY_COLUMNS, class_column, column_class, column_format, quality_columns)
 
 
 def utc_stamp() -> str:
@@ -118,10 +119,11 @@ class ReportFolder:
 def quality_rows(results: list[dict]) -> tuple[tuple[str, ...], list[dict]]:
     """Quality results (``per_class_iou`` dicts, or rows already holding ``iou_*`` columns)
     as quality.csv rows; columns are the fixed ones plus one per class seen."""
-    names, extra = [], []
+    names, extra, seen = [], [], set()
     for r in results:
         for n in r.get("per_class_iou") or {}:
-            if n not in names:
+            if class_column(n) not in seen:  # one class of several artifacts: one column
+                seen.add(class_column(n))
                 names.append(n)
         for k in r:
             if k.startswith(QUALITY_CLASS_PREFIX) and k not in extra:
@@ -146,7 +148,7 @@ def model_family(artifact: str, recipe: str | None) -> str:
 
 
 def _class_ious(row: dict) -> dict[str, float | None]:
-    return {k[len(QUALITY_CLASS_PREFIX):]: (float(v) if _num(v) else None)
+    return {column_class(k): (float(v) if _num(v) else None)
             for k, v in row.items() if k.startswith(QUALITY_CLASS_PREFIX)}
 
 
@@ -311,7 +313,7 @@ def read_csv(path: str | Path, table: str | None = None) -> list[dict]:
     if not path.is_file():
         return []
     try:
-        with open(path, newline="") as fh:
+        with open(path, newline="", encoding="utf-8-sig") as fh:  # edgeseg writes UTF-8; -sig: a spreadsheet's BOM
             reader = csv.DictReader(fh)
             rows = list(reader)
             header = reader.fieldnames or []
@@ -348,7 +350,7 @@ def read_report(folder: str | Path) -> dict:
     run = {}
     if (folder / "run.json").is_file():
         try:
-            run = json.loads((folder / "run.json").read_text())
+            run = json.loads((folder / "run.json").read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
             raise ReportError(f"{folder / 'run.json'} is not valid JSON: {exc}") from None
     names = ("quality", "latency", "power", "ops", "summary", "power_trace", "per_class")
@@ -378,13 +380,31 @@ def format_cell(column: str, v, floats: int = 2) -> str:
     return fmt.format(f) if fmt else f"{f:.{floats}f}"
 
 
+def display_width(text: str) -> int:
+    """Terminal columns ``text`` takes: East Asian wide and full-width characters (车道) take
+    two, combining marks none, so tables of class names in any script stay aligned."""
+    width = 0
+    for ch in text:
+        if unicodedata.combining(ch) or unicodedata.category(ch) in ("Mn", "Me", "Cf"):
+            continue
+        width += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+    return width
+
+
+def pad_to_width(text: str, width: int) -> str:
+    """``text`` left-aligned in ``width`` terminal columns (:func:`display_width`): what
+    ``f"{text:<24}"`` does for ASCII, right for 车道 too."""
+    return text + " " * max(0, width - display_width(text))
+
+
 def format_table(rows: list[dict], columns: list[str] | tuple[str, ...], floats: int = 2) -> str:
     """A plain aligned text table (no colour codes, safe for logs and CI)."""
     body = [[format_cell(c, r.get(c), floats) for c in columns] for r in rows]
-    widths = [max(len(c), *(len(b[i]) for b in body)) if body else len(c) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths))]
+    widths = [max(display_width(c), *(display_width(b[i]) for b in body)) if body else display_width(c)
+              for i, c in enumerate(columns)]
+    lines = ["  ".join(pad_to_width(c, w) for c, w in zip(columns, widths))]
     lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(v.ljust(w) for v, w in zip(b, widths)) for b in body]
+    lines += ["  ".join(pad_to_width(v, w) for v, w in zip(b, widths)) for b in body]
     return "\n".join(lines)
 
 

@@ -7,6 +7,7 @@ Run directory layout::
     RUN/best.weights.h5      weights of the epoch with the best val mIoU
     RUN/last.weights.h5      weights after the last finished epoch
     RUN/ckpt/                model + optimizer + epoch (tf.train.Checkpoint) for --resume
+    RUN/.lock                flock-ed by the process training into RUN (its pid inside), see lock_run
 
 A run killed mid-epoch resumes from the last finished epoch; shuffling and augmentation are
 pure functions of (seed, epoch, position), so the resumed run sees the same batches.
@@ -26,9 +27,9 @@ from typing import Callable
 
 
 from ..version import __version__
-from ..config import format_size, import_tf, parse_size
+from ..config import format_size, import_tf, option, parse_size
 from ..data.formats import open_dataset
-from ..data.pipeline import NORMALISATION, RESIZE_MODES, AugmentConfig, load_split, normalise, train_dataset
+from ..data.pipeline import AUGMENTATIONS, NORMALISATION, RESIZE_MODES, AugmentConfig, load_split, normalise, train_dataset
 from ..errors import TrainError, TrainInterrupted, UsageError
 from ..fileio import FileLock, LockedError, OutputPathError, atomic_write_csv, atomic_write_json, check_writable_output
 from ..interrupt import interrupted_by, sigterm_as_interrupt
@@ -45,36 +46,57 @@ log = logging.getLogger(__name__)
 HISTORY_COLUMNS = ("epoch", "lr", "loss", "val_miou", "val_dice", "val_pixel_accuracy", "seconds", "images_per_s")
 
 
+def _per_model(attr: str) -> str:
+    return ", ".join(f"{k} {format_size(v) if isinstance(v, tuple) else v}"
+                     for k, v in ((k, getattr(m, attr)) for k, m in MODELS.items()))
+
+
 @dataclass
 class TrainConfig:
-    data: str
-    out: str
-    model: str = DEFAULT_MODEL
-    input_size: tuple[int, int] | None = None  # None: the model's row in MODELS (edgeseg/models/registry.py)
-    epochs: int = 30
-    batch: int = 8
-    lr: float = 1e-3  # the peak rate (after warm-up) of Adam
-    decay_rate: float = 0.8  # schedule "exp" only
-    decay_epochs: float = 3.0  # schedule "exp" only
-    schedule: str = "constant"  # see edgeseg.training.recipe.SCHEDULES (constant won at 35 CamVid epochs)
-    warmup_epochs: float = 1.0
-    ema: float = 0.99  # decay per step of the weights' moving average, the model of record; 0 = off
+    """One training run. The fields with help are the options of `edgeseg train` (same names,
+    same defaults); ``None`` takes the model's value from its row in MODELS."""
+
+    data: str = option(None, "Dataset folder.", required=True)
+    out: str = option(None, "Run folder to create (or resume).", required=True)
+    model: str = option(DEFAULT_MODEL, f"{', '.join(MODELS)} (the table: edgeseg/models/registry.py).")
+    input_size: tuple[int, int] | None = option(None, f"HxW. Default: the model's ({_per_model('input_size')}).",
+                                                size=True)
+    epochs: int = option(30, "Epochs to train.", min=1)
+    batch: int = option(8, "Images per step.", min=1)
+    lr: float = option(1e-3, "Peak learning rate of Adam (after the warm-up).", min=0, min_open=True)
+    decay_rate: float = option(0.8, "--schedule exp: LR factor every --decay-epochs.", flag="--decay", min=0, max=1,
+                               min_open=True)
+    decay_epochs: float = option(3.0, "--schedule exp: epochs between LR decays.", min=0, min_open=True)
+    schedule: str = option("constant", "constant (with the EMA, the best measured at 35 CamVid epochs); cosine / "
+                                       "poly: warm-up then decay to the last step; exp: the seed's (x --decay every "
+                                       "--decay-epochs).", choices=SCHEDULES)
+    warmup_epochs: float = option(1.0, "Linear warm-up (cosine, poly).", min=0)
+    ema: float = option(0.99, "Decay of the exponential moving average of the weights, the model that is validated, "
+                              "saved and exported (0 = off: the raw weights).", min=0, max=1, max_open=True)
     jit_compile: bool = False  # XLA for the train step (benchmarks/train_throughput.py measures it)
-    loss: str | None = None  # None: the model's row in MODELS (ohem for resunet, dice for unet-pta, ce otherwise)
-    class_weights: bool = False
-    augment: str = "flip"
-    resize: str = "letterbox"
-    seed: int = 0
-    skip_bad: bool = False
+    loss: str | None = option(None, "ce = cross-entropy (+ L2 from --l2), dice = soft Dice, ce_dice = both, ohem = "
+                                    f"cross-entropy of the hardest pixels. Default: the model's ({_per_model('loss')}).",
+                              choices=LOSSES)
+    class_weights: bool = option(False, "Median-frequency (class-balanced) weights in the cross-entropy (ce, ce_dice).")
+    augment: str = option("flip", f"Comma list of {','.join(AUGMENTATIONS)}, or 'none'; 'default' = all "
+                                  f"{len(AUGMENTATIONS)} (scale: random zoom 0.75-1.5x and crop; scale=MIN-MAX sets "
+                                  "the range).")
+    resize: str = option(RESIZE_MODES[0], "How images meet the input size.", choices=RESIZE_MODES)
+    seed: int = option(0, "Seed of the weights, the shuffling and the augmentation.")
+    skip_bad: bool = option(False, "Skip unreadable or inconsistent files with a warning.")
     train_split: str = "train"
     val_split: str = "val"
-    limit: int | None = None  # at most this many images per split (quick experiments)
+    limit: int | None = option(None, "Use at most N images per split.", kind=int, min=1)
     model_options: dict = field(default_factory=dict)
-    pta_sampling: str | None = None  # unet-pta: CONFIG:WEIGHT,... (None: the seed's distribution)
+    pta_sampling: str | None = option(None, "unet-pta: configurations sampled per training step, CONFIG:WEIGHT,... "
+                                            "(default: the seed's HHH:0.45,LHH:0.15,HLH:0.15,HHL:0.15,LLL:0.10).")
 
     def __post_init__(self):
         """The defaults that depend on the model come from its registry row, so a config built
         in Python trains what the CLI trains; the rest is checked here, before any work."""
+        for name in ("data", "out"):
+            if not getattr(self, name):
+                raise UsageError(f"training needs --{name}", param="--" + name)
         if self.model not in MODELS:
             near = difflib.get_close_matches(str(self.model), list(MODELS), n=1)
             raise UsageError(f"unknown model '{self.model}'{f' (did you mean {near[0]!r}?)' if near else ''}; "
@@ -234,7 +256,8 @@ def lock_run(out: Path, what: str = "training into it") -> FileLock:
         raise TrainError(f"{out} is in use: {who} is {what} (it holds {exc.path}); wait for it to finish or stop "
                          f"it{stop}, or choose another --out") from None
     except OSError as exc:
-        raise TrainError(f"cannot create the run folder {out} ({exc.strerror or exc}); choose another --out") from None
+        raise TrainError(f"cannot create or lock the run folder {out} ({exc.strerror or exc}); make it writable or "
+                         "choose another folder") from None
 
 
 def _missing_folders(path: Path) -> list[Path]:
@@ -264,6 +287,7 @@ def _remove_unfinished(out: Path, created: list[Path], lock: FileLock) -> None:
 
 def _train_locked(cfg: TrainConfig, out: Path, resume: bool, on_epoch, progress, verbose, on_batch) -> dict:
     """:func:`train` once ``out`` is checked and locked."""
+    # long: every check that must run before any work (options, resume, memory, disk) in the order it costs
     config_path = out / "config.json"
     if config_path.exists() and not resume:
         raise TrainError(f"{out} already holds a run; pass --resume to continue it, or choose another --out")
@@ -361,6 +385,7 @@ def fit(model, optimizer, schedule, out: Path, train_cache, val_cache, ds, *, ep
     nothing is written to ``out``); ``on_batch`` gets ``{epoch, epochs, batch, steps, loss}``
     after every step. With ``ema`` the averaged weights are validated and saved (best/last)
     while the raw ones train on; the checkpoint keeps both. Returns best.json."""
+    # long: the Keras callbacks (EMA swap, validation, checkpoints, Ctrl-C) share the loop's state by closure
     tf = import_tf()
     import tf_keras as keras  # noqa: PLC0415
 
@@ -460,16 +485,18 @@ def fit(model, optimizer, schedule, out: Path, train_cache, val_cache, ds, *, ep
             raise TrainInterrupted(f"interrupted{how} before the first epoch of {out} finished; nothing to resume"
                                    + (" (the run folder was not created)" if not (out / "config.json").exists() else
                                       ": run the same command again")) from None
-        raise TrainInterrupted(f"interrupted{how}; {out} keeps {done} finished epoch(s): `edgeseg train ... --out {out} "
-                               f"--resume` continues from epoch {done + 1} (the last finished epoch is {done})") from None
+        raise TrainInterrupted(f"interrupted{how}; {out} keeps {done} finished epoch(s): `edgeseg train ... --out "
+                               f"{out} --resume` continues from epoch {done + 1} (the last finished epoch is {done})"
+                               ) from None
     except _Diverged as exc:
         _remove_partial_files(out)
         done = int(epoch_var.numpy())
         lr = float(schedule(optimizer.iterations))
+        lower = min(lr / 10, 1e-3)
         kept = (f"{out} keeps the {done} finished epoch(s) before it, but resuming would train at the same rate"
                 if done else "no epoch finished, so nothing was kept")
         raise TrainError(f"training diverged: {exc.what} became {exc.value} at epoch {exc.epoch}, step {exc.step} "
-                         f"(learning rate {lr:.3g}); lower --lr (e.g. {lr / 10:.3g}), or keep the warm-up "
+                         f"(learning rate {lr:.3g}); lower --lr (e.g. {lower:.3g}), or keep the warm-up "
                          f"(--warmup-epochs) and the weight average (--ema) on, and train again; {kept}") from None
     best_path = out / "best.json"
     if not best_path.is_file():
