@@ -51,7 +51,7 @@ def recipe_of(cfg: dict) -> str:
 
 
 def main(argv=None) -> int:
-    from edgeseg.runtime.hostbench import bench_rows
+    from edgeseg.device.bench import bench_rows
     from edgeseg.quantize.lint import lint_artifact
     from edgeseg.quantize.ptq import quantize_run
     from edgeseg.runtime.evaluate import evaluate

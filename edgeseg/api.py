@@ -197,7 +197,14 @@ class ExportResult(Result):
 def export(config: ExportConfig, *, say: Say = _quiet, progress=None, on_epoch=None, on_batch=None) -> ExportResult:
     """Export (quantize) a run's best checkpoint to ``.tflite`` with its manifest; with
     ``config.lint`` the delegate lint of the result is in ``data["lint"]``."""
-    c = config
+    from .fileio import scratch_dir  # noqa: PLC0415
+
+    with scratch_dir("edgeseg-export-"):  # the converter's SavedModel goes, Ctrl-C and SIGTERM included
+        res = _export(config, say, progress, on_epoch, on_batch)
+    return _pick(ExportResult, res)
+
+
+def _export(c: ExportConfig, say, progress, on_epoch, on_batch) -> dict:
     num_calib = c.num_calib or ExportConfig.DEFAULT_NUM_CALIB
     if c.path == "qat":
         from .quantize.qat import quantize_qat  # noqa: PLC0415
@@ -227,7 +234,7 @@ def export(config: ExportConfig, *, say: Say = _quiet, progress=None, on_epoch=N
         from .quantize.lint import lint_artifact  # noqa: PLC0415
 
         res["lint"] = lint_artifact(res["artifact"])
-    return _pick(ExportResult, res)
+    return res
 
 
 # -- compile ----------------------------------------------------------------------------------
@@ -288,6 +295,9 @@ class EvalConfig:
     skip_bad: bool = option(False, "Skip unreadable or inconsistent files with a warning.")
     signature: str | None = option(None, "Multi-signature (PTA) artifact: evaluate this configuration only (default: "
                                          "every one).")
+    classes_from: str | None = option(None, "The model's class names must be the dataset's; 'dataset' scores "
+                                            "under the dataset's names when they differ (same count).",
+                                      choices=("dataset",))
     record: bool | None = option(None, "Store the result in the artifact's manifest (where bench, report and select "
                                        "read quality). Default: only for the val split of the dataset the model was "
                                        "trained on.", kind=bool, flag="--record/--no-record")
@@ -309,7 +319,7 @@ def evaluate(config: EvalConfig, *, progress=None) -> EvalResult:
 
     c = config
     res = run_evaluate(c.target, c.data, c.split, limit=c.limit, threads=c.threads, skip_bad=c.skip_bad,
-                       progress=progress, signature=c.signature, record=c.record)
+                       progress=progress, signature=c.signature, record=c.record, classes_from=c.classes_from)
     return _pick(EvalResult, dict(res))
 
 
@@ -419,7 +429,7 @@ def deploy(config: DeployConfig, *, progress_factory=None) -> DeployResult:
 @dataclass(frozen=True)
 class BenchConfig(DeviceConfig):
     """A bench sweep: every artifact x delegate on ``device`` ('host' or a profile).
-    ``delegates`` None: the host's default (xnnpack), or every delegate of the profile (a
+    ``delegates`` None: the host's default (edgeseg.delegates.host_default()), or every delegate of the profile (a
     litert NPU one only where an artifact was compiled for its SoC)."""
 
     device: str = "host"
@@ -472,23 +482,6 @@ def check_delegates(names, known, where: str) -> list[str]:
     return list(names)
 
 
-def default_delegates(profile, artifacts) -> list[str]:
-    """Every delegate of the profile; a litert one (an NPU through a compiled model) only when
-    one of the artifacts has been compiled for its SoC."""
-    from .device.bench import compiled_for  # noqa: PLC0415
-
-    def compiled(spec) -> bool:
-        for a in artifacts:
-            try:
-                compiled_for(Path(a), spec.soc)
-                return True
-            except EdgesegError:
-                pass
-        return False
-
-    return [name for name, spec in profile.delegates.items() if spec.runner != "litert" or compiled(spec)]
-
-
 @dataclass(frozen=True)
 class BenchResult(Result):
     rows: list
@@ -526,19 +519,25 @@ def bench(config: BenchConfig, *, say: Say = _quiet, on_row: Callable[[dict], No
     from .reporting.tables import describe_conditions, host_environment, latency_spread, load_average, write_report  # noqa: PLC0415
     from .version import __version__  # noqa: PLC0415
 
+    from .fileio import check_writable_output  # noqa: PLC0415
+
     c = config
     paths = [check_tflite_file(a) for a in c.artifacts]
+    if c.write_report:
+        check_writable_output(c.reports, "--reports")  # before the sweep, not after it
     power_rows, ops, trace, device_info, started_server = [], [], [], {"name": "host"}, False
     load_before = load_average()
     if c.device == "host":
-        from .runtime.hostbench import HOST_DELEGATES, bench_rows  # noqa: PLC0415
+        from .delegates import HOST_DELEGATES, host_default  # noqa: PLC0415
+        from .device.bench import bench_rows  # noqa: PLC0415
 
-        delegates = check_delegates(c.delegates or ("xnnpack",), HOST_DELEGATES, "the host")
+        delegates = check_delegates(c.delegates or (host_default(),), HOST_DELEGATES, "the host")
         threads = c.threads or BenchConfig.HOST_THREADS
         rows = bench_rows(paths, "host", threads, c.runs, c.min_secs, delegates, say=on_row)
     else:
         from .device.bench import bench_device  # noqa: PLC0415
         from .device.profiles import load_profile  # noqa: PLC0415
+        from .device.runners import default_delegates  # noqa: PLC0415
 
         profile = load_profile(c.device)
         delegates = check_delegates(c.delegates, profile.delegates, f"profile '{profile.name}'") if c.delegates \
@@ -598,8 +597,10 @@ class ReportResult(Result):
 def report(config: ReportConfig) -> ReportResult:
     """Merge report folders (or folders of them) into one new report folder: summary,
     plots, and with ``html`` a self-contained report.html."""
+    from .fileio import check_writable_output  # noqa: PLC0415
     from .reporting.compose import compose  # noqa: PLC0415
 
+    check_writable_output(config.reports, "--reports")
     return _pick(ReportResult, compose(list(config.folders), config.reports, config.html))
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .version import __version__
 from .errors import ArtifactError
-from .fileio import atomic_write_json, sha256_file
+from .fileio import atomic_write_json, check_writable_output, sha256_file
 
 TFLITE_IDENTIFIER = b"TFL3"
 MANIFEST_KEYS = (
@@ -207,6 +207,9 @@ def claim_output(out: str | Path, force: bool = False) -> Path:
     out = Path(out)
     if out.suffix != ".tflite":
         raise ArtifactError(f"--out must end in .tflite, got {out}")
+    if out.is_dir():
+        raise ArtifactError(f"--out {out} is a folder; name the .tflite file to write")
+    check_writable_output(out, "--out")
     if out.exists() and not force:
         try:
             recorded = sorted((read_manifest(out) or {}).get("quality") or {})

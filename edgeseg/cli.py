@@ -18,11 +18,11 @@ import click
 from . import api
 from .config import format_size, parse_size
 from .data.synth import IMAGE_FORMATS, SYNTH_SIZE
-from .errors import EdgesegError, TrainInterrupted, UsageError
+from .errors import EdgesegError, Interrupted, UsageError
 from .flow import QuickstartConfig
 from .reporting import console
 from .quantize.ptq import RECIPES
-from .runtime.hostbench import HOST_DELEGATES
+from .delegates import HOST_DELEGATES, host_default
 from .version import __version__
 
 
@@ -31,11 +31,17 @@ class EdgesegGroup(click.Group):
     :class:`EdgesegError` 1. Anything else is a bug and keeps its traceback."""
 
     def invoke(self, ctx):
+        from .interrupt import interrupted_by, sigterm_as_interrupt  # noqa: PLC0415
+
         try:
-            return super().invoke(ctx)
-        except TrainInterrupted as exc:
+            with sigterm_as_interrupt():  # SIGTERM cleans up like Ctrl-C (temp files, the device's processes)
+                return super().invoke(ctx)
+        except Interrupted as exc:
             click.echo(f"Error: {exc}", err=True)
-            ctx.exit(130)  # the shell's code for "stopped by Ctrl-C"
+            ctx.exit(143 if exc.signal == "SIGTERM" else 130)  # the shell's codes for "stopped by" SIGTERM / Ctrl-C
+        except KeyboardInterrupt as exc:  # cleaned up on the way out (temporary files; reports are written whole)
+            click.echo(f"Error: interrupted ({interrupted_by(exc)}); nothing half-written was left", err=True)
+            ctx.exit(143 if interrupted_by(exc) == "SIGTERM" else 130)
         except UsageError as exc:
             if exc.param:
                 raise click.BadParameter(str(exc), param_hint=exc.param) from None
@@ -418,7 +424,7 @@ def deploy(artifact, device, serial, transport, address, key) -> None:
 @click.argument("artifacts", nargs=-1, required=True, type=click.Path())
 @click.option("--device", default="host", show_default=True, help="'host' or a device profile name/path.")
 @click.option("--delegate", default=None,
-              help=f"Comma list. Host: {_listing(HOST_DELEGATES)} (default xnnpack). Device: the profile's "
+              help=f"Comma list. Host: {_listing(HOST_DELEGATES)} (default {host_default()}). Device: the profile's "
                    "(`edgeseg devices show NAME`; default all, litert-npu where the artifact is compiled for it).")
 @_options_from(api.BenchConfig)
 @click.option("--no-report", is_flag=True, help="Do not write a report folder.")

@@ -30,8 +30,17 @@ class TrainError(EdgesegError):
     """Training cannot start or continue."""
 
 
-class TrainInterrupted(TrainError):
-    """Training was stopped with Ctrl-C; the message says how to continue."""
+class Interrupted(EdgesegError):
+    """Work stopped by Ctrl-C or SIGTERM after cleaning up; the message says what is left and
+    how to continue. ``signal`` is "Ctrl-C" or "SIGTERM" (the CLI exits 130 or 143)."""
+
+    def __init__(self, message: str, signal: str = "Ctrl-C"):
+        super().__init__(message)
+        self.signal = signal
+
+
+class TrainInterrupted(TrainError, Interrupted):
+    """Training was stopped with Ctrl-C or SIGTERM; the message says how to continue."""
 
 
 class QuantizeError(EdgesegError):

@@ -6,6 +6,7 @@ import csv
 import hashlib
 import io
 import json
+import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -202,3 +203,26 @@ class FileLock:
     def __exit__(self, *exc) -> bool:
         self.release()
         return False
+
+
+@contextlib.contextmanager
+def scratch_dir(prefix: str = "edgeseg-"):
+    """A private temporary folder that Python's ``tempfile`` and child code using ``TMPDIR``
+    write into for the duration (TensorFlow's converter leaves an 11 MB SavedModel in the
+    temp folder if the process is stopped inside it); removed on the way out, Ctrl-C and
+    SIGTERM included."""
+    import shutil  # noqa: PLC0415
+    import tempfile  # noqa: PLC0415
+
+    path = tempfile.mkdtemp(prefix=prefix)
+    before_env, before_mod = os.environ.get("TMPDIR"), tempfile.tempdir
+    os.environ["TMPDIR"], tempfile.tempdir = path, path
+    try:
+        yield Path(path)
+    finally:
+        tempfile.tempdir = before_mod
+        if before_env is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = before_env
+        shutil.rmtree(path, ignore_errors=True)

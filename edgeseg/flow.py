@@ -12,6 +12,7 @@ from typing import Callable
 
 from . import api
 from .config import format_size, option, parse_size
+from .delegates import host_default
 from .models.registry import DEFAULT_MODEL, MODELS
 
 #: The recipes the quickstart exports, in the order its tables show them.
@@ -55,7 +56,11 @@ def quickstart(config: QuickstartConfig = QuickstartConfig(), *, log: Callable[[
     from .reporting.tables import read_report  # noqa: PLC0415
     from .run import finished_epochs, has_best  # noqa: PLC0415
 
+    from .fileio import check_writable_output  # noqa: PLC0415
+
     c = config
+    check_writable_output(c.workdir, "--workdir")
+    check_writable_output(c.reports, "--reports")
     t_start = time.perf_counter()
     workdir = Path(c.workdir)
     data, run = workdir / "lanes", workdir / "run"
@@ -109,7 +114,7 @@ def quickstart(config: QuickstartConfig = QuickstartConfig(), *, log: Callable[[
             if r.get("status") != "failed" else f"      {r['artifact']}: failed")
 
     bench = api.bench(api.BenchConfig(artifacts=tuple(str(a) for a in artifacts), device="host",
-                                      delegates=("xnnpack",), threads=c.threads, runs=c.runs, min_secs=c.min_secs,
+                                      delegates=(host_default(),), threads=c.threads, runs=c.runs, min_secs=c.min_secs,
                                       reports=c.reports, report_name="quickstart", command="edgeseg quickstart",
                                       run_info={"workdir": str(workdir), "timings": dict(timings),
                                                 "train": {"epochs": c.epochs, "count": c.count,

@@ -80,9 +80,26 @@ def delegation(ops) -> dict:
             "delegated_nodes": sorted(covered)}
 
 
-def coverage_status(cover: dict, delegate: str) -> str:
-    """``ok``, or ``fallback`` when a delegate was asked for and some nodes run without it."""
-    return "ok" if delegate == "cpu" or cover["delegated_ops"] == cover["total_ops"] else "fallback"
+#: How the interpreter runs the delegates this file knows by itself, for ``runner.py
+#: --delegate cpu`` typed by hand: "builtin" kernels only, or the "default" delegates
+#: (XNNPACK). The table of record is edgeseg.delegates.DELEGATES (this file runs on boards
+#: without edgeseg, so it cannot import it): edgeseg passes ``--kernels`` from it with every
+#: run, and tests/test_variant_rows.py checks that these rows agree with it.
+KERNELS = {"cpu": "builtin", "xnnpack": "default"}
+
+
+def kernels_for(delegate: str, kernels: str | None = None) -> str:
+    """``kernels`` when given, else the kernels of ``delegate`` from :data:`KERNELS`."""
+    kernels = kernels or KERNELS.get(delegate)
+    if kernels not in ("builtin", "default"):
+        raise ValueError(f"no interpreter kernels for delegate '{delegate}': pass --kernels builtin or default")
+    return kernels
+
+
+def coverage_status(cover: dict, kernels: str) -> str:
+    """``ok``, or ``fallback`` when a delegate was asked for (``kernels`` "default") and some
+    nodes run without it; with the builtin kernels nothing is delegated, so always ``ok``."""
+    return "ok" if kernels == "builtin" or cover["delegated_ops"] == cover["total_ops"] else "fallback"
 
 
 def random_input(detail, rng) -> np.ndarray:
@@ -129,16 +146,20 @@ def signature_invoker(interp, signature: str, rng):
 
 def run_benchmark(graph: str, threads: int = 2, runs: int = 50, min_secs: float = 1.0, warmup_runs: int = 5,
                   warmup_secs: float = 0.5, delegate: str = "xnnpack", seed: int = 0, open_fn=None,
-                  signature: str | None = None) -> dict:
+                  signature: str | None = None, kernels: str | None = None) -> dict:
     """benchmark_model's protocol: init, first inference, warm-up, then timed runs until both
     ``runs`` and ``min_secs`` are reached. Wall-clock (epoch) times of the timed window are
     returned so that power samples can be matched to it.
 
     ``signature`` runs one signature of a multi-signature model. The interpreter lists the
     nodes of the primary subgraph only, so for any other signature the delegation columns
-    are None (the caller measures them on the configuration's separate file)."""
+    are None (the caller measures them on the configuration's separate file).
+
+    ``kernels`` ("builtin" or "default") says how the interpreter runs ``delegate``; by
+    default it is looked up in :data:`KERNELS`."""
+    kernels = kernels_for(delegate, kernels)
     t0 = time.perf_counter()
-    interp, backend = (open_fn or open_interpreter)(graph, threads, delegate != "cpu")
+    interp, backend = (open_fn or open_interpreter)(graph, threads, kernels == "default")
     init_ms = (time.perf_counter() - t0) * 1e3
     rng = np.random.default_rng(seed)
     subgraph = 0
@@ -168,7 +189,7 @@ def run_benchmark(graph: str, threads: int = 2, runs: int = 50, min_secs: float 
     if subgraph in (0, None):
         cover = delegation(interp._get_ops_details())  # noqa: SLF001
         cover.pop("delegated_nodes")
-        status = coverage_status(cover, delegate)
+        status = coverage_status(cover, kernels)
     else:
         cover = {"total_ops": None, "delegated_ops": None, "partitions": None, "cpu_ops": None}
         status = "ok"
@@ -184,12 +205,15 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--runs", type=int, default=50)
     ap.add_argument("--min-secs", type=float, default=1.0)
-    ap.add_argument("--delegate", choices=["cpu", "xnnpack"], default="xnnpack")
+    ap.add_argument("--delegate", default="xnnpack", help="The delegate's name (reported in the result).")
+    ap.add_argument("--kernels", choices=["builtin", "default"], default=None,
+                    help="builtin: no default delegate; default: the default delegate (XNNPACK). Default: the "
+                         f"kernels of --delegate ({', '.join(f'{k}: {v}' for k, v in KERNELS.items())}).")
     ap.add_argument("--signature", default=None, help="Run this signature of a multi-signature model.")
     args = ap.parse_args(argv)
     try:
         res = run_benchmark(args.graph, args.threads, args.runs, args.min_secs, delegate=args.delegate,
-                            signature=args.signature)
+                            signature=args.signature, kernels=args.kernels)
     except Exception as exc:  # noqa: BLE001 (reported as a failed row by the host)
         print(json.dumps({"status": "failed", "error": f"{type(exc).__name__}: {exc}"}))
         return 1

@@ -584,3 +584,99 @@ def test_sigterm_while_saving_weights_leaves_no_partial_file(tmp_path, segnet_da
     assert res.exit_code == 0, res.output
     res = run("quantize", out, "--float32", "--out", tmp_path / "m.tflite", "--no-lint")
     assert res.exit_code == 0, res.output
+
+
+# -- numbers, class names, SIGTERM in every command --------------------------------------------
+
+
+@pytest.mark.parametrize("args, message", [
+    (["bench", "M", "--runs", "1", "--min-secs", "inf"], "Invalid value for '--min-secs': inf is not a finite number"),
+    (["bench", "M", "--min-secs", "nan"], "Invalid value for '--min-secs': nan is not a finite number"),
+    (["select", "M", "--device", "host", "--budget-ms", "nan"], "Invalid value for '--budget-ms': nan is not a finite"),
+    (["select", "M", "--device", "host", "--budget-ms", "inf"], "Invalid value for '--budget-ms': inf is not a finite"),
+    (["train", "--data", "D", "--out", "O", "--lr", "nan"], "Invalid value for '--lr': nan is not a finite number"),
+    (["train", "--data", "D", "--out", "O", "--warmup-epochs", "inf"], "'--warmup-epochs': inf is not a finite"),
+    (["quantize", "D", "--qat", "--lr", "inf"], "Invalid value for '--lr': inf is not a finite number"),
+])
+def test_float_options_refuse_nan_and_inf(tmp_path, args, message, tiny_tflite_bytes):
+    (tmp_path / "m.tflite").write_bytes(tiny_tflite_bytes)
+    args = [str(tmp_path / "m.tflite") if a == "M" else str(tmp_path) if a == "D" else
+            str(tmp_path / "o") if a == "O" else a for a in args]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 2, res.output
+    assert message in res.output
+    assert not (tmp_path / "o").exists() and not (tmp_path / "reports").exists()
+
+
+def test_eval_compares_the_models_class_names_with_the_datasets(tmp_path):
+    from types import SimpleNamespace
+
+    from edgeseg.errors import DataError
+    from edgeseg.runtime.evaluate import same_classes
+
+    ds = SimpleNamespace(num_classes=3, class_names=("road", "car", "sky"), root=tmp_path)
+    same_classes(["road", "car", "sky"], ds, "m.tflite")  # the same list
+    with pytest.raises(DataError, match=r"m.tflite was trained on other classes than .* \(1: 'lane' vs 'car'; 2: "
+                                         r"'line' vs 'sky'\): evaluate on the dataset it was trained for, or pass "
+                                         r"--classes-from dataset"):
+        same_classes(["road", "lane", "line"], ds, "m.tflite")
+    same_classes(["road", "lane", "line"], ds, "m.tflite", classes_from="dataset")
+
+
+@pytest.mark.e2e
+def test_eval_refuses_a_dataset_with_other_class_names(tmp_path, tiny_run_artifact):
+    art, data = tiny_run_artifact
+    toml = data / "dataset.toml"
+    text = toml.read_text()
+    renamed = tmp_path / "renamed"
+    import shutil
+
+    shutil.copytree(data, renamed)
+    (renamed / "dataset.toml").write_text(text.replace('"main_lane"', '"sidewalk"'))
+    res = CliRunner().invoke(main, ["eval", str(art), "--data", str(renamed), "--no-record"])
+    assert res.exit_code == 1 and "was trained on other classes than" in res.output and "'main_lane' vs 'sidewalk'" \
+        in res.output
+    res = CliRunner().invoke(main, ["eval", str(art), "--data", str(renamed), "--no-record", "--classes-from",
+                                    "dataset", "--json"])
+    assert res.exit_code == 0, res.output
+    assert "sidewalk" in json.loads(res.output)["per_class_iou"]
+
+
+@pytest.fixture(scope="module")
+def tiny_run_artifact(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tinyrun")
+    runner = CliRunner()
+    assert runner.invoke(main, ["data", "synth", str(root / "lanes"), "--count", "20", "--size", "32x48"]).exit_code == 0
+    res = runner.invoke(main, ["train", "--data", str(root / "lanes"), "--out", str(root / "run"), "--epochs", "1",
+                               "--input-size", "32x48", "--depth", "2", "--base", "4", "--batch", "4"])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(main, ["quantize", str(root / "run"), "--float32", "--no-lint"])
+    assert res.exit_code == 0, res.output
+    return next((root / "run" / "artifacts").glob("*.tflite")), root / "lanes"
+
+
+@pytest.mark.e2e
+def test_sigterm_during_quantize_leaves_no_artifact_and_no_temp_folder(tmp_path, tiny_run_artifact):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    art, _ = tiny_run_artifact
+    run = art.parent.parent
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    out = tmp_path / "new.tflite"
+    env = {**os.environ, "TMPDIR": str(tmp)}
+    proc = subprocess.Popen([sys.executable, "-m", "edgeseg.cli", "quantize", str(run), "--int8", "--out", str(out),
+                             "--no-lint"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not any(tmp.iterdir()):  # the export's scratch folder: inside the work
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert "interrupted (SIGTERM)" in err
+    assert not out.exists() and not out.with_suffix(".json").exists()
+    assert list(tmp.iterdir()) == []

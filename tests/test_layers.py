@@ -58,8 +58,13 @@ def import_graph(root: Path = PACKAGE) -> dict[str, set[str]]:
                 rel = rel.rsplit(".", 1)[0]
             return rel if rel in modules else None
 
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        tree = ast.parse(path.read_text(), str(path))
+        type_only = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If) and _is_type_checking(node.test)
+                     for n in ast.walk(node)}
+        for node in ast.walk(tree):
             found = []
+            if id(node) in type_only:  # `if TYPE_CHECKING:` imports are for annotations, never run
+                continue
             if isinstance(node, ast.Import):
                 found = [resolve(a.name) for a in node.names]
             elif isinstance(node, ast.ImportFrom):
@@ -74,6 +79,11 @@ def import_graph(root: Path = PACKAGE) -> dict[str, set[str]]:
             targets.update(t for t in found if t is not None and t != name)
         graph[name] = targets
     return graph
+
+
+def _is_type_checking(test) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or \
+        (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
 def layer_of(module: str, layers=LAYERS) -> int:

@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import re
 
+from ..delegates import delegating
+
 _NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _STAT_RE = re.compile(r"^count=(\d+)(.*)$")
 _KV_RE = re.compile(rf"(\w+)=({_NUM})")
@@ -251,11 +253,12 @@ def parse_benchmark_output(text: str, op_profile: bool = False) -> dict:
 def delegation_status(parsed: dict, delegate: str) -> dict:
     """delegated/total nodes, partitions and an ``ok`` / ``fallback`` status for one row.
 
-    ``cpu`` runs the builtin kernels: always ``ok``. For any other delegate, a graph that is
+    A delegate that delegates nothing (``cpu``: the builtin kernels; ``delegating`` in
+    edgeseg.delegates.DELEGATES) is always ``ok``. For any other delegate, a graph that is
     only partly or not at all executed by it is ``fallback``: the silent CPU fallback that
     Android delegate users most often miss.
     """
-    if delegate == "cpu":
+    if not delegating(delegate):
         return {"delegated_ops": 0, "total_ops": None, "partitions": 0, "status": "ok"}
     reps = parsed.get("delegates") or []
     full = parsed.get("delegation", {})

@@ -23,9 +23,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, ClassVar
 
-from .profiles import PowerSpec, ThermalSpec
 from .session import q
+
+if TYPE_CHECKING:  # the schema's types; profiles reads this module's table at run time
+    from .profiles import PowerSpec, ThermalSpec
 
 CPUFREQ_GLOB = "/sys/devices/system/cpu/cpu*/cpufreq/scaling_cur_freq"
 UPTIME = "/proc/uptime"
@@ -34,35 +37,6 @@ HAL_HEADER = "PowerStats HAL 2.0 energy meter"
 HAL_RATE_HZ = 2.0  # each read is a binder call through dumpsys: keep it rare
 _RAIL_RE = re.compile(r"CH\d+\(T=(\d+)\)\[([^\]]+)\],\s*(\d+)")
 _HAL_RE = re.compile(r"\[([^\]]+)\]:(\S*)\s+([0-9]+(?:\.[0-9]+)?)\s+mWs")
-
-
-@dataclass(frozen=True)
-class PowerSource:
-    name: str
-    kind: str  # "counter" (accumulated energy per rail) or "gauge" (instantaneous current x voltage)
-    description: str
-
-
-#: The table of power sources, in the order they are preferred.
-SOURCES: dict[str, PowerSource] = {
-    "rails": PowerSource("rails", "counter", "Pixel 6+ on-device power rails (ODPM energy counters in sysfs)"),
-    "hal": PowerSource("hal", "counter", f"the same rails through the power-stats HAL (dumpsys {HAL_SERVICE})"),
-    "battery": PowerSource("battery", "gauge", "battery fuel gauge: current_now x voltage_now"),
-}
-
-
-def allowed_sources(power: PowerSpec) -> list[str]:
-    """The sources a profile's ``source`` allows, in preference order: ``auto`` = all,
-    ``battery+rails`` = rails (sysfs or HAL) then battery, else the names given."""
-    s = power.source
-    if s == "none":
-        return []
-    if s == "auto":
-        return list(SOURCES)
-    names = {"battery+rails": {"rails", "hal", "battery"}, "rails": {"rails", "hal"}}.get(s)
-    if names is None:
-        names = {n.strip() for n in s.replace("+", ",").split(",") if n.strip()}
-    return [n for n in SOURCES if n in names]
 
 
 # -- what runs on the device ------------------------------------------------------------------
@@ -91,62 +65,12 @@ def _hal_sample() -> str:
             + _hal_fragment("P", "printf '%s\\n' \"$o\"") + "echo \"Q $t $t2\"; ")
 
 
-def sampler_start(power: PowerSpec, thermal: ThermalSpec, log: str, stop: str, sources: list[str]) -> str:
-    """Shell that starts the sampler in the background (its pids in $SP and $HP): one line
-    per sample with the boot time, battery current and voltage, battery and thermal-zone
-    temperatures and CPU frequencies, plus the rail counters of ``sources``."""
-    period = 1.0 / power.rate_hz
-    zones = " ".join(q(z) for z in thermal.zones)
-    rails = _rails_fragment(power) if "rails" in sources else ""
-    s = (
-        f"( while [ ! -e {q(stop)} ]; do "
-        f"{_now()}c=; v=; b=; "
-        f"read c < {q(power.current_path)}; read v < {q(power.voltage_path)}; read b < {q(power.temp_path)}; "
-        f"z=; for f in {zones}; do x=; read x < \"$f\"; z=\"$z $x\"; done; "
-        f"fr=; for f in {CPUFREQ_GLOB}; do x=; read x < \"$f\"; fr=\"$fr $x\"; done; "
-        f"echo \"S $t $c $v $b |$z |$fr\"; {rails}"
-        f"sleep {period:.3f}; done ) >> {q(log)} 2>/dev/null & SP=$!; "
-    )
-    if "hal" in sources:
-        s += (f"( while [ ! -e {q(stop)} ]; do {_hal_sample()}sleep {1 / HAL_RATE_HZ:.3f}; done ) "
-              f">> {q(log)} 2>/dev/null & HP=$!; ")
-    else:
-        s += "HP=; "
-    return s
+def _gauge_probe(power: PowerSpec, tag: str) -> str:
+    return (f"c=; v=; read c < {q(power.current_path)}; read v < {q(power.voltage_path)}; "
+            f"echo \"{tag} c=$c v=$v\"; ")
 
 
-def sampler_stop(stop: str) -> str:
-    return f"touch {q(stop)}; wait $SP; [ -n \"$HP\" ] && wait $HP; "
-
-
-def marker(log: str, name: str) -> str:
-    return f"{_now('mt')}echo \"M {name} $mt\" >> {q(log)}; "
-
-
-def probe_command(power: PowerSpec, sources: list[str], gap_s: float = 0.5) -> str:
-    """Two readings of every source ``gap_s`` apart, for :func:`check_sources`."""
-    def reading(n: int) -> str:
-        s = f"{_now()}echo \"U{n} $t\"; "
-        if "battery" in sources:
-            s += (f"c=; v=; read c < {q(power.current_path)}; read v < {q(power.voltage_path)}; "
-                  f"echo \"B{n} c=$c v=$v\"; ")
-        if "rails" in sources:
-            s += _rails_fragment(power, f"R{n}")
-        if "hal" in sources:
-            s += _hal_fragment(f"P{n}")
-        return s
-    return reading(1) + f"sleep {gap_s}; " + reading(2) + "true"
-
-
-# -- parsing ----------------------------------------------------------------------------------
-
-
-@dataclass
-class PowerLog:
-    samples: list[dict] = field(default_factory=list)
-    rails: list[dict] = field(default_factory=list)  # sysfs counters: {"t", "t_ms", "uws": {rail: uWs}}
-    hal: list[dict] = field(default_factory=list)  # HAL counters: {"t", "uws": {rail: uWs}}
-    markers: dict[str, float] = field(default_factory=dict)
+# -- the sources ------------------------------------------------------------------------------
 
 
 def _num(text: str) -> float | None:
@@ -158,6 +82,137 @@ def _num(text: str) -> float | None:
 
 def _scales(power: PowerSpec) -> tuple[float, float]:
     return (1e-3 if power.current_unit == "uA" else 1.0), (1e-6 if power.voltage_unit == "uV" else 1e-3)
+
+
+def _timed_lines(lines: list[str]) -> list[tuple[float, str]]:
+    """``TAG t text`` lines -> ``(t, text)``; a line whose time does not parse is dropped."""
+    out = []
+    for line in lines:
+        parts = line.split(None, 2)
+        t = _num(parts[1]) if len(parts) >= 3 else None
+        if t is not None:
+            out.append((t, parts[2]))
+    return out
+
+
+@dataclass(frozen=True)
+class PowerSource:
+    """A row of :data:`SOURCES`: how one source is probed, sampled, parsed and judged.
+
+    Its lines start with ``tag``: ``TAG1``/``TAG2`` for the probe's two readings, ``TAG`` in
+    the sampler's log. Everything it sends is POSIX shell (busybox ash, mksh + toybox),
+    run where ``$t`` holds the reading's boot-clock time."""
+
+    name: str
+    description: str
+    tag: str
+    #: shell for one probe reading: ``probe(power, "TAG1")`` prints lines starting with that tag
+    probe: Callable[[PowerSpec, str], str]
+    #: shell for one reading in the sampler's log (lines ``TAG $t ...``); None: the source has
+    #: nothing beyond the sampler's ``S`` line (the gauge, which every sample line reads)
+    sample: Callable[[PowerSpec], str] | None = None
+    #: the sample runs in a loop of its own at this rate, and then reads its own time (``_now()``);
+    #: None: inside the sampler's main loop, at the profile's rate_hz
+    rate_hz: float | None = None
+    #: whole values of a profile's ``source`` (besides its name) that allow it, e.g. ``battery+rails``
+    also_allowed_by: tuple[str, ...] = ()
+    kind: ClassVar[str] = ""  # "counter" (accumulated energy) or "gauge" (instantaneous current x voltage)
+
+    def check(self, lines: dict[int, list[str]], power: PowerSpec, times: dict[int, float]) -> str | None:
+        """Why the probe's readings (``lines[1]``, ``lines[2]``: the text after ``TAG1``/``TAG2``)
+        make the source unusable; None when they do not."""
+        raise NotImplementedError
+
+    def parse_log(self, lines: list[str]) -> list[dict]:
+        """The sampler log's lines of this source (``tag`` and ``log_tags``) -> counter readings."""
+        return []
+
+    def log_tags(self) -> tuple[str, ...]:
+        return (self.tag,)
+
+    def windows(self, log: "PowerLog", idle: tuple[float, float],
+                run: tuple[float, float]) -> tuple[tuple[float, float, int, int] | None, str]:
+        """``((idle_mw, run_mw, idle readings, run readings), "")``, or ``(None, why not)``."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class CounterSource(PowerSource):
+    """Accumulated energy counters per rail (uWs); power is a counter delta over time."""
+
+    #: ``(time, text after the time)`` of its lines -> readings ``{"t", "t_ms", "uws": {rail: uWs}}``
+    readings: Callable[[list[tuple[float, str]]], list[dict]] | None = None
+    #: what the probe says when fewer than two readings came back
+    unreadable: Callable[[PowerSpec], str] | None = None
+    #: the sampler log's lines -> readings, where that needs more than ``readings`` of its lines
+    parse: Callable[[list[str]], list[dict]] | None = None
+    extra_log_tags: tuple[str, ...] = ()
+    kind: ClassVar[str] = "counter"
+
+    def log_tags(self) -> tuple[str, ...]:
+        return (self.tag, *self.extra_log_tags)
+
+    def check(self, lines, power, times):
+        got = [(float(i), r.split(None, 1)[1] if len(r.split(None, 1)) > 1 else "") for i in (1, 2) for r in lines[i]]
+        readings = self.readings(got)
+        if len(readings) < 2:
+            return self.unreadable(power)
+        if sum(readings[1]["uws"].values()) <= sum(readings[0]["uws"].values()):
+            return (f"its energy counters did not advance in {times.get(2, 0) - times.get(1, 0):.1f} s "
+                    "(stuck or not updated)")
+        return None
+
+    def parse_log(self, lines):
+        if self.parse:
+            return self.parse(lines)
+        return self.readings(_timed_lines([ln for ln in lines if ln.split(None, 1)[0] == self.tag]))
+
+    def windows(self, log, idle, run):
+        readings = log.counters.get(self.name, [])
+        i, why_i = counter_power(readings, *idle)
+        r, why_r = counter_power(readings, *run)
+        if i is None or r is None:
+            return None, (why_r or why_i) if r is None else why_i
+        return (i, r, sum(1 for x in readings if idle[0] <= x["t"] <= idle[1]),
+                sum(1 for x in readings if run[0] <= x["t"] <= run[1])), ""
+
+
+@dataclass(frozen=True)
+class GaugeSource(PowerSource):
+    """The battery fuel gauge: current x voltage on every sample line of the sampler."""
+
+    kind: ClassVar[str] = "gauge"
+
+    def check(self, lines, power, times):
+        cur_scale, volt_scale = _scales(power)
+        vals = []
+        for i in (1, 2):
+            for r in lines[i]:
+                kv = dict(x.split("=", 1) for x in r.split() if "=" in x)
+                vals.append((_num(kv.get("c")), _num(kv.get("v"))))
+        currents = [c for c, _ in vals if c is not None]
+        volts = [v for _, v in vals if v is not None]
+        if not currents:
+            return f"{power.current_path} is not readable or not a number"
+        if all(c == 0 for c in currents):
+            return f"{power.current_path} reads 0 (no gauge current: this device does not report it)"
+        if not volts or all(v <= 0 for v in volts):
+            return f"{power.voltage_path} is not readable or not positive"
+        mw = abs(currents[-1]) * cur_scale * volts[-1] * volt_scale
+        if not 1.0 <= mw <= 50_000:
+            return (f"the gauge reads {mw:,.1f} mW, not a phone's power: check current_unit/"
+                    f"voltage_unit in the profile ({power.current_unit}, {power.voltage_unit})")
+        return None
+
+    def windows(self, log, idle, run):
+        i, n_i = mean_power(log.samples, *idle)
+        r, n_r = mean_power(log.samples, *run)
+        if i is None or r is None:
+            return None, (f"no gauge sample with current and voltage in the {'idle' if i is None else 'timed'} "
+                          f"window ({len(log.samples)} sample line(s) parsed in all)")
+        if i == 0 and r == 0:
+            return None, "the gauge current read 0 in both windows"
+        return (i, r, n_i, n_r), ""
 
 
 def _rail_readings(lines: list[tuple[float, str]]) -> list[dict]:
@@ -187,22 +242,138 @@ def _hal_readings(lines: list[tuple[float, str]]) -> list[dict]:
     return [acc[k] for k in sorted(acc)]
 
 
+def _hal_log(lines: list[str]) -> list[dict]:
+    """The HAL's sampler lines: ``P t line`` readings, each re-timed to the midpoint of its
+    dumpsys call from the ``Q t t_after`` line that follows it (its own stamp without one)."""
+    mid: dict[float, float] = {}
+    for line in lines:
+        parts = line.split()
+        if parts[0] == "Q" and len(parts) == 3:
+            t0, t1 = _num(parts[1]), _num(parts[2])
+            if t0 is not None and t1 is not None and t1 >= t0:
+                mid[t0] = (t0 + t1) / 2
+    timed = _timed_lines([ln for ln in lines if ln.split(None, 1)[0] == "P"])
+    return _hal_readings([(mid.get(t, t), text) for t, text in timed])
+
+
+#: The table of power sources, in the order they are preferred.
+SOURCES: dict[str, PowerSource] = {
+    "rails": CounterSource(
+        "rails", "Pixel 6+ on-device power rails (ODPM energy counters in sysfs)", "R",
+        probe=lambda power, tag: _rails_fragment(power, tag), sample=lambda power: _rails_fragment(power),
+        also_allowed_by=("battery+rails",), readings=_rail_readings,
+        unreadable=lambda power: f"no readable {power.rails_glob} (SELinux keeps the shell out of it on user builds)"),
+    "hal": CounterSource(
+        "hal", f"the same rails through the power-stats HAL (dumpsys {HAL_SERVICE})", "P",
+        probe=lambda power, tag: _hal_fragment(tag), sample=lambda power: _hal_sample(), rate_hz=HAL_RATE_HZ,
+        also_allowed_by=("battery+rails", "rails"), readings=_hal_readings, parse=_hal_log, extra_log_tags=("Q",),
+        unreadable=lambda power: f"dumpsys {HAL_SERVICE} printed no '{HAL_HEADER}' channels"),
+    "battery": GaugeSource(
+        "battery", "battery fuel gauge: current_now x voltage_now", "B", probe=_gauge_probe,
+        also_allowed_by=("battery+rails",)),
+}
+
+#: The first words of the sampler's own lines (S sample, M marker) and of the probe's times (U1, U2).
+RESERVED_TAGS = ("S", "M", "U")
+
+
+def source_choices() -> tuple[str, ...]:
+    """What a profile's ``source`` may be: ``auto``, ``none``, the whole values rows name
+    (``battery+rails``) and each source (also in comma or + lists of them)."""
+    combos = [v for row in SOURCES.values() for v in row.also_allowed_by if v not in SOURCES]
+    return ("auto", "none", *dict.fromkeys(combos), *SOURCES)
+
+
+def valid_source(value: str) -> bool:
+    parts = [x.strip() for x in value.replace("+", ",").split(",")]
+    return value in source_choices() or all(x in SOURCES for x in parts)
+
+
+def allowed_sources(power: PowerSpec) -> list[str]:
+    """The sources a profile's ``source`` allows, in preference order: ``auto`` = all, a
+    value that rows name whole (``battery+rails`` = rails, HAL and battery; ``rails`` =
+    rails through sysfs or the HAL) = those rows, else the names given."""
+    s = power.source
+    if s == "none":
+        return []
+    if s == "auto":
+        return list(SOURCES)
+    whole = [n for n, row in SOURCES.items() if s == n or s in row.also_allowed_by]
+    if any(s in row.also_allowed_by for row in SOURCES.values()):
+        return whole
+    names = {n.strip() for n in s.replace("+", ",").split(",") if n.strip()}
+    return [n for n in SOURCES if n in names]
+
+
+def sampler_start(power: PowerSpec, thermal: ThermalSpec, log: str, stop: str, sources: list[str]) -> str:
+    """Shell that starts the sampler in the background (its pids in $SP and $HP): one line
+    per sample with the boot time, battery current and voltage, battery and thermal-zone
+    temperatures and CPU frequencies, plus the readings of ``sources`` (in the main loop, or
+    each in a loop of its own at its rate)."""
+    period = 1.0 / power.rate_hz
+    zones = " ".join(q(z) for z in thermal.zones)
+    rows = [row for name, row in SOURCES.items() if name in sources and row.sample]
+    inline = "".join(row.sample(power) for row in rows if row.rate_hz is None)
+    s = (
+        f"( while [ ! -e {q(stop)} ]; do "
+        f"{_now()}c=; v=; b=; "
+        f"read c < {q(power.current_path)}; read v < {q(power.voltage_path)}; read b < {q(power.temp_path)}; "
+        f"z=; for f in {zones}; do x=; read x < \"$f\"; z=\"$z $x\"; done; "
+        f"fr=; for f in {CPUFREQ_GLOB}; do x=; read x < \"$f\"; fr=\"$fr $x\"; done; "
+        f"echo \"S $t $c $v $b |$z |$fr\"; {inline}"
+        f"sleep {period:.3f}; done ) >> {q(log)} 2>/dev/null & SP=$!; HP=; "
+    )
+    for row in rows:
+        if row.rate_hz is not None:
+            s += (f"( while [ ! -e {q(stop)} ]; do {row.sample(power)}sleep {1 / row.rate_hz:.3f}; done ) "
+                  f">> {q(log)} 2>/dev/null & HP=\"$HP $!\"; ")
+    return s
+
+
+def sampler_stop(stop: str) -> str:
+    return f"touch {q(stop)}; wait $SP; [ -n \"$HP\" ] && wait $HP; "
+
+
+def marker(log: str, name: str) -> str:
+    return f"{_now('mt')}echo \"M {name} $mt\" >> {q(log)}; "
+
+
+def probe_command(power: PowerSpec, sources: list[str], gap_s: float = 0.5) -> str:
+    """Two readings of every source ``gap_s`` apart, for :func:`check_sources`."""
+    def reading(n: int) -> str:
+        return f"{_now()}echo \"U{n} $t\"; " + "".join(
+            row.probe(power, f"{row.tag}{n}") for name, row in SOURCES.items() if name in sources)
+    return reading(1) + f"sleep {gap_s}; " + reading(2) + "true"
+
+
+# -- parsing ----------------------------------------------------------------------------------
+
+
+@dataclass
+class PowerLog:
+    samples: list[dict] = field(default_factory=list)
+    counters: dict[str, list[dict]] = field(default_factory=dict)  # source -> {"t", "t_ms", "uws": {rail: uWs}}
+    markers: dict[str, float] = field(default_factory=dict)
+
+    # the built-in counter sources by name (sysfs rails, and the HAL's "t_ms" is None)
+    rails = property(lambda self: self.counters.get("rails", []),
+                     lambda self, v: self.counters.__setitem__("rails", v))
+    hal = property(lambda self: self.counters.get("hal", []), lambda self, v: self.counters.__setitem__("hal", v))
+
+
 def parse_power_log(text: str, power: PowerSpec) -> PowerLog:
-    """Samples in mA / V / mW / degC; rail counters in uWs; times (markers too) in boot-clock
-    seconds. Lines whose time does not parse are dropped (and show up as missing samples)."""
+    """Samples in mA / V / mW / degC; counter readings (per source) in uWs; times (markers
+    too) in boot-clock seconds. Lines whose time does not parse are dropped (and show up as
+    missing samples)."""
     cur_scale, volt_scale = _scales(power)
     out = PowerLog()
-    rail_lines, hal_lines = [], []
-    hal_mid: dict[float, float] = {}  # HAL reading stamped before its call -> midpoint of the call
+    owner = {tag: row for row in SOURCES.values() for tag in row.log_tags()}
+    lines_of: dict[str, list[str]] = {name: [] for name in SOURCES}
     for line in text.splitlines():
         parts = line.split()
         if not parts:
             continue
-        if parts[0] == "Q" and len(parts) == 3:
-            t0, t1 = _num(parts[1]), _num(parts[2])
-            if t0 is not None and t1 is not None and t1 >= t0:
-                hal_mid[t0] = (t0 + t1) / 2
-        elif parts[0] == "M" and len(parts) == 3:
+        if parts[0] == "M" and len(parts) == 3:
             t = _num(parts[2])
             if t is not None:
                 out.markers[parts[1]] = t
@@ -223,12 +394,11 @@ def parse_power_log(text: str, power: PowerSpec) -> PowerLog:
                  "cpu_khz": [int(f) for f in map(_num, freqs_txt.split()) if f is not None]}
             s["power_mw"] = s["current_ma"] * s["voltage_v"] if s["current_ma"] is not None and s["voltage_v"] is not None else None
             out.samples.append(s)
-        elif parts[0] in ("R", "P") and len(parts) >= 3:
-            t = _num(parts[1])
-            if t is not None:
-                (rail_lines if parts[0] == "R" else hal_lines).append((t, line.split(None, 2)[2]))
-    out.rails = _rail_readings(rail_lines)
-    out.hal = _hal_readings([(hal_mid.get(t, t), line) for t, line in hal_lines])
+        elif parts[0] in owner:
+            lines_of[owner[parts[0]].name].append(line)
+    for name, row in SOURCES.items():
+        if isinstance(row, CounterSource):
+            out.counters[name] = row.parse_log(lines_of[name])
     return out
 
 
@@ -237,7 +407,6 @@ def parse_power_log(text: str, power: PowerSpec) -> PowerLog:
 
 def check_sources(text: str, power: PowerSpec, sources: list[str]) -> dict:
     """Judge the probe's two readings: ``{"usable": [names], "skipped": {name: reason}}``."""
-    cur_scale, volt_scale = _scales(power)
     by_tag: dict[str, list[str]] = {}
     times: dict[int, float] = {}
     for line in text.splitlines():
@@ -255,41 +424,12 @@ def check_sources(text: str, power: PowerSpec, sources: list[str]) -> dict:
         why = f"{UPTIME} could not be read with the shell's `read`: no timestamps for any sample"
         return {"usable": [], "skipped": {n: why for n in sources}}
     for name in sources:
-        if name == "battery":
-            vals = []
-            for tag in ("B1", "B2"):
-                for r in by_tag.get(tag, []):
-                    kv = dict(x.split("=", 1) for x in r.split() if "=" in x)
-                    vals.append((_num(kv.get("c")), _num(kv.get("v"))))
-            currents = [c for c, _ in vals if c is not None]
-            volts = [v for _, v in vals if v is not None]
-            if not currents:
-                skipped[name] = f"{power.current_path} is not readable or not a number"
-            elif all(c == 0 for c in currents):
-                skipped[name] = f"{power.current_path} reads 0 (no gauge current: this device does not report it)"
-            elif not volts or all(v <= 0 for v in volts):
-                skipped[name] = f"{power.voltage_path} is not readable or not positive"
-            else:
-                mw = abs(currents[-1]) * cur_scale * volts[-1] * volt_scale
-                if not 1.0 <= mw <= 50_000:
-                    skipped[name] = (f"the gauge reads {mw:,.1f} mW, not a phone's power: check current_unit/"
-                                     f"voltage_unit in the profile ({power.current_unit}, {power.voltage_unit})")
-                else:
-                    usable.append(name)
+        row = SOURCES[name]
+        why = row.check({i: by_tag.get(f"{row.tag}{i}", []) for i in (1, 2)}, power, times)
+        if why:
+            skipped[name] = why
         else:
-            tag = "R" if name == "rails" else "P"
-            lines = [(float(i), r.split(None, 1)[1] if len(r.split(None, 1)) > 1 else "")
-                     for i in (1, 2) for r in by_tag.get(f"{tag}{i}", [])]
-            readings = (_rail_readings if name == "rails" else _hal_readings)(lines)
-            what = (f"no readable {power.rails_glob} (SELinux keeps the shell out of it on user builds)"
-                    if name == "rails" else f"dumpsys {HAL_SERVICE} printed no '{HAL_HEADER}' channels")
-            if len(readings) < 2:
-                skipped[name] = what
-            elif sum(readings[1]["uws"].values()) <= sum(readings[0]["uws"].values()):
-                skipped[name] = (f"its energy counters did not advance in {times.get(2, 0) - times.get(1, 0):.1f} s "
-                                 "(stuck or not updated)")
-            else:
-                usable.append(name)
+            usable.append(name)
     return {"usable": usable, "skipped": skipped}
 
 
@@ -370,27 +510,11 @@ def energy(log: PowerLog, idle: tuple[float, float], run: tuple[float, float], m
     idle_mw = run_mw = None
     n_run = n_idle = 0
     for name in sources:
-        if SOURCES[name].kind == "counter":
-            readings = log.rails if name == "rails" else log.hal
-            i, why_i = counter_power(readings, *idle)
-            r, why_r = counter_power(readings, *run)
-            if i is None or r is None:
-                reasons[name] = (why_r or why_i) if r is None else why_i
-                continue
-            idle_mw, run_mw, chosen = i, r, name
-            n_idle = sum(1 for x in readings if idle[0] <= x["t"] <= idle[1])
-            n_run = sum(1 for x in readings if run[0] <= x["t"] <= run[1])
-            break
-        i, n_i = mean_power(log.samples, *idle)
-        r, n_r = mean_power(log.samples, *run)
-        if i is None or r is None:
-            reasons[name] = (f"no gauge sample with current and voltage in the {'idle' if i is None else 'timed'} "
-                             f"window ({len(log.samples)} sample line(s) parsed in all)")
+        got, why = SOURCES[name].windows(log, idle, run)
+        if got is None:
+            reasons[name] = why
             continue
-        if i == 0 and r == 0:
-            reasons[name] = "the gauge current read 0 in both windows"
-            continue
-        idle_mw, run_mw, chosen, n_idle, n_run = i, r, name, n_i, n_r
+        (idle_mw, run_mw, n_idle, n_run), chosen = got, name
         break
     temps = [s["battery_c"] for s in log.samples if s["battery_c"] is not None]
     if chosen and SOURCES[chosen].kind == "counter" and min(n_idle, n_run) < MIN_COUNTER_READINGS:

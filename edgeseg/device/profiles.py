@@ -21,21 +21,40 @@ TOP_KEYS = ("name", "description", "transport", "address", "serial", "abi", "wor
             "benchmark_binary", "litert_benchmark_binary", "python", "delegates", "power", "thermal", "soc")
 DELEGATE_KEYS = ("flags", "accelerator", "execution_preference", "description", "runner", "soc", "dispatch_libs",
                  "dispatch_dir")
-#: How a delegate's rows are run: the profile's runner (benchmark_model or the Python
-#: runner), or "litert": LiteRT's CompiledModel benchmark_model on the model compiled for
-#: ``soc`` by `edgeseg compile`, with the vendor's dispatch library.
-DELEGATE_RUNNERS = ("profile", "litert")
 POWER_KEYS = ("source", "current_path", "voltage_path", "status_path", "usb_online_path", "current_unit",
               "voltage_unit", "current_sign", "rails_glob", "rate_hz", "idle_secs", "temp_path")
 THERMAL_KEYS = ("zones", "cooldown_above_c", "cooldown_max_secs")
-TRANSPORTS = ("tcp", "usb", "adb-server")
-RUNNERS = ("benchmark_model", "python")
-#: Names of the power sources (the table is edgeseg.device.power.SOURCES); a profile's
-#: ``source`` is ``auto`` (every one), ``none``, or a list of these in any order, e.g.
-#: ``battery+rails`` (rails through sysfs or the HAL, then the battery gauge).
-POWER_SOURCE_NAMES = ("rails", "hal", "battery")
-POWER_SOURCES = ("auto", "none", "battery+rails", *POWER_SOURCE_NAMES)
 WORK_ROOT = "/data/local/tmp"
+
+# What a profile may name comes from the tables (read when a profile is parsed, so a row
+# added to a table is valid at once; imported late, since those modules import this one):
+# transport: edgeseg.device.session.TRANSPORTS; runner: the rows of
+# edgeseg.device.runners.RUNNERS that can be a profile's runner, and per delegate "profile"
+# or a row that runs single delegates (litert); power source: edgeseg.device.power.SOURCES
+# (``auto``, ``none``, ``battery+rails``, or a comma or + list of source names); the
+# defaults of a delegate the profile lists: edgeseg.delegates.DELEGATES.
+
+
+def _choices(name: str) -> tuple[str, ...]:
+    if name == "TRANSPORTS":
+        from .session import TRANSPORTS  # noqa: PLC0415
+
+        return tuple(TRANSPORTS)
+    if name in ("RUNNERS", "DELEGATE_RUNNERS"):
+        from .runners import delegate_runner_names, profile_runner_names  # noqa: PLC0415
+
+        return profile_runner_names() if name == "RUNNERS" else ("profile", *delegate_runner_names())
+    from .power import SOURCES, source_choices  # noqa: PLC0415
+
+    return tuple(SOURCES) if name == "POWER_SOURCE_NAMES" else source_choices()
+
+
+def __getattr__(name: str):
+    """``TRANSPORTS``, ``RUNNERS``, ``DELEGATE_RUNNERS``, ``POWER_SOURCE_NAMES`` and
+    ``POWER_SOURCES``: the names of the tables' rows, read from the tables each time."""
+    if name in ("TRANSPORTS", "RUNNERS", "DELEGATE_RUNNERS", "POWER_SOURCE_NAMES", "POWER_SOURCES"):
+        return _choices(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -45,7 +64,7 @@ class DelegateSpec:
     accelerator: str | None = None
     execution_preference: str | None = None
     description: str = ""
-    runner: str = "profile"
+    runner: str = "profile"  # "profile" (the profile's runner) or a runner of single delegates, e.g. "litert"
     soc: str | None = None  # litert: the SoC the model is compiled for, e.g. MT6989
     dispatch_libs: tuple[str, ...] = ()  # litert: host paths of the dispatch libraries to push
     dispatch_dir: str | None = None  # litert: a device folder that already holds them
@@ -120,40 +139,34 @@ def _check_keys(table: dict, valid, where: str) -> None:
 
 
 def parse_profile(data: dict, name: str, path: Path | None = None) -> DeviceProfile:
+    from .power import SOURCES, valid_source  # noqa: PLC0415  (these import this module)
+    from .runners import RUNNERS  # noqa: PLC0415
+    from .session import TRANSPORTS  # noqa: PLC0415
+
     where = str(path) if path else f"profile {name}"
     _check_keys(data, TOP_KEYS, where)
     transport = data.get("transport", "adb-server")
     if transport not in TRANSPORTS:
         raise DeviceError(f"{where}: transport must be one of {', '.join(TRANSPORTS)}, got '{transport}'")
-    if transport == "tcp" and not data.get("address"):
-        raise DeviceError(f"{where}: transport 'tcp' needs address = \"HOST:PORT\"")
+    if TRANSPORTS[transport].needs_address and not data.get("address"):
+        raise DeviceError(f"{where}: transport '{transport}' needs address = \"HOST:PORT\"")
     runner = data.get("runner", "benchmark_model")
-    if runner not in RUNNERS:
-        raise DeviceError(f"{where}: runner must be one of {', '.join(RUNNERS)}, got '{runner}'")
+    if runner not in _choices("RUNNERS"):
+        raise DeviceError(f"{where}: runner must be one of {', '.join(_choices('RUNNERS'))}, got '{runner}'")
     work_dir = posixpath.normpath(data.get("work_dir", f"{WORK_ROOT}/edgeseg"))
     if not work_dir.startswith(WORK_ROOT + "/"):
         raise DeviceError(f"{where}: work_dir must be under {WORK_ROOT} (got {work_dir})")
     delegates = {}
     for dname, spec in (data.get("delegates") or {}).items():
-        _check_keys(spec, DELEGATE_KEYS, f"{where} [delegates.{dname}]")
-        runner_kind = spec.get("runner", "profile")
-        if runner_kind not in DELEGATE_RUNNERS:
-            raise DeviceError(f"{where} [delegates.{dname}]: runner must be one of {', '.join(DELEGATE_RUNNERS)}")
-        if runner_kind == "litert" and not spec.get("soc"):
-            raise DeviceError(f"{where} [delegates.{dname}]: a litert delegate needs soc = \"...\" (the SoC the model "
-                              "is compiled for with `edgeseg compile --soc`)")
-        delegates[dname] = DelegateSpec(dname, tuple(spec.get("flags", ())), spec.get("accelerator"),
-                                        spec.get("execution_preference"), spec.get("description", ""), runner_kind,
-                                        spec.get("soc"), tuple(spec.get("dispatch_libs", ())), spec.get("dispatch_dir"))
+        delegates[dname] = _delegate_spec(dname, spec, f"{where} [delegates.{dname}]", RUNNERS)
     if not delegates:
-        delegates = {"cpu": DelegateSpec("cpu")}
+        delegates = {"cpu": _delegate_spec("cpu", {}, where, RUNNERS)}
     power_t = data.get("power") or {}
     _check_keys(power_t, POWER_KEYS, f"{where} [power]")
     power = PowerSpec(**power_t)
-    parts = [x.strip() for x in power.source.replace("+", ",").split(",")]
-    if power.source not in POWER_SOURCES and not all(x in POWER_SOURCE_NAMES for x in parts):
+    if not valid_source(power.source):
         raise DeviceError(f"{where} [power]: source must be auto, none, or a comma list of "
-                          f"{', '.join(POWER_SOURCE_NAMES)} (got '{power.source}')")
+                          f"{', '.join(SOURCES)} (got '{power.source}')")
     if power.current_unit not in ("uA", "mA") or power.voltage_unit not in ("uV", "mV"):
         raise DeviceError(f"{where} [power]: current_unit must be uA or mA and voltage_unit uV or mV")
     if not 0.5 <= power.rate_hz <= 100:
@@ -168,6 +181,26 @@ def parse_profile(data: dict, name: str, path: Path | None = None) -> DeviceProf
         benchmark_binary=data.get("benchmark_binary") or None,
         litert_benchmark_binary=data.get("litert_benchmark_binary") or None, python=data.get("python", "python3"),
         delegates=delegates, power=power, thermal=thermal)
+
+
+def _delegate_spec(dname: str, spec: dict, where: str, runners: dict) -> DelegateSpec:
+    """A profile's ``[delegates.NAME]``; what it leaves out (flags, runner, description)
+    comes from the delegate's row in edgeseg.delegates.DELEGATES when it has one."""
+    from ..delegates import DELEGATES, Delegate  # noqa: PLC0415
+
+    _check_keys(spec, DELEGATE_KEYS, where)
+    row = DELEGATES.get(dname) or Delegate(dname, dname, "")
+    runner_kind = spec.get("runner", row.runner)
+    kinds = _choices("DELEGATE_RUNNERS")
+    if runner_kind not in kinds:
+        raise DeviceError(f"{where}: runner must be one of {', '.join(kinds)}")
+    out = DelegateSpec(dname, tuple(spec.get("flags", row.flags)), spec.get("accelerator"),
+                       spec.get("execution_preference"), spec.get("description", row.description), runner_kind,
+                       spec.get("soc"), tuple(spec.get("dispatch_libs", ())), spec.get("dispatch_dir"))
+    why = runners[runner_kind].check_delegate(out) if runner_kind != "profile" else None
+    if why:
+        raise DeviceError(f"{where}: {why}")
+    return out
 
 
 def profile_dirs() -> list[Path]:

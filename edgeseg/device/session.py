@@ -13,11 +13,14 @@ import shlex
 import shutil
 import subprocess
 import time
-from typing import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
 
 from ..errors import DeviceError
-from .profiles import DeviceProfile
 from .transport import AdbServerConnection, AdbTcpConnection, DeviceConnectionError, ShellResult
+
+if TYPE_CHECKING:  # the schema's types; profiles reads this module's table at run time
+    from .profiles import DeviceProfile
 
 log = logging.getLogger(__name__)
 
@@ -101,27 +104,9 @@ class DeviceSession:
     def connect(self):
         if self.conn is not None:
             return self.conn
-        if self.transport == "tcp":
-            if not self.address or ":" not in self.address:
-                raise DeviceError(f"profile '{self.profile.name}' uses tcp but has no address HOST:PORT")
-            host, port = self.address.rsplit(":", 1)
-            from .adbproto import load_or_create_key  # noqa: PLC0415
-
-            key = load_or_create_key(self.key_path)
-            self.conn = AdbTcpConnection.connect(host, int(port), key, self.connect_timeout, self.auth_timeout,
-                                                 self.read_timeout)
-        else:
-            self.started_adb_server = self.started_adb_server or not adb_server_running()
-            serial = self.serial
-            if serial is None:
-                attached = [d for d in adb_devices() if d["state"] == "device"]
-                if len(attached) > 1:
-                    raise DeviceError("several devices are attached (" + ", ".join(d["serial"] for d in attached)
-                                      + "): pick one with --serial or ANDROID_SERIAL")
-                if not attached and shutil.which("adb"):
-                    raise DeviceConnectionError("no device is attached to the adb server: plug the phone in, enable "
-                                                "USB debugging, and check `adb devices`")
-            self.conn = AdbServerConnection(serial)
+        if self.transport not in TRANSPORTS:
+            raise DeviceError(f"transport must be one of {', '.join(TRANSPORTS)}, got '{self.transport}'")
+        self.conn = TRANSPORTS[self.transport].connect(self)
         return self.conn
 
     def reconnect(self) -> None:
@@ -179,6 +164,54 @@ class DeviceSession:
         res = self.shell(f"sha256sum {q(remote)} 2>/dev/null")
         token = res.text.split()[:1]
         return token[0] if res.exit_code == 0 and token and len(token[0]) == 64 else None
+
+
+def _connect_tcp(session: DeviceSession):
+    """Our ADB client straight to the device's adbd (wireless debugging, boards)."""
+    if not session.address or ":" not in session.address:
+        raise DeviceError(f"profile '{session.profile.name}' uses tcp but has no address HOST:PORT")
+    host, port = session.address.rsplit(":", 1)
+    from .adbproto import load_or_create_key  # noqa: PLC0415
+
+    key = load_or_create_key(session.key_path)
+    return AdbTcpConnection.connect(host, int(port), key, session.connect_timeout, session.auth_timeout,
+                                    session.read_timeout)
+
+
+def _connect_adb_server(session: DeviceSession):
+    """Through the `adb` server, which holds USB devices exclusively while it runs."""
+    session.started_adb_server = session.started_adb_server or not adb_server_running()
+    serial = session.serial
+    if serial is None:
+        attached = [d for d in adb_devices() if d["state"] == "device"]
+        if len(attached) > 1:
+            raise DeviceError("several devices are attached (" + ", ".join(d["serial"] for d in attached)
+                              + "): pick one with --serial or ANDROID_SERIAL")
+        if not attached and shutil.which("adb"):
+            raise DeviceConnectionError("no device is attached to the adb server: plug the phone in, enable "
+                                        "USB debugging, and check `adb devices`")
+    return AdbServerConnection(serial)
+
+
+@dataclass(frozen=True)
+class Transport:
+    """A row of :data:`TRANSPORTS`: how a session reaches the device."""
+
+    name: str
+    description: str
+    connect: Callable[[DeviceSession], object]  # the session -> an open connection (shell, push, pull, stat)
+    needs_address: bool = False  # the profile must give address = "HOST:PORT"
+
+
+#: How a device is reached (a profile's ``transport``, ``--transport``), in the order listed.
+TRANSPORTS: dict[str, Transport] = {
+    "tcp": Transport("tcp", "our ADB client over TCP to the device's adbd (wireless debugging, boards)",
+                     _connect_tcp, needs_address=True),
+    "usb": Transport("usb", "a USB device, through the adb server (which owns USB devices while it runs)",
+                     _connect_adb_server),
+    "adb-server": Transport("adb-server", "whatever the running adb server reaches (USB, or `adb connect`ed)",
+                            _connect_adb_server),
+}
 
 
 def _cache_path():

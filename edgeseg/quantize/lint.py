@@ -21,14 +21,20 @@ delegate keeps only its largest partition by default (``max_delegated_partitions
 tensorflow/lite/delegates/gpu/delegate_options.cc) and the NNAPI delegate its three largest
 (``max_number_delegated_partitions = 3``, tensorflow/lite/delegates/nnapi/nnapi_delegate.h);
 the rest runs on the CPU.
+
+Which delegates are reported, with which method (a row of :data:`PREDICTORS`) and partition
+limit, is the ``lint`` and ``max_partitions`` of their rows in edgeseg.delegates.DELEGATES.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
+
+from ..delegates import DELEGATES, LINTED_DELEGATES
 
 GPU_OPS = frozenset({
     "ABS", "ADD", "AVERAGE_POOL_2D", "BATCH_MATMUL", "CONCATENATION", "CONV_2D", "COS", "DEPTHWISE_CONV_2D",
@@ -39,8 +45,6 @@ GPU_OPS = frozenset({
     "SQUARED_DIFFERENCE", "STRIDED_SLICE", "SUB", "SUM", "TANH", "TRANSPOSE", "TRANSPOSE_CONV",
 })
 GPU_TENSOR_TYPES = ("float32", "float16", "int8", "uint8")
-GPU_MAX_PARTITIONS = 1
-NNAPI_MAX_PARTITIONS = 3
 
 #: TFLite op -> the Android API level from which NNAPI has it (27 = NNAPI 1.0, 28 = 1.1,
 #: 29 = 1.2, 30 = 1.3). Constraints that depend on the node are in :func:`_nnapi_check`.
@@ -209,7 +213,13 @@ class Warning_:
         return {"code": self.code, "nodes": self.nodes, "message": self.message, "suggestion": self.suggestion}
 
 
-def _warnings(g: Graph, xnn_cpu_nodes: set[int], nnapi_api: int, nnapi_pred: dict, gpu_pred: dict) -> list[Warning_]:
+def _warnings(g: Graph, xnn_cpu_nodes: set[int], nnapi_api: int, why: dict[str, dict], preds: dict[str, dict]
+              ) -> list[Warning_]:
+    """``xnn_cpu_nodes``: the nodes XNNPACK (measured) leaves to the CPU; ``why``: per linted
+    delegate, node -> why it does not take it (None: it does); ``preds``: per predicted
+    delegate, its partition prediction."""
+    # long: one rule after another, each a few lines reading the same op list; a table of rules would hide
+    # their reasons, which are the point
     out: list[Warning_] = []
     by_op: dict[str, list[Node]] = {}
     for n in g.nodes:
@@ -275,15 +285,8 @@ def _warnings(g: Graph, xnn_cpu_nodes: set[int], nnapi_api: int, nnapi_pred: dic
                 + "; its int8 probabilities are coarse (1/256 steps) and argmax(softmax) = argmax(logits)",
                 "export with --head argmax (uint8 class map, smallest output to copy) or --head logits"))
     for n in by_op.get("ARG_MAX", []):
-        why = _nnapi_check(g, n, nnapi_api)
-        parts = []
-        if n.index in xnn_cpu_nodes:
-            parts.append("XNNPACK leaves it to a builtin CPU kernel (measured)")
-        gpu_why = _gpu_check(g, n)
-        if gpu_why:
-            parts.append(f"GPU: {gpu_why}")
-        if why:
-            parts.append(f"NNAPI: {why}")
+        parts = [PREDICTORS[DELEGATES[name].lint].says(DELEGATES[name].title, w[n.index])
+                 for name, w in why.items() if w[n.index]]
         if parts:
             out.append(Warning_(
                 "argmax-head", [n.index],
@@ -298,51 +301,29 @@ def _warnings(g: Graph, xnn_cpu_nodes: set[int], nnapi_api: int, nnapi_pred: dic
             "int8-average-pool", left,
             f"{len(left)} int8 AVERAGE_POOL_2D node(s) left to builtin CPU kernels by XNNPACK (measured)",
             "downsample with MaxPooling2D or a stride-2 convolution in int8 models"))
-    if nnapi_pred["partitions"] > NNAPI_MAX_PARTITIONS:
-        out.append(Warning_(
-            "nnapi-partitions", [],
-            f"NNAPI (API {nnapi_api}) would split the graph into {nnapi_pred['partitions']} partitions; the NNAPI "
-            f"delegate keeps the {NNAPI_MAX_PARTITIONS} largest by default and runs the rest on the CPU "
-            f"({nnapi_pred['supported_ops'] - nnapi_pred['delegated_ops']} supported ops fall back)",
-            "remove the ops listed as unsupported for NNAPI, or raise max_number_delegated_partitions"))
-    if gpu_pred["partitions"] > GPU_MAX_PARTITIONS:
-        out.append(Warning_(
-            "gpu-partitions", [],
-            f"the GPU delegate would see {gpu_pred['partitions']} partitions and by default takes only the largest "
-            f"({gpu_pred['supported_ops'] - gpu_pred['delegated_ops']} supported ops stay on the CPU)",
-            "replace the ops listed as unsupported for GPU"))
+    for name, pred in preds.items():
+        row = DELEGATES[name]
+        too_many = PREDICTORS[row.lint].too_many
+        if too_many and row.max_partitions and pred["partitions"] > row.max_partitions:
+            out.append(Warning_(f"{name}-partitions", [], *too_many(pred, row.max_partitions, nnapi_api)))
     return out
 
 
 def lint_artifact(path: str | Path, nnapi_api: int = 30) -> dict:
     """The delegate/partition report of one .tflite (see the module doc)."""
     g = read_graph(path)
-    xnn = _xnnpack_measured(path)
-    xnn_cpu = {n.index for n in g.nodes} - set(xnn.get("delegated_nodes", []))
-    gpu_why = {n.index: _gpu_check(g, n) for n in g.nodes}
-    nn_why = {n.index: _nnapi_check(g, n, nnapi_api) for n in g.nodes}
-    gpu_pred = predict_partitions([gpu_why[n.index] is None for n in g.nodes], GPU_MAX_PARTITIONS)
-    nn_pred = predict_partitions([nn_why[n.index] is None for n in g.nodes], NNAPI_MAX_PARTITIONS)
-    ops = []
-    for n in g.nodes:
-        ops.append({"index": n.index, "op": n.op, "dtype": g.out_type(n),
-                    "xnnpack": n.index not in xnn_cpu, "gpu": gpu_why[n.index] or "yes",
-                    "nnapi": nn_why[n.index] or "yes"})
-    warnings = _warnings(g, xnn_cpu, nnapi_api, nn_pred, gpu_pred)
-    return {
-        "artifact": str(path),
-        "ops": ops,
-        "delegates": {
-            "xnnpack": {"source": "measured (host LiteRT interpreter)", "delegated_ops": xnn["delegated_ops"],
-                        "total_ops": xnn["total_ops"], "partitions": xnn["partitions"],
-                        "cpu_ops": sorted({n.op for n in g.nodes if n.index in xnn_cpu})},
-            "gpu": {"source": "GPU delegate op parsers (model_builder.cc)", "analyzer": _gpu_analyzer_verdict(path), **gpu_pred,
-                    "unsupported": sorted({f"{n.op}: {gpu_why[n.index]}" for n in g.nodes if gpu_why[n.index]})},
-            "nnapi": {"source": f"NNAPI table at Android API {nnapi_api}", **nn_pred,
-                      "unsupported": sorted({f"{n.op}: {nn_why[n.index]}" for n in g.nodes if nn_why[n.index]})},
-        },
-        "warnings": [w.as_dict() for w in warnings],
-    }
+    why, delegates, preds = {}, {}, {}
+    for name, row in LINTED_DELEGATES.items():  # each row of edgeseg.delegates.DELEGATES with a lint method
+        method = PREDICTORS[row.lint]
+        why[name], delegates[name] = method.run(path, g, row, nnapi_api)
+        if method.check is not None:
+            preds[name] = delegates[name]
+    ops = [{"index": n.index, "op": n.op, "dtype": g.out_type(n),
+            **{name: PREDICTORS[DELEGATES[name].lint].cell(w[n.index]) for name, w in why.items()}} for n in g.nodes]
+    measured = [w for name, w in why.items() if PREDICTORS[DELEGATES[name].lint].check is None]
+    xnn_cpu = {i for i, w in measured[0].items() if w} if measured else set()
+    warnings = _warnings(g, xnn_cpu, nnapi_api, why, preds)
+    return {"artifact": str(path), "ops": ops, "delegates": delegates, "warnings": [w.as_dict() for w in warnings]}
 
 
 def lint_signatures(path: str | Path, manifest: dict, nnapi_api: int = 30) -> dict:
@@ -363,16 +344,9 @@ def lint_signatures(path: str | Path, manifest: dict, nnapi_api: int = 30) -> di
 
 def format_lint(res: dict, short: bool = False) -> str:
     d = res["delegates"]
-    lines = []
-    x, gp, nn = d["xnnpack"], d["gpu"], d["nnapi"]
-    lines.append(f"  xnnpack  {x['delegated_ops']}/{x['total_ops']} ops in {x['partitions']} partition(s) [measured]"
-                 + (f"; CPU: {', '.join(x['cpu_ops'])}" if x["cpu_ops"] else ""))
-    lines.append(f"  gpu      {gp['delegated_ops']}/{gp['total_ops']} ops, {gp['partitions']} partition(s) predicted"
-                 + (f"; unsupported: {'; '.join(gp['unsupported'])}" if gp["unsupported"] else ""))
-    lines.append(f"  nnapi    {nn['delegated_ops']}/{nn['total_ops']} ops, {nn['partitions']} partition(s) predicted "
-                 f"({nn['source']})" + (f"; unsupported: {'; '.join(nn['unsupported'])}" if nn["unsupported"] else ""))
+    lines = [_predictor_of(name, x).line(name, x) for name, x in d.items()]
     if not short:
-        lines.append(f"  gpu analyzer says: {gp['analyzer']}")
+        lines += [f"  {name} analyzer says: {x['analyzer']}" for name, x in d.items() if "analyzer" in x]
     for w in res["warnings"]:
         lines.append(f"  warning [{w['code']}] {w['message']}")
         if not short:
@@ -380,6 +354,94 @@ def format_lint(res: dict, short: bool = False) -> str:
     if not short:
         lines.append("  ops:")
         for o in res["ops"]:
-            lines.append(f"    {o['index']:>3} {o['op']:<24} {o['dtype']:<8} xnnpack {'yes' if o['xnnpack'] else 'no':<4}"
-                         f" gpu {o['gpu']:<5} nnapi {o['nnapi']}")
+            cells = [f"{name} {_cell_text(o[name], pad=i < len(d) - 1)}" for i, name in enumerate(d)]
+            lines.append(f"    {o['index']:>3} {o['op']:<24} {o['dtype']:<8} " + " ".join(cells))
     return "\n".join(lines)
+
+
+def _cell_text(value, pad: bool = False) -> str:
+    """An op's cell: a measured delegate's yes/no (padded to 4), a predicted one's reason (to 5)."""
+    if isinstance(value, bool):
+        return f"{'yes' if value else 'no':<4}" if pad else ("yes" if value else "no")
+    return f"{value:<5}" if pad else value
+
+
+def _predictor_of(name: str, summary: dict) -> "Predictor":
+    row = DELEGATES.get(name)
+    if row is not None and row.lint in PREDICTORS:
+        return PREDICTORS[row.lint]
+    return PREDICTORS["measured" if "cpu_ops" in summary else "gpu-op-parsers"]  # a report from a delegate no row has
+
+
+# -- the lint methods: how a delegate's row tells which nodes it takes ----------------------------
+
+
+@dataclass(frozen=True)
+class Predictor:
+    """A row of :data:`PREDICTORS` (a delegate row's ``lint`` names one)."""
+
+    source: Callable[[int], str]  # what the report is based on, given the Android API level
+    #: node -> None when the delegate takes it, else why not (``(graph, node, api)``); None:
+    #: measured on the host interpreter instead of predicted
+    check: Callable[[Graph, Node, int], str | None] | None = None
+    #: ``(prediction, partition limit, api) -> (message, suggestion)`` of the "too many partitions" warning
+    too_many: Callable[[dict, int, int], tuple[str, str]] | None = None
+    analyzer: bool = False  # the report shows the TFLite analyzer's GPU verdict too
+    source_in_line: bool = False  # the short report's line names the source
+
+    def run(self, path, g: Graph, row, api: int) -> tuple[dict[int, str | None], dict]:
+        """``(node -> why the delegate does not take it or None, the delegate's report)``."""
+        if self.check is None:
+            xnn = _xnnpack_measured(path)
+            on_cpu = {n.index for n in g.nodes} - set(xnn.get("delegated_nodes", []))
+            why = {n.index: "leaves it to a builtin CPU kernel (measured)" if n.index in on_cpu else None
+                   for n in g.nodes}
+            return why, {"source": self.source(api), "delegated_ops": xnn["delegated_ops"],
+                         "total_ops": xnn["total_ops"], "partitions": xnn["partitions"],
+                         "cpu_ops": sorted({n.op for n in g.nodes if n.index in on_cpu})}
+        why = {n.index: self.check(g, n, api) for n in g.nodes}
+        pred = predict_partitions([why[n.index] is None for n in g.nodes], row.max_partitions)
+        report = {"source": self.source(api), **({"analyzer": _gpu_analyzer_verdict(path)} if self.analyzer else {}),
+                  **pred, "unsupported": sorted({f"{n.op}: {why[n.index]}" for n in g.nodes if why[n.index]})}
+        return why, report
+
+    def cell(self, why: str | None):
+        """The delegate's cell in the op list: measured yes/no (bool), else the reason or "yes"."""
+        return why is None if self.check is None else (why or "yes")
+
+    def says(self, title: str, why: str) -> str:
+        """How a warning says that the delegate ``title`` does not take a node."""
+        return f"{title} {why}" if self.check is None else f"{title}: {why}"
+
+    def line(self, name: str, d: dict) -> str:
+        """The delegate's line of the short report."""
+        if self.check is None:
+            return (f"  {name:<8} {d['delegated_ops']}/{d['total_ops']} ops in {d['partitions']} partition(s) "
+                    "[measured]" + (f"; CPU: {', '.join(d['cpu_ops'])}" if d["cpu_ops"] else ""))
+        return (f"  {name:<8} {d['delegated_ops']}/{d['total_ops']} ops, {d['partitions']} partition(s) predicted"
+                + (f" ({d['source']})" if self.source_in_line else "")
+                + (f"; unsupported: {'; '.join(d['unsupported'])}" if d["unsupported"] else ""))
+
+
+def _nnapi_too_many(pred: dict, limit: int, api: int) -> tuple[str, str]:
+    return (f"NNAPI (API {api}) would split the graph into {pred['partitions']} partitions; the NNAPI delegate keeps "
+            f"the {limit} largest by default and runs the rest on the CPU "
+            f"({pred['supported_ops'] - pred['delegated_ops']} supported ops fall back)",
+            "remove the ops listed as unsupported for NNAPI, or raise max_number_delegated_partitions")
+
+
+def _gpu_too_many(pred: dict, limit: int, api: int) -> tuple[str, str]:
+    largest = "the largest" if limit == 1 else f"the {limit} largest"
+    return (f"the GPU delegate would see {pred['partitions']} partitions and by default takes only {largest} "
+            f"({pred['supported_ops'] - pred['delegated_ops']} supported ops stay on the CPU)",
+            "replace the ops listed as unsupported for GPU")
+
+
+#: How the lint tells where a delegate's ops run, by the name a delegate row's ``lint`` gives.
+PREDICTORS: dict[str, Predictor] = {
+    "measured": Predictor(lambda api: "measured (host LiteRT interpreter)"),
+    "gpu-op-parsers": Predictor(lambda api: "GPU delegate op parsers (model_builder.cc)",
+                                lambda g, n, api: _gpu_check(g, n), _gpu_too_many, analyzer=True),
+    "nnapi-table": Predictor(lambda api: f"NNAPI table at Android API {api}", _nnapi_check, _nnapi_too_many,
+                             source_in_line=True),
+}

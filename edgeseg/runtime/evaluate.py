@@ -41,8 +41,26 @@ def record_decision(manifest: dict, dataset_root, split: str, record: bool | Non
                    "the manifest keeps its recorded quality; pass --record to store this result there")
 
 
+def same_classes(model_classes, ds, target, classes_from: str | None = None) -> None:
+    """The model's class names must be the dataset's, in order: the same count with other
+    names would print every score under the wrong name. ``classes_from="dataset"`` accepts
+    the dataset's names (same count)."""
+    from ..errors import DataError  # noqa: PLC0415
+
+    model_classes = list(model_classes or [])
+    if not model_classes or len(model_classes) != ds.num_classes or model_classes == list(ds.class_names):
+        return  # a count mismatch is reported with the output shape, where it is found
+    if classes_from == "dataset":
+        return
+    diff = [f"{i}: {m!r} vs {d!r}" for i, (m, d) in enumerate(zip(model_classes, ds.class_names)) if m != d]
+    raise DataError(f"{target} was trained on other classes than {ds.root} has ({'; '.join(diff[:4])}"
+                    f"{'; ...' if len(diff) > 4 else ''}): evaluate on the dataset it was trained for, or pass "
+                    "--classes-from dataset to score it under the dataset's names")
+
+
 def evaluate(target, data, split: str = "val", limit: int | None = None, threads: int | None = None,
-             skip_bad: bool = False, progress=None, record: bool | None = None, signature: str | None = None) -> dict:
+             skip_bad: bool = False, progress=None, record: bool | None = None, signature: str | None = None,
+             classes_from: str | None = None) -> dict:
     """Quality of an artifact (through the LiteRT interpreter) or a training run (Keras,
     best checkpoint) on ``data``/``split``, scored at label resolution.
 
@@ -70,6 +88,7 @@ def evaluate(target, data, split: str = "val", limit: int | None = None, threads
         size, resize, classes = tuple(cfg["input_size"]), cfg.get("resize", "letterbox"), cfg["classes"]
         if len(classes) != ds.num_classes:
             raise DataError(f"{target} has {len(classes)} classes but {ds.root} has {ds.num_classes}")
+        same_classes(classes, ds, target, classes_from)
 
         def predict(images):
             return model(normalise(images), training=False).numpy()
@@ -85,6 +104,7 @@ def evaluate(target, data, split: str = "val", limit: int | None = None, threads
     manifest = read_manifest(target) or {}
     if manifest.get("sha256"):
         verify_manifest(target, manifest)  # never score, or write quality into, a manifest of another file
+    same_classes(manifest.get("classes"), ds, target, classes_from)
     sigs = signatures_of(manifest)
     if signature and sigs and signature not in sigs:
         raise DataError(f"{target} has no configuration '{signature}' (it has {', '.join(sigs)})")

@@ -8,16 +8,11 @@ so host and board numbers come from the same code.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
 
+from ..delegates import DELEGATES, HOST_DELEGATES  # noqa: F401  (HOST_DELEGATES re-exported)
 from ..errors import EdgesegError
 from ..runner import latency_stats, random_input, run_benchmark  # noqa: F401  (re-exported)
 from .interpreter import load_interpreter
-
-HOST_DELEGATES = {
-    "xnnpack": "LiteRT default: XNNPACK delegate where it applies, builtin kernels for the rest",
-    "cpu": "builtin reference kernels only (no default delegate)",
-}
 
 
 def bench_host(artifact: str | Path, threads: int = 2, runs: int = 50, min_secs: float = 1.0,
@@ -39,7 +34,7 @@ def bench_host(artifact: str | Path, threads: int = 2, runs: int = 50, min_secs:
 
     try:
         res = run_benchmark(str(artifact), threads, runs, min_secs, warmup_runs, warmup_secs, delegate, seed, open_fn,
-                            signature=signature)
+                            signature=signature, kernels=DELEGATES[delegate].interpreter)
     except ValueError as exc:  # an unknown signature
         raise EdgesegError(f"{artifact}: {exc}") from None
     for key in ("timed_start", "timed_end", "timed_start_boot", "timed_end_boot"):
@@ -59,31 +54,8 @@ def _separate_file_delegation(artifact, signature: str, threads: int, delegate: 
         f = separate_file(artifact, read_manifest(artifact) or {}, signature)
     except EdgesegError:
         return {}
-    interp, _ = load_interpreter(f, threads=threads, xnnpack=delegate != "cpu")
+    kernels = DELEGATES[delegate].interpreter
+    interp, _ = load_interpreter(f, threads=threads, xnnpack=kernels == "default")
     cover = delegation(interp._get_ops_details())  # noqa: SLF001
     cover.pop("delegated_nodes")
-    return {**cover, "status": coverage_status(cover, delegate)}
-
-
-def bench_rows(artifacts: list[Path], device: str, threads: int, runs: int, min_secs: float,
-               delegates=("xnnpack",), say: Callable[[dict], None] | None = None) -> list[dict]:
-    """Host benchmark of each artifact x delegate; a failure is a row, never an abort.
-    ``say`` gets each row as soon as it is measured."""
-    from ..artifact import read_manifest, signature_label, signatures_of  # noqa: PLC0415
-    from ..errors import EdgesegError  # noqa: PLC0415
-
-    rows = []
-    for art in artifacts:
-        manifest = read_manifest(art) or {}
-        for signature in signatures_of(manifest) or [None]:  # one row per configuration of a PTA artifact
-            for delegate in delegates:
-                base = {"artifact": signature_label(art, signature), "recipe": manifest.get("recipe", "unknown"),
-                        "device": device, "delegate": delegate, "threads": threads, "runner": "ai_edge_litert (host)"}
-                try:
-                    rows.append({**base, **bench_host(art, threads=threads, runs=runs, min_secs=min_secs,
-                                                      delegate=delegate, signature=signature)})
-                except EdgesegError as exc:
-                    rows.append({**base, "status": "failed", "error": str(exc)})
-                if say:
-                    say(rows[-1])
-    return rows
+    return {**cover, "status": coverage_status(cover, kernels)}

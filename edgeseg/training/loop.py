@@ -232,7 +232,7 @@ def train(cfg: TrainConfig, resume: bool = False, on_epoch: Callable[[dict], Non
         _remove_unfinished(out, created, lock)
         raise TrainInterrupted(f"interrupted ({interrupted_by(exc)}) before training started; "
                                + ("nothing was written" if created else f"{out} is as it was")
-                               + ": run the same command again") from None
+                               + ": run the same command again", signal=interrupted_by(exc)) from None
     except BaseException:
         _remove_unfinished(out, created, lock)
         raise
@@ -484,10 +484,10 @@ def fit(model, optimizer, schedule, out: Path, train_cache, val_cache, ds, *, ep
         if done == 0:
             raise TrainInterrupted(f"interrupted{how} before the first epoch of {out} finished; nothing to resume"
                                    + (" (the run folder was not created)" if not (out / "config.json").exists() else
-                                      ": run the same command again")) from None
+                                      ": run the same command again"), signal=interrupted_by(exc)) from None
         raise TrainInterrupted(f"interrupted{how}; {out} keeps {done} finished epoch(s): `edgeseg train ... --out "
-                               f"{out} --resume` continues from epoch {done + 1} (the last finished epoch is {done})"
-                               ) from None
+                               f"{out} --resume` continues from epoch {done + 1} (the last finished epoch is {done})",
+                               signal=interrupted_by(exc)) from None
     except _Diverged as exc:
         _remove_partial_files(out)
         done = int(epoch_var.numpy())

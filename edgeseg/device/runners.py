@@ -1,0 +1,383 @@
+"""The benchmark runners, one row each in :data:`RUNNERS`.
+
+A row prepares what its rows need on the device (pushes a binary or a script, once per
+sweep), builds the command of one (artifact, delegate) row, parses what the command printed
+into a latency row, and says what it can do: an op profile, its own timed window on the
+boot clock (for the power sampler), which delegates it runs. :func:`edgeseg.device.bench.bench_device`
+runs every row the same way: one shell session per row with the sampler around the command
+(:func:`edgeseg.device.bench.session_script`); the host row runs in this process instead.
+
+Which row runs a delegate: the delegate's ``runner`` in the profile (a row that runs single
+delegates, e.g. ``litert``; default from :data:`edgeseg.delegates.DELEGATES`), else the
+profile's ``runner``. A new runner is one row here.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+from ..artifact import read_manifest
+from ..delegates import HOST_DELEGATES, INTERPRETER_DELEGATES, delegating, join_names
+from ..errors import DeviceError
+from .deploy import deploy, ensure_file
+from .parse import delegation_status, parse_benchmark_output
+from .session import DeviceSession, q
+
+if TYPE_CHECKING:  # the schema's types; profiles reads this module's table at run time
+    from .profiles import DelegateSpec, DeviceProfile
+
+RUNNER_FILE = Path(__file__).resolve().parents[1] / "runner.py"
+
+
+@dataclass
+class BenchContext:
+    """One sweep's settings, and what each runner prepared (``state[runner name]``)."""
+
+    session: DeviceSession
+    info: dict  # the device's properties (edgeseg.device.session.read_props)
+    threads: int
+    runs: int
+    min_secs: float
+    op_profile: bool = False
+    require_full: bool = False
+    benchmark_binary: str | None = None  # --benchmark-binary
+    say: Callable[[str], None] = lambda s: None
+    progress_factory: object = None
+    state: dict = field(default_factory=dict)
+
+    @property
+    def profile(self) -> DeviceProfile:
+        return self.session.profile
+
+
+@dataclass
+class Invocation:
+    """One row's command and what its parse needs to know."""
+
+    command: str
+    delegate: str
+    op_profile: bool = False  # the command asks for an op profile
+    extra: dict = field(default_factory=dict)  # the runner's own (litert: the compiled model's manifest)
+
+
+@dataclass(frozen=True)
+class Runner:
+    """A row of :data:`RUNNERS` (subclass it for the behaviour)."""
+
+    name: str
+    label: str  # the latency row's "runner" column
+    description: str
+    where: str = "device"  # "device": a shell session on the device per row; "host": this process
+    profile_runner: bool = False  # a profile's ``runner`` may name it
+    single_delegates: bool = False  # a profile's ``[delegates.NAME]`` may name it as its ``runner``
+    op_profile: bool = False  # gives per-op times with --op-profile
+    power_window: bool = False  # reports its own timed window on the boot clock (else: the markers around it)
+
+    def check_delegate(self, spec: DelegateSpec) -> str | None:
+        """What a profile delegate that names this runner lacks (checked when the profile loads)."""
+        return None
+
+    def why_not(self, delegate: str) -> str | None:
+        """Why this runner cannot run ``delegate`` (a failed row), or None."""
+        return None
+
+    def ready(self, spec: DelegateSpec, artifacts: list[Path]) -> bool:
+        """Whether a sweep over ``artifacts`` that names no delegates includes ``spec``."""
+        return True
+
+    def prepare(self, ctx: BenchContext) -> None:
+        """Push what every row needs, once per sweep, before the first row (its errors end the sweep)."""
+
+    def command(self, ctx: BenchContext, artifact: Path, remote: str, spec: DelegateSpec) -> Invocation:
+        """The shell command of one row (``remote``: the deployed artifact). May push more."""
+        raise NotImplementedError
+
+    def parse(self, ctx: BenchContext, sec: dict, inv: Invocation) -> tuple[dict, list, tuple | None]:
+        """``(latency row, ops rows, timed window or None)`` from the command's sections
+        (``out``, ``err``, ``rc``); a failed run is ``{"status": "failed", "error": ...}``."""
+        raise NotImplementedError
+
+    def facts(self, ctx: BenchContext) -> dict:
+        """What the report's device section says about this runner (even when unused)."""
+        return {}
+
+
+# -- benchmark_model (Android) -----------------------------------------------------------------
+
+
+def benchmark_model_command(binary: str, graph: str, delegate_spec, threads: int, runs: int, min_secs: float,
+                            op_profile: bool, require_full: bool) -> str:
+    flags = [f"--graph={graph}", f"--num_threads={threads}", f"--num_runs={runs}", f"--min_secs={min_secs}",
+             "--warmup_runs=1", "--warmup_min_secs=0.5", *delegate_spec.flags]
+    if delegate_spec.accelerator:
+        flags.append(f"--nnapi_accelerator_name={delegate_spec.accelerator}")
+    if delegate_spec.execution_preference:
+        flags.append(f"--nnapi_execution_preference={delegate_spec.execution_preference}")
+    if op_profile:
+        flags.append("--enable_op_profiling=true")
+    if require_full and delegating(delegate_spec.name):
+        flags.append("--require_full_delegation=true")
+    return " ".join(q(a) for a in [binary, *flags])
+
+
+def parse_benchmark_model(sec: dict, delegate: str, op_profile: bool) -> tuple[dict, list, None]:
+    """A latency row from benchmark_model's output (classic or LiteRT's CompiledModel one)."""
+    parsed = parse_benchmark_output(sec["out"] + "\n" + sec["err"], op_profile=op_profile)
+    if sec["rc"] not in (0, None) or "mean_ms" not in parsed:
+        errs = parsed["errors"] or (sec["err"].strip().splitlines() or [f"exit status {sec['rc']}"])[-1:]
+        return {"status": "failed", "error": " | ".join(errs)[:500], "accelerators": parsed["accelerators"]}, [], None
+    row = {k: parsed.get(k) for k in ("init_ms", "first_ms", "warmup_ms", "mean_ms", "std_ms", "runs", "p5_ms",
+                                      "p95_ms")}
+    notes = list(parsed["warnings"])
+    row["median_ms"] = parsed.get("median_ms")
+    if row["median_ms"] is None:
+        row["median_ms"] = parsed["mean_ms"]
+        notes.append("median_ms is the mean: this benchmark_model prints no percentiles")
+    row["p90_ms"] = None  # benchmark_model prints p5/median/p95 at most, never p90
+    row.update(delegation_status(parsed, delegate))
+    row["accelerators"] = parsed["accelerators"]
+    row["note"] = "; ".join(notes) or None
+    ops = [{"table": "node_type", **o} for o in parsed["ops"]] + [{"table": "run_order", **o} for o in parsed["op_nodes"]]
+    return row, ops, None
+
+
+def benchmark_binary_for(session: DeviceSession, info: dict, given: str | None, say, progress_factory=None) -> dict:
+    """The benchmark_model to push: ``--benchmark-binary``, else the profile's, else the
+    official prebuilt build for the device's ABI from the user cache (downloaded once)."""
+    from .binaries import ensure_binary, local_binary, platform_for  # noqa: PLC0415
+
+    p = session.profile
+    if given or p.benchmark_binary:
+        return local_binary(given or p.benchmark_binary)
+    abi = info.get("abi") or p.abi
+    res = ensure_binary("benchmark_model", platform_for(abi), progress=progress_factory)
+    what = {"downloaded": "downloaded", "cache": "cached"}[res["source"]]
+    say(f"benchmark_model: {what} official build for {abi} ({res['url']}, sha256 {res['sha256'][:16]}) at {res['path']}")
+    return res
+
+
+@dataclass(frozen=True)
+class BenchmarkModelRunner(Runner):
+    """TFLite's benchmark_model, pushed once (the official build for the ABI, or yours)."""
+
+    def prepare(self, ctx):
+        binary = benchmark_binary_for(ctx.session, ctx.info, ctx.benchmark_binary, ctx.say, ctx.progress_factory)
+        remote = ensure_file(ctx.session, binary["path"], "benchmark_model", mode=0o755)["remote"]
+        ctx.state[self.name] = {"binary": binary, "remote": remote}
+
+    def command(self, ctx, artifact, remote, spec):
+        cmd = benchmark_model_command(ctx.state[self.name]["remote"], remote, spec, ctx.threads, ctx.runs,
+                                      ctx.min_secs, ctx.op_profile, ctx.require_full)
+        return Invocation(cmd, spec.name, ctx.op_profile)
+
+    def parse(self, ctx, sec, inv):
+        return parse_benchmark_model(sec, inv.delegate, inv.op_profile)
+
+    def facts(self, ctx):
+        return {"benchmark_binary": ctx.state.get(self.name, {}).get("binary")}
+
+
+# -- LiteRT's CompiledModel benchmark_model (NPU) ------------------------------------------------
+
+
+def compiled_for(artifact: Path, soc: str) -> tuple[Path, dict]:
+    """The file `edgeseg compile ARTIFACT --soc SOC` wrote beside ``artifact``."""
+    for cand in sorted(artifact.parent.glob(f"{artifact.stem}_*.tflite")):
+        manifest = read_manifest(cand) or {}
+        c = manifest.get("compiled") or {}
+        if str(c.get("soc", "")).upper() == soc.upper() and c.get("source") == artifact.name:
+            return cand, manifest
+    raise DeviceError(f"no copy of {artifact.name} compiled for {soc} beside it: run `edgeseg compile {artifact} "
+                      f"--soc {soc}` first (it needs the vendor's compiler SDK)")
+
+
+def compiled_delegation(compiled: dict) -> dict:
+    """Delegation columns of a compiled model's row: what the compiler put on the NPU."""
+    left = sum((compiled.get("ops_left_on_cpu") or {}).values())
+    return {"delegated_ops": compiled.get("ops_compiled"), "total_ops": compiled.get("ops_total"),
+            "partitions": compiled.get("partitions"), "status": "ok" if compiled.get("fully_compiled") and not left
+            else "fallback"}
+
+
+@dataclass(frozen=True)
+class LiteRtRunner(Runner):
+    """The model compiled for ``spec.soc`` (and the dispatch libraries the profile names) on
+    LiteRT's CompiledModel benchmark_model on the NPU (--use_npu, no CPU fallback: a graph
+    the NPU cannot run whole fails instead of silently running elsewhere). Its binary is
+    fetched at the first row whose compiled model is there."""
+
+    def check_delegate(self, spec):
+        if not spec.soc:
+            return (f"a {self.name} delegate needs soc = \"...\" (the SoC the model is compiled for with "
+                    "`edgeseg compile --soc`)")
+        return None
+
+    def ready(self, spec, artifacts):
+        """Only when one of the artifacts has been compiled for the delegate's SoC."""
+        for a in artifacts:
+            try:
+                compiled_for(Path(a), spec.soc)
+                return True
+            except DeviceError:
+                pass
+        return False
+
+    def _binary(self, ctx) -> str:
+        state = ctx.state.setdefault(self.name, {})
+        if "remote" not in state:
+            from .binaries import ensure_binary, local_binary, platform_for  # noqa: PLC0415
+
+            p = ctx.profile
+            if p.litert_benchmark_binary:
+                state["binary"] = local_binary(p.litert_benchmark_binary)
+            else:
+                abi = ctx.info.get("abi") or p.abi
+                b = state["binary"] = ensure_binary("litert_benchmark_model", platform_for(abi),
+                                                    progress=ctx.progress_factory)
+                ctx.say(f"LiteRT benchmark_model: {b['source']} official build ({b['url']}, sha256 {b['sha256'][:16]})")
+            state["remote"] = ensure_file(ctx.session, state["binary"]["path"], "litert_benchmark_model",
+                                          mode=0o755)["remote"]
+        return state["remote"]
+
+    def command(self, ctx, artifact, remote, spec):
+        path, manifest = compiled_for(artifact, spec.soc)
+        binary = self._binary(ctx)
+        dispatch = spec.dispatch_dir
+        for lib in spec.dispatch_libs:
+            dispatch = posixpath.dirname(ensure_file(ctx.session, lib, f"dispatch/{Path(lib).name}")["remote"])
+        graph = deploy(ctx.session, path, ctx.progress_factory)["remote"]
+        flags = [f"--graph={graph}", "--use_npu=true", "--use_cpu=false", "--require_full_delegation=true",
+                 f"--num_threads={ctx.threads}", f"--num_runs={ctx.runs}", f"--min_secs={ctx.min_secs}",
+                 "--warmup_runs=1", *spec.flags]
+        if dispatch:
+            flags.append(f"--dispatch_library_path={dispatch}")
+        if ctx.op_profile:
+            flags.append("--use_profiler=true")
+        cmd = " ".join(q(a) for a in [binary, *dict.fromkeys(flags)])
+        return Invocation(cmd, spec.name, ctx.op_profile, {"compiled": manifest["compiled"]})
+
+    def parse(self, ctx, sec, inv):
+        row, ops, window = parse_benchmark_model(sec, inv.delegate, inv.op_profile)
+        if row.get("status") != "failed":
+            row.update(compiled_delegation(inv.extra["compiled"]))
+        return row, ops, window
+
+    def facts(self, ctx):
+        return {"litert_benchmark_binary": ctx.state.get(self.name, {}).get("binary")}
+
+
+# -- the Python runner (Linux boards) ------------------------------------------------------------
+
+
+def python_runner_command(python: str, runner: str, graph: str, delegate: str, threads: int, runs: int,
+                          min_secs: float, kernels: str | None = None) -> str:
+    args = [python, runner, "--graph", graph, "--threads", threads, "--runs", runs, "--min-secs", min_secs,
+            "--delegate", delegate]
+    return " ".join(q(a) for a in args + (["--kernels", kernels] if kernels else []))
+
+
+def parse_runner_json(sec: dict) -> tuple[dict, list, tuple | None]:
+    """A latency row from the one JSON object edgeseg/runner.py prints, and its timed window."""
+    line = next((ln for ln in reversed(sec["out"].splitlines()) if ln.startswith("{")), None)
+    if line is None:
+        err = (sec["err"].strip().splitlines() or [f"exit status {sec['rc']}"])[-1]
+        return {"status": "failed", "error": f"runner produced no result: {err}"}, [], None
+    r = json.loads(line)
+    if r.get("status") == "failed":
+        return {"status": "failed", "error": r.get("error")}, [], None
+    start, end = r.pop("timed_start"), r.pop("timed_end")
+    # the device's boot clock, the sampler's clock (older runners: wall clock)
+    window = (r.pop("timed_start_boot", start), r.pop("timed_end_boot", end))
+    r.pop("cpu_ops", None)
+    return r, [], window
+
+
+@dataclass(frozen=True)
+class PythonRunner(Runner):
+    """edgeseg/runner.py pushed to the board and run by its Python with the LiteRT
+    interpreter: the delegates the interpreter runs, told how by ``--kernels``."""
+
+    def why_not(self, delegate):
+        if delegate not in INTERPRETER_DELEGATES:
+            return (f"the Python runner runs {join_names(INTERPRETER_DELEGATES)} only; use a benchmark_model "
+                    f"profile for {delegate}")
+        return None
+
+    def prepare(self, ctx):
+        ctx.state[self.name] = {"remote": ensure_file(ctx.session, RUNNER_FILE, "edgeseg_runner.py")["remote"]}
+
+    def command(self, ctx, artifact, remote, spec):
+        cmd = python_runner_command(ctx.profile.python, ctx.state[self.name]["remote"], remote, spec.name,
+                                    ctx.threads, ctx.runs, ctx.min_secs, kernels=INTERPRETER_DELEGATES[spec.name])
+        return Invocation(cmd, spec.name)
+
+    def parse(self, ctx, sec, inv):
+        return parse_runner_json(sec)
+
+
+# -- the host ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HostRunner(Runner):
+    """The LiteRT interpreter in this process (`edgeseg bench` without --device): no shell,
+    no power; the same protocol as the Python runner (edgeseg/runner.py)."""
+
+    def why_not(self, delegate):
+        if delegate not in HOST_DELEGATES:
+            return f"host delegate '{delegate}' is not one of {', '.join(HOST_DELEGATES)}"
+        return None
+
+    def measure(self, artifact, delegate: str, threads: int, runs: int, min_secs: float,
+                signature: str | None = None) -> dict:
+        from ..runtime.hostbench import bench_host  # noqa: PLC0415
+
+        return bench_host(artifact, threads=threads, runs=runs, min_secs=min_secs, delegate=delegate,
+                          signature=signature)
+
+
+#: The table of runners, in the order they are listed.
+RUNNERS: dict[str, Runner] = {
+    "benchmark_model": BenchmarkModelRunner(
+        "benchmark_model", "benchmark_model", "TFLite's benchmark_model on Android (official build or yours)",
+        profile_runner=True, op_profile=True),
+    "litert": LiteRtRunner(
+        "litert", "litert benchmark_model (CompiledModel)",
+        "LiteRT's CompiledModel benchmark_model: the model compiled for the SoC, on the NPU with the vendor's "
+        "dispatch library", single_delegates=True, op_profile=True),
+    "python": PythonRunner(
+        "python", "python-runner", "edgeseg/runner.py on a Linux board's Python with the LiteRT interpreter",
+        profile_runner=True, power_window=True),
+    "host": HostRunner("host", "ai_edge_litert (host)", "the LiteRT interpreter on this host", where="host"),
+}
+
+
+def profile_runner_names() -> tuple[str, ...]:
+    """What a profile's ``runner`` may be."""
+    return tuple(n for n, r in RUNNERS.items() if r.profile_runner)
+
+
+def delegate_runner_names() -> tuple[str, ...]:
+    """What a profile delegate's ``runner`` may be besides ``profile``."""
+    return tuple(n for n, r in RUNNERS.items() if r.single_delegates)
+
+
+def device_runners() -> list[Runner]:
+    return [r for r in RUNNERS.values() if r.where == "device"]
+
+
+def runner_for(profile: DeviceProfile, delegate: str) -> Runner:
+    """The row that runs ``delegate`` on ``profile``'s device."""
+    spec = profile.delegates.get(delegate)
+    kind = spec.runner if spec is not None else "profile"
+    return RUNNERS[profile.runner if kind == "profile" else kind]
+
+
+def default_delegates(profile: DeviceProfile, artifacts: list[Path]) -> list[str]:
+    """A sweep's delegates when none are named: every delegate of the profile whose runner is
+    ready for these artifacts (a litert one only when an artifact was compiled for its SoC)."""
+    return [name for name, spec in profile.delegates.items() if runner_for(profile, name).ready(spec, artifacts)]
