@@ -16,7 +16,8 @@ _API = {name: "api" for name in (
     "TrainConfig", "TrainResult", "train", "resume_config", "ExportConfig", "ExportResult", "export",
     "CompileConfig", "CompileResult", "compile", "EvalConfig", "EvalResult", "evaluate", "InfoConfig", "InfoResult",
     "info", "BenchConfig", "BenchResult", "bench", "DeviceConfig", "DeployConfig", "DeployResult", "deploy",
-    "ReportConfig", "ReportResult", "report", "SelectConfig", "SelectResult", "select", "Result")}
+    "ReportConfig", "ReportResult", "report", "CompareConfig", "CompareResult", "compare", "SelectConfig",
+    "SelectResult", "select", "Result")}
 _API.update(QuickstartConfig="flow", QuickstartResult="flow", quickstart="flow")
 
 __all__ = ["__version__", *_API]

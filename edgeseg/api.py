@@ -40,6 +40,7 @@ __all__ = [
     "BenchConfig", "BenchResult", "bench",
     "DeployConfig", "DeployResult", "deploy",
     "ReportConfig", "ReportResult", "report",
+    "CompareConfig", "CompareResult", "compare",
     "SelectConfig", "SelectResult", "select",
 ]
 
@@ -301,6 +302,48 @@ class EvalConfig:
     record: bool | None = option(None, "Store the result in the artifact's manifest (where bench, report and select "
                                        "read quality). Default: only for the val split of the dataset the model was "
                                        "trained on.", kind=bool, flag="--record/--no-record")
+    device: str | None = option(None, "Run the artifact on this device profile (name or .toml) with each --delegate, "
+                                      "and score it against the host on the same frames (quality.csv in a report "
+                                      "folder).")
+    delegates: tuple[str, ...] | None = option(None, "--device: comma list of the profile's delegates (default: "
+                                                     "every one).", kind=str, flag="--delegate")
+    frames: int | None = option(None, "--device: the first N frames of the split (default: all).", kind=int, min=1)
+    benchmark_binary: str | None = option(None, "--device: benchmark_model for the device's ABI (default: the "
+                                                "profile's, else LiteRT's official build, as `edgeseg bench`).")
+    reports: str = option("reports", "--device: where the report folder is created.")
+    serial: str | None = option(None, "--device: device serial when several are attached (or ANDROID_SERIAL).")
+    transport: str | None = option(None, "--device: tcp (our ADB client to HOST:PORT), usb / adb-server (the `adb` "
+                                         "binary).", choices=TRANSPORTS)
+    address: str | None = option(None, "--device: HOST:PORT for tcp (overrides the profile).")
+    key: str | None = option(None, "--device: adb private key (default ~/.android/adbkey).", flag="--adb-key")
+    command: str | None = None  # what run.json records as the command (the CLI passes its argv)
+
+    def __post_init__(self):
+        if isinstance(self.delegates, str):
+            object.__setattr__(self, "delegates", tuple(d.strip() for d in self.delegates.split(",") if d.strip()))
+        elif self.delegates is not None:
+            object.__setattr__(self, "delegates", tuple(str(d) for d in self.delegates))
+        if self.device is None:
+            flags = {"delegates": "--delegate", "frames": "--frames", "benchmark_binary": "--benchmark-binary",
+                     "serial": "--serial", "transport": "--transport", "address": "--address", "key": "--adb-key"}
+            given = [flag for f, flag in flags.items() if getattr(self, f) is not None]
+            if given:
+                raise UsageError(f"{given[0]} goes with --device (on the host: plain `edgeseg eval`, --limit N for "
+                                 "fewer images)", param=given[0])
+            return
+        if self.device == "host":
+            raise UsageError("--device host: plain `edgeseg eval` (without --device) is the host", param="--device")
+        if Path(self.target).is_dir():
+            raise UsageError("--device runs an artifact: pass a .tflite (export one with `edgeseg quantize`)")
+        if self.delegates is not None and not self.delegates:
+            raise UsageError("name at least one delegate", param="--delegate")
+        if self.limit is not None:
+            raise UsageError("--device takes --frames N (the frames run on the device and on the host), not --limit")
+        if self.record:
+            raise UsageError("--record stores host quality in the manifest; --device rows go to the report folder")
+
+    def device_config(self) -> "DeviceConfig":
+        return DeviceConfig(self.device, self.serial, self.transport, self.address, self.key)
 
 
 @dataclass(frozen=True)
@@ -311,16 +354,59 @@ class EvalResult(Result):
     miou: float | None
     per_class_iou: dict | None
     signatures: dict | None
+    rows: list | None = None  # --device: the host's and each delegate's rows (quality.csv)
+    report: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Every device row ``ok`` (or ``unsupported``, which says why): none diverged or failed."""
+        return all(r.get("status") in ("ok", "unsupported") for r in self.rows or [])
 
 
-def evaluate(config: EvalConfig, *, progress=None) -> EvalResult:
-    """Quality of an artifact (LiteRT interpreter) or a run (Keras) at label resolution."""
+def evaluate(config: EvalConfig, *, progress=None, say: Say = _quiet) -> EvalResult:
+    """Quality of an artifact (LiteRT interpreter) or a run (Keras) at label resolution; with
+    ``device``, of the artifact on the device per delegate, against the host on the same frames."""
     from .runtime.evaluate import evaluate as run_evaluate  # noqa: PLC0415
 
     c = config
+    if c.device is not None:
+        return _evaluate_device(c, say, progress)
     res = run_evaluate(c.target, c.data, c.split, limit=c.limit, threads=c.threads, skip_bad=c.skip_bad,
                        progress=progress, signature=c.signature, record=c.record, classes_from=c.classes_from)
     return _pick(EvalResult, dict(res))
+
+
+def _evaluate_device(c: EvalConfig, say: Say, progress) -> EvalResult:
+    from .artifact import check_tflite_file  # noqa: PLC0415
+    from .device.evaluate import AGREEMENT_BOUND, MIOU_BOUND, evaluate_artifact_on_device  # noqa: PLC0415
+    from .device.profiles import load_profile  # noqa: PLC0415
+    from .device.runners import default_delegates  # noqa: PLC0415
+    from .fileio import check_writable_output  # noqa: PLC0415
+    from .reporting.plots import eval_figures  # noqa: PLC0415
+    from .reporting.tables import write_report  # noqa: PLC0415
+    from .version import __version__  # noqa: PLC0415
+
+    path = check_tflite_file(c.target)
+    profile = load_profile(c.device)
+    delegates = check_delegates(c.delegates, profile.delegates, f"profile '{profile.name}'") if c.delegates \
+        else default_delegates(profile, [path])
+    check_writable_output(c.reports, "--reports")
+    with c.device_config().session() as s:
+        res = evaluate_artifact_on_device(s, path, c.data, c.split, c.frames, delegates, c.threads, c.skip_bad,
+                                          c.signature, c.classes_from, c.benchmark_binary, say, progress)
+    rows = [{k: v for k, v in r.items() if k != "frame_agreement"} for r in res["rows"]]
+    bounds = {"argmax_agreement_below": AGREEMENT_BOUND, "abs_miou_delta_above": MIOU_BOUND}
+    run_info = {"command": c.command or f"edgeseg.evaluate({c.target!r}, device={c.device!r})",
+                "device": res["device"], "runner_version": f"edgeseg {__version__}",
+                "eval": {"delegates": list(delegates), "frames": res["frames"], "split": c.split,
+                         "diverged_when": bounds}}
+    report = write_report(c.reports, f"eval_{profile.name}", [], rows, run_info=run_info,
+                          extra=lambda folder: eval_figures(folder, res))
+    host = next(r for r in rows if r["where"] == "host")
+    data = {**{k: host.get(k) for k in ("miou", "per_class_iou", "dice", "pixel_accuracy")},
+            "artifact": res["artifact"], "dataset": res["dataset"], "split": c.split, "images": host.get("frames"),
+            "rows": rows, "report": str(report), "device": res["device"], "diverged_when": bounds}
+    return _pick(EvalResult, data)
 
 
 # -- info ------------------------------------------------------------------------------------
@@ -394,13 +480,27 @@ class DeviceConfig:
     address: str | None = option(None, "HOST:PORT for tcp (overrides the profile).")
     key: str | None = option(None, "adb private key (default ~/.android/adbkey, created if missing).",
                              flag="--adb-key")
+    adb_server: str | None = option(None, "HOST:PORT of the adb server the devices are attached to (a device lab's; "
+                                          "default: the profile's adb_server, ADB_SERVER_SOCKET, "
+                                          "ANDROID_ADB_SERVER_ADDRESS/_PORT, else localhost:5037).")
 
-    def session(self):
+    def __post_init__(self):
+        from .device.transport import split_host_port  # noqa: PLC0415
+
+        for name in ("address", "adb_server"):
+            value = getattr(self, name)
+            try:
+                value is None or split_host_port(value)
+            except ValueError as exc:
+                raise UsageError(f"{value!r} is not {exc}", param="--" + name.replace("_", "-")) from None
+
+    def session(self, device: str | None = None):
+        """A session on ``device`` (default: this config's one device) with the overrides."""
         from .device.profiles import load_profile  # noqa: PLC0415
         from .device.session import DeviceSession  # noqa: PLC0415
 
-        return DeviceSession(load_profile(self.device), serial=self.serial, transport=self.transport,
-                             address=self.address, key_path=self.key)
+        return DeviceSession(load_profile(device or self.device), serial=self.serial, transport=self.transport,
+                             address=self.address, key_path=self.key, adb_server=self.adb_server)
 
 
 @dataclass(frozen=True)
@@ -428,11 +528,15 @@ def deploy(config: DeployConfig, *, progress_factory=None) -> DeployResult:
 
 @dataclass(frozen=True)
 class BenchConfig(DeviceConfig):
-    """A bench sweep: every artifact x delegate on ``device`` ('host' or a profile).
+    """A bench sweep: every artifact x delegate on ``device``: 'host', a profile, several
+    profiles (a tuple: measured in parallel, one report with a device column), or
+    'attached' (every attached device a profile matches).
     ``delegates`` None: the host's default (edgeseg.delegates.host_default()), or every delegate of the profile (a
     litert NPU one only where an artifact was compiled for its SoC)."""
 
-    device: str = "host"
+    device: str | tuple[str, ...] = option(("host",), "'host', a device profile name/path, or 'attached' (each "
+                                                      "attached device a profile matches); repeat to measure several "
+                                                      "devices in parallel into one report.", kind=str, multiple=True)
     artifacts: tuple[str, ...] = ()
     delegates: tuple[str, ...] | None = None
     threads: int | None = option(None, "Default: 2 on the host, the profile's on devices.", kind=int, min=1)
@@ -445,6 +549,8 @@ class BenchConfig(DeviceConfig):
                                                 "build for the device's ABI, downloaded once into ~/.cache/edgeseg/bin "
                                                 "(URL and sha256 recorded in run.json).")
     require_full_delegation: bool = option(False, "Fail a delegate row unless it runs the whole graph.")
+    allow_charging: bool = option(False, "Give the energy of rows measured while the phone charges (marked charging "
+                                         "in every table); without it such a row has status charging and no energy.")
     reports: str = option("reports", "Where the report folder is created.")
     write_report: bool = True
     command: str | None = None  # what run.json records as the command (the CLI passes its argv)
@@ -453,7 +559,24 @@ class BenchConfig(DeviceConfig):
 
     HOST_THREADS = 2
 
+    @property
+    def devices(self) -> tuple[str, ...]:
+        """The devices of the sweep (``device`` as a tuple)."""
+        return (self.device,) if isinstance(self.device, str) else tuple(self.device)
+
     def __post_init__(self):
+        super().__post_init__()
+        devices = tuple(dict.fromkeys(str(d) for d in ((self.device,) if isinstance(self.device, str)
+                                                       else self.device or ())))
+        if not devices:
+            raise UsageError("name at least one device (or 'host')", param="--device")
+        if "host" in devices and len(devices) > 1:
+            raise UsageError("--device host cannot go with device profiles: bench the host in a run of its own",
+                             param="--device")
+        object.__setattr__(self, "device", devices[0] if len(devices) == 1 else devices)
+        from .device.fleet import check_sweep_options  # noqa: PLC0415
+
+        check_sweep_options(self.devices, self.serial, self.address)
         for name in ("artifacts", "delegates"):
             value = getattr(self, name)
             if isinstance(value, str):
@@ -491,19 +614,24 @@ class BenchResult(Result):
     failed_power: list
     conditions: str | None
     noisy: list
+    devices: list | None = None  # per device of the sweep: label, profile, serial, model, soc, status (ok, lost), error
+    lost: list | None = None  # the devices of ``devices`` that were lost or never reached
 
     @property
     def ok(self) -> bool:
-        return not self.failed and not self.failed_power
+        return not self.failed and not self.failed_power and not self.lost
 
     def failure_summary(self) -> str | None:
-        """One line naming the failed rows, or None when every row is measured."""
+        """One line naming the lost devices and the failed rows, or None when every row is measured."""
         if self.ok:
             return None
-        what = []
+        several = len(self.devices or []) > 1
+        what = [f"device {d['label']}" + (f" ({d['serial']})" if d.get("serial") else "") + f" was lost: {d['error']}"
+                for d in self.lost or [] if several]
         if self.failed:
             what.append(f"{len(self.failed)} of {len(self.rows)} row(s) failed ("
-                        + ", ".join(f"{r['artifact']}/{r['delegate']}" for r in self.failed[:6])
+                        + ", ".join(f"{r['artifact']}/{r['delegate']}" + (f" on {r['device']}" if several else "")
+                                    for r in self.failed[:6])
                         + (", ..." if len(self.failed) > 6 else "") + ")")
         if self.failed_power:
             what.append(f"{len(self.failed_power)} of {len(self.power)} power row(s) failed")
@@ -525,7 +653,7 @@ def bench(config: BenchConfig, *, say: Say = _quiet, on_row: Callable[[dict], No
     paths = [check_tflite_file(a) for a in c.artifacts]
     if c.write_report:
         check_writable_output(c.reports, "--reports")  # before the sweep, not after it
-    power_rows, ops, trace, device_info, started_server = [], [], [], {"name": "host"}, False
+    power_rows, ops, trace, device_info, started_server, devices = [], [], [], {"name": "host"}, False, []
     load_before = load_average()
     if c.device == "host":
         from .delegates import HOST_DELEGATES, host_default  # noqa: PLC0415
@@ -535,20 +663,9 @@ def bench(config: BenchConfig, *, say: Say = _quiet, on_row: Callable[[dict], No
         threads = c.threads or BenchConfig.HOST_THREADS
         rows = bench_rows(paths, "host", threads, c.runs, c.min_secs, delegates, say=on_row)
     else:
-        from .device.bench import bench_device  # noqa: PLC0415
-        from .device.profiles import load_profile  # noqa: PLC0415
-        from .device.runners import default_delegates  # noqa: PLC0415
-
-        profile = load_profile(c.device)
-        delegates = check_delegates(c.delegates, profile.delegates, f"profile '{profile.name}'") if c.delegates \
-            else default_delegates(profile, paths)
-        threads = c.threads
-        with c.session() as s:
-            res = bench_device(s, paths, delegates, threads, c.runs, c.min_secs, c.op_profile, c.power,
-                               c.benchmark_binary, c.require_full_delegation, say=say,
-                               progress_factory=progress_factory)
-        started_server = bool(s.started_adb_server)
-        rows, power_rows, ops, trace, device_info = res["latency"], res["power"], res["ops"], res["trace"], res["device"]
+        sweep = _bench_devices(c, paths, say, progress_factory)
+        rows, power_rows, ops, trace, device_info = (sweep[k] for k in ("latency", "power", "ops", "trace", "device"))
+        delegates, threads, started_server, devices = sweep["delegates"], c.threads, sweep["started"], sweep["devices"]
     bench_info = {"threads": threads, "runs": c.runs, "min_secs": c.min_secs, "delegates": list(delegates),
                   "load_before": load_before, "load_after": load_average()}
     report = None
@@ -561,12 +678,100 @@ def bench(config: BenchConfig, *, say: Say = _quiet, on_row: Callable[[dict], No
                                         "runner_version": f"edgeseg {__version__}", **(c.run_info or {})})
     conditions = describe_conditions({"host": host_environment(), "bench": bench_info}) if c.device == "host" else None
     data = {"rows": rows, "power": power_rows, "ops": ops, "report": str(report) if report else None,
-            "device": device_info, "bench": bench_info, "started_adb_server": started_server,
+            "device": device_info, "bench": bench_info, "started_adb_server": started_server, "devices": devices,
+            "lost": [d for d in devices if d["status"] != "ok"],
             "failed": [r for r in rows if r.get("status") == "failed"],
             "failed_power": [r for r in power_rows if r.get("status") == "failed"],
             "conditions": conditions,
             "noisy": [r for r in rows if (latency_spread(r) or 0) > NOISY_SPREAD]}
     return _pick(BenchResult, data)
+
+
+def _bench_one(c: BenchConfig, target, paths, say: Say, progress_factory) -> dict:
+    """One device of a sweep in its own session: bench_device's rows with the device's
+    serial, model and SoC on each row, and how the device fared (``ok``, ``lost``)."""
+    from .device.bench import bench_device  # noqa: PLC0415
+    from .device.runners import default_delegates  # noqa: PLC0415
+    from .device.session import DeviceSession  # noqa: PLC0415
+
+    profile = target.profile
+    delegates = check_delegates(c.delegates, profile.delegates, f"profile '{profile.name}'") if c.delegates \
+        else default_delegates(profile, paths)
+    session = DeviceSession(profile, serial=target.serial or c.serial, transport=c.transport, address=c.address,
+                            key_path=c.key, adb_server=c.adb_server)
+    with session as s:
+        res = bench_device(s, paths, delegates, c.threads, c.runs, c.min_secs, c.op_profile, c.power,
+                           c.benchmark_binary, c.require_full_delegation, say=say, progress_factory=progress_factory)
+    info = res["device"]
+    ident = {"serial": info.get("serial") or session.serial or "", "model": info.get("model", ""),
+             "soc": info.get("soc", "")}
+    for r in res["latency"]:
+        r.update(ident)
+    lost = info.get("connection_lost")
+    return {**res, "delegates": delegates, "started": bool(session.started_adb_server),
+            "status": {"label": target.label, "profile": profile.name, **ident, "status": "lost" if lost else "ok",
+                       "error": lost}}
+
+
+def _bench_devices(c: BenchConfig, paths, say: Say, progress_factory) -> dict:
+    """Every device of ``c.device`` (one, several, or ``attached``), in parallel where
+    several: one thread and session each; a device lost or unreachable is its rows failed
+    and its entry in ``devices`` (status lost), never the others' end."""
+    from .device.fleet import Target, prepare_key, resolve_targets, run_parallel  # noqa: PLC0415
+    from .device.profiles import load_profile  # noqa: PLC0415
+
+    names = c.devices
+    if len(names) == 1 and names[0] != "attached":  # one device: as before, its errors are the command's
+        profile = load_profile(names[0])
+        one = _bench_one(c, Target(profile, None, profile.name), paths, say, progress_factory)
+        return {**one, "devices": [one["status"]]}
+    targets, notes = resolve_targets(names, c.adb_server)
+    for n in notes:
+        say(f"note: {n}")
+    prepare_key(targets, c.transport, c.key)
+
+    def work(t):
+        return _bench_one(c, t, paths, lambda m: say(f"[{t.label}] {m}"), None)
+
+    merged = {"latency": [], "power": [], "ops": [], "trace": [], "devices": [], "started": False, "delegates": []}
+    infos = []
+    for t, res in zip(targets, run_parallel(targets, work)):
+        if isinstance(res, BaseException):
+            if not isinstance(res, EdgesegError):
+                raise res
+            res = _unreached(c, t, paths, res)
+        label = t.label if len(targets) > 1 else None
+        for key in ("latency", "power", "ops"):
+            for r in res[key]:
+                r["device"] = label or r.get("device")
+        merged["latency"] += res["latency"]
+        merged["power"] += res["power"]
+        merged["ops"] += res["ops"]
+        merged["trace"] += [{**r, "artifact": f"{r['artifact']}@{t.label}"} if label else r for r in res["trace"]]
+        merged["devices"].append(res["status"])
+        merged["started"] = merged["started"] or res["started"]
+        merged["delegates"] += [d for d in res["delegates"] if d not in merged["delegates"]]
+        infos.append({"label": t.label, **res.get("device", {})})
+        st = res["status"]
+        say(f"[{t.label}] {st['status']}: {sum(r.get('status') != 'failed' for r in res['latency'])} of "
+            f"{len(res['latency'])} row(s) measured" + (f"; {st['error']}" if st.get("error") else ""))
+    merged["device"] = {"profile": "+".join(t.label for t in targets), "name": f"{len(targets)} devices",
+                        "devices": infos}
+    return merged
+
+
+def _unreached(c: BenchConfig, target, paths, exc: BaseException) -> dict:
+    """The rows of a device whose session could not open (or whose sweep stopped): each failed."""
+    from .device.runners import default_delegates  # noqa: PLC0415
+
+    p = target.profile
+    delegates = list(c.delegates or ()) or default_delegates(p, paths)
+    ident = {"serial": target.serial or p.serial or "", "model": "", "soc": p.soc}
+    rows = [{"artifact": Path(a).stem, "device": target.label, "delegate": d, "status": "failed",
+             "error": f"not run: {exc}", **ident} for a in paths for d in delegates]
+    return {"latency": rows, "power": [], "ops": [], "trace": [], "delegates": delegates, "started": False,
+            "device": {"profile": p.name, "error": str(exc)},
+            "status": {"label": target.label, "profile": p.name, **ident, "status": "lost", "error": str(exc)}}
 
 
 # -- report and select ------------------------------------------------------------------------
@@ -575,8 +780,8 @@ def bench(config: BenchConfig, *, say: Say = _quiet, on_row: Callable[[dict], No
 @dataclass(frozen=True)
 class ReportConfig:
     folders: tuple[str, ...]
-    reports: str = "reports"
-    html: bool = False
+    reports: str = option("reports", "Where the merged report folder is created.")
+    html: bool = option(False, "Also write one self-contained report.html.")
 
     def __post_init__(self):
         if isinstance(self.folders, (str, Path)):
@@ -602,6 +807,45 @@ def report(config: ReportConfig) -> ReportResult:
 
     check_writable_output(config.reports, "--reports")
     return _pick(ReportResult, compose(list(config.folders), config.reports, config.html))
+
+
+@dataclass(frozen=True)
+class CompareConfig:
+    """A regression gate: report folder ``new`` against ``base`` per (artifact, device,
+    delegate); ``fail_if`` rules (edgeseg.reporting.compare) make the result not ok."""
+
+    base: str
+    new: str
+    fail_if: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        from .reporting.compare import parse_rule  # noqa: PLC0415
+
+        object.__setattr__(self, "fail_if", (self.fail_if,) if isinstance(self.fail_if, str) else tuple(self.fail_if))
+        for rule in self.fail_if:
+            parse_rule(rule)
+        for name in ("base", "new"):
+            if not Path(getattr(self, name)).is_dir():
+                raise UsageError(f"{getattr(self, name)} is not a report folder", param="--compare")
+
+
+@dataclass(frozen=True)
+class CompareResult(Result):
+    rows: list
+    breaches: list
+    notes: list
+
+    @property
+    def ok(self) -> bool:
+        return not self.breaches
+
+
+def compare(config: CompareConfig) -> CompareResult:
+    """Median latency, energy per inference, host and device mIoU of ``new`` against
+    ``base``, each change judged against the row's own noise; the breaches of the rules."""
+    from .reporting.compare import compare_reports  # noqa: PLC0415
+
+    return _pick(CompareResult, compare_reports(config.base, config.new, config.fail_if))
 
 
 @dataclass(frozen=True)

@@ -76,10 +76,6 @@ def _choices(table) -> click.Choice:
     return click.Choice(list(table))
 
 
-def _listing(table) -> str:
-    return ", ".join(table)
-
-
 def _finite(ctx, param, value):
     """A float option's callback that refuses nan and inf (click's FloatRange lets both through)."""
     if value is not None and (value != value or value in (float("inf"), float("-inf"))):
@@ -115,8 +111,8 @@ def _options_from(config_class, skip=()):
                 kw["type"] = click.FloatRange(md.get("min"), md.get("max"), min_open=md.get("min_open", False),
                                               max_open=md.get("max_open", False)) if ranged else float
                 kw["callback"] = _finite
-            f = click.option(md.get("flag") or "--" + fl.name.replace("_", "-"), fl.name,
-                             required=md.get("required", False), **kw)(f)
+            name = md.get("flag") or "--" + fl.name.replace("_", "-")
+            f = click.option(name, fl.name, required=md.get("required", False), multiple=md.get("multiple", False), **kw)(f)
         return f
     return decorate
 
@@ -321,12 +317,18 @@ def compile_cmd(artifact, socs, openvino_device, force, as_json) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
 def eval_cmd(target, as_json, **options) -> None:
     """Quality of an artifact (LiteRT interpreter) or a run (Keras), at label resolution;
-    every configuration of a multi-signature (PTA) artifact."""
+    every configuration of a multi-signature (PTA) artifact. With --device: the artifact on
+    the device per delegate against the host on the same frames (exit 1 when a row diverged
+    or failed)."""
 
-    res = api.evaluate(api.EvalConfig(target=target, **options), progress=None if as_json else _progress())
+    cfg = api.EvalConfig(target=target, command=api.command_line(), **options)
+    res = api.evaluate(cfg, progress=None if as_json else _progress(), say=_err)
     if as_json:
-        return _echo_json(res)
-    console.evaluated(res, click.echo, _err)
+        _echo_json(res)
+    else:
+        console.evaluated(res, click.echo, _err)
+    if not res.ok:  # --device: a diverged or failed delegate row
+        sys.exit(1)
 
 
 @main.command()
@@ -351,21 +353,6 @@ def info(target, delegates, android_api, as_json) -> None:
 _device_options = _options_from(api.DeviceConfig)
 
 
-def _push_bar(total, name):
-    from tqdm import tqdm  # noqa: PLC0415
-
-    return tqdm(total=total, unit="B", unit_scale=True, desc=f"push {name}", leave=False, file=sys.stderr,
-                disable=not sys.stderr.isatty())
-
-
-def _adb_server_note(started: bool) -> None:
-    """Say so when this command started Google's adb server: it keeps running afterwards."""
-    from .device.session import ADB_SERVER_NOTE, adb_server_port, adb_server_running  # noqa: PLC0415
-
-    if started and adb_server_running():
-        _err("note: " + ADB_SERVER_NOTE.format(port=adb_server_port()))
-
-
 @main.group(invoke_without_command=True)
 @click.pass_context
 def devices(ctx) -> None:
@@ -377,67 +364,66 @@ def devices(ctx) -> None:
 @devices.command("list")
 @click.option("--json", "as_json", is_flag=True)
 def devices_list(as_json) -> None:
-    """The profiles, and the devices attached to the adb server."""
-    from .device.profiles import all_profiles  # noqa: PLC0415
+    """The profiles, and the devices attached to the adb server. A profile that does not
+    load is listed as BAD with its error (exit status 1); the others are still listed."""
+    from .device.profiles import scan_profiles  # noqa: PLC0415
     from .device.session import adb_server_running, describe_attached  # noqa: PLC0415
 
-    profiles = all_profiles()
-    was_running = adb_server_running()
+    profiles, was_running = scan_profiles(), adb_server_running()
     attached = describe_attached()
     if as_json:
-        return _echo_json({"profiles": [{"name": p.name, "description": p.description, "transport": p.transport,
-                                         "path": str(p.path)} for p in profiles], "attached": attached})
-    console.devices(profiles, attached, click.echo)
-    _adb_server_note(not was_running)
+        _echo_json({"profiles": console.profile_rows(profiles), "attached": attached})
+    else:
+        console.devices(profiles, attached, click.echo)
+    console.adb_server_note(not was_running, _err)
+    bad = [p for p in profiles if getattr(p, "error", None)]
+    if bad:
+        raise click.ClickException(f"{len(bad)} bad device profile(s): " + ", ".join(str(p.path) for p in bad))
 
 
 @devices.command("show")
 @click.argument("name")
 @_device_options
 @click.option("--probe", is_flag=True, help="Connect and read the device's properties.")
-def devices_show(name, serial, transport, address, key, probe) -> None:
+def devices_show(name, probe, **options) -> None:
     """One profile (and with --probe the connected device: model, SoC, Android, ABI)."""
     from .device.profiles import load_profile  # noqa: PLC0415
 
     console.profile(load_profile(name), click.echo)
     if probe:
-        with api.DeviceConfig(name, serial, transport, address, key).session() as s:
-            info = s.getprops()
-        click.echo(f"  device     {info['manufacturer']} {info['model']} ({info['serial']}), SoC {info['soc']}, "
-                   f"Android {info['android']} (SDK {info['sdk']}), {info['abi']}")
+        with api.DeviceConfig(name, **options).session() as s:
+            console.probed(s.getprops(), click.echo)
+        console.adb_server_note(s.started_adb_server, _err)
 
 
 @main.command()
 @click.argument("artifact", type=click.Path())
 @click.option("--device", required=True, help="Profile name or path to a profile .toml.")
 @_device_options
-def deploy(artifact, device, serial, transport, address, key) -> None:
+def deploy(artifact, device, **options) -> None:
     """Push an artifact and its manifest to the device's work dir, verified by sha256."""
-    res = api.deploy(api.DeployConfig(device, serial, transport, address, key, artifact=artifact),
-                     progress_factory=_push_bar)
+    res = api.deploy(api.DeployConfig(device, **options, artifact=artifact), progress_factory=console.push_bar)
     state = "already on the device (same sha256)" if res.skipped else f"pushed and verified ({res.attempts} attempt(s))"
     click.echo(f"{res.remote}: {state}, sha256 {res.sha256[:16]}")
-    _adb_server_note(res.started_adb_server)
+    console.adb_server_note(res.started_adb_server, _err)
 
 
 @main.command()
 @click.argument("artifacts", nargs=-1, required=True, type=click.Path())
-@click.option("--device", default="host", show_default=True, help="'host' or a device profile name/path.")
 @click.option("--delegate", default=None,
-              help=f"Comma list. Host: {_listing(HOST_DELEGATES)} (default {host_default()}). Device: the profile's "
+              help=f"Comma list. Host: {', '.join(HOST_DELEGATES)} (default {host_default()}). Device: the profile's "
                    "(`edgeseg devices show NAME`; default all, litert-npu where the artifact is compiled for it).")
 @_options_from(api.BenchConfig)
 @click.option("--no-report", is_flag=True, help="Do not write a report folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
 def bench(artifacts, delegate, no_report, as_json, **options) -> None:
     """Latency (and on devices power and energy) of each artifact, one row per delegate."""
-
     cfg = api.BenchConfig(artifacts=artifacts, delegates=delegate, write_report=not no_report,
                           command=api.command_line(), **options)
-    res = api.bench(cfg, say=_err, on_row=None if as_json else lambda r: _err(console.bench_line(r)), progress_factory=_push_bar)
-    _adb_server_note(res.data["started_adb_server"])
+    res = api.bench(cfg, say=_err, on_row=None if as_json else lambda r: _err(console.bench_line(r)), progress_factory=console.push_bar)
+    console.adb_server_note(res.data["started_adb_server"], _err)
     if as_json:
-        _echo_json({"rows": res.rows, "power": res.power, "report": res.report})
+        _echo_json({"rows": res.rows, "power": res.power, "report": res.report, "devices": res.devices})
     else:
         console.bench(res, cfg.device == "host", click.echo, _err)
     for r in res.failed_power:
@@ -470,14 +456,23 @@ def select(artifact, as_json, **options) -> None:
 
 
 @main.command()
-@click.argument("folders", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
-@click.option("--html", "with_html", is_flag=True, help="Also write one self-contained report.html.")
-@click.option("--reports", default="reports", show_default=True, type=click.Path(file_okay=False),
-              help="Where the merged report folder is created.")
-def report(folders, with_html, reports) -> None:
-    """Merge report folders (or a folder of them) into a summary table, PNG plots and HTML."""
-
-    res = api.report(api.ReportConfig(folders=folders, reports=reports, html=with_html))
+@click.argument("folders", nargs=-1, type=click.Path(exists=True, file_okay=False))
+@_options_from(api.ReportConfig)
+@click.option("--compare", nargs=2, type=click.Path(exists=True, file_okay=False), default=None, metavar="BASE NEW",
+              help="Instead of merging: NEW against BASE per (artifact, device, delegate), each change judged "
+                   "against the row's noise (same / slower / faster ...).")
+@click.option("--fail-if", "fail_if", multiple=True, metavar="RULE", help="With --compare, exit 1 naming each breach "
+              "(repeatable): 'median_ms>+5%', 'miou<-0.005', 'energy_mj>+10%', a budget 'median_ms>20'.")
+def report(folders, compare, fail_if, **options) -> None:
+    """Merge report folders (or a folder of them) into a summary table, PNG plots and HTML;
+    or with --compare BASE NEW, a regression gate between two report folders."""
+    if compare and folders or fail_if and not compare:
+        raise click.UsageError("--compare BASE NEW takes no other folders" if compare else "--fail-if goes with --compare")
+    if compare:
+        res = api.compare(api.CompareConfig(*compare, fail_if=fail_if))
+        console.compared(res, click.echo, _err)
+        sys.exit(0 if res.ok else 1)
+    res = api.report(api.ReportConfig(folders=folders, **options))
     console.merged(res, click.echo, _err)
 
 

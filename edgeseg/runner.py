@@ -1,5 +1,8 @@
 """Standalone benchmark runner: ``python3 runner.py --graph M.tflite [options]`` prints one
-JSON object with the latency statistics, the timed window and delegation coverage.
+JSON object with the latency statistics, the timed window and delegation coverage. With
+``--inputs DIR --outputs DIR`` it runs every input tensor file of DIR once instead and writes
+the raw output tensors (benchmark_model's ``--input_layer_value_files`` / ``--output_filepath``
+formats, see :func:`run_tensor_io`), for `edgeseg eval --device` on boards.
 
 This file imports only the standard library, NumPy and a TFLite interpreter
 (ai_edge_litert, else tflite_runtime, else tensorflow.lite), so `edgeseg bench` can push it
@@ -199,6 +202,61 @@ def run_benchmark(graph: str, threads: int = 2, runs: int = 50, min_secs: float 
             "timed_end_boot": boot_end}
 
 
+def run_tensor_io(graph: str, inputs_dir: str, outputs_dir: str, threads: int = 2, delegate: str = "xnnpack",
+                  kernels: str | None = None, signature: str | None = None, open_fn=None) -> dict:
+    """The Python twin of benchmark_model's ``--input_layer_value_files`` and
+    ``--output_filepath`` (tflite/tools/benchmark/benchmark_tflite_model.cc in
+    google-ai-edge/LiteRT: LoadInputTensorData refuses a file whose size is not the input
+    tensor's byte size; OutputSaver writes the raw bytes of every output tensor, in the
+    subgraph's output order, one after the other), for every frame at once: each ``*.bin`` of
+    ``inputs_dir`` (sorted) is one frame, the raw bytes of the model's single input tensor;
+    the outputs of that frame go to ``outputs_dir`` under the same name. The interpreter is
+    opened once for all frames."""
+    import os  # noqa: PLC0415
+
+    kernels = kernels_for(delegate, kernels)
+    interp, backend = (open_fn or open_interpreter)(graph, threads, kernels == "default")
+    if signature:
+        if signature not in interp.get_signature_list():
+            raise ValueError(f"the model has no signature '{signature}' (it has "
+                             f"{', '.join(interp.get_signature_list())})")
+        runner = interp.get_signature_runner(signature)
+        ins = list(runner.get_input_details().items())
+        outs = list(runner.get_output_details())
+    else:
+        runner, ins = None, [(d["name"], d) for d in interp.get_input_details()]
+    if len(ins) != 1:
+        raise ValueError(f"the model has {len(ins)} inputs; tensor files feed models with one input")
+    name, detail = ins[0]
+    shape, dtype = [int(v) for v in detail["shape"]], np.dtype(detail["dtype"])
+    want = int(np.prod(shape)) * dtype.itemsize
+    frames = sorted(f for f in os.listdir(inputs_dir) if f.endswith(".bin"))
+    if not frames:
+        raise ValueError(f"no *.bin input files in {inputs_dir}")
+    os.makedirs(outputs_dir, exist_ok=True)
+    for f in frames:
+        path = os.path.join(inputs_dir, f)
+        size = os.path.getsize(path)
+        if size != want:  # benchmark_model's own words
+            raise ValueError(f"The size of {path} is {size} bytes. It should be {want} bytes "
+                             f"(input {name}: {shape} {dtype.name}).")
+        x = np.fromfile(path, dtype=dtype).reshape(shape)
+        if runner is not None:
+            res = runner(**{name: x})
+            blobs = [np.ascontiguousarray(res[k]).tobytes() for k in outs]
+        else:
+            interp.set_tensor(detail["index"], x)
+            interp.invoke()
+            blobs = [np.ascontiguousarray(interp.get_tensor(d["index"])).tobytes()
+                     for d in interp.get_output_details()]
+        tmp = os.path.join(outputs_dir, f".{f}.part")
+        with open(tmp, "wb") as fh:
+            for b in blobs:
+                fh.write(b)
+        os.replace(tmp, os.path.join(outputs_dir, f))
+    return {"status": "ok", "frames": len(frames), "delegate": delegate, "backend": backend, "threads": threads}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="edgeseg on-device benchmark runner (prints one JSON object)")
     ap.add_argument("--graph", required=True)
@@ -210,8 +268,19 @@ def main(argv=None) -> int:
                     help="builtin: no default delegate; default: the default delegate (XNNPACK). Default: the "
                          f"kernels of --delegate ({', '.join(f'{k}: {v}' for k, v in KERNELS.items())}).")
     ap.add_argument("--signature", default=None, help="Run this signature of a multi-signature model.")
+    ap.add_argument("--inputs", default=None, metavar="DIR",
+                    help="Tensor files mode (no timing): run every DIR/*.bin (the raw bytes of the input tensor) "
+                         "once and write the raw bytes of the outputs to --outputs DIR under the same names.")
+    ap.add_argument("--outputs", default=None, metavar="DIR", help="With --inputs: where the output files go.")
     args = ap.parse_args(argv)
+    if (args.inputs is None) != (args.outputs is None):
+        ap.error("--inputs and --outputs go together")
     try:
+        if args.inputs is not None:
+            res = run_tensor_io(args.graph, args.inputs, args.outputs, args.threads, delegate=args.delegate,
+                                kernels=args.kernels, signature=args.signature)
+            print(json.dumps(res))
+            return 0
         res = run_benchmark(args.graph, args.threads, args.runs, args.min_secs, delegate=args.delegate,
                             signature=args.signature, kernels=args.kernels)
     except Exception as exc:  # noqa: BLE001 (reported as a failed row by the host)

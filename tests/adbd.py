@@ -91,6 +91,24 @@ if [ "$1" = "battery" ]; then
   echo "  technology: Li-ion"
   exit 0
 fi
+if [ "$1" = "android.hardware.power.stats.IPowerStats/default" ] && [ -f "$EDGESEG_SANDBOX/hal_trace.txt" ]; then
+  # the driven trace's energy at the moment of this call, on the boot clock (centiseconds, as
+  # /proc/uptime gives it): segment start t0, energy then (uWs), power (mW) and its slope (mW/s)
+  read now _u < /proc/uptime
+  read t0 e0 p0 s0 < "$EDGESEG_SANDBOX/hal_trace.txt"
+  n=${now%.*}${now#*.}; z=${t0%.*}${t0#*.}
+  d=$(( n - z )); [ "$d" -lt 0 ] && d=0
+  e=$(( e0 + p0 * 10 * d + s0 * d * d / 20 ))
+  echo ""
+  echo "============= PowerStats HAL 2.0 energy meter =============="
+  for r in "S4M_VDD_CPUCL0 CPU(LITTLE) 7" "S5M_VDD_INT INT 3"; do
+    set -- $r
+    v=$(( e * $3 / 10 ))
+    printf "  %32s   %11d.%02d mWs\n" "[$1]:$2" $(( v / 1000 )) $(( v % 1000 / 10 ))
+  done
+  echo "========== End of PowerStats HAL 2.0 energy meter =========="
+  exit 0
+fi
 if [ "$1" = "android.hardware.power.stats.IPowerStats/default" ] && [ -f "$EDGESEG_SANDBOX/hal_meter.txt" ]; then
   cat "$EDGESEG_SANDBOX/hal_meter.txt"
   exit 0
@@ -218,15 +236,43 @@ class SensorDriver:
     """Drives the sandbox's battery gauge and power rails from a known trace: idle current
     until the benchmark marks its run, then a ramp, back to idle at the end of the run.
     ``rails``: "sysfs" (ODPM files), "hal" (the power-stats HAL's dump only), "stuck" (ODPM
-    files whose counters never advance) or None."""
+    files whose counters never advance) or None. ``trigger``: what starts and ends the run
+    trace: "marker" (the sampler log's run_start / run_end markers: the whole benchmark
+    process) or "load" (the work folder's ``.load`` file, ``1`` / ``0``, written by a fake
+    benchmark at the start of its warm-up and the end of its timed runs: its model load and
+    delegate init stay at idle power). ``charger_ma``: a charger's current into the phone
+    (the gauge reads the phone's draw minus it; negative = net charging). ``constant_gauge``:
+    the gauge reads its first value forever (a cached or simulated current_now)."""
 
-    def __init__(self, sandbox: PhoneSandbox, work_dir: Path, rails: str | None = "sysfs"):
+    def __init__(self, sandbox: PhoneSandbox, work_dir: Path, rails: str | None = "sysfs", trigger: str = "marker",
+                 charger_ma: float = 0.0, constant_gauge: bool = False):
         self.sb, self.work, self.rails = sandbox, work_dir, rails
+        self.trigger, self.charger_ma, self.constant_gauge = trigger, charger_ma, constant_gauge
         self.t_switch = None
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.loop, daemon=True)
         if rails != "sysfs" and rails != "stuck":
             shutil.rmtree(sandbox.root / "sys/bus/iio", ignore_errors=True)
+
+    # -- the HAL's trace: energy as a function of the boot clock, in whole centiseconds ----------
+    @staticmethod
+    def _cs(t: float) -> int:
+        return int(t * 100)
+
+    def _hal_energy(self, seg, n_cs: int) -> int:
+        """uWs at tick ``n_cs`` on segment ``(t0_cs, e0, p0 mW, s0 mW/s)``: the dumpsys script's sum."""
+        t0, e0, p0, s0 = seg
+        d = max(0, n_cs - t0)
+        return e0 + p0 * 10 * d + s0 * d * d // 20
+
+    def _hal_segment(self, n: int, running: bool) -> None:
+        """Start a segment of the HAL's trace at tick ``n`` (idle, or the run's ramp): the trace
+        steps there, exactly, on the device's own clock."""
+        e = self._hal_energy(self._seg, n) if getattr(self, "_seg", None) else 0
+        p0 = round((I_RUN0 if running else I_IDLE) * V_BATT)
+        s0 = round(I_RUN_SLOPE * V_BATT) if running else 0
+        self._seg = (n, e, p0, s0)
+        self.sb.write("hal_trace.txt", f"{n // 100}.{n % 100:02d} {e} {p0} {s0}")
 
     def current(self, t: float) -> float:
         if self.t_switch is None:
@@ -236,9 +282,24 @@ class SensorDriver:
     def loop(self):
         last = boot_clock()
         running, finished = None, set()
+        gauge_written = False
+        hal_running = False
+        if self.rails == "hal":
+            self._hal_segment(self._cs(last), False)
         while not self.stop.is_set():
             now = boot_clock()
-            for log in self.work.glob(".power_*.log"):
+            # the HAL's trace steps on a /proc/uptime tick: the switch is that tick's time
+            switch = self._cs(now) / 100.0 if self.rails == "hal" else now
+            if self.trigger == "load":
+                try:
+                    load = (self.work / ".load").read_text().strip()
+                except FileNotFoundError:
+                    load = "0"
+                if load == "1" and self.t_switch is None:
+                    self.t_switch = switch
+                elif load != "1":
+                    self.t_switch = None
+            for log in self.work.glob(".power_*.log") if self.trigger == "marker" else ():
                 if log.name in finished:
                     continue
                 try:
@@ -246,20 +307,23 @@ class SensorDriver:
                 except FileNotFoundError:
                     continue
                 if running is None and "M run_start" in text:
-                    self.t_switch, running = now, log.name
+                    self.t_switch, running = switch, log.name
                 if running == log.name and "M run_end" in text:
                     self.t_switch, running = None, None
                     finished.add(log.name)
+            if self.rails == "hal" and (self.t_switch is not None) != hal_running:
+                hal_running = self.t_switch is not None
+                self._hal_segment(self._cs(now), hal_running)
             i_ma = self.current(now)
             p_mw = i_ma * V_BATT
             for rail, share in (("S4M_VDD_CPUCL0", 0.7), ("S5M_VDD_INT", 0.3)):
                 self.sb.rail_uws[rail] += p_mw * 1e3 * share * (now - last)
             last = now
-            self.sb.set_battery(current_ua=-i_ma * 1000, voltage_uv=V_BATT * 1e6)
+            if not (self.constant_gauge and gauge_written):
+                self.sb.set_battery(current_ua=-(i_ma - self.charger_ma) * 1000, voltage_uv=V_BATT * 1e6)
+                gauge_written = True
             if self.rails == "sysfs":
                 self.sb.write_rails(now * 1000)
-            elif self.rails == "hal":
-                self.sb.write_hal()
             time.sleep(0.002)
 
     def analytic_energy_mj(self, window_start, window_end, switch, mean_ms) -> float:
@@ -308,7 +372,7 @@ class _Stream:
         """The peer closed the stream or the connection dropped: stop the service."""
         self.closed.set()
         self.inbox.put(None)
-        if self.proc and self.proc.poll() is None:
+        if self.proc and self.proc.poll() is None and self.conn.daemon.kill_on_close:
             try:
                 os.killpg(self.proc.pid, 9)
             except OSError:
@@ -468,6 +532,9 @@ class AdbDaemon:
         self.refuse_pushes = 0  # answer FAIL to this many SENDs
         self.stall_secs = 0.0  # say nothing for this long at the next OPEN
         self.mute = False  # accept TCP connections and never say a word (a hung adbd, or not an adbd)
+        # kill a shell's process group when its stream closes; False: like a phone, where what a
+        # shell started in the background (a sampler loop writing to a file) outlives the connection
+        self.kill_on_close = True
         self.pushes_started = 0
         self._server: socket.socket | None = None
         self._conns: list[_Connection] = []

@@ -110,7 +110,7 @@ def _tables():
     return {("train", "schedule"): SCHEDULES, ("train", "loss"): LOSSES, ("train", "resize"): RESIZE_MODES,
             ("quantize", "io"): IO_TYPES, ("quantize", "head"): HEADS, ("quantize", "ptq"): PTQ_TOOLS,
             ("synth", "image_format"): IMAGE_FORMATS, ("compile", "openvino_device"): api.CompileConfig.OPENVINO_DEVICES, ("eval", "classes_from"): ("dataset",),
-            **{(c, "transport"): TRANSPORTS for c in ("deploy", "bench", "show")}}
+            **{(c, "transport"): TRANSPORTS for c in ("deploy", "bench", "show", "eval")}}
 
 
 def _commands(group, prefix=()):

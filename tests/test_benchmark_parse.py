@@ -251,3 +251,27 @@ def test_run_order_only_gives_summed_node_types_and_says_so():
     assert conv["count"] == 15 and conv["avg_ms"] == pytest.approx(2651.853, abs=0.01)
     none = parse_benchmark_output((DATA / "tflite_2.20_cpu_ti.txt").read_text(), op_profile=True)
     assert none["ops"] == [] and "printed no op-profiling table" in none["warnings"][0]
+
+
+@pytest.mark.parametrize("name", ["tflite_2.20_xnnpack_ti.txt", "tflite_2.20_cpu_ti.txt",
+                                  "litert_compiled_model_profiler.txt"])
+def test_phases_of_published_outputs_stamped_line_by_line(name):
+    """Each published output, stamped as the device's shell loop stamps it (boot-clock seconds,
+    10 ms ticks): the timed runs start at the second 'Running benchmark for at least' line and
+    end at the statistics line after it, whichever tool printed it."""
+    from edgeseg.device.parse import benchmark_phases, unstamp
+
+    lines = (Path(__file__).parent / "data/benchmark_model" / name).read_text().splitlines()
+    stamped_text = "\n".join(f"{100 + i * 0.01:.2f} {line}" for i, line in enumerate(lines)) + "\n123.45 __EDGESEG_RC__ 0"
+    plain, stamped, rc = unstamp(stamped_text)
+    assert rc == 0 and plain.splitlines() == lines
+    parsed = parse_benchmark_output(plain)
+    phases, why = benchmark_phases(stamped)  # no runs x latency check: the stamps here are synthetic
+    assert why is None, why
+    running = [i for i, line in enumerate(lines) if "Running benchmark for at least" in line]
+    first_stat = next(i for i, line in enumerate(lines) if i > running[-1] and
+                      re.sub(r"^(INFO|VERBOSE): (\[[^\]]*\]\s*)?", "", line).strip().startswith("count="))
+    assert phases["timed_start"] == pytest.approx(100 + running[-1] * 0.01)
+    assert phases["warmup_start"] == pytest.approx(100 + running[-2] * 0.01)
+    assert phases["timed_end"] == pytest.approx(100 + first_stat * 0.01)
+    assert "init_end" in phases and parsed["mean_ms"] > 0

@@ -44,17 +44,37 @@ def test_parse_power_log_units_and_sign():
     assert len(log.samples) == 5  # busybox's literal "%N" time: the line is not a sample
     assert [r["uws"]["S5M_VDD_INT"] for r in log.rails] == [500000, 600000, 700000, 1200000]
     assert [r["t_ms"] for r in log.rails] == [100000, 100500, 101000, 102000]
-    ma = pw.parse_power_log("S 1.0 250 3800 300 | |", PowerSpec(current_unit="mA", voltage_unit="mV"))
+    # a device whose gauge reads positive while discharging (current_sign = 1)
+    ma = pw.parse_power_log("S 1.0 250 3800 300 | |", PowerSpec(current_unit="mA", voltage_unit="mV", current_sign=1))
     assert ma.samples[0]["power_mw"] == pytest.approx(250 * 3.8)
+    # the same reading on a device that reads negative while discharging: a net charge current
+    assert pw.parse_power_log("S 1.0 250 3800 300 | |", PowerSpec(current_unit="mA", voltage_unit="mV")
+                              ).samples[0]["current_ma"] == -250
+
+
+def test_hal_only_phone_keeps_the_battery_temperature_in_its_field():
+    """Current and voltage unreadable (a HAL-only phone): the sampler's fields stay in place."""
+    log = pw.parse_power_log("S 5.0 ;;;301 | 41000 | 1704000\n", PowerSpec())
+    (s,) = log.samples
+    assert s["current_ma"] is None and s["voltage_v"] is None and s["power_mw"] is None
+    assert s["battery_c"] == pytest.approx(30.1) and s["zones_c"] == [41.0]
+    # what the device prints: the sampler's line runs in busybox ash / mksh with empty reads
+    cmd = pw.sampler_start(PowerSpec(), __import__("edgeseg.device.profiles", fromlist=["x"]).ThermalSpec(),
+                           "/data/local/tmp/l", "/data/local/tmp/s", [])
+    assert 'echo "S $t ;$c;$v;$b |$z |$fr"' in cmd
 
 
 def test_energy_formula_by_hand():
     log = pw.parse_power_log(LOG, PowerSpec())
-    # battery: idle = 800 mW (two samples), run = mean(0.7*3.9, 0.9*3.9) W = 3120 mW
-    e = pw.energy(log, (100.0, 101.0 - 1e-9), (101.0, 102.5), mean_latency_ms=20.0, sources=["battery"])
+    # battery: samples strictly inside each window (one stamped on an edge's /proc/uptime tick may
+    # have been read before or after it): idle = 800 mW, run = mean(0.7*3.9, 0.9*3.9) W = 3120 mW
+    e = pw.energy(log, (99.99, 101.0 - 1e-9), (100.99, 102.5), mean_latency_ms=20.0, sources=["battery"])
     assert e["idle_mw"] == pytest.approx(800.0) and e["run_mw"] == pytest.approx(3120.0)
     assert e["energy_mj_per_inference"] == pytest.approx((3120.0 - 800.0) * 20.0 / 1000)
-    assert e["energy_source"] == "battery" and e["samples"] == 2 and e["status"] == "ok"
+    assert e["energy_source"] == "battery" and e["gauge_samples_run"] == 2 and e["status"] == "ok"
+    assert e["gauge_samples_idle"] == 2 and e["counter_readings_run"] is None
+    # uncertainty: the idle samples agree (0), the timed ones are 780 mW apart: SE = 390 mW
+    assert e["energy_mj_err"] == pytest.approx(390.0 * 20.0 / 1000)
     assert (e["temp_start_c"], e["temp_end_c"]) == (28.5, 29.1)
     # rails: idle over [100, 100.5] = (300000 + 100000) uWs / 0.5 s = 800 mW;
     # run over [101, 102] = (2000000 + 500000) uWs / 1 s = 2500 mW
@@ -87,7 +107,7 @@ def test_counters_are_extended_to_the_window_edges_from_inside():
 def test_stuck_rails_fall_back_to_the_battery_and_say_so():
     stuck = LOG.replace("3600000", "1600000").replace("1200000", "700000")
     log = pw.parse_power_log(stuck, PowerSpec())
-    e = pw.energy(log, (100.0, 100.9), (101.0, 102.0), 20.0, sources=["rails", "battery"])
+    e = pw.energy(log, (99.99, 100.9), (100.99, 102.01), 20.0, sources=["rails", "battery"])
     assert e["energy_source"] == "battery" and e["status"] == "ok"
     assert e["source_note"] == "rails: its energy counters did not advance in 1.0 s (stuck)"
 
@@ -135,7 +155,8 @@ def test_hal_dump_lines_are_parsed_in_uws():
     text = "P 10.0 [VSYS_PWR_DISPLAY]:Display       1039108.42 mWs\nP 10.0 [S2M_VDD_CPUCL2]:CPU(BIG)   761.33 mWs\n"
     log = pw.parse_power_log(text, PowerSpec())
     assert log.hal == [{"t": 10.0, "t_ms": None, "uws": {"VSYS_PWR_DISPLAY": pytest.approx(1039108420.0),
-                                                         "S2M_VDD_CPUCL2": pytest.approx(761330.0)}}]
+                                                         "S2M_VDD_CPUCL2": pytest.approx(761330.0)},
+                        "t_err": pytest.approx(pw.UPTIME_RES_S)}]  # no Q line: its stamp, one tick
 
 
 def test_allowed_sources_follow_the_profile():
@@ -176,12 +197,12 @@ def test_bundled_profiles_load():
     ({"transprot": "tcp"}, "unknown key 'transprot'; did you mean 'transport'?"),
     ({"power": {"rate_hx": 5}}, r"\[power\]: unknown key 'rate_hx'; did you mean 'rate_hz'?"),
     ({"delegates": {"nnapi": {"acelerator": "x"}}}, r"\[delegates.nnapi\]: unknown key 'acelerator'; did you mean 'accelerator'?"),
-    ({"transport": "bluetooth"}, "transport must be one of tcp, usb, adb-server"),
+    ({"transport": "bluetooth"}, 'transport = "bluetooth": expected one of tcp, usb, adb-server'),
     ({"transport": "tcp"}, r"transport 'tcp' needs address = \"HOST:PORT\""),
-    ({"work_dir": "/sdcard/edgeseg"}, "work_dir must be under /data/local/tmp"),
-    ({"work_dir": "/data/local/tmp/../../system"}, "work_dir must be under /data/local/tmp"),
-    ({"power": {"current_unit": "A"}}, "current_unit must be uA or mA"),
-    ({"runner": "onnx"}, "runner must be one of benchmark_model, python"),
+    ({"work_dir": "/sdcard/edgeseg"}, 'work_dir = "/sdcard/edgeseg": expected a folder under /data/local/tmp'),
+    ({"work_dir": "/data/local/tmp/../../system"}, r"expected a folder under /data/local/tmp \(this is /data/system\)"),
+    ({"power": {"current_unit": "A"}}, 'current_unit = "A": expected one of uA, mA'),
+    ({"runner": "onnx"}, 'runner = "onnx": expected one of benchmark_model, python'),
 ])
 def test_profile_validation(data, message):
     with pytest.raises(DeviceError, match=message):
@@ -222,3 +243,71 @@ def test_hal_readings_take_the_midpoint_of_their_dumpsys_call():
         (pytest.approx(10.2), {"S4M_VDD_CPUCL0": 1500.0, "S5M_VDD_INT": 2000.0}), (11.0, {"S4M_VDD_CPUCL0": 3500.0})]
     cmd = pw._hal_sample()  # runs in busybox ash and mksh: no %N, no arithmetic on decimals
     assert "read t2 _u < /proc/uptime" in cmd and "%N" not in cmd and "$((" not in cmd
+
+
+def _gauge_log(values_mw, t0=0.0, dt=0.1, volts=4.0):
+    """Sampler lines at 1/dt Hz with the given gauge powers (current from power / voltage)."""
+    return "\n".join(f"S {t0 + i * dt:.2f} ;{-p / volts * 1000:.0f};{int(volts * 1e6)};285 | |"
+                     for i, p in enumerate(values_mw))
+
+
+def test_gauge_window_does_not_count_a_sample_on_the_edge_tick():
+    """10 Hz gauge, 1.5 s timed window: the sample stamped on the window's first tick was read
+    at idle (the benchmark had not started); counted, it made the energy one sample in 15 low."""
+    idle, run = [1000.0] * 11, [3000.0] * 15
+    log = pw.parse_power_log(_gauge_log(idle + run), PowerSpec())
+    # the run window starts on the tick of the last idle sample (t = 1.0) and ends after 15 run samples
+    e = pw.energy(log, (0.0, 1.0), (1.0, 2.55), 10.0, sources=["battery"])
+    assert e["gauge_samples_run"] == 15 and e["run_mw"] == pytest.approx(3000.0)
+    assert e["energy_mj_per_inference"] == pytest.approx(20.0)
+
+
+def test_a_constant_gauge_is_not_a_measurement():
+    """A gauge that does not follow the load (idle = run): no ok row with 0 mJ."""
+    log = pw.parse_power_log(_gauge_log([1000.0] * 40), PowerSpec())
+    e = pw.energy(log, (0.0, 1.5), (1.5, 4.0), 10.0, sources=["battery"])
+    assert e["status"] == "failed" and e["energy_mj_per_inference"] is None
+    assert "does not follow the load" in e["error"] and e["error"].startswith("no power source gave samples: battery:")
+    # with a counter source that does follow it, that one is used and the gauge's reason is said
+    log.rails = [{"t": k / 10, "t_ms": None, "uws": {"a": 100.0 * k if k <= 15 else 1500.0 + 500.0 * (k - 15)}}
+                 for k in range(41)]
+    r = pw.energy(log, (0.0, 1.5), (1.5, 4.0), 10.0, sources=["battery", "rails"])
+    assert r["status"] == "ok" and r["energy_source"] == "rails" and "battery: the gauge read" in r["source_note"]
+    assert r["counter_readings_run"] == 26 and r["energy_mj_err"] < 0.01 * r["energy_mj_per_inference"]
+
+
+def test_rails_frozen_after_the_probe_are_called_stuck():
+    frozen = [{"t": 10 + k / 10, "t_ms": 5000.0, "uws": {"a": 1234.0}} for k in range(30)]
+    mw, why = pw.counter_power(frozen, 10.5, 12.5)
+    assert mw is None and "stuck" in why and "0 counter reading" not in why
+
+
+def test_net_charge_current_is_charging():
+    """A charger supplying more than the phone draws: the gauge's discharge current is negative."""
+    log = pw.parse_power_log(_gauge_log([-2000.0] * 30), PowerSpec())
+    assert "net charge current of 500 mA" in pw.net_charging(log, [(0.0, 1.0), (1.0, 3.0)], PowerSpec())
+    assert pw.net_charging(pw.parse_power_log(_gauge_log([800.0] * 30), PowerSpec()), [(0, 1), (1, 3)],
+                           PowerSpec()) is None
+
+
+def test_benchmark_phases_from_stamped_output():
+    from edgeseg.device.parse import benchmark_phases, unstamp
+
+    text = "\n".join([
+        "10.00 INFO: Loaded model m.tflite", "10.91 INFO: Initialized session in 910.2ms.",
+        "10.91 INFO: Running benchmark for at least 1 iterations and at least 0.5 seconds but terminate if exceeding 150 seconds.",
+        "11.42 INFO: count=4 first=130565 curr=120829 min=117370 max=130565 avg=122373 std=4930",
+        "11.42 INFO: Running benchmark for at least 20 iterations and at least 2 seconds but terminate if exceeding 150 seconds.",
+        "13.43 INFO: count=17 first=119212 curr=118055 min=113737 max=124776 avg=119375 std=1948",
+        "13.44 INFO: Inference timings in us: Init: 910200, First inference: 130565, Warmup (avg): 122373, Inference (avg): 119375",
+        "13.45 __EDGESEG_RC__ 0"])
+    plain, stamped, rc = unstamp(text)
+    assert rc == 0 and plain.splitlines()[0] == "INFO: Loaded model m.tflite" and "__EDGESEG_RC__" not in plain
+    phases, why = benchmark_phases(stamped, 17, 119.375)
+    assert why is None and phases == {"init_end": 10.91, "warmup_start": 10.91, "timed_start": 11.42,
+                                      "timed_end": 13.43}
+    # output buffered until the exit: every line has the same stamp, and the window is not trusted
+    late = [(20.0, line) for _, line in stamped]
+    phases, why = benchmark_phases(late, 17, 119.375)
+    assert why and "buffered" in why
+    assert benchmark_phases([(1.0, "count=3 curr=5")], 3, 1.0)[1].startswith("benchmark_model printed no 'Running")

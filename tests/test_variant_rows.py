@@ -318,7 +318,7 @@ def test_a_new_runner_row_is_a_profile_runner(monkeypatch, tmp_path, tiny_tflite
     cpu, gpu = res["latency"]
     assert (cpu["status"], cpu["runner"], cpu["runs"], cpu["mean_ms"]) == ("ok", "fakebench", 7, 1.25), cpu
     assert gpu["status"] == "failed" and gpu["error"] == "fakebench runs cpu only, not gpu"
-    with pytest.raises(DeviceError, match="runner must be one of benchmark_model, python, fakebench, got 'nope'"):
+    with pytest.raises(DeviceError, match='runner = "nope": expected one of benchmark_model, python, fakebench'):
         parse_profile({"runner": "nope"}, "x")
 
 
@@ -392,7 +392,7 @@ def test_a_new_power_source_row_gives_the_energy_on_device_shells(monkeypatch, t
     (row,), (power,) = res["latency"], res["power"]
     assert "power: pmic" in said, said
     assert power["status"] == "ok" and power["energy_source"] == "pmic", power
-    expect = driver.analytic_energy_mj(power["window_start"], power["window_end"], switches[0], row["mean_ms"])
+    expect = driver.analytic_energy_mj(power["window_start_s"], power["window_end_s"], switches[0], row["mean_ms"])
     got = power["energy_mj_per_inference"]
     print(f"{shell} pmic: {got:.4f} mJ vs analytic {expect:.4f} mJ ({got / expect - 1:+.2%})")
     assert got == pytest.approx(expect, rel=0.02)

@@ -8,10 +8,14 @@ against Debian's real `adb` client so that this is the real protocol, not a priv
 from __future__ import annotations
 
 import base64
+import errno
 import os
+import secrets
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+
+from ..errors import DeviceError
 
 A_SYNC, A_CNXN, A_OPEN, A_OKAY, A_CLSE, A_WRTE, A_AUTH, A_STLS = (
     0x434E5953, 0x4E584E43, 0x4E45504F, 0x59414B4F, 0x45534C43, 0x45545257, 0x48545541, 0x534C5453)
@@ -76,22 +80,70 @@ def parse_banner(data: bytes) -> dict:
 # -- RSA keys (compatible with Google's adb: ~/.android/adbkey PEM, adbkey.pub Android format) --
 
 
+def default_key_path() -> Path:
+    return Path(os.environ.get("ADB_KEY_PATH") or Path.home() / ".android" / "adbkey")
+
+
 def load_or_create_key(path: str | os.PathLike | None = None):
-    """Load the user's adb private key, creating it (mode 0600, plus adbkey.pub) if missing."""
+    """Load the user's adb private key, creating it (mode 0600, plus adbkey.pub) if missing.
+
+    Created atomically: the key is written whole to a temporary file that is then linked to
+    its name, which fails if another process (a parallel session) got there first; that
+    key is then the one used. Errors (a read-only HOME, a key that is not PEM) say what to do."""
     from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
     from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: PLC0415
 
-    path = Path(path or os.environ.get("ADB_KEY_PATH") or Path.home() / ".android" / "adbkey")
-    if path.is_file():
+    path = Path(path) if path else default_key_path()
+    if not path.is_file():
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        try:
+            _create_key_file(path, key)
+        except OSError as exc:
+            raise DeviceError(
+                f"cannot create the adb key {path} ({exc.strerror or exc}): pass --adb-key PATH (an existing adb "
+                "private key, or a path in a writable folder where one is created) or set ADB_KEY_PATH") from None
+    try:
         return serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except OSError as exc:
+        raise DeviceError(f"cannot read the adb key {path} ({exc.strerror or exc}): make it readable, or pass "
+                          "--adb-key PATH") from None
+    except (ValueError, TypeError) as exc:
+        raise DeviceError(f"{path} is not an unencrypted PEM private key ({exc}): pass --adb-key PATH with adb's "
+                          "key (~/.android/adbkey), or move the file away to have a new one created") from None
+
+
+def _create_key_file(path: Path, key) -> None:
+    """Write ``key`` (and its .pub) at ``path`` unless a key is already there; safe when
+    several threads or processes do it at once (the first one's key wins, whole)."""
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(pem)
-    Path(str(path) + ".pub").write_bytes(encode_public_key(key.public_key()) + b" edgeseg@host\n")
-    return key
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(pem)
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)  # atomic, and refuses to replace a key another session just wrote
+        except FileExistsError:
+            return
+        except OSError as exc:  # a file system without hard links: exclusive create, written whole before it is read
+            if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
+                raise
+            try:
+                fd2 = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                return
+            with os.fdopen(fd2, "wb") as fh:
+                fh.write(pem)
+        pub_tmp = tmp.with_suffix(".pub")
+        pub_tmp.write_bytes(encode_public_key(key.public_key()) + b" edgeseg@host\n")
+        os.replace(pub_tmp, Path(str(path) + ".pub"))
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def encode_public_key(pub) -> bytes:

@@ -11,6 +11,7 @@ that fails is a row with status ``failed`` and the error, never an aborted sweep
 from __future__ import annotations
 
 import logging
+import posixpath
 import secrets
 import time
 from pathlib import Path
@@ -23,6 +24,7 @@ from .deploy import deploy
 from .runners import (RUNNER_FILE, BenchContext, Runner, benchmark_binary_for,  # noqa: F401  (re-exported)
                       benchmark_model_command, compiled_delegation, compiled_for, device_runners,
                       python_runner_command, runner_for)
+from .parse import RC_TAG, unstamp
 from .session import DeviceSession, q
 from .transport import DeviceConnectionError
 
@@ -31,25 +33,83 @@ log = logging.getLogger(__name__)
 SECTION = "__EDGESEG_SECTION__"
 
 
-def session_script(session: DeviceSession, bench_cmd: str, with_power: bool, tag: str,
-                   sources: list[str] = ()) -> str:
-    """One shell session on the device: sampler, idle baseline, markers, the benchmark, and
-    everything printed in sections (POSIX shell: busybox ash and mksh/toybox run it)."""
+def temp_files(session: DeviceSession, tag: str) -> dict:
+    """The device-side files of one row's session (all removed when it ends, or is interrupted)."""
     p = session.profile
-    out, err = p.remote(f".bench_{tag}.out"), p.remote(f".bench_{tag}.err")
-    log, stop = p.remote(f".power_{tag}.log"), p.remote(f".power_{tag}.stop")
-    s = f"cd {q(p.work_dir)} || exit 97; rm -f {q(log)} {q(stop)}; "
+    return {"out": p.remote(f".bench_{tag}.out"), "err": p.remote(f".bench_{tag}.err"),
+            "log": p.remote(f".power_{tag}.log"), "stop": p.remote(f".power_{tag}.stop"),
+            "pids": p.remote(f".pids_{tag}")}
+
+
+def _stamp_loop() -> str:
+    """Reads lines from stdin and prints each as ``T line``, T the boot clock when it arrived
+    (the shell's own ``read`` of /proc/uptime: no fork per line; a last line without newline
+    is kept)."""
+    return (f'while IFS= read -r l || [ -n "$l" ]; do read t _u < {pw.UPTIME}; echo "$t $l"; done')
+
+
+def conditions_snapshot(session: DeviceSession) -> str:
+    """Shell printing ``KEY value`` lines: thermal zones, battery temperature, level and status
+    (read with the shell's ``read``; an unreadable file gives an empty value)."""
+    p = session.profile
+    supply = posixpath.dirname(p.power.status_path)
+    s = "".join(f'x=; read x < {q(z)} 2>/dev/null; echo "zone {z} $x"; ' for z in p.thermal.zones)
+    for key, path in (("battery_temp", p.power.temp_path), ("battery_level", f"{supply}/capacity"),
+                      ("battery_status", p.power.status_path)):
+        s += f'x=; read x < {q(path)} 2>/dev/null; echo "{key} $x"; '
+    return s
+
+
+def session_script(session: DeviceSession, bench_cmd: str, with_power: bool, tag: str,
+                   sources: list[str] = (), stamped: bool = False) -> str:
+    """One shell session on the device: sampler, idle baseline, markers, the benchmark, and
+    everything printed in sections (POSIX shell: busybox ash and mksh/toybox run it).
+
+    Every process it starts has its pid in ``.pids_<tag>`` (the shell, the sampler's loops, the
+    benchmark) so that :func:`cleanup_command` can stop them if the host goes away. With
+    ``stamped`` the benchmark's output (stdout and stderr, in order) is stamped line by line
+    with the boot clock as it is printed, and its exit status is the last line (``RC_TAG``)."""
+    p = session.profile
+    f = temp_files(session, tag)
+    out, err, log, stop, pids = f["out"], f["err"], f["log"], f["stop"], f["pids"]
+    s = f"cd {q(p.work_dir)} || exit 97; rm -f {q(log)} {q(stop)}; echo $$ > {q(pids)}; "
+    s += f"c0=$({conditions_snapshot(session)}); "
     if with_power:
         s += pw.sampler_start(p.power, p.thermal, log, stop, list(sources))
+        s += f'echo "$SP $HP" >> {q(pids)}; '
         s += pw.marker(log, "idle_start") + f"sleep {p.power.idle_secs}; "
     s += pw.marker(log, "run_start")
-    s += f"{bench_cmd} > {q(out)} 2> {q(err)}; rc=$?; "
+    if stamped:
+        s += (f"{{ {bench_cmd} 2>&1 & echo $! >> {q(pids)}; wait $!; echo \"{RC_TAG} $?\"; }} | {_stamp_loop()} "
+              f"> {q(out)}; : > {q(err)}; rc=; while read -r _a _b _c; do [ \"$_b\" = {RC_TAG} ] && rc=$_c; "
+              f"done < {q(out)}; ")
+    else:
+        s += f"{bench_cmd} > {q(out)} 2> {q(err)} & echo $! >> {q(pids)}; wait $!; rc=$?; "
     s += pw.marker(log, "run_end")
     if with_power:
         s += pw.sampler_stop(stop)
     s += (f"echo {SECTION} out; cat {q(out)}; echo {SECTION} err; cat {q(err)}; echo {SECTION} power; "
-          f"cat {q(log)} 2>/dev/null; echo {SECTION} rc $rc; rm -f {q(out)} {q(err)} {q(log)} {q(stop)}")
+          f"cat {q(log)} 2>/dev/null; echo {SECTION} cond_start; echo \"$c0\"; echo {SECTION} cond_end; "
+          f"{conditions_snapshot(session)}echo {SECTION} rc $rc; rm -f {q(out)} {q(err)} {q(log)} {q(stop)} {q(pids)}")
     return s
+
+
+def leftovers_command(session: DeviceSession) -> str:
+    """Stop and remove what earlier sessions left in the work folder when the device was lost
+    mid-row (their ``.pids_<tag>`` files name their processes); prints one line per session."""
+    return (f"cd {q(session.profile.work_dir)} 2>/dev/null || exit 0; for f in .pids_*; do [ -f \"$f\" ] || continue; "
+            "t=${f#.pids_}; while read -r _l; do for _p in $_l; do kill $_p 2>/dev/null; done; done < \"$f\"; "
+            "touch .power_$t.stop; sleep 0.2; rm -f .bench_$t.out .bench_$t.err .power_$t.log .power_$t.stop \"$f\"; "
+            "echo \"left $t\"; done; true")
+
+
+def cleanup_command(session: DeviceSession, tag: str) -> str:
+    """Stop every process one row's session started (its pids on the device) and remove its
+    temporary files: what an interrupted or lost row leaves behind."""
+    f = temp_files(session, tag)
+    return (f"touch {q(f['stop'])}; if [ -f {q(f['pids'])} ]; then while read -r _l; do for _p in $_l; do "
+            f"kill $_p 2>/dev/null; done; done < {q(f['pids'])}; fi; sleep 0.2; "
+            f"rm -f {q(f['out'])} {q(f['err'])} {q(f['log'])} {q(f['stop'])} {q(f['pids'])}; echo cleaned")
 
 
 def split_sections(text: str) -> dict:
@@ -62,6 +122,7 @@ def split_sections(text: str) -> dict:
                 current = None
             else:
                 current = bits[1]
+                parts.setdefault(current, [])
             continue
         if current:
             parts[current].append(line)
@@ -129,10 +190,11 @@ def check_power(session: DeviceSession, say: Callable[[str], None]) -> tuple[boo
 
 
 def bench_row(ctx: BenchContext, runner: Runner, artifact: Path, remote: str, delegate: str, with_power: bool,
-              sources: list[str]) -> tuple[dict, list, dict, tuple | None]:
+              sources: list[str], tag: str | None = None) -> tuple[dict, list, dict, dict, str | None]:
     """One (artifact, delegate) row by ``runner`` in one shell session: ``(latency row, ops
-    rows, the session's sections, the runner's timed window or None)``. Raises DeviceError
-    (a failed row) or DeviceConnectionError (the device is gone)."""
+    rows, the session's sections, the phases on the boot clock, why the timed window is not
+    known or None)``. Raises DeviceError (a failed row) or DeviceConnectionError (the device
+    is gone)."""
     spec = ctx.profile.delegate(delegate)
     why = runner.why_not(delegate)
     if why:
@@ -140,106 +202,264 @@ def bench_row(ctx: BenchContext, runner: Runner, artifact: Path, remote: str, de
     inv = runner.command(ctx, artifact, remote, spec)
     if with_power:
         cool_down(ctx.session, ctx.say)
-    script = session_script(ctx.session, inv.command, with_power, secrets.token_hex(4), sources)
+    tag = tag or secrets.token_hex(4)
+    # a retry after a dropped connection first stops what the attempt before it left running
+    script = cleanup_command(ctx.session, tag) + " >/dev/null; " + session_script(
+        ctx.session, inv.command, with_power, tag, sources, stamped=runner.stamped_output)
     res = ctx.session.with_retry(lambda c: c.shell(script, timeout=3600, idle_timeout=None), "benchmark")
     sec = split_sections(res.text)
+    if runner.stamped_output:
+        sec["out"], sec["stamped"], rc = unstamp(sec["out"])
+        if rc is not None:
+            sec["rc"] = rc
+        if not sec["err"].strip():  # one stream: the runner's error lines are in it
+            sec["err"] = sec["out"]
     row, ops, window = runner.parse(ctx, sec, inv)
     if row.get("note") and inv.op_profile:
         ctx.say(f"      note: {row['note']}")
-    return row, ops, sec, (window if runner.power_window else None)
+    phases, why_not = ({}, None) if row.get("status") == "failed" else runner.phases(ctx, sec, row, window)
+    return row, ops, sec, phases, why_not
 
 
-def power_of_row(ctx: BenchContext, sec: dict, row: dict, window: tuple | None,
-                 check: dict) -> tuple[dict, tuple[float, float], list[dict]]:
-    """``(power row, timed window, trace rows)`` of one benchmarked row from its power log:
-    the idle baseline and the timed window (the runner's own, else the markers around it)."""
+#: The phases of a row's session, in order, as power_trace.csv names them.
+PHASES = ("idle", "init", "warmup", "timed", "exit")
+
+
+def _phase_edges(markers: dict, phases: dict) -> list[tuple[str, float, float]]:
+    """``[(phase, start, end)]`` on the boot clock: the idle baseline, then (where known) model
+    load and delegate init, warm-up, the timed runs, and the process's exit after them."""
+    run0, run1 = markers.get("run_start"), markers.get("run_end")
+    edges = [("idle", markers.get("idle_start"), run0)]
+    t0, t1 = phases.get("timed_start"), phases.get("timed_end")
+    if t0 is not None and t1 is not None:
+        warm = phases.get("warmup_start")
+        edges += [("init", run0, warm if warm is not None else t0)]
+        if warm is not None:
+            edges += [("warmup", warm, t0)]
+        edges += [("timed", t0, t1), ("exit", t1, run1)]
+    else:
+        edges += [("process", run0, run1)]
+    return [(n, a, b) for n, a, b in edges if a is not None and b is not None]
+
+
+def power_of_row(ctx: BenchContext, sec: dict, row: dict, phases: dict, why_not: str | None, check: dict,
+                 charging: tuple[bool, str] = (False, ""), allow_charging: bool = False
+                 ) -> tuple[dict, tuple[float, float], list[dict]]:
+    """``(power row, integrated window, trace rows)`` of one benchmarked row from its power
+    log: the idle baseline, and the timed runs as the runner's phases say (its own window on
+    the boot clock, or its output stamped as printed). Where the runner cannot tell the timed
+    runs from init and warm-up, the energy is not given over the whole process as if it were:
+    the row is failed and says why. A charging phone (before the sweep, or a net charge current
+    in the row's windows) gives status ``charging`` and no energy unless ``allow_charging``."""
     plog = pw.parse_power_log(sec["power"], ctx.profile.power)
     m = plog.markers
     idle = (m.get("idle_start", 0), m.get("run_start", 0))
-    run = window or (m.get("run_start", 0), m.get("run_end", 0))
+    timed = (phases["timed_start"], phases["timed_end"]) if why_not is None and "timed_start" in phases else None
+    run = timed or (m.get("run_start", 0), m.get("run_end", 0))
     e = pw.energy(plog, idle, run, row.get("mean_ms") or 0.0, check["usable"], check["skipped"])
-    e.pop("idle_samples")
+    e["window"] = "timed runs" if timed else "unknown"
     if not m.get("run_start"):
-        e.update(status="failed", error="the power log has no readable markers: the device's "
+        e.update(status="failed", energy_mj_per_inference=None, energy_mj_err=None,
+                 error="the power log has no readable markers: the device's "
                  f"{pw.UPTIME} gave no time ({len(plog.samples)} sample line(s) parsed)")
+    elif timed is None and e["status"] != "failed":
+        e.update(status="failed", energy_mj_per_inference=None, energy_mj_err=None,
+                 error=f"no timed window: {why_not or 'the runner gave none'}; the process window "
+                       f"({run[1] - run[0]:.2f} s, model load and delegate init included) is not the timed runs, "
+                       "so no energy per inference is given")
+    charged, why_charging = charging
+    net = pw.net_charging(plog, [idle, run], ctx.profile.power)
+    if net:
+        charged, why_charging = True, net if not why_charging else f"{why_charging}; {net}"
+    e["charging"] = charged
+    if charged and e["status"] == "ok":
+        if allow_charging:
+            e["note"] = f"measured while charging (--allow-charging): {why_charging}"
+        else:
+            e.update(status="charging", energy_mj_per_inference=None, energy_mj_err=None,
+                     error=f"{why_charging}: {pw.CHARGING_ADVICE}; or pass --allow-charging to record it anyway, "
+                           "marked")
     if e["status"] == "failed":
         ctx.say(f"      power failed: {e['error']}")
+    elif e["status"] == "charging":
+        ctx.say(f"      power not given: {e['error']}")
     elif e.get("source_note") and e["energy_source"] not in check["usable"][:1]:
         ctx.say(f"      power from {e['energy_source']}: {e['source_note']}")
     t0 = m.get("idle_start", plog.samples[0]["t"] if plog.samples else 0)
+    edges = _phase_edges(m, phases if timed else {})
     trace = []
     for s in plog.samples:
-        phase = "idle" if idle[0] <= s["t"] < idle[1] else "run" if run[0] <= s["t"] <= run[1] else "other"
-        trace.append({"t_s": s["t"] - t0, "power_mw": s["power_mw"], "battery_c": s["battery_c"], "phase": phase})
+        phase = next((n for n, a, b in edges if a <= s["t"] < b), "other")
+        trace.append({"t_s": s["t"] - t0, "power_mw": s["power_mw"], "battery_c": s["battery_c"], "phase": phase,
+                      "zone_c": max(s["zones_c"]) if s["zones_c"] else None,
+                      "cpu_mhz": max(s["cpu_khz"]) / 1e3 if s["cpu_khz"] else None})
+    e["phases"] = {n: [a - t0, b - t0] for n, a, b in edges}
     return e, run, trace
+
+
+def parse_conditions(text: str) -> dict:
+    """``KEY value`` lines of :func:`conditions_snapshot` -> thermal zones (degC, the hottest),
+    battery temperature (degC), level (%), status."""
+    zones, out = [], {}
+    for line in text.splitlines():
+        key, _, value = line.strip().partition(" ")
+        if key == "zone":
+            v = pw._num(value.rpartition(" ")[2])
+            if v is not None:
+                zones.append(v / 1000.0)
+        elif key in ("battery_temp", "battery_level") and pw._num(value) is not None:
+            out[key] = pw._num(value) / (10.0 if key == "battery_temp" else 1.0)
+        elif key == "battery_status" and value.strip():
+            out[key] = value.strip()
+    if zones:
+        out["zone_max_c"] = max(zones)
+    return out
+
+
+def device_conditions(session: DeviceSession) -> dict:
+    """The phone's own conditions, read once per sweep: CPU governor and maximum frequency per
+    cpufreq policy where readable (a phone's user build may hide them)."""
+    cmd = ("for f in /sys/devices/system/cpu/cpufreq/policy*/scaling_governor "
+           "/sys/devices/system/cpu/cpu*/cpufreq/scaling_governor; do [ -r \"$f\" ] || continue; x=; read x < \"$f\"; "
+           "m=; read m < \"${f%/*}/cpuinfo_max_freq\" 2>/dev/null; s=; read s < \"${f%/*}/scaling_max_freq\" "
+           "2>/dev/null; echo \"${f%/*} $x $m $s\"; done; true")
+    try:
+        text = session.shell(cmd, timeout=30).text
+    except DeviceError:
+        return {}
+    cpufreq = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) >= 2:
+            cpufreq[parts[0]] = {"governor": parts[1],
+                                 "cpuinfo_max_khz": int(parts[2]) if len(parts) > 2 and parts[2].isdigit() else None,
+                                 "scaling_max_khz": int(parts[3]) if len(parts) > 3 and parts[3].isdigit() else None}
+    return {"cpufreq": cpufreq or None}
+
+
+def _interrupted(session: DeviceSession, tag: str | None, done: int, total: int, exc: BaseException):
+    """Stop the row's processes on the device and remove its files, then raise Interrupted."""
+    from ..errors import Interrupted  # noqa: PLC0415
+    from ..interrupt import interrupted_by  # noqa: PLC0415
+
+    how = interrupted_by(exc)
+    cleaned = "nothing was running on the device"
+    if tag:
+        cleaned = "could not clean up on the device (it did not answer)"
+        try:
+            session.reconnect()  # the interrupted stream is mid-reply: a fresh connection for the cleanup
+            if "cleaned" in session.shell(cleanup_command(session, tag), timeout=20, retry=False).text:
+                cleaned = "its processes on the device were stopped and its temporary files removed"
+        except (DeviceError, OSError) as err:
+            log.warning("cleanup after %s: %s", how, err)
+    raise Interrupted(f"bench interrupted by {how} after {done} of {total} row(s); {cleaned}; no report was "
+                      "written for this sweep (a report folder appears only when complete): run the command again",
+                      signal=how) from None
 
 
 def bench_device(session: DeviceSession, artifacts: list[Path], delegates: list[str], threads: int | None = None,
                  runs: int = 50, min_secs: float = 2.0, op_profile: bool = False, with_power: bool = True,
                  benchmark_binary: str | None = None, require_full: bool = False,
-                 say: Callable[[str], None] = lambda s: None, progress_factory=None) -> dict:
+                 say: Callable[[str], None] = lambda s: None, progress_factory=None,
+                 allow_charging: bool = False) -> dict:
     """Every artifact x delegate on the device: ``{"latency", "power", "ops", "trace",
     "device"}``. Each delegate is run by its row of edgeseg.device.runners.RUNNERS
-    (:func:`runner_for`); every row the runners need is prepared before the first one."""
-    p = session.profile
-    info = session.getprops()
-    ctx = BenchContext(session, info, threads or p.threads, runs, min_secs, op_profile, require_full,
-                       benchmark_binary, say, progress_factory)
-    with_power = with_power and p.power.source != "none"
-    charging, why, check = check_power(session, say) if with_power else (False, "", {"usable": [], "skipped": {}})
-    plan = {d: runner_for(p, d) for d in delegates}
-    for runner in dict.fromkeys(plan.values()):
-        runner.prepare(ctx)
-    device_name = info.get("model") or p.name
-    out: dict[str, list] = {"latency": [], "power": [], "ops": [], "trace": []}
-    accelerators = lost = None  # once the device is gone for good, the remaining rows are recorded as not run
-    for label, art, manifest, deploy_error in bench_jobs(artifacts):
-        remote = None
-        if lost is None and not deploy_error:
-            say(f"deploy {art.name}")
-            try:
-                remote = deploy(session, art, progress_factory)["remote"]
-            except DeviceConnectionError as exc:
-                lost = str(exc)
-            except DeviceError as exc:
-                deploy_error = f"deploy failed: {exc}"
-        for delegate in delegates:
-            where = {"artifact": label, "device": device_name, "delegate": delegate}
-            base = {"artifact": label, "recipe": manifest.get("recipe", "unknown"), "device": device_name,
-                    "delegate": delegate, "threads": ctx.threads, "runner": plan[delegate].label}
-            if lost is not None or deploy_error:
-                out["latency"].append({**base, "status": "failed", "error": deploy_error or f"not run: {lost}"})
-                continue
-            say(f"bench {label} on {delegate}")
-            try:
-                row, ops, sec, window = bench_row(ctx, plan[delegate], art, remote, delegate, with_power,
-                                                  check["usable"])
-            except DeviceConnectionError as exc:
-                lost = str(exc)
-                out["latency"].append({**base, "status": "failed", "error": lost})
-                continue
-            except DeviceError as exc:
-                out["latency"].append({**base, "status": "failed", "error": str(exc)})
-                continue
-            accelerators = row.pop("accelerators", None) or accelerators
-            out["latency"].append({**base, **row})
-            out["ops"] += [{**where, **o} for o in ops]
-            if with_power and row.get("status") != "failed":
-                e, run, trace = power_of_row(ctx, sec, row, window, check)
-                out["power"].append({**where, **e, "charging": charging, "window_start": run[0], "window_end": run[1]})
-                out["trace"] += [{"artifact": label, "delegate": delegate, **t} for t in trace]
-    key = device_key(info, session.serial)
-    if accelerators and key:
-        from .session import remember_device  # noqa: PLC0415
+    (:func:`runner_for`); every row the runners need is prepared before the first one.
+    ``device["conditions"]`` holds each row's conditions on the phone (keyed
+    ``artifact/delegate``). Ctrl-C or SIGTERM stops the row's processes on the device,
+    removes its files and raises :class:`edgeseg.errors.Interrupted`."""
+    from ..fileio import sha256_file  # noqa: PLC0415
+    from ..version import __version__  # noqa: PLC0415
 
-        remember_device(key, nnapi_accelerators=accelerators)
+    p = session.profile
+    tag = None
+    done = 0
+    jobs = bench_jobs(artifacts)
     try:
-        temperature = None if lost else read_temperature(session)
-    except DeviceError:
-        temperature = None
+        info = session.getprops()
+        ctx = BenchContext(session, info, threads or p.threads, runs, min_secs, op_profile, require_full,
+                           benchmark_binary, say, progress_factory)
+        with_power = with_power and p.power.source != "none"
+        charging, why, check = check_power(session, say) if with_power else (False, "", {"usable": [], "skipped": {}})
+        plan = {d: runner_for(p, d) for d in delegates}
+        for runner in dict.fromkeys(plan.values()):
+            runner.prepare(ctx)
+        left = [ln for ln in session.shell(leftovers_command(session), timeout=30).text.splitlines()
+                if ln.startswith("left ")]
+        if left:
+            say(f"removed what {len(left)} earlier session(s) left on the device (lost mid-row): their processes "
+                "were stopped and their temporary files removed")
+        sweep = device_conditions(session)
+        device_name = info.get("model") or p.name
+        out: dict[str, list] = {"latency": [], "power": [], "ops": [], "trace": []}
+        conditions: dict[str, dict] = {}
+        accelerators = lost = None  # once the device is gone for good, the remaining rows are recorded as not run
+        for label, art, manifest, deploy_error in jobs:
+            remote = None
+            if lost is None and not deploy_error:
+                say(f"deploy {art.name}")
+                try:
+                    remote = deploy(session, art, progress_factory)["remote"]
+                except DeviceConnectionError as exc:
+                    lost = str(exc)
+                except DeviceError as exc:
+                    deploy_error = f"deploy failed: {exc}"
+            for delegate in delegates:
+                where = {"artifact": label, "device": device_name, "delegate": delegate}
+                base = {"artifact": label, "recipe": manifest.get("recipe", "unknown"), "device": device_name,
+                        "delegate": delegate, "threads": ctx.threads, "runner": plan[delegate].label}
+                if lost is not None or deploy_error:
+                    out["latency"].append({**base, "status": "failed", "error": deploy_error or f"not run: {lost}"})
+                    continue
+                say(f"bench {label} on {delegate}")
+                tag = secrets.token_hex(4)
+                try:
+                    row, ops, sec, phases, why_not = bench_row(ctx, plan[delegate], art, remote, delegate,
+                                                               with_power, check["usable"], tag)
+                except DeviceConnectionError as exc:
+                    lost = str(exc)
+                    out["latency"].append({**base, "status": "failed", "error": lost})
+                    continue
+                except DeviceError as exc:
+                    out["latency"].append({**base, "status": "failed", "error": str(exc)})
+                    continue
+                finally:
+                    done += 1
+                tag = None
+                accelerators = row.pop("accelerators", None) or accelerators
+                out["latency"].append({**base, **row})
+                out["ops"] += [{**where, **o} for o in ops]
+                cond = {"start": parse_conditions(sec.get("cond_start", "")),
+                        "end": parse_conditions(sec.get("cond_end", "")), "threads": ctx.threads,
+                        "artifact_sha256": sha256_file(art), "runner": plan[delegate].label}
+                if with_power and row.get("status") != "failed":
+                    e, run, trace = power_of_row(ctx, sec, row, phases, why_not, check, (charging, why),
+                                                 allow_charging)
+                    cond["phases_s"] = e.pop("phases")
+                    if e["status"] == "charging" or (e.get("charging") and allow_charging):
+                        out["latency"][-1]["note"] = "; ".join(x for x in (
+                            out["latency"][-1].get("note"), "measured while charging") if x)
+                    out["power"].append({**where, **e, "window_start_s": run[0], "window_end_s": run[1]})
+                    out["trace"] += [{"artifact": label, "delegate": delegate, **t} for t in trace]
+                conditions[f"{label}/{delegate}"] = cond
+        key = device_key(info, session.serial)
+        if accelerators and key:
+            from .session import remember_device  # noqa: PLC0415
+
+            remember_device(key, nnapi_accelerators=accelerators)
+        try:
+            temperature = None if lost else read_temperature(session)
+        except DeviceError:
+            temperature = None
+    except KeyboardInterrupt as exc:
+        _interrupted(session, tag, done, len(jobs) * len(delegates), exc)
     facts = {k: v for r in device_runners() for k, v in r.facts(ctx).items()}
+    binary = facts.get("benchmark_binary") or {}
     return {**out, "device": {**info, "profile": p.name, "accelerators": accelerators, "charging": charging, **facts,
-                              "charging_reason": why, "temperature_c": temperature, "connection_lost": lost}}
+                              "charging_reason": why, "temperature_c": temperature, "connection_lost": lost,
+                              "threads": ctx.threads, "edgeseg": __version__, **sweep,
+                              "benchmark_binary_url": binary.get("url"), "benchmark_binary_sha256": binary.get("sha256"),
+                              "allow_charging": allow_charging, "conditions": conditions}}
 
 
 def device_key(info: dict, serial: str | None) -> str | None:

@@ -273,3 +273,72 @@ def delegation_status(parsed: dict, delegate: str) -> dict:
     if full.get("coverage") == "partial":
         return {"delegated_ops": None, "total_ops": None, "partitions": full.get("kernels"), "status": "fallback"}
     return {"delegated_ops": 0, "total_ops": None, "partitions": 0, "status": "fallback"}
+
+
+# -- the phases of a run, from its output stamped on the device's boot clock -------------------
+
+#: The line a stamped run ends with: the benchmark's exit status (edgeseg.device.bench.session_script).
+RC_TAG = "__EDGESEG_RC__"
+_RUNNING_RE = re.compile(r"Running benchmark for at least (\d+) iterations and at least (" + _NUM + r") seconds")
+
+
+def unstamp(text: str) -> tuple[str, list[tuple[float, str]], int | None]:
+    """Output whose lines the device stamped with /proc/uptime as they were printed (``T line``)
+    -> ``(the plain text, [(T, line)], exit status from the RC_TAG line or None)``. A line
+    without a stamp (cut off) keeps no time."""
+    plain, stamped, rc = [], [], None
+    for raw in text.splitlines():
+        head, sep, rest = raw.partition(" ")
+        try:
+            t = float(head)
+        except ValueError:
+            plain.append(raw)
+            continue
+        if not sep and not rest:
+            rest = ""
+        if rest.startswith(RC_TAG):
+            value = rest[len(RC_TAG):].strip()
+            rc = int(value) if value.lstrip("-").isdigit() else None
+            continue
+        plain.append(rest)
+        stamped.append((t, rest))
+    return "\n".join(plain), stamped, rc
+
+
+def benchmark_phases(stamped: list[tuple[float, str]], runs: int | None = None,
+                     mean_ms: float | None = None) -> tuple[dict, str | None]:
+    """The phases of one benchmark_model run (classic or LiteRT's) from its stamped output:
+    ``({"init_end", "warmup_start", "timed_start", "timed_end"}, None)`` on the boot clock, or
+    ``(what is known, why the timed window is not)``. benchmark_model prints ``Initialized
+    session in X ms`` after loading the model and applying the delegate, ``Running benchmark
+    for at least N iterations ...`` before the warm-up and again before the timed runs, and a
+    ``count=..`` statistics line after each. The window is checked against the runs it
+    reports: stamps that came late (output buffered until the exit) give a window shorter
+    than runs x mean latency, and are not trusted."""
+    out: dict = {}
+    running = []
+    for i, (t, line) in enumerate(stamped):
+        body = _PREFIX_RE.sub("", _strip_log_prefix(line)).strip()
+        if _INIT_RE.search(body) and "init_end" not in out:
+            out["init_end"] = t
+        elif _RUNNING_RE.search(body):
+            running.append(i)
+    if len(running) >= 2:
+        out["warmup_start"] = stamped[running[-2]][0]
+    if not running:
+        return out, ("benchmark_model printed no 'Running benchmark for at least ...' line: the timed runs cannot be "
+                     "told from the model load, delegate init and warm-up")
+    start_i = running[-1]
+    out["timed_start"] = stamped[start_i][0]
+    for t, line in stamped[start_i + 1:]:
+        if _PREFIX_RE.sub("", _strip_log_prefix(line)).strip().startswith("count="):
+            out["timed_end"] = t
+            break
+    if "timed_end" not in out:
+        return out, "benchmark_model printed no statistics line after its timed runs: their end is not known"
+    span = out["timed_end"] - out["timed_start"]
+    if runs and mean_ms and span < 0.8 * runs * mean_ms / 1e3 - 0.02:
+        return out, (f"the output's stamps give the timed runs {span:.2f} s but {runs} runs x {mean_ms:.1f} ms take "
+                     f"{runs * mean_ms / 1e3:.2f} s: the output reached the shell late (buffered), so its stamps do "
+                     "not tell the phases apart")
+    return out, None

@@ -131,8 +131,10 @@ class PowerSource:
         return (self.tag,)
 
     def windows(self, log: "PowerLog", idle: tuple[float, float],
-                run: tuple[float, float]) -> tuple[tuple[float, float, int, int] | None, str]:
-        """``((idle_mw, run_mw, idle readings, run readings), "")``, or ``(None, why not)``."""
+                run: tuple[float, float]) -> tuple[dict | None, str]:
+        """``({"idle_mw", "run_mw", "idle_err_mw", "run_err_mw", "res_mw", "n_idle", "n_run"}, "")``
+        (``res_mw``: the smallest power difference the source can show between the windows; the
+        ``_err_mw``: one standard uncertainty of each window's mean power), or ``(None, why not)``."""
         raise NotImplementedError
 
 
@@ -147,6 +149,8 @@ class CounterSource(PowerSource):
     #: the sampler log's lines -> readings, where that needs more than ``readings`` of its lines
     parse: Callable[[list[str]], list[dict]] | None = None
     extra_log_tags: tuple[str, ...] = ()
+    #: the counters' resolution (uWs): rails print whole uWs, the HAL prints mWs with 2 decimals
+    resolution_uws: float = 1.0
     kind: ClassVar[str] = "counter"
 
     def log_tags(self) -> tuple[str, ...]:
@@ -169,12 +173,13 @@ class CounterSource(PowerSource):
 
     def windows(self, log, idle, run):
         readings = log.counters.get(self.name, [])
-        i, why_i = counter_power(readings, *idle)
-        r, why_r = counter_power(readings, *run)
-        if i is None or r is None:
-            return None, (why_r or why_i) if r is None else why_i
-        return (i, r, sum(1 for x in readings if idle[0] <= x["t"] <= idle[1]),
-                sum(1 for x in readings if run[0] <= x["t"] <= run[1])), ""
+        i = counter_window(readings, *idle, resolution_uws=self.resolution_uws)
+        r = counter_window(readings, *run, resolution_uws=self.resolution_uws)
+        if i["mw"] is None or r["mw"] is None:
+            return None, (r["why"] or i["why"]) if r["mw"] is None else i["why"]
+        res = self.resolution_uws * 2 / 1e3 * (1 / (idle[1] - idle[0]) + 1 / (run[1] - run[0]))
+        return {"idle_mw": i["mw"], "run_mw": r["mw"], "idle_err_mw": i["err_mw"], "run_err_mw": r["err_mw"],
+                "res_mw": res, "n_idle": i["n"], "n_run": r["n"]}, ""
 
 
 @dataclass(frozen=True)
@@ -205,14 +210,14 @@ class GaugeSource(PowerSource):
         return None
 
     def windows(self, log, idle, run):
-        i, n_i = mean_power(log.samples, *idle)
-        r, n_r = mean_power(log.samples, *run)
-        if i is None or r is None:
-            return None, (f"no gauge sample with current and voltage in the {'idle' if i is None else 'timed'} "
+        i, r = gauge_window(log.samples, *idle), gauge_window(log.samples, *run)
+        if i["mw"] is None or r["mw"] is None:
+            return None, (f"no gauge sample with current and voltage in the {'idle' if i['mw'] is None else 'timed'} "
                           f"window ({len(log.samples)} sample line(s) parsed in all)")
-        if i == 0 and r == 0:
+        if i["mw"] == 0 and r["mw"] == 0:
             return None, "the gauge current read 0 in both windows"
-        return (i, r, n_i, n_r), ""
+        return {"idle_mw": i["mw"], "run_mw": r["mw"], "idle_err_mw": i["err_mw"], "run_err_mw": r["err_mw"],
+                "res_mw": gauge_resolution_mw(log.samples, [idle, run]), "n_idle": i["n"], "n_run": r["n"]}, ""
 
 
 def _rail_readings(lines: list[tuple[float, str]]) -> list[dict]:
@@ -246,14 +251,19 @@ def _hal_log(lines: list[str]) -> list[dict]:
     """The HAL's sampler lines: ``P t line`` readings, each re-timed to the midpoint of its
     dumpsys call from the ``Q t t_after`` line that follows it (its own stamp without one)."""
     mid: dict[float, float] = {}
+    half: dict[float, float] = {}
     for line in lines:
         parts = line.split()
         if parts[0] == "Q" and len(parts) == 3:
             t0, t1 = _num(parts[1]), _num(parts[2])
             if t0 is not None and t1 is not None and t1 >= t0:
                 mid[t0] = (t0 + t1) / 2
+                half[mid[t0]] = (t1 - t0) / 2
     timed = _timed_lines([ln for ln in lines if ln.split(None, 1)[0] == "P"])
-    return _hal_readings([(mid.get(t, t), text) for t, text in timed])
+    out = _hal_readings([(mid.get(t, t), text) for t, text in timed])
+    for r in out:  # when in its dumpsys call the HAL read its counters is not known: half the call, plus a tick
+        r["t_err"] = half.get(r["t"], 0.0) + UPTIME_RES_S
+    return out
 
 
 #: The table of power sources, in the order they are preferred.
@@ -267,6 +277,7 @@ SOURCES: dict[str, PowerSource] = {
         "hal", f"the same rails through the power-stats HAL (dumpsys {HAL_SERVICE})", "P",
         probe=lambda power, tag: _hal_fragment(tag), sample=lambda power: _hal_sample(), rate_hz=HAL_RATE_HZ,
         also_allowed_by=("battery+rails", "rails"), readings=_hal_readings, parse=_hal_log, extra_log_tags=("Q",),
+        resolution_uws=10.0,  # "%14.2f mWs"
         unreadable=lambda power: f"dumpsys {HAL_SERVICE} printed no '{HAL_HEADER}' channels"),
     "battery": GaugeSource(
         "battery", "battery fuel gauge: current_now x voltage_now", "B", probe=_gauge_probe,
@@ -320,7 +331,7 @@ def sampler_start(power: PowerSpec, thermal: ThermalSpec, log: str, stop: str, s
         f"read c < {q(power.current_path)}; read v < {q(power.voltage_path)}; read b < {q(power.temp_path)}; "
         f"z=; for f in {zones}; do x=; read x < \"$f\"; z=\"$z $x\"; done; "
         f"fr=; for f in {CPUFREQ_GLOB}; do x=; read x < \"$f\"; fr=\"$fr $x\"; done; "
-        f"echo \"S $t $c $v $b |$z |$fr\"; {inline}"
+        f"echo \"S $t ;$c;$v;$b |$z |$fr\"; {inline}"
         f"sleep {period:.3f}; done ) >> {q(log)} 2>/dev/null & SP=$!; HP=; "
     )
     for row in rows:
@@ -383,11 +394,16 @@ def parse_power_log(text: str, power: PowerSpec) -> PowerLog:
                 continue
             head, _, rest = line.partition("|")
             zones_txt, _, freqs_txt = rest.partition("|")
-            fields = head.split()[2:]
+            body = head.split(None, 2)[2] if len(head.split(None, 2)) > 2 else ""
+            if body.lstrip().startswith(";"):  # ";c;v;b": a field that did not read stays empty, in its place
+                fields = [f.strip() for f in body.strip()[1:].split(";")]
+            else:  # the older whitespace-separated line (an empty field shifted the others)
+                fields = body.split()
             c = _num(fields[0]) if len(fields) > 0 else None
             v = _num(fields[1]) if len(fields) > 1 else None
             b = _num(fields[2]) if len(fields) > 2 else None
-            s = {"t": t, "current_ma": abs(c) * cur_scale if c is not None else None,
+            # current as the battery's discharge current (the profile's current_sign): negative = net charging
+            s = {"t": t, "current_ma": c * cur_scale * power.current_sign if c is not None else None,
                  "voltage_v": v * volt_scale if v is not None else None,
                  "battery_c": b / 10.0 if b is not None else None,
                  "zones_c": [z / 1000.0 for z in map(_num, zones_txt.split()) if z is not None],
@@ -435,23 +451,60 @@ def check_sources(text: str, power: PowerSpec, sources: list[str]) -> dict:
 
 # -- energy -----------------------------------------------------------------------------------
 
+#: /proc/uptime's resolution (s): the sampler's timestamps and the markers are this coarse.
+UPTIME_RES_S = 0.01
+
 
 def mean_power(samples: list[dict], t0: float, t1: float) -> tuple[float | None, int]:
-    vals = [s["power_mw"] for s in samples if t0 <= s["t"] <= t1 and s["power_mw"] is not None]
-    return (sum(vals) / len(vals) if vals else None), len(vals)
+    w = gauge_window(samples, t0, t1)
+    return w["mw"], w["n"]
 
 
-def _energy_curve(readings: list[dict]) -> list[tuple[float, float]]:
-    """(time s, total accumulated uWs) per reading, on the boot clock: the counters' own
-    timestamp (``t=`` ms, CLOCK_BOOTTIME) where they print one, else the sampler's time."""
+def _inside(samples: list[dict], t0: float, t1: float) -> list[dict]:
+    """The gauge samples strictly inside (t0, t1): a sample stamped on the same /proc/uptime tick
+    as an edge may have been read before or after it (another regime), so it is not counted."""
+    return [s for s in samples if t0 < s["t"] < t1 and s["power_mw"] is not None]
+
+
+def gauge_window(samples: list[dict], t0: float, t1: float) -> dict:
+    """``{"mw", "err_mw", "n"}``: the mean gauge power over the samples strictly inside the
+    window (the sampler reads at a steady rate, so the mean of its samples is the time mean),
+    and its standard error (spread of the samples / sqrt(n); one sample: its own value's
+    resolution is all we know, so the error is the whole reading)."""
+    vals = [s["power_mw"] for s in _inside(samples, t0, t1)]
+    if not vals:
+        return {"mw": None, "err_mw": None, "n": 0}
+    mean = sum(vals) / len(vals)
+    if len(vals) == 1:
+        return {"mw": mean, "err_mw": abs(mean), "n": 1}
+    var = sum((v - mean) ** 2 for v in vals) / (len(vals) - 1)
+    return {"mw": mean, "err_mw": (var / len(vals)) ** 0.5, "n": len(vals)}
+
+
+def gauge_resolution_mw(samples: list[dict], windows: list[tuple[float, float]]) -> float:
+    """The gauge's resolution as its readings show it: the smallest step between different
+    readings within one window (mW); 0 when no reading within a window differs from another
+    (then only a difference between the windows shows the gauge follows the load)."""
+    steps = []
+    for t0, t1 in windows:
+        vals = sorted({s["power_mw"] for s in _inside(samples, t0, t1)})
+        steps += [b - a for a, b in zip(vals, vals[1:]) if b > a]
+    return min(steps) if steps else 0.0
+
+
+def _energy_curve(readings: list[dict]) -> list[tuple[float, float, float]]:
+    """(time s, total accumulated uWs, time uncertainty s) per reading, on the boot clock: the
+    counters' own timestamp (``t=`` ms, CLOCK_BOOTTIME) where they print one, else the
+    sampler's time (a /proc/uptime tick; the HAL's: the midpoint of its dumpsys call)."""
     pts = {}
     for r in readings:
-        t = r["t_ms"] / 1e3 if r.get("t_ms") else r["t"]
-        pts[t] = sum(r["uws"].values())
-    return sorted(pts.items())
+        own = bool(r.get("t_ms"))
+        t = r["t_ms"] / 1e3 if own else r["t"]
+        pts[t] = (sum(r["uws"].values()), r.get("t_err", 0.001 if own else UPTIME_RES_S))
+    return [(t, e, err) for t, (e, err) in sorted(pts.items())]
 
 
-def _interpolate(curve: list[tuple[float, float]], t: float) -> float | None:
+def _interpolate(curve: list[tuple], t: float) -> float | None:
     import bisect  # noqa: PLC0415
 
     times = [p[0] for p in curve]
@@ -460,34 +513,80 @@ def _interpolate(curve: list[tuple[float, float]], t: float) -> float | None:
     i = bisect.bisect_left(times, t)
     if times[i] == t:
         return curve[i][1]
-    (ta, ea), (tb, eb) = curve[i - 1], curve[i]
+    (ta, ea, *_), (tb, eb, *_) = curve[i - 1], curve[i]
     return ea + (eb - ea) * (t - ta) / (tb - ta)
 
 
-def counter_power(readings: list[dict], t0: float, t1: float) -> tuple[float | None, str]:
-    """Mean power (mW) of all rails over [t0, t1] from accumulated-energy counters, or
-    ``(None, why)``. The energy at each edge of the window is extended linearly from the two
-    readings inside the window nearest to it (a window's edges are where the power steps:
-    the benchmark starts or exits, so readings outside it belong to another regime); with
-    fewer than two readings inside, it is interpolated between the readings around it."""
+#: Readings whose time is less certain than this (s: no timestamp of their own, only the sampler's
+#: tick or a dumpsys call's midpoint) are fitted, not extended from two (counter_window).
+JITTER_FIT_S = 0.005
+
+
+def counter_window(readings: list[dict], t0: float, t1: float, resolution_uws: float = 1.0) -> dict:
+    """``{"mw", "err_mw", "n", "why"}``: the mean power (mW) of all rails over [t0, t1] from
+    accumulated-energy counters. The energy at each edge of the window is extended linearly
+    from the two readings inside the window nearest to it (a window's edges are where the
+    power steps: readings outside it belong to another regime); with fewer than two readings
+    inside, it is interpolated between the readings around it. ``err_mw`` from the counters'
+    resolution, the readings' time uncertainty and the length of each edge's extension."""
     curve = _energy_curve(readings)
     inside = [p for p in curve if t0 <= p[0] <= t1]
-    if len(inside) >= 2:
-        (ta, ea), (tb, eb) = inside[0], inside[1]
+    by_sampler = [r for r in readings if t0 <= r["t"] <= t1]
+    n = len(inside)
+    dt = t1 - t0
+    if dt <= 0:
+        return {"mw": None, "err_mw": None, "n": n, "why": "an empty window"}
+    if n < 2 and len(by_sampler) >= 2 and len({sum(r["uws"].values()) for r in by_sampler}) == 1:
+        return {"mw": None, "err_mw": None, "n": n, "why": f"its energy counters did not advance in {dt:.1f} s: "
+                f"stuck ({len(by_sampler)} readings, the same energy and timestamp in each)"}
+    jitter = n >= 2 and max(p[2] for p in inside) > JITTER_FIT_S
+    if jitter and n >= 5 and inside[-1][1] > inside[0][1]:
+        # readings whose times are uncertain (the HAL's: somewhere in a dumpsys call): the edges
+        # from two readings would carry both readings' time errors, grown by the extension, so the
+        # energy curve is a least-squares quadratic through every reading inside (exact for a
+        # power ramp), read at the window's edges
+        import numpy as np  # noqa: PLC0415
+
+        ts = np.array([p[0] - t0 for p in inside])
+        es = np.array([p[1] for p in inside])
+        coef, res, *_ = np.polyfit(ts, es - es[0], 2, full=True)
+        fit = np.polyval(coef, ts) + es[0]
+        e0, e1 = float(np.polyval(coef, 0.0) + es[0]), float(np.polyval(coef, dt) + es[0])
+        spread = float(np.sqrt(np.sum((fit - es) ** 2) / max(1, n - 3)))  # uWs, what the fit leaves
+        err = (spread + resolution_uws) * (4.0 / n) ** 0.5
+        return {"mw": (e1 - e0) / dt / 1e3, "err_mw": err * 2 ** 0.5 / dt / 1e3, "n": n, "why": ""}
+    if n >= 2:
+        (ta, ea, sa), (tb, eb, sb) = inside[0], inside[1]
         e0 = ea - (eb - ea) * (ta - t0) / (tb - ta)
-        (ta, ea), (tb, eb) = inside[-2], inside[-1]
-        e1 = eb + (eb - ea) * (t1 - tb) / (tb - ta)
+        p0 = (eb - ea) / (tb - ta)  # uW
+        gap0, span0 = ta - t0, tb - ta
+        (tc, ec, sc), (td, ed, sd) = inside[-2], inside[-1]
+        e1 = ed + (ed - ec) * (t1 - td) / (td - tc)
+        p1 = (ed - ec) / (td - tc)
+        gap1, span1 = t1 - td, td - tc
+        if inside[-1][1] - inside[0][1] <= 0:
+            return {"mw": None, "err_mw": None, "n": n, "why": f"its energy counters did not advance in "
+                    f"{inside[-1][0] - inside[0][0]:.1f} s (stuck)"}
+        # each edge: the reading's own error (resolution, its time x the power) grown by the extension
+        err0 = (resolution_uws + p0 * max(sa, sb)) * (1 + gap0 / span0)
+        err1 = (resolution_uws + p1 * max(sc, sd)) * (1 + gap1 / span1)
     else:
         e0, e1 = _interpolate(curve, t0), _interpolate(curve, t1)
         if e0 is None or e1 is None:
-            return None, f"{len(inside)} counter reading(s) in a {t1 - t0:.1f} s window"
-    dt = t1 - t0
-    if dt <= 0:
-        return None, "an empty window"
-    if (inside[-1][1] - inside[0][1] if len(inside) >= 2 else e1 - e0) <= 0:
-        span = inside[-1][0] - inside[0][0] if len(inside) >= 2 else dt
-        return None, f"its energy counters did not advance in {span:.1f} s (stuck)"
-    return (e1 - e0) / dt / 1e3, ""
+            return {"mw": None, "err_mw": None, "n": n, "why": f"{n} counter reading(s) in a {dt:.1f} s window"}
+        if e1 - e0 <= 0:
+            return {"mw": None, "err_mw": None, "n": n, "why": f"its energy counters did not advance in {dt:.1f} s "
+                    "(stuck)"}
+        p = (e1 - e0) / dt
+        # interpolated across readings outside the window: the power of another regime leaks in
+        err0 = err1 = resolution_uws + p * dt / 2
+    return {"mw": (e1 - e0) / dt / 1e3, "err_mw": (err0 ** 2 + err1 ** 2) ** 0.5 / dt / 1e3, "n": n, "why": ""}
+
+
+def counter_power(readings: list[dict], t0: float, t1: float) -> tuple[float | None, str]:
+    """Mean power (mW) of all rails over [t0, t1], or ``(None, why)`` (:func:`counter_window`)."""
+    w = counter_window(readings, t0, t1)
+    return w["mw"], w["why"]
 
 
 def rails_power(rails: list[dict], t0: float, t1: float) -> float | None:
@@ -498,41 +597,75 @@ def rails_power(rails: list[dict], t0: float, t1: float) -> float | None:
 MIN_COUNTER_READINGS = 4
 
 
+def _zone_max(s: dict) -> float | None:
+    return max(s["zones_c"]) if s.get("zones_c") else None
+
+
 def energy(log: PowerLog, idle: tuple[float, float], run: tuple[float, float], mean_latency_ms: float,
            sources: list[str] | None = None, skipped: dict | None = None) -> dict:
-    """idle_mw, run_mw and energy_mj_per_inference = (run - idle) x latency from the first of
-    ``sources`` (default: rails, hal, battery) whose samples in both windows are valid;
-    ``status`` is ``failed`` with the reasons when none is. ``source_note`` says why the
-    sources before the one used were not (including ``skipped`` from the probe)."""
+    """idle_mw, run_mw and energy_mj_per_inference = (run - idle) x latency with its
+    uncertainty ``energy_mj_err``, from the first of ``sources`` (default: rails, hal,
+    battery) whose readings in both windows are valid: readings in each, and a difference
+    between the windows larger than the source's resolution (a source that does not follow
+    the load is not a measurement). ``status`` is ``failed`` with the reasons when none is.
+    ``source_note`` says why the sources before the one used were not (including ``skipped``
+    from the probe). ``gauge_samples_*`` count the sampler's gauge readings strictly inside
+    each window, ``counter_readings_*`` the chosen counter source's readings (empty for the
+    gauge)."""
     sources = list(SOURCES) if sources is None else sources
     reasons = dict(skipped or {})
-    chosen = None
-    idle_mw = run_mw = None
-    n_run = n_idle = 0
+    chosen, got = None, None
     for name in sources:
-        got, why = SOURCES[name].windows(log, idle, run)
-        if got is None:
+        w, why = SOURCES[name].windows(log, idle, run)
+        if w is None:
             reasons[name] = why
             continue
-        (idle_mw, run_mw, n_idle, n_run), chosen = got, name
+        diff = abs(w["run_mw"] - w["idle_mw"])
+        if diff <= w["res_mw"]:
+            what = "gauge" if SOURCES[name].kind == "gauge" else "counters"
+            reasons[name] = (f"the {what} read {w['idle_mw']:.1f} mW idle and {w['run_mw']:.1f} mW while timed, a "
+                             f"difference within its resolution ({w['res_mw']:.2g} mW): it does not follow the load "
+                             "(a cached or simulated reading), so it measures nothing here")
+            continue
+        chosen, got = name, w
         break
     temps = [s["battery_c"] for s in log.samples if s["battery_c"] is not None]
-    if chosen and SOURCES[chosen].kind == "counter" and min(n_idle, n_run) < MIN_COUNTER_READINGS:
-        reasons["coarse"] = (f"{chosen} gave only {n_idle} idle and {n_run} timed counter reading(s) (fewer than "
-                             f"{MIN_COUNTER_READINGS}): the energy leans on extending them to the window edges; "
-                             "a longer --min-secs gives more")
+    zones = [z for z in map(_zone_max, log.samples) if z is not None]
+    n_gauge_idle, n_gauge_run = len(_inside(log.samples, *idle)), len(_inside(log.samples, *run))
+    counter = chosen is not None and SOURCES[chosen].kind == "counter"
+    if counter and min(got["n_idle"], got["n_run"]) < MIN_COUNTER_READINGS:
+        reasons["coarse"] = (f"{chosen} gave only {got['n_idle']} idle and {got['n_run']} timed counter reading(s) "
+                             f"(fewer than {MIN_COUNTER_READINGS}): the energy leans on extending them to the window "
+                             "edges; a longer --min-secs gives more")
     note = "; ".join(f"{k}: {v}" for k, v in reasons.items() if k != chosen)
-    out = {"idle_mw": idle_mw, "run_mw": run_mw, "energy_mj_per_inference": None, "energy_source": chosen,
-           "samples": n_run, "idle_samples": n_idle, "source_note": note or None,
-           "temp_start_c": temps[0] if temps else None, "temp_end_c": temps[-1] if temps else None}
+    out = {"idle_mw": got and got["idle_mw"], "run_mw": got and got["run_mw"], "energy_mj_per_inference": None,
+           "energy_mj_err": None, "energy_source": chosen,
+           "gauge_samples_idle": n_gauge_idle, "gauge_samples_run": n_gauge_run,
+           "counter_readings_idle": got["n_idle"] if counter else None,
+           "counter_readings_run": got["n_run"] if counter else None, "source_note": note or None,
+           "temp_start_c": temps[0] if temps else None, "temp_end_c": temps[-1] if temps else None,
+           "zone_start_c": zones[0] if zones else None, "zone_end_c": zones[-1] if zones else None}
     if chosen is None:
         out.update(status="failed", error=("no power source gave samples: " + note) if note else
                    "no power source is allowed by the profile")
         return out
     if mean_latency_ms:
-        out["energy_mj_per_inference"] = (run_mw - idle_mw) * mean_latency_ms / 1e3  # mW x ms = uJ -> mJ
+        out["energy_mj_per_inference"] = (got["run_mw"] - got["idle_mw"]) * mean_latency_ms / 1e3  # mW x ms = uJ -> mJ
+        out["energy_mj_err"] = (got["run_err_mw"] ** 2 + got["idle_err_mw"] ** 2) ** 0.5 * mean_latency_ms / 1e3
     out["status"] = "ok"
     return out
+
+
+def net_charging(log: PowerLog, windows: list[tuple[float, float]], power: PowerSpec) -> str | None:
+    """Why the gauge says the battery is charging in one of ``windows`` (its mean discharge
+    current, by the profile's ``current_sign``, is negative: a charger supplies more than the
+    phone draws), or None."""
+    for name, (t0, t1) in zip(("idle", "timed"), windows):
+        cur = [s["current_ma"] for s in _inside(log.samples, t0, t1) if s["current_ma"] is not None]
+        if cur and sum(cur) / len(cur) < 0:
+            return (f"the battery gauge reads a net charge current of {-sum(cur) / len(cur):.0f} mA in the {name} "
+                    f"window (current_sign {power.current_sign:+d}): a charger is connected")
+    return None
 
 
 # -- charging ---------------------------------------------------------------------------------

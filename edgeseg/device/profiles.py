@@ -9,21 +9,18 @@ and which thermal zones to watch. Unknown keys are errors that name the nearest 
 from __future__ import annotations
 
 import difflib
+import json
+import math
 import os
 import posixpath
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from ..errors import DeviceError
+from .transport import split_host_port
 
-TOP_KEYS = ("name", "description", "transport", "address", "serial", "abi", "work_dir", "threads", "runner",
-            "benchmark_binary", "litert_benchmark_binary", "python", "delegates", "power", "thermal", "soc")
-DELEGATE_KEYS = ("flags", "accelerator", "execution_preference", "description", "runner", "soc", "dispatch_libs",
-                 "dispatch_dir")
-POWER_KEYS = ("source", "current_path", "voltage_path", "status_path", "usb_online_path", "current_unit",
-              "voltage_unit", "current_sign", "rails_glob", "rate_hz", "idle_secs", "temp_path")
-THERMAL_KEYS = ("zones", "cooldown_above_c", "cooldown_max_secs")
 WORK_ROOT = "/data/local/tmp"
 
 # What a profile may name comes from the tables (read when a profile is parsed, so a row
@@ -101,6 +98,7 @@ class DeviceProfile:
     transport: str = "adb-server"
     address: str | None = None
     serial: str | None = None
+    adb_server: str | None = None  # HOST:PORT of the adb server the device is attached to (a remote lab)
     abi: str = "arm64-v8a"
     soc: str = ""
     work_dir: str = f"{WORK_ROOT}/edgeseg"
@@ -130,6 +128,153 @@ def safe_remote_path(work_dir: str, name: str) -> str:
     return path
 
 
+# -- the schema: every key's type, range and shape --------------------------------------------
+
+
+class _Bad(Exception):
+    """A value that does not fit its key: the message says what is expected."""
+
+
+def _show(value) -> str:
+    """A value as the TOML file spells it (strings quoted, lists in brackets, nan and inf bare)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, float):
+        return "nan" if value != value else ("inf" if value > 0 else "-inf") if math.isinf(value) else repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_show(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_show(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
+def _text(nonempty: bool = False, choices: Callable[[], tuple] | None = None, check: Callable | None = None):
+    """A string key; ``choices`` (read when checked: the tables), ``check`` (value -> why not)."""
+    def validate(v):
+        options = choices() if choices else None
+        expected = f"one of {', '.join(options)}" if options else "a non-empty string" if nonempty else "a string"
+        if not isinstance(v, str) and check:
+            raise _Bad(f"a string: {check('')}")
+        if not isinstance(v, str) or (nonempty and not v.strip()) or (options and v not in options):
+            raise _Bad(expected)
+        why = check(v) if check else None
+        if why:
+            raise _Bad(why)
+        return v
+    return validate
+
+
+def _number(integer: bool = False, low: float | None = None, high: float | None = None, low_open: bool = False,
+            only: tuple | None = None):
+    """A number key (finite: nan and inf are refused); ``integer``: a whole number (TOML 4,
+    not 4.0); a range ``low``..``high`` (``low_open``: above low), or ``only`` these values."""
+    kind = "an integer" if integer else "a finite number"
+    if only:
+        expected = " or ".join(str(o) for o in only)
+    elif low is not None and high is not None:
+        expected = f"{kind} from {low:g} to {high:g}"
+    elif low is not None:
+        expected = f"{kind} {'>' if low_open else '>='} {low:g}"
+    else:
+        expected = kind
+
+    def validate(v):
+        ok_type = isinstance(v, int) if integer else isinstance(v, (int, float))
+        if isinstance(v, bool) or not ok_type or not math.isfinite(v) or (only and v not in only) \
+                or (low is not None and (v <= low if low_open else v < low)) or (high is not None and v > high):
+            raise _Bad(expected)
+        return v
+    return validate
+
+
+def _strings(nonempty: bool = False):
+    """A list of strings (a bare string where a list is meant is refused, not split into letters)."""
+    def validate(v):
+        if not isinstance(v, list) or not all(isinstance(x, str) for x in v) or (nonempty and not v):
+            raise _Bad(("a non-empty " if nonempty else "a ") + 'list of strings, e.g. ["a", "b"]')
+        return tuple(v)
+    return validate
+
+
+def _host_port(v: str) -> str | None:
+    try:
+        split_host_port(v)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def _work_dir(v: str) -> str | None:
+    norm = posixpath.normpath(v)
+    if norm.startswith(WORK_ROOT + "/"):
+        return None
+    return f"a folder under {WORK_ROOT}" + (f" (this is {norm})" if v else "")
+
+
+def _power_source(v: str) -> str | None:
+    from .power import SOURCES, valid_source  # noqa: PLC0415  (it imports this module)
+
+    return None if valid_source(v) else f"auto, none, or a comma list of {', '.join(SOURCES)}"
+
+
+def _delegate_runners() -> tuple:
+    return _choices("DELEGATE_RUNNERS")
+
+
+#: Every key a profile may set and what its value must be (sub-tables: [delegates.NAME],
+#: [power], [thermal]).
+TOP_SCHEMA: dict[str, Callable] = {
+    "name": _text(nonempty=True), "description": _text(), "transport": _text(choices=lambda: _choices("TRANSPORTS")),
+    "address": _text(check=_host_port), "serial": _text(), "adb_server": _text(check=_host_port),
+    "abi": _text(nonempty=True), "soc": _text(), "work_dir": _text(check=_work_dir),
+    "threads": _number(integer=True, low=1, high=1024), "runner": _text(choices=lambda: _choices("RUNNERS")),
+    "benchmark_binary": _text(), "litert_benchmark_binary": _text(), "python": _text(nonempty=True),
+}
+DELEGATE_SCHEMA: dict[str, Callable] = {
+    "flags": _strings(), "accelerator": _text(nonempty=True), "execution_preference": _text(nonempty=True),
+    "description": _text(), "runner": _text(choices=_delegate_runners), "soc": _text(nonempty=True),
+    "dispatch_libs": _strings(), "dispatch_dir": _text(nonempty=True),
+}
+POWER_SCHEMA: dict[str, Callable] = {
+    "source": _text(check=_power_source), "current_path": _text(nonempty=True), "voltage_path": _text(nonempty=True),
+    "status_path": _text(nonempty=True), "usb_online_path": _text(nonempty=True), "temp_path": _text(nonempty=True),
+    "current_unit": _text(choices=lambda: ("uA", "mA")), "voltage_unit": _text(choices=lambda: ("uV", "mV")),
+    "current_sign": _number(integer=True, only=(-1, 1)), "rails_glob": _text(nonempty=True),
+    "rate_hz": _number(low=0.5, high=100), "idle_secs": _number(low=0, high=3600),
+}
+THERMAL_SCHEMA: dict[str, Callable] = {
+    "zones": _strings(), "cooldown_above_c": _number(low=-40, high=150),
+    "cooldown_max_secs": _number(low=0, high=86400),
+}
+TABLES = ("delegates", "power", "thermal")
+TOP_KEYS = (*TOP_SCHEMA, *TABLES)
+DELEGATE_KEYS, POWER_KEYS, THERMAL_KEYS = tuple(DELEGATE_SCHEMA), tuple(POWER_SCHEMA), tuple(THERMAL_SCHEMA)
+
+
+def _check_table(table, schema: dict, where: str) -> dict:
+    """``table``'s keys checked against ``schema``: unknown keys name the nearest valid one,
+    each value is checked for type, range and shape; the checked values (lists as tuples)."""
+    _check_keys(table, tuple(schema), where)
+    out = {}
+    for key, value in table.items():
+        try:
+            out[key] = schema[key](value)
+        except _Bad as exc:
+            raise DeviceError(f"{where}: {key} = {_show(value)}: expected {exc}") from None
+    return out
+
+
+def _sub_table(data: dict, key: str, where: str) -> dict:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        shape = "one table per delegate, e.g. [delegates.cpu]" if key == "delegates" \
+            else f"a table, [{key}] with its keys under it"
+        raise DeviceError(f"{where}: {key} = {_show(value)}: expected {shape}")
+    return value
+
+
 def _check_keys(table: dict, valid, where: str) -> None:
     for key in table:
         if key not in valid:
@@ -139,47 +284,34 @@ def _check_keys(table: dict, valid, where: str) -> None:
 
 
 def parse_profile(data: dict, name: str, path: Path | None = None) -> DeviceProfile:
-    from .power import SOURCES, valid_source  # noqa: PLC0415  (these import this module)
-    from .runners import RUNNERS  # noqa: PLC0415
+    """A profile from its TOML table: every key checked against the schema (type, range,
+    shape), each error naming the file, the key, the value and what is expected."""
+    from .runners import RUNNERS  # noqa: PLC0415  (it imports this module)
     from .session import TRANSPORTS  # noqa: PLC0415
 
     where = str(path) if path else f"profile {name}"
     _check_keys(data, TOP_KEYS, where)
-    transport = data.get("transport", "adb-server")
-    if transport not in TRANSPORTS:
-        raise DeviceError(f"{where}: transport must be one of {', '.join(TRANSPORTS)}, got '{transport}'")
-    if TRANSPORTS[transport].needs_address and not data.get("address"):
+    top = _check_table({k: v for k, v in data.items() if k not in TABLES}, TOP_SCHEMA, where)
+    transport = top.get("transport", "adb-server")
+    if TRANSPORTS[transport].needs_address and not top.get("address"):
         raise DeviceError(f"{where}: transport '{transport}' needs address = \"HOST:PORT\"")
-    runner = data.get("runner", "benchmark_model")
-    if runner not in _choices("RUNNERS"):
-        raise DeviceError(f"{where}: runner must be one of {', '.join(_choices('RUNNERS'))}, got '{runner}'")
-    work_dir = posixpath.normpath(data.get("work_dir", f"{WORK_ROOT}/edgeseg"))
-    if not work_dir.startswith(WORK_ROOT + "/"):
-        raise DeviceError(f"{where}: work_dir must be under {WORK_ROOT} (got {work_dir})")
     delegates = {}
-    for dname, spec in (data.get("delegates") or {}).items():
+    for dname, spec in _sub_table(data, "delegates", where).items():
+        if not isinstance(spec, dict):
+            raise DeviceError(f"{where}: delegates.{dname} = {_show(spec)}: expected a table, [delegates.{dname}] "
+                              "with its keys (flags, accelerator, ...) under it")
         delegates[dname] = _delegate_spec(dname, spec, f"{where} [delegates.{dname}]", RUNNERS)
     if not delegates:
         delegates = {"cpu": _delegate_spec("cpu", {}, where, RUNNERS)}
-    power_t = data.get("power") or {}
-    _check_keys(power_t, POWER_KEYS, f"{where} [power]")
-    power = PowerSpec(**power_t)
-    if not valid_source(power.source):
-        raise DeviceError(f"{where} [power]: source must be auto, none, or a comma list of "
-                          f"{', '.join(SOURCES)} (got '{power.source}')")
-    if power.current_unit not in ("uA", "mA") or power.voltage_unit not in ("uV", "mV"):
-        raise DeviceError(f"{where} [power]: current_unit must be uA or mA and voltage_unit uV or mV")
-    if not 0.5 <= power.rate_hz <= 100:
-        raise DeviceError(f"{where} [power]: rate_hz must be between 0.5 and 100")
-    thermal_t = data.get("thermal") or {}
-    _check_keys(thermal_t, THERMAL_KEYS, f"{where} [thermal]")
-    thermal = ThermalSpec(**{k: tuple(v) if k == "zones" else v for k, v in thermal_t.items()})
+    power = PowerSpec(**_check_table(_sub_table(data, "power", where), POWER_SCHEMA, f"{where} [power]"))
+    thermal = ThermalSpec(**_check_table(_sub_table(data, "thermal", where), THERMAL_SCHEMA, f"{where} [thermal]"))
     return DeviceProfile(
-        name=data.get("name", name), path=path, description=data.get("description", ""), transport=transport,
-        address=data.get("address"), serial=data.get("serial") or None, abi=data.get("abi", "arm64-v8a"),
-        soc=data.get("soc", ""), work_dir=work_dir, threads=int(data.get("threads", 4)), runner=runner,
-        benchmark_binary=data.get("benchmark_binary") or None,
-        litert_benchmark_binary=data.get("litert_benchmark_binary") or None, python=data.get("python", "python3"),
+        name=top.get("name", name), path=path, description=top.get("description", ""), transport=transport,
+        address=top.get("address") or None, serial=top.get("serial") or None, adb_server=top.get("adb_server") or None,
+        abi=top.get("abi", "arm64-v8a"), soc=top.get("soc", ""),
+        work_dir=posixpath.normpath(top.get("work_dir", f"{WORK_ROOT}/edgeseg")), threads=top.get("threads", 4),
+        runner=top.get("runner", "benchmark_model"), benchmark_binary=top.get("benchmark_binary") or None,
+        litert_benchmark_binary=top.get("litert_benchmark_binary") or None, python=top.get("python", "python3"),
         delegates=delegates, power=power, thermal=thermal)
 
 
@@ -188,12 +320,9 @@ def _delegate_spec(dname: str, spec: dict, where: str, runners: dict) -> Delegat
     comes from the delegate's row in edgeseg.delegates.DELEGATES when it has one."""
     from ..delegates import DELEGATES, Delegate  # noqa: PLC0415
 
-    _check_keys(spec, DELEGATE_KEYS, where)
+    spec = _check_table(spec, DELEGATE_SCHEMA, where)
     row = DELEGATES.get(dname) or Delegate(dname, dname, "")
     runner_kind = spec.get("runner", row.runner)
-    kinds = _choices("DELEGATE_RUNNERS")
-    if runner_kind not in kinds:
-        raise DeviceError(f"{where}: runner must be one of {', '.join(kinds)}")
     out = DelegateSpec(dname, tuple(spec.get("flags", row.flags)), spec.get("accelerator"),
                        spec.get("execution_preference"), spec.get("description", row.description), runner_kind,
                        spec.get("soc"), tuple(spec.get("dispatch_libs", ())), spec.get("dispatch_dir"))
@@ -238,20 +367,38 @@ def load_profile(name_or_path: str) -> DeviceProfile:
 
 def _load_file(path: Path) -> DeviceProfile:
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise DeviceError(f"{path} is not valid TOML: {exc}") from None
-    try:
-        return parse_profile(data, path.stem, path)
-    except TypeError as exc:  # a value of the wrong type for a dataclass field
-        raise DeviceError(f"{path}: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DeviceError(f"cannot read the device profile {path}: {exc}") from None
+    return parse_profile(data, path.stem, path)
 
 
-def all_profiles() -> list[DeviceProfile]:
+@dataclass(frozen=True)
+class BadProfile:
+    """A profile file that does not load: ``error`` says what is wrong and where."""
+
+    name: str
+    path: Path
+    error: str
+
+
+def scan_profiles() -> list[DeviceProfile | BadProfile]:
+    """Every profile the search path holds (the first of each name), a bad file as a
+    :class:`BadProfile` in its place, so one bad file never hides the others."""
     out, seen = [], set()
     for d in profile_dirs():
         for f in sorted(d.glob("*.toml")):
             if f.stem not in seen:
                 seen.add(f.stem)
-                out.append(_load_file(f))
+                try:
+                    out.append(_load_file(f))
+                except DeviceError as exc:
+                    out.append(BadProfile(f.stem, f, str(exc)))
     return out
+
+
+def all_profiles() -> list[DeviceProfile]:
+    """The profiles that load (see :func:`scan_profiles` for the bad ones too)."""
+    return [p for p in scan_profiles() if isinstance(p, DeviceProfile)]

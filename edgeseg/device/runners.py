@@ -65,6 +65,22 @@ class Invocation:
 
 
 @dataclass(frozen=True)
+class TensorIo:
+    """What `edgeseg eval --device` asks of a runner (:meth:`Runner.tensor_io_command`): run
+    the graph once per frame of ``in_dir`` (``frames``: the file names, each the raw bytes of
+    the input tensor) and leave the raw bytes of its outputs under the same names in
+    ``out_dir`` (benchmark_model's --output_filepath format: every output tensor, in the
+    subgraph's output order). Paths are the device's."""
+
+    in_dir: str
+    out_dir: str
+    frames: tuple[str, ...]
+    input_name: str
+    input_shape: tuple[int, ...]
+    signature: str | None = None
+
+
+@dataclass(frozen=True)
 class Runner:
     """A row of :data:`RUNNERS` (subclass it for the behaviour)."""
 
@@ -76,6 +92,11 @@ class Runner:
     single_delegates: bool = False  # a profile's ``[delegates.NAME]`` may name it as its ``runner``
     op_profile: bool = False  # gives per-op times with --op-profile
     power_window: bool = False  # reports its own timed window on the boot clock (else: the markers around it)
+    #: its output lines are stamped with the boot clock on the device as they are printed, and
+    #: :meth:`phases` reads where init, warm-up and the timed runs begin and end from them
+    stamped_output: bool = False
+    tensor_io: bool = False  # feeds given input tensors and writes its raw outputs (edgeseg eval --device)
+    no_tensor_io: str = "this runner cannot feed given inputs or write its outputs"  # why not, when not
 
     def check_delegate(self, spec: DelegateSpec) -> str | None:
         """What a profile delegate that names this runner lacks (checked when the profile loads)."""
@@ -104,6 +125,22 @@ class Runner:
     def facts(self, ctx: BenchContext) -> dict:
         """What the report's device section says about this runner (even when unused)."""
         return {}
+
+    def phases(self, ctx: BenchContext, sec: dict, row: dict, window: tuple | None) -> tuple[dict, str | None]:
+        """Where the timed runs (and, where known, init and warm-up) begin and end on the
+        device's boot clock: ``({"timed_start", "timed_end", ...}, None)``, or ``(what is known,
+        why the timed window is not)``. Default: the runner's own window (``power_window``)."""
+        if self.power_window and window:
+            return {"timed_start": window[0], "timed_end": window[1]}, None
+        if self.stamped_output:
+            from .parse import benchmark_phases  # noqa: PLC0415
+
+            return benchmark_phases(sec.get("stamped") or [], row.get("runs"), row.get("mean_ms"))
+        return {}, f"the {self.label} runner does not say when its timed runs begin and end"
+
+    def tensor_io_command(self, ctx: BenchContext, graph: str, spec: DelegateSpec, io: TensorIo) -> str:
+        """The shell command that runs ``graph`` on every frame of ``io`` (rows with ``tensor_io``)."""
+        raise NotImplementedError
 
 
 # -- benchmark_model (Android) -----------------------------------------------------------------
@@ -179,6 +216,30 @@ class BenchmarkModelRunner(Runner):
 
     def facts(self, ctx):
         return {"benchmark_binary": ctx.state.get(self.name, {}).get("binary")}
+
+    def tensor_io_command(self, ctx, graph, spec, io):
+        """One benchmark_model per frame, one run each (tflite/tools/benchmark in google-ai-edge/LiteRT:
+        benchmark_tflite_model.cc reads each --input_layer_value_files entry NAME:FILE as the whole
+        tensor, refusing a file whose size is not the tensor's bytes, a ':' in NAME written '::';
+        inputs match the model's by position, --input_layer_shape resizes them; OutputSaver writes
+        the raw bytes of every output after the last run; a multi-signature model needs
+        --signature_to_run_for. benchmark_model.cc: --warmup_runs=0 --warmup_min_secs=0 --num_runs=1
+        --min_secs=0 is exactly one invocation)."""
+        flags = [f"--graph={graph}", f"--num_threads={ctx.threads}", "--num_runs=1", "--min_secs=0",
+                 "--warmup_runs=0", "--warmup_min_secs=0", f"--input_layer={io.input_name}",
+                 "--input_layer_shape=" + ",".join(str(int(d)) for d in io.input_shape), *spec.flags]
+        if spec.accelerator:
+            flags.append(f"--nnapi_accelerator_name={spec.accelerator}")
+        if spec.execution_preference:
+            flags.append(f"--nnapi_execution_preference={spec.execution_preference}")
+        if io.signature:
+            flags.append(f"--signature_to_run_for={io.signature}")
+        log = q(posixpath.join(io.out_dir, ".log"))
+        one = " ".join(q(a) for a in [ctx.state[self.name]["remote"], *flags])
+        one += " " + q(f"--input_layer_value_files={io.input_name.replace(':', '::')}:{io.in_dir}/") + '"$f"'
+        one += " " + q(f"--output_filepath={io.out_dir}/") + '"$f"'
+        return (f"for f in {' '.join(q(f) for f in io.frames)}; do {one} > {log} 2>&1 || {{ rc=$?; "
+                f'echo "frame $f: benchmark_model exit status $rc" >&2; tail -n 20 {log} >&2; exit $rc; }}; done')
 
 
 # -- LiteRT's CompiledModel benchmark_model (NPU) ------------------------------------------------
@@ -270,6 +331,12 @@ class LiteRtRunner(Runner):
         return {"litert_benchmark_binary": ctx.state.get(self.name, {}).get("binary")}
 
 
+#: Why the litert row has no tensor IO (read in google-ai-edge/LiteRT litert/tools/benchmark_litert_model.h/.cc).
+LITERT_NO_TENSOR_IO = ("LiteRT's CompiledModel benchmark_model (litert/tools/benchmark_litert_model.h) fills its "
+                       "inputs with random values (its only input flag is --input_layer_value_range) and has no flag "
+                       "that writes its outputs, so it cannot be fed the frames or give their outputs back")
+
+
 # -- the Python runner (Linux boards) ------------------------------------------------------------
 
 
@@ -318,6 +385,13 @@ class PythonRunner(Runner):
     def parse(self, ctx, sec, inv):
         return parse_runner_json(sec)
 
+    def tensor_io_command(self, ctx, graph, spec, io):
+        """edgeseg/runner.py --inputs/--outputs: every frame in one interpreter, benchmark_model's file formats."""
+        args = [ctx.profile.python, ctx.state[self.name]["remote"], "--graph", graph, "--threads", ctx.threads,
+                "--delegate", spec.name, "--kernels", INTERPRETER_DELEGATES[spec.name], "--inputs", io.in_dir,
+                "--outputs", io.out_dir] + (["--signature", io.signature] if io.signature else [])
+        return " ".join(q(a) for a in args)
+
 
 # -- the host ------------------------------------------------------------------------------------
 
@@ -344,14 +418,15 @@ class HostRunner(Runner):
 RUNNERS: dict[str, Runner] = {
     "benchmark_model": BenchmarkModelRunner(
         "benchmark_model", "benchmark_model", "TFLite's benchmark_model on Android (official build or yours)",
-        profile_runner=True, op_profile=True),
+        profile_runner=True, op_profile=True, tensor_io=True, stamped_output=True),
     "litert": LiteRtRunner(
         "litert", "litert benchmark_model (CompiledModel)",
         "LiteRT's CompiledModel benchmark_model: the model compiled for the SoC, on the NPU with the vendor's "
-        "dispatch library", single_delegates=True, op_profile=True),
+        "dispatch library", single_delegates=True, op_profile=True, no_tensor_io=LITERT_NO_TENSOR_IO,
+        stamped_output=True),
     "python": PythonRunner(
         "python", "python-runner", "edgeseg/runner.py on a Linux board's Python with the LiteRT interpreter",
-        profile_runner=True, power_window=True),
+        profile_runner=True, power_window=True, tensor_io=True),
     "host": HostRunner("host", "ai_edge_litert (host)", "the LiteRT interpreter on this host", where="host"),
 }
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 from ..errors import DeviceError
-from .transport import AdbServerConnection, AdbTcpConnection, DeviceConnectionError, ShellResult
+from .transport import AdbServerConnection, AdbTcpConnection, DeviceConnectionError, ShellResult, split_host_port
 
 if TYPE_CHECKING:  # the schema's types; profiles reads this module's table at run time
     from .profiles import DeviceProfile
@@ -45,36 +45,83 @@ def read_props(shell: Callable[[str], ShellResult]) -> dict:
     return out
 
 
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+def adb_server_address(override: str | None = None) -> tuple[str, int, str]:
+    """(host, port, where it came from) of the adb server, by adb's own conventions:
+    ``override`` (a profile's ``adb_server``, ``--adb-server``), else ``ADB_SERVER_SOCKET=tcp:HOST:PORT``,
+    else ``ANDROID_ADB_SERVER_ADDRESS`` and ``ANDROID_ADB_SERVER_PORT``, else localhost:5037. A
+    value that is not HOST:PORT is an error naming it."""
+    env = os.environ
+    if override:
+        text, where = override, "adb_server"
+    elif env.get("ADB_SERVER_SOCKET"):
+        text, where = env["ADB_SERVER_SOCKET"], "ADB_SERVER_SOCKET"
+        if not text.startswith("tcp:"):
+            raise DeviceError(f"ADB_SERVER_SOCKET={text}: edgeseg reaches adb servers over TCP only; set it to "
+                              "tcp:HOST:PORT (or unset it)")
+        text = text[4:]
+    else:
+        port = (env.get("ANDROID_ADB_SERVER_PORT") or "5037").strip()
+        text, where = f"{env.get('ANDROID_ADB_SERVER_ADDRESS') or 'localhost'}:{port}", "ANDROID_ADB_SERVER_PORT"
+        if env.get("ANDROID_ADB_SERVER_ADDRESS"):
+            where = "ANDROID_ADB_SERVER_ADDRESS"
+        elif not port.isdigit():
+            return "localhost", 5037, "default"
+    try:
+        host, port = split_host_port(text)
+    except ValueError as exc:
+        raise DeviceError(f"{where} = {text!r} is not {exc}") from None
+    return host, port, where
+
+
 def adb_server_port() -> int:
     try:
-        return int(os.environ.get("ANDROID_ADB_SERVER_PORT") or 5037)
-    except ValueError:
+        return adb_server_address()[1]
+    except DeviceError:
         return 5037
 
 
-def adb_server_running() -> bool:
-    """Whether an adb server listens on its port (ANDROID_ADB_SERVER_PORT, default 5037):
-    the first adb command starts one (``adb fork-server``) that keeps running after it."""
+def adb_server_running(override: str | None = None) -> bool:
+    """Whether an adb server listens at its address (see :func:`adb_server_address`): the
+    first adb command starts one on this machine (``adb fork-server``) that keeps running."""
     import socket  # noqa: PLC0415
 
     try:
-        with socket.create_connection(("127.0.0.1", adb_server_port()), timeout=0.5):
+        host, port, _ = adb_server_address(override)
+    except DeviceError:
+        return False
+    try:
+        with socket.create_connection(("127.0.0.1" if host == "localhost" else host, port), timeout=0.5):
             return True
     except OSError:
         return False
+
+
+def adb_server_spec(override: str | None = None) -> str | None:
+    """``tcp:HOST:PORT`` for adb's ``-L`` when the server is not the default local one
+    (set by ``override`` or the environment), else None (adb's defaults, and its own port variable)."""
+    host, port, where = adb_server_address(override)
+    if where in ("default", "ANDROID_ADB_SERVER_PORT"):
+        return None
+    return f"tcp:[{host}]:{port}" if ":" in host else f"tcp:{host}:{port}"
 
 
 ADB_SERVER_NOTE = ("started the adb server (`adb fork-server`, port {port}), which Google's adb keeps running for the "
                    "next commands and which owns the USB devices while it runs; stop it with `adb kill-server`")
 
 
-def adb_devices(adb: str | None = None) -> list[dict]:
-    """Devices attached to the adb server (``adb devices -l``); [] when adb is missing."""
+def adb_devices(adb: str | None = None, server: str | None = None) -> list[dict]:
+    """Devices attached to the adb server (``adb devices -l``; ``server``: HOST:PORT of
+    another machine's server); [] when adb is missing or the server is unreachable."""
     adb = adb or shutil.which("adb")
     if not adb:
         return []
+    spec = adb_server_spec(server)
     try:
-        out = subprocess.run([adb, "devices", "-l"], capture_output=True, text=True, timeout=15).stdout
+        out = subprocess.run([adb, *(["-L", spec] if spec else []), "devices", "-l"], capture_output=True, text=True,
+                             timeout=15, stdin=subprocess.DEVNULL).stdout
     except (OSError, subprocess.TimeoutExpired):
         return []
     rows = []
@@ -89,11 +136,13 @@ def adb_devices(adb: str | None = None) -> list[dict]:
 class DeviceSession:
     def __init__(self, profile: DeviceProfile, serial: str | None = None, transport: str | None = None,
                  address: str | None = None, key_path: str | None = None, retries: int = 3,
-                 read_timeout: float = 30.0, connect_timeout: float = 5.0, auth_timeout: float = 30.0):
+                 read_timeout: float = 30.0, connect_timeout: float = 5.0, auth_timeout: float = 30.0,
+                 adb_server: str | None = None):
         self.profile = profile
         self.transport = transport or profile.transport
         self.serial = serial or os.environ.get("ANDROID_SERIAL") or profile.serial
         self.address = address or profile.address
+        self.adb_server = adb_server or getattr(profile, "adb_server", None)  # HOST:PORT of a lab's adb server
         self.key_path, self.retries = key_path, retries
         self.read_timeout, self.connect_timeout, self.auth_timeout = read_timeout, connect_timeout, auth_timeout
         self.conn = None
@@ -168,29 +217,50 @@ class DeviceSession:
 
 def _connect_tcp(session: DeviceSession):
     """Our ADB client straight to the device's adbd (wireless debugging, boards)."""
-    if not session.address or ":" not in session.address:
+    if not session.address:
         raise DeviceError(f"profile '{session.profile.name}' uses tcp but has no address HOST:PORT")
-    host, port = session.address.rsplit(":", 1)
+    try:
+        host, port = split_host_port(session.address)
+    except ValueError as exc:
+        raise DeviceError(f"address {session.address!r} of profile '{session.profile.name}' is not {exc}") from None
     from .adbproto import load_or_create_key  # noqa: PLC0415
 
     key = load_or_create_key(session.key_path)
-    return AdbTcpConnection.connect(host, int(port), key, session.connect_timeout, session.auth_timeout,
+    return AdbTcpConnection.connect(host, port, key, session.connect_timeout, session.auth_timeout,
                                     session.read_timeout)
 
 
 def _connect_adb_server(session: DeviceSession):
-    """Through the `adb` server, which holds USB devices exclusively while it runs."""
-    session.started_adb_server = session.started_adb_server or not adb_server_running()
+    """Through the `adb` server, which holds USB devices exclusively while it runs: this
+    machine's, or a lab's on another machine (``adb_server``, ADB_SERVER_SOCKET, ...). The
+    first connect checks the serial against the attached devices (a typo fails at once,
+    listing them); a reconnect leaves waiting for the device to the connection."""
+    host, port, where = adb_server_address(session.adb_server)
+    spec = adb_server_spec(session.adb_server)
+    local = host in LOCAL_HOSTS
+    if not local and not adb_server_running(session.adb_server):
+        raise DeviceError(f"no adb server answers at {host}:{port} (from {where}): start it on the lab machine "
+                          f"with `adb -a -P {port} nodaemon server` (it must listen beyond localhost), check "
+                          "the network, or fix the address")
+    session.started_adb_server = session.started_adb_server or (local and not adb_server_running(session.adb_server))
     serial = session.serial
-    if serial is None:
-        attached = [d for d in adb_devices() if d["state"] == "device"]
-        if len(attached) > 1:
-            raise DeviceError("several devices are attached (" + ", ".join(d["serial"] for d in attached)
-                              + "): pick one with --serial or ANDROID_SERIAL")
-        if not attached and shutil.which("adb"):
-            raise DeviceConnectionError("no device is attached to the adb server: plug the phone in, enable "
-                                        "USB debugging, and check `adb devices`")
-    return AdbServerConnection(serial)
+    if session.reconnects == 0 and shutil.which("adb"):
+        every = adb_devices(server=session.adb_server)
+        attached = [d for d in every if d["state"] == "device"]
+        if serial is None:
+            if len(attached) > 1:
+                raise DeviceError("several devices are attached (" + ", ".join(d["serial"] for d in attached)
+                                  + "): pick one with --serial or ANDROID_SERIAL")
+            if not attached:
+                raise DeviceConnectionError("no device is attached to the adb server: plug the phone in, enable "
+                                            "USB debugging, and check `adb devices`")
+        elif serial not in {d["serial"] for d in every} and ":" not in serial:  # HOST:PORT: `adb connect` on retry
+            listed = ", ".join(f"{d['serial']} ({d['state']})" for d in sorted(every, key=lambda d: d["serial"])) \
+                or "none"
+            raise DeviceError(f"no device with serial '{serial}' is attached to the adb server at {host}:{port} "
+                              f"(attached: {listed}): check --serial / ANDROID_SERIAL / the profile's serial "
+                              "against `adb devices`")
+    return AdbServerConnection(serial, server_spec=spec)  # a network serial not yet connected: reconnect() connects it
 
 
 @dataclass(frozen=True)
@@ -247,15 +317,15 @@ def known_device(serial: str) -> dict:
         return {}
 
 
-def describe_attached() -> list[dict]:
+def describe_attached(server: str | None = None) -> list[dict]:
     """Attached devices with model, SoC, Android version, ABI and (when a benchmark has seen
     them) NNAPI accelerators."""
     rows = []
-    for d in adb_devices():
+    for d in adb_devices(server=server):
         row = {"serial": d["serial"], "state": d["state"], "model": d.get("model", "")}
         if d["state"] == "device":
             try:
-                props = read_props(AdbServerConnection(d["serial"]).shell)
+                props = read_props(AdbServerConnection(d["serial"], server_spec=adb_server_spec(server)).shell)
                 row.update(model=props["model"], soc=props["soc"], android=props["android"], abi=props["abi"])
             except DeviceError as exc:
                 row["error"] = str(exc)

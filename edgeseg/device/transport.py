@@ -29,6 +29,15 @@ from ..errors import DeviceError
 from . import adbproto as P
 
 
+def split_host_port(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[v6]:PORT`` too) as (host, port); ValueError saying what is expected."""
+    host, sep, port = str(text).strip().rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError("HOST:PORT with a port from 1 to 65535")
+    return host, int(port)
+
+
 class DeviceConnectionError(DeviceError):
     """The device is unreachable or the connection dropped."""
 
@@ -399,20 +408,25 @@ class AdbServerConnection:
     :class:`DeviceAuthError`, and a refusal a :class:`DeviceError` with the device's
     reason."""
 
-    def __init__(self, serial: str | None, adb: str | None = None, server_port: int | None = None):
+    def __init__(self, serial: str | None, adb: str | None = None, server_port: int | None = None,
+                 server_spec: str | None = None):
         self.adb = adb or shutil.which("adb")
         if not self.adb:
             raise DeviceError("the adb binary is not installed: install Android platform-tools "
                               "(Debian/Ubuntu: apt-get install adb) or use --transport tcp")
         self.serial, self.server_port = serial, server_port
+        self.server_spec = server_spec  # adb's -L tcp:HOST:PORT: another machine's adb server (a device lab)
         self.address = serial or "adb-server"
         self.banner = {"features": {"shell_v2"}}
         self.features = self.banner["features"]
 
+    def _server_args(self) -> list[str]:
+        if self.server_spec:
+            return ["-L", self.server_spec]
+        return ["-P", str(self.server_port)] if self.server_port else []
+
     def _base(self) -> list[str]:
-        cmd = [self.adb]
-        if self.server_port:
-            cmd += ["-P", str(self.server_port)]
+        cmd = [self.adb, *self._server_args()]
         if self.serial:
             cmd += ["-s", self.serial]
         return cmd
@@ -512,7 +526,7 @@ class AdbServerConnection:
                                     f"(state: {state or 'unknown'})")
 
     def _run_plain(self, args) -> None:
-        cmd = [self.adb] + (["-P", str(self.server_port)] if self.server_port else []) + args
+        cmd = [self.adb, *self._server_args(), *args]
         try:
             subprocess.run(cmd, capture_output=True, timeout=15, stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired:

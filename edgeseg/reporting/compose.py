@@ -11,18 +11,23 @@ from .schema import CLASS_COLUMNS, LATENCY_COLUMNS, OPS_COLUMNS, POWER_COLUMNS, 
 from .tables import ReportFolder, class_table, describe_conditions, merge_reports, quality_rows, utc_stamp
 
 SUMMARY_VIEW = ["artifact", "size_kb", "device", "delegate", "median_ms", "noisy", "latency_vs_float32", "miou",
-                "miou_delta_vs_float32", "energy_mj_per_inference", "delegated_ops", "total_ops", "partitions",
-                "status"]
-POWER_VIEW = ["artifact", "device", "delegate", "idle_mw", "run_mw", "energy_mj_per_inference", "energy_source",
-              "samples", "charging", "temp_start_c", "temp_end_c"]
+                "miou_delta_vs_float32", "energy_mj_per_inference", "energy_mj_err", "charging", "delegated_ops",
+                "total_ops", "partitions", "status", "run_id"]
+POWER_VIEW = ["artifact", "device", "delegate", "idle_mw", "run_mw", "energy_mj_per_inference", "energy_mj_err",
+              "energy_source", "gauge_samples_run", "counter_readings_run", "window", "charging", "temp_start_c",
+              "temp_end_c", "status", "run_id"]
 
 
 def report_notes(summary: list[dict], power: list[dict], per_class: list[dict]) -> list[str]:
     """What a reader of the tables must not miss, one sentence each."""
     notes = []
-    if any(str(r.get("charging")).lower() == "true" for r in power):
-        notes.append("Some power rows were measured while the phone was charging: their energy is not what the "
-                     "model draws (see power.csv, column charging).")
+    if any(r.get("status") == "charging" for r in power):
+        notes.append("Some power rows were measured while the phone was charging and have no energy (status "
+                     "charging): measure over wireless debugging with the cable out, or with a power-blocking "
+                     "adapter.")
+    if any(str(r.get("charging")).lower() == "true" and r.get("status") != "charging" for r in power):
+        notes.append("Some power rows were measured while the phone was charging (--allow-charging): their energy "
+                     "is not what the model draws (see power.csv and summary.csv, column charging).")
     fallback = [r for r in summary if r.get("status") == "fallback"]
     if fallback:
         notes.append(f"{len(fallback)} row(s) ran partly or wholly on the CPU although a delegate was asked for "
@@ -48,7 +53,8 @@ def compose(folders: list[str | Path], reports_root: str | Path = "reports", wit
         atomic_write_csv(rep.path / "summary.csv", SUMMARY_COLUMNS, merged["summary"])
         if merged["quality"]:
             cols, rows = quality_rows(merged["quality"])
-            atomic_write_csv(rep.path / "quality.csv", cols, rows)
+            atomic_write_csv(rep.path / "quality.csv", cols + ("run_id",),
+                             [{**r, "run_id": q.get("run_id")} for r, q in zip(rows, merged["quality"])])
         for name, columns in (("latency", LATENCY_COLUMNS), ("power", POWER_COLUMNS), ("ops", OPS_COLUMNS),
                               ("power_trace", POWER_TRACE_COLUMNS), ("per_class", CLASS_COLUMNS)):
             if merged[name]:

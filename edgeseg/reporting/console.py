@@ -40,6 +40,8 @@ def compiled(res, out: Write, err: Write) -> None:
 
 def evaluated(res, out: Write, err: Write) -> None:
     r = res.data
+    if r.get("rows") is not None:
+        return device_evaluated(res, out, err)
     if r.get("recorded") is False and r.get("record_note"):
         err(f"note: {r['record_note']}")
     head = f"{r['artifact']} on {r['dataset']} [{r['split']}], {r['images']} images ({r['backend']})"
@@ -52,6 +54,20 @@ def evaluated(res, out: Write, err: Write) -> None:
     out(f"mIoU {r['miou']:.4f}  Dice {r['dice']:.4f}  pixel accuracy {r['pixel_accuracy']:.4f}")
     for name, v in r["per_class_iou"].items():
         out(f"  {name:<24} IoU {'-' if v is None else f'{v:.4f}'}")
+
+
+def device_evaluated(res, out: Write, err: Write) -> None:
+    """`edgeseg eval --device`: one line per (artifact, delegate) row and the host's."""
+    r = res.data
+    bounds = r.get("diverged_when") or {}
+    out(f"{r['artifact']} on {r['dataset']} [{r['split']}], {r['images']} frame(s); diverged: argmax agreement < "
+        f"{bounds.get('argmax_agreement_below')} or |mIoU delta| > {bounds.get('abs_miou_delta_above')}")
+    out(format_table(r["rows"], ["artifact", "where", "device", "delegate", "frames", "miou", "miou_delta_vs_host",
+                                 "argmax_agreement", "max_abs_diff", "mean_abs_diff", "seconds", "status"], floats=4))
+    for row in r["rows"]:
+        if row.get("reason"):
+            err(f"{row['status']}: {row['artifact']} on {row['delegate']}: {row['reason']}")
+    out(f"report: {r['report']}")
 
 
 def model_info(res: dict, delegates: bool, out: Write) -> None:
@@ -77,24 +93,38 @@ def model_info(res: dict, delegates: bool, out: Write) -> None:
 
 
 def bench(res, host: bool, out: Write, err: Write) -> None:
-    out(format_table(res.rows, ["artifact", "delegate", "threads", "init_ms", "first_ms", "median_ms", "p5_ms",
+    several = len(res.devices or []) > 1
+    dev = ["device", "serial"] if several else []
+    out(format_table(res.rows, ["artifact", *dev, "delegate", "threads", "init_ms", "first_ms", "median_ms", "p5_ms",
                                 "p90_ms", "p95_ms", "runs", "delegated_ops", "total_ops", "partitions", "status"]))
+    if several:
+        out(format_table(res.devices, ["label", "profile", "serial", "model", "soc", "status", "error"]))
     if res.power:
-        out(format_table(res.power, ["artifact", "delegate", "idle_mw", "run_mw", "energy_mj_per_inference",
-                                     "energy_source", "samples", "charging", "status"]))
+        out(format_table(res.power, ["artifact", *dev[:1], "delegate", "idle_mw", "run_mw", "energy_mj_per_inference",
+                                     "energy_mj_err", "energy_source", "gauge_samples_run", "counter_readings_run",
+                                     "window", "charging", "status"]))
         for r in res.power:
             if r.get("source_note") and r.get("status") != "failed":
                 err(f"power of {r['artifact']} on {r['delegate']} from {r['energy_source']}; not used: "
                     f"{r['source_note']}")
     if res.conditions:
         out(f"conditions: {res.conditions}")
+    elif not host and res.report:  # a phone bench: the phone's conditions, from its run.json
+        try:
+            import json  # noqa: PLC0415
+
+            run = json.loads((Path(res.report) / "run.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            run = {}
+        if describe_conditions(run):
+            out(f"conditions: {describe_conditions(run)}")
     if res.noisy:
         where = "this machine was busy" if host else "the device was busy or throttling"
         err(f"warning: {len(res.noisy)} row(s) are noisy (p90 more than {NOISY_SPREAD:g}x the median: {where}): "
             + ", ".join(f"{r['artifact']}/{r['delegate']}" for r in res.noisy[:6])
             + "; compare them with care, or measure again on an idle machine with more --runs / --min-secs")
     for r in res.failed:
-        err(f"failed: {r['artifact']} on {r['delegate']}: {r.get('error')}")
+        err(f"failed: {r['artifact']} on {r['device'] + '/' if several else ''}{r['delegate']}: {r.get('error')}")
     if res.report:
         out(f"report: {res.report}")
 
@@ -128,6 +158,29 @@ def merged(res, out: Write, err: Write) -> None:
     for n in res.notes:
         err(f"note: {n}")
     out(f"report: {res.report} ({', '.join(res.files)})")
+
+
+def compared(res, out: Write, err: Write) -> None:
+    """`edgeseg report --compare BASE NEW`: one row per (artifact, device, delegate), changes in percent."""
+    from .compare import COMPARE_VIEW  # noqa: PLC0415
+
+    def pct(v):
+        return None if v is None else f"{100 * v:+.1f}%"
+
+    view = [{**r, "median_ms_change": pct(r.get("median_ms_change")),
+             "energy_mj_change": pct(r.get("energy_mj_change")),
+             "median_ms_noise": None if r.get("median_ms_noise") is None else f"±{r['median_ms_noise']:.3g}",
+             **{k: None if r.get(k) is None else f"{r[k]:+.4f}" for k in ("miou_delta", "device_miou_delta")}}
+            for r in res.rows]
+    out(f"{res.data['new']} against {res.data['base']}:")
+    out(format_table(view, COMPARE_VIEW))
+    for n in res.notes:
+        err(f"note: {n}")
+    for b in res.breaches:
+        err(f"breach: {b}")
+    if res.data["rules"]:
+        out(f"{len(res.breaches)} breach(es) of {', '.join(res.data['rules'])}" if res.breaches
+            else f"no breach of {', '.join(res.data['rules'])}")
 
 
 def quickstart(res, out: Write) -> None:
@@ -165,9 +218,13 @@ def exported(res, pta: bool, lint: bool, out: Write, err: Write) -> None:
 
 
 def devices(profiles, attached: list[dict], out: Write) -> None:
+    """Profiles (a bad one marked BAD, with its error) and attached devices."""
     out("profiles:")
     for p in profiles:
-        out(f"  {p.name:<16} {p.transport:<10} {p.description}")
+        if getattr(p, "error", None):
+            out(f"  {p.name:<16} {'BAD':<10} {p.error}")
+        else:
+            out(f"  {p.name:<16} {p.transport:<10} {p.description}")
     out("attached (adb server):" if attached else "attached: none (no device on the adb server, or adb is not "
         "installed; tcp profiles connect on use)")
     for d in attached:
@@ -176,8 +233,39 @@ def devices(profiles, attached: list[dict], out: Write) -> None:
             f"Android {d.get('android', '?')} | {d.get('abi', '?')} | NNAPI {acc}")
 
 
+def profile_rows(profiles) -> list[dict]:
+    """The profiles of `devices list --json`: a bad one with its error instead of a transport."""
+    return [{"name": p.name, "path": str(p.path), "error": p.error} if getattr(p, "error", None) else
+            {"name": p.name, "description": p.description, "transport": p.transport, "path": str(p.path)}
+            for p in profiles]
+
+
+def probed(info: dict, out: Write) -> None:
+    out(f"  device     {info['manufacturer']} {info['model']} ({info['serial']}), SoC {info['soc']}, "
+        f"Android {info['android']} (SDK {info['sdk']}), {info['abi']}")
+
+
+def adb_server_note(started: bool, err: Write) -> None:
+    """Say so when a command started Google's adb server on this machine: it keeps running."""
+    from ..device.session import ADB_SERVER_NOTE, adb_server_port, adb_server_running  # noqa: PLC0415
+
+    if started and adb_server_running():
+        err("note: " + ADB_SERVER_NOTE.format(port=adb_server_port()))
+
+
+def push_bar(total, name):
+    """A byte progress bar for a push (on a terminal only)."""
+    import sys  # noqa: PLC0415
+
+    from tqdm import tqdm  # noqa: PLC0415
+
+    return tqdm(total=total, unit="B", unit_scale=True, desc=f"push {name}", leave=False, file=sys.stderr,
+                disable=not sys.stderr.isatty())
+
+
 def profile(p, out: Write) -> None:
-    out(f"{p.name}: {p.description}\n  file       {p.path}\n  transport  {p.transport} {p.address or ''}")
+    lab = f" (adb server {p.adb_server})" if getattr(p, "adb_server", None) else ""
+    out(f"{p.name}: {p.description}\n  file       {p.path}\n  transport  {p.transport} {p.address or ''}{lab}")
     out(f"  work dir   {p.work_dir}\n  runner     {p.runner}  threads {p.threads}  abi {p.abi}")
     for d in p.delegates.values():
         extra = f" accelerator={d.accelerator}" if d.accelerator else ""

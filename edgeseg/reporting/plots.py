@@ -73,27 +73,33 @@ def latency_plot(summary: list[dict], out: Path) -> Path | None:
     return out
 
 
+#: Shading per phase of a row's session in the trace plot (edgeseg.device.bench.PHASES).
+PHASE_STYLE = {"idle": ("#cccccc", "idle baseline"), "init": ("#8172b3", "model load + delegate init"),
+               "warmup": ("#ccb974", "warm-up"), "timed": ("#dd8452", "timed runs (energy window)"),
+               "exit": ("#64b5cd", "exit"), "process": ("#c44e52", "process (timed runs not known)")}
+
+
 def power_trace_plot(trace: list[dict], out: Path) -> Path | None:
+    """Power against time per row, each run of each row on its own axes (a merged report's
+    runs are never joined into one line), with each phase of the session shaded."""
     rows = [r for r in trace if _f(r.get("power_mw")) is not None]
     if not rows:
         return None
     plt = _plt()
     groups = {}
     for r in rows:
-        groups.setdefault((r["artifact"], r["delegate"]), []).append(r)
+        groups.setdefault((r.get("run_id") or "", r["artifact"], r["delegate"]), []).append(r)
     n = len(groups)
     fig, axes = plt.subplots(n, 1, figsize=(8, 2.2 * n + 0.5), squeeze=False)
-    for ax, ((art, dele), rs) in zip(axes[:, 0], groups.items()):
+    for ax, ((run, art, dele), rs) in zip(axes[:, 0], groups.items()):
         t = [_f(r["t_s"]) for r in rs]
         p = [_f(r["power_mw"]) for r in rs]
         ax.plot(t, p, lw=1, color="#4c72b0")
-        run_t = [_f(r["t_s"]) for r in rs if r.get("phase") == "run"]
-        idle_t = [_f(r["t_s"]) for r in rs if r.get("phase") == "idle"]
-        if idle_t:
-            ax.axvspan(min(idle_t), max(idle_t), color="#cccccc", alpha=0.4, label="idle baseline")
-        if run_t:
-            ax.axvspan(min(run_t), max(run_t), color="#dd8452", alpha=0.25, label="timed run")
-        ax.set_title(f"{art} on {dele}", fontsize=9)
+        for phase, (colour, label) in PHASE_STYLE.items():
+            pt = [_f(r["t_s"]) for r in rs if r.get("phase") == phase]
+            if pt:
+                ax.axvspan(min(pt), max(pt), color=colour, alpha=0.3, label=label)
+        ax.set_title(f"{art} on {dele}" + (f" ({run})" if run else ""), fontsize=9)
         ax.set_ylabel("power (mW)")
         ax.legend(fontsize=7, loc="upper left")
     axes[-1, 0].set_xlabel("time (s)")
@@ -209,7 +215,7 @@ def html_page(title: str, tables: list[tuple[str, list[dict], list[str]]], image
             cells = []
             for c in cols:
                 text = format_cell(c, r.get(c), 3)
-                flagged = (c == "flag" and text != "-") or (c == "status" and r.get(c) in ("fallback", "failed")) \
+                flagged = (c == "flag" and text != "-") or (c == "status" and r.get(c) in ("fallback", "failed", "diverged")) \
                     or (c == "noisy" and text == "yes") or (c in ("iou", "miou") and _f(r.get(c)) == 0.0)
                 cells.append(f"<td{' class=flag' if flagged else ''}>{html.escape(text)}</td>")
             parts.append("<tr>" + "".join(cells) + "</tr>")
@@ -220,3 +226,103 @@ def html_page(title: str, tables: list[tuple[str, list[dict], list[str]]], image
                      f"alt='{html.escape(Path(img).name)}' style='max-width:100%'>")
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+# -- `edgeseg eval --device`: where device and host disagree --------------------------------
+
+#: Overlay colours per class id (cycled), the ignore label transparent.
+CLASS_COLOURS = ((0, 0, 0), (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48),
+                 (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128))
+#: Frames shown per device row: the ones whose class maps agree least with the host's.
+WORST_FRAMES = 3
+
+
+def _overlay(image, labels):
+    """Class colours blended over the image (uint8 HxWx3); labels at the image's size."""
+    import numpy as np  # noqa: PLC0415
+
+    lut = np.array([CLASS_COLOURS[i % len(CLASS_COLOURS)] for i in range(256)], np.float32)
+    lab = np.asarray(labels).astype(np.int64).clip(0, 255)
+    out = image.astype(np.float32) * 0.45 + lut[lab] * 0.55
+    out[lab == 255] = image[lab == 255]
+    return out.clip(0, 255).astype(np.uint8)
+
+
+def disagreement_strip(image, truth, host, device, out: Path, scale: int = 4) -> Path:
+    """image | ground truth | host prediction | device prediction, side by side, as a PNG."""
+    import numpy as np  # noqa: PLC0415
+    from PIL import Image  # noqa: PLC0415
+
+    gap = np.full((image.shape[0], 2, 3), 255, np.uint8)
+    tiles = [image, _overlay(image, truth), _overlay(image, host), _overlay(image, device)]
+    strip = np.concatenate([t for tile in tiles for t in (tile, gap)][:-1], axis=1)
+    im = Image.fromarray(strip)
+    im = im.resize((im.width * scale, im.height * scale), Image.NEAREST)
+    im.save(out)
+    return out
+
+
+def class_delta_plot(rows: list[dict], out: Path) -> Path | None:
+    """Per-class IoU change of each device row against the host on the same frames (bars)."""
+    rows = [r for r in rows if r.get("per_class_delta_vs_host")]
+    if not rows:
+        return None
+    plt = _plt()
+    names = list(rows[0]["per_class_delta_vs_host"])
+    width = 0.8 / len(rows)
+    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(names) + 2), 3.6))
+    for i, r in enumerate(rows):
+        vals = [(r["per_class_delta_vs_host"].get(n) or 0.0) * 100 for n in names]
+        ax.bar([k + i * width for k in range(len(names))], vals, width,
+               label=f"{r['artifact']} {r['delegate']} ({r['status']})")
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_xticks([k + 0.4 - width / 2 for k in range(len(names))], names, rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("IoU device - host (points)")
+    ax.set_title("Per-class IoU on the device against the host, same frames", fontsize=10)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def eval_figures(folder: Path, res: dict) -> list[Path]:
+    """The figures of an `edgeseg eval --device` report folder and its report.html: the
+    per-class deltas, and for each device row the frames where it disagrees most with the host
+    (image | ground truth | host | device, class-coloured)."""
+    import numpy as np  # noqa: PLC0415
+
+    from ..data.pipeline import resize_mask  # noqa: PLC0415
+    from .schema import QUALITY_DEVICE_COLUMNS  # noqa: PLC0415
+
+    folder = Path(folder)
+    cache, rows = res["cache"], res["rows"]
+    device_rows = [r for r in rows if r.get("where") == "device" and r.get("frame_agreement")]
+    figures = []
+    bars = class_delta_plot(device_rows, folder / "class_delta_vs_host.png")
+    if bars:
+        figures.append(bars)
+    strips = []
+    for r in device_rows:
+        labels = res["labels"][r["artifact"]]
+        order = np.argsort(r["frame_agreement"])[:WORST_FRAMES]
+        for k in order:
+            k = int(k)
+            truth = resize_mask(cache.source_masks[k], cache.geometries[k])
+            name = f"disagree_{r['artifact']}_{r['delegate']}_{k:06d}.png".replace(":", "-")
+            disagreement_strip(cache.images[k], truth, labels["host"][k], labels[r["delegate"]][k], folder / name)
+            strips.append((r, k, name))
+    parts = [html_page(f"On-device quality: {res['artifact']} on {res['dataset']} [{res['split']}]",
+                       [("quality (device rows against the host on the same frames)", rows,
+                         ["artifact", *QUALITY_DEVICE_COLUMNS[:-1], "miou", "reason"])],
+                       figures, []).replace("</body></html>", "")]
+    if strips:
+        parts.append("<h2>Frames where device and host disagree most</h2><p class='cond'>image | ground truth | "
+                     "host prediction | device prediction</p>")
+    for r, k, name in strips:
+        parts.append(f"<p>{html.escape(r['artifact'])} on {html.escape(r['delegate'])}, frame {k}: "
+                     f"{r['frame_agreement'][k]:.4f} of the pixels agree</p><img src='{html.escape(name)}' "
+                     f"alt='{html.escape(name)}'>")
+    parts.append("</body></html>")
+    (folder / "report.html").write_text("\n".join(parts), encoding="utf-8")
+    return figures + [folder / n for _, _, n in strips]

@@ -15,23 +15,44 @@ QUALITY_COLUMNS = ("artifact", "recipe", "dataset", "split", "images", "miou", "
 #: name exactly as the dataset gives it (any script; only Unicode NFC-normalised), so it
 #: reads back unchanged and two classes never share a column.
 QUALITY_CLASS_PREFIX = "iou_"
+#: `edgeseg eval --device` rows (one per artifact x delegate, and the host's on the same
+#: frames) add these after the fixed ones: ``where`` device or host; the mIoU change, the
+#: fraction of pixels whose class is the host's, the max and mean absolute difference of the
+#: dequantized outputs, all against the host; ``status`` ok, diverged (agreement < 0.99 or
+#: |mIoU delta| > 0.01, edgeseg.device.evaluate), unsupported or failed, ``reason`` why.
+QUALITY_DEVICE_COLUMNS = ("where", "device", "delegate", "frames", "miou_delta_vs_host", "argmax_agreement",
+                          "max_abs_diff", "mean_abs_diff", "seconds", "status", "reason")
+EVAL_STATUSES = ("ok", "diverged", "unsupported", "failed")
 
+#: ``device`` is the device's model (a sweep over several devices: its profile's label);
+#: ``serial``, ``model`` and ``soc`` say which device it was (empty on the host).
 LATENCY_COLUMNS = (
-    "artifact", "recipe", "device", "delegate", "threads", "init_ms", "first_ms", "warmup_ms", "mean_ms",
-    "median_ms", "p5_ms", "p90_ms", "p95_ms", "std_ms", "runs", "delegated_ops", "total_ops", "partitions", "status",
-    "error", "runner", "note",
+    "artifact", "recipe", "device", "delegate", "serial", "model", "soc", "threads", "init_ms", "first_ms",
+    "warmup_ms", "mean_ms", "median_ms", "p5_ms", "p90_ms", "p95_ms", "std_ms", "runs", "delegated_ops", "total_ops", "partitions", "status",
+    "error", "runner", "note", "run_id",
 )
 
 #: ``energy_source`` is the source the energy came from (rails, hal, battery) and
 #: ``source_note`` why the sources preferred to it were not used; a row for which no source
-#: gave samples has ``status`` failed and the reasons in ``error``.
+#: gave samples has ``status`` failed and the reasons in ``error``; a row measured while the
+#: phone charged has ``status`` charging and no energy (with --allow-charging: its energy,
+#: ``charging`` true). ``energy_mj_err`` is one standard uncertainty of the energy (sample
+#: count and spread, counter resolution, timing). ``gauge_samples_idle``/``_run``: the sampler's
+#: gauge readings strictly inside each window; ``counter_readings_idle``/``_run``: the chosen
+#: counter source's readings in each (empty when the gauge was used). ``window`` says which
+#: window was integrated (``timed runs``, or ``unknown``: then no energy), ``window_start_s`` /
+#: ``window_end_s`` its edges on the device's boot clock (s). ``run_id``: the report folder.
 POWER_COLUMNS = (
-    "artifact", "device", "delegate", "idle_mw", "run_mw", "energy_mj_per_inference", "energy_source",
-    "samples", "charging", "temp_start_c", "temp_end_c", "window_start", "window_end", "status", "error",
-    "source_note",
+    "artifact", "device", "delegate", "idle_mw", "run_mw", "energy_mj_per_inference", "energy_mj_err",
+    "energy_source", "gauge_samples_idle", "gauge_samples_run", "counter_readings_idle", "counter_readings_run",
+    "charging", "temp_start_c", "temp_end_c", "zone_start_c", "zone_end_c", "window", "window_start_s",
+    "window_end_s", "status", "error", "source_note", "note", "run_id",
 )
 
-POWER_TRACE_COLUMNS = ("artifact", "delegate", "t_s", "power_mw", "battery_c", "phase")
+#: ``phase``: idle, init (model load and delegate init), warmup, timed, exit, or ``process``
+#: where the runner could not tell them apart; ``zone_c`` the hottest thermal zone, ``cpu_mhz``
+#: the highest CPU frequency at the sample.
+POWER_TRACE_COLUMNS = ("run_id", "artifact", "delegate", "t_s", "power_mw", "battery_c", "zone_c", "cpu_mhz", "phase")
 
 #: ``table`` node_type: one row per op type (benchmark_model's "Summary by node type"), or
 #: run_order: one row per node in execution order ("Run Order", with the node's ``name``).
@@ -44,8 +65,9 @@ CLASS_COLUMNS = ("artifact", "recipe", "dataset", "split", "class", "iou", "iou_
 
 SUMMARY_COLUMNS = (
     "artifact", "recipe", "size_kb", "device", "delegate", "threads", "median_ms", "p90_ms", "spread",
-    "noisy", "latency_vs_float32", "miou", "miou_delta_vs_float32", "zero_iou_classes", "energy_mj_per_inference",
-    "delegated_ops", "total_ops", "partitions", "status", "error",
+    "spread_of", "noisy", "latency_vs_float32", "miou", "miou_delta_vs_float32", "zero_iou_classes",
+    "energy_mj_per_inference", "energy_mj_err", "power_status", "charging",
+    "delegated_ops", "total_ops", "partitions", "status", "error", "run_id",
 )
 
 #: What a reader needs in each table (a file without these is not an edgeseg CSV) and which
@@ -62,13 +84,16 @@ REQUIRED = {
 NUMERIC = {
     "latency": ("threads", "init_ms", "first_ms", "warmup_ms", "mean_ms", "median_ms", "p5_ms", "p90_ms", "p95_ms",
                 "std_ms", "runs", "delegated_ops", "total_ops", "partitions"),
-    "quality": ("images", "miou", "dice", "pixel_accuracy"),
-    "power": ("idle_mw", "run_mw", "energy_mj_per_inference", "samples", "temp_start_c", "temp_end_c",
-              "window_start", "window_end"),
+    "quality": ("images", "miou", "dice", "pixel_accuracy", "frames", "miou_delta_vs_host", "argmax_agreement",
+                "max_abs_diff", "mean_abs_diff", "seconds"),
+    "power": ("idle_mw", "run_mw", "energy_mj_per_inference", "energy_mj_err", "gauge_samples_idle",
+              "gauge_samples_run", "counter_readings_idle", "counter_readings_run", "temp_start_c", "temp_end_c",
+              "zone_start_c", "zone_end_c", "window_start_s", "window_end_s"),
     "summary": ("size_kb", "threads", "median_ms", "p90_ms", "spread", "latency_vs_float32", "miou",
-                "miou_delta_vs_float32", "energy_mj_per_inference", "delegated_ops", "total_ops", "partitions"),
+                "miou_delta_vs_float32", "energy_mj_per_inference", "energy_mj_err", "delegated_ops", "total_ops",
+                "partitions"),
     "ops": ("count", "first_ms", "avg_ms", "percent", "cdf_percent"),
-    "power_trace": ("t_s", "power_mw", "battery_c"),
+    "power_trace": ("t_s", "power_mw", "battery_c", "zone_c", "cpu_mhz"),
     "per_class": ("iou", "iou_delta_vs_float32"),
 }
 
@@ -82,8 +107,10 @@ STATUSES = ("ok", "fallback", "failed", "charging")
 FORMATS = {
     "miou": "{:.4f}", "dice": "{:.4f}", "pixel_accuracy": "{:.4f}", "iou": "{:.4f}",
     "miou_delta_vs_float32": "{:+.4f}", "iou_delta_vs_float32": "{:+.4f}",
+    "miou_delta_vs_host": "{:+.4f}", "argmax_agreement": "{:.4f}", "max_abs_diff": "{:.3g}", "mean_abs_diff": "{:.3g}",
+    "seconds": "{:.1f}",
     "size_kb": "{:,.0f}", "latency_vs_float32": "{:.2f}x", "spread": "{:.2f}",
-    "energy_mj_per_inference": "{:.3f}", "idle_mw": "{:.0f}", "run_mw": "{:.0f}",
+    "energy_mj_per_inference": "{:.3f}", "energy_mj_err": "{:.3f}", "idle_mw": "{:.0f}", "run_mw": "{:.0f}",
 }
 
 
@@ -97,7 +124,7 @@ def column_class(column: str) -> str:
     return column[len(QUALITY_CLASS_PREFIX):]
 
 
-def quality_columns(class_names) -> tuple[str, ...]:
+def quality_columns(class_names, device: bool = False) -> tuple[str, ...]:
     """The quality.csv header for these classes; two classes with one name are an error
     (one column would hold both and a value would be lost)."""
     from ..errors import ReportError  # noqa: PLC0415
@@ -107,7 +134,7 @@ def quality_columns(class_names) -> tuple[str, ...]:
         twice = next(column_class(c) for c in columns if columns.count(c) > 1)
         raise ReportError(f"the class name {twice!r} appears twice in {list(class_names)}: a report keeps one IoU "
                           "column per class name; give every class its own name")
-    return QUALITY_COLUMNS + columns
+    return QUALITY_COLUMNS + (QUALITY_DEVICE_COLUMNS if device else ()) + columns
 
 
 def column_format(column: str) -> str | None:

@@ -18,7 +18,8 @@ from ..version import __version__
 from ..errors import ReportError
 from ..fileio import atomic_write_csv, atomic_write_json
 from .schema import (CLASS_COLUMNS, LATENCY_COLUMNS, NOISY_SPREAD, NUMERIC, QUALITY_CLASS_PREFIX, QUALITY_COLUMNS,
-                     REQUIRED, SUMMARY_COLUMNS, class_column, column_class, column_format, quality_columns)
+                     QUALITY_DEVICE_COLUMNS, REQUIRED, SUMMARY_COLUMNS, class_column, column_class, column_format,
+                     quality_columns)
 
 
 def utc_stamp() -> str:
@@ -68,8 +69,51 @@ def host_environment() -> dict:
     }
 
 
+def describe_phone(device: dict, bench: dict) -> str:
+    """A phone bench's conditions: the phone (model, SoC, Android build, fingerprint), the
+    threads the rows used, its CPU governors and maximum frequencies where readable, its
+    battery and temperatures over the rows, the benchmark binary and edgeseg's version."""
+    bits = [" ".join(x for x in (device.get("model"), f"({device['soc']})" if device.get("soc") else "") if x)]
+    if device.get("android"):
+        bits.append(f"Android {device['android']}" + (f" ({device['fingerprint']})" if device.get("fingerprint") else ""))
+    threads = bench.get("threads") or device.get("threads")
+    if threads:
+        bits.append(f"{threads} threads")
+    freq = device.get("cpufreq") or {}
+    if freq:
+        govs = sorted({str(v.get("governor")) for v in freq.values() if v.get("governor")})
+        top = max((v.get("scaling_max_khz") or v.get("cpuinfo_max_khz") or 0 for v in freq.values()), default=0)
+        bits.append(f"governor {'/'.join(govs)}" + (f", max {top / 1e6:.2f} GHz" if top else ""))
+    else:
+        bits.append("CPU governor and frequencies not readable")
+    rows = list((device.get("conditions") or {}).values())
+    starts = [r.get("start") or {} for r in rows]
+    ends = [r.get("end") or {} for r in rows]
+    if starts and starts[0].get("battery_level") is not None:
+        bits.append(f"battery {starts[0]['battery_level']:.0f}%" + (f" {starts[0]['battery_status'].lower()}"
+                                                                    if starts[0].get("battery_status") else ""))
+    for key, name in (("battery_temp", "battery"), ("zone_max_c", "hottest thermal zone")):
+        a = next((x[key] for x in starts if x.get(key) is not None), None)
+        b = next((x[key] for x in reversed(ends) if x.get(key) is not None), None)
+        if a is not None and b is not None:
+            bits.append(f"{name} {a:.1f} -> {b:.1f} C")
+    if device.get("charging"):
+        bits.append("CHARGING" + (" (--allow-charging)" if device.get("allow_charging") else ""))
+    if device.get("benchmark_binary_sha256"):
+        bits.append(f"benchmark_model sha256 {device['benchmark_binary_sha256'][:16]}")
+    if device.get("edgeseg"):
+        bits.append(f"edgeseg {device['edgeseg']}")
+    if bench.get("runs"):
+        bits.append(f"at least {bench['runs']} runs and {bench.get('min_secs', 0):g} s per row")
+    return "; ".join(b for b in bits if b)
+
+
 def describe_conditions(run: dict) -> str:
-    """One line saying under which conditions the latency rows of a report were taken."""
+    """One line saying under which conditions the latency rows of a report were taken: the
+    phone's own for a phone bench (:func:`describe_phone`), the host's otherwise."""
+    device = run.get("device") or {}
+    if isinstance(device, dict) and device.get("profile"):
+        return describe_phone(device, run.get("bench") or {})
     host = run.get("host") or {}
     bench = run.get("bench") or {}
     bits = []
@@ -128,15 +172,16 @@ def quality_rows(results: list[dict]) -> tuple[tuple[str, ...], list[dict]]:
         for k in r:
             if k.startswith(QUALITY_CLASS_PREFIX) and k not in extra:
                 extra.append(k)
+    device = any(r.get("where") for r in results)  # `edgeseg eval --device` rows: where, delegate, status ...
     rows = []
     for r in results:
-        row = {k: r.get(k) for k in QUALITY_COLUMNS}
+        row = {k: r.get(k) for k in QUALITY_COLUMNS + (QUALITY_DEVICE_COLUMNS if device else ())}
         for k in extra:
             row[k] = r.get(k)
         for n, v in (r.get("per_class_iou") or {}).items():
             row[class_column(n)] = v
         rows.append(row)
-    columns = quality_columns(names)
+    columns = quality_columns(names, device)
     return columns + tuple(c for c in extra if c not in columns), rows
 
 
@@ -161,7 +206,7 @@ def class_rows(quality: list[dict]) -> list[dict]:
     """One row per (artifact, class) from quality.csv rows: the class IoU, its change
     against the float32 artifact of the same model on the same data, and ``zero`` for a
     class that is present but never predicted right (IoU exactly 0)."""
-    _, rows = quality_rows(quality)
+    _, rows = quality_rows([q for q in quality if q.get("where") != "device"])  # device rows: quality.csv only
     base = _float32_quality(rows)
     out = []
     for r in rows:
@@ -218,29 +263,38 @@ def summarize(latency: list[dict], quality: list[dict], power: list[dict] | None
     Ratios and deltas are to the float32 artifact of the same model (same name apart from
     the recipe suffix) measured on the same device and delegate in the same report, never
     across runs or across models; without such a sibling they are left empty. mIoU and its
-    delta are fractions. ``spread`` is p90 / median (p95 / median where the runner gives no
-    p90) and ``noisy`` marks a spread above :data:`NOISY_SPREAD`.
+    delta are fractions. ``spread`` is p90 / median, or p95 / median where the runner gives no
+    p90 (benchmark_model on phones): ``spread_of`` says which; ``noisy`` marks a spread above
+    :data:`NOISY_SPREAD`.
+
+    Rows are joined within one run only (``run_id``: the report folder a row was written in;
+    rows without one are joined as one run): a merged report never gives one run's power,
+    energy or quality to another run's row.
     """
-    q_by = {r["artifact"]: r for r in quality}
-    p_by = {(r["artifact"], r["device"], r["delegate"]): r for r in (power or [])}
+    def rid(r):
+        return r.get("run_id") or ""
+
+    quality = [r for r in quality if r.get("where") != "device"]  # the artifact's quality is the host's
+    q_by = {(rid(r), r["artifact"]): r for r in quality}
+    p_by = {(rid(r), r["artifact"], r["device"], r["delegate"]): r for r in (power or [])}
     fp32, fp32_q = {}, {}
     for r in latency:
         if r.get("recipe") == "float32" and r.get("status") != "failed":
-            fp32[(model_family(r["artifact"], "float32"), r["device"], r["delegate"])] = r
+            fp32[(rid(r), model_family(r["artifact"], "float32"), r["device"], r["delegate"])] = r
     for r in quality:
         if r.get("recipe") == "float32":
-            fp32_q[model_family(r["artifact"], "float32")] = r
+            fp32_q[(rid(r), model_family(r["artifact"], "float32"))] = r
     rows = []
     for r in latency:
         family = model_family(r["artifact"], r.get("recipe"))
-        q = q_by.get(r["artifact"], {})
-        p = p_by.get((r["artifact"], r["device"], r["delegate"]), {})
-        base = fp32.get((family, r["device"], r["delegate"]))
+        q = q_by.get((rid(r), r["artifact"]), {})
+        p = p_by.get((rid(r), r["artifact"], r["device"], r["delegate"]), {})
+        base = fp32.get((rid(r), family, r["device"], r["delegate"]))
         ratio = None
         if base and _num(r.get("median_ms")) and _num(base.get("median_ms")):
             ratio = float(r["median_ms"]) / float(base["median_ms"])
         delta = None
-        base_q = fp32_q.get(family)
+        base_q = fp32_q.get((rid(r), family))
         if base_q and base_q is not q and _num(q.get("miou")) and _num(base_q.get("miou")):
             delta = float(q["miou"]) - float(base_q["miou"])
         spread = latency_spread(r)
@@ -251,13 +305,23 @@ def summarize(latency: list[dict], quality: list[dict], power: list[dict] | None
             "artifact": r["artifact"], "recipe": r.get("recipe"), "size_kb": size / 1024 if size else None,
             "device": r["device"], "delegate": r["delegate"], "threads": r.get("threads"),
             "median_ms": r.get("median_ms"), "p90_ms": r.get("p90_ms"), "spread": spread,
+            "spread_of": latency_spread_of(r) if spread is not None else None,
             "noisy": (spread > NOISY_SPREAD) if spread is not None else None, "latency_vs_float32": ratio,
             "miou": q.get("miou"), "miou_delta_vs_float32": delta, "zero_iou_classes": ";".join(zero) or None,
-            "energy_mj_per_inference": p.get("energy_mj_per_inference"),
+            "energy_mj_per_inference": p.get("energy_mj_per_inference"), "energy_mj_err": p.get("energy_mj_err"),
+            "power_status": p.get("status"), "charging": p.get("charging"), "run_id": r.get("run_id"),
             "delegated_ops": r.get("delegated_ops"), "total_ops": r.get("total_ops"), "partitions": r.get("partitions"),
             "status": r.get("status"), "error": r.get("error"),
         })
     return rows
+
+
+def latency_spread_of(row: dict) -> str | None:
+    """What :func:`latency_spread` divided: ``p90/median`` or ``p95/median``."""
+    for key in ("p90_ms", "p95_ms"):
+        if _num(row.get(key)):
+            return f"{key[:-3]}/median"
+    return None
 
 
 def latency_spread(row: dict) -> float | None:
@@ -279,14 +343,19 @@ def _num(v) -> bool:
 
 def write_report(root: str | Path, name: str, latency: list[dict], quality: list[dict],
                  power: list[dict] | None = None, ops: list[dict] | None = None, run_info: dict | None = None,
-                 sizes: dict | None = None, trace: list[dict] | None = None) -> Path:
-    """Write one complete report folder and return its final path."""
+                 sizes: dict | None = None, trace: list[dict] | None = None, extra=None) -> Path:
+    """Write one complete report folder and return its final path. ``extra(folder)`` writes
+    more files into it (figures) before it is put in place."""
     from .schema import OPS_COLUMNS, POWER_COLUMNS, POWER_TRACE_COLUMNS  # noqa: PLC0415
 
     with ReportFolder(root, name) as rep:
+        run_id = rep.final.name  # the report folder: its name holds the UTC time of the run
+        latency, power, trace = ([{**r, "run_id": run_id} for r in rows or []] for rows in (latency, power, trace))
+        quality = [{**r, "run_id": run_id} for r in quality or []]
+        run_info = _device_bench_info(run_info)
         if quality:
             cols, rows = quality_rows(quality)
-            atomic_write_csv(rep.path / "quality.csv", cols, rows)
+            atomic_write_csv(rep.path / "quality.csv", cols + ("run_id",), [{**r, "run_id": run_id} for r in rows])
             per_class = class_rows(rows)
             if per_class:
                 atomic_write_csv(rep.path / "per_class.csv", CLASS_COLUMNS, per_class)
@@ -297,11 +366,27 @@ def write_report(root: str | Path, name: str, latency: list[dict], quality: list
         if ops:
             atomic_write_csv(rep.path / "ops.csv", OPS_COLUMNS, [{c: r.get(c) for c in OPS_COLUMNS} for r in ops])
         if trace:
-            atomic_write_csv(rep.path / "power_trace.csv", POWER_TRACE_COLUMNS, trace)
-        summary = summarize(latency, quality_rows(quality)[1] if quality else [], power, sizes)
+            atomic_write_csv(rep.path / "power_trace.csv", POWER_TRACE_COLUMNS,
+                             [{c: r.get(c) for c in POWER_TRACE_COLUMNS} for r in trace])
+        summary = summarize(latency, [{**r, "run_id": run_id} for r in quality_rows(quality)[1]] if quality else [],
+                            power, sizes)
         atomic_write_csv(rep.path / "summary.csv", SUMMARY_COLUMNS, summary)
-        atomic_write_json(rep.path / "run.json", {"created": utc_stamp(), "host": host_environment(), **(run_info or {})})
+        atomic_write_json(rep.path / "run.json", {"created": utc_stamp(), "run_id": run_id, "host": host_environment(),
+                                                  **(run_info or {})})
+        if extra is not None:
+            extra(rep.path)
     return rep.final
+
+
+def _device_bench_info(run_info: dict | None) -> dict | None:
+    """A device bench's run.json: ``bench.threads`` is the threads the rows used (the
+    profile's, when none were asked for), not null."""
+    if not run_info or not isinstance(run_info.get("bench"), dict) or not isinstance(run_info.get("device"), dict):
+        return run_info
+    bench = dict(run_info["bench"])
+    if bench.get("threads") is None and run_info["device"].get("threads") is not None:
+        bench["threads"] = run_info["device"]["threads"]
+    return {**run_info, "bench": bench}
 
 
 def read_csv(path: str | Path, table: str | None = None) -> list[dict]:
@@ -426,8 +511,9 @@ def merge_reports(folders: list[str | Path]) -> dict:
     runs, sizes = [], {}
     for folder in expanded:
         rep = read_report(folder)
+        run_id = (rep["run"] or {}).get("run_id") or folder.name  # older reports: the folder's name
         for k in merged:
-            merged[k] += rep[k]
+            merged[k] += [{**r, "run_id": r.get("run_id") or run_id} for r in rep[k]]
         sizes.update({r["artifact"]: float(r["size_kb"]) * 1024 for r in rep["summary"] if _num(r.get("size_kb"))})
         runs.append({"folder": str(folder), **rep["run"]})
     merged["summary"] = summarize(merged["latency"], merged["quality"], merged["power"], sizes)

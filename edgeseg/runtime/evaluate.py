@@ -128,8 +128,10 @@ def evaluate(target, data, split: str = "val", limit: int | None = None, threads
                                   "recorded", "record_note")} | {"signatures": results}
 
 
-def _evaluate_artifact(target, manifest, ds, split, limit, threads, skip_bad, progress, signature, cache):
-    from ..data.pipeline import load_split  # noqa: PLC0415
+def artifact_predictor(target, manifest, ds, threads=None, signature=None):
+    """The predictor of an artifact (the LiteRT interpreter, or CompiledModel for a compiled
+    one) once its input and output are known to fit ``ds``: a segmentation map at the input
+    size with the dataset's classes. Shared by host and device evaluation."""
     from ..errors import DataError  # noqa: PLC0415
     from .interpreter import ArtifactPredictor  # noqa: PLC0415
 
@@ -155,6 +157,13 @@ def _evaluate_artifact(target, manifest, ds, split, limit, threads, skip_bad, pr
                         "evaluate on the dataset the model was trained for")
     if len(classes) != ds.num_classes:
         raise DataError(f"{target} has {len(classes)} classes but {ds.root} has {ds.num_classes}")
+    return predict
+
+
+def _evaluate_artifact(target, manifest, ds, split, limit, threads, skip_bad, progress, signature, cache):
+    from ..data.pipeline import load_split  # noqa: PLC0415
+
+    predict = artifact_predictor(target, manifest, ds, threads, signature)
     if cache is None:
         resize = manifest.get("input", {}).get("resize", "letterbox")
         cache = load_split(ds, split, predict.input_size, resize, skip_bad, limit, progress=progress, keep_source=True)

@@ -87,11 +87,15 @@ def median_frequency_weights(masks: np.ndarray, num_classes: int) -> np.ndarray:
     return np.where(present, med / np.where(present, freq, 1.0), 0.0)
 
 
+def _need_source(cache: Cached, what: str) -> None:
+    if cache.source_masks is None or cache.geometries is None:
+        raise ValueError(f"{what} needs a split loaded with keep_source=True")
+
+
 def score_split(predict: Predictor, cache: Cached, num_classes: int, class_names=None,
                 batch: int = 8, progress=None) -> dict:
     """Run ``predict`` over a cached split and return :func:`scores` at label resolution."""
-    if cache.source_masks is None or cache.geometries is None:
-        raise ValueError("score_split needs a split loaded with keep_source=True")
+    _need_source(cache, "score_split")
     acc = ConfusionAccumulator(num_classes)
     starts = range(0, len(cache), batch)
     for start in progress(starts, desc="evaluate", total=len(starts)) if progress else starts:
@@ -103,3 +107,32 @@ def score_split(predict: Predictor, cache: Cached, num_classes: int, class_names
     result = acc.result(class_names)
     result["images"] = len(cache)
     return result
+
+
+def score_labels(labels, cache: Cached, num_classes: int, class_names=None) -> dict:
+    """:func:`scores` at label resolution of class maps already computed, one per frame of
+    ``cache`` in order (e.g. decoded from a device's output files): the same accumulation as
+    :func:`score_split`, so host and device figures come from one code path."""
+    _need_source(cache, "score_labels")
+    labels = list(labels)
+    if len(labels) != len(cache):
+        raise ValueError(f"{len(labels)} predictions for {len(cache)} frames")
+    acc = ConfusionAccumulator(num_classes)
+    for k, lab in enumerate(labels):
+        acc.update(cache.source_masks[k], restore_labels(np.asarray(lab), cache.geometries[k]))
+    result = acc.result(class_names)
+    result["images"] = len(cache)
+    return result
+
+
+def argmax_agreement(a_labels, b_labels) -> float:
+    """The fraction of pixels (at the model's output size, every pixel) whose class is the
+    same in two sets of class maps."""
+    same = total = 0
+    for a, b in zip(a_labels, b_labels, strict=True):
+        a, b = np.asarray(a), np.asarray(b)
+        if a.shape != b.shape:
+            raise ValueError(f"class maps of different shapes: {a.shape} vs {b.shape}")
+        same += int(np.count_nonzero(a == b))
+        total += a.size
+    return same / total if total else float("nan")

@@ -1,0 +1,347 @@
+"""Quality of the exact artifact on a device, per delegate, against the host on the same frames.
+
+Frames are preprocessed on the host by the code host evaluation uses
+(:func:`edgeseg.data.pipeline.load_split` with ``keep_source``), written as the artifact's
+input tensor (its dtype, and for int8/uint8 inputs its scale and zero point: the host
+predictor's own quantization), pushed once into the device's work folder (checked by sha256
+and reused while unchanged), run on the device with the delegate's flags by the delegate's
+row of :data:`edgeseg.device.runners.RUNNERS` (a row with ``tensor_io``; the others give an
+``unsupported`` row saying why), pulled back, decoded with the output tensor's dtype, shape
+and quantization, and scored at label resolution by :func:`edgeseg.training.metrics.score_labels`,
+the accumulation host evaluation uses. The host runs the same input bytes in the same call.
+
+Row statuses: ``ok``; ``diverged`` when the device's class maps agree with the host's on fewer
+than :data:`AGREEMENT_BOUND` of the pixels or its mIoU differs from the host's by more than
+:data:`MIOU_BOUND` (or its outputs hold NaN/inf), the row's ``reason`` saying which;
+``unsupported`` (the runner cannot feed inputs or run that delegate, and why); ``failed``
+(the run or its output files, with the error). A delegate that breaks the model is never ``ok``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..errors import DeviceError
+from ..training.metrics import argmax_agreement, score_labels
+from .deploy import deploy
+from .runners import BenchContext, TensorIo, runner_for
+from .session import DeviceSession, q
+from .transport import DeviceConnectionError
+
+#: A device row is ``diverged`` when its argmax agreement with the host is below this ...
+AGREEMENT_BOUND = 0.99
+#: ... or when its mIoU differs from the host's on the same frames by more than this (a fraction).
+MIOU_BOUND = 0.01
+#: The device folder (under the profile's work dir) of the frames and the outputs.
+EVAL_DIR = "eval"
+
+
+def divergence(agreement: float | None, delta: float | None, finite: bool = True) -> str | None:
+    """Why a device row is ``diverged`` (the bounds it broke), or None."""
+    why = []
+    if not finite:
+        why.append("the outputs hold NaN or inf")
+    if agreement is None or not agreement >= AGREEMENT_BOUND:
+        why.append(f"argmax agreement with the host {agreement if agreement is None else f'{agreement:.4f}'} < "
+                   f"{AGREEMENT_BOUND}")
+    if delta is None or not abs(delta) <= MIOU_BOUND:
+        why.append(f"|mIoU - host mIoU| = {'nan' if delta is None else f'{abs(delta):.4f}'} > {MIOU_BOUND}")
+    return "; ".join(why) or None
+
+
+# -- tensors ------------------------------------------------------------------------------
+
+
+def tensor_nbytes(detail: dict) -> int:
+    return int(np.prod([int(v) for v in detail["shape"]])) * np.dtype(detail["dtype"]).itemsize
+
+
+def encode_frame(predict, image: np.ndarray) -> bytes:
+    """One frame (uint8 HxWx3 at the input size) as the raw bytes of the input tensor: the
+    host predictor's own normalisation and quantization (int8/uint8 with the input's scale and
+    zero point, float32 as it is), in the tensor's shape [1,H,W,3]."""
+    x = np.ascontiguousarray(predict._quantize_input(image)[None])  # noqa: SLF001 (the host's one implementation)
+    shape = [int(v) for v in predict.inp["shape"]]
+    if list(x.shape) != shape or x.dtype != np.dtype(predict.inp["dtype"]):
+        raise DeviceError(f"frame encoded as {list(x.shape)} {x.dtype} but the input tensor is {shape} "
+                          f"{np.dtype(predict.inp['dtype']).name}")
+    return x.tobytes()
+
+
+def output_layout(predict) -> tuple[int, int]:
+    """``(offset, total)`` of the scored output in an output file: benchmark_model writes
+    every output tensor, in the subgraph's output order, one after the other."""
+    if predict.runner is not None:  # one signature: its outputs
+        details = list(predict.runner.get_output_details().values())
+    elif getattr(predict, "interp", None) is not None:
+        details = list(predict.interp.get_output_details())
+    else:  # CompiledModel: the manifest's one output
+        return 0, tensor_nbytes(predict.out)
+    offset, total = 0, 0
+    for d in details:
+        if d["index"] == predict.out["index"]:
+            offset = total
+        total += tensor_nbytes(d)
+    return offset, total
+
+
+def decode_output(raw: bytes, predict, layout: tuple[int, int], what: str) -> np.ndarray:
+    """The scored output of one frame from an output file: checked against the outputs'
+    total size, read with the output tensor's dtype and shape, dequantized like on the host."""
+    offset, total = layout
+    if len(raw) != total:
+        kind = "truncated: " if len(raw) < total else ""
+        raise DeviceError(f"{what} is {kind}{len(raw)} bytes but the model's outputs are {total} bytes (output "
+                          f"{[int(v) for v in predict.out['shape']]} {np.dtype(predict.out['dtype']).name})")
+    dtype = np.dtype(predict.out["dtype"])
+    shape = [int(v) for v in predict.out["shape"]]
+    y = np.frombuffer(raw, dtype=dtype, count=int(np.prod(shape)), offset=offset).reshape(shape)
+    return np.asarray(predict._dequantize_output(y[0]))  # noqa: SLF001
+
+
+def labels_of(out: np.ndarray, scores: bool) -> np.ndarray:
+    return out.argmax(-1) if scores else out.astype(np.int64)
+
+
+# -- the device -----------------------------------------------------------------------------
+
+
+def frame_name(k: int) -> str:
+    return f"{k:06d}.bin"
+
+
+def push_frames(session: DeviceSession, frames: list[bytes], remote_dir: str) -> dict:
+    """Make ``remote_dir`` hold exactly these frame files: one ``sha256sum`` says which the
+    device already has, only the others are pushed (as ``.part``, checked, then renamed), and
+    files of an earlier, longer set are removed."""
+    digests = {frame_name(k): hashlib.sha256(b).hexdigest() for k, b in enumerate(frames)}
+    session.shell(f"mkdir -p {q(remote_dir)}").check("creating the frames folder")
+    have = _remote_digests(session, remote_dir, "*.bin")
+    todo = [n for n, d in digests.items() if have.get(n) != d]
+    stale = [n for n in have if n not in digests]
+    if todo:
+        with tempfile.TemporaryDirectory(prefix="edgeseg-frames-") as tmp:
+            for name in todo:
+                local = Path(tmp) / name
+                local.write_bytes(frames[int(name[:6])])
+                part = posixpath.join(remote_dir, name + ".part")
+                session.with_retry(lambda c, lo=local, pa=part: c.push(lo, pa), f"pushing frame {name}")
+        got = _remote_digests(session, remote_dir, "*.bin.part")
+        bad = [n for n in todo if got.get(n + ".part") != digests[n]]
+        if bad:
+            raise DeviceError(f"checksum mismatch on the device after pushing {len(bad)} frame file(s) "
+                              f"({', '.join(bad[:3])}); run the command again")
+        session.shell(f"cd {q(remote_dir)} && for f in {' '.join(todo)}; do mv -f $f.part $f; done").check(
+            "installing the frames")
+    if stale:
+        session.shell(f"cd {q(remote_dir)} && rm -f {' '.join(q(n) for n in stale)}").check("removing old frames")
+    return {"frames": len(frames), "pushed": len(todo), "reused": len(frames) - len(todo)}
+
+
+def _remote_digests(session: DeviceSession, remote_dir: str, pattern: str) -> dict:
+    res = session.shell(f"cd {q(remote_dir)} && sha256sum {pattern} 2>/dev/null")
+    out = {}
+    for line in res.text.splitlines():
+        bits = line.split()
+        if len(bits) == 2 and len(bits[0]) == 64:
+            out[bits[1].lstrip("*")] = bits[0]
+    return out
+
+
+def run_on_device(ctx: BenchContext, runner, graph: str, delegate: str, io: TensorIo) -> None:
+    """Run the runner's tensor-IO command for one delegate; raises DeviceError with what the
+    device said when it fails."""
+    spec = ctx.profile.delegate(delegate)
+    cmd = runner.tensor_io_command(ctx, graph, spec, io)
+    script = f"cd {q(ctx.profile.work_dir)} || exit 97; rm -rf {q(io.out_dir)} && mkdir -p {q(io.out_dir)} || exit 96; {cmd}"
+    res = ctx.session.with_retry(lambda c: c.shell(script, timeout=3600, idle_timeout=None), f"eval on {delegate}")
+    if res.exit_code != 0:
+        text = (res.stderr.decode("utf-8", "replace") + "\n" + res.text).strip().splitlines()
+        useful = [ln for ln in text if ln.strip()][-4:] or [f"exit status {res.exit_code}"]
+        raise DeviceError(f"{runner.label} failed on {delegate} (exit {res.exit_code}): " + " | ".join(useful)[:600])
+
+
+def pull_outputs(session: DeviceSession, out_dir: str, n: int, local_dir: Path) -> list[bytes]:
+    """The output file of every frame; a frame without one is an error naming it."""
+    blobs = []
+    for k in range(n):
+        remote, local = posixpath.join(out_dir, frame_name(k)), local_dir / frame_name(k)
+        try:
+            session.with_retry(lambda c, r=remote, lo=local: c.pull(r, lo), f"pulling {frame_name(k)}")
+        except DeviceConnectionError:
+            raise
+        except DeviceError as exc:
+            raise DeviceError(f"no output file for frame {k} ({remote}): the runner exited 0 but wrote nothing "
+                              f"there ({exc})") from None
+        blobs.append(local.read_bytes())
+    return blobs
+
+
+def compare(device_outs: list[np.ndarray], host: dict, cache, ds, scores: bool) -> dict:
+    """Scores of the device's outputs and how they differ from the host's on the same frames."""
+    labels = [labels_of(o, scores) for o in device_outs]
+    res = score_labels(labels, cache, ds.num_classes, ds.class_names)
+    finite = all(np.isfinite(o).all() for o in device_outs)
+    agreement = argmax_agreement(labels, host["labels"])
+    per_frame = [float(np.mean(a == b)) for a, b in zip(labels, host["labels"])]
+    diffs = [np.abs(o.astype(np.float64) - h.astype(np.float64)) for o, h in zip(device_outs, host["outputs"])]
+    delta = res["miou"] - host["miou"] if np.isfinite(res["miou"]) and np.isfinite(host["miou"]) else None
+    why = divergence(agreement, delta, finite)
+    res.update({
+        "miou_delta_vs_host": delta, "argmax_agreement": agreement,
+        "max_abs_diff": float(max(d.max() for d in diffs)) if scores else None,
+        "mean_abs_diff": float(np.mean([d.mean() for d in diffs])) if scores else None,
+        "per_class_delta_vs_host": {c: (v - host["per_class_iou"][c] if v is not None and
+                                        host["per_class_iou"].get(c) is not None else None)
+                                    for c, v in res["per_class_iou"].items()},
+        "status": "diverged" if why else "ok", "reason": why,
+        "frame_agreement": per_frame, "labels": labels,
+    })
+    return res
+
+
+def host_reference(predict, frames: list[bytes], cache, ds, scores: bool) -> dict:
+    """The host interpreter on the very input bytes the device gets."""
+    t0 = time.perf_counter()
+    outs = []
+    dtype, shape = np.dtype(predict.inp["dtype"]), [int(v) for v in predict.inp["shape"]]
+    for b in frames:
+        y = predict._run_one(np.frombuffer(b, dtype=dtype).reshape(shape))  # noqa: SLF001
+        outs.append(np.asarray(predict._dequantize_output(y[0])))  # noqa: SLF001
+    seconds = time.perf_counter() - t0
+    labels = [labels_of(o, scores) for o in outs]
+    res = score_labels(labels, cache, ds.num_classes, ds.class_names)
+    res.update(outputs=outs, labels=labels, seconds=seconds)
+    return res
+
+
+def evaluate_on_device(session: DeviceSession, artifact: Path, predict, cache, ds, delegates: list[str],
+                       threads: int | None = None, benchmark_binary: str | None = None,
+                       signature: str | None = None, say: Callable[[str], None] = lambda s: None,
+                       base: dict | None = None) -> dict:
+    """Host and device rows for one artifact (one signature of it): ``{"rows", "device",
+    "frames", "labels"}``; ``rows[0]`` is the host's. Each delegate is a row whatever
+    happens to it (``ok``, ``diverged``, ``unsupported``, ``failed``)."""
+    # long: one (artifact, delegate) row after the other, each a try with its own failed row
+    p = session.profile
+    info = session.getprops()
+    device_name = info.get("model") or p.name
+    ctx = BenchContext(session, info, threads or p.threads, 1, 0.0, benchmark_binary=benchmark_binary, say=say)
+    scores = len(predict.out["shape"]) == 4
+    frames = [encode_frame(predict, img) for img in cache.images]
+    base = dict(base or {})
+    host = host_reference(predict, frames, cache, ds, scores)
+    rows = [{**base, **_public(host), "where": "host", "device": "host", "delegate": "xnnpack",
+             "backend": predict.backend, "frames": len(frames), "miou_delta_vs_host": 0.0, "argmax_agreement": 1.0,
+             "max_abs_diff": 0.0 if scores else None, "mean_abs_diff": 0.0 if scores else None,
+             "seconds": host["seconds"], "status": "ok", "reason": None}]
+    in_dir = f"{EVAL_DIR}/in"
+    pushed = None
+    label = base.get("artifact", artifact.stem)
+    say(f"push {len(frames)} frame(s) of {[int(v) for v in predict.inp['shape']]} "
+        f"{np.dtype(predict.inp['dtype']).name}")
+    pushed = push_frames(session, frames, p.remote(in_dir))
+    graph = deploy(session, artifact)["remote"]
+    layout = output_layout(predict)
+    prepared: dict[str, str | None] = {}
+    labels = {"host": host["labels"]}
+    for delegate in delegates:
+        runner = runner_for(p, delegate)
+        row = {**base, "where": "device", "device": device_name, "delegate": delegate, "backend": runner.label,
+               "frames": len(frames)}
+        why = None if runner.tensor_io else runner.no_tensor_io
+        why = why or runner.why_not(delegate)
+        if why:
+            rows.append({**row, "status": "unsupported", "reason": why})
+            say(f"unsupported: {label} on {delegate}: {why}")
+            continue
+        t0 = time.monotonic()
+        try:
+            if runner.name not in prepared:
+                try:
+                    runner.prepare(ctx)
+                    prepared[runner.name] = None
+                except DeviceError as exc:
+                    prepared[runner.name] = f"preparing {runner.label} failed: {exc}"
+            if prepared[runner.name]:
+                raise DeviceError(prepared[runner.name])
+            out_dir = f"{EVAL_DIR}/out/{delegate}"
+            io = TensorIo(in_dir, out_dir, tuple(frame_name(k) for k in range(len(frames))),
+                          str(predict.inp["name"]), tuple(int(v) for v in predict.inp["shape"]), signature)
+            say(f"eval {label} on {delegate} ({len(frames)} frame(s))")
+            run_on_device(ctx, runner, graph, delegate, io)
+            with tempfile.TemporaryDirectory(prefix="edgeseg-outputs-") as tmp:
+                blobs = pull_outputs(session, p.remote(out_dir), len(frames), Path(tmp))
+            outs = [decode_output(b, predict, layout, f"the output file of frame {k} ({out_dir}/{frame_name(k)})")
+                    for k, b in enumerate(blobs)]
+            res = compare(outs, host, cache, ds, scores)
+        except DeviceConnectionError as exc:
+            lost = str(exc)
+            rows.append({**row, "status": "failed", "reason": lost, "seconds": time.monotonic() - t0})
+            rows += [{**row, "delegate": d, "status": "failed", "reason": f"not run: {lost}"}
+                     for d in delegates[delegates.index(delegate) + 1:]]
+            break
+        except DeviceError as exc:
+            rows.append({**row, "status": "failed", "reason": str(exc), "seconds": time.monotonic() - t0})
+            say(f"failed: {label} on {delegate}: {exc}")
+            continue
+        labels[delegate] = res.pop("labels")
+        rows.append({**row, **{k: v for k, v in res.items() if k != "frame_agreement"},
+                     "frame_agreement": res["frame_agreement"], "seconds": time.monotonic() - t0})
+        if res["status"] != "ok":
+            say(f"diverged: {label} on {delegate}: {res['reason']}")
+    facts = {k: v for r in {runner_for(p, d) for d in delegates} for k, v in r.facts(ctx).items()}
+    return {"rows": rows, "labels": labels, "frames": pushed,
+            "device": {**info, "profile": p.name, **facts}}
+
+
+def _public(res: dict) -> dict:
+    return {k: v for k, v in res.items() if k not in ("outputs", "labels")}
+
+
+def evaluate_artifact_on_device(session: DeviceSession, target, data, split: str = "val", frames: int | None = None,
+                                delegates: list[str] = (), threads: int | None = None, skip_bad: bool = False,
+                                signature: str | None = None, classes_from: str | None = None,
+                                benchmark_binary: str | None = None, say: Callable[[str], None] = lambda s: None,
+                                progress=None) -> dict:
+    """Every delegate's row (and the host's) for an artifact on ``data``/``split``: the first
+    ``frames`` images (default all), loaded and checked as host evaluation does. A
+    multi-signature artifact gives rows per signature (``--signature_to_run_for``)."""
+    from ..artifact import check_tflite_file, read_manifest, signature_label, signatures_of, verify_manifest  # noqa: PLC0415
+    from ..data.formats import open_dataset  # noqa: PLC0415
+    from ..data.pipeline import load_split  # noqa: PLC0415
+    from ..errors import DataError  # noqa: PLC0415
+    from ..runtime.evaluate import artifact_predictor, same_classes  # noqa: PLC0415
+
+    target = check_tflite_file(target)
+    ds = open_dataset(data)
+    manifest = read_manifest(target) or {}
+    if manifest.get("sha256"):
+        verify_manifest(target, manifest)
+    same_classes(manifest.get("classes"), ds, target, classes_from)
+    sigs = signatures_of(manifest)
+    if signature and sigs and signature not in sigs:
+        raise DataError(f"{target} has no configuration '{signature}' (it has {', '.join(sigs)})")
+    cache, rows, labels, out = None, [], {}, {}
+    for sig in [signature] if signature else (sigs or [None]):
+        predict = artifact_predictor(target, manifest, ds, threads, sig)
+        if cache is None:
+            resize = manifest.get("input", {}).get("resize", "letterbox")
+            cache = load_split(ds, split, predict.input_size, resize, skip_bad, frames, progress=progress,
+                               keep_source=True)
+        label = signature_label(target, sig)
+        base = {"artifact": label, "recipe": manifest.get("recipe", "unknown"), "dataset": str(ds.root),
+                "split": split}
+        out = evaluate_on_device(session, target, predict, cache, ds, list(delegates), threads, benchmark_binary,
+                                 sig, say, base)
+        rows += out["rows"]
+        labels[label] = out["labels"]
+    return {"rows": rows, "labels": labels, "device": out.get("device"), "frames": out.get("frames"),
+            "cache": cache, "dataset": str(ds.root), "artifact": target.stem, "split": split}

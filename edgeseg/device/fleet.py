@@ -1,0 +1,168 @@
+"""Several devices in one sweep: which devices, and each measured in a thread of its own.
+
+``--device pixel --device dimensity`` names profiles; ``--device attached`` is every device
+attached to the adb server (this machine's, or a lab's) that a profile matches: by the
+profile's ``serial``, else by its ``soc`` (every word of it in the device's manufacturer,
+model and SoC properties). Each device gets its own :class:`DeviceSession`; a device that
+fails or is lost is that device's failure and never stops the others. The adb key is
+created once, before the sessions open (in parallel they would race to create it).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
+
+from ..errors import DeviceError, UsageError
+
+if TYPE_CHECKING:
+    from .profiles import DeviceProfile
+
+ATTACHED = "attached"
+ADB_TRANSPORTS = ("usb", "adb-server")
+
+
+@dataclass(frozen=True)
+class Target:
+    """One device of a sweep: its profile, the serial it is reached by (None: the profile's
+    own way), and the label its rows and progress lines carry."""
+
+    profile: DeviceProfile
+    serial: str | None
+    label: str
+
+
+def device_words(props: dict) -> str:
+    return " ".join(str(props.get(k, "")) for k in ("manufacturer", "model", "device", "soc", "soc_manufacturer",
+                                                    "soc_model", "platform", "hardware")).lower()
+
+
+def profile_matches(profile: DeviceProfile, serial: str, props: dict) -> bool:
+    """Whether ``profile`` is for this attached device: its serial, or every word of its soc."""
+    if profile.serial:
+        return profile.serial == serial
+    words = profile.soc.lower().split()
+    have = device_words(props)
+    return bool(words) and all(w in have for w in words)
+
+
+def _attached(adb_server: str | None) -> list[tuple[str, dict]]:
+    """(serial, properties) of each device attached to the adb server in the ``device`` state."""
+    from .session import adb_devices, adb_server_spec, read_props  # noqa: PLC0415
+    from .transport import AdbServerConnection, DeviceConnectionError  # noqa: PLC0415
+
+    out = []
+    for d in adb_devices(server=adb_server):
+        if d["state"] != "device":
+            continue
+        try:
+            props = read_props(AdbServerConnection(d["serial"], server_spec=adb_server_spec(adb_server)).shell)
+        except DeviceConnectionError:
+            continue
+        out.append((d["serial"], props))
+    return out
+
+
+def resolve_targets(names: tuple[str, ...], adb_server: str | None = None) -> tuple[list[Target], list[str]]:
+    """The devices of a sweep over ``names`` (profile names or paths, or ``attached``) and
+    notes on attached devices no profile matches. A profile without a serial that the adb
+    server reaches gets the serial of an attached device it matches (each device once)."""
+    from .profiles import all_profiles, load_profile  # noqa: PLC0415
+
+    notes: list[str] = []
+    targets: list[Target] = []
+    taken: set[str] = set()
+    attached = None
+    for name in dict.fromkeys(names):
+        if name == ATTACHED:
+            attached = _attached(adb_server) if attached is None else attached
+            profiles = [p for p in all_profiles() if p.transport in ADB_TRANSPORTS]
+            for serial, props in attached:
+                match = next((p for p in profiles if p.serial == serial), None) \
+                    or next((p for p in profiles if profile_matches(p, serial, props)), None)
+                if serial in taken:
+                    continue
+                if match is None:
+                    notes.append(f"attached device {serial} ({props.get('manufacturer')} {props.get('model')}, SoC "
+                                 f"{props.get('soc') or '?'}) matches no profile: left out; add serial = \"{serial}\" "
+                                 "to a profile in devices/ to include it")
+                    continue
+                taken.add(serial)
+                targets.append(Target(match, serial, match.name))
+            continue
+        profile = load_profile(name)
+        serial = profile.serial
+        if serial is None and profile.transport in ADB_TRANSPORTS and len(names) > 1:
+            attached = _attached(adb_server) if attached is None else attached
+            serial = next((s for s, props in attached if s not in taken and profile_matches(profile, s, props)), None)
+        if serial:
+            taken.add(serial)
+        targets.append(Target(profile, serial, profile.name))
+    counts: dict[str, int] = {}
+    for t in targets:
+        counts[t.label] = counts.get(t.label, 0) + 1
+    targets = [Target(t.profile, t.serial, f"{t.label}@{t.serial}") if counts[t.label] > 1 and t.serial else t
+               for t in targets]
+    if not targets:
+        raise DeviceError("no attached device matches a profile" + (": " + "; ".join(notes) if notes else
+                          " (none is attached to the adb server: check `adb devices`)"))
+    return targets, notes
+
+
+def check_sweep_options(names: tuple[str, ...], serial: str | None, address: str | None) -> None:
+    """Options that name one device cannot go with several."""
+    if len(names) > 1 or ATTACHED in names:
+        for value, flag in ((serial, "--serial"), (address, "--address")):
+            if value:
+                raise UsageError(f"{flag} names one device: with several --device (or --device attached) put each "
+                                 "device's serial or address in its profile", param=flag)
+
+
+def prepare_key(targets: list[Target], transport: str | None, key_path: str | None) -> None:
+    """Create the adb key once, before sessions open in parallel (our TCP client signs with
+    it; Google's adb server keeps its own)."""
+    if any((transport or t.profile.transport) == "tcp" for t in targets):
+        from .adbproto import load_or_create_key  # noqa: PLC0415
+
+        load_or_create_key(key_path)
+
+
+def run_parallel(targets: list[Target], work: Callable[[Target], dict]) -> list[dict | BaseException]:
+    """``work(target)`` for every target at once, one thread each; each result, or the
+    exception that ended that device's work, in the targets' order."""
+    results: list[dict | BaseException | None] = [None] * len(targets)
+
+    def one(i: int, target: Target) -> None:
+        try:
+            results[i] = work(target)
+        except BaseException as exc:  # noqa: BLE001  (that device's failure, reported with it)
+            results[i] = exc
+
+    threads = [threading.Thread(target=one, args=(i, t), name=f"edgeseg-bench-{t.label}", daemon=True)
+               for i, t in enumerate(targets)]
+    for t in threads:
+        t.start()
+    try:
+        for t in threads:
+            while t.is_alive():
+                t.join(0.2)
+    except KeyboardInterrupt as exc:  # Ctrl-C / SIGTERM reach the main thread only: pass it on to every device
+        interrupt_threads(threads, type(exc))
+        raise
+    return results  # type: ignore[return-value]
+
+
+def interrupt_threads(threads: list[threading.Thread], kind: type[BaseException], wait_s: float = 60.0) -> None:
+    """Raise ``kind`` in each live thread (at its next Python instruction), so each device's
+    sweep stops its processes on the device and removes its files as a one-device sweep
+    does on Ctrl-C; wait for them, at most ``wait_s`` in all."""
+    import ctypes  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    for t in threads:
+        if t.is_alive() and t.ident is not None:
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(t.ident), ctypes.py_object(kind))
+    deadline = time.monotonic() + wait_s
+    for t in threads:
+        t.join(max(0.0, deadline - time.monotonic()))
