@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import collections
+import dataclasses
 import json
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from .version import __version__
@@ -109,37 +112,112 @@ def manifest_path(artifact: str | Path) -> Path:
     return Path(artifact).with_suffix(".json")
 
 
-def write_manifest(artifact: str | Path, **fields) -> dict:
-    artifact = Path(artifact)
-    unknown = set(fields) - set(MANIFEST_KEYS)
-    if unknown:
-        raise ValueError(f"unknown manifest field(s): {sorted(unknown)}")
-    manifest = {
-        "edgeseg_version": __version__,
-        "name": artifact.stem,
-        **fields,
-        "sha256": sha256_file(artifact),
-        "size_bytes": artifact.stat().st_size,
-        "created": fields.get("created") or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
-    manifest.setdefault("quality", {})
-    atomic_write_json(manifest_path(artifact), manifest)
+@dataclass(frozen=True)
+class Manifest(Mapping):
+    """The manifest beside an artifact: typed fields, frozen (a change is a new Manifest,
+    written with :func:`save_manifest`). It also reads as a mapping of the keys it has (the
+    JSON file's keys), so ``m["input"]`` and ``m.get("pta")`` work where a dict did. Keys a
+    newer edgeseg wrote are kept in ``extra`` and written back unchanged."""
+
+    edgeseg_version: str
+    name: str
+    sha256: str
+    size_bytes: int
+    created: str
+    quality: dict = field(default_factory=dict)
+    model: str | None = None
+    model_config: dict | None = None
+    input: dict | None = None
+    output: dict | None = None
+    classes: list | None = None
+    recipe: str | None = None
+    io: str | None = None
+    calibration: dict | None = None
+    ptq: dict | None = None
+    source_checkpoint: str | None = None
+    training_data: dict | None = None
+    compiled: dict | None = None
+    float_layers: list | None = None
+    accuracy_control: dict | None = None
+    qat: dict | None = None
+    pta: dict | None = None
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: dict, where: str = "the manifest") -> "Manifest":
+        if not isinstance(data, dict):
+            raise ArtifactError(f"{where} is not a JSON object; re-export the artifact")
+        known = {f.name for f in fields(cls)} - {"extra"}
+        values = {k: v for k, v in data.items() if k in known}
+        values.setdefault("name", Path(where).stem)
+        values.setdefault("sha256", "")  # a hand-written manifest: nothing to verify the file against
+        values.setdefault("edgeseg_version", "0")
+        values.setdefault("size_bytes", 0)
+        values.setdefault("created", "")
+        values["quality"] = values.get("quality") or {}
+        return cls(**values, extra={k: v for k, v in data.items() if k not in known})
+
+    def to_dict(self) -> dict:
+        return dict(self.items())
+
+    def replace(self, **changes) -> "Manifest":
+        return dataclasses.replace(self, **changes)
+
+    # the mapping view: the keys the JSON file has (fields left at None are absent, as before)
+    def __getitem__(self, key: str):
+        if key in self.extra:
+            return self.extra[key]
+        if key == "extra" or key not in _MANIFEST_FIELDS or getattr(self, key) is None:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __iter__(self):
+        yield from (k for k in _MANIFEST_FIELDS if getattr(self, k) is not None)
+        yield from self.extra
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+_MANIFEST_FIELDS = tuple(f.name for f in fields(Manifest) if f.name != "extra")
+
+
+def save_manifest(artifact: str | Path, manifest: Manifest) -> Manifest:
+    atomic_write_json(manifest_path(artifact), manifest.to_dict())
     return manifest
 
 
-def read_manifest(artifact: str | Path, required: bool = False) -> dict | None:
+def write_manifest(artifact: str | Path, **values) -> Manifest:
+    """The manifest of a freshly written artifact: its sha256 and size measured from the file."""
+    artifact = Path(artifact)
+    unknown = set(values) - set(MANIFEST_KEYS)
+    if unknown:
+        raise ValueError(f"unknown manifest field(s): {sorted(unknown)}")
+    data = {
+        "edgeseg_version": __version__,
+        "name": artifact.stem,
+        **values,
+        "sha256": sha256_file(artifact),
+        "size_bytes": artifact.stat().st_size,
+        "created": values.get("created") or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    return save_manifest(artifact, Manifest.from_dict(data))
+
+
+def read_manifest(artifact: str | Path, required: bool = False) -> Manifest | None:
     path = manifest_path(artifact)
     if not path.is_file():
         if required:
             raise ArtifactError(f"{path} is missing: edgeseg needs the manifest written by `edgeseg quantize` beside the .tflite")
         return None
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ArtifactError(f"{path} is not valid JSON ({exc}); re-export the artifact") from None
+    return Manifest.from_dict(data, str(path))
 
 
-def verify_manifest(artifact: str | Path, manifest: dict) -> None:
+def verify_manifest(artifact: str | Path, manifest: Mapping) -> None:
     digest = sha256_file(artifact)
     if manifest.get("sha256") != digest:
         raise ArtifactError(
@@ -158,12 +236,12 @@ def record_quality(artifact: str | Path, key: str, metrics: dict, signature: str
     if manifest is None:
         return
     values = {k: metrics[k] for k in QUALITY_KEYS if k in metrics}
-    quality = manifest.setdefault("quality", {})
+    quality = json.loads(json.dumps(manifest.quality))  # a copy: the manifest is frozen
     if signature:
         quality.setdefault(key, {}).setdefault("signatures", {})[signature] = values
     else:
         quality[key] = values
-    atomic_write_json(manifest_path(artifact), manifest)
+    save_manifest(artifact, manifest.replace(quality=quality))
 
 
 # -- multi-signature (PTA) artifacts ------------------------------------------------------

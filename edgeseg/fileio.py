@@ -47,7 +47,12 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 
 
 def atomic_write_json(path: str | os.PathLike, obj) -> Path:
-    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+
+
+def _json_default(o):
+    """Mappings (a Manifest) as objects; anything else JSON does not know as its text."""
+    return dict(o) if isinstance(o, Mapping) else str(o)
 
 
 def csv_text(columns: Sequence[str], rows: Iterable[Mapping]) -> str:

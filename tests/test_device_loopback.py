@@ -519,6 +519,10 @@ def test_battery_only_energy_and_charging_warning(phone, tiny_tflite, tmp_path):
 def test_report_command_writes_plots_and_html(phone, tiny_tflite, tmp_path):
     profile = write_profile(tmp_path, phone.port)
     reports = tmp_path / "reports"
+    work = phone.sandbox.root / "data/local/tmp/edgeseg"
+    work.mkdir(parents=True, exist_ok=True)
+    driver = SensorDriver(phone.sandbox, work)  # gauge and rails that follow the load (a still gauge is no figure)
+    driver.thread.start()
     os.environ["ADB_KEY_PATH"] = str(tmp_path / "adbkey")
     try:
         r = CliRunner().invoke(main, ["bench", str(tiny_tflite), "--device", str(profile), "--delegate", "cpu,xnnpack",
@@ -528,6 +532,7 @@ def test_report_command_writes_plots_and_html(phone, tiny_tflite, tmp_path):
         r = CliRunner().invoke(main, ["deploy", str(tiny_tflite), "--device", str(profile)], catch_exceptions=False)
         assert r.exit_code == 0 and "already on the device (same sha256)" in r.output
     finally:
+        driver.stop.set()
         os.environ.pop("ADB_KEY_PATH", None)
     r = CliRunner().invoke(main, ["report", str(reports), "--html", "--reports", str(tmp_path / "merged")])
     assert r.exit_code == 0, r.output

@@ -130,39 +130,45 @@ def prepare_key(targets: list[Target], transport: str | None, key_path: str | No
 
 def run_parallel(targets: list[Target], work: Callable[[Target], dict]) -> list[dict | BaseException]:
     """``work(target)`` for every target at once, one thread each; each result, or the
-    exception that ended that device's work, in the targets' order."""
+    exception that ended that device's work, in the targets' order. Ctrl-C or SIGTERM (which
+    reach the main thread only) are passed on to every device's thread, which stops its
+    processes on the device like a one-device sweep does, and then raised here."""
+    import time  # noqa: PLC0415
+
     results: list[dict | BaseException | None] = [None] * len(targets)
+    done = [threading.Event() for _ in targets]
 
     def one(i: int, target: Target) -> None:
         try:
             results[i] = work(target)
         except BaseException as exc:  # noqa: BLE001  (that device's failure, reported with it)
             results[i] = exc
+        finally:
+            done[i].set()
 
     threads = [threading.Thread(target=one, args=(i, t), name=f"edgeseg-bench-{t.label}", daemon=True)
                for i, t in enumerate(targets)]
     for t in threads:
         t.start()
     try:
-        for t in threads:
-            while t.is_alive():
-                t.join(0.2)
-    except KeyboardInterrupt as exc:  # Ctrl-C / SIGTERM reach the main thread only: pass it on to every device
-        interrupt_threads(threads, type(exc))
+        while not all(d.is_set() for d in done):  # polled: an interrupted Thread.join can lose track of its thread
+            time.sleep(0.1)
+    except KeyboardInterrupt as exc:
+        live = [t for t, d in zip(threads, done) if not d.is_set()]
+        interrupt_threads(live, type(exc), done)
         raise
     return results  # type: ignore[return-value]
 
 
-def interrupt_threads(threads: list[threading.Thread], kind: type[BaseException], wait_s: float = 60.0) -> None:
-    """Raise ``kind`` in each live thread (at its next Python instruction), so each device's
-    sweep stops its processes on the device and removes its files as a one-device sweep
-    does on Ctrl-C; wait for them, at most ``wait_s`` in all."""
+def interrupt_threads(threads: list[threading.Thread], kind: type[BaseException], done, wait_s: float = 60.0) -> None:
+    """Raise ``kind`` in each of ``threads`` (at its next Python instruction) and wait, at most
+    ``wait_s`` in all, until every ``done`` event is set."""
     import ctypes  # noqa: PLC0415
     import time  # noqa: PLC0415
 
     for t in threads:
-        if t.is_alive() and t.ident is not None:
+        if t.ident is not None:
             ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(t.ident), ctypes.py_object(kind))
     deadline = time.monotonic() + wait_s
-    for t in threads:
-        t.join(max(0.0, deadline - time.monotonic()))
+    while not all(d.is_set() for d in done) and time.monotonic() < deadline:
+        time.sleep(0.05)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Callable
 
 from .schema import NOISY_SPREAD
@@ -283,6 +284,8 @@ def as_json(obj) -> str:
             return o.item()
         if isinstance(o, Path):
             return str(o)
+        if isinstance(o, Mapping):  # a Manifest
+            return dict(o)
         raise TypeError(type(o))
 
     return json.dumps(obj, indent=2, default=default)
