@@ -701,7 +701,8 @@ def _bench_one(c: BenchConfig, target, paths, say: Say, progress_factory) -> dic
                             key_path=c.key, adb_server=c.adb_server)
     with session as s:
         res = bench_device(s, paths, delegates, c.threads, c.runs, c.min_secs, c.op_profile, c.power,
-                           c.benchmark_binary, c.require_full_delegation, say=say, progress_factory=progress_factory)
+                           c.benchmark_binary, c.require_full_delegation, say=say, progress_factory=progress_factory,
+                           allow_charging=c.allow_charging)
     info = res["device"]
     ident = {"serial": info.get("serial") or session.serial or "", "model": info.get("model", ""),
              "soc": info.get("soc", "")}

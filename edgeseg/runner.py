@@ -43,6 +43,22 @@ def boot_clock() -> float | None:
     return time.clock_gettime(clock) if clock is not None else None
 
 
+def emulation() -> str | None:
+    """What emulates this process, where something says so: ``$EDGESEG_EMULATION``, set by the
+    qemu-user wrapper of the emulated arm64 board (benchmarks/arm64_board.py)."""
+    import os  # noqa: PLC0415
+
+    return os.environ.get("EDGESEG_EMULATION") or None
+
+
+def emulation_note(what: str | None) -> dict:
+    """The latency row's note when the runner runs under emulation (its latency is the emulator's
+    speed on the host's CPU, not a device figure); nothing otherwise."""
+    if not what:
+        return {}
+    return {"emulated": what, "note": f"measured under emulation ({what}): latency is not a device figure"}
+
+
 def latency_stats(times_s) -> dict:
     a = np.asarray(times_s, dtype=np.float64) * 1e3
     if a.size == 0:
@@ -199,7 +215,7 @@ def run_benchmark(graph: str, threads: int = 2, runs: int = 50, min_secs: float 
     return {"init_ms": init_ms, "first_ms": first_ms, "warmup_ms": float(np.mean(warm) * 1e3), **latency_stats(timed),
             "threads": threads, "delegate": delegate, "backend": backend, **cover, "status": status,
             "timed_start": window_start, "timed_end": window_end, "timed_start_boot": boot_start,
-            "timed_end_boot": boot_end}
+            "timed_end_boot": boot_end, **emulation_note(emulation())}
 
 
 def run_tensor_io(graph: str, inputs_dir: str, outputs_dir: str, threads: int = 2, delegate: str = "xnnpack",
@@ -254,7 +270,8 @@ def run_tensor_io(graph: str, inputs_dir: str, outputs_dir: str, threads: int = 
             for b in blobs:
                 fh.write(b)
         os.replace(tmp, os.path.join(outputs_dir, f))
-    return {"status": "ok", "frames": len(frames), "delegate": delegate, "backend": backend, "threads": threads}
+    return {"status": "ok", "frames": len(frames), "delegate": delegate, "backend": backend, "threads": threads,
+            **({"emulated": emulation()} if emulation() else {})}
 
 
 def main(argv=None) -> int:

@@ -288,6 +288,13 @@ class SensorDriver:
             self._hal_segment(self._cs(last), False)
         while not self.stop.is_set():
             now = boot_clock()
+            # the energy since the last step, exactly, on the trace as it was then (a switch below
+            # happens at `now`): idle, or the ramp's trapezoid; a late step (this thread lagging on
+            # a busy host) then changes nothing but how often the counters are written
+            if self.t_switch is None:
+                step_mj = I_IDLE * V_BATT * (now - last)
+            else:
+                step_mj = (self.current(last) + self.current(now)) / 2 * V_BATT * (now - last)
             # the HAL's trace steps on a /proc/uptime tick: the switch is that tick's time
             switch = self._cs(now) / 100.0 if self.rails == "hal" else now
             if self.trigger == "load":
@@ -315,9 +322,8 @@ class SensorDriver:
                 hal_running = self.t_switch is not None
                 self._hal_segment(self._cs(now), hal_running)
             i_ma = self.current(now)
-            p_mw = i_ma * V_BATT
             for rail, share in (("S4M_VDD_CPUCL0", 0.7), ("S5M_VDD_INT", 0.3)):
-                self.sb.rail_uws[rail] += p_mw * 1e3 * share * (now - last)
+                self.sb.rail_uws[rail] += step_mj * 1e3 * share
             last = now
             if not (self.constant_gauge and gauge_written):
                 self.sb.set_battery(current_ua=-(i_ma - self.charger_ma) * 1000, voltage_uv=V_BATT * 1e6)
