@@ -17,10 +17,15 @@ What `setup` does (each step cached; a second run only checks):
    dependencies, fetched with `pip download --platform manylinux_2_27_aarch64
    --only-binary=:all: --python-version <the root's>` and installed into the root's
    /usr/local/lib/python3.X/dist-packages by the host's pip (--target, same flags);
-3. `qemu-aarch64-static -L ROOT ROOT/usr/bin/python3 -c 'import ai_edge_litert, numpy'`
+3. ROOT/proc/cpuinfo, an aarch64 one (Cortex-A76 cores, as many as the host's): under
+   qemu-user the guest reads the host's x86 /proc/cpuinfo (qemu 7.2 fakes none for aarch64),
+   pytorch/cpuinfo in LiteRT then finds no ARM core and allocate_tensors() dies of SIGSEGV
+   (a NULL read at 0x8); qemu's -L prefix serves ROOT/proc/cpuinfo instead;
+4. `qemu-aarch64-static -L ROOT ROOT/usr/bin/python3 -c 'import ai_edge_litert, numpy'`
    (qemu called explicitly, binfmt_misc not assumed), and a wrapper, CACHE/bin/python3-aarch64,
    that runs the root's python3 under qemu (a profile's `python` is one word: the runners
-   quote it). It marks the process as emulated ($EDGESEG_EMULATION) so that edgeseg/runner.py
+   quote it) with -cpu cortex-a76 (--cpu): qemu's default `max` CPU has SVE and SME, and
+   LiteRT's kernels picked for them ran about 2-3x slower under emulation than its NEON ones. It marks the process as emulated ($EDGESEG_EMULATION) so that edgeseg/runner.py
    notes on its latency rows that they were measured under emulation.
 
 The setup's timings, versions and paths go to CACHE/board.json.
@@ -54,6 +59,11 @@ DEFAULT_CACHE = Path(os.environ.get("EDGESEG_ARM64_CACHE", "~/.cache/edgeseg/arm
 PLATFORMS = ("manylinux_2_27_aarch64", "manylinux_2_28_aarch64", "manylinux_2_17_aarch64", "manylinux2014_aarch64")
 PACKAGES = ("python3", "libstdc++6", "ca-certificates")
 WRAPPER = "python3-aarch64"
+CPU = "cortex-a76"
+#: one core of ROOT/proc/cpuinfo (an Arm Cortex-A76, what --cpu cortex-a76 emulates)
+CPUINFO = ("processor\t: {i}\nBogoMIPS\t: 50.00\nFeatures\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics "
+           "fphp asimdhp cpuid asimdrdm lrcpc dcpop asimddp\nCPU implementer\t: 0x41\nCPU architecture: 8\n"
+           "CPU variant\t: 0x4\nCPU part\t: 0xd0b\nCPU revision\t: 1\n\n")
 DEFAULT_PORT = 15555
 
 
@@ -91,9 +101,27 @@ def root_python(root: Path) -> str:
     return names[-1][len("python"):]
 
 
-def run_arm(root: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([qemu(), "-L", str(root), str(root / "usr/bin/python3"), *args], capture_output=True,
-                          text=True, timeout=timeout)
+def run_arm(root: Path, *args: str, cpu: str = CPU, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([qemu(), "-cpu", cpu, "-L", str(root), str(root / "usr/bin/python3"), *args],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def host_cpus() -> list[int]:
+    """The host's possible CPUs (what cpuinfo reads from /sys, which qemu does not redirect)."""
+    try:
+        text = Path("/sys/devices/system/cpu/possible").read_text().strip()
+    except OSError:
+        return list(range(os.cpu_count() or 1))
+    out = []
+    for part in text.split(","):
+        a, _, b = part.partition("-")
+        out += range(int(a), int(b or a) + 1)
+    return out
+
+
+def write_cpuinfo(root: Path) -> None:
+    (root / "proc").mkdir(exist_ok=True)
+    (root / "proc/cpuinfo").write_text("".join(CPUINFO.format(i=i) for i in host_cpus()))
 
 
 def make_root(p: dict, suite: str, mirror: str) -> float:
@@ -157,23 +185,23 @@ def install_wheels(p: dict) -> tuple[float, dict]:
     return time.monotonic() - t0, want
 
 
-def write_wrapper(p: dict) -> None:
+def write_wrapper(p: dict, cpu: str = CPU) -> None:
     p["bin"].mkdir(parents=True, exist_ok=True)
     root = p["root"]
     p["wrapper"].write_text(
         "#!/bin/sh\n# edgeseg's emulated arm64 board: the arm64 root's python3 under qemu-user "
         "(benchmarks/arm64_board.py)\n"
-        "export EDGESEG_EMULATION=qemu-aarch64\n"
-        f'exec {qemu()} -L {root} {root}/usr/bin/python3 "$@"\n')
+        f"export EDGESEG_EMULATION=qemu-aarch64/{cpu}\n"
+        f'exec {qemu()} -cpu {cpu} -L {root} {root}/usr/bin/python3 "$@"\n')
     p["wrapper"].chmod(0o755)
 
 
-def check(p: dict) -> dict:
+def check(p: dict, cpu: str = CPU) -> dict:
     code = ("import platform, numpy, ai_edge_litert, json; from ai_edge_litert.interpreter import Interpreter; "
             "print(json.dumps({'machine': platform.machine(), 'python': platform.python_version(), "
             "'numpy': numpy.__version__, 'ai_edge_litert': ai_edge_litert.__file__}))")
     t0 = time.monotonic()
-    res = run_arm(p["root"], "-c", code)
+    res = run_arm(p["root"], "-c", code, cpu=cpu)
     if res.returncode != 0:
         sys.exit(f"qemu-aarch64-static -L {p['root']} python3 -c 'import ai_edge_litert, numpy' failed:\n"
                  f"{res.stderr[-3000:]}")
@@ -191,15 +219,16 @@ def cmd_setup(a) -> None:
     t0 = time.monotonic()
     t_root = make_root(p, a.suite, a.mirror)
     t_wheels, versions = install_wheels(p)
-    write_wrapper(p)
-    got = check(p)
+    write_cpuinfo(p["root"])
+    write_wrapper(p, a.cpu)
+    got = check(p, a.cpu)
     total = time.monotonic() - t0
     meta = json.loads(p["meta"].read_text()) if p["meta"].exists() else {}
     if t_root or t_wheels or not meta:  # a fresh build: its times; a cached one keeps them
         meta = {"built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "root_s": round(t_root, 1),
                 "wheels_s": round(t_wheels, 1), "setup_s": round(total, 1), "suite": a.suite, "mirror": a.mirror}
     meta.update({"cache": str(p["cache"]), "root": str(p["root"]), "python_wrapper": str(p["wrapper"]),
-                 "qemu": qemu(), "versions": versions, "check": got,
+                 "qemu": qemu(), "qemu_cpu": a.cpu, "versions": versions, "check": got,
                  "root_mb": round(sum(f.stat().st_size for f in p["root"].rglob("*") if f.is_file()
                                       and not f.is_symlink()) / 2**20, 1)})
     p["meta"].write_text(json.dumps(meta, indent=2) + "\n")
@@ -208,7 +237,7 @@ def cmd_setup(a) -> None:
 
 
 def cmd_check(a) -> None:
-    check(paths(a.cache))
+    check(paths(a.cache), a.cpu)
 
 
 def cmd_serve(a) -> None:
@@ -245,13 +274,15 @@ def main(argv=None) -> None:
     s = sub.add_parser("setup", help="build (or check) the arm64 root, its wheels and the python wrapper")
     s.add_argument("--suite", default="bookworm")
     s.add_argument("--mirror", default="http://deb.debian.org/debian")
-    sub.add_parser("check", help="qemu-aarch64-static -L ROOT python3 -c 'import ai_edge_litert, numpy'")
+    s.add_argument("--cpu", default=CPU, help=f"qemu's -cpu for the wrapper (default {CPU})")
+    c = sub.add_parser("check", help="qemu-aarch64-static -L ROOT python3 -c 'import ai_edge_litert, numpy'")
+    c.add_argument("--cpu", default=CPU)
     v = sub.add_parser("serve", help="serve the board over the loopback ADB daemon until Ctrl-C")
     v.add_argument("--port", type=int, default=DEFAULT_PORT)
     a = ap.parse_args(argv)
     a.cache = a.cache.expanduser().resolve()
     if a.cmd is None:  # plain `arm64_board.py`: setup with its defaults
-        a.suite, a.mirror = s.get_default("suite"), s.get_default("mirror")
+        a.suite, a.mirror, a.cpu = s.get_default("suite"), s.get_default("mirror"), CPU
     {"setup": cmd_setup, "check": cmd_check, "serve": cmd_serve, None: cmd_setup}[a.cmd](a)
 
 

@@ -364,7 +364,7 @@ def test_class_names_of_any_script_survive_every_csv_and_table(tmp_path):
                for recipe, ious in (("float32", (0.5, 0.25, 0.75)), ("int8", (0.4, 0.0, 0.7)))]
     folder = write_report(tmp_path / "reports", "unicode", latency=[], quality=quality)
     header = (folder / "quality.csv").read_bytes().decode("utf-8").splitlines()[0]
-    assert header == "artifact,recipe,dataset,split,images,miou,dice,pixel_accuracy,backend,iou_车道,iou_线,iou_stræde"
+    assert header == "artifact,recipe,dataset,split,images,miou,dice,pixel_accuracy,backend,iou_车道,iou_线,iou_stræde,run_id"
     with open(folder / "per_class.csv", encoding="utf-8", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert [r["class"] for r in rows] == names * 2

@@ -173,3 +173,30 @@ def test_probe_says_it_started_the_adb_server(tmp_path, monkeypatch):
     finally:
         subprocess.run([ADB, "-P", str(port), "kill-server"], capture_output=True, timeout=30)
         d.stop()
+
+
+def test_a_connection_on_a_descriptor_above_1023_still_reads(tmp_path):
+    """select() fails for descriptors above 1023: a long sweep or a device lab gets there."""
+    import resource
+    import socket
+
+    from edgeseg.device.transport import AdbTcpConnection
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1200:
+        pytest.skip(f"this machine allows {hard} open files, too few to reach descriptor 1100")
+    if soft < 1200:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1200 if hard == resource.RLIM_INFINITY else min(1200, hard), hard))
+    a, b = socket.socketpair()
+    try:
+        high = os.dup2(a.fileno(), 1100)
+        sock = socket.socket(fileno=high)
+        conn = object.__new__(AdbTcpConnection)
+        conn.sock, conn.address = sock, "test"
+        b.sendall(b"abcd")
+        assert conn._read_n(4, None, 5.0) == b"abcd"
+        sock.close()
+    finally:
+        a.close()
+        b.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

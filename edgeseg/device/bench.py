@@ -368,6 +368,8 @@ def bench_device(session: DeviceSession, artifacts: list[Path], delegates: list[
     ``device["conditions"]`` holds each row's conditions on the phone (keyed
     ``artifact/delegate``). Ctrl-C or SIGTERM stops the row's processes on the device,
     removes its files and raises :class:`edgeseg.errors.Interrupted`."""
+    # long: one sweep's state is shared across its rows (the device once lost, the accelerators seen, the row
+    # being measured, which the Ctrl-C/SIGTERM cleanup needs); each row's work is in bench_row / power_of_row
     from ..fileio import sha256_file  # noqa: PLC0415
     from ..version import __version__  # noqa: PLC0415
 

@@ -195,8 +195,10 @@ class AdbTcpConnection:
             now = time.monotonic()
             waits = [w for w in (idle, None if deadline is None else deadline - now) if w is not None]
             wait = max(0.0, min(waits)) if waits else None
-            try:
-                ready, _, _ = select.select([self.sock], [], [], wait)
+            try:  # poll, not select: select() fails for descriptors above 1023 (a long sweep, a device lab)
+                poller = select.poll()
+                poller.register(self.sock, select.POLLIN | select.POLLPRI | select.POLLHUP | select.POLLERR)
+                ready = poller.poll(None if wait is None else wait * 1000.0)
             except (OSError, ValueError) as exc:
                 raise DeviceConnectionError(f"connection to {self.address} is closed: {exc}") from None
             if not ready:

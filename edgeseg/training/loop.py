@@ -270,11 +270,13 @@ def _missing_folders(path: Path) -> list[Path]:
 
 
 def _remove_unfinished(out: Path, created: list[Path], lock: FileLock) -> None:
-    """After a failed call: the run folder this call created goes again unless an epoch of
-    it finished (a checkpoint exists), so no half-made run stays behind."""
+    """After a failed call: the run folder this call created goes again unless the run had
+    started (its config.json is written after the first step: from then on the error says
+    how to --resume it), so no half-made folder stays behind."""
     import shutil  # noqa: PLC0415
 
-    if not created or (out / "ckpt" / "checkpoint").exists() or (out / "history.csv").exists():
+    if not created or (out / "config.json").exists() or (out / "ckpt" / "checkpoint").exists() \
+            or (out / "history.csv").exists():
         return
     lock.release(remove=True)
     shutil.rmtree(out, ignore_errors=True)
