@@ -493,6 +493,8 @@ def fit(model, optimizer, schedule, out: Path, train_cache, val_cache, ds, *, ep
     except _Diverged as exc:
         _remove_partial_files(out)
         done = int(epoch_var.numpy())
+        if not done:  # nothing to keep: without its config the folder this call made goes (see _remove_unfinished)
+            (out / "config.json").unlink(missing_ok=True)
         lr = float(schedule(optimizer.iterations))
         lower = min(lr / 10, 1e-3)
         kept = (f"{out} keeps the {done} finished epoch(s) before it, but resuming would train at the same rate"
