@@ -10,8 +10,6 @@ import json
 import os
 import re
 import sys
-import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -345,17 +343,6 @@ PMIC = pw.CounterSource(
     readings=_pmic_readings, unreadable=lambda power: f"no readable {PMIC_FILE}")
 
 
-def record_switches(driver) -> list:
-    switches = []
-
-    def watch():
-        while not driver.stop.is_set():
-            if driver.t_switch is not None and (not switches or switches[-1] != driver.t_switch):
-                switches.append(driver.t_switch)
-            time.sleep(0.001)
-
-    threading.Thread(target=watch, daemon=True).start()
-    return switches
 
 
 @pytest.mark.e2e
@@ -381,6 +368,8 @@ def test_a_new_power_source_row_gives_the_energy_on_device_shells(monkeypatch, t
         monkeypatch.setattr(phone.sandbox, "write_rails", also_the_pmic)
         driver = SensorDriver(phone.sandbox, work)  # the profile's only source is the pmic: the rails go unread
         driver.thread.start()
+        from test_device_loopback import record_switches  # the loopback tests' watcher of the driven trace
+
         switches = record_switches(driver)
         profile = profile_file(tmp_path, phone.port, "python", ["cpu"], source="pmic")
         said = []
