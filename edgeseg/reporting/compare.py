@@ -155,6 +155,24 @@ def _verdicts(row: dict) -> list[str]:
     return out
 
 
+def _host_load_note(reps: list[dict], rows: list[dict]) -> str | None:
+    """What the host's load was in each report, where host rows are compared and the host was
+    busy in either: on a loaded machine the median moves with the other work, not the model."""
+    if not any(r["device"] == "host" and "base_median_ms" in r for r in rows):
+        return None
+    loads, cores = [], None
+    for rep in reps:
+        host = (rep.get("run") or {}).get("host") or {}
+        la = host.get("load_average")
+        loads.append(la[0] if isinstance(la, list) and la else None)
+        cores = cores or host.get("cpu_count")
+    if None in loads or not cores or max(loads) < 0.5 * cores:
+        return None
+    return (f"the host's 1-minute load average was {loads[0]:g} (base) and {loads[1]:g} (new) on {cores} cores: "
+            "host latency changes measured on a busy machine are its load's as much as the model's; "
+            "compare host rows measured on a quiet machine")
+
+
 def compare_reports(base: str | Path, new: str | Path, rules: tuple[str, ...] = ()) -> dict:
     """Rows (one per key in either report), breaches of ``rules``, and notes."""
     parsed = [parse_rule(r) for r in rules]
@@ -196,6 +214,8 @@ def compare_reports(base: str | Path, new: str | Path, rules: tuple[str, ...] = 
         breaches += [why for rule in parsed if (why := rule.breached_by(row))]
     if no_err:
         notes.append("some energy rows carry no energy_mj_err: their energy changes are judged without a noise band")
+    if note := _host_load_note(reps, rows):
+        notes.append(note)
     if not any(r["verdict"] not in ("new", "missing", "failed", "fixed") for r in rows):
         notes.append("no (artifact, device, delegate) row was measured in both reports")
     return {"base": str(base), "new": str(new), "rules": [r.text for r in parsed], "rows": rows,
