@@ -232,7 +232,8 @@ def train(ctx, resume, **options) -> None:
         res = api.train(cfg, resume=resume, on_epoch=lambda r: say.line(console.epoch_line(r)), on_batch=say.batch, progress=_progress())
     finally:
         say.close()
-    click.echo(f"best val mIoU {res.best_val_miou:.4f} at epoch {res.best_epoch}; run in {res.run}")
+    who = f"{res.data['worker']} (the chief writes the run): " if res.data.get("worker") else ""
+    click.echo(f"{who}best val mIoU {res.best_val_miou:.4f} at epoch {res.best_epoch}; run in {res.run}")
 
 
 # -- quantize ---------------------------------------------------------------------------

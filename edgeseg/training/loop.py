@@ -35,7 +35,9 @@ from ..fileio import FileLock, LockedError, OutputPathError, atomic_write_csv, a
 from ..interrupt import interrupted_by, sigterm_as_interrupt
 from ..models.pta import parse_distribution
 from ..models.registry import DEFAULT_MODEL, MODELS, build_model, model_config
+from .distribute import STRATEGIES, make_strategy, role_for
 from .losses import LOSSES, WEIGHTED_LOSSES, make_loss
+from .precision import PRECISIONS, float32_head, policy
 from ..run import load_run_model, read_run_config  # noqa: F401 (load_run_model: re-exported)
 from .metrics import median_frequency_weights, score_split
 from .recipe import SCHEDULES, WeightEMA, make_schedule
@@ -90,6 +92,12 @@ class TrainConfig:
     model_options: dict = field(default_factory=dict)
     pta_sampling: str | None = option(None, "unet-pta: configurations sampled per training step, CONFIG:WEIGHT,... "
                                             "(default: the seed's HHH:0.45,LHH:0.15,HLH:0.15,HHL:0.15,LLL:0.10).")
+    strategy: str = option("auto", "tf.distribute strategy: " + "; ".join(f"{r.name} = {r.description}" for r in
+                                                                        STRATEGIES.values()) +
+                           ". --batch is the global batch.", choices=STRATEGIES)
+    precision: str = option("float32", "Compute format of training: " + "; ".join(
+        f"{r.name} = {r.description}" for r in PRECISIONS.values()) + ". Exported artifacts are float32/int8 either "
+        "way.", choices=PRECISIONS)
 
     def __post_init__(self):
         """The defaults that depend on the model come from its registry row, so a config built
@@ -107,7 +115,8 @@ class TrainConfig:
         if self.input_size is None:
             self.input_size = spec.input_size
         self.input_size = tuple(int(v) for v in parse_size(self.input_size))
-        for name, table in (("loss", LOSSES), ("schedule", SCHEDULES), ("resize", RESIZE_MODES)):
+        for name, table in (("loss", LOSSES), ("schedule", SCHEDULES), ("resize", RESIZE_MODES),
+                            ("strategy", STRATEGIES), ("precision", PRECISIONS)):
             if getattr(self, name) not in table:
                 raise UsageError(f"{name} '{getattr(self, name)}' is not one of {', '.join(table)}",
                                  param="--" + name.replace("_", "-"))
@@ -116,12 +125,6 @@ class TrainConfig:
                              f"--loss {self.loss} does not use them: use --loss ce or --loss ce_dice with "
                              "--class-weights, or drop --class-weights")
 
-
-def strategy():
-    """Several visible GPUs: MirroredStrategy; otherwise the default one-device strategy."""
-    tf = import_tf()
-    gpus = tf.config.list_logical_devices("GPU")
-    return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
 
 
 def _read_history(path: Path) -> list[dict]:
@@ -133,10 +136,12 @@ def _read_history(path: Path) -> list[dict]:
         return list(csv.DictReader(fh))
 
 
-#: Training options a resumed run may change: only how far it goes.
-RESUMABLE_CHANGES = ("epochs",)
+#: Training options a resumed run may change: how far it goes, and where it runs (the global
+#: batch stays, so the same run continues on another number of workers).
+RESUMABLE_CHANGES = ("epochs", "strategy")
 #: What runs made before an option existed did, for comparing them on --resume.
-LEGACY_OPTIONS = {"schedule": "exp", "warmup_epochs": 0.0, "ema": 0.0, "jit_compile": False}
+LEGACY_OPTIONS = {"schedule": "exp", "warmup_epochs": 0.0, "ema": 0.0, "jit_compile": False, "strategy": "auto",
+                  "precision": "float32"}
 
 
 def stored_train_config(run: str | Path) -> dict:
@@ -216,6 +221,9 @@ def train(cfg: TrainConfig, resume: bool = False, on_epoch: Callable[[dict], Non
         raise TrainError(f"--ema must be in (0, 1), or 0 to switch the weight average off; got {cfg.ema}")
     if cfg.warmup_epochs < 0:
         raise TrainError(f"--warmup-epochs must be >= 0, got {cfg.warmup_epochs}")
+    role = role_for(cfg.strategy)  # TF_CONFIG checked before any work
+    if not role.is_chief:
+        return _train_worker(cfg, role, resume, on_epoch, progress, verbose, on_batch)
     out = Path(cfg.out)
     try:
         check_writable_output(out, "--out")
@@ -238,6 +246,39 @@ def train(cfg: TrainConfig, resume: bool = False, on_epoch: Callable[[dict], Non
         raise
     finally:
         lock.release()
+
+
+def _train_worker(cfg: TrainConfig, role, resume: bool, on_epoch, progress, verbose, on_batch) -> dict:
+    """A non-chief worker of a multi-worker run: it trains in step with the chief, writing its
+    share of every save into a temporary folder (seeded from the chief's run on --resume)
+    that is removed when it ends; the run folder is the chief's alone."""
+    import shutil  # noqa: PLC0415
+    import tempfile  # noqa: PLC0415
+
+    tmp = Path(tempfile.mkdtemp(prefix=f"edgeseg-{role.task_type}{role.index}-"))
+    try:
+        if resume:
+            src = Path(cfg.out)
+            if not (src / "config.json").is_file():
+                raise TrainError(f"cannot resume: {src} holds no run (no config.json); a worker resumes from the "
+                                 "chief's run folder, which it must see at the same path")
+            for name in ("config.json", "history.csv", "ckpt"):
+                if (src / name).is_dir():
+                    shutil.copytree(src / name, tmp / name)
+                elif (src / name).is_file():
+                    shutil.copy2(src / name, tmp / name)
+        from dataclasses import replace  # noqa: PLC0415
+
+        lock = lock_run(tmp)
+        try:
+            with sigterm_as_interrupt():
+                res = _train_locked(replace(cfg, out=str(tmp)), tmp, resume, on_epoch, progress, verbose, on_batch,
+                                    role=role)
+        finally:
+            lock.release()
+        return {**res, "run": str(cfg.out), "worker": role.describe(), "history": str(Path(cfg.out) / "history.csv")}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 #: The lock file of a run folder being trained (see :func:`lock_run`).
@@ -287,7 +328,8 @@ def _remove_unfinished(out: Path, created: list[Path], lock: FileLock) -> None:
             break
 
 
-def _train_locked(cfg: TrainConfig, out: Path, resume: bool, on_epoch, progress, verbose, on_batch) -> dict:
+def _train_locked(cfg: TrainConfig, out: Path, resume: bool, on_epoch, progress, verbose, on_batch,
+                  role=None) -> dict:
     """:func:`train` once ``out`` is checked and locked."""
     # long: every check that must run before any work (options, resume, memory, disk) in the order it costs
     config_path = out / "config.json"
@@ -336,12 +378,20 @@ def _train_locked(cfg: TrainConfig, out: Path, resume: bool, on_epoch, progress,
     check_memory(f"the decoded image cache ({n_images} images at {format_size(cfg.input_size)})",
                  cache_bytes(n_images, cfg.input_size), "lower --input-size or use --limit")
     import_tf()
+    strat = make_strategy(cfg.strategy)  # first: MultiWorkerMirroredStrategy must precede any TensorFlow work
     import tf_keras as keras  # noqa: PLC0415
 
     keras.utils.set_random_seed(cfg.seed)
-    strat = strategy()
-    with strat.scope():  # built before any data is decoded: its memory need is checked first
+    role = role or role_for(cfg.strategy)
+    run_cfg["distribute"] = {"strategy": cfg.strategy, "replicas": int(strat.num_replicas_in_sync),
+                             "workers": role.workers}
+    if cfg.precision != "float32" and cfg.model == "unet-pta":
+        raise TrainError(f"--precision {cfg.precision} is not available for unet-pta (its configuration bank is not "
+                         "cloned with a float32 head); train it with --precision float32")
+    with strat.scope(), policy(cfg.precision):  # built before any data is decoded: its memory need is checked first
         model = build_model(cfg.model, cfg.input_size, ds.num_classes, mcfg)
+        if cfg.precision != "float32":
+            model = float32_head(keras, model)
     check_memory(f"training {cfg.model} at {format_size(cfg.input_size)} with batch {cfg.batch}",
                  activation_bytes(model, cfg.batch) + cache_bytes(n_images, cfg.input_size),
                  "lower --input-size or --batch")
@@ -414,6 +464,9 @@ def fit(model, optimizer, schedule, out: Path, train_cache, val_cache, ds, *, ep
         raise TrainError(f"{out} has already trained {first_epoch} epoch(s); ask for more with --epochs")
 
     data = train_dataset(train_cache, batch, seed, first_epoch, epochs, aug)
+    options = tf.data.Options()  # the dataset is in memory, not files: workers split each global batch
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    data = data.with_options(options)
 
     def predict(images):
         return model(normalise(images), training=False).numpy()
