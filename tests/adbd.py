@@ -242,13 +242,22 @@ class SensorDriver:
     benchmark at the start of its warm-up and the end of its timed runs: its model load and
     delegate init stay at idle power). ``charger_ma``: a charger's current into the phone
     (the gauge reads the phone's draw minus it; negative = net charging). ``constant_gauge``:
-    the gauge reads its first value forever (a cached or simulated current_now)."""
+    the gauge reads its first value forever (a cached or simulated current_now).
+
+    The phone's current is what the driver last wrote: each step holds the trace's value at
+    that step until the next one, the gauge file shows it, and the rail counters integrate
+    it. On a busy host the steps come late, and the held current lags the ideal ramp; the
+    truth of the gauge and the rails (:meth:`analytic_energy_mj`) is the integral of that
+    held current, from the log of every step, so a lagging driver moves the truth with the
+    readings instead of away from them. The HAL's trace is computed from the boot clock at
+    the moment it is read, so its truth is the ideal ramp."""
 
     def __init__(self, sandbox: PhoneSandbox, work_dir: Path, rails: str | None = "sysfs", trigger: str = "marker",
                  charger_ma: float = 0.0, constant_gauge: bool = False):
         self.sb, self.work, self.rails = sandbox, work_dir, rails
         self.trigger, self.charger_ma, self.constant_gauge = trigger, charger_ma, constant_gauge
         self.t_switch = None
+        self.held: list[tuple[float, float]] = []  # (boot clock, mA) of every step: the current from then on
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.loop, daemon=True)
         if rails != "sysfs" and rails != "stuck":
@@ -288,13 +297,8 @@ class SensorDriver:
             self._hal_segment(self._cs(last), False)
         while not self.stop.is_set():
             now = boot_clock()
-            # the energy since the last step, exactly, on the trace as it was then (a switch below
-            # happens at `now`): idle, or the ramp's trapezoid; a late step (this thread lagging on
-            # a busy host) then changes nothing but how often the counters are written
-            if self.t_switch is None:
-                step_mj = I_IDLE * V_BATT * (now - last)
-            else:
-                step_mj = (self.current(last) + self.current(now)) / 2 * V_BATT * (now - last)
+            # the energy since the last step: the current held since then (see the class doc)
+            step_mj = (self.held[-1][1] if self.held else I_IDLE) * V_BATT * (now - last)
             # the HAL's trace steps on a /proc/uptime tick: the switch is that tick's time
             switch = self._cs(now) / 100.0 if self.rails == "hal" else now
             if self.trigger == "load":
@@ -322,6 +326,7 @@ class SensorDriver:
                 hal_running = self.t_switch is not None
                 self._hal_segment(self._cs(now), hal_running)
             i_ma = self.current(now)
+            self.held.append((now, i_ma))
             for rail, share in (("S4M_VDD_CPUCL0", 0.7), ("S5M_VDD_INT", 0.3)):
                 self.sb.rail_uws[rail] += step_mj * 1e3 * share
             last = now
@@ -332,10 +337,26 @@ class SensorDriver:
                 self.sb.write_rails(now * 1000)
             time.sleep(0.002)
 
-    def analytic_energy_mj(self, window_start, window_end, switch, mean_ms) -> float:
-        mid = (window_start + window_end) / 2 - switch
-        run_mw = (I_RUN0 + I_RUN_SLOPE * mid) * V_BATT
+    def analytic_energy_mj(self, window_start, window_end, switch, mean_ms, source: str | None = None) -> float:
+        """Energy per inference above idle over the window, as the phone drew it: the held
+        current's integral (the gauge and the rails), or the HAL's ideal ramp from ``switch``
+        (``source="hal"``)."""
+        if source == "hal":
+            mid = (window_start + window_end) / 2 - switch
+            run_mw = (I_RUN0 + I_RUN_SLOPE * mid) * V_BATT
+        else:
+            run_mw = self.held_mean_ma(window_start, window_end) * V_BATT
         return (run_mw - I_IDLE * V_BATT) * mean_ms / 1e3
+
+    def held_mean_ma(self, a: float, b: float) -> float:
+        """The mean of the held current over [a, b] on the boot clock (idle before the first step)."""
+        steps = list(self.held)
+        total = I_IDLE * max(0.0, min(b, steps[0][0] if steps else b) - a)
+        for k, (t, i_ma) in enumerate(steps):
+            lo, hi = max(a, t), min(b, steps[k + 1][0] if k + 1 < len(steps) else b)
+            if hi > lo:
+                total += i_ma * (hi - lo)
+        return total / (b - a)
 
 
 

@@ -353,7 +353,7 @@ def test_energy_per_inference_from_each_source_on_device_shells(tmp_path, tiny_t
     out = json.loads(res.output[res.output.index("{"): res.output.rindex("}") + 1])
     (row,), (pw,) = out["rows"], out["power"]
     assert pw["status"] == "ok" and pw["energy_source"] == used, pw
-    expect = driver.analytic_energy_mj(pw["window_start_s"], pw["window_end_s"], switches[0], row["mean_ms"])
+    expect = driver.analytic_energy_mj(pw["window_start_s"], pw["window_end_s"], switches[0], row["mean_ms"], used)
     got = pw["energy_mj_per_inference"]
     print(f"{shell} {rails} -> {used}: {got:.4f} +- {pw['energy_mj_err']:.4f} mJ vs analytic {expect:.4f} mJ "
           f"({got / expect - 1:+.2%}); readings idle/timed: gauge {pw['gauge_samples_idle']}/{pw['gauge_samples_run']}"
