@@ -170,8 +170,9 @@ def test_device_miou_is_the_hosts_through_benchmark_model_files(lanes_artifacts,
     run = json.loads((folder / "run.json").read_text())
     assert run["eval"]["frames"] == {"frames": 4, "pushed": 4, "reused": 0}
     assert (folder / "report.html").is_file() and list(folder.glob("disagree_*.png"))
-    calls = phone.sandbox.root / "data/local/tmp/edgeseg/eval/in"
-    assert sorted(p.name for p in calls.iterdir()) == [f"{k:06d}.bin" for k in range(4)]
+    (frame_set,) = (phone.sandbox.root / "data/local/tmp/edgeseg/eval/in").iterdir()  # one folder per frame set
+    assert sorted(p.name for p in frame_set.iterdir()) == [f"{k:06d}.bin" for k in range(4)]
+    assert not list((phone.sandbox.root / "data/local/tmp/edgeseg/eval/out").iterdir())  # each call removes its outputs
     # again: the frames are on the phone already (same sha256), nothing is pushed but nothing is stale
     pushes = phone.pushes_started
     res, out, rows = run_eval(arts[recipe], lanes, prof, "xnnpack", tmp_path)
@@ -196,9 +197,9 @@ def test_a_delegate_with_wrong_numerics_is_diverged(lanes_artifacts, phone, tmp_
 
 @pytest.mark.e2e
 @pytest.mark.parametrize("mode, message", [
-    ("truncate", r"the output file of frame 0 \(eval/out/xnnpack/000000.bin\) is truncated: \d+ bytes but the "
+    ("truncate", r"the output file of frame 0 \(eval/out/[0-9a-f]{8}/xnnpack/000000.bin\) is truncated: \d+ bytes but the "
                  r"model's outputs are \d+ bytes \(output \[1, 32, 48, 6\] float32\)"),
-    ("missing", r"no output file for frame 0 \(/data/local/tmp/edgeseg/eval/out/xnnpack/000000.bin\): the runner "
+    ("missing", r"no output file for frame 0 \(/data/local/tmp/edgeseg/eval/out/[0-9a-f]{8}/xnnpack/000000.bin\): the runner "
                 r"exited 0 but wrote nothing there"),
 ])
 def test_broken_output_files_are_failed_rows(lanes_artifacts, phone, tmp_path, mode, message):
@@ -226,14 +227,14 @@ def test_input_files_of_the_wrong_dtype_or_shape_are_refused(lanes_artifacts, ph
     r = rows[("device", "xnnpack")]
     assert res.exit_code == 1 and r["status"] == "failed"
     assert "frame 000000.bin: benchmark_model exit status 134" in r["reason"]
-    assert "The size of eval/in/000000.bin is 18432 bytes. It should be 4608 bytes." in r["reason"]
+    assert __import__("re").search(r"The size of eval/in/[0-9a-f]{16}/000000.bin is 18432 bytes. It should be 4608 bytes.", r["reason"])
     monkeypatch.undo()
     # the wrong shape: benchmark_model resizes the input to it, and the file no longer fits
     monkeypatch.setattr(dev, "TensorIo", lambda i, o, f, n, shape, sig: TensorIo(i, o, f, n, (1, 16, 48, 3), sig))
     res, out, rows = run_eval(arts["int8"], lanes, prof, "xnnpack", tmp_path)
     r = rows[("device", "xnnpack")]
     assert res.exit_code == 1 and r["status"] == "failed"
-    assert "The size of eval/in/000000.bin is 4608 bytes. It should be 2304 bytes." in r["reason"]
+    assert __import__("re").search(r"The size of eval/in/[0-9a-f]{16}/000000.bin is 4608 bytes. It should be 2304 bytes.", r["reason"])
 
 
 @pytest.mark.e2e

@@ -20,7 +20,9 @@ than :data:`AGREEMENT_BOUND` of the pixels or its mIoU differs from the host's b
 from __future__ import annotations
 
 import hashlib
+import logging
 import posixpath
+import secrets
 import tempfile
 import time
 from pathlib import Path
@@ -34,6 +36,8 @@ from .deploy import deploy
 from .runners import BenchContext, TensorIo, runner_for
 from .session import DeviceSession, q
 from .transport import DeviceConnectionError
+
+log = logging.getLogger(__name__)
 
 #: A device row is ``diverged`` when its argmax agreement with the host is below this ...
 AGREEMENT_BOUND = 0.99
@@ -242,7 +246,10 @@ def evaluate_on_device(session: DeviceSession, artifact: Path, predict, cache, d
              "backend": predict.backend, "frames": len(frames), "miou_delta_vs_host": 0.0, "argmax_agreement": 1.0,
              "max_abs_diff": 0.0 if scores else None, "mean_abs_diff": 0.0 if scores else None,
              "seconds": host["seconds"], "status": "ok", "reason": None}]
-    in_dir = f"{EVAL_DIR}/in"
+    # each frame set has its own folder (reused when the same frames come again) and each call
+    # its own output folder: two evals on one device at once never read or overwrite each other's
+    set_digest = hashlib.sha256(b"".join(hashlib.sha256(f).digest() for f in frames)).hexdigest()[:16]
+    in_dir, out_root = f"{EVAL_DIR}/in/{set_digest}", f"{EVAL_DIR}/out/{secrets.token_hex(4)}"
     pushed = None
     label = base.get("artifact", artifact.stem)
     say(f"push {len(frames)} frame(s) of {[int(v) for v in predict.inp['shape']]} "
@@ -272,7 +279,7 @@ def evaluate_on_device(session: DeviceSession, artifact: Path, predict, cache, d
                     prepared[runner.name] = f"preparing {runner.label} failed: {exc}"
             if prepared[runner.name]:
                 raise DeviceError(prepared[runner.name])
-            out_dir = f"{EVAL_DIR}/out/{delegate}"
+            out_dir = f"{out_root}/{delegate}"
             io = TensorIo(in_dir, out_dir, tuple(frame_name(k) for k in range(len(frames))),
                           str(predict.inp["name"]), tuple(int(v) for v in predict.inp["shape"]), signature)
             say(f"eval {label} on {delegate} ({len(frames)} frame(s))")
@@ -297,6 +304,10 @@ def evaluate_on_device(session: DeviceSession, artifact: Path, predict, cache, d
                      "frame_agreement": res["frame_agreement"], "seconds": time.monotonic() - t0})
         if res["status"] != "ok":
             say(f"diverged: {label} on {delegate}: {res['reason']}")
+    try:
+        session.shell(f"rm -rf {q(p.remote(out_root))}", timeout=60)
+    except DeviceError as exc:
+        log.warning("could not remove %s on the device: %s", out_root, exc)
     facts = {k: v for r in {runner_for(p, d) for d in delegates} for k, v in r.facts(ctx).items()}
     return {"rows": rows, "labels": labels, "frames": pushed,
             "device": {**info, "profile": p.name, **facts}}
