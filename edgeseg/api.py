@@ -551,6 +551,17 @@ class BenchConfig(DeviceConfig):
     require_full_delegation: bool = option(False, "Fail a delegate row unless it runs the whole graph.")
     allow_charging: bool = option(False, "Give the energy of rows measured while the phone charges (marked charging "
                                          "in every table); without it such a row has status charging and no energy.")
+    sustained: str | float | None = option(None, "Run each device row continuously for DURATION (30s, 10m, 1h, or "
+                                                 "seconds) in back-to-back windows: latency, thermal zones, CPU "
+                                                 "frequency and battery temperature per window (sustained.csv, "
+                                                 "sustained.png) and a throttling verdict per row. No power sampling: "
+                                                 "energy per inference comes from a normal bench.", kind=str,
+                                           metavar="DURATION")
+    window: str | float | None = option(None, "Window of a --sustained run (default 30s, at most DURATION): "
+                                              "ceil(DURATION / WINDOW) windows per row.", kind=str, metavar="SECS")
+    cooldown: bool = option(False, "Before each device row after the first, wait until the hottest thermal zone is "
+                                   "back within 2 C of its temperature at the start of the sweep (at most the "
+                                   "profile's thermal.cooldown_max_secs).")
     reports: str = option("reports", "Where the report folder is created.")
     write_report: bool = True
     command: str | None = None  # what run.json records as the command (the CLI passes its argv)
@@ -592,6 +603,32 @@ class BenchConfig(DeviceConfig):
         if not (self.min_secs >= 0 and self.min_secs < float("inf")):  # also refuses nan
             raise UsageError(f"--min-secs must be a finite number of seconds >= 0, got {self.min_secs}",
                              param="--min-secs")
+        self._check_sustained()
+
+    def _check_sustained(self):
+        """``sustained`` and ``window`` as seconds (the window defaulting to 30 s, at most the
+        duration); both, and ``cooldown``, for devices only."""
+        from .device.sustained import DEFAULT_WINDOW_S, parse_duration  # noqa: PLC0415
+
+        if self.sustained is None:
+            if self.window is not None:
+                raise UsageError("--window sets the windows of a --sustained run: give --sustained DURATION too",
+                                 param="--window")
+        else:
+            if "host" in self.devices:
+                raise UsageError("sustained runs are for devices (a phone's or board's thermal throttling, with its "
+                                 "thermal zones and CPU frequencies): bench the host with --runs / --min-secs",
+                                 param="--sustained")
+            duration = parse_duration(self.sustained, "--sustained")
+            window = min(DEFAULT_WINDOW_S, duration) if self.window is None else parse_duration(self.window, "--window")
+            if window > duration:
+                raise UsageError(f"--window {window:g} s is longer than --sustained {duration:g} s: give a window of at "
+                                 "most the duration", param="--window")
+            object.__setattr__(self, "sustained", duration)
+            object.__setattr__(self, "window", window)
+        if self.cooldown and "host" in self.devices:
+            raise UsageError("--cooldown waits for a device's thermal zones to cool: it does not apply to --device host",
+                             param="--cooldown")
 
 
 def check_delegates(names, known, where: str) -> list[str]:
@@ -616,6 +653,7 @@ class BenchResult(Result):
     noisy: list
     devices: list | None = None  # per device of the sweep: label, profile, serial, model, soc, status (ok, lost), error
     lost: list | None = None  # the devices of ``devices`` that were lost or never reached
+    sustained: list | None = None  # --sustained: one record per window of each row (sustained.csv)
 
     @property
     def ok(self) -> bool:
@@ -654,6 +692,7 @@ def bench(config: BenchConfig, *, say: Say = _quiet, on_row: Callable[[dict], No
     if c.write_report:
         check_writable_output(c.reports, "--reports")  # before the sweep, not after it
     power_rows, ops, trace, device_info, started_server, devices = [], [], [], {"name": "host"}, False, []
+    windows = []
     load_before = load_average()
     if c.device == "host":
         from .delegates import HOST_DELEGATES, host_default  # noqa: PLC0415
@@ -665,19 +704,28 @@ def bench(config: BenchConfig, *, say: Say = _quiet, on_row: Callable[[dict], No
     else:
         sweep = _bench_devices(c, paths, say, progress_factory)
         rows, power_rows, ops, trace, device_info = (sweep[k] for k in ("latency", "power", "ops", "trace", "device"))
+        windows = sweep.get("sustained") or []
         delegates, threads, started_server, devices = sweep["delegates"], c.threads, sweep["started"], sweep["devices"]
     bench_info = {"threads": threads, "runs": c.runs, "min_secs": c.min_secs, "delegates": list(delegates),
                   "load_before": load_before, "load_after": load_average()}
+    if c.sustained:
+        from .device.sustained import window_count  # noqa: PLC0415
+
+        bench_info["sustained"] = {"duration_s": c.sustained, "window_s": c.window,
+                                   "windows": window_count(c.sustained, c.window)}
+    if c.cooldown:
+        bench_info["cooldown"] = True
     report = None
     if c.write_report:
         report = write_report(c.reports, c.report_name or f"bench_{device_info.get('profile', 'host')}", rows,
                               quality_from_manifests(paths), power=power_rows, ops=ops, trace=trace,
-                              sizes=artifact_sizes(paths),
+                              sizes=artifact_sizes(paths), sustained=windows, extra=_sustained_plot(windows),
                               run_info={"command": c.command or f"edgeseg.bench({c.artifacts!r}, device={c.device!r})",
                                         "device": device_info, "bench": bench_info,
                                         "runner_version": f"edgeseg {__version__}", **(c.run_info or {})})
     conditions = describe_conditions({"host": host_environment(), "bench": bench_info}) if c.device == "host" else None
     data = {"rows": rows, "power": power_rows, "ops": ops, "report": str(report) if report else None,
+            "sustained": windows,
             "device": device_info, "bench": bench_info, "started_adb_server": started_server, "devices": devices,
             "lost": [d for d in devices if d["status"] != "ok"],
             "failed": [r for r in rows if r.get("status") == "failed"],
@@ -685,6 +733,18 @@ def bench(config: BenchConfig, *, say: Say = _quiet, on_row: Callable[[dict], No
             "conditions": conditions,
             "noisy": [r for r in rows if (latency_spread(r) or 0) > NOISY_SPREAD]}
     return _pick(BenchResult, data)
+
+
+def _sustained_plot(windows: list):
+    """The report's ``extra``: sustained.png when the sweep has sustained windows."""
+    if not windows:
+        return None
+
+    def extra(folder):
+        from .reporting.plots import sustained_plot  # noqa: PLC0415
+
+        sustained_plot(windows, Path(folder) / "sustained.png")
+    return extra
 
 
 def _bench_one(c: BenchConfig, target, paths, say: Say, progress_factory) -> dict:
@@ -702,7 +762,8 @@ def _bench_one(c: BenchConfig, target, paths, say: Say, progress_factory) -> dic
     with session as s:
         res = bench_device(s, paths, delegates, c.threads, c.runs, c.min_secs, c.op_profile, c.power,
                            c.benchmark_binary, c.require_full_delegation, say=say, progress_factory=progress_factory,
-                           allow_charging=c.allow_charging)
+                           allow_charging=c.allow_charging, sustained=(c.sustained, c.window) if c.sustained else None,
+                           cooldown=c.cooldown)
     info = res["device"]
     ident = {"serial": info.get("serial") or session.serial or "", "model": info.get("model", ""),
              "soc": info.get("soc", "")}
@@ -734,7 +795,8 @@ def _bench_devices(c: BenchConfig, paths, say: Say, progress_factory) -> dict:
     def work(t):
         return _bench_one(c, t, paths, lambda m: say(f"[{t.label}] {m}"), None)
 
-    merged = {"latency": [], "power": [], "ops": [], "trace": [], "devices": [], "started": False, "delegates": []}
+    merged = {"latency": [], "power": [], "ops": [], "trace": [], "sustained": [], "devices": [], "started": False,
+              "delegates": []}
     infos = []
     for t, res in zip(targets, run_parallel(targets, work)):
         if isinstance(res, BaseException):
@@ -742,10 +804,11 @@ def _bench_devices(c: BenchConfig, paths, say: Say, progress_factory) -> dict:
                 raise res
             res = _unreached(c, t, paths, res)
         label = t.label if len(targets) > 1 else None
-        for key in ("latency", "power", "ops"):
-            for r in res[key]:
+        for key in ("latency", "power", "ops", "sustained"):
+            for r in res.get(key) or []:
                 r["device"] = label or r.get("device")
         merged["latency"] += res["latency"]
+        merged["sustained"] += res.get("sustained") or []
         merged["power"] += res["power"]
         merged["ops"] += res["ops"]
         merged["trace"] += [{**r, "artifact": f"{r['artifact']}@{t.label}"} if label else r for r in res["trace"]]

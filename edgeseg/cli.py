@@ -96,7 +96,7 @@ def _options_from(config_class, skip=()):
                 continue
             default = None if fl.default is dataclasses.MISSING else fl.default
             kind = md.get("kind") or type(default)
-            kw = {"default": default, "help": md["help"],
+            kw = {"default": default, "help": md["help"], "metavar": md.get("metavar"),
                   "show_default": default is not None and default is not False and default != ""}
             ranged = any(md.get(k) is not None for k in ("min", "max"))
             if md.get("choices") is not None:
@@ -424,7 +424,8 @@ def bench(artifacts, delegate, no_report, as_json, **options) -> None:
     res = api.bench(cfg, say=_err, on_row=None if as_json else lambda r: _err(console.bench_line(r)), progress_factory=console.push_bar)
     console.adb_server_note(res.data["started_adb_server"], _err)
     if as_json:
-        _echo_json({"rows": res.rows, "power": res.power, "report": res.report, "devices": res.devices})
+        _echo_json({"rows": res.rows, "power": res.power, "report": res.report, "devices": res.devices,
+                    "sustained": res.sustained})
     else:
         console.bench(res, cfg.device == "host", click.echo, _err)
     for r in res.failed_power:

@@ -55,7 +55,8 @@ def import_keras():
 def option(default, help: str, **cli):  # noqa: A002 (click's word)
     """A config field that is also a command-line option: its default, its help and how the
     CLI parses it (``choices``, ``kind`` int/float/bool, ``min``/``max``/``min_open``/
-    ``max_open``, ``size`` for HxW, ``flag`` for another option name) live with the field, so
+    ``max_open``, ``size`` for HxW, ``flag`` for another option name, ``metavar`` for the value's
+    name in ``--help``) live with the field, so
     a config built in Python and the command line share one default."""
     if isinstance(default, (list, dict, set)):
         return dataclasses.field(default_factory=lambda: type(default)(default), metadata={"help": help, **cli})

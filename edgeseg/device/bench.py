@@ -26,6 +26,7 @@ from .runners import (RUNNER_FILE, BenchContext, Runner, benchmark_binary_for,  
                       python_runner_command, runner_for)
 from .parse import RC_TAG, unstamp
 from .session import DeviceSession, q
+from .sustained import Cooldown, run_sustained, window_count
 from .transport import DeviceConnectionError
 
 log = logging.getLogger(__name__)
@@ -49,14 +50,17 @@ def _stamp_loop() -> str:
 
 
 def conditions_snapshot(session: DeviceSession) -> str:
-    """Shell printing ``KEY value`` lines: thermal zones, battery temperature, level and status
-    (read with the shell's ``read``; an unreadable file gives an empty value)."""
+    """Shell printing ``KEY value`` lines: thermal zones, battery temperature, level and status,
+    and each CPU's current frequency (``cpufreq PATH kHz``; POSIX shell: the shell's ``read``
+    and a glob, its stderr silenced before the file is opened, so an unreadable or missing file
+    gives an empty value, never an error)."""
     p = session.profile
     supply = posixpath.dirname(p.power.status_path)
-    s = "".join(f'x=; read x < {q(z)} 2>/dev/null; echo "zone {z} $x"; ' for z in p.thermal.zones)
+    s = "".join(f'x=; read x 2>/dev/null < {q(z)}; echo "zone {z} $x"; ' for z in p.thermal.zones)
     for key, path in (("battery_temp", p.power.temp_path), ("battery_level", f"{supply}/capacity"),
                       ("battery_status", p.power.status_path)):
-        s += f'x=; read x < {q(path)} 2>/dev/null; echo "{key} $x"; '
+        s += f'x=; read x 2>/dev/null < {q(path)}; echo "{key} $x"; '
+    s += f'for f in {pw.CPUFREQ_GLOB}; do x=; read x 2>/dev/null < "$f"; echo "cpufreq $f $x"; done; '
     return s
 
 
@@ -299,20 +303,24 @@ def power_of_row(ctx: BenchContext, sec: dict, row: dict, phases: dict, why_not:
 
 def parse_conditions(text: str) -> dict:
     """``KEY value`` lines of :func:`conditions_snapshot` -> thermal zones (degC, the hottest),
-    battery temperature (degC), level (%), status."""
-    zones, out = [], {}
+    battery temperature (degC), level (%), status, and the highest current CPU frequency
+    (``cpu_max_mhz``, over the CPUs whose scaling_cur_freq read)."""
+    zones, freqs, out = [], [], {}
     for line in text.splitlines():
         key, _, value = line.strip().partition(" ")
-        if key == "zone":
-            v = pw._num(value.rpartition(" ")[2])
+        if key in ("zone", "cpufreq"):
+            bits = value.split()
+            v = pw._num(bits[-1]) if len(bits) > 1 else None  # "PATH value": a path alone read nothing
             if v is not None:
-                zones.append(v / 1000.0)
+                (zones if key == "zone" else freqs).append(v / 1000.0)
         elif key in ("battery_temp", "battery_level") and pw._num(value) is not None:
             out[key] = pw._num(value) / (10.0 if key == "battery_temp" else 1.0)
         elif key == "battery_status" and value.strip():
             out[key] = value.strip()
     if zones:
         out["zone_max_c"] = max(zones)
+    if freqs:
+        out["cpu_max_mhz"] = max(freqs)
     return out
 
 
@@ -361,13 +369,17 @@ def bench_device(session: DeviceSession, artifacts: list[Path], delegates: list[
                  runs: int = 50, min_secs: float = 2.0, op_profile: bool = False, with_power: bool = True,
                  benchmark_binary: str | None = None, require_full: bool = False,
                  say: Callable[[str], None] = lambda s: None, progress_factory=None,
-                 allow_charging: bool = False) -> dict:
+                 allow_charging: bool = False, sustained: tuple[float, float] | None = None,
+                 cooldown: bool = False) -> dict:
     """Every artifact x delegate on the device: ``{"latency", "power", "ops", "trace",
-    "device"}``. Each delegate is run by its row of edgeseg.device.runners.RUNNERS
+    "sustained", "device"}``. Each delegate is run by its row of edgeseg.device.runners.RUNNERS
     (:func:`runner_for`); every row the runners need is prepared before the first one.
     ``device["conditions"]`` holds each row's conditions on the phone (keyed
-    ``artifact/delegate``). Ctrl-C or SIGTERM stops the row's processes on the device,
-    removes its files and raises :class:`edgeseg.errors.Interrupted`."""
+    ``artifact/delegate``). ``sustained`` = (duration, window) seconds runs each row in windows
+    (edgeseg.device.sustained: no power; one record per window in ``sustained``); ``cooldown``
+    waits before each row after the first until the phone is back near its starting temperature.
+    Ctrl-C or SIGTERM stops the row's processes on the device, removes its files and raises
+    :class:`edgeseg.errors.Interrupted`."""
     # long: one sweep's state is shared across its rows (the device once lost, the accelerators seen, the row
     # being measured, which the Ctrl-C/SIGTERM cleanup needs); each row's work is in bench_row / power_of_row
     from ..fileio import sha256_file  # noqa: PLC0415
@@ -381,7 +393,10 @@ def bench_device(session: DeviceSession, artifacts: list[Path], delegates: list[
         info = session.getprops()
         ctx = BenchContext(session, info, threads or p.threads, runs, min_secs, op_profile, require_full,
                            benchmark_binary, say, progress_factory)
-        with_power = with_power and p.power.source != "none"
+        with_power = with_power and p.power.source != "none" and not sustained
+        if sustained:
+            say(f"sustained: {window_count(*sustained)} window(s) of {sustained[1]:g} s per row ({sustained[0]:g} s); "
+                "no power sampling (energy per inference comes from a normal bench's rows)")
         charging, why, check = check_power(session, say) if with_power else (False, "", {"usable": [], "skipped": {}})
         plan = {d: runner_for(p, d) for d in delegates}
         for runner in dict.fromkeys(plan.values()):
@@ -393,7 +408,8 @@ def bench_device(session: DeviceSession, artifacts: list[Path], delegates: list[
                 "were stopped and their temporary files removed")
         sweep = device_conditions(session)
         device_name = info.get("model") or p.name
-        out: dict[str, list] = {"latency": [], "power": [], "ops": [], "trace": []}
+        out: dict[str, list] = {"latency": [], "power": [], "ops": [], "trace": [], "sustained": []}
+        cooling = Cooldown(session, say, read_temperature) if cooldown else None
         conditions: dict[str, dict] = {}
         accelerators = lost = None  # once the device is gone for good, the remaining rows are recorded as not run
         for label, art, manifest, deploy_error in jobs:
@@ -416,8 +432,15 @@ def bench_device(session: DeviceSession, artifacts: list[Path], delegates: list[
                 say(f"bench {label} on {delegate}")
                 tag = secrets.token_hex(4)
                 try:
-                    row, ops, sec, phases, why_not = bench_row(ctx, plan[delegate], art, remote, delegate,
-                                                               with_power, check["usable"], tag)
+                    cool = cooling.before_row() if cooling else {}
+                    if sustained:  # window after window under the row's tag (the one an interrupt cleans)
+                        s = run_sustained(ctx, lambda c: bench_row(c, plan[delegate], art, remote, delegate, False, [],
+                                                                   tag)[:3], where, sustained, parse_conditions)
+                        row, ops, sec, phases, why_not, lost = s["row"], s["ops"], s["sec"], {}, None, s["lost"]
+                        out["sustained"] += s["windows"]
+                    else:
+                        row, ops, sec, phases, why_not = bench_row(ctx, plan[delegate], art, remote, delegate,
+                                                                   with_power, check["usable"], tag)
                 except DeviceConnectionError as exc:
                     lost = str(exc)
                     out["latency"].append({**base, "status": "failed", "error": lost})
@@ -429,7 +452,8 @@ def bench_device(session: DeviceSession, artifacts: list[Path], delegates: list[
                     done += 1
                 tag = None
                 accelerators = row.pop("accelerators", None) or accelerators
-                out["latency"].append({**base, **row})
+                note = "; ".join(x for x in (row.get("note"), cool.pop("note", None)) if x) or None
+                out["latency"].append({**base, **row, **cool, "note": note})
                 out["ops"] += [{**where, **o} for o in ops]
                 cond = {"start": parse_conditions(sec.get("cond_start", "")),
                         "end": parse_conditions(sec.get("cond_end", "")), "threads": ctx.threads,

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from ..fileio import atomic_write_csv, atomic_write_json, atomic_write_text
 from . import plots
-from .schema import CLASS_COLUMNS, LATENCY_COLUMNS, OPS_COLUMNS, POWER_COLUMNS, POWER_TRACE_COLUMNS, SUMMARY_COLUMNS
+from .schema import (CLASS_COLUMNS, LATENCY_COLUMNS, OPS_COLUMNS, POWER_COLUMNS, POWER_TRACE_COLUMNS, SUMMARY_COLUMNS,
+                     SUSTAINED_COLUMNS)
 from .tables import ReportFolder, class_table, describe_conditions, merge_reports, quality_rows, utc_stamp
 
 SUMMARY_VIEW = ["artifact", "size_kb", "device", "delegate", "median_ms", "noisy", "latency_vs_float32", "miou",
@@ -37,6 +38,11 @@ def report_notes(summary: list[dict], power: list[dict], per_class: list[dict]) 
         notes.append(f"{len(noisy)} latency row(s) are noisy (p90 more than 1.3x the median: a busy or throttling "
                      "machine): compare them with care, or measure again with more --runs / --min-secs on an idle "
                      "machine.")
+    throttled = [r for r in summary if r.get("throttling") == "throttled"]
+    if throttled:
+        notes.append(f"{len(throttled)} sustained row(s) throttled (their median latency rose beyond window 1's spread): "
+                     + ", ".join(f"{r['artifact']}/{r['delegate']} from window {r.get('throttling_onset_window')}"
+                                 for r in throttled[:6]) + "; see sustained.csv and sustained.png.")
     zero = sorted({r["class"] for r in per_class if str(r.get("zero")).lower() == "true"})
     if zero:
         notes.append(f"Class(es) never predicted right (IoU 0) by at least one artifact: {', '.join(zero)}. mIoU "
@@ -56,7 +62,8 @@ def compose(folders: list[str | Path], reports_root: str | Path = "reports", wit
             atomic_write_csv(rep.path / "quality.csv", cols + ("run_id",),
                              [{**r, "run_id": q.get("run_id")} for r, q in zip(rows, merged["quality"])])
         for name, columns in (("latency", LATENCY_COLUMNS), ("power", POWER_COLUMNS), ("ops", OPS_COLUMNS),
-                              ("power_trace", POWER_TRACE_COLUMNS), ("per_class", CLASS_COLUMNS)):
+                              ("power_trace", POWER_TRACE_COLUMNS), ("per_class", CLASS_COLUMNS),
+                              ("sustained", SUSTAINED_COLUMNS)):
             if merged[name]:
                 extra = [c for r in merged[name] for c in r if c not in columns]
                 cols = list(columns) + list(dict.fromkeys(extra))
@@ -64,6 +71,7 @@ def compose(folders: list[str | Path], reports_root: str | Path = "reports", wit
         images = [p for p in (
             plots.latency_plot(merged["summary"], rep.path / "latency.png"),
             plots.power_trace_plot(merged["power_trace"], rep.path / "power_trace.png"),
+            plots.sustained_plot(merged["sustained"], rep.path / "sustained.png"),
             plots.pareto_plot(merged["summary"], rep.path / "pareto.png"),
         ) if p]
         if with_html:

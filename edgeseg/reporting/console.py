@@ -100,6 +100,10 @@ def bench(res, host: bool, out: Write, err: Write) -> None:
                                 "p90_ms", "p95_ms", "runs", "delegated_ops", "total_ops", "partitions", "status"]))
     if several:
         out(format_table(res.devices, ["label", "profile", "serial", "model", "soc", "status", "error"]))
+    for r in res.rows:  # --sustained: one line per row with its verdict
+        if r.get("throttling"):
+            out(f"sustained {r['artifact']} on {r['device'] + '/' if several else ''}{r['delegate']}: {r['throttling']}: "
+                f"{r.get('throttling_evidence') or '-'}")
     if res.power:
         out(format_table(res.power, ["artifact", *dev[:1], "delegate", "idle_mw", "run_mw", "energy_mj_per_inference",
                                      "energy_mj_err", "energy_source", "gauge_samples_run", "counter_readings_run",

@@ -109,6 +109,44 @@ def power_trace_plot(trace: list[dict], out: Path) -> Path | None:
     return out
 
 
+def sustained_plot(windows: list[dict], out: Path) -> Path | None:
+    """A ``--sustained`` run against time: each row's median latency per window (solid, at the
+    window's middle; left axis) and its hottest thermal zone at each window's end (dashed, same
+    colour; right axis), one line per row (a merged report's runs are never joined into one)."""
+    rows = [r for r in windows if _f(r.get("median_ms")) is not None and r.get("status") != "failed"]
+    if not rows:
+        return None
+    plt = _plt()
+    groups = {}
+    for r in rows:
+        groups.setdefault((r.get("run_id") or "", r["artifact"], r.get("device") or "", r["delegate"]), []).append(r)
+    several_runs = len({k[0] for k in groups}) > 1
+    fig, ax = plt.subplots(figsize=(9, 4.6))
+    hot = ax.twinx()
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    any_zone = False
+    for i, ((run, art, dev, dele), rs) in enumerate(groups.items()):
+        colour = colours[i % len(colours)]
+        label = f"{art} on {dele}" + (f" @ {dev}" if dev else "") + (f" ({run})" if several_runs and run else "")
+        mid = [(_f(r.get("t_start_s")) + _f(r.get("t_end_s"))) / 2 if _f(r.get("t_start_s")) is not None
+               and _f(r.get("t_end_s")) is not None else _f(r.get("window")) for r in rs]
+        ax.plot(mid, [_f(r["median_ms"]) for r in rs], marker="o", ms=4, lw=1.4, color=colour, label=label)
+        zone = [(_f(r.get("t_end_s")), _f(r.get("zone_max_c"))) for r in rs
+                if _f(r.get("t_end_s")) is not None and _f(r.get("zone_max_c")) is not None]
+        if zone:
+            any_zone = True
+            hot.plot(*zip(*zone), ls="--", lw=1.1, color=colour, label=f"{label}: hottest zone")
+    ax.set_xlabel("time from the row's start (s)")
+    ax.set_ylabel("median latency per window (ms), solid")
+    hot.set_ylabel("hottest thermal zone (C), dashed" if any_zone else "no thermal zone read")
+    ax.set_title("Sustained run: latency and temperature against time", fontsize=10)
+    ax.legend(fontsize=7, loc="upper left", framealpha=0.9)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
 def _place_labels(ax, fig, points, texts, fontsize=7):
     """Put each text next to its point where it overlaps neither another label nor any
     point: candidate offsets are tried in order and the first free one is taken."""

@@ -26,11 +26,29 @@ EVAL_STATUSES = ("ok", "diverged", "unsupported", "failed")
 
 #: ``device`` is the device's model (a sweep over several devices: its profile's label);
 #: ``serial``, ``model`` and ``soc`` say which device it was (empty on the host).
+#: A ``--sustained`` row is its window 1's figures plus :data:`SUSTAINED_VERDICT_COLUMNS`;
+#: ``cooldown_s`` / ``cooldown_from_c`` (``--cooldown``): the seconds waited before the row and
+#: the hottest zone's temperature when the wait began.
 LATENCY_COLUMNS = (
     "artifact", "recipe", "device", "delegate", "serial", "model", "soc", "threads", "init_ms", "first_ms",
     "warmup_ms", "mean_ms", "median_ms", "p5_ms", "p90_ms", "p95_ms", "std_ms", "runs", "delegated_ops", "total_ops", "partitions", "status",
-    "error", "runner", "note", "run_id",
+    "error", "runner", "note", "sustained_median_ms", "sustained_change", "throttling", "throttling_onset_window",
+    "throttling_evidence", "cooldown_s", "cooldown_from_c", "run_id",
 )
+
+#: A sustained row's verdict (edgeseg.device.sustained.throttling_verdict): the median of the
+#: last third of its windows' medians, its change against window 1's median (a fraction),
+#: ``throttling`` throttled / steady / unknown, the first window beyond window 1's spread, and
+#: what changed on the phone (CPU frequency, hottest zone, battery) or why there is no verdict.
+SUSTAINED_VERDICT_COLUMNS = ("sustained_median_ms", "sustained_change", "throttling", "throttling_onset_window",
+                             "throttling_evidence")
+
+#: sustained.csv: one row per window of a ``--sustained`` row; ``t_start_s`` / ``t_end_s`` from
+#: the row's start on the device's boot clock (``clock`` device), else the host's (``host``);
+#: ``zone_max_c`` (hottest thermal zone), ``battery_c`` and ``cpu_max_mhz`` (the highest
+#: current CPU frequency) read at the end of the window.
+SUSTAINED_COLUMNS = ("artifact", "device", "delegate", "window", "t_start_s", "t_end_s", "clock", "median_ms", "p90_ms",
+                     "p95_ms", "std_ms", "runs", "zone_max_c", "battery_c", "cpu_max_mhz", "status", "error", "run_id")
 
 #: ``energy_source`` is the source the energy came from (rails, hal, battery) and
 #: ``source_note`` why the sources preferred to it were not used; a row for which no source
@@ -67,7 +85,7 @@ SUMMARY_COLUMNS = (
     "artifact", "recipe", "size_kb", "device", "delegate", "threads", "median_ms", "p90_ms", "spread",
     "spread_of", "noisy", "latency_vs_float32", "miou", "miou_delta_vs_float32", "zero_iou_classes",
     "energy_mj_per_inference", "energy_mj_err", "power_status", "charging",
-    "delegated_ops", "total_ops", "partitions", "status", "error", "run_id",
+    "delegated_ops", "total_ops", "partitions", *SUSTAINED_VERDICT_COLUMNS, "status", "error", "run_id",
 )
 
 #: What a reader needs in each table (a file without these is not an edgeseg CSV) and which
@@ -80,10 +98,12 @@ REQUIRED = {
     "ops": ("artifact", "delegate", "node_type"),  # "table" came later: older ops.csv are per node type
     "power_trace": ("artifact", "delegate", "t_s", "power_mw"),
     "per_class": ("artifact", "class", "iou"),
+    "sustained": ("artifact", "delegate", "window", "median_ms"),
 }
 NUMERIC = {
     "latency": ("threads", "init_ms", "first_ms", "warmup_ms", "mean_ms", "median_ms", "p5_ms", "p90_ms", "p95_ms",
-                "std_ms", "runs", "delegated_ops", "total_ops", "partitions"),
+                "std_ms", "runs", "delegated_ops", "total_ops", "partitions", "sustained_median_ms", "sustained_change",
+                "throttling_onset_window", "cooldown_s", "cooldown_from_c"),
     "quality": ("images", "miou", "dice", "pixel_accuracy", "frames", "miou_delta_vs_host", "argmax_agreement",
                 "max_abs_diff", "mean_abs_diff", "seconds"),
     "power": ("idle_mw", "run_mw", "energy_mj_per_inference", "energy_mj_err", "gauge_samples_idle",
@@ -91,10 +111,12 @@ NUMERIC = {
               "zone_start_c", "zone_end_c", "window_start_s", "window_end_s"),
     "summary": ("size_kb", "threads", "median_ms", "p90_ms", "spread", "latency_vs_float32", "miou",
                 "miou_delta_vs_float32", "energy_mj_per_inference", "energy_mj_err", "delegated_ops", "total_ops",
-                "partitions"),
+                "partitions", "sustained_median_ms", "sustained_change", "throttling_onset_window"),
     "ops": ("count", "first_ms", "avg_ms", "percent", "cdf_percent"),
     "power_trace": ("t_s", "power_mw", "battery_c", "zone_c", "cpu_mhz"),
     "per_class": ("iou", "iou_delta_vs_float32"),
+    "sustained": ("window", "t_start_s", "t_end_s", "median_ms", "p90_ms", "p95_ms", "std_ms", "runs", "zone_max_c",
+                  "battery_c", "cpu_max_mhz"),
 }
 
 #: A latency row is ``noisy`` when its p90 (p95 where the runner gives no p90) exceeds the
@@ -111,6 +133,8 @@ FORMATS = {
     "seconds": "{:.1f}",
     "size_kb": "{:,.0f}", "latency_vs_float32": "{:.2f}x", "spread": "{:.2f}",
     "energy_mj_per_inference": "{:.3f}", "energy_mj_err": "{:.3f}", "idle_mw": "{:.0f}", "run_mw": "{:.0f}",
+    "sustained_change": "{:+.1%}", "cooldown_s": "{:.0f}", "cooldown_from_c": "{:.1f}", "zone_max_c": "{:.1f}",
+    "battery_c": "{:.1f}", "cpu_max_mhz": "{:.0f}", "t_start_s": "{:.1f}", "t_end_s": "{:.1f}",
 }
 
 

@@ -18,8 +18,8 @@ from ..version import __version__
 from ..errors import ReportError
 from ..fileio import atomic_write_csv, atomic_write_json
 from .schema import (CLASS_COLUMNS, LATENCY_COLUMNS, NOISY_SPREAD, NUMERIC, QUALITY_CLASS_PREFIX, QUALITY_COLUMNS,
-                     QUALITY_DEVICE_COLUMNS, REQUIRED, SUMMARY_COLUMNS, class_column, column_class, column_format,
-                     quality_columns)
+                     QUALITY_DEVICE_COLUMNS, REQUIRED, SUMMARY_COLUMNS, SUSTAINED_VERDICT_COLUMNS, class_column,
+                     column_class, column_format, quality_columns)
 
 
 def utc_stamp() -> str:
@@ -103,8 +103,14 @@ def describe_phone(device: dict, bench: dict) -> str:
         bits.append(f"benchmark_model sha256 {device['benchmark_binary_sha256'][:16]}")
     if device.get("edgeseg"):
         bits.append(f"edgeseg {device['edgeseg']}")
-    if bench.get("runs"):
+    sustained = bench.get("sustained") or {}
+    if sustained:
+        bits.append(f"sustained {sustained.get('duration_s'):g} s per row in {sustained.get('windows')} window(s) of "
+                    f"{sustained.get('window_s'):g} s (at least {bench.get('runs')} runs each)")
+    elif bench.get("runs"):
         bits.append(f"at least {bench['runs']} runs and {bench.get('min_secs', 0):g} s per row")
+    if bench.get("cooldown"):
+        bits.append("cooled down between rows")
     return "; ".join(b for b in bits if b)
 
 
@@ -311,7 +317,7 @@ def summarize(latency: list[dict], quality: list[dict], power: list[dict] | None
             "energy_mj_per_inference": p.get("energy_mj_per_inference"), "energy_mj_err": p.get("energy_mj_err"),
             "power_status": p.get("status"), "charging": p.get("charging"), "run_id": r.get("run_id"),
             "delegated_ops": r.get("delegated_ops"), "total_ops": r.get("total_ops"), "partitions": r.get("partitions"),
-            "status": r.get("status"), "error": r.get("error"),
+            **{k: r.get(k) for k in SUSTAINED_VERDICT_COLUMNS}, "status": r.get("status"), "error": r.get("error"),
         })
     return rows
 
@@ -343,14 +349,17 @@ def _num(v) -> bool:
 
 def write_report(root: str | Path, name: str, latency: list[dict], quality: list[dict],
                  power: list[dict] | None = None, ops: list[dict] | None = None, run_info: dict | None = None,
-                 sizes: dict | None = None, trace: list[dict] | None = None, extra=None) -> Path:
+                 sizes: dict | None = None, trace: list[dict] | None = None, extra=None,
+                 sustained: list[dict] | None = None) -> Path:
     """Write one complete report folder and return its final path. ``extra(folder)`` writes
-    more files into it (figures) before it is put in place."""
-    from .schema import OPS_COLUMNS, POWER_COLUMNS, POWER_TRACE_COLUMNS  # noqa: PLC0415
+    more files into it (figures) before it is put in place. ``sustained``: the windows of
+    ``--sustained`` rows (sustained.csv)."""
+    from .schema import OPS_COLUMNS, POWER_COLUMNS, POWER_TRACE_COLUMNS, SUSTAINED_COLUMNS  # noqa: PLC0415
 
     with ReportFolder(root, name) as rep:
         run_id = rep.final.name  # the report folder: its name holds the UTC time of the run
-        latency, power, trace = ([{**r, "run_id": run_id} for r in rows or []] for rows in (latency, power, trace))
+        latency, power, trace, sustained = ([{**r, "run_id": run_id} for r in rows or []]
+                                            for rows in (latency, power, trace, sustained))
         quality = [{**r, "run_id": run_id} for r in quality or []]
         run_info = _device_bench_info(run_info)
         if quality:
@@ -368,6 +377,9 @@ def write_report(root: str | Path, name: str, latency: list[dict], quality: list
         if trace:
             atomic_write_csv(rep.path / "power_trace.csv", POWER_TRACE_COLUMNS,
                              [{c: r.get(c) for c in POWER_TRACE_COLUMNS} for r in trace])
+        if sustained:
+            atomic_write_csv(rep.path / "sustained.csv", SUSTAINED_COLUMNS,
+                             [{c: r.get(c) for c in SUSTAINED_COLUMNS} for r in sustained])
         summary = summarize(latency, [{**r, "run_id": run_id} for r in quality_rows(quality)[1]] if quality else [],
                             power, sizes)
         atomic_write_csv(rep.path / "summary.csv", SUMMARY_COLUMNS, summary)
@@ -438,7 +450,7 @@ def read_report(folder: str | Path) -> dict:
             run = json.loads((folder / "run.json").read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
             raise ReportError(f"{folder / 'run.json'} is not valid JSON: {exc}") from None
-    names = ("quality", "latency", "power", "ops", "summary", "power_trace", "per_class")
+    names = ("quality", "latency", "power", "ops", "summary", "power_trace", "per_class", "sustained")
     return {name: read_csv(folder / f"{name}.csv", name) for name in names} | {
         "run": run, "folder": str(folder)}
 
@@ -507,7 +519,7 @@ def merge_reports(folders: list[str | Path]) -> dict:
             raise ReportError(f"{f} does not exist")
     if not expanded:
         raise ReportError(f"no report folders found in {', '.join(map(str, folders))}; run `edgeseg bench` first")
-    merged = {k: [] for k in ("quality", "latency", "power", "ops", "power_trace")}
+    merged = {k: [] for k in ("quality", "latency", "power", "ops", "power_trace", "sustained")}
     runs, sizes = [], {}
     for folder in expanded:
         rep = read_report(folder)
