@@ -104,11 +104,14 @@ def _tables():
     from edgeseg.data.synth import IMAGE_FORMATS
     from edgeseg.device.profiles import TRANSPORTS
     from edgeseg.quantize.ptq import HEADS, IO_TYPES, PTQ_TOOLS
+    from edgeseg.training.distribute import STRATEGIES
     from edgeseg.training.losses import LOSSES
+    from edgeseg.training.precision import PRECISIONS
     from edgeseg.training.recipe import SCHEDULES
 
     return {("train", "schedule"): SCHEDULES, ("train", "loss"): LOSSES, ("train", "resize"): RESIZE_MODES,
             ("quantize", "io"): IO_TYPES, ("quantize", "head"): HEADS, ("quantize", "ptq"): PTQ_TOOLS,
+            ("train", "strategy"): STRATEGIES, ("train", "precision"): PRECISIONS,
             ("synth", "image_format"): IMAGE_FORMATS, ("compile", "openvino_device"): api.CompileConfig.OPENVINO_DEVICES, ("eval", "classes_from"): ("dataset",),
             **{(c, "transport"): TRANSPORTS for c in ("deploy", "bench", "show", "eval")}}
 

@@ -553,6 +553,7 @@ def test_a_diverging_loss_stops_the_run(tmp_path, segnet_dataset):
 
 
 @pytest.mark.e2e
+@pytest.mark.slow  # about 40 s: a training process killed mid-save
 def test_sigterm_while_saving_weights_leaves_no_partial_file(tmp_path, segnet_dataset, monkeypatch):
     import os
     import signal

@@ -12,8 +12,10 @@ from edgeseg.models.pta import ALL_CONFIGS, TRAIN_DISTRIBUTION, check_config, pa
 from edgeseg.models.registry import MODELS, build_model
 
 SMALL = {"unet": {"base": 8}, "unetpp": {"base": 8}, "deeplabv3plus": {"aspp_filters": 32, "width": 0.35}}
-# 1.5-3.5 minutes each on 2 cores (the Keras applications encoders, the PTA bank): `-m slow`, run by .ci/run
-SLOW_MODELS = {"unet-densenet121", "unet-resnet50", "unet-mobilenetv2", "unet-pta", "deeplabv3plus"}
+# 1.5-3.5 minutes each on 2 cores (the Keras applications encoders, the PTA bank), 30-50 s each
+# for the small ones: the default suite keeps the default model's, `-m slow` (run by .ci/run) the rest
+SLOW_MODELS = {"unet-densenet121", "unet-resnet50", "unet-mobilenetv2", "unet-pta", "deeplabv3plus", "unetpp",
+               "resunet-seed", "unet-vgg16", "unet"}
 
 
 def test_registry_table_is_complete():

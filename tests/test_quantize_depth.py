@@ -86,6 +86,7 @@ def _eval(art, lanes):
 
 
 @pytest.mark.e2e
+@pytest.mark.slow  # about 1 min: three heads exported and evaluated
 def test_heads_export_and_eval_to_the_same_quality(run, lanes, tmp_path):
     from edgeseg.runtime.interpreter import load_interpreter
 
@@ -108,6 +109,7 @@ def test_heads_export_and_eval_to_the_same_quality(run, lanes, tmp_path):
 
 
 @pytest.mark.e2e
+@pytest.mark.slow  # about 1.5 min: QAT fine-tune, export, resume
 def test_qat_one_epoch_to_int8_artifact_then_eval_and_resume(run, lanes):
     res = cli("quantize", run, "--qat", "--epochs", "1", "--head", "argmax")
     assert res.exit_code == 0, res.output
@@ -154,6 +156,7 @@ def test_qat_wraps_a_layer_tfmot_cannot_with_an_explicit_config():
 
 
 @pytest.mark.e2e
+@pytest.mark.slow  # about 40 s: the accuracy-controlled search
 def test_accuracy_control_with_a_forced_budget_keeps_layers_in_float(run, lanes):
     from edgeseg.quantize.controlled import controlled_int8
 
@@ -177,6 +180,7 @@ def test_accuracy_control_with_a_forced_budget_keeps_layers_in_float(run, lanes)
 
 
 @pytest.mark.e2e
+@pytest.mark.slow  # the accuracy-controlled search again
 def test_accuracy_control_lists_denylisted_layers_and_the_artifact_runs(run, lanes, tmp_path):
     from edgeseg.quantize.controlled import controlled_int8
     from edgeseg.runtime.interpreter import load_interpreter, op_names
@@ -195,6 +199,7 @@ def test_accuracy_control_lists_denylisted_layers_and_the_artifact_runs(run, lan
 
 
 @pytest.mark.e2e
+@pytest.mark.slow  # about 20 s: three graphs converted
 def test_lint_warns_bilinear_and_int8_softmax_but_not_resunet_extras(run, lanes, tmp_path):
     from edgeseg.config import import_keras
     from edgeseg.quantize.lint import lint_artifact
@@ -268,6 +273,7 @@ def test_qat_refuses_a_pta_run_with_what_to_do(tmp_path):
 
 
 @pytest.mark.e2e
+@pytest.mark.slow  # about 1 min: both int8 tools on one run
 def test_int8_defaults_to_ai_edge_quantizer_with_the_converters_scales_and_no_requantize(run, lanes, tmp_path):
     """--int8 calibrates with ai-edge-quantizer by default (the manifest says so), keeps the
     fixed 1/255 input scale and one partition (no requantize op before a concat), scores
