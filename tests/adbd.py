@@ -159,8 +159,12 @@ class PhoneSandbox:
         self.write("sys/class/thermal/thermal_zone0/temp", "28500")
         self.write("sys/class/thermal/thermal_zone1/type", "soc_therm")
         self.write("sys/class/thermal/thermal_zone1/temp", "41000")
-        self.write("sys/devices/system/cpu/cpu0/cpufreq/scaling_cur_freq", "1704000")
-        self.write("sys/devices/system/cpu/cpu4/cpufreq/scaling_cur_freq", "2367000")
+        for cpu, cur, top in (("cpu0", "1704000", "1803000"), ("cpu4", "2367000", "2850000")):
+            d = f"sys/devices/system/cpu/{cpu}/cpufreq/"
+            self.write(d + "scaling_cur_freq", cur)
+            self.write(d + "scaling_governor", "schedutil")
+            self.write(d + "cpuinfo_max_freq", top)
+            self.write(d + "scaling_max_freq", top)
         self.rail_uws = {"S4M_VDD_CPUCL0": 0.0, "S5M_VDD_INT": 0.0}
         if rails:
             (self.root / "sys/bus/iio/devices/iio:device0").mkdir(parents=True, exist_ok=True)

@@ -301,6 +301,7 @@ def test_bench_with_power_matches_the_driven_trace(phone, tiny_tflite, tmp_path)
     line = describe_conditions(run)
     assert line.startswith("Loopback Phone (Google Tensor G3); Android 14 (edgeseg/loopback/"), line
     assert "2 threads" in line and "battery 28.5 -> 28.5 C" in line and "cores" not in line
+    assert "governor schedutil, max 2.85 GHz" in line  # the phone's cpufreq policy, read on the phone
     trace = list(csv.DictReader(open(folder / "power_trace.csv")))
     assert {r["phase"] for r in trace} >= {"idle", "init", "timed"}
     # leftover files on the device: none but the artifact, its manifest and the runner
