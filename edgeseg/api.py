@@ -915,7 +915,8 @@ def compare(config: CompareConfig) -> CompareResult:
 @dataclass(frozen=True)
 class SelectConfig:
     artifact: str
-    device: str = option(None, "'host', a device profile name, or the device model in the reports.", required=True)
+    device: str = option(None, "'host', a device profile name, the device model or serial in the reports, or 'all': "
+                         "one choice per device in the reports.", required=True)
     budget_ms: float = option(None, "Latency budget: median ms per inference.", kind=float, min=0, min_open=True,
                               required=True)
     energy_budget_mj: float | None = option(None, "Energy budget: mJ per inference (device rows).", kind=float, min=0,
@@ -934,20 +935,31 @@ class SelectConfig:
 
 @dataclass(frozen=True)
 class SelectResult(Result):
+    """``chosen`` and ``rows`` on the named device; with ``device='all'``, ``devices`` holds
+    one entry per device (device, chosen, rows, reports, why_not), ``chosen`` is None and
+    ``rows`` every device's rows."""
+
     chosen: dict | None
     rows: list
     reports: list
+    devices: list | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Something fits: on the named device, or with ``all`` on every device."""
+        return all(d["chosen"] for d in self.devices) if self.devices is not None else bool(self.chosen)
 
     def no_fit_message(self) -> str:
-        fastest = min((r for r in self.rows if r.get("median_ms") not in (None, "")),
-                      key=lambda r: float(r["median_ms"]), default=None)
-        hint = f" (fastest measured: {fastest['artifact']} on {fastest['delegate']}, " \
-               f"{float(fastest['median_ms']):.2f} ms)" if fastest else ""
-        return f"no configuration fits the budget{hint}"
+        from .reporting.select import no_fit_message  # noqa: PLC0415
+
+        if self.devices is None:
+            return no_fit_message(self.rows)
+        return "; ".join(f"on {d['device']}: {d['why_not']}" for d in self.devices if not d["chosen"])
 
 
 def select(config: SelectConfig) -> SelectResult:
-    """The best-quality measured configuration of an artifact that fits the budget."""
+    """The best-quality measured configuration of an artifact that fits the budget, on the
+    named device or (``device='all'``) on each device in the reports."""
     from .reporting.select import select as run_select  # noqa: PLC0415
 
     c = config

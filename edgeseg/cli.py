@@ -441,15 +441,14 @@ def bench(artifacts, delegate, no_report, as_json, **options) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def select(artifact, as_json, **options) -> None:
     """The best-quality configuration (and delegate) of ARTIFACT that fits the budget on
-    DEVICE, from measured bench rows; prints the table it chose from. Exit status 1 when
-    nothing fits."""
-
+    DEVICE (with 'all', on each device in the reports: one row each), from measured bench
+    rows; prints the table it chose from. Exit status 1 when nothing fits (on some device)."""
     res = api.select(api.SelectConfig(artifact=artifact, **options))
     if as_json:
         _echo_json(res)
     else:
         console.selected(res, artifact, options["device"], click.echo)
-    if not res.chosen:
+    if not res.ok:
         _err(f"error: {res.no_fit_message()}")
         sys.exit(1)
 

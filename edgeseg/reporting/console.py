@@ -140,6 +140,9 @@ def selected(res, artifact, device: str, out: Write) -> None:
     d = res.data
     budget = f"{d['budget_ms']:g} ms" + (f" and {d['energy_budget_mj']:g} mJ" if d.get("energy_budget_mj") is not None
                                         else "")
+    if res.devices is not None:
+        selected_per_device(res, artifact, budget, out)
+        return
     out(f"{Path(artifact).name} on {device}, budget {budget}; rows from {', '.join(res.reports)}")
     out(format_table(res.rows, SELECT_VIEW, floats=3))
     c = res.chosen
@@ -148,6 +151,18 @@ def selected(res, artifact, device: str, out: Write) -> None:
             if c.get("energy_mj_per_inference") not in (None, "") else ""
         out(f"selected: {c['artifact']} on {c['delegate']}: mIoU {float(c['miou']):.4f}, "
             f"{float(c['median_ms']):.2f} ms{energy}")
+
+
+SELECT_DEVICES_VIEW = ["device", "artifact", "delegate", "median_ms", "energy_mj_per_inference", "miou", "why_not"]
+
+
+def selected_per_device(res, artifact, budget: str, out: Write) -> None:
+    """`edgeseg select ... --device all`: one table row per device, its choice (configuration,
+    delegate, latency, energy, mIoU) or why none fits."""
+    out(f"{Path(artifact).name} on {len(res.devices)} device(s), budget {budget} on each; rows from "
+        f"{', '.join(res.reports)}")
+    view = [{**(d["chosen"] or {}), "device": d["device"], "why_not": d["why_not"]} for d in res.devices]
+    out(format_table(view, SELECT_DEVICES_VIEW, floats=3))
 
 
 def merged(res, out: Write, err: Write) -> None:
