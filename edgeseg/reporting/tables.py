@@ -14,6 +14,7 @@ import unicodedata
 from importlib import metadata
 from pathlib import Path
 
+from ..host import cpu_model  # noqa: F401 (re-exported)
 from ..version import __version__
 from ..errors import ReportError
 from ..fileio import atomic_write_csv, atomic_write_json
@@ -35,18 +36,6 @@ def package_versions(names=("numpy", "ai-edge-litert", "tensorflow", "tf-keras",
         except metadata.PackageNotFoundError:
             pass
     return out
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith(("model name", "hardware", "processor\t:")) and ":" in line:
-                value = line.split(":", 1)[1].strip()
-                if value and not value.isdigit():
-                    return value
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def load_average() -> list[float] | None:

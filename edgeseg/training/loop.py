@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Callable
 
 
+from ..host import cpu_model
 from ..version import __version__
 from ..config import format_size, import_tf, option, parse_size
 from ..data.formats import open_dataset
@@ -37,7 +38,7 @@ from ..models.pta import parse_distribution
 from ..models.registry import DEFAULT_MODEL, MODELS, build_model, model_config
 from .distribute import STRATEGIES, make_strategy, role_for
 from .losses import LOSSES, WEIGHTED_LOSSES, make_loss
-from .precision import PRECISIONS, float32_head, policy
+from .precision import PRECISIONS, cpu_bf16_flags, float32_head, policy
 from ..run import load_run_model, read_run_config  # noqa: F401 (load_run_model: re-exported)
 from .metrics import median_frequency_weights, score_split
 from .recipe import SCHEDULES, WeightEMA, make_schedule
@@ -383,6 +384,10 @@ def _train_locked(cfg: TrainConfig, out: Path, resume: bool, on_epoch, progress,
 
     keras.utils.set_random_seed(cfg.seed)
     role = role or role_for(cfg.strategy)
+    if cfg.precision == "bf16" and not cpu_bf16_flags() and not import_tf().config.list_logical_devices("GPU"):
+        log.warning("--precision bf16 on a CPU without AMX-BF16 or AVX512-BF16 (%s): bfloat16 is emulated here and "
+                    "trains several times slower than float32 (benchmarks/train_throughput.py measured 6-10x on an "
+                    "AVX2-only AMD EPYC); --precision float32 is the fast one on this machine", cpu_model())
     run_cfg["distribute"] = {"strategy": cfg.strategy, "replicas": int(strat.num_replicas_in_sync),
                              "workers": role.workers}
     if cfg.precision != "float32" and cfg.model == "unet-pta":

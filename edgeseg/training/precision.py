@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from pathlib import Path
+
+from ..host import cpu_flags
 
 
 @dataclass(frozen=True)
@@ -36,17 +37,9 @@ PRECISIONS = {row.name: row for row in (
 
 
 def cpu_bf16_flags(cpuinfo: str | None = None) -> list[str]:
-    """The bfloat16 instruction sets /proc/cpuinfo lists (amx_bf16, avx512_bf16)."""
-    if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text()
-        except OSError:
-            return []
-    for line in cpuinfo.splitlines():
-        if line.startswith("flags"):
-            have = set(line.split(":", 1)[1].split())
-            return [f for f in ("amx_bf16", "avx512_bf16") if f in have]
-    return []
+    """The bfloat16 instruction sets this CPU has (amx_bf16, avx512_bf16 in /proc/cpuinfo)."""
+    have = cpu_flags(cpuinfo)
+    return [f for f in ("amx_bf16", "avx512_bf16") if f in have]
 
 
 @contextlib.contextmanager
