@@ -43,8 +43,9 @@ def test_a_bf16_run_follows_float32_and_exports_float32(tmp_path):
         assert res.exit_code == 0, res.output
     f32, bf16 = losses(tmp_path / "float32"), losses(tmp_path / "bf16")
     print(f"loss per epoch: float32 {f32}, bf16 {bf16}")
-    # bfloat16 keeps 8 bits of mantissa: the curves part by a little, not by the epochs' own fall
-    assert bf16 == pytest.approx(f32, rel=0.03)
+    # bfloat16 keeps 8 bits of mantissa: the curves part by a little (measured: 0.01% and 0.03%),
+    # far less than the 11% the loss falls over the two epochs
+    assert bf16 == pytest.approx(f32, rel=0.01)
     assert json.loads((tmp_path / "bf16" / "config.json").read_text())["train"]["precision"] == "bf16"
     model, _ = load_run_model(tmp_path / "bf16")  # what export builds: float32 through and through
     assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
