@@ -40,7 +40,7 @@ from edgeseg.reporting.tables import format_table, host_environment, load_averag
 CONFIGS = ("keras", "keras+xla", "edgeseg", "edgeseg+xla", "edgeseg+bf16")
 COLUMNS = ("config", "images_per_s", "min_images_per_s", "max_images_per_s", "rounds", "vs_keras", "vs_edgeseg",
            "load_avg_1m")
-QUALITY_COLUMNS = ("precision", "seed", "epochs", "best_val_miou", "best_epoch", "last_val_miou", "train_s",
+QUALITY_COLUMNS = ("precision", "seed", "epochs", "size", "images_per_split", "best_val_miou", "best_epoch", "last_val_miou", "train_s",
                    "images_per_s_last_epoch", "load_avg_1m")
 
 
@@ -109,6 +109,8 @@ def main(argv=None) -> int:
     ap.add_argument("--quality-epochs", type=int, default=0, help="then float32 vs bf16 val mIoU after N epochs")
     ap.add_argument("--seeds", default="0", help="seeds of the quality runs, comma list")
     ap.add_argument("--keep", help="keep the quality runs in DIR/<precision>-seed<S>")
+    ap.add_argument("--quality-limit", type=int, help="at most N images per split in the quality runs (default all)")
+    ap.add_argument("--quality-size", help="HxW of the quality runs (default --size)")
     args = ap.parse_args(argv)
     size = parse_size(args.size)
     ds = open_dataset(args.data)
@@ -128,6 +130,7 @@ def main(argv=None) -> int:
             results[c].append(v)
             loads.setdefault(c, []).append((load_average() or [None])[0])
             print(f"round {r + 1}: {c:<12} {v:6.2f} img/s", file=sys.stderr, flush=True)
+    results = {c: v for c, v in results.items() if v}  # --rounds 0: the quality runs only
     base = statistics.median(results["keras"]) if results.get("keras") else None
     ours = statistics.median(results["edgeseg"]) if results.get("edgeseg") else None
     rows = [{"config": c, "images_per_s": statistics.median(v), "min_images_per_s": min(v),
@@ -135,20 +138,23 @@ def main(argv=None) -> int:
              "vs_keras": statistics.median(v) / base if base else None,
              "vs_edgeseg": statistics.median(v) / ours if ours else None,
              "load_avg_1m": max((x for x in loads[c] if x is not None), default=None)} for c, v in results.items()]
-    host = host_environment()
-    print(format_table(rows, COLUMNS))
-    print(f"resunet at {format_size(size)}, batch {args.batch}, {args.images} images, img/s of epoch {args.epochs}; "
-          f"{host['cpu']}, {host['cpu_count']} cores, load average {load_before[0] if load_before else '?'} before, "
-          f"{(load_average() or ['?'])[0]} after; TF_ENABLE_ONEDNN_OPTS={os.environ.get('TF_ENABLE_ONEDNN_OPTS', 'default')}")
-    atomic_write_csv(args.csv, COLUMNS, rows)
-    print(f"wrote {args.csv}")
+    if rows:
+        host = host_environment()
+        print(format_table(rows, COLUMNS))
+        print(f"resunet at {format_size(size)}, batch {args.batch}, {args.images} images, img/s of epoch {args.epochs}; "
+              f"{host['cpu']}, {host['cpu_count']} cores, load average {load_before[0] if load_before else '?'} before, "
+              f"{(load_average() or ['?'])[0]} after; TF_ENABLE_ONEDNN_OPTS={os.environ.get('TF_ENABLE_ONEDNN_OPTS', 'default')}")
+        atomic_write_csv(args.csv, COLUMNS, rows)
+        print(f"wrote {args.csv}")
     if args.quality_epochs:
         quality = []
         for seed in (int(x) for x in args.seeds.split(",")):
             for precision in ("float32", "bf16"):  # interleaved, seed by seed
                 keep = Path(args.keep) / f"{precision}-seed{seed}" if args.keep else None
-                q = edgeseg_train(args.data, None, size, args.batch, args.quality_epochs, False, precision, seed, keep)
+                q = edgeseg_train(args.data, args.quality_limit, parse_size(args.quality_size) if args.quality_size
+                                  else size, args.batch, args.quality_epochs, False, precision, seed, keep)
                 quality.append({"precision": precision, "seed": seed, "epochs": args.quality_epochs,
+                                "size": args.quality_size or args.size, "images_per_split": args.quality_limit,
                                 "images_per_s_last_epoch": q.pop("images_per_s"), **q,
                                 "load_avg_1m": (load_average() or [None])[0]})
                 print(f"quality: {precision} seed {seed}: best val mIoU {q['best_val_miou']:.4f}", file=sys.stderr,

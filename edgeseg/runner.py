@@ -218,8 +218,12 @@ def run_benchmark(graph: str, threads: int = 2, runs: int = 50, min_secs: float 
             "timed_end_boot": boot_end, **emulation_note(emulation())}
 
 
+#: The progress line of the tensor files mode (``--progress``), one per frame: ``@@frame K/N``.
+FRAME_TAG = "@@frame"
+
+
 def run_tensor_io(graph: str, inputs_dir: str, outputs_dir: str, threads: int = 2, delegate: str = "xnnpack",
-                  kernels: str | None = None, signature: str | None = None, open_fn=None) -> dict:
+                  kernels: str | None = None, signature: str | None = None, open_fn=None, on_frame=None) -> dict:
     """The Python twin of benchmark_model's ``--input_layer_value_files`` and
     ``--output_filepath`` (tflite/tools/benchmark/benchmark_tflite_model.cc in
     google-ai-edge/LiteRT: LoadInputTensorData refuses a file whose size is not the input
@@ -227,7 +231,7 @@ def run_tensor_io(graph: str, inputs_dir: str, outputs_dir: str, threads: int = 
     subgraph's output order, one after the other), for every frame at once: each ``*.bin`` of
     ``inputs_dir`` (sorted) is one frame, the raw bytes of the model's single input tensor;
     the outputs of that frame go to ``outputs_dir`` under the same name. The interpreter is
-    opened once for all frames."""
+    opened once for all frames. ``on_frame(k, n)`` is called after each frame is written."""
     import os  # noqa: PLC0415
 
     kernels = kernels_for(delegate, kernels)
@@ -270,6 +274,8 @@ def run_tensor_io(graph: str, inputs_dir: str, outputs_dir: str, threads: int = 
             for b in blobs:
                 fh.write(b)
         os.replace(tmp, os.path.join(outputs_dir, f))
+        if on_frame is not None:
+            on_frame(frames.index(f) + 1, len(frames))
     return {"status": "ok", "frames": len(frames), "delegate": delegate, "backend": backend, "threads": threads,
             **({"emulated": emulation()} if emulation() else {})}
 
@@ -289,13 +295,16 @@ def main(argv=None) -> int:
                     help="Tensor files mode (no timing): run every DIR/*.bin (the raw bytes of the input tensor) "
                          "once and write the raw bytes of the outputs to --outputs DIR under the same names.")
     ap.add_argument("--outputs", default=None, metavar="DIR", help="With --inputs: where the output files go.")
+    ap.add_argument("--progress", action="store_true", help="With --inputs: a line '@@frame K/N' after each frame.")
     args = ap.parse_args(argv)
     if (args.inputs is None) != (args.outputs is None):
         ap.error("--inputs and --outputs go together")
     try:
         if args.inputs is not None:
             res = run_tensor_io(args.graph, args.inputs, args.outputs, args.threads, delegate=args.delegate,
-                                kernels=args.kernels, signature=args.signature)
+                                kernels=args.kernels, signature=args.signature,
+                                on_frame=(lambda k, n: print(f"{FRAME_TAG} {k}/{n}", flush=True))
+                                if args.progress else None)
             print(json.dumps(res))
             return 0
         res = run_benchmark(args.graph, args.threads, args.runs, args.min_secs, delegate=args.delegate,

@@ -161,6 +161,7 @@ def test_device_miou_is_the_hosts_through_benchmark_model_files(lanes_artifacts,
         assert r["argmax_agreement"] == 1.0 and r["max_abs_diff"] < 1e-3
     npu = rows[("device", "npu")]
     assert npu["status"] == "unsupported" and "benchmark_litert_model" in npu["reason"]
+    assert "xnnpack: frame 4/4" in res.output and "gpu: frame 4/4" in res.output  # streamed as the frames run
     folder = Path(out["report"])
     q = list(csv.DictReader(open(folder / "quality.csv")))
     assert [(r["where"], r["delegate"], r["status"]) for r in q] == [
@@ -272,3 +273,15 @@ def test_board_runner_tensor_files_mode_refuses_a_file_of_another_size(lanes_art
     (tmp_path / "in" / "000001.bin").write_bytes(b"\0" * 100)
     with pytest.raises(ValueError, match=r"The size of .*000001.bin is 100 bytes. It should be 18432 bytes"):
         runner.run_tensor_io(str(arts["float32"]), str(tmp_path / "in"), str(tmp_path / "out"), delegate="cpu")
+
+
+def test_frame_progress_lines_arrive_in_any_chunks():
+    from edgeseg.device.evaluate import FrameProgress
+
+    said = []
+    fp = FrameProgress(said.append, "xnnpack", every_s=1e9)
+    text = "".join(f"@@frame {k}/20\n" for k in range(1, 21)).encode() + b"@@frame 3/2"  # a torn last line waits
+    for i in range(0, len(text), 7):  # the stream cuts lines anywhere
+        fp.feed(text[i:i + 7])
+    assert [s.split("(")[0].strip() for s in said] == [f"xnnpack: frame {k}/20" for k in range(2, 21, 2)]
+    assert FrameProgress.parse("@@frame x/2") == (None, None) and FrameProgress.parse("noise") == (None, None)

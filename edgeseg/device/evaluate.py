@@ -31,6 +31,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import DeviceError
+from ..runner import FRAME_TAG
 from ..training.metrics import argmax_agreement, score_labels
 from .deploy import deploy
 from .runners import BenchContext, TensorIo, runner_for
@@ -159,13 +160,45 @@ def _remote_digests(session: DeviceSession, remote_dir: str, pattern: str) -> di
     return out
 
 
+class FrameProgress:
+    """The runners' ``@@frame K/N`` lines as they arrive (streamed from the device's stdout):
+    a progress line every 10% of the frames, or every 30 s, whichever comes first."""
+
+    def __init__(self, say: Callable[[str], None], delegate: str, every_s: float = 30.0):
+        self.say, self.delegate, self.every_s = say, delegate, every_s
+        self.buf, self.t0, self.last_t, self.last_k = b"", time.monotonic(), time.monotonic(), 0
+
+    def feed(self, chunk: bytes) -> None:
+        self.buf += chunk
+        *lines, self.buf = self.buf.split(b"\n")
+        for line in lines:
+            k, n = self.parse(line.decode("utf-8", "replace"))
+            if k is None:
+                continue
+            now = time.monotonic()
+            if k == n or k - self.last_k >= max(1, n // 10) or now - self.last_t >= self.every_s:
+                self.say(f"      {self.delegate}: frame {k}/{n} ({now - self.t0:.0f} s)")
+                self.last_t, self.last_k = now, k
+
+    @staticmethod
+    def parse(line: str) -> tuple[int | None, int | None]:
+        bits = line.strip().split()
+        if len(bits) == 2 and bits[0] == FRAME_TAG and "/" in bits[1]:
+            k, _, n = bits[1].partition("/")
+            if k.isdigit() and n.isdigit():
+                return int(k), int(n)
+        return None, None
+
+
 def run_on_device(ctx: BenchContext, runner, graph: str, delegate: str, io: TensorIo) -> None:
     """Run the runner's tensor-IO command for one delegate; raises DeviceError with what the
     device said when it fails."""
     spec = ctx.profile.delegate(delegate)
     cmd = runner.tensor_io_command(ctx, graph, spec, io)
     script = f"cd {q(ctx.profile.work_dir)} || exit 97; rm -rf {q(io.out_dir)} && mkdir -p {q(io.out_dir)} || exit 96; {cmd}"
-    res = ctx.session.with_retry(lambda c: c.shell(script, timeout=3600, idle_timeout=None), f"eval on {delegate}")
+    seen = FrameProgress(ctx.say, delegate)
+    res = ctx.session.with_retry(lambda c: c.shell(script, timeout=3600, idle_timeout=None, on_stdout=seen.feed),
+                                 f"eval on {delegate}")
     if res.exit_code != 0:
         text = (res.stderr.decode("utf-8", "replace") + "\n" + res.text).strip().splitlines()
         useful = [ln for ln in text if ln.strip()][-4:] or [f"exit status {res.exit_code}"]

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Callable
 from ..artifact import read_manifest
 from ..delegates import HOST_DELEGATES, INTERPRETER_DELEGATES, delegating, join_names
 from ..errors import DeviceError
+from ..runner import FRAME_TAG
 from .deploy import deploy, ensure_file
 from .parse import delegation_status, parse_benchmark_output
 from .session import DeviceSession, q
@@ -238,8 +239,9 @@ class BenchmarkModelRunner(Runner):
         one = " ".join(q(a) for a in [ctx.state[self.name]["remote"], *flags])
         one += " " + q(f"--input_layer_value_files={io.input_name.replace(':', '::')}:{io.in_dir}/") + '"$f"'
         one += " " + q(f"--output_filepath={io.out_dir}/") + '"$f"'
-        return (f"for f in {' '.join(q(f) for f in io.frames)}; do {one} > {log} 2>&1 || {{ rc=$?; "
-                f'echo "frame $f: benchmark_model exit status $rc" >&2; tail -n 20 {log} >&2; exit $rc; }}; done')
+        return (f"k=0; for f in {' '.join(q(f) for f in io.frames)}; do {one} > {log} 2>&1 || {{ rc=$?; "
+                f'echo "frame $f: benchmark_model exit status $rc" >&2; tail -n 20 {log} >&2; exit $rc; }}; '
+                f'k=$((k+1)); echo "{FRAME_TAG} $k/{len(io.frames)}"; done')
 
 
 # -- LiteRT's CompiledModel benchmark_model (NPU) ------------------------------------------------
@@ -389,7 +391,7 @@ class PythonRunner(Runner):
         """edgeseg/runner.py --inputs/--outputs: every frame in one interpreter, benchmark_model's file formats."""
         args = [ctx.profile.python, ctx.state[self.name]["remote"], "--graph", graph, "--threads", ctx.threads,
                 "--delegate", spec.name, "--kernels", INTERPRETER_DELEGATES[spec.name], "--inputs", io.in_dir,
-                "--outputs", io.out_dir] + (["--signature", io.signature] if io.signature else [])
+                "--outputs", io.out_dir, "--progress"] + (["--signature", io.signature] if io.signature else [])
         return " ".join(q(a) for a in args)
 
 
