@@ -159,7 +159,7 @@ def main(argv=None) -> int:
                                 "load_avg_1m": (load_average() or [None])[0]})
                 print(f"quality: {precision} seed {seed}: best val mIoU {q['best_val_miou']:.4f}", file=sys.stderr,
                       flush=True)
-        print(format_table(quality, QUALITY_COLUMNS))
+        print(format_table(quality, QUALITY_COLUMNS, floats=4))
         qcsv = Path(args.csv).with_name(Path(args.csv).stem + "_quality.csv")
         atomic_write_csv(qcsv, QUALITY_COLUMNS, quality)
         print(f"wrote {qcsv}")

@@ -355,12 +355,15 @@ def eval_figures(folder: Path, res: dict) -> list[Path]:
                          ["artifact", *QUALITY_DEVICE_COLUMNS[:-1], "miou", "reason"])],
                        figures, []).replace("</body></html>", "")]
     if strips:
+        all_agree = all(r["frame_agreement"][k] >= 1.0 for r, k, _ in strips)
         parts.append("<h2>Frames where device and host disagree most</h2><p class='cond'>image | ground truth | "
-                     "host prediction | device prediction</p>")
+                     "host prediction | device prediction" + ("; device and host agree on every pixel of every "
+                                                             "frame: these are the first frames, for reference"
+                                                             if all_agree else "") + "</p>")
     for r, k, name in strips:
         parts.append(f"<p>{html.escape(r['artifact'])} on {html.escape(r['delegate'])}, frame {k}: "
                      f"{r['frame_agreement'][k]:.4f} of the pixels agree</p><img src='{html.escape(name)}' "
-                     f"alt='{html.escape(name)}'>")
+                     f"alt='{html.escape(name)}' style='max-width:100%;height:auto'>")
     parts.append("</body></html>")
     (folder / "report.html").write_text("\n".join(parts), encoding="utf-8")
     return figures + [folder / n for _, _, n in strips]
