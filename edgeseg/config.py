@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 
@@ -30,6 +31,16 @@ def parse_size(text: str | tuple[int, int]) -> tuple[int, int]:
 
 def format_size(size: tuple[int, int]) -> str:
     return f"{size[0]}x{size[1]}"
+
+
+def finite_or_none(value) -> float | None:
+    """``value`` as a float when it is a finite number (or its text), else None: how tables
+    read a cell that may be empty, a word, nan or inf."""
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
 
 
 def import_tf():

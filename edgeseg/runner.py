@@ -254,7 +254,7 @@ def run_tensor_io(graph: str, inputs_dir: str, outputs_dir: str, threads: int = 
     if not frames:
         raise ValueError(f"no *.bin input files in {inputs_dir}")
     os.makedirs(outputs_dir, exist_ok=True)
-    for f in frames:
+    for done, f in enumerate(frames, 1):
         path = os.path.join(inputs_dir, f)
         size = os.path.getsize(path)
         if size != want:  # benchmark_model's own words
@@ -275,7 +275,7 @@ def run_tensor_io(graph: str, inputs_dir: str, outputs_dir: str, threads: int = 
                 fh.write(b)
         os.replace(tmp, os.path.join(outputs_dir, f))
         if on_frame is not None:
-            on_frame(frames.index(f) + 1, len(frames))
+            on_frame(done, len(frames))
     return {"status": "ok", "frames": len(frames), "delegate": delegate, "backend": backend, "threads": threads,
             **({"emulated": emulation()} if emulation() else {})}
 

@@ -118,6 +118,19 @@ exit 1
 """
 
 
+def need_shell(mode: str) -> None:
+    """In a test: skip when the device shell ``mode`` is not installed, fail under CI (whose
+    .ci/run installs it)."""
+    import pytest  # noqa: PLC0415 (the daemon itself runs without pytest)
+
+    try:
+        shell_command(mode)
+    except RuntimeError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"{exc} (.ci/run installs it)", pytrace=False)
+        pytest.skip(str(exc))
+
+
 class PhoneSandbox:
     """A folder laid out like the parts of a phone edgeseg reads and writes."""
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from adbd import I_IDLE, V_BATT, AdbDaemon, SensorDriver, shell_command
+from adbd import I_IDLE, V_BATT, AdbDaemon, SensorDriver, need_shell
 from edgeseg.cli import main
 from edgeseg.device import adbproto as P
 from edgeseg.device.deploy import deploy, ensure_file
@@ -307,15 +307,6 @@ def test_bench_with_power_matches_the_driven_trace(phone, tiny_tflite, tmp_path)
     # leftover files on the device: none but the artifact, its manifest and the runner
     assert sorted(p.name for p in work.iterdir()) == sorted([tiny_tflite.name, tiny_tflite.with_suffix(".json").name,
                                                             "edgeseg_runner.py"])
-
-
-def need_shell(shell):
-    try:
-        shell_command(shell)
-    except RuntimeError as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"{exc} (.ci/run installs it)", pytrace=False)
-        pytest.skip(str(exc))
 
 
 @pytest.mark.parametrize("shell, rails, source, used", [

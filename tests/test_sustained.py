@@ -136,14 +136,9 @@ def test_parse_conditions_reads_the_highest_cpu_frequency_and_skips_unreadable_o
 def test_the_snapshot_runs_in_device_shells_without_errors(tmp_path, shell):
     """The snapshot in busybox ash and mksh: a missing zone, a cpufreq file that cannot be
     read (a folder) and a CPU without cpufreq give nothing, and nothing on stderr."""
-    from adbd import PhoneSandbox, shell_command
+    from adbd import PhoneSandbox, need_shell
 
-    try:
-        shell_command(shell)
-    except RuntimeError as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"{exc} (.ci/run installs it)", pytrace=False)
-        pytest.skip(str(exc))
+    need_shell(shell)
     sb = PhoneSandbox(tmp_path / "phone", shell=shell)
     (sb.root / "sys/devices/system/cpu/cpu2/cpufreq/scaling_cur_freq").mkdir(parents=True)
     (sb.root / "sys/devices/system/cpu/cpu3").mkdir(parents=True)
@@ -294,14 +289,9 @@ def test_a_sustained_run_that_throttles_is_detected_at_the_right_window(tmp_path
     """6 windows of 0.5 s; from the 4th benchmark_model on, the CPUs are capped (2850 -> 1800
     MHz), the zone heats (38 -> 61 C) and the latency is 40% higher: throttled from window 4,
     with the frequency and temperature evidence, in sustained.csv/.png, latency and summary."""
-    from adbd import AdbDaemon, shell_command
+    from adbd import AdbDaemon, need_shell
 
-    try:
-        shell_command(shell)
-    except RuntimeError as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"{exc} (.ci/run installs it)", pytrace=False)
-        pytest.skip(str(exc))
+    need_shell(shell)
     monkeypatch.setenv("ADB_KEY_PATH", str(tmp_path / "adbkey"))
     with AdbDaemon(tmp_path / "phone", shell=shell) as phone:
         res, folder, read = sustained_bench(phone, tmp_path, art, k=4)

@@ -7,7 +7,6 @@ toybox) shell, the real bench_device / bench_rows / lint."""
 
 import ast
 import json
-import os
 import re
 import sys
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from adbd import I_IDLE, V_BATT, AdbDaemon, SensorDriver, shell_command
+from adbd import I_IDLE, V_BATT, AdbDaemon, SensorDriver, need_shell
 from edgeseg import delegates as dl
 from edgeseg.device import power as pw
 from edgeseg.device import profiles as pr
@@ -189,15 +188,6 @@ def key(tmp_path):
     from edgeseg.device import adbproto as P
 
     return P.load_or_create_key(tmp_path / "adbkey")
-
-
-def need_shell(shell):
-    try:
-        shell_command(shell)
-    except RuntimeError as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"{exc} (.ci/run installs it)", pytrace=False)
-        pytest.skip(str(exc))
 
 
 def profile_file(tmp_path, port, runner, delegates, source="none", **top) -> Path:

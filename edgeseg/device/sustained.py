@@ -20,6 +20,7 @@ import statistics
 import time
 from typing import Callable
 
+from ..config import finite_or_none as _num
 from ..errors import DeviceError, UsageError
 from . import power as pw
 from .transport import DeviceConnectionError
@@ -55,14 +56,6 @@ def parse_duration(value, param: str = "--sustained") -> float:
 def window_count(duration_s: float, window_s: float) -> int:
     """``ceil(duration / window)`` (a quotient a rounding error above an integer is that integer)."""
     return max(1, math.ceil(duration_s / window_s - 1e-9))
-
-
-def _num(v) -> float | None:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(f) else f
 
 
 def _ok(w: dict) -> bool:

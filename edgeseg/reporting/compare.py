@@ -25,6 +25,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..config import finite_or_none as _num
 from ..errors import ReportError, UsageError
 from .tables import read_report
 
@@ -107,14 +108,6 @@ def describe_change(row: dict, col: str, unit: str) -> str:
         text += f" ({new - base:+.4g}{(' ' + unit) if unit else ''}{pct}"
         text += f", noise ±{noise:.3g} {unit})" if noise and unit else ")"
     return text
-
-
-def _num(v) -> float | None:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
 
 
 def _measures(rep: dict) -> dict:
