@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from adbd import AdbDaemon  # noqa: E402
+
 from edgeseg.device import adbproto as P  # noqa: E402
 from edgeseg.device.transport import AdbTcpConnection  # noqa: E402
 from edgeseg.fileio import atomic_write_csv  # noqa: E402
@@ -54,8 +55,10 @@ def main(argv=None) -> int:
             if adb:
                 for _ in range(3):
                     subprocess.run([adb, "connect", serial], env=env, capture_output=True, timeout=30)
-                    if f"{serial}\tdevice" in subprocess.run([adb, "devices"], env=env, capture_output=True,
-                                                               text=True).stdout:
+                    if (
+                        f"{serial}\tdevice"
+                        in subprocess.run([adb, "devices"], env=env, capture_output=True, text=True).stdout
+                    ):
                         break
                     time.sleep(0.3)
             for _ in range(args.rounds):
@@ -67,8 +70,13 @@ def main(argv=None) -> int:
                 if adb:
                     target.unlink(missing_ok=True)
                     t0 = time.perf_counter()
-                    r = subprocess.run([adb, "-s", serial, "push", str(blob), "/data/local/tmp/blob.bin"], env=env,
-                                       capture_output=True, text=True, timeout=600)
+                    r = subprocess.run(
+                        [adb, "-s", serial, "push", str(blob), "/data/local/tmp/blob.bin"],
+                        env=env,
+                        capture_output=True,
+                        text=True,
+                        timeout=600,
+                    )
                     times["adb binary (server 29.0.6)"].append(time.perf_counter() - t0)
                     assert r.returncode == 0, r.stderr
                     assert hashlib.sha256(target.read_bytes()).hexdigest() == digest, "adb push corrupted the file"
@@ -81,8 +89,17 @@ def main(argv=None) -> int:
         if not ts:
             continue
         med = statistics.median(ts)
-        rows.append({"client": name, "mb": args.mb, "rounds": len(ts), "median_s": med, "mb_per_s": args.mb / med,
-                     "time_vs_adb": med / ref if ref else None, "byte_exact": True})
+        rows.append(
+            {
+                "client": name,
+                "mb": args.mb,
+                "rounds": len(ts),
+                "median_s": med,
+                "mb_per_s": args.mb / med,
+                "time_vs_adb": med / ref if ref else None,
+                "byte_exact": True,
+            }
+        )
     cols = ["client", "mb", "rounds", "median_s", "mb_per_s", "time_vs_adb", "byte_exact"]
     print(format_table(rows, cols))
     atomic_write_csv(args.csv, cols, rows)

@@ -61,15 +61,24 @@ PACKAGES = ("python3", "libstdc++6", "ca-certificates")
 WRAPPER = "python3-aarch64"
 CPU = "cortex-a76"
 #: one core of ROOT/proc/cpuinfo (an Arm Cortex-A76, what --cpu cortex-a76 emulates)
-CPUINFO = ("processor\t: {i}\nBogoMIPS\t: 50.00\nFeatures\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics "
-           "fphp asimdhp cpuid asimdrdm lrcpc dcpop asimddp\nCPU implementer\t: 0x41\nCPU architecture: 8\n"
-           "CPU variant\t: 0x4\nCPU part\t: 0xd0b\nCPU revision\t: 1\n\n")
+CPUINFO = (
+    "processor\t: {i}\nBogoMIPS\t: 50.00\nFeatures\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics "
+    "fphp asimdhp cpuid asimdrdm lrcpc dcpop asimddp\nCPU implementer\t: 0x41\nCPU architecture: 8\n"
+    "CPU variant\t: 0x4\nCPU part\t: 0xd0b\nCPU revision\t: 1\n\n"
+)
 DEFAULT_PORT = 15555
 
 
 def paths(cache: Path) -> dict:
-    return {"cache": cache, "root": cache / "root", "wheels": cache / "wheels", "bin": cache / "bin",
-            "wrapper": cache / "bin" / WRAPPER, "meta": cache / "board.json", "sandbox": cache / "sandbox"}
+    return {
+        "cache": cache,
+        "root": cache / "root",
+        "wheels": cache / "wheels",
+        "bin": cache / "bin",
+        "wrapper": cache / "bin" / WRAPPER,
+        "meta": cache / "board.json",
+        "sandbox": cache / "sandbox",
+    }
 
 
 def say(msg: str) -> None:
@@ -88,7 +97,7 @@ def qemu() -> str:
 
 
 def host_version(dist: str) -> str:
-    from importlib.metadata import version  # noqa: PLC0415
+    from importlib.metadata import version
 
     return version(dist)
 
@@ -98,12 +107,16 @@ def root_python(root: Path) -> str:
     names = sorted(p.name for p in (root / "usr/bin").glob("python3.*") if p.name[8:].isdigit())
     if not names:
         sys.exit(f"{root} has no usr/bin/python3.X")
-    return names[-1][len("python"):]
+    return names[-1][len("python") :]
 
 
 def run_arm(root: Path, *args: str, cpu: str = CPU, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([qemu(), "-cpu", cpu, "-L", str(root), str(root / "usr/bin/python3"), *args],
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [qemu(), "-cpu", cpu, "-L", str(root), str(root / "usr/bin/python3"), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def host_cpus() -> list[int]:
@@ -136,13 +149,28 @@ def make_root(p: dict, suite: str, mirror: str) -> float:
     root.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
     if shutil.which("mmdebstrap"):
-        cmd = ["mmdebstrap", "--arch=arm64", "--variant=extract", f"--include={','.join(PACKAGES)}", suite,
-               str(root), mirror]
+        cmd = [
+            "mmdebstrap",
+            "--arch=arm64",
+            "--variant=extract",
+            f"--include={','.join(PACKAGES)}",
+            suite,
+            str(root),
+            mirror,
+        ]
     else:
         need("debootstrap", "apt-get install -y mmdebstrap (or debootstrap)")
         # first stage only: packages unpacked, no maintainer scripts (they would need binfmt_misc)
-        cmd = ["debootstrap", "--arch=arm64", "--foreign", "--variant=minbase", f"--include={','.join(PACKAGES)}",
-               suite, str(root), mirror]
+        cmd = [
+            "debootstrap",
+            "--arch=arm64",
+            "--foreign",
+            "--variant=minbase",
+            f"--include={','.join(PACKAGES)}",
+            suite,
+            str(root),
+            mirror,
+        ]
     say("root: " + " ".join(cmd))
     res = subprocess.run(cmd, capture_output=True, text=True)
     if res.returncode != 0:
@@ -163,13 +191,18 @@ def install_wheels(p: dict) -> tuple[float, dict]:
         return 0.0, want
     t0 = time.monotonic()
     flags = [f"--platform={pl}" for pl in PLATFORMS] + [
-        "--only-binary=:all:", f"--python-version={pyver}", "--implementation=cp"]
+        "--only-binary=:all:",
+        f"--python-version={pyver}",
+        "--implementation=cp",
+    ]
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
     reqs = [f"{k}=={v}" for k, v in pins.items()]
     wheels.mkdir(parents=True, exist_ok=True)
     # the two wheels themselves (--no-deps), then their dependencies resolved for aarch64
-    for args in (["download", "--no-deps", "-d", str(wheels), *flags, *reqs],
-                 ["download", "-d", str(wheels), *flags, *reqs]):
+    for args in (
+        ["download", "--no-deps", "-d", str(wheels), *flags, *reqs],
+        ["download", "-d", str(wheels), *flags, *reqs],
+    ):
         say("wheels: pip " + " ".join(args))
         res = subprocess.run(pip + args, capture_output=True, text=True)
         if res.returncode != 0:
@@ -192,19 +225,24 @@ def write_wrapper(p: dict, cpu: str = CPU) -> None:
         "#!/bin/sh\n# edgeseg's emulated arm64 board: the arm64 root's python3 under qemu-user "
         "(benchmarks/arm64_board.py)\n"
         f"export EDGESEG_EMULATION=qemu-aarch64/{cpu}\n"
-        f'exec {qemu()} -cpu {cpu} -L {root} {root}/usr/bin/python3 "$@"\n')
+        f'exec {qemu()} -cpu {cpu} -L {root} {root}/usr/bin/python3 "$@"\n'
+    )
     p["wrapper"].chmod(0o755)
 
 
 def check(p: dict, cpu: str = CPU) -> dict:
-    code = ("import platform, numpy, ai_edge_litert, json; from ai_edge_litert.interpreter import Interpreter; "
-            "print(json.dumps({'machine': platform.machine(), 'python': platform.python_version(), "
-            "'numpy': numpy.__version__, 'ai_edge_litert': ai_edge_litert.__file__}))")
+    code = (
+        "import platform, numpy, ai_edge_litert, json; from ai_edge_litert.interpreter import Interpreter; "
+        "print(json.dumps({'machine': platform.machine(), 'python': platform.python_version(), "
+        "'numpy': numpy.__version__, 'ai_edge_litert': ai_edge_litert.__file__}))"
+    )
     t0 = time.monotonic()
     res = run_arm(p["root"], "-c", code, cpu=cpu)
     if res.returncode != 0:
-        sys.exit(f"qemu-aarch64-static -L {p['root']} python3 -c 'import ai_edge_litert, numpy' failed:\n"
-                 f"{res.stderr[-3000:]}")
+        sys.exit(
+            f"qemu-aarch64-static -L {p['root']} python3 -c 'import ai_edge_litert, numpy' failed:\n"
+            f"{res.stderr[-3000:]}"
+        )
     got = json.loads(res.stdout.strip().splitlines()[-1])
     if got["machine"] != "aarch64":
         sys.exit(f"the root's python says it runs on {got['machine']}, not aarch64")
@@ -225,15 +263,33 @@ def cmd_setup(a) -> None:
     total = time.monotonic() - t0
     meta = json.loads(p["meta"].read_text()) if p["meta"].exists() else {}
     if t_root or t_wheels or not meta:  # a fresh build: its times; a cached one keeps them
-        meta = {"built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "root_s": round(t_root, 1),
-                "wheels_s": round(t_wheels, 1), "setup_s": round(total, 1), "suite": a.suite, "mirror": a.mirror}
-    meta.update({"cache": str(p["cache"]), "root": str(p["root"]), "python_wrapper": str(p["wrapper"]),
-                 "qemu": qemu(), "qemu_cpu": a.cpu, "versions": versions, "check": got,
-                 "root_mb": round(sum(f.stat().st_size for f in p["root"].rglob("*") if f.is_file()
-                                      and not f.is_symlink()) / 2**20, 1)})
+        meta = {
+            "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "root_s": round(t_root, 1),
+            "wheels_s": round(t_wheels, 1),
+            "setup_s": round(total, 1),
+            "suite": a.suite,
+            "mirror": a.mirror,
+        }
+    meta.update(
+        {
+            "cache": str(p["cache"]),
+            "root": str(p["root"]),
+            "python_wrapper": str(p["wrapper"]),
+            "qemu": qemu(),
+            "qemu_cpu": a.cpu,
+            "versions": versions,
+            "check": got,
+            "root_mb": round(
+                sum(f.stat().st_size for f in p["root"].rglob("*") if f.is_file() and not f.is_symlink()) / 2**20, 1
+            ),
+        }
+    )
     p["meta"].write_text(json.dumps(meta, indent=2) + "\n")
-    say(f"arm64 board ready in {total:.1f} s (first build: {meta['setup_s']} s): root {p['root']} "
-        f"({meta['root_mb']} MB), python {p['wrapper']}; {p['meta']}")
+    say(
+        f"arm64 board ready in {total:.1f} s (first build: {meta['setup_s']} s): root {p['root']} "
+        f"({meta['root_mb']} MB), python {p['wrapper']}; {p['meta']}"
+    )
 
 
 def cmd_check(a) -> None:
@@ -245,12 +301,21 @@ def cmd_serve(a) -> None:
     if not p["wrapper"].exists():
         sys.exit(f"no arm64 board at {a.cache}: run `python benchmarks/arm64_board.py setup` first")
     sys.path.insert(0, str(REPO / "tests"))
-    from adbd import AdbDaemon  # noqa: PLC0415
+    from adbd import AdbDaemon
 
-    d = AdbDaemon(p["sandbox"], port=a.port, shell="host",
-                  props={"ro.product.model": "qemu-aarch64 (emulated)", "ro.product.manufacturer": "edgeseg",
-                         "ro.product.device": "arm64-qemu", "ro.soc.manufacturer": "QEMU",
-                         "ro.soc.model": "qemu-user aarch64", "ro.serialno": "ARM64QEMU0001"})
+    d = AdbDaemon(
+        p["sandbox"],
+        port=a.port,
+        shell="host",
+        props={
+            "ro.product.model": "qemu-aarch64 (emulated)",
+            "ro.product.manufacturer": "edgeseg",
+            "ro.product.device": "arm64-qemu",
+            "ro.soc.manufacturer": "QEMU",
+            "ro.soc.model": "qemu-user aarch64",
+            "ro.serialno": "ARM64QEMU0001",
+        },
+    )
     link = d.sandbox.root / "system/bin" / WRAPPER
     if link.is_symlink() or link.exists():
         link.unlink()
@@ -268,8 +333,12 @@ def cmd_serve(a) -> None:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE,
-                    help=f"cache folder (default {DEFAULT_CACHE}; $EDGESEG_ARM64_CACHE)")
+    ap.add_argument(
+        "--cache",
+        type=Path,
+        default=DEFAULT_CACHE,
+        help=f"cache folder (default {DEFAULT_CACHE}; $EDGESEG_ARM64_CACHE)",
+    )
     sub = ap.add_subparsers(dest="cmd")
     s = sub.add_parser("setup", help="build (or check) the arm64 root, its wheels and the python wrapper")
     s.add_argument("--suite", default="bookworm")

@@ -21,9 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edgeseg.config import format_size, parse_size  # noqa: E402
-from edgeseg.fileio import atomic_write_csv  # noqa: E402
-from edgeseg.reporting.tables import format_table  # noqa: E402
+from edgeseg.config import format_size, parse_size
+from edgeseg.fileio import atomic_write_csv
+from edgeseg.reporting.tables import format_table
 
 VIEW = ("variant", "recipe", "miou", "delta_points", "float_layers", "size_kb", "median_ms", "vs_float32")
 
@@ -59,8 +59,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     from edgeseg.quantize.controlled import controlled_int8
-    from edgeseg.quantize.qat import quantize_qat
     from edgeseg.quantize.ptq import quantize_run
+    from edgeseg.quantize.qat import quantize_qat
     from edgeseg.runtime.evaluate import evaluate
 
     t0 = time.time()
@@ -69,18 +69,29 @@ def main(argv=None) -> int:
     if not args.run:
         from edgeseg.training.loop import TrainConfig, train
 
-        cfg = TrainConfig(data=args.data, out=str(run), input_size=parse_size(args.input_size), epochs=args.epochs,
-                          lr=args.lr, augment=args.augment)
+        cfg = TrainConfig(
+            data=args.data,
+            out=str(run),
+            input_size=parse_size(args.input_size),
+            epochs=args.epochs,
+            lr=args.lr,
+            augment=args.augment,
+        )
         print(f"training resunet {format_size(cfg.input_size)} for {args.epochs} epochs into {run}", flush=True)
-        train(cfg, resume=(run / "config.json").exists(),
-              on_epoch=lambda r: print(f"  epoch {r['epoch']}/{r['epochs']} val mIoU {r['val_miou']:.4f}", flush=True),
-              verbose=0)
+        train(
+            cfg,
+            resume=(run / "config.json").exists(),
+            on_epoch=lambda r: print(f"  epoch {r['epoch']}/{r['epochs']} val mIoU {r['val_miou']:.4f}", flush=True),
+            verbose=0,
+        )
     import json
 
     rcfg = json.loads((run / "config.json").read_text())
     tr = rcfg.get("train", {})
-    schedule = (f"resunet {tr.get('input_size')} epochs {tr.get('epochs')} lr {tr.get('lr')} batch {tr.get('batch')} "
-                f"augment {tr.get('augment')} loss {tr.get('loss')}")
+    schedule = (
+        f"resunet {tr.get('input_size')} epochs {tr.get('epochs')} lr {tr.get('lr')} batch {tr.get('batch')} "
+        f"augment {tr.get('augment')} loss {tr.get('loss')}"
+    )
     print(f"float checkpoint: {run} ({schedule})", flush=True)
     timings = {}
     arts: dict[str, Path] = {}
@@ -88,19 +99,35 @@ def main(argv=None) -> int:
 
     t = time.time()
     arts["float32"] = Path(quantize_run(run, "float32", force=True)["artifact"])
-    arts["ptq_int8"] = Path(quantize_run(run, "int8", calib=args.data, num_calib=args.num_calib, force=True)["artifact"])
+    arts["ptq_int8"] = Path(
+        quantize_run(run, "int8", calib=args.data, num_calib=args.num_calib, force=True)["artifact"]
+    )
     timings["ptq_s"] = time.time() - t
     t = time.time()
-    ctl = controlled_int8(run, args.data, max_drop=args.max_drop, calib=args.data, num_calib=args.num_calib,
-                          say=lambda m: print("  " + m, flush=True), force=True)
+    ctl = controlled_int8(
+        run,
+        args.data,
+        max_drop=args.max_drop,
+        calib=args.data,
+        num_calib=args.num_calib,
+        say=lambda m: print("  " + m, flush=True),
+        force=True,
+    )
     arts["controlled_int8"] = Path(ctl["artifact"])
     extra["controlled_int8"] = {"float_layers": len(ctl["manifest"]["float_layers"] or []), "stopped": ctl["stopped"]}
     timings["controlled_s"] = time.time() - t
     t = time.time()
-    qat = quantize_qat(run, epochs=args.qat_epochs, lr=args.qat_lr, data=args.data, force=True,
-                       resume=(run / "qat" / "config.json").exists(),
-                       on_epoch=lambda r: print(f"  qat epoch {r['epoch']}/{r['epochs']} val mIoU (fake-quant) "
-                                                f"{r['val_miou']:.4f}", flush=True))
+    qat = quantize_qat(
+        run,
+        epochs=args.qat_epochs,
+        lr=args.qat_lr,
+        data=args.data,
+        force=True,
+        resume=(run / "qat" / "config.json").exists(),
+        on_epoch=lambda r: print(
+            f"  qat epoch {r['epoch']}/{r['epochs']} val mIoU (fake-quant) {r['val_miou']:.4f}", flush=True
+        ),
+    )
     arts["qat_int8"] = Path(qat["artifact"])
     timings["qat_s"] = time.time() - t
 
@@ -110,11 +137,21 @@ def main(argv=None) -> int:
     rows = []
     for k, p in arts.items():
         q = quality[k]
-        row = {"variant": k, "recipe": q["recipe"], "miou": q["miou"], "delta_points": 100 * (q["miou"] - base),
-               "float_layers": extra.get(k, {}).get("float_layers", 0), "size_kb": p.stat().st_size / 1024,
-               "median_ms": lat[k], "vs_float32": lat[k] / lat["float32"], "dice": q["dice"],
-               "pixel_accuracy": q["pixel_accuracy"], "images": q["images"], "schedule": schedule,
-               "threads": args.threads}
+        row = {
+            "variant": k,
+            "recipe": q["recipe"],
+            "miou": q["miou"],
+            "delta_points": 100 * (q["miou"] - base),
+            "float_layers": extra.get(k, {}).get("float_layers", 0),
+            "size_kb": p.stat().st_size / 1024,
+            "median_ms": lat[k],
+            "vs_float32": lat[k] / lat["float32"],
+            "dice": q["dice"],
+            "pixel_accuracy": q["pixel_accuracy"],
+            "images": q["images"],
+            "schedule": schedule,
+            "threads": args.threads,
+        }
         row.update({f"iou_{c}": v for c, v in q["per_class_iou"].items()})
         rows.append(row)
     int8 = [r for r in rows if r["variant"] != "float32"]
@@ -122,8 +159,10 @@ def main(argv=None) -> int:
     print(format_table(rows, VIEW, floats=4))
     classes = list(quality["float32"]["per_class_iou"])
     print(format_table(rows, ["variant"] + [f"iou_{c}" for c in classes], floats=3))
-    print(f"best int8: {best['variant']} {best['delta_points']:+.2f} mIoU points vs float32 "
-          f"({'within' if best['delta_points'] >= -0.5 else 'outside'} 0.5); controlled: {ctl['stopped']}")
+    print(
+        f"best int8: {best['variant']} {best['delta_points']:+.2f} mIoU points vs float32 "
+        f"({'within' if best['delta_points'] >= -0.5 else 'outside'} 0.5); controlled: {ctl['stopped']}"
+    )
     print(f"timings: {', '.join(f'{k} {v:.0f}' for k, v in timings.items())}, total {time.time() - t0:.0f} s")
     columns = list(rows[0].keys())
     atomic_write_csv(args.csv, columns, rows)

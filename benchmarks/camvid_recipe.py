@@ -21,12 +21,28 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edgeseg.fileio import atomic_write_csv  # noqa: E402
-from edgeseg.reporting.tables import format_table, host_environment, load_average  # noqa: E402
+from edgeseg.fileio import atomic_write_csv
+from edgeseg.reporting.tables import format_table, host_environment, load_average
 
-COLUMNS = ("run", "model", "recipe", "epochs", "best_epoch", "best_val_miou", "last_val_miou", "last10_spread",
-           "last10_mean_step", "float32_miou", "int8_converter_miou", "int8_converter_drop", "converter_s",
-           "int8_aeq_miou", "int8_aeq_drop", "aeq_s", "xnnpack_partitions_int8")
+COLUMNS = (
+    "run",
+    "model",
+    "recipe",
+    "epochs",
+    "best_epoch",
+    "best_val_miou",
+    "last_val_miou",
+    "last10_spread",
+    "last10_mean_step",
+    "float32_miou",
+    "int8_converter_miou",
+    "int8_converter_drop",
+    "converter_s",
+    "int8_aeq_miou",
+    "int8_aeq_drop",
+    "aeq_s",
+    "xnnpack_partitions_int8",
+)
 LATENCY = ("artifact", "median_ms", "p90_ms", "spread", "runs", "delegated_ops", "total_ops", "partitions", "status")
 
 
@@ -35,18 +51,31 @@ def curve(run: Path) -> dict:
     vals = [float(r["val_miou"]) for r in rows]
     last10 = vals[-10:]
     best = max(range(len(vals)), key=vals.__getitem__)
-    return {"epochs": len(vals), "best_epoch": best + 1, "best_val_miou": vals[best], "last_val_miou": vals[-1],
-            "last10_spread": max(last10) - min(last10),
-            "last10_mean_step": sum(abs(a - b) for a, b in zip(last10, last10[1:])) / max(1, len(last10) - 1)}
+    return {
+        "epochs": len(vals),
+        "best_epoch": best + 1,
+        "best_val_miou": vals[best],
+        "last_val_miou": vals[-1],
+        "last10_spread": max(last10) - min(last10),
+        "last10_mean_step": sum(abs(a - b) for a, b in zip(last10, last10[1:])) / max(1, len(last10) - 1),
+    }
 
 
 def recipe_of(cfg: dict) -> str:
     t = cfg.get("train", {})
     sched = t.get("schedule", "exp")
     lr = f"lr {t.get('lr')}"
-    parts = [f"{sched} {lr}" + (f" x{t.get('decay_rate')}/{t.get('decay_epochs')}ep" if sched == "exp" and
-                                 float(t.get("decay_rate", 1)) != 1 else ""),
-             f"ema {t.get('ema', 0)}", f"loss {t.get('loss')}", f"aug {t.get('augment')}"]
+    parts = [
+        f"{sched} {lr}"
+        + (
+            f" x{t.get('decay_rate')}/{t.get('decay_epochs')}ep"
+            if sched == "exp" and float(t.get("decay_rate", 1)) != 1
+            else ""
+        ),
+        f"ema {t.get('ema', 0)}",
+        f"loss {t.get('loss')}",
+        f"aug {t.get('augment')}",
+    ]
     return ", ".join(parts)
 
 
@@ -54,8 +83,8 @@ def main(argv=None) -> int:
     from edgeseg.device.bench import bench_rows
     from edgeseg.quantize.lint import lint_artifact
     from edgeseg.quantize.ptq import quantize_run
-    from edgeseg.runtime.evaluate import evaluate
     from edgeseg.run import read_run_config
+    from edgeseg.runtime.evaluate import evaluate
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", required=True)
@@ -74,8 +103,15 @@ def main(argv=None) -> int:
         row["float32_miou"] = evaluate(f32, args.data, "val")["miou"]
         artifacts.append(f32)
         for tool in ("converter", "aeq"):
-            res = quantize_run(run, "int8", calib=args.data, num_calib=args.num_calib, ptq=tool, force=True,
-                               out=out / f"{label}_int8_{tool}.tflite")
+            res = quantize_run(
+                run,
+                "int8",
+                calib=args.data,
+                num_calib=args.num_calib,
+                ptq=tool,
+                force=True,
+                out=out / f"{label}_int8_{tool}.tflite",
+            )
             art = Path(res["artifact"])
             row[f"int8_{tool}_miou"] = evaluate(art, args.data, "val")["miou"]
             row[f"int8_{tool}_drop"] = row["float32_miou"] - row[f"int8_{tool}_miou"]
@@ -83,8 +119,11 @@ def main(argv=None) -> int:
             if tool == "converter":
                 row["xnnpack_partitions_int8"] = lint_artifact(art)["delegates"]["xnnpack"]["partitions"]
                 artifacts.append(art)
-            print(f"{label}: int8 via {tool}: {row[f'int8_{tool}_miou']:.4f} ({res['manifest']['ptq']['seconds']} s)",
-                  file=sys.stderr, flush=True)
+            print(
+                f"{label}: int8 via {tool}: {row[f'int8_{tool}_miou']:.4f} ({res['manifest']['ptq']['seconds']} s)",
+                file=sys.stderr,
+                flush=True,
+            )
         results.append(row)
     before = load_average()
     latency = bench_rows(artifacts, "host", args.threads, runs=50, min_secs=2.0)
@@ -96,11 +135,15 @@ def main(argv=None) -> int:
     print(format_table(results, COLUMNS, floats=4))
     print(format_table(latency, LATENCY))
     host = host_environment()
-    print(f"latency: XNNPACK, {args.threads} threads, {host['cpu']}, {host['cpu_count']} cores, load average "
-          f"{before[0] if before else '?'} before, {after[0] if after else '?'} after; one bench call")
+    print(
+        f"latency: XNNPACK, {args.threads} threads, {host['cpu']}, {host['cpu_count']} cores, load average "
+        f"{before[0] if before else '?'} before, {after[0] if after else '?'} after; one bench call"
+    )
     results_dir = Path(__file__).parent / "results"
     atomic_write_csv(results_dir / "camvid_recipe.csv", COLUMNS, results)
-    atomic_write_csv(results_dir / "camvid_recipe_latency.csv", LATENCY, [{k: r.get(k) for k in LATENCY} for r in latency])
+    atomic_write_csv(
+        results_dir / "camvid_recipe_latency.csv", LATENCY, [{k: r.get(k) for k in LATENCY} for r in latency]
+    )
     print(json.dumps({"csv": [str(results_dir / "camvid_recipe.csv"), str(results_dir / "camvid_recipe_latency.csv")]}))
     return 0
 

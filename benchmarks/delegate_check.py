@@ -22,12 +22,22 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edgeseg.config import parse_size  # noqa: E402
-from edgeseg.fileio import atomic_write_csv  # noqa: E402
-from edgeseg.reporting.tables import format_table  # noqa: E402
+from edgeseg.config import parse_size
+from edgeseg.fileio import atomic_write_csv
+from edgeseg.reporting.tables import format_table
 
-COLUMNS = ("model", "recipe", "xnnpack_ops", "total_ops", "xnnpack_partitions", "gpu_partitions", "nnapi_partitions",
-           "clean", "xnnpack_cpu_ops", "warnings")
+COLUMNS = (
+    "model",
+    "recipe",
+    "xnnpack_ops",
+    "total_ops",
+    "xnnpack_partitions",
+    "gpu_partitions",
+    "nnapi_partitions",
+    "clean",
+    "xnnpack_cpu_ops",
+    "warnings",
+)
 
 
 def check(name: str, size, calib: np.ndarray, tmp: Path) -> list[dict]:
@@ -45,13 +55,27 @@ def check(name: str, size, calib: np.ndarray, tmp: Path) -> list[dict]:
         path.write_bytes(convert(model, size, recipe, "int8", calib if recipe == "int8" else None))
         lint = lint_artifact(path)
         d = lint["delegates"]
-        clean = (d["xnnpack"]["partitions"] == 1 and d["xnnpack"]["delegated_ops"] == d["xnnpack"]["total_ops"]
-                 and d["gpu"]["partitions"] == 1 and d["nnapi"]["partitions"] == 1 and not lint["warnings"])
-        rows.append({"model": name, "recipe": recipe, "xnnpack_ops": d["xnnpack"]["delegated_ops"],
-                     "total_ops": d["xnnpack"]["total_ops"], "xnnpack_partitions": d["xnnpack"]["partitions"],
-                     "gpu_partitions": d["gpu"]["partitions"], "nnapi_partitions": d["nnapi"]["partitions"],
-                     "clean": "yes" if clean else "no", "xnnpack_cpu_ops": " ".join(d["xnnpack"]["cpu_ops"]) or None,
-                     "warnings": " ".join(sorted({w["code"] for w in lint["warnings"]})) or None})
+        clean = (
+            d["xnnpack"]["partitions"] == 1
+            and d["xnnpack"]["delegated_ops"] == d["xnnpack"]["total_ops"]
+            and d["gpu"]["partitions"] == 1
+            and d["nnapi"]["partitions"] == 1
+            and not lint["warnings"]
+        )
+        rows.append(
+            {
+                "model": name,
+                "recipe": recipe,
+                "xnnpack_ops": d["xnnpack"]["delegated_ops"],
+                "total_ops": d["xnnpack"]["total_ops"],
+                "xnnpack_partitions": d["xnnpack"]["partitions"],
+                "gpu_partitions": d["gpu"]["partitions"],
+                "nnapi_partitions": d["nnapi"]["partitions"],
+                "clean": "yes" if clean else "no",
+                "xnnpack_cpu_ops": " ".join(d["xnnpack"]["cpu_ops"]) or None,
+                "warnings": " ".join(sorted({w["code"] for w in lint["warnings"]})) or None,
+            }
+        )
     return rows
 
 

@@ -22,13 +22,25 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edgeseg.config import parse_size  # noqa: E402
-from edgeseg.fileio import atomic_write_csv  # noqa: E402
-from edgeseg.reporting.tables import format_table  # noqa: E402
+from edgeseg.config import parse_size
+from edgeseg.fileio import atomic_write_csv
+from edgeseg.reporting.tables import format_table
 
 RECIPES = ("float32", "dynamic", "float16", "int8")
-COLUMNS = ("recipe", "size_kb", "median_ms", "p90_ms", "vs_float32", "macs", "gmac_per_s", "delegated_ops",
-           "total_ops", "partitions", "runs", "threads")
+COLUMNS = (
+    "recipe",
+    "size_kb",
+    "median_ms",
+    "p90_ms",
+    "vs_float32",
+    "macs",
+    "gmac_per_s",
+    "delegated_ops",
+    "total_ops",
+    "partitions",
+    "runs",
+    "threads",
+)
 
 
 def export_all(run: str | None, size, calib_count: int, out: Path) -> dict[str, Path]:
@@ -90,11 +102,22 @@ def main(argv=None) -> int:
     base = latency_stats(times["float32"])["median_ms"]
     for r in RECIPES:
         s = latency_stats(times[r])
-        rows.append({"recipe": r, "size_kb": info[r]["size_bytes"] / 1024, "median_ms": s["median_ms"],
-                     "p90_ms": s["p90_ms"], "vs_float32": s["median_ms"] / base, "macs": info[r]["macs"],
-                     "gmac_per_s": info[r]["macs"] / (s["median_ms"] / 1e3) / 1e9,
-                     "delegated_ops": info[r]["delegated_ops"], "total_ops": info[r]["total_ops"],
-                     "partitions": info[r]["partitions"], "runs": s["runs"], "threads": args.threads})
+        rows.append(
+            {
+                "recipe": r,
+                "size_kb": info[r]["size_bytes"] / 1024,
+                "median_ms": s["median_ms"],
+                "p90_ms": s["p90_ms"],
+                "vs_float32": s["median_ms"] / base,
+                "macs": info[r]["macs"],
+                "gmac_per_s": info[r]["macs"] / (s["median_ms"] / 1e3) / 1e9,
+                "delegated_ops": info[r]["delegated_ops"],
+                "total_ops": info[r]["total_ops"],
+                "partitions": info[r]["partitions"],
+                "runs": s["runs"],
+                "threads": args.threads,
+            }
+        )
     print(format_table(rows, COLUMNS))
     atomic_write_csv(args.csv, COLUMNS, rows)
     print(f"wrote {args.csv}")

@@ -29,13 +29,24 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edgeseg.fileio import atomic_write_csv  # noqa: E402
-from edgeseg.reporting.tables import format_table  # noqa: E402
+from edgeseg.fileio import atomic_write_csv
+from edgeseg.reporting.tables import format_table
 
 #: Model options for the short schedule (the rest are each model's defaults).
 MODEL_OPTIONS = {"unet": ["--base", "16"]}  # the paper's 64 -> 1024 widths: 31 M params, ~hours per epoch here
-VIEW = ("model", "config", "params_m", "gmacs_256", "epochs", "train_s", "float_miou", "int8_miou", "int8_ms",
-        "size_kb", "status")
+VIEW = (
+    "model",
+    "config",
+    "params_m",
+    "gmacs_256",
+    "epochs",
+    "train_s",
+    "float_miou",
+    "int8_miou",
+    "int8_ms",
+    "size_kb",
+    "status",
+)
 
 
 def edgeseg(*args, log) -> str:
@@ -49,7 +60,7 @@ def edgeseg(*args, log) -> str:
 
 
 def last_json(text: str) -> dict:
-    return json.loads(text[text.index("{"):])
+    return json.loads(text[text.index("{") :])
 
 
 def size_256(name: str, classes: int, options: list[str], pta_configs: list[str] = ()) -> dict:
@@ -119,8 +130,26 @@ def main(argv=None) -> int:
             done = len((run / "history.csv").read_text().splitlines()) - 1 if (run / "history.csv").exists() else 0
             if done < args.epochs:
                 resume = ["--resume"] if (run / "ckpt" / "checkpoint").exists() else []
-                edgeseg("train", "--data", args.data, "--out", run, "--model", name, "--input-size", args.input_size,
-                        "--epochs", args.epochs, "--batch", args.batch, "--augment", "flip", *opts, *resume, log=log)
+                edgeseg(
+                    "train",
+                    "--data",
+                    args.data,
+                    "--out",
+                    run,
+                    "--model",
+                    name,
+                    "--input-size",
+                    args.input_size,
+                    "--epochs",
+                    args.epochs,
+                    "--batch",
+                    args.batch,
+                    "--augment",
+                    "flip",
+                    *opts,
+                    *resume,
+                    log=log,
+                )
             row["train_s"] = time.perf_counter() - t if done < args.epochs else None
             row["float_miou"] = json.loads((run / "best.json").read_text()).get("miou")
             pta = ["--pta-configs", args.pta_configs] if name == "unet-pta" else []
@@ -133,8 +162,22 @@ def main(argv=None) -> int:
             if existing and row["train_s"] is None:  # trained in an earlier call: its export is current
                 art = existing[0]
             else:
-                res = last_json(edgeseg("quantize", run, "--int8", "--calib", args.data, "--num-calib", args.num_calib,
-                                        "--no-lint", "--force", *pta, "--json", log=log))
+                res = last_json(
+                    edgeseg(
+                        "quantize",
+                        run,
+                        "--int8",
+                        "--calib",
+                        args.data,
+                        "--num-calib",
+                        args.num_calib,
+                        "--no-lint",
+                        "--force",
+                        *pta,
+                        "--json",
+                        log=log,
+                    )
+                )
                 art = Path(res["artifact"])
             manifest = json.loads(art.with_suffix(".json").read_text())
             key = f"{Path(args.data).name}:val"
@@ -147,9 +190,15 @@ def main(argv=None) -> int:
             if pta:
                 for c, v in q["signatures"].items():
                     cfg_sizes = sizes.get(c, {})
-                    rows.append({**row, "config": c, "int8_miou": v["miou"],
-                                 "params_m": cfg_sizes.get("params", 0) / 1e6 or None,
-                                 "gmacs_256": cfg_sizes.get("macs", 0) / 1e9 or None})
+                    rows.append(
+                        {
+                            **row,
+                            "config": c,
+                            "int8_miou": v["miou"],
+                            "params_m": cfg_sizes.get("params", 0) / 1e6 or None,
+                            "gmacs_256": cfg_sizes.get("macs", 0) / 1e9 or None,
+                        }
+                    )
             else:
                 rows.append({**row, "int8_miou": q["miou"]})
         except (RuntimeError, OSError, KeyError, ValueError) as exc:
@@ -157,8 +206,21 @@ def main(argv=None) -> int:
             rows.append({**row, "status": f"failed: {exc}"})
 
     if artifacts:  # one bench call: every artifact measured side by side in one run
-        res = last_json(edgeseg("bench", *artifacts.values(), "--threads", args.threads, "--runs", 30,
-                                "--min-secs", 2, "--no-report", "--json", log=log))
+        res = last_json(
+            edgeseg(
+                "bench",
+                *artifacts.values(),
+                "--threads",
+                args.threads,
+                "--runs",
+                30,
+                "--min-secs",
+                2,
+                "--no-report",
+                "--json",
+                log=log,
+            )
+        )
         latency = {r["artifact"]: r for r in res["rows"]}
         for row in rows:
             art = artifacts.get(row["model"])

@@ -33,15 +33,34 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edgeseg.config import format_size, import_keras, parse_size  # noqa: E402
-from edgeseg.fileio import atomic_write_csv  # noqa: E402
-from edgeseg.reporting.tables import format_table, host_environment, load_average  # noqa: E402
+from edgeseg.config import format_size, import_keras, parse_size
+from edgeseg.fileio import atomic_write_csv
+from edgeseg.reporting.tables import format_table, host_environment, load_average
 
 CONFIGS = ("keras", "keras+xla", "edgeseg", "edgeseg+xla", "edgeseg+bf16")
-COLUMNS = ("config", "images_per_s", "min_images_per_s", "max_images_per_s", "rounds", "vs_keras", "vs_edgeseg",
-           "load_avg_1m")
-QUALITY_COLUMNS = ("precision", "seed", "epochs", "size", "images_per_split", "best_val_miou", "best_epoch", "last_val_miou", "train_s",
-                   "images_per_s_last_epoch", "load_avg_1m")
+COLUMNS = (
+    "config",
+    "images_per_s",
+    "min_images_per_s",
+    "max_images_per_s",
+    "rounds",
+    "vs_keras",
+    "vs_edgeseg",
+    "load_avg_1m",
+)
+QUALITY_COLUMNS = (
+    "precision",
+    "seed",
+    "epochs",
+    "size",
+    "images_per_split",
+    "best_val_miou",
+    "best_epoch",
+    "last_val_miou",
+    "train_s",
+    "images_per_s_last_epoch",
+    "load_avg_1m",
+)
 
 
 def bare_keras(cache, size, classes: int, batch: int, epochs: int, jit: bool) -> float:
@@ -71,8 +90,17 @@ def bare_keras(cache, size, classes: int, batch: int, epochs: int, jit: bool) ->
     return len(x) / times[-1] if steps else 0.0
 
 
-def edgeseg_train(data: str, images: int | None, size, batch: int, epochs: int, jit: bool,
-                  precision: str = "float32", seed: int = 0, keep: Path | None = None) -> dict:
+def edgeseg_train(
+    data: str,
+    images: int | None,
+    size,
+    batch: int,
+    epochs: int,
+    jit: bool,
+    precision: str = "float32",
+    seed: int = 0,
+    keep: Path | None = None,
+) -> dict:
     """One `edgeseg train`: the last epoch's img/s, the best and last val mIoU, the seconds."""
     import csv
     import json
@@ -82,15 +110,29 @@ def edgeseg_train(data: str, images: int | None, size, batch: int, epochs: int, 
     with tempfile.TemporaryDirectory() as tmp:
         out = keep or Path(tmp) / "run"
         t0 = time.perf_counter()
-        cfg = TrainConfig(data=data, out=str(out), input_size=size, epochs=epochs, batch=batch, limit=images,
-                          jit_compile=jit, precision=precision, seed=seed)
+        cfg = TrainConfig(
+            data=data,
+            out=str(out),
+            input_size=size,
+            epochs=epochs,
+            batch=batch,
+            limit=images,
+            jit_compile=jit,
+            precision=precision,
+            seed=seed,
+        )
         train(cfg)
         seconds = time.perf_counter() - t0
         with open(out / "history.csv", newline="") as fh:
             rows = list(csv.DictReader(fh))
         best = json.loads((out / "best.json").read_text())
-    return {"images_per_s": float(rows[-1]["images_per_s"]), "best_val_miou": best["miou"],
-            "best_epoch": best["epoch"], "last_val_miou": float(rows[-1]["val_miou"]), "train_s": seconds}
+    return {
+        "images_per_s": float(rows[-1]["images_per_s"]),
+        "best_val_miou": best["miou"],
+        "best_epoch": best["epoch"],
+        "last_val_miou": float(rows[-1]["val_miou"]),
+        "train_s": seconds,
+    }
 
 
 def main(argv=None) -> int:
@@ -125,25 +167,42 @@ def main(argv=None) -> int:
             if c.startswith("keras"):
                 v = bare_keras(cache, size, ds.num_classes, args.batch, args.epochs, jit)
             else:
-                v = edgeseg_train(args.data, args.images, size, args.batch, args.epochs, jit,
-                                  "bf16" if c.endswith("+bf16") else "float32")["images_per_s"]
+                v = edgeseg_train(
+                    args.data,
+                    args.images,
+                    size,
+                    args.batch,
+                    args.epochs,
+                    jit,
+                    "bf16" if c.endswith("+bf16") else "float32",
+                )["images_per_s"]
             results[c].append(v)
             loads.setdefault(c, []).append((load_average() or [None])[0])
             print(f"round {r + 1}: {c:<12} {v:6.2f} img/s", file=sys.stderr, flush=True)
     results = {c: v for c, v in results.items() if v}  # --rounds 0: the quality runs only
     base = statistics.median(results["keras"]) if results.get("keras") else None
     ours = statistics.median(results["edgeseg"]) if results.get("edgeseg") else None
-    rows = [{"config": c, "images_per_s": statistics.median(v), "min_images_per_s": min(v),
-             "max_images_per_s": max(v), "rounds": len(v),
-             "vs_keras": statistics.median(v) / base if base else None,
-             "vs_edgeseg": statistics.median(v) / ours if ours else None,
-             "load_avg_1m": max((x for x in loads[c] if x is not None), default=None)} for c, v in results.items()]
+    rows = [
+        {
+            "config": c,
+            "images_per_s": statistics.median(v),
+            "min_images_per_s": min(v),
+            "max_images_per_s": max(v),
+            "rounds": len(v),
+            "vs_keras": statistics.median(v) / base if base else None,
+            "vs_edgeseg": statistics.median(v) / ours if ours else None,
+            "load_avg_1m": max((x for x in loads[c] if x is not None), default=None),
+        }
+        for c, v in results.items()
+    ]
     if rows:
         host = host_environment()
         print(format_table(rows, COLUMNS))
-        print(f"resunet at {format_size(size)}, batch {args.batch}, {args.images} images, img/s of epoch {args.epochs}; "
-              f"{host['cpu']}, {host['cpu_count']} cores, load average {load_before[0] if load_before else '?'} before, "
-              f"{(load_average() or ['?'])[0]} after; TF_ENABLE_ONEDNN_OPTS={os.environ.get('TF_ENABLE_ONEDNN_OPTS', 'default')}")
+        print(
+            f"resunet at {format_size(size)}, batch {args.batch}, {args.images} images, img/s of epoch {args.epochs}; "
+            f"{host['cpu']}, {host['cpu_count']} cores, load average {load_before[0] if load_before else '?'} before, "
+            f"{(load_average() or ['?'])[0]} after; TF_ENABLE_ONEDNN_OPTS={os.environ.get('TF_ENABLE_ONEDNN_OPTS', 'default')}"
+        )
         atomic_write_csv(args.csv, COLUMNS, rows)
         print(f"wrote {args.csv}")
     if args.quality_epochs:
@@ -151,14 +210,34 @@ def main(argv=None) -> int:
         for seed in (int(x) for x in args.seeds.split(",")):
             for precision in ("float32", "bf16"):  # interleaved, seed by seed
                 keep = Path(args.keep) / f"{precision}-seed{seed}" if args.keep else None
-                q = edgeseg_train(args.data, args.quality_limit, parse_size(args.quality_size) if args.quality_size
-                                  else size, args.batch, args.quality_epochs, False, precision, seed, keep)
-                quality.append({"precision": precision, "seed": seed, "epochs": args.quality_epochs,
-                                "size": args.quality_size or args.size, "images_per_split": args.quality_limit,
-                                "images_per_s_last_epoch": q.pop("images_per_s"), **q,
-                                "load_avg_1m": (load_average() or [None])[0]})
-                print(f"quality: {precision} seed {seed}: best val mIoU {q['best_val_miou']:.4f}", file=sys.stderr,
-                      flush=True)
+                q = edgeseg_train(
+                    args.data,
+                    args.quality_limit,
+                    parse_size(args.quality_size) if args.quality_size else size,
+                    args.batch,
+                    args.quality_epochs,
+                    False,
+                    precision,
+                    seed,
+                    keep,
+                )
+                quality.append(
+                    {
+                        "precision": precision,
+                        "seed": seed,
+                        "epochs": args.quality_epochs,
+                        "size": args.quality_size or args.size,
+                        "images_per_split": args.quality_limit,
+                        "images_per_s_last_epoch": q.pop("images_per_s"),
+                        **q,
+                        "load_avg_1m": (load_average() or [None])[0],
+                    }
+                )
+                print(
+                    f"quality: {precision} seed {seed}: best val mIoU {q['best_val_miou']:.4f}",
+                    file=sys.stderr,
+                    flush=True,
+                )
         print(format_table(quality, QUALITY_COLUMNS, floats=4))
         qcsv = Path(args.csv).with_name(Path(args.csv).stem + "_quality.csv")
         atomic_write_csv(qcsv, QUALITY_COLUMNS, quality)

@@ -9,15 +9,47 @@ typed result (see :mod:`edgeseg.api`)::
 Its names are loaded on first use, so ``import edgeseg`` (and the CLI's ``--help``) stays light.
 """
 
-from .version import __version__  # noqa: F401
+from .version import __version__
 
 #: name -> module that defines it (loaded on first attribute access)
-_API = {name: "api" for name in (
-    "TrainConfig", "TrainResult", "train", "resume_config", "ExportConfig", "ExportResult", "export",
-    "CompileConfig", "CompileResult", "compile", "EvalConfig", "EvalResult", "evaluate", "InfoConfig", "InfoResult",
-    "info", "BenchConfig", "BenchResult", "bench", "DeviceConfig", "DeployConfig", "DeployResult", "deploy",
-    "ReportConfig", "ReportResult", "report", "CompareConfig", "CompareResult", "compare", "SelectConfig",
-    "SelectResult", "select", "Result")}
+_API = {
+    name: "api"
+    for name in (
+        "TrainConfig",
+        "TrainResult",
+        "train",
+        "resume_config",
+        "ExportConfig",
+        "ExportResult",
+        "export",
+        "CompileConfig",
+        "CompileResult",
+        "compile",
+        "EvalConfig",
+        "EvalResult",
+        "evaluate",
+        "InfoConfig",
+        "InfoResult",
+        "info",
+        "BenchConfig",
+        "BenchResult",
+        "bench",
+        "DeviceConfig",
+        "DeployConfig",
+        "DeployResult",
+        "deploy",
+        "ReportConfig",
+        "ReportResult",
+        "report",
+        "CompareConfig",
+        "CompareResult",
+        "compare",
+        "SelectConfig",
+        "SelectResult",
+        "select",
+        "Result",
+    )
+}
 _API.update(QuickstartConfig="flow", QuickstartResult="flow", quickstart="flow")
 
 __all__ = ["__version__", *_API]
@@ -25,7 +57,7 @@ __all__ = ["__version__", *_API]
 
 def __getattr__(name: str):
     if name in _API:
-        import importlib  # noqa: PLC0415
+        import importlib
 
         value = getattr(importlib.import_module(f".{_API[name]}", __name__), name)
         globals()[name] = value
@@ -35,4 +67,3 @@ def __getattr__(name: str):
 
 def __dir__():
     return sorted(__all__)
-

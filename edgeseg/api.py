@@ -21,9 +21,9 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from .config import option
 from .device.profiles import TRANSPORTS
@@ -32,16 +32,38 @@ from .quantize.ptq import DEFAULT_HEAD, HEADS, IO_TYPES, PTQ_TOOLS
 from .training.loop import TrainConfig
 
 __all__ = [
-    "TrainConfig", "TrainResult", "train", "resume_config",
-    "ExportConfig", "ExportResult", "export", "RECIPE_CHOICES",
-    "CompileConfig", "CompileResult", "compile",
-    "EvalConfig", "EvalResult", "evaluate",
-    "InfoConfig", "InfoResult", "info",
-    "BenchConfig", "BenchResult", "bench",
-    "DeployConfig", "DeployResult", "deploy",
-    "ReportConfig", "ReportResult", "report",
-    "CompareConfig", "CompareResult", "compare",
-    "SelectConfig", "SelectResult", "select",
+    "TrainConfig",
+    "TrainResult",
+    "train",
+    "resume_config",
+    "ExportConfig",
+    "ExportResult",
+    "export",
+    "RECIPE_CHOICES",
+    "CompileConfig",
+    "CompileResult",
+    "compile",
+    "EvalConfig",
+    "EvalResult",
+    "evaluate",
+    "InfoConfig",
+    "InfoResult",
+    "info",
+    "BenchConfig",
+    "BenchResult",
+    "bench",
+    "DeployConfig",
+    "DeployResult",
+    "deploy",
+    "ReportConfig",
+    "ReportResult",
+    "report",
+    "CompareConfig",
+    "CompareResult",
+    "compare",
+    "SelectConfig",
+    "SelectResult",
+    "select",
 ]
 
 Say = Callable[[str], None]
@@ -84,7 +106,7 @@ _RESUME_FREE = ("out", "epochs")
 def resume_config(out: str | Path, **given) -> TrainConfig:
     """The config to resume the run in ``out`` with: the run's own options, overridden by
     those ``given`` (which must then match, except ``epochs``; :func:`train` checks)."""
-    from .training.loop import stored_train_config  # noqa: PLC0415
+    from .training.loop import stored_train_config
 
     stored = stored_train_config(out)
     if "model_options" in given:
@@ -92,10 +114,16 @@ def resume_config(out: str | Path, **given) -> TrainConfig:
     return TrainConfig(**{**stored, **given, "out": str(out)})
 
 
-def train(config: TrainConfig, *, resume: bool = False, on_epoch: Callable[[dict], None] | None = None,
-          on_batch=None, progress=None) -> TrainResult:
+def train(
+    config: TrainConfig,
+    *,
+    resume: bool = False,
+    on_epoch: Callable[[dict], None] | None = None,
+    on_batch=None,
+    progress=None,
+) -> TrainResult:
     """Train ``config.model`` on ``config.data`` into the run folder ``config.out``."""
-    from .training.loop import train as run_train  # noqa: PLC0415
+    from .training.loop import train as run_train
 
     res = run_train(config, resume=resume, on_epoch=on_epoch, on_batch=on_batch, progress=progress)
     return _pick(TrainResult, dict(res))
@@ -105,7 +133,7 @@ def train(config: TrainConfig, *, resume: bool = False, on_epoch: Callable[[dict
 
 
 def _recipes() -> tuple[str, ...]:
-    from .quantize.ptq import RECIPES  # noqa: PLC0415
+    from .quantize.ptq import RECIPES
 
     return (*RECIPES, "qat")
 
@@ -123,31 +151,48 @@ class ExportConfig:
 
     run: str
     recipe: str
-    calib: str | None = option(None, "Calibration images: a dataset (train split) or a folder of images. Default: "
-                                     "the run's dataset.")
+    calib: str | None = option(
+        None, "Calibration images: a dataset (train split) or a folder of images. Default: the run's dataset."
+    )
     num_calib: int | None = option(None, "Calibration images to use (default 200).", kind=int, min=1)
     io: str = option(IO_TYPES[0], "Input/output type of int8 recipes.", choices=IO_TYPES)
     head: str = option(DEFAULT_HEAD, "; ".join(f"{k}: {v}" for k, v in HEADS.items()) + ".", choices=HEADS)
-    ptq: str | None = option(None, "--int8: calibrate with the TFLite converter (from the Keras model), or with "
-                                   "ai-edge-quantizer from the float32 .tflite (3x faster on CamVid, same mIoU). "
-                                   "Default: aeq, or the converter for --io uint8, --head argmax and graphs AEQ "
-                                   "refuses (the manifest's ptq.tool says which).", choices=PTQ_TOOLS)
-    out: str | None = option(None, "Output .tflite (default RUN/artifacts/). With --pta-configs: the multi-signature "
-                                   "file; each configuration's own file goes beside it as NAME_CFG.tflite.")
+    ptq: str | None = option(
+        None,
+        "--int8: calibrate with the TFLite converter (from the Keras model), or with "
+        "ai-edge-quantizer from the float32 .tflite (3x faster on CamVid, same mIoU). "
+        "Default: aeq, or the converter for --io uint8, --head argmax and graphs AEQ "
+        "refuses (the manifest's ptq.tool says which).",
+        choices=PTQ_TOOLS,
+    )
+    out: str | None = option(
+        None,
+        "Output .tflite (default RUN/artifacts/). With --pta-configs: the multi-signature "
+        "file; each configuration's own file goes beside it as NAME_CFG.tflite.",
+    )
     force: bool = option(False, "Replace an existing artifact (and its manifest with recorded quality).")
-    max_drop: float | None = option(None, "--int8 only: keep the most sensitive layers in float until the val mIoU "
-                                          "drop vs float32 is at most this many points (needs --data).", kind=float,
-                                    min=0)
-    data: str | None = option(None, "Dataset for --max-drop evaluation and --qat fine-tuning (default for --qat: the "
-                                    "run's).")
+    max_drop: float | None = option(
+        None,
+        "--int8 only: keep the most sensitive layers in float until the val mIoU "
+        "drop vs float32 is at most this many points (needs --data).",
+        kind=float,
+        min=0,
+    )
+    data: str | None = option(
+        None, "Dataset for --max-drop evaluation and --qat fine-tuning (default for --qat: the run's)."
+    )
     max_steps: int = option(8, "--max-drop: step limit.", min=1)
     epochs: int = option(2, "--qat: fine-tune epochs.", min=1)
     lr: float = option(1e-4, "--qat: initial learning rate.", min=0, min_open=True)
     resume: bool = option(False, "--qat: continue RUN/qat from its last finished epoch.")
     limit: int | None = option(None, "--qat/--max-drop: use at most N images per split.", kind=int, min=1)
-    pta_configs: tuple[str, ...] | None = option(None, "unet-pta runs: comma list of configurations (e.g. "
-                                                       "LLL,HLH,HHH,BBB) exported as one multi-signature .tflite plus "
-                                                       "one file each.", kind=str)
+    pta_configs: tuple[str, ...] | None = option(
+        None,
+        "unet-pta runs: comma list of configurations (e.g. "
+        "LLL,HLH,HHH,BBB) exported as one multi-signature .tflite plus "
+        "one file each.",
+        kind=str,
+    )
     lint: bool = option(True, "Print the delegate lint after conversion.", flag="--lint/--no-lint")
     seed: int = 0
 
@@ -158,19 +203,25 @@ class ExportConfig:
             raise UsageError(f"choose a recipe: {', '.join('--' + r for r in RECIPE_CHOICES)}")
         for name, table in (("io", IO_TYPES), ("head", HEADS), ("ptq", (*PTQ_TOOLS, None))):
             if getattr(self, name) not in table:
-                raise UsageError(f"--{name} {getattr(self, name)} is not one of "
-                                 f"{', '.join(str(t) for t in table if t)}", param="--" + name)
+                raise UsageError(
+                    f"--{name} {getattr(self, name)} is not one of {', '.join(str(t) for t in table if t)}",
+                    param="--" + name,
+                )
         explicit = [n for n in ("calib", "num_calib") if getattr(self, n) is not None]
         if self.recipe == "qat" and explicit:
-            raise UsageError(f"{' and '.join('--' + n.replace('_', '-') for n in explicit)} calibrate the PTQ "
-                             "recipes; --qat learns its int8 ranges during the fine-tune and uses no calibration set")
+            raise UsageError(
+                f"{' and '.join('--' + n.replace('_', '-') for n in explicit)} calibrate the PTQ "
+                "recipes; --qat learns its int8 ranges during the fine-tune and uses no calibration set"
+            )
         if self.recipe not in ("int8", "int16x8", "qat") and explicit:
             raise UsageError(f"--{self.recipe} needs no calibration: --calib/--num-calib are for --int8 and --int16x8")
         if self.ptq is not None and (self.recipe != "int8" or self.pta_configs or self.max_drop is not None):
             raise UsageError("--ptq chooses how plain --int8 is calibrated (not with --pta-configs or --max-drop)")
         if self.pta_configs and self.recipe == "qat":
-            raise UsageError("--pta-configs exports a PTQ artifact (--int8, --float32, ...); QAT keeps no run-time "
-                             "switch between configurations")
+            raise UsageError(
+                "--pta-configs exports a PTQ artifact (--int8, --float32, ...); QAT keeps no run-time "
+                "switch between configurations"
+            )
         if self.max_drop is not None and self.recipe != "int8":
             raise UsageError("--max-drop works with --int8")
         if self.max_drop is not None and self.data is None:
@@ -198,7 +249,7 @@ class ExportResult(Result):
 def export(config: ExportConfig, *, say: Say = _quiet, progress=None, on_epoch=None, on_batch=None) -> ExportResult:
     """Export (quantize) a run's best checkpoint to ``.tflite`` with its manifest; with
     ``config.lint`` the delegate lint of the result is in ``data["lint"]``."""
-    from .fileio import scratch_dir  # noqa: PLC0415
+    from .fileio import scratch_dir
 
     with scratch_dir("edgeseg-export-"):  # the converter's SavedModel goes, Ctrl-C and SIGTERM included
         res = _export(config, say, progress, on_epoch, on_batch)
@@ -208,31 +259,76 @@ def export(config: ExportConfig, *, say: Say = _quiet, progress=None, on_epoch=N
 def _export(c: ExportConfig, say, progress, on_epoch, on_batch) -> dict:
     num_calib = c.num_calib or ExportConfig.DEFAULT_NUM_CALIB
     if c.path == "qat":
-        from .quantize.qat import quantize_qat  # noqa: PLC0415
+        from .quantize.qat import quantize_qat
 
-        res = quantize_qat(c.run, epochs=c.epochs, lr=c.lr, io=c.io, head=c.head, out=c.out, data=c.data,
-                           limit=c.limit, resume=c.resume, on_epoch=on_epoch, progress=progress, on_batch=on_batch,
-                           force=c.force)
+        res = quantize_qat(
+            c.run,
+            epochs=c.epochs,
+            lr=c.lr,
+            io=c.io,
+            head=c.head,
+            out=c.out,
+            data=c.data,
+            limit=c.limit,
+            resume=c.resume,
+            on_epoch=on_epoch,
+            progress=progress,
+            on_batch=on_batch,
+            force=c.force,
+        )
     elif c.path == "pta":
-        from .quantize.pta_export import export_pta  # noqa: PLC0415
+        from .quantize.pta_export import export_pta
 
-        res = export_pta(c.run, list(c.pta_configs), c.recipe, calib=c.calib, num_calib=num_calib, io=c.io,
-                         out=c.out, head=c.head, progress=progress, force=c.force)
+        res = export_pta(
+            c.run,
+            list(c.pta_configs),
+            c.recipe,
+            calib=c.calib,
+            num_calib=num_calib,
+            io=c.io,
+            out=c.out,
+            head=c.head,
+            progress=progress,
+            force=c.force,
+        )
     elif c.path == "controlled":
-        from .quantize.controlled import controlled_int8  # noqa: PLC0415
+        from .quantize.controlled import controlled_int8
 
-        res = controlled_int8(c.run, c.data, max_drop=c.max_drop, calib=c.calib, num_calib=num_calib, io=c.io,
-                              head=c.head, out=c.out, limit=c.limit, max_steps=c.max_steps, say=say,
-                              progress=progress, force=c.force)
+        res = controlled_int8(
+            c.run,
+            c.data,
+            max_drop=c.max_drop,
+            calib=c.calib,
+            num_calib=num_calib,
+            io=c.io,
+            head=c.head,
+            out=c.out,
+            limit=c.limit,
+            max_steps=c.max_steps,
+            say=say,
+            progress=progress,
+            force=c.force,
+        )
     else:
-        from .quantize.ptq import DEFAULT_PTQ, quantize_run  # noqa: PLC0415
+        from .quantize.ptq import DEFAULT_PTQ, quantize_run
 
-        res = quantize_run(c.run, c.recipe, calib=c.calib, num_calib=num_calib, io=c.io, out=c.out,
-                           progress=progress, head=c.head, force=c.force, ptq=c.ptq or DEFAULT_PTQ, seed=c.seed)
+        res = quantize_run(
+            c.run,
+            c.recipe,
+            calib=c.calib,
+            num_calib=num_calib,
+            io=c.io,
+            out=c.out,
+            progress=progress,
+            head=c.head,
+            force=c.force,
+            ptq=c.ptq or DEFAULT_PTQ,
+            seed=c.seed,
+        )
     res = dict(res)
     res["artifact"] = str(res["artifact"])
     if c.lint:
-        from .quantize.lint import lint_artifact  # noqa: PLC0415
+        from .quantize.lint import lint_artifact
 
         res["lint"] = lint_artifact(res["artifact"])
     return res
@@ -256,8 +352,10 @@ class CompileConfig:
         if not self.socs:
             raise UsageError("name at least one --soc", param="--soc")
         if self.openvino_device not in self.OPENVINO_DEVICES:
-            raise UsageError(f"--openvino-device {self.openvino_device} is not one of "
-                             f"{', '.join(self.OPENVINO_DEVICES)}", param="--openvino-device")
+            raise UsageError(
+                f"--openvino-device {self.openvino_device} is not one of {', '.join(self.OPENVINO_DEVICES)}",
+                param="--openvino-device",
+            )
 
 
 @dataclass(frozen=True)
@@ -266,16 +364,17 @@ class CompileResult(Result):
     errors: list
 
 
-def compile(config: CompileConfig) -> CompileResult:  # noqa: A001 (the command's name)
+def compile(config: CompileConfig) -> CompileResult:
     """Compile an artifact ahead of time for each SoC. With one SoC its error is raised; with
     several, each failure is an entry of ``errors`` and the others still compile."""
-    from .quantize.aot import compile_artifact  # noqa: PLC0415
+    from .quantize.aot import compile_artifact
 
     results, errors = [], []
     for soc in config.socs:
         try:
-            results.append(compile_artifact(config.artifact, soc, force=config.force,
-                                            openvino_device=config.openvino_device))
+            results.append(
+                compile_artifact(config.artifact, soc, force=config.force, openvino_device=config.openvino_device)
+            )
         except EdgesegError as exc:
             if len(config.socs) == 1:
                 raise
@@ -294,26 +393,43 @@ class EvalConfig:
     threads: int | None = option(None, "Interpreter threads.", kind=int, min=1)
     limit: int | None = option(None, "Evaluate at most N images.", kind=int, min=1)
     skip_bad: bool = option(False, "Skip unreadable or inconsistent files with a warning.")
-    signature: str | None = option(None, "Multi-signature (PTA) artifact: evaluate this configuration only (default: "
-                                         "every one).")
-    classes_from: str | None = option(None, "The model's class names must be the dataset's; 'dataset' scores "
-                                            "under the dataset's names when they differ (same count).",
-                                      choices=("dataset",))
-    record: bool | None = option(None, "Store the result in the artifact's manifest (where bench, report and select "
-                                       "read quality). Default: only for the val split of the dataset the model was "
-                                       "trained on.", kind=bool, flag="--record/--no-record")
-    device: str | None = option(None, "Run the artifact on this device profile (name or .toml) with each --delegate, "
-                                      "and score it against the host on the same frames (quality.csv in a report "
-                                      "folder).")
-    delegates: tuple[str, ...] | None = option(None, "--device: comma list of the profile's delegates (default: "
-                                                     "every one).", kind=str, flag="--delegate")
+    signature: str | None = option(
+        None, "Multi-signature (PTA) artifact: evaluate this configuration only (default: every one)."
+    )
+    classes_from: str | None = option(
+        None,
+        "The model's class names must be the dataset's; 'dataset' scores "
+        "under the dataset's names when they differ (same count).",
+        choices=("dataset",),
+    )
+    record: bool | None = option(
+        None,
+        "Store the result in the artifact's manifest (where bench, report and select "
+        "read quality). Default: only for the val split of the dataset the model was "
+        "trained on.",
+        kind=bool,
+        flag="--record/--no-record",
+    )
+    device: str | None = option(
+        None,
+        "Run the artifact on this device profile (name or .toml) with each --delegate, "
+        "and score it against the host on the same frames (quality.csv in a report "
+        "folder).",
+    )
+    delegates: tuple[str, ...] | None = option(
+        None, "--device: comma list of the profile's delegates (default: every one).", kind=str, flag="--delegate"
+    )
     frames: int | None = option(None, "--device: the first N frames of the split (default: all).", kind=int, min=1)
-    benchmark_binary: str | None = option(None, "--device: benchmark_model for the device's ABI (default: the "
-                                                "profile's, else LiteRT's official build, as `edgeseg bench`).")
+    benchmark_binary: str | None = option(
+        None,
+        "--device: benchmark_model for the device's ABI (default: the "
+        "profile's, else LiteRT's official build, as `edgeseg bench`).",
+    )
     reports: str = option("reports", "--device: where the report folder is created.")
     serial: str | None = option(None, "--device: device serial when several are attached (or ANDROID_SERIAL).")
-    transport: str | None = option(None, "--device: tcp (our ADB client to HOST:PORT), usb / adb-server (the `adb` "
-                                         "binary).", choices=TRANSPORTS)
+    transport: str | None = option(
+        None, "--device: tcp (our ADB client to HOST:PORT), usb / adb-server (the `adb` binary).", choices=TRANSPORTS
+    )
     address: str | None = option(None, "--device: HOST:PORT for tcp (overrides the profile).")
     key: str | None = option(None, "--device: adb private key (default ~/.android/adbkey).", flag="--adb-key")
     command: str | None = None  # what run.json records as the command (the CLI passes its argv)
@@ -324,12 +440,21 @@ class EvalConfig:
         elif self.delegates is not None:
             object.__setattr__(self, "delegates", tuple(str(d) for d in self.delegates))
         if self.device is None:
-            flags = {"delegates": "--delegate", "frames": "--frames", "benchmark_binary": "--benchmark-binary",
-                     "serial": "--serial", "transport": "--transport", "address": "--address", "key": "--adb-key"}
+            flags = {
+                "delegates": "--delegate",
+                "frames": "--frames",
+                "benchmark_binary": "--benchmark-binary",
+                "serial": "--serial",
+                "transport": "--transport",
+                "address": "--address",
+                "key": "--adb-key",
+            }
             given = [flag for f, flag in flags.items() if getattr(self, f) is not None]
             if given:
-                raise UsageError(f"{given[0]} goes with --device (on the host: plain `edgeseg eval`, --limit N for "
-                                 "fewer images)", param=given[0])
+                raise UsageError(
+                    f"{given[0]} goes with --device (on the host: plain `edgeseg eval`, --limit N for fewer images)",
+                    param=given[0],
+                )
             return
         if self.device == "host":
             raise UsageError("--device host: plain `edgeseg eval` (without --device) is the host", param="--device")
@@ -342,7 +467,7 @@ class EvalConfig:
         if self.record:
             raise UsageError("--record stores host quality in the manifest; --device rows go to the report folder")
 
-    def device_config(self) -> "DeviceConfig":
+    def device_config(self) -> DeviceConfig:
         return DeviceConfig(self.device, self.serial, self.transport, self.address, self.key)
 
 
@@ -366,46 +491,83 @@ class EvalResult(Result):
 def evaluate(config: EvalConfig, *, progress=None, say: Say = _quiet) -> EvalResult:
     """Quality of an artifact (LiteRT interpreter) or a run (Keras) at label resolution; with
     ``device``, of the artifact on the device per delegate, against the host on the same frames."""
-    from .runtime.evaluate import evaluate as run_evaluate  # noqa: PLC0415
+    from .runtime.evaluate import evaluate as run_evaluate
 
     c = config
     if c.device is not None:
         return _evaluate_device(c, say, progress)
-    res = run_evaluate(c.target, c.data, c.split, limit=c.limit, threads=c.threads, skip_bad=c.skip_bad,
-                       progress=progress, signature=c.signature, record=c.record, classes_from=c.classes_from)
+    res = run_evaluate(
+        c.target,
+        c.data,
+        c.split,
+        limit=c.limit,
+        threads=c.threads,
+        skip_bad=c.skip_bad,
+        progress=progress,
+        signature=c.signature,
+        record=c.record,
+        classes_from=c.classes_from,
+    )
     return _pick(EvalResult, dict(res))
 
 
 def _evaluate_device(c: EvalConfig, say: Say, progress) -> EvalResult:
-    from .artifact import check_tflite_file  # noqa: PLC0415
-    from .device.evaluate import AGREEMENT_BOUND, MIOU_BOUND, evaluate_artifact_on_device  # noqa: PLC0415
-    from .device.profiles import load_profile  # noqa: PLC0415
-    from .device.runners import default_delegates  # noqa: PLC0415
-    from .fileio import check_writable_output  # noqa: PLC0415
-    from .reporting.plots import eval_figures  # noqa: PLC0415
-    from .reporting.tables import write_report  # noqa: PLC0415
-    from .version import __version__  # noqa: PLC0415
+    from .artifact import check_tflite_file
+    from .device.evaluate import AGREEMENT_BOUND, MIOU_BOUND, evaluate_artifact_on_device
+    from .device.profiles import load_profile
+    from .device.runners import default_delegates
+    from .fileio import check_writable_output
+    from .reporting.plots import eval_figures
+    from .reporting.tables import write_report
+    from .version import __version__
 
     path = check_tflite_file(c.target)
     profile = load_profile(c.device)
-    delegates = check_delegates(c.delegates, profile.delegates, f"profile '{profile.name}'") if c.delegates \
+    delegates = (
+        check_delegates(c.delegates, profile.delegates, f"profile '{profile.name}'")
+        if c.delegates
         else default_delegates(profile, [path])
+    )
     check_writable_output(c.reports, "--reports")
     with c.device_config().session() as s:
-        res = evaluate_artifact_on_device(s, path, c.data, c.split, c.frames, delegates, c.threads, c.skip_bad,
-                                          c.signature, c.classes_from, c.benchmark_binary, say, progress)
+        res = evaluate_artifact_on_device(
+            s,
+            path,
+            c.data,
+            c.split,
+            c.frames,
+            delegates,
+            c.threads,
+            c.skip_bad,
+            c.signature,
+            c.classes_from,
+            c.benchmark_binary,
+            say,
+            progress,
+        )
     rows = [{k: v for k, v in r.items() if k != "frame_agreement"} for r in res["rows"]]
     bounds = {"argmax_agreement_below": AGREEMENT_BOUND, "abs_miou_delta_above": MIOU_BOUND}
-    run_info = {"command": c.command or f"edgeseg.evaluate({c.target!r}, device={c.device!r})",
-                "device": res["device"], "runner_version": f"edgeseg {__version__}",
-                "eval": {"delegates": list(delegates), "frames": res["frames"], "split": c.split,
-                         "diverged_when": bounds}}
-    report = write_report(c.reports, f"eval_{profile.name}", [], rows, run_info=run_info,
-                          extra=lambda folder: eval_figures(folder, res))
+    run_info = {
+        "command": c.command or f"edgeseg.evaluate({c.target!r}, device={c.device!r})",
+        "device": res["device"],
+        "runner_version": f"edgeseg {__version__}",
+        "eval": {"delegates": list(delegates), "frames": res["frames"], "split": c.split, "diverged_when": bounds},
+    }
+    report = write_report(
+        c.reports, f"eval_{profile.name}", [], rows, run_info=run_info, extra=lambda folder: eval_figures(folder, res)
+    )
     host = next(r for r in rows if r["where"] == "host")
-    data = {**{k: host.get(k) for k in ("miou", "per_class_iou", "dice", "pixel_accuracy")},
-            "artifact": res["artifact"], "dataset": res["dataset"], "split": c.split, "images": host.get("frames"),
-            "rows": rows, "report": str(report), "device": res["device"], "diverged_when": bounds}
+    data = {
+        **{k: host.get(k) for k in ("miou", "per_class_iou", "dice", "pixel_accuracy")},
+        "artifact": res["artifact"],
+        "dataset": res["dataset"],
+        "split": c.split,
+        "images": host.get("frames"),
+        "rows": rows,
+        "report": str(report),
+        "device": res["device"],
+        "diverged_when": bounds,
+    }
     return _pick(EvalResult, data)
 
 
@@ -434,15 +596,15 @@ class InfoResult(Result):
 def info(config: InfoConfig) -> InfoResult:
     """Parameters, MACs and ops of an artifact or a run; with ``delegates`` the delegate lint
     (XNNPACK measured; GPU and NNAPI predicted)."""
-    from .runtime.modelinfo import model_info  # noqa: PLC0415
+    from .runtime.modelinfo import model_info
 
     path = Path(config.target)
     manifest = None
     if path.is_dir():
-        import tempfile  # noqa: PLC0415
+        import tempfile
 
-        from .quantize.ptq import convert  # noqa: PLC0415
-        from .run import load_run_model  # noqa: PLC0415
+        from .quantize.ptq import convert
+        from .run import load_run_model
 
         model, cfg = load_run_model(path)
         with tempfile.TemporaryDirectory() as tmp:
@@ -451,14 +613,14 @@ def info(config: InfoConfig) -> InfoResult:
             res = model_info(f)
         res.update(path=str(path), keras_params=int(model.count_params()), size_bytes=None)
     else:
-        from .artifact import read_manifest, signatures_of  # noqa: PLC0415
+        from .artifact import read_manifest, signatures_of
 
         res = model_info(path)
         manifest = read_manifest(path)
         if signatures_of(manifest):  # the counts above are the primary subgraph's; each configuration's:
             res["signatures"] = {s: manifest["pta"]["configs"][s] for s in signatures_of(manifest)}
     if config.delegates:
-        from .quantize.lint import lint_artifact, lint_signatures  # noqa: PLC0415
+        from .quantize.lint import lint_artifact, lint_signatures
 
         res["lint"] = lint_artifact(path, nnapi_api=config.android_api)
         if res.get("signatures"):
@@ -475,17 +637,20 @@ class DeviceConfig:
 
     device: str
     serial: str | None = option(None, "Device serial when several are attached (or ANDROID_SERIAL).")
-    transport: str | None = option(None, "tcp: our ADB client to HOST:PORT; usb / adb-server: through the `adb` "
-                                         "binary.", choices=TRANSPORTS)
+    transport: str | None = option(
+        None, "tcp: our ADB client to HOST:PORT; usb / adb-server: through the `adb` binary.", choices=TRANSPORTS
+    )
     address: str | None = option(None, "HOST:PORT for tcp (overrides the profile).")
-    key: str | None = option(None, "adb private key (default ~/.android/adbkey, created if missing).",
-                             flag="--adb-key")
-    adb_server: str | None = option(None, "HOST:PORT of the adb server the devices are attached to (a device lab's; "
-                                          "default: the profile's adb_server, ADB_SERVER_SOCKET, "
-                                          "ANDROID_ADB_SERVER_ADDRESS/_PORT, else localhost:5037).")
+    key: str | None = option(None, "adb private key (default ~/.android/adbkey, created if missing).", flag="--adb-key")
+    adb_server: str | None = option(
+        None,
+        "HOST:PORT of the adb server the devices are attached to (a device lab's; "
+        "default: the profile's adb_server, ADB_SERVER_SOCKET, "
+        "ANDROID_ADB_SERVER_ADDRESS/_PORT, else localhost:5037).",
+    )
 
     def __post_init__(self):
-        from .device.transport import split_host_port  # noqa: PLC0415
+        from .device.transport import split_host_port
 
         for name in ("address", "adb_server"):
             value = getattr(self, name)
@@ -496,11 +661,17 @@ class DeviceConfig:
 
     def session(self, device: str | None = None):
         """A session on ``device`` (default: this config's one device) with the overrides."""
-        from .device.profiles import load_profile  # noqa: PLC0415
-        from .device.session import DeviceSession  # noqa: PLC0415
+        from .device.profiles import load_profile
+        from .device.session import DeviceSession
 
-        return DeviceSession(load_profile(device or self.device), serial=self.serial, transport=self.transport,
-                             address=self.address, key_path=self.key, adb_server=self.adb_server)
+        return DeviceSession(
+            load_profile(device or self.device),
+            serial=self.serial,
+            transport=self.transport,
+            address=self.address,
+            key_path=self.key,
+            adb_server=self.adb_server,
+        )
 
 
 @dataclass(frozen=True)
@@ -519,7 +690,7 @@ class DeployResult(Result):
 
 def deploy(config: DeployConfig, *, progress_factory=None) -> DeployResult:
     """Push an artifact and its manifest to the device's work folder, verified by sha256."""
-    from .device.deploy import deploy as run_deploy  # noqa: PLC0415
+    from .device.deploy import deploy as run_deploy
 
     with config.session() as s:
         res = run_deploy(s, config.artifact, progress_factory)
@@ -534,9 +705,14 @@ class BenchConfig(DeviceConfig):
     ``delegates`` None: the host's default (edgeseg.delegates.host_default()), or every delegate of the profile (a
     litert NPU one only where an artifact was compiled for its SoC)."""
 
-    device: str | tuple[str, ...] = option(("host",), "'host', a device profile name/path, or 'attached' (each "
-                                                      "attached device a profile matches); repeat to measure several "
-                                                      "devices in parallel into one report.", kind=str, multiple=True)
+    device: str | tuple[str, ...] = option(
+        ("host",),
+        "'host', a device profile name/path, or 'attached' (each "
+        "attached device a profile matches); repeat to measure several "
+        "devices in parallel into one report.",
+        kind=str,
+        multiple=True,
+    )
     artifacts: tuple[str, ...] = ()
     delegates: tuple[str, ...] | None = None
     threads: int | None = option(None, "Default: 2 on the host, the profile's on devices.", kind=int, min=1)
@@ -544,24 +720,41 @@ class BenchConfig(DeviceConfig):
     min_secs: float = option(2.0, "Keep timing until this many seconds have passed too.", min=0)
     op_profile: bool = option(False, "benchmark_model op profiling into ops.csv.")
     power: bool = option(True, "Sample power on the device.", flag="--power/--no-power")
-    benchmark_binary: str | None = option(None, "benchmark_model built for the device's ABI (pushed once, cached by "
-                                                "checksum). Default: the profile's, else LiteRT's official nightly "
-                                                "build for the device's ABI, downloaded once into ~/.cache/edgeseg/bin "
-                                                "(URL and sha256 recorded in run.json).")
+    benchmark_binary: str | None = option(
+        None,
+        "benchmark_model built for the device's ABI (pushed once, cached by "
+        "checksum). Default: the profile's, else LiteRT's official nightly "
+        "build for the device's ABI, downloaded once into ~/.cache/edgeseg/bin "
+        "(URL and sha256 recorded in run.json).",
+    )
     require_full_delegation: bool = option(False, "Fail a delegate row unless it runs the whole graph.")
-    allow_charging: bool = option(False, "Give the energy of rows measured while the phone charges (marked charging "
-                                         "in every table); without it such a row has status charging and no energy.")
-    sustained: str | float | None = option(None, "Run each device row continuously for DURATION (30s, 10m, 1h, or "
-                                                 "seconds) in back-to-back windows: latency, thermal zones, CPU "
-                                                 "frequency and battery temperature per window (sustained.csv, "
-                                                 "sustained.png) and a throttling verdict per row. No power sampling: "
-                                                 "energy per inference comes from a normal bench.", kind=str,
-                                           metavar="DURATION")
-    window: str | float | None = option(None, "Window of a --sustained run (default 30s, at most DURATION): "
-                                              "ceil(DURATION / WINDOW) windows per row.", kind=str, metavar="SECS")
-    cooldown: bool = option(False, "Before each device row after the first, wait until the hottest thermal zone is "
-                                   "back within 2 C of its temperature at the start of the sweep (at most the "
-                                   "profile's thermal.cooldown_max_secs).")
+    allow_charging: bool = option(
+        False,
+        "Give the energy of rows measured while the phone charges (marked charging "
+        "in every table); without it such a row has status charging and no energy.",
+    )
+    sustained: str | float | None = option(
+        None,
+        "Run each device row continuously for DURATION (30s, 10m, 1h, or "
+        "seconds) in back-to-back windows: latency, thermal zones, CPU "
+        "frequency and battery temperature per window (sustained.csv, "
+        "sustained.png) and a throttling verdict per row. No power sampling: "
+        "energy per inference comes from a normal bench.",
+        kind=str,
+        metavar="DURATION",
+    )
+    window: str | float | None = option(
+        None,
+        "Window of a --sustained run (default 30s, at most DURATION): ceil(DURATION / WINDOW) windows per row.",
+        kind=str,
+        metavar="SECS",
+    )
+    cooldown: bool = option(
+        False,
+        "Before each device row after the first, wait until the hottest thermal zone is "
+        "back within 2 C of its temperature at the start of the sweep (at most the "
+        "profile's thermal.cooldown_max_secs).",
+    )
     reports: str = option("reports", "Where the report folder is created.")
     write_report: bool = True
     command: str | None = None  # what run.json records as the command (the CLI passes its argv)
@@ -577,15 +770,17 @@ class BenchConfig(DeviceConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        devices = tuple(dict.fromkeys(str(d) for d in ((self.device,) if isinstance(self.device, str)
-                                                       else self.device or ())))
+        devices = tuple(
+            dict.fromkeys(str(d) for d in ((self.device,) if isinstance(self.device, str) else self.device or ()))
+        )
         if not devices:
             raise UsageError("name at least one device (or 'host')", param="--device")
         if "host" in devices and len(devices) > 1:
-            raise UsageError("--device host cannot go with device profiles: bench the host in a run of its own",
-                             param="--device")
+            raise UsageError(
+                "--device host cannot go with device profiles: bench the host in a run of its own", param="--device"
+            )
         object.__setattr__(self, "device", devices[0] if len(devices) == 1 else devices)
-        from .device.fleet import check_sweep_options  # noqa: PLC0415
+        from .device.fleet import check_sweep_options
 
         check_sweep_options(self.devices, self.serial, self.address)
         for name in ("artifacts", "delegates"):
@@ -601,34 +796,43 @@ class BenchConfig(DeviceConfig):
         if self.runs < 1 or (self.threads is not None and self.threads < 1):
             raise UsageError("--runs and --threads must be at least 1")
         if not (self.min_secs >= 0 and self.min_secs < float("inf")):  # also refuses nan
-            raise UsageError(f"--min-secs must be a finite number of seconds >= 0, got {self.min_secs}",
-                             param="--min-secs")
+            raise UsageError(
+                f"--min-secs must be a finite number of seconds >= 0, got {self.min_secs}", param="--min-secs"
+            )
         self._check_sustained()
 
     def _check_sustained(self):
         """``sustained`` and ``window`` as seconds (the window defaulting to 30 s, at most the
         duration); both, and ``cooldown``, for devices only."""
-        from .device.sustained import DEFAULT_WINDOW_S, parse_duration  # noqa: PLC0415
+        from .device.sustained import DEFAULT_WINDOW_S, parse_duration
 
         if self.sustained is None:
             if self.window is not None:
-                raise UsageError("--window sets the windows of a --sustained run: give --sustained DURATION too",
-                                 param="--window")
+                raise UsageError(
+                    "--window sets the windows of a --sustained run: give --sustained DURATION too", param="--window"
+                )
         else:
             if "host" in self.devices:
-                raise UsageError("sustained runs are for devices (a phone's or board's thermal throttling, with its "
-                                 "thermal zones and CPU frequencies): bench the host with --runs / --min-secs",
-                                 param="--sustained")
+                raise UsageError(
+                    "sustained runs are for devices (a phone's or board's thermal throttling, with its "
+                    "thermal zones and CPU frequencies): bench the host with --runs / --min-secs",
+                    param="--sustained",
+                )
             duration = parse_duration(self.sustained, "--sustained")
             window = min(DEFAULT_WINDOW_S, duration) if self.window is None else parse_duration(self.window, "--window")
             if window > duration:
-                raise UsageError(f"--window {window:g} s is longer than --sustained {duration:g} s: give a window of at "
-                                 "most the duration", param="--window")
+                raise UsageError(
+                    f"--window {window:g} s is longer than --sustained {duration:g} s: give a window of at "
+                    "most the duration",
+                    param="--window",
+                )
             object.__setattr__(self, "sustained", duration)
             object.__setattr__(self, "window", window)
         if self.cooldown and "host" in self.devices:
-            raise UsageError("--cooldown waits for a device's thermal zones to cool: it does not apply to --device host",
-                             param="--cooldown")
+            raise UsageError(
+                "--cooldown waits for a device's thermal zones to cool: it does not apply to --device host",
+                param="--cooldown",
+            )
 
 
 def check_delegates(names, known, where: str) -> list[str]:
@@ -664,28 +868,36 @@ class BenchResult(Result):
         if self.ok:
             return None
         several = len(self.devices or []) > 1
-        what = [f"device {d['label']}" + (f" ({d['serial']})" if d.get("serial") else "") + f" was lost: {d['error']}"
-                for d in self.lost or [] if several]
+        what = [
+            f"device {d['label']}" + (f" ({d['serial']})" if d.get("serial") else "") + f" was lost: {d['error']}"
+            for d in self.lost or []
+            if several
+        ]
         if self.failed:
-            what.append(f"{len(self.failed)} of {len(self.rows)} row(s) failed ("
-                        + ", ".join(f"{r['artifact']}/{r['delegate']}" + (f" on {r['device']}" if several else "")
-                                    for r in self.failed[:6])
-                        + (", ..." if len(self.failed) > 6 else "") + ")")
+            what.append(
+                f"{len(self.failed)} of {len(self.rows)} row(s) failed ("
+                + ", ".join(
+                    f"{r['artifact']}/{r['delegate']}" + (f" on {r['device']}" if several else "")
+                    for r in self.failed[:6]
+                )
+                + (", ..." if len(self.failed) > 6 else "")
+                + ")"
+            )
         if self.failed_power:
             what.append(f"{len(self.failed_power)} of {len(self.power)} power row(s) failed")
         return "; ".join(what) + ("; the report was written" if self.report else "")
 
 
-def bench(config: BenchConfig, *, say: Say = _quiet, on_row: Callable[[dict], None] | None = None,
-          progress_factory=None) -> BenchResult:
+def bench(
+    config: BenchConfig, *, say: Say = _quiet, on_row: Callable[[dict], None] | None = None, progress_factory=None
+) -> BenchResult:
     """Latency (and on devices power and energy) of each artifact, one row per delegate; a
     failed combination is a row, never an aborted sweep. Writes one report folder."""
-    from .artifact import artifact_sizes, check_tflite_file, quality_from_manifests  # noqa: PLC0415
-    from .reporting.schema import NOISY_SPREAD  # noqa: PLC0415
-    from .reporting.tables import describe_conditions, host_environment, latency_spread, load_average, write_report  # noqa: PLC0415
-    from .version import __version__  # noqa: PLC0415
-
-    from .fileio import check_writable_output  # noqa: PLC0415
+    from .artifact import artifact_sizes, check_tflite_file, quality_from_manifests
+    from .fileio import check_writable_output
+    from .reporting.schema import NOISY_SPREAD
+    from .reporting.tables import describe_conditions, host_environment, latency_spread, load_average, write_report
+    from .version import __version__
 
     c = config
     paths = [check_tflite_file(a) for a in c.artifacts]
@@ -695,8 +907,8 @@ def bench(config: BenchConfig, *, say: Say = _quiet, on_row: Callable[[dict], No
     windows = []
     load_before = load_average()
     if c.device == "host":
-        from .delegates import HOST_DELEGATES, host_default  # noqa: PLC0415
-        from .device.bench import bench_rows  # noqa: PLC0415
+        from .delegates import HOST_DELEGATES, host_default
+        from .device.bench import bench_rows
 
         delegates = check_delegates(c.delegates or (host_default(),), HOST_DELEGATES, "the host")
         threads = c.threads or BenchConfig.HOST_THREADS
@@ -706,32 +918,62 @@ def bench(config: BenchConfig, *, say: Say = _quiet, on_row: Callable[[dict], No
         rows, power_rows, ops, trace, device_info = (sweep[k] for k in ("latency", "power", "ops", "trace", "device"))
         windows = sweep.get("sustained") or []
         delegates, threads, started_server, devices = sweep["delegates"], c.threads, sweep["started"], sweep["devices"]
-    bench_info = {"threads": threads, "runs": c.runs, "min_secs": c.min_secs, "delegates": list(delegates),
-                  "load_before": load_before, "load_after": load_average()}
+    bench_info = {
+        "threads": threads,
+        "runs": c.runs,
+        "min_secs": c.min_secs,
+        "delegates": list(delegates),
+        "load_before": load_before,
+        "load_after": load_average(),
+    }
     if c.sustained:
-        from .device.sustained import window_count  # noqa: PLC0415
+        from .device.sustained import window_count
 
-        bench_info["sustained"] = {"duration_s": c.sustained, "window_s": c.window,
-                                   "windows": window_count(c.sustained, c.window)}
+        bench_info["sustained"] = {
+            "duration_s": c.sustained,
+            "window_s": c.window,
+            "windows": window_count(c.sustained, c.window),
+        }
     if c.cooldown:
         bench_info["cooldown"] = True
     report = None
     if c.write_report:
-        report = write_report(c.reports, c.report_name or f"bench_{device_info.get('profile', 'host')}", rows,
-                              quality_from_manifests(paths), power=power_rows, ops=ops, trace=trace,
-                              sizes=artifact_sizes(paths), sustained=windows, extra=_sustained_plot(windows),
-                              run_info={"command": c.command or f"edgeseg.bench({c.artifacts!r}, device={c.device!r})",
-                                        "device": device_info, "bench": bench_info,
-                                        "runner_version": f"edgeseg {__version__}", **(c.run_info or {})})
+        report = write_report(
+            c.reports,
+            c.report_name or f"bench_{device_info.get('profile', 'host')}",
+            rows,
+            quality_from_manifests(paths),
+            power=power_rows,
+            ops=ops,
+            trace=trace,
+            sizes=artifact_sizes(paths),
+            sustained=windows,
+            extra=_sustained_plot(windows),
+            run_info={
+                "command": c.command or f"edgeseg.bench({c.artifacts!r}, device={c.device!r})",
+                "device": device_info,
+                "bench": bench_info,
+                "runner_version": f"edgeseg {__version__}",
+                **(c.run_info or {}),
+            },
+        )
     conditions = describe_conditions({"host": host_environment(), "bench": bench_info}) if c.device == "host" else None
-    data = {"rows": rows, "power": power_rows, "ops": ops, "report": str(report) if report else None,
-            "sustained": windows,
-            "device": device_info, "bench": bench_info, "started_adb_server": started_server, "devices": devices,
-            "lost": [d for d in devices if d["status"] != "ok"],
-            "failed": [r for r in rows if r.get("status") == "failed"],
-            "failed_power": [r for r in power_rows if r.get("status") == "failed"],
-            "conditions": conditions,
-            "noisy": [r for r in rows if (latency_spread(r) or 0) > NOISY_SPREAD]}
+    data = {
+        "rows": rows,
+        "power": power_rows,
+        "ops": ops,
+        "report": str(report) if report else None,
+        "sustained": windows,
+        "device": device_info,
+        "bench": bench_info,
+        "started_adb_server": started_server,
+        "devices": devices,
+        "lost": [d for d in devices if d["status"] != "ok"],
+        "failed": [r for r in rows if r.get("status") == "failed"],
+        "failed_power": [r for r in power_rows if r.get("status") == "failed"],
+        "conditions": conditions,
+        "noisy": [r for r in rows if (latency_spread(r) or 0) > NOISY_SPREAD],
+    }
     return _pick(BenchResult, data)
 
 
@@ -741,46 +983,81 @@ def _sustained_plot(windows: list):
         return None
 
     def extra(folder):
-        from .reporting.plots import sustained_plot  # noqa: PLC0415
+        from .reporting.plots import sustained_plot
 
         sustained_plot(windows, Path(folder) / "sustained.png")
+
     return extra
 
 
 def _bench_one(c: BenchConfig, target, paths, say: Say, progress_factory) -> dict:
     """One device of a sweep in its own session: bench_device's rows with the device's
     serial, model and SoC on each row, and how the device fared (``ok``, ``lost``)."""
-    from .device.bench import bench_device  # noqa: PLC0415
-    from .device.runners import default_delegates  # noqa: PLC0415
-    from .device.session import DeviceSession  # noqa: PLC0415
+    from .device.bench import bench_device
+    from .device.runners import default_delegates
+    from .device.session import DeviceSession
 
     profile = target.profile
-    delegates = check_delegates(c.delegates, profile.delegates, f"profile '{profile.name}'") if c.delegates \
+    delegates = (
+        check_delegates(c.delegates, profile.delegates, f"profile '{profile.name}'")
+        if c.delegates
         else default_delegates(profile, paths)
-    session = DeviceSession(profile, serial=target.serial or c.serial, transport=c.transport, address=c.address,
-                            key_path=c.key, adb_server=c.adb_server)
+    )
+    session = DeviceSession(
+        profile,
+        serial=target.serial or c.serial,
+        transport=c.transport,
+        address=c.address,
+        key_path=c.key,
+        adb_server=c.adb_server,
+    )
     with session as s:
-        res = bench_device(s, paths, delegates, c.threads, c.runs, c.min_secs, c.op_profile, c.power,
-                           c.benchmark_binary, c.require_full_delegation, say=say, progress_factory=progress_factory,
-                           allow_charging=c.allow_charging, sustained=(c.sustained, c.window) if c.sustained else None,
-                           cooldown=c.cooldown)
+        res = bench_device(
+            s,
+            paths,
+            delegates,
+            c.threads,
+            c.runs,
+            c.min_secs,
+            c.op_profile,
+            c.power,
+            c.benchmark_binary,
+            c.require_full_delegation,
+            say=say,
+            progress_factory=progress_factory,
+            allow_charging=c.allow_charging,
+            sustained=(c.sustained, c.window) if c.sustained else None,
+            cooldown=c.cooldown,
+        )
     info = res["device"]
-    ident = {"serial": info.get("serial") or session.serial or "", "model": info.get("model", ""),
-             "soc": info.get("soc", "")}
+    ident = {
+        "serial": info.get("serial") or session.serial or "",
+        "model": info.get("model", ""),
+        "soc": info.get("soc", ""),
+    }
     for r in res["latency"]:
         r.update(ident)
     lost = info.get("connection_lost")
-    return {**res, "delegates": delegates, "started": bool(session.started_adb_server),
-            "status": {"label": target.label, "profile": profile.name, **ident, "status": "lost" if lost else "ok",
-                       "error": lost}}
+    return {
+        **res,
+        "delegates": delegates,
+        "started": bool(session.started_adb_server),
+        "status": {
+            "label": target.label,
+            "profile": profile.name,
+            **ident,
+            "status": "lost" if lost else "ok",
+            "error": lost,
+        },
+    }
 
 
 def _bench_devices(c: BenchConfig, paths, say: Say, progress_factory) -> dict:
     """Every device of ``c.device`` (one, several, or ``attached``), in parallel where
     several: one thread and session each; a device lost or unreachable is its rows failed
     and its entry in ``devices`` (status lost), never the others' end."""
-    from .device.fleet import Target, prepare_key, resolve_targets, run_parallel  # noqa: PLC0415
-    from .device.profiles import load_profile  # noqa: PLC0415
+    from .device.fleet import Target, prepare_key, resolve_targets, run_parallel
+    from .device.profiles import load_profile
 
     names = c.devices
     if len(names) == 1 and names[0] != "attached":  # one device: as before, its errors are the command's
@@ -795,8 +1072,16 @@ def _bench_devices(c: BenchConfig, paths, say: Say, progress_factory) -> dict:
     def work(t):
         return _bench_one(c, t, paths, lambda m: say(f"[{t.label}] {m}"), None)
 
-    merged = {"latency": [], "power": [], "ops": [], "trace": [], "sustained": [], "devices": [], "started": False,
-              "delegates": []}
+    merged = {
+        "latency": [],
+        "power": [],
+        "ops": [],
+        "trace": [],
+        "sustained": [],
+        "devices": [],
+        "started": False,
+        "delegates": [],
+    }
     infos = []
     for t, res in zip(targets, run_parallel(targets, work)):
         if isinstance(res, BaseException):
@@ -817,25 +1102,47 @@ def _bench_devices(c: BenchConfig, paths, say: Say, progress_factory) -> dict:
         merged["delegates"] += [d for d in res["delegates"] if d not in merged["delegates"]]
         infos.append({"label": t.label, **res.get("device", {})})
         st = res["status"]
-        say(f"[{t.label}] {st['status']}: {sum(r.get('status') != 'failed' for r in res['latency'])} of "
-            f"{len(res['latency'])} row(s) measured" + (f"; {st['error']}" if st.get("error") else ""))
-    merged["device"] = {"profile": "+".join(t.label for t in targets), "name": f"{len(targets)} devices",
-                        "devices": infos}
+        say(
+            f"[{t.label}] {st['status']}: {sum(r.get('status') != 'failed' for r in res['latency'])} of "
+            f"{len(res['latency'])} row(s) measured" + (f"; {st['error']}" if st.get("error") else "")
+        )
+    merged["device"] = {
+        "profile": "+".join(t.label for t in targets),
+        "name": f"{len(targets)} devices",
+        "devices": infos,
+    }
     return merged
 
 
 def _unreached(c: BenchConfig, target, paths, exc: BaseException) -> dict:
     """The rows of a device whose session could not open (or whose sweep stopped): each failed."""
-    from .device.runners import default_delegates  # noqa: PLC0415
+    from .device.runners import default_delegates
 
     p = target.profile
     delegates = list(c.delegates or ()) or default_delegates(p, paths)
     ident = {"serial": target.serial or p.serial or "", "model": "", "soc": p.soc}
-    rows = [{"artifact": Path(a).stem, "device": target.label, "delegate": d, "status": "failed",
-             "error": f"not run: {exc}", **ident} for a in paths for d in delegates]
-    return {"latency": rows, "power": [], "ops": [], "trace": [], "delegates": delegates, "started": False,
-            "device": {"profile": p.name, "error": str(exc)},
-            "status": {"label": target.label, "profile": p.name, **ident, "status": "lost", "error": str(exc)}}
+    rows = [
+        {
+            "artifact": Path(a).stem,
+            "device": target.label,
+            "delegate": d,
+            "status": "failed",
+            "error": f"not run: {exc}",
+            **ident,
+        }
+        for a in paths
+        for d in delegates
+    ]
+    return {
+        "latency": rows,
+        "power": [],
+        "ops": [],
+        "trace": [],
+        "delegates": delegates,
+        "started": False,
+        "device": {"profile": p.name, "error": str(exc)},
+        "status": {"label": target.label, "profile": p.name, **ident, "status": "lost", "error": str(exc)},
+    }
 
 
 # -- report and select ------------------------------------------------------------------------
@@ -866,8 +1173,8 @@ class ReportResult(Result):
 def report(config: ReportConfig) -> ReportResult:
     """Merge report folders (or folders of them) into one new report folder: summary,
     plots, and with ``html`` a self-contained report.html."""
-    from .fileio import check_writable_output  # noqa: PLC0415
-    from .reporting.compose import compose  # noqa: PLC0415
+    from .fileio import check_writable_output
+    from .reporting.compose import compose
 
     check_writable_output(config.reports, "--reports")
     return _pick(ReportResult, compose(list(config.folders), config.reports, config.html))
@@ -883,7 +1190,7 @@ class CompareConfig:
     fail_if: tuple[str, ...] = ()
 
     def __post_init__(self):
-        from .reporting.compare import parse_rule  # noqa: PLC0415
+        from .reporting.compare import parse_rule
 
         object.__setattr__(self, "fail_if", (self.fail_if,) if isinstance(self.fail_if, str) else tuple(self.fail_if))
         for rule in self.fail_if:
@@ -907,7 +1214,7 @@ class CompareResult(Result):
 def compare(config: CompareConfig) -> CompareResult:
     """Median latency, energy per inference, host and device mIoU of ``new`` against
     ``base``, each change judged against the row's own noise; the breaches of the rules."""
-    from .reporting.compare import compare_reports  # noqa: PLC0415
+    from .reporting.compare import compare_reports
 
     return _pick(CompareResult, compare_reports(config.base, config.new, config.fail_if))
 
@@ -915,22 +1222,31 @@ def compare(config: CompareConfig) -> CompareResult:
 @dataclass(frozen=True)
 class SelectConfig:
     artifact: str
-    device: str = option(None, "'host', a device profile name, the device model or serial in the reports, or 'all': "
-                         "one choice per device in the reports.", required=True)
-    budget_ms: float = option(None, "Latency budget: median ms per inference.", kind=float, min=0, min_open=True,
-                              required=True)
-    energy_budget_mj: float | None = option(None, "Energy budget: mJ per inference (device rows).", kind=float, min=0,
-                                            min_open=True)
+    device: str = option(
+        None,
+        "'host', a device profile name, the device model or serial in the reports, or 'all': "
+        "one choice per device in the reports.",
+        required=True,
+    )
+    budget_ms: float = option(
+        None, "Latency budget: median ms per inference.", kind=float, min=0, min_open=True, required=True
+    )
+    energy_budget_mj: float | None = option(
+        None, "Energy budget: mJ per inference (device rows).", kind=float, min=0, min_open=True
+    )
     delegate: str | None = option(None, "Consider this delegate only (default: every measured one).")
-    reports: str = option("reports", "A report folder, or the folder of report folders written by `edgeseg bench`.",
-                          flag="--report")
+    reports: str = option(
+        "reports", "A report folder, or the folder of report folders written by `edgeseg bench`.", flag="--report"
+    )
 
     def __post_init__(self):
         for name in ("budget_ms", "energy_budget_mj"):
             v = getattr(self, name)
             if v is not None and not (0 < float(v) < float("inf")):  # also refuses nan
-                raise UsageError(f"--{name.replace('_', '-')} must be a positive finite number, got {v}",
-                                 param="--" + name.replace("_", "-"))
+                raise UsageError(
+                    f"--{name.replace('_', '-')} must be a positive finite number, got {v}",
+                    param="--" + name.replace("_", "-"),
+                )
 
 
 @dataclass(frozen=True)
@@ -950,7 +1266,7 @@ class SelectResult(Result):
         return all(d["chosen"] for d in self.devices) if self.devices is not None else bool(self.chosen)
 
     def no_fit_message(self) -> str:
-        from .reporting.select import no_fit_message  # noqa: PLC0415
+        from .reporting.select import no_fit_message
 
         if self.devices is None:
             return no_fit_message(self.rows)
@@ -960,7 +1276,7 @@ class SelectResult(Result):
 def select(config: SelectConfig) -> SelectResult:
     """The best-quality measured configuration of an artifact that fits the budget, on the
     named device or (``device='all'``) on each device in the reports."""
-    from .reporting.select import select as run_select  # noqa: PLC0415
+    from .reporting.select import select as run_select
 
     c = config
     return _pick(SelectResult, run_select(c.artifact, c.device, c.budget_ms, c.energy_budget_mj, c.reports, c.delegate))
@@ -969,4 +1285,3 @@ def select(config: SelectConfig) -> SelectResult:
 def command_line() -> str:
     """The command as typed, for run.json."""
     return " ".join(sys.argv)
-

@@ -10,14 +10,33 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from .version import __version__
 from .errors import ArtifactError
 from .fileio import atomic_write_json, check_writable_output, sha256_file
+from .version import __version__
 
 TFLITE_IDENTIFIER = b"TFL3"
 MANIFEST_KEYS = (
-    "edgeseg_version", "name", "model", "model_config", "input", "output", "classes", "recipe", "io",
-    "calibration", "ptq", "source_checkpoint", "training_data", "compiled", "float_layers", "accuracy_control", "qat", "pta", "sha256", "size_bytes", "quality",
+    "edgeseg_version",
+    "name",
+    "model",
+    "model_config",
+    "input",
+    "output",
+    "classes",
+    "recipe",
+    "io",
+    "calibration",
+    "ptq",
+    "source_checkpoint",
+    "training_data",
+    "compiled",
+    "float_layers",
+    "accuracy_control",
+    "qat",
+    "pta",
+    "sha256",
+    "size_bytes",
+    "quality",
     "created",
 )
 
@@ -56,15 +75,15 @@ def flatbuffer_problem(data: bytes) -> str | None:
     def u32(at):
         if at < 0 or at + 4 > n:
             raise IndexError(at)
-        return int.from_bytes(data[at:at + 4], "little")
+        return int.from_bytes(data[at : at + 4], "little")
 
     def u16(at):
         if at < 0 or at + 2 > n:
             raise IndexError(at)
-        return int.from_bytes(data[at:at + 2], "little")
+        return int.from_bytes(data[at : at + 2], "little")
 
     def field(table: int, index: int) -> int | None:
-        vtable = table - int.from_bytes(data[table:table + 4], "little", signed=True)
+        vtable = table - int.from_bytes(data[table : table + 4], "little", signed=True)
         vsize = u16(vtable)
         if 4 + 2 * index >= vsize:
             return None
@@ -99,8 +118,8 @@ def flatbuffer_problem(data: bytes) -> str | None:
                 return f"weight buffer {i} ends at byte {payload[0] + payload[1]}"
             offset_at, size_at = field(buf, 1), field(buf, 2)
             if offset_at is not None and size_at is not None:
-                off = int.from_bytes(data[offset_at:offset_at + 8], "little")
-                length = int.from_bytes(data[size_at:size_at + 8], "little")
+                off = int.from_bytes(data[offset_at : offset_at + 8], "little")
+                length = int.from_bytes(data[size_at : size_at + 8], "little")
                 if off > 1 and off + length > n:
                     return f"weight buffer {i} ends at byte {off + length}"
     except IndexError as exc:
@@ -144,7 +163,7 @@ class Manifest(Mapping):
     extra: dict = field(default_factory=dict)
 
     @classmethod
-    def from_dict(cls, data: dict, where: str = "the manifest") -> "Manifest":
+    def from_dict(cls, data: dict, where: str = "the manifest") -> Manifest:
         if not isinstance(data, dict):
             raise ArtifactError(f"{where} is not a JSON object; re-export the artifact")
         known = {f.name for f in fields(cls)} - {"extra"}
@@ -160,7 +179,7 @@ class Manifest(Mapping):
     def to_dict(self) -> dict:
         return dict(self.items())
 
-    def replace(self, **changes) -> "Manifest":
+    def replace(self, **changes) -> Manifest:
         return dataclasses.replace(self, **changes)
 
     # the mapping view: the keys the JSON file has (fields left at None are absent, as before)
@@ -208,7 +227,9 @@ def read_manifest(artifact: str | Path, required: bool = False) -> Manifest | No
     path = manifest_path(artifact)
     if not path.is_file():
         if required:
-            raise ArtifactError(f"{path} is missing: edgeseg needs the manifest written by `edgeseg quantize` beside the .tflite")
+            raise ArtifactError(
+                f"{path} is missing: edgeseg needs the manifest written by `edgeseg quantize` beside the .tflite"
+            )
         return None
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -270,8 +291,10 @@ def separate_file(artifact: str | Path, manifest: dict, signature: str) -> Path:
         raise ArtifactError(f"{artifact} has no configuration '{signature}' (it has {', '.join(configs) or 'none'})")
     f = Path(artifact).parent / configs[signature]["file"]
     if not f.is_file():
-        raise ArtifactError(f"{f} (configuration {signature} as its own file) is missing; export it again with "
-                            f"`edgeseg quantize RUN --pta-configs {','.join(configs)}`")
+        raise ArtifactError(
+            f"{f} (configuration {signature} as its own file) is missing; export it again with "
+            f"`edgeseg quantize RUN --pta-configs {','.join(configs)}`"
+        )
     return f
 
 
@@ -294,8 +317,9 @@ def claim_output(out: str | Path, force: bool = False) -> Path:
         except ArtifactError:  # an unreadable manifest is no reason to overwrite silently either
             recorded = []
         detail = f" (its manifest holds quality measured on {', '.join(recorded)})" if recorded else ""
-        raise ArtifactError(f"{out} already exists{detail}: pass --force to replace it, or --out NEW.tflite to keep "
-                            "both")
+        raise ArtifactError(
+            f"{out} already exists{detail}: pass --force to replace it, or --out NEW.tflite to keep both"
+        )
     return out
 
 
@@ -310,9 +334,9 @@ def op_counts(path: str | Path) -> dict:
     """Ops of a (compiled) .tflite, all subgraphs: DISPATCH_OP nodes run on the NPU, every
     other node on the CPU."""
     try:
-        from ai_edge_litert import schema_py_generated as schema  # noqa: PLC0415
+        from ai_edge_litert import schema_py_generated as schema
     except ImportError:  # pragma: no cover (older wheels)
-        from tensorflow.lite.python import schema_py_generated as schema  # noqa: PLC0415
+        from tensorflow.lite.python import schema_py_generated as schema
     names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
     model = schema.Model.GetRootAs(Path(path).read_bytes(), 0)  # the flat API: no copy of the weights
     codes = []
@@ -338,8 +362,11 @@ def is_compiled(path: str | Path) -> bool:
 
 def artifact_sizes(artifacts: list[Path]) -> dict:
     """File size per report label (each signature of a multi-signature file: the whole file)."""
-    return {signature_label(a, s): Path(a).stat().st_size for a in artifacts
-            for s in (signatures_of(read_manifest(a)) or [None])}
+    return {
+        signature_label(a, s): Path(a).stat().st_size
+        for a in artifacts
+        for s in (signatures_of(read_manifest(a)) or [None])
+    }
 
 
 def quality_from_manifests(artifacts: list[Path]) -> list[dict]:
@@ -351,8 +378,15 @@ def quality_from_manifests(artifacts: list[Path]) -> list[dict]:
         for key, q in (m.get("quality") or {}).items():
             dataset, _, split = key.partition(":")
             per_sig = q.get("signatures") if isinstance(q, dict) else None
-            for sig, values in (per_sig.items() if per_sig else [(None, q)]):
-                rows.append({"artifact": signature_label(art, sig), "recipe": m.get("recipe"), "dataset": dataset,
-                             "split": split, **values})
+            for sig, values in per_sig.items() if per_sig else [(None, q)]:
+                rows.append(
+                    {
+                        "artifact": signature_label(art, sig),
+                        "recipe": m.get("recipe"),
+                        "dataset": dataset,
+                        "split": split,
+                        **values,
+                    }
+                )
             break
     return rows

@@ -18,11 +18,11 @@ import click
 from . import api
 from .config import format_size, parse_size
 from .data.synth import IMAGE_FORMATS, SYNTH_SIZE
+from .delegates import HOST_DELEGATES, host_default
 from .errors import EdgesegError, Interrupted, UsageError
 from .flow import QuickstartConfig
-from .reporting import console
 from .quantize.ptq import RECIPES
-from .delegates import HOST_DELEGATES, host_default
+from .reporting import console
 from .version import __version__
 
 
@@ -31,7 +31,7 @@ class EdgesegGroup(click.Group):
     :class:`EdgesegError` 1. Anything else is a bug and keeps its traceback."""
 
     def invoke(self, ctx):
-        from .interrupt import interrupted_by, sigterm_as_interrupt  # noqa: PLC0415
+        from .interrupt import interrupted_by, sigterm_as_interrupt
 
         try:
             with sigterm_as_interrupt():  # SIGTERM cleans up like Ctrl-C (temp files, the device's processes)
@@ -51,7 +51,7 @@ class EdgesegGroup(click.Group):
 
 
 def _progress(quiet: bool = False):
-    from .progress import bar  # noqa: PLC0415
+    from .progress import bar
 
     return None if quiet else bar()
 
@@ -67,7 +67,7 @@ def _size(ctx, param, value):
 
 def _given(ctx, name: str) -> bool:
     """Whether option ``name`` was set on the command line (or its environment variable)."""
-    from click.core import ParameterSource  # noqa: PLC0415
+    from click.core import ParameterSource
 
     return ctx.get_parameter_source(name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
 
@@ -87,7 +87,7 @@ def _options_from(config_class, skip=()):
     """The options of a config dataclass's fields that carry help (see edgeseg.config.option):
     the name, default, type, range and choices are the field's own, so the CLI and a config
     built in Python share one default."""
-    import dataclasses  # noqa: PLC0415
+    import dataclasses
 
     def decorate(f):
         for fl in reversed(dataclasses.fields(config_class)):
@@ -96,8 +96,12 @@ def _options_from(config_class, skip=()):
                 continue
             default = None if fl.default is dataclasses.MISSING else fl.default
             kind = md.get("kind") or type(default)
-            kw = {"default": default, "help": md["help"], "metavar": md.get("metavar"),
-                  "show_default": default is not None and default is not False and default != ""}
+            kw = {
+                "default": default,
+                "help": md["help"],
+                "metavar": md.get("metavar"),
+                "show_default": default is not None and default is not False and default != "",
+            }
             ranged = any(md.get(k) is not None for k in ("min", "max"))
             if md.get("choices") is not None:
                 kw["type"] = _choices(md["choices"])
@@ -108,12 +112,23 @@ def _options_from(config_class, skip=()):
             elif kind is int:
                 kw["type"] = click.IntRange(md.get("min"), md.get("max")) if ranged else int
             elif kind is float:
-                kw["type"] = click.FloatRange(md.get("min"), md.get("max"), min_open=md.get("min_open", False),
-                                              max_open=md.get("max_open", False)) if ranged else float
+                kw["type"] = (
+                    click.FloatRange(
+                        md.get("min"),
+                        md.get("max"),
+                        min_open=md.get("min_open", False),
+                        max_open=md.get("max_open", False),
+                    )
+                    if ranged
+                    else float
+                )
                 kw["callback"] = _finite
             name = md.get("flag") or "--" + fl.name.replace("_", "-")
-            f = click.option(name, fl.name, required=md.get("required", False), multiple=md.get("multiple", False), **kw)(f)
+            f = click.option(
+                name, fl.name, required=md.get("required", False), multiple=md.get("multiple", False), **kw
+            )(f)
         return f
+
     return decorate
 
 
@@ -127,16 +142,19 @@ def _err(message: str) -> None:
 
 @click.group(cls=EdgesegGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="edgeseg")
-@click.option("-v", "--verbose", is_flag=True,
-              help="Show library log messages and TensorFlow's native logs (otherwise kept in "
-                   "~/.cache/edgeseg/native.log).")
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="Show library log messages and TensorFlow's native logs (otherwise kept in ~/.cache/edgeseg/native.log).",
+)
 def main(verbose: bool) -> None:
     """edgeseg: train a segmenter, quantize it, run it on a phone, and measure latency,
     power and quality of the exact deployed artifact.
 
     Start with `edgeseg quickstart` (synthetic data, this host as the device)."""
     if not verbose:
-        from .nativelog import quiet_native_logs  # noqa: PLC0415
+        from .nativelog import quiet_native_logs
 
         quiet_native_logs()
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -160,15 +178,29 @@ def data() -> None:
 @click.option("--size", default=format_size(SYNTH_SIZE), show_default=True, callback=_size, help="HxW.")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--val-fraction", default=0.2, show_default=True, type=click.FloatRange(0, 0.9))
-@click.option("--format", "image_format", type=_choices(IMAGE_FORMATS), default=IMAGE_FORMATS[0], show_default=True,
-              help="Image file format (masks are always PNG).")
+@click.option(
+    "--format",
+    "image_format",
+    type=_choices(IMAGE_FORMATS),
+    default=IMAGE_FORMATS[0],
+    show_default=True,
+    help="Image file format (masks are always PNG).",
+)
 @click.option("--force", is_flag=True, help="Replace the dataset already in OUT (its split folders and dataset.toml).")
 def data_synth(out, count, size, seed, val_fraction, image_format, force) -> None:
     """Procedural road scenes with 6 lane classes, in the SegNet layout."""
-    from .data.synth import synthesize  # noqa: PLC0415
+    from .data.synth import synthesize
 
-    res = synthesize(out, count=count, size=size, seed=seed, val_fraction=val_fraction, image_format=image_format,
-                     progress=_progress(), force=force)
+    res = synthesize(
+        out,
+        count=count,
+        size=size,
+        seed=seed,
+        val_fraction=val_fraction,
+        image_format=image_format,
+        progress=_progress(),
+        force=force,
+    )
     click.echo(f"wrote {res['train']} train + {res['val']} val scenes ({format_size(size)}, seed {seed}) to {out}")
 
 
@@ -179,20 +211,28 @@ def data_synth(out, count, size, seed, val_fraction, image_format, force) -> Non
 def data_inspect(dataset, max_per_split, as_json) -> None:
     """Layout, class names, images per split and pixel share per class. Every image and
     mask is checked as `edgeseg train` checks it; exit status 1 names every bad file."""
-    from .data.formats import class_pixel_share, open_dataset  # noqa: PLC0415
+    from .data.formats import class_pixel_share, open_dataset
 
     ds = open_dataset(dataset)
     hist = class_pixel_share(ds, max_per_split=max_per_split, progress=_progress(as_json), check=True)
     if as_json:
-        _echo_json({**ds.describe(), "pixel_share": hist["share"], "pixels": hist["pixels"],
-                    "bad_files": [{"file": f, "error": e} for f, e in hist["bad"]]})
+        _echo_json(
+            {
+                **ds.describe(),
+                "pixel_share": hist["share"],
+                "pixels": hist["pixels"],
+                "bad_files": [{"file": f, "error": e} for f, e in hist["bad"]],
+            }
+        )
     else:
         console.inspect(ds, hist, click.echo)
     if hist["bad"]:
         for _, error in hist["bad"]:
             _err(f"bad file: {error}")
-        raise click.ClickException(f"{len(hist['bad'])} bad file(s) in {ds.root}: `edgeseg train` stops at the first; "
-                                   "fix or remove them, or train with --skip-bad to leave them out")
+        raise click.ClickException(
+            f"{len(hist['bad'])} bad file(s) in {ds.root}: `edgeseg train` stops at the first; "
+            "fix or remove them, or train with --skip-bad to leave them out"
+        )
 
 
 # -- train ------------------------------------------------------------------------------
@@ -204,17 +244,29 @@ _MODEL_OPTIONS = ("depth", "base", "l2", "encoder_weights", "freeze_encoder")
 @_options_from(api.TrainConfig)
 @click.option("--depth", type=click.IntRange(1, 6), default=None, help="Encoder levels (default 4).")
 @click.option("--base", type=click.IntRange(2), default=None, help="Width of the first level (default 16).")
-@click.option("--l2", type=click.FloatRange(0), default=None, callback=_finite, help="L2 weight decay on conv kernels (default 1e-5).")
-@click.option("--encoder-weights", type=str, default=None,
-              help="unet-<encoder>: local .h5 of the encoder's no-top weights, or 'imagenet' (Keras download).")
+@click.option(
+    "--l2",
+    type=click.FloatRange(0),
+    default=None,
+    callback=_finite,
+    help="L2 weight decay on conv kernels (default 1e-5).",
+)
+@click.option(
+    "--encoder-weights",
+    type=str,
+    default=None,
+    help="unet-<encoder>: local .h5 of the encoder's no-top weights, or 'imagenet' (Keras download).",
+)
 @click.option("--freeze-encoder", is_flag=True, help="unet-<encoder>: train the decoder only.")
-@click.option("--resume", is_flag=True,
-              help="Continue the run in --out from its last finished epoch, with its own options (only --epochs "
-                   "may change).")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue the run in --out from its last finished epoch, with its own options (only --epochs may change).",
+)
 @click.pass_context
 def train(ctx, resume, **options) -> None:
     """Train a segmentation model; keeps best and last checkpoints and history.csv."""
-    from .progress import StepReporter  # noqa: PLC0415
+    from .progress import StepReporter
 
     model_options = {k: options.pop(k) for k in _MODEL_OPTIONS}
     if not model_options["freeze_encoder"]:
@@ -224,12 +276,21 @@ def train(ctx, resume, **options) -> None:
     # resuming: only the options given on the command line (the rest are the run's own, and the given ones must match)
     given = {k: v for k, v in options.items() if not resuming or _given(ctx, k)}
     mo = {k: v for k, v in model_options.items() if v is not None and (not resuming or _given(ctx, k))}
-    cfg = api.resume_config(out, **given, model_options=mo) if resuming \
+    cfg = (
+        api.resume_config(out, **given, model_options=mo)
+        if resuming
         else api.TrainConfig(out=out, **given, model_options=mo)
+    )
     say = StepReporter()
 
     try:
-        res = api.train(cfg, resume=resume, on_epoch=lambda r: say.line(console.epoch_line(r)), on_batch=say.batch, progress=_progress())
+        res = api.train(
+            cfg,
+            resume=resume,
+            on_epoch=lambda r: say.line(console.epoch_line(r)),
+            on_batch=say.batch,
+            progress=_progress(),
+        )
     finally:
         say.close()
     who = f"{res.data['worker']} (the chief writes the run): " if res.data.get("worker") else ""
@@ -242,8 +303,11 @@ def train(ctx, resume, **options) -> None:
 def _recipe_flags(f):
     """One flag per recipe of the table (--float32, --dynamic, ...), and --qat."""
     for name in reversed(api.RECIPE_CHOICES):
-        text = RECIPES[name].description if name in RECIPES else \
-            "Quantization-aware fine-tune of the float checkpoint (RUN/qat), then int8."
+        text = (
+            RECIPES[name].description
+            if name in RECIPES
+            else "Quantization-aware fine-tune of the float checkpoint (RUN/qat), then int8."
+        )
         f = click.option(f"--{name}", f"r_{name}", is_flag=True, help=text[0].upper() + text[1:] + ".")(f)
     return f
 
@@ -256,15 +320,20 @@ def _recipe_flags(f):
 def quantize(run, as_json, **options) -> None:
     """Export RUN's best checkpoint to .tflite with a manifest beside it (PTQ, accuracy-
     controlled int8 with --int8 --max-drop, or QAT with --qat)."""
-    from .progress import StepReporter  # noqa: PLC0415
+    from .progress import StepReporter
 
     chosen = [name for name in api.RECIPE_CHOICES if options.pop(f"r_{name}")]
     if len(chosen) > 1:
-        raise click.UsageError(f"{' and '.join('--' + c for c in chosen)} are mutually exclusive: one recipe per "
-                               "call (run `edgeseg quantize` once per recipe)")
+        raise click.UsageError(
+            f"{' and '.join('--' + c for c in chosen)} are mutually exclusive: one recipe per "
+            "call (run `edgeseg quantize` once per recipe)"
+        )
     if not chosen:
-        raise click.UsageError("choose a recipe: " + ", ".join("--" + r for r in api.RECIPE_CHOICES[:-1])
-                               + f" or --{api.RECIPE_CHOICES[-1]}")
+        raise click.UsageError(
+            "choose a recipe: "
+            + ", ".join("--" + r for r in api.RECIPE_CHOICES[:-1])
+            + f" or --{api.RECIPE_CHOICES[-1]}"
+        )
     cfg = api.ExportConfig(run=run, recipe=chosen[0], **options)
     say = _err if not as_json else (lambda m: None)
     steps = StepReporter(enabled=not as_json)
@@ -286,12 +355,22 @@ def quantize(run, as_json, **options) -> None:
 
 @main.command("compile")
 @click.argument("artifact", type=click.Path())
-@click.option("--soc", "socs", multiple=True, required=True,
-              help="Target SoC as LiteRT names it (MT6989 for the Dimensity 9300, SM8650, Tensor_G4, LNL, ...); "
-                   "repeat for several.")
-@click.option("--openvino-device", type=_choices(api.CompileConfig.OPENVINO_DEVICES), default="auto",
-              show_default=True, help="Intel targets: the OpenVINO device to compile for (auto: the NPU when its "
-                                      "compiler is installed, else the CPU plugin).")
+@click.option(
+    "--soc",
+    "socs",
+    multiple=True,
+    required=True,
+    help="Target SoC as LiteRT names it (MT6989 for the Dimensity 9300, SM8650, Tensor_G4, LNL, ...); "
+    "repeat for several.",
+)
+@click.option(
+    "--openvino-device",
+    type=_choices(api.CompileConfig.OPENVINO_DEVICES),
+    default="auto",
+    show_default=True,
+    help="Intel targets: the OpenVINO device to compile for (auto: the NPU when its "
+    "compiler is installed, else the CPU plugin).",
+)
 @click.option("--force", is_flag=True, help="Replace an existing compiled file.")
 @click.option("--json", "as_json", is_flag=True)
 def compile_cmd(artifact, socs, openvino_device, force, as_json) -> None:
@@ -334,10 +413,18 @@ def eval_cmd(target, as_json, **options) -> None:
 
 @main.command()
 @click.argument("target", type=click.Path(exists=True))
-@click.option("--delegates", is_flag=True,
-              help="Per delegate (XNNPACK measured; GPU, NNAPI predicted) which ops run there, partitions, warnings.")
-@click.option("--android-api", default=30, show_default=True, type=click.IntRange(27, 40),
-              help="Android API level for the NNAPI prediction.")
+@click.option(
+    "--delegates",
+    is_flag=True,
+    help="Per delegate (XNNPACK measured; GPU, NNAPI predicted) which ops run there, partitions, warnings.",
+)
+@click.option(
+    "--android-api",
+    default=30,
+    show_default=True,
+    type=click.IntRange(27, 40),
+    help="Android API level for the NNAPI prediction.",
+)
 @click.option("--json", "as_json", is_flag=True)
 def info(target, delegates, android_api, as_json) -> None:
     """Parameters, MACs at the input size and ops of an artifact or run."""
@@ -367,8 +454,8 @@ def devices(ctx) -> None:
 def devices_list(as_json) -> None:
     """The profiles, and the devices attached to the adb server. A profile that does not
     load is listed as BAD with its error (exit status 1); the others are still listed."""
-    from .device.profiles import scan_profiles  # noqa: PLC0415
-    from .device.session import adb_server_running, describe_attached  # noqa: PLC0415
+    from .device.profiles import scan_profiles
+    from .device.session import adb_server_running, describe_attached
 
     profiles, was_running = scan_profiles(), adb_server_running()
     attached = describe_attached()
@@ -388,7 +475,7 @@ def devices_list(as_json) -> None:
 @click.option("--probe", is_flag=True, help="Connect and read the device's properties.")
 def devices_show(name, probe, **options) -> None:
     """One profile (and with --probe the connected device: model, SoC, Android, ABI)."""
-    from .device.profiles import load_profile  # noqa: PLC0415
+    from .device.profiles import load_profile
 
     console.profile(load_profile(name), click.echo)
     if probe:
@@ -411,21 +498,37 @@ def deploy(artifact, device, **options) -> None:
 
 @main.command()
 @click.argument("artifacts", nargs=-1, required=True, type=click.Path())
-@click.option("--delegate", default=None,
-              help=f"Comma list. Host: {', '.join(HOST_DELEGATES)} (default {host_default()}). Device: the profile's "
-                   "(`edgeseg devices show NAME`; default all, litert-npu where the artifact is compiled for it).")
+@click.option(
+    "--delegate",
+    default=None,
+    help=f"Comma list. Host: {', '.join(HOST_DELEGATES)} (default {host_default()}). Device: the profile's "
+    "(`edgeseg devices show NAME`; default all, litert-npu where the artifact is compiled for it).",
+)
 @_options_from(api.BenchConfig)
 @click.option("--no-report", is_flag=True, help="Do not write a report folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
 def bench(artifacts, delegate, no_report, as_json, **options) -> None:
     """Latency (and on devices power and energy) of each artifact, one row per delegate."""
-    cfg = api.BenchConfig(artifacts=artifacts, delegates=delegate, write_report=not no_report,
-                          command=api.command_line(), **options)
-    res = api.bench(cfg, say=_err, on_row=None if as_json else lambda r: _err(console.bench_line(r)), progress_factory=console.push_bar)
+    cfg = api.BenchConfig(
+        artifacts=artifacts, delegates=delegate, write_report=not no_report, command=api.command_line(), **options
+    )
+    res = api.bench(
+        cfg,
+        say=_err,
+        on_row=None if as_json else lambda r: _err(console.bench_line(r)),
+        progress_factory=console.push_bar,
+    )
     console.adb_server_note(res.data["started_adb_server"], _err)
     if as_json:
-        _echo_json({"rows": res.rows, "power": res.power, "report": res.report, "devices": res.devices,
-                    "sustained": res.sustained})
+        _echo_json(
+            {
+                "rows": res.rows,
+                "power": res.power,
+                "report": res.report,
+                "devices": res.devices,
+                "sustained": res.sustained,
+            }
+        )
     else:
         console.bench(res, cfg.device == "host", click.echo, _err)
     for r in res.failed_power:
@@ -459,16 +562,30 @@ def select(artifact, as_json, **options) -> None:
 @main.command()
 @click.argument("folders", nargs=-1, type=click.Path(exists=True, file_okay=False))
 @_options_from(api.ReportConfig)
-@click.option("--compare", nargs=2, type=click.Path(exists=True, file_okay=False), default=None, metavar="BASE NEW",
-              help="Instead of merging: NEW against BASE per (artifact, device, delegate), each change judged "
-                   "against the row's noise (same / slower / faster ...).")
-@click.option("--fail-if", "fail_if", multiple=True, metavar="RULE", help="With --compare, exit 1 naming each breach "
-              "(repeatable): 'median_ms>+5%', 'miou<-0.005', 'energy_mj>+10%', a budget 'median_ms>20'.")
+@click.option(
+    "--compare",
+    nargs=2,
+    type=click.Path(exists=True, file_okay=False),
+    default=None,
+    metavar="BASE NEW",
+    help="Instead of merging: NEW against BASE per (artifact, device, delegate), each change judged "
+    "against the row's noise (same / slower / faster ...).",
+)
+@click.option(
+    "--fail-if",
+    "fail_if",
+    multiple=True,
+    metavar="RULE",
+    help="With --compare, exit 1 naming each breach "
+    "(repeatable): 'median_ms>+5%', 'miou<-0.005', 'energy_mj>+10%', a budget 'median_ms>20'.",
+)
 def report(folders, compare, fail_if, **options) -> None:
     """Merge report folders (or a folder of them) into a summary table, PNG plots and HTML;
     or with --compare BASE NEW, a regression gate between two report folders."""
     if compare and folders or fail_if and not compare:
-        raise click.UsageError("--compare BASE NEW takes no other folders" if compare else "--fail-if goes with --compare")
+        raise click.UsageError(
+            "--compare BASE NEW takes no other folders" if compare else "--fail-if goes with --compare"
+        )
     if compare:
         res = api.compare(api.CompareConfig(*compare, fail_if=fail_if))
         console.compared(res, click.echo, _err)
@@ -482,8 +599,8 @@ def report(folders, compare, fail_if, **options) -> None:
 def quickstart(**options) -> None:
     """The whole flow on the embedded default: synthetic lanes, train, export float32 /
     dynamic / float16 / int8, evaluate and benchmark each on this host, write a report."""
-    from .progress import StepReporter  # noqa: PLC0415
-    from .flow import quickstart as run_quickstart  # noqa: PLC0415
+    from .flow import quickstart as run_quickstart
+    from .progress import StepReporter
 
     steps = StepReporter()
     try:

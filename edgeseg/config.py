@@ -50,7 +50,7 @@ def import_tf():
     """
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf  # noqa: PLC0415
+    import tensorflow as tf
 
     return tf
 
@@ -58,12 +58,12 @@ def import_tf():
 def import_keras():
     """Return the ``tf_keras`` module (Keras 2 API) used to build every model."""
     import_tf()
-    import tf_keras  # noqa: PLC0415
+    import tf_keras
 
     return tf_keras
 
 
-def option(default, help: str, **cli):  # noqa: A002 (click's word)
+def option(default, help: str, **cli):
     """A config field that is also a command-line option: its default, its help and how the
     CLI parses it (``choices``, ``kind`` int/float/bool, ``min``/``max``/``min_open``/
     ``max_open``, ``size`` for HxW, ``flag`` for another option name, ``metavar`` for the value's

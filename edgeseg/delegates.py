@@ -15,9 +15,8 @@ only the standard library (edgeseg.errors and edgeseg.config at most, should it 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 #: How the LiteRT interpreter can run a delegate (``Delegate.interpreter``): its builtin
 #: kernels only (no default delegate), or with its default delegate (XNNPACK).
@@ -56,18 +55,46 @@ class Delegate:
 
 #: The table of delegates, in the order they are listed.
 DELEGATES: dict[str, Delegate] = {
-    "cpu": Delegate("cpu", "CPU", "builtin reference kernels only (no default delegate)",
-                    flags=("--use_xnnpack=false",), interpreter="builtin", delegating=False),
-    "xnnpack": Delegate("xnnpack", "XNNPACK",
-                        "LiteRT default: XNNPACK delegate where it applies, builtin kernels for the rest",
-                        flags=("--use_xnnpack=true",), interpreter="default", host_default=True, lint="measured"),
-    "gpu": Delegate("gpu", "GPU", "TFLite GPU delegate (OpenCL / OpenGL ES)", flags=("--use_gpu=true",),
-                    lint="gpu-op-parsers", max_partitions=1),  # delegate_options.cc: max_delegated_partitions = 1
-    "nnapi": Delegate("nnapi", "NNAPI", "Android NNAPI on the profile's accelerator", flags=("--use_nnapi=true",),
-                      lint="nnapi-table", max_partitions=3),  # nnapi_delegate.h: max_number_delegated_partitions = 3
-    "litert-npu": Delegate("litert-npu", "LiteRT NPU",
-                           "the NPU through LiteRT's CompiledModel: the model compiled for the SoC by `edgeseg "
-                           "compile`, with the vendor's dispatch library", runner="litert"),
+    "cpu": Delegate(
+        "cpu",
+        "CPU",
+        "builtin reference kernels only (no default delegate)",
+        flags=("--use_xnnpack=false",),
+        interpreter="builtin",
+        delegating=False,
+    ),
+    "xnnpack": Delegate(
+        "xnnpack",
+        "XNNPACK",
+        "LiteRT default: XNNPACK delegate where it applies, builtin kernels for the rest",
+        flags=("--use_xnnpack=true",),
+        interpreter="default",
+        host_default=True,
+        lint="measured",
+    ),
+    "gpu": Delegate(
+        "gpu",
+        "GPU",
+        "TFLite GPU delegate (OpenCL / OpenGL ES)",
+        flags=("--use_gpu=true",),
+        lint="gpu-op-parsers",
+        max_partitions=1,
+    ),  # delegate_options.cc: max_delegated_partitions = 1
+    "nnapi": Delegate(
+        "nnapi",
+        "NNAPI",
+        "Android NNAPI on the profile's accelerator",
+        flags=("--use_nnapi=true",),
+        lint="nnapi-table",
+        max_partitions=3,
+    ),  # nnapi_delegate.h: max_number_delegated_partitions = 3
+    "litert-npu": Delegate(
+        "litert-npu",
+        "LiteRT NPU",
+        "the NPU through LiteRT's CompiledModel: the model compiled for the SoC by `edgeseg "
+        "compile`, with the vendor's dispatch library",
+        runner="litert",
+    ),
 }
 
 
@@ -75,8 +102,12 @@ class DelegateView(Mapping):
     """A live, read-only ``name -> value`` view of the rows of :data:`DELEGATES` that ``keep``
     (so a row added later, e.g. by a plugin or a test, shows up in every view)."""
 
-    def __init__(self, keep: Callable[[Delegate], bool], value: Callable[[Delegate], object] = lambda d: d,
-                 order: Callable[[Delegate], object] | None = None):
+    def __init__(
+        self,
+        keep: Callable[[Delegate], bool],
+        value: Callable[[Delegate], object] = lambda d: d,
+        order: Callable[[Delegate], object] | None = None,
+    ):
         self._keep, self._value, self._order = keep, value, order
 
     def _rows(self) -> list[Delegate]:

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
 import json
-import contextlib
 import os
 import tempfile
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
 
 
 def _umask() -> int:
@@ -111,8 +111,10 @@ def check_writable_output(path: str | os.PathLike, what: str = "the output") -> 
     while not os.path.exists(existing) and existing != existing.parent:  # (Path.exists raises ENAMETOOLONG)
         existing = existing.parent
     if existing.exists() and not existing.is_dir() and existing != path:
-        raise OutputPathError(f"{what} {path}: {existing} is a file, not a folder, so nothing can be created "
-                              f"under it; choose another {what}")
+        raise OutputPathError(
+            f"{what} {path}: {existing} is a file, not a folder, so nothing can be created "
+            f"under it; choose another {what}"
+        )
     folder = existing if existing.is_dir() else existing.parent
     try:
         name_max = os.pathconf(folder, "PC_NAME_MAX")
@@ -123,19 +125,26 @@ def check_writable_output(path: str | os.PathLike, what: str = "the output") -> 
         size = len(os.fsencode(part))
         if size > name_max:
             shown = part if len(part) <= 40 else f"{part[:20]}...{part[-12:]}"
-            raise OutputPathError(f"{what} {shown!r} is a name of {size} bytes; the file system of {folder} allows at "
-                                  f"most {name_max} per name: choose a shorter {what}")
+            raise OutputPathError(
+                f"{what} {shown!r} is a name of {size} bytes; the file system of {folder} allows at "
+                f"most {name_max} per name: choose a shorter {what}"
+            )
     if path_max and len(os.fsencode(str(path))) + 64 > path_max:  # 64: room for the files written inside
-        raise OutputPathError(f"{what} {path} is {len(os.fsencode(str(path)))} bytes long; paths on this file system "
-                              f"are limited to {path_max}: choose a shorter {what}")
+        raise OutputPathError(
+            f"{what} {path} is {len(os.fsencode(str(path)))} bytes long; paths on this file system "
+            f"are limited to {path_max}: choose a shorter {what}"
+        )
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise OutputPathError(f"{what} {path}: {folder} is not writable (permission denied); make it writable or "
-                              f"choose another {what}")
+        raise OutputPathError(
+            f"{what} {path}: {folder} is not writable (permission denied); make it writable or choose another {what}"
+        )
     try:
         fd, probe = tempfile.mkstemp(prefix=".edgeseg-write-check-", dir=folder)
     except OSError as exc:
-        raise OutputPathError(f"{what} {path}: cannot create files in {folder} ({exc.strerror or exc}); make it "
-                              f"writable or choose another {what}") from None
+        raise OutputPathError(
+            f"{what} {path}: cannot create files in {folder} ({exc.strerror or exc}); make it "
+            f"writable or choose another {what}"
+        ) from None
     os.close(fd)
     os.unlink(probe)
     if path.exists() and path.is_dir() and path != folder and not os.access(path, os.W_OK | os.X_OK):
@@ -170,9 +179,9 @@ class FileLock:
             return None
         return int(text) if text.isdigit() else None
 
-    def acquire(self) -> "FileLock":
+    def acquire(self) -> FileLock:
         try:
-            import fcntl  # noqa: PLC0415
+            import fcntl
         except ImportError:
             return self
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
@@ -202,7 +211,7 @@ class FileLock:
             os.close(self._fd)  # closing the descriptor releases the flock
             self._fd = None
 
-    def __enter__(self) -> "FileLock":
+    def __enter__(self) -> FileLock:
         return self.acquire()
 
     def __exit__(self, *exc) -> bool:
@@ -216,8 +225,8 @@ def scratch_dir(prefix: str = "edgeseg-"):
     write into for the duration (TensorFlow's converter leaves an 11 MB SavedModel in the
     temp folder if the process is stopped inside it); removed on the way out, Ctrl-C and
     SIGTERM included."""
-    import shutil  # noqa: PLC0415
-    import tempfile  # noqa: PLC0415
+    import shutil
+    import tempfile
 
     path = tempfile.mkdtemp(prefix=prefix)
     before_env, before_mod = os.environ.get("TMPDIR"), tempfile.tempdir

@@ -6,9 +6,9 @@ user needs to see the whole product work on a machine with no phone and no datas
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from . import api
 from .config import format_size, option, parse_size
@@ -24,8 +24,11 @@ class QuickstartConfig:
     workdir: str = option("edgeseg-quickstart", "Folder for the synthetic data and the run.")
     reports: str = option("reports", "Where the report folder is created.")
     count: int = option(300, "Synthetic scenes.", min=20)
-    size: tuple[int, int] | None = option(None, f"HxW. Default: {DEFAULT_MODEL}'s input size "
-                                                f"({format_size(MODELS[DEFAULT_MODEL].input_size)}).", size=True)
+    size: tuple[int, int] | None = option(
+        None,
+        f"HxW. Default: {DEFAULT_MODEL}'s input size ({format_size(MODELS[DEFAULT_MODEL].input_size)}).",
+        size=True,
+    )
     epochs: int = option(5, "Training epochs.", min=1)
     batch: int = 8
     threads: int = option(2, "Threads for eval and bench.", min=1)
@@ -49,14 +52,18 @@ class QuickstartResult(api.Result):
     artifacts: list
 
 
-def quickstart(config: QuickstartConfig = QuickstartConfig(), *, log: Callable[[str], None] = lambda s: None,
-               progress=None, on_batch=None) -> QuickstartResult:
+def quickstart(
+    config: QuickstartConfig = QuickstartConfig(),
+    *,
+    log: Callable[[str], None] = lambda s: None,
+    progress=None,
+    on_batch=None,
+) -> QuickstartResult:
     """Synthesize, train, export, evaluate and bench on this host; one report folder."""
-    from .data.synth import synthesize  # noqa: PLC0415
-    from .reporting.tables import read_report  # noqa: PLC0415
-    from .run import finished_epochs, has_best  # noqa: PLC0415
-
-    from .fileio import check_writable_output  # noqa: PLC0415
+    from .data.synth import synthesize
+    from .fileio import check_writable_output
+    from .reporting.tables import read_report
+    from .run import finished_epochs, has_best
 
     c = config
     check_writable_output(c.workdir, "--workdir")
@@ -74,14 +81,28 @@ def quickstart(config: QuickstartConfig = QuickstartConfig(), *, log: Callable[[
     t = time.perf_counter()
     log(f"[2/5] training {DEFAULT_MODEL} for {c.epochs} epochs -> {run}")
     resume = (run / "config.json").exists()
-    cfg = api.TrainConfig(data=str(data), out=str(run), input_size=c.size, epochs=c.epochs, batch=c.batch,
-                          seed=c.seed, augment="flip,brightness")
+    cfg = api.TrainConfig(
+        data=str(data),
+        out=str(run),
+        input_size=c.size,
+        epochs=c.epochs,
+        batch=c.batch,
+        seed=c.seed,
+        augment="flip,brightness",
+    )
     if resume and has_best(run) and finished_epochs(run) >= c.epochs:
         log(f"      {run} already trained for {c.epochs} epochs; reusing it")
     else:
-        api.train(cfg, resume=resume, progress=progress, on_batch=on_batch,
-                  on_epoch=lambda r: log(f"      epoch {r['epoch']}/{r['epochs']}  loss {r['loss']:.3f}  "
-                                         f"val mIoU {r['val_miou']:.3f}  {r['images_per_s']:.1f} img/s"))
+        api.train(
+            cfg,
+            resume=resume,
+            progress=progress,
+            on_batch=on_batch,
+            on_epoch=lambda r: log(
+                f"      epoch {r['epoch']}/{r['epochs']}  loss {r['loss']:.3f}  "
+                f"val mIoU {r['val_miou']:.3f}  {r['images_per_s']:.1f} img/s"
+            ),
+        )
     timings["train_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -89,10 +110,18 @@ def quickstart(config: QuickstartConfig = QuickstartConfig(), *, log: Callable[[
     artifacts = []
     for recipe in QUICKSTART_RECIPES:
         calibrated = recipe in ("int8", "int16x8")
-        res = api.export(api.ExportConfig(run=str(run), recipe=recipe, calib=str(data) if calibrated else None,
-                                          num_calib=c.calib_count if calibrated else None, seed=c.seed,
-                                          force=True, lint=False),  # the quickstart owns its workdir
-                         progress=progress)
+        res = api.export(
+            api.ExportConfig(
+                run=str(run),
+                recipe=recipe,
+                calib=str(data) if calibrated else None,
+                num_calib=c.calib_count if calibrated else None,
+                seed=c.seed,
+                force=True,
+                lint=False,
+            ),  # the quickstart owns its workdir
+            progress=progress,
+        )
         for w in res.warnings:
             log(f"      warning: {w}")
         artifacts.append(Path(res.artifact))
@@ -101,8 +130,9 @@ def quickstart(config: QuickstartConfig = QuickstartConfig(), *, log: Callable[[
     t = time.perf_counter()
     log("[4/5] evaluating each artifact on the synthetic val split (LiteRT interpreter, label resolution)")
     for art in artifacts:  # the training data's val split: recorded in each manifest, where bench reads it
-        q = api.evaluate(api.EvalConfig(target=str(art), data=str(data), split="val", threads=c.threads),
-                         progress=progress)
+        q = api.evaluate(
+            api.EvalConfig(target=str(art), data=str(data), split="val", threads=c.threads), progress=progress
+        )
         log(f"      {art.name:<34} mIoU {q.miou:.4f}")
     timings["eval_s"] = time.perf_counter() - t
 
@@ -110,18 +140,37 @@ def quickstart(config: QuickstartConfig = QuickstartConfig(), *, log: Callable[[
     log(f"[5/5] benchmarking each artifact on this host ({c.threads} threads)")
 
     def row_line(r):
-        log(f"      {r['artifact']:<34} median {r['median_ms']:.2f} ms ({r['status']})"
-            if r.get("status") != "failed" else f"      {r['artifact']}: failed")
+        log(
+            f"      {r['artifact']:<34} median {r['median_ms']:.2f} ms ({r['status']})"
+            if r.get("status") != "failed"
+            else f"      {r['artifact']}: failed"
+        )
 
-    bench = api.bench(api.BenchConfig(artifacts=tuple(str(a) for a in artifacts), device="host",
-                                      delegates=(host_default(),), threads=c.threads, runs=c.runs, min_secs=c.min_secs,
-                                      reports=c.reports, report_name="quickstart", command="edgeseg quickstart",
-                                      run_info={"workdir": str(workdir), "timings": dict(timings),
-                                                "train": {"epochs": c.epochs, "count": c.count,
-                                                          "size": list(c.size)}}),
-                      on_row=row_line)
+    bench = api.bench(
+        api.BenchConfig(
+            artifacts=tuple(str(a) for a in artifacts),
+            device="host",
+            delegates=(host_default(),),
+            threads=c.threads,
+            runs=c.runs,
+            min_secs=c.min_secs,
+            reports=c.reports,
+            report_name="quickstart",
+            command="edgeseg quickstart",
+            run_info={
+                "workdir": str(workdir),
+                "timings": dict(timings),
+                "train": {"epochs": c.epochs, "count": c.count, "size": list(c.size)},
+            },
+        ),
+        on_row=row_line,
+    )
     timings["bench_s"] = time.perf_counter() - t
     timings["total_s"] = time.perf_counter() - t_start
-    data_out = {"report": bench.report, "summary": read_report(bench.report)["summary"], "timings": timings,
-                "artifacts": [str(a) for a in artifacts]}
+    data_out = {
+        "report": bench.report,
+        "summary": read_report(bench.report)["summary"],
+        "timings": timings,
+        "artifacts": [str(a) for a in artifacts],
+    }
     return QuickstartResult(data=data_out, **data_out)

@@ -40,8 +40,8 @@ def quiet_native_logs() -> Path | None:
     it into the log file, only what is not known chatter to the terminal) while Python's
     stderr (errors, warnings, progress) goes to the terminal directly. Only for a real
     process whose stderr is descriptor 2 (not under a test runner)."""
-    import atexit  # noqa: PLC0415
-    import subprocess  # noqa: PLC0415
+    import atexit
+    import subprocess
 
     try:
         if sys.stderr.fileno() != 2:
@@ -57,13 +57,19 @@ def quiet_native_logs() -> Path | None:
     sys.stderr.flush()
     terminal = os.dup(2)
     try:
-        proc = subprocess.Popen([sys.executable, "-c", _NATIVE_FILTER, str(path or "")], stdin=subprocess.PIPE,
-                                stdout=subprocess.DEVNULL, stderr=terminal, close_fds=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _NATIVE_FILTER, str(path or "")],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=terminal,
+            close_fds=True,
+        )
     except OSError:
         os.close(terminal)
         return None
-    sys.stderr = os.fdopen(os.dup(terminal), "w", buffering=1, encoding=sys.stderr.encoding or "utf-8",
-                           errors="backslashreplace")
+    sys.stderr = os.fdopen(
+        os.dup(terminal), "w", buffering=1, encoding=sys.stderr.encoding or "utf-8", errors="backslashreplace"
+    )
     os.dup2(proc.stdin.fileno(), 2)
     proc.stdin.close()
 

@@ -26,7 +26,7 @@ def bar(enabled: bool | None = None, stream=None, every_s: float = LINE_EVERY_S)
         return None
     stream = stream or sys.stderr
     if _isatty(stream):
-        from tqdm import tqdm  # noqa: PLC0415
+        from tqdm import tqdm
 
         def progress(iterable, desc: str = "", total: int | None = None):
             return tqdm(iterable, desc=desc, total=total, leave=False, dynamic_ncols=True, file=stream)
@@ -42,11 +42,15 @@ def bar(enabled: bool | None = None, stream=None, every_s: float = LINE_EVERY_S)
             now = time.monotonic()
             if now - last >= every_s:
                 last = now
-                print(f"{desc} {i}/{total if total is not None else '?'} ({now - start:.0f} s)", file=stream,
-                      flush=True)
+                print(
+                    f"{desc} {i}/{total if total is not None else '?'} ({now - start:.0f} s)", file=stream, flush=True
+                )
         if time.monotonic() - start >= 1.0:
-            print(f"{desc} {i}/{total if total is not None else i} done ({time.monotonic() - start:.0f} s)",
-                  file=stream, flush=True)
+            print(
+                f"{desc} {i}/{total if total is not None else i} done ({time.monotonic() - start:.0f} s)",
+                file=stream,
+                flush=True,
+            )
 
     return lines
 
@@ -68,18 +72,26 @@ class StepReporter:
             return
         if self.tty:
             if self._bar is None:
-                from tqdm import tqdm  # noqa: PLC0415
+                from tqdm import tqdm
 
-                self._bar = tqdm(total=r["steps"], desc=f"epoch {r['epoch']}/{r['epochs']}", leave=False,
-                                 dynamic_ncols=True, file=self.stream)
+                self._bar = tqdm(
+                    total=r["steps"],
+                    desc=f"epoch {r['epoch']}/{r['epochs']}",
+                    leave=False,
+                    dynamic_ncols=True,
+                    file=self.stream,
+                )
             self._bar.update(1)
             self._bar.set_postfix(loss=f"{r['loss']:.4f}", refresh=False)
             return
         now = time.monotonic()
         if now - self._last >= self.every_s:
             self._last = now
-            print(f"epoch {r['epoch']}/{r['epochs']}  batch {r['batch']}/{r['steps']}  loss {r['loss']:.4f}",
-                  file=self.stream, flush=True)
+            print(
+                f"epoch {r['epoch']}/{r['epochs']}  batch {r['batch']}/{r['steps']}  loss {r['loss']:.4f}",
+                file=self.stream,
+                flush=True,
+            )
 
     def line(self, text: str) -> None:
         self.close()

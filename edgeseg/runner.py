@@ -25,13 +25,13 @@ def load_interpreter_module():
         try:
             mod = __import__(name, fromlist=["Interpreter"])
             return name.split(".")[0], mod
-        except Exception as exc:  # noqa: BLE001 (tflite_runtime 2.14 raises on NumPy 2)
+        except Exception as exc:
             errors.append(f"{name}: {exc}")
     try:
-        import tensorflow as tf  # noqa: PLC0415
+        import tensorflow as tf
 
         return "tensorflow", tf.lite
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         errors.append(f"tensorflow.lite: {exc}")
     raise RuntimeError("no TFLite interpreter: pip install ai-edge-litert (" + "; ".join(errors) + ")")
 
@@ -46,7 +46,7 @@ def boot_clock() -> float | None:
 def emulation() -> str | None:
     """What emulates this process, where something says so: ``$EDGESEG_EMULATION``, set by the
     qemu-user wrapper of the emulated arm64 board (benchmarks/arm64_board.py)."""
-    import os  # noqa: PLC0415
+    import os
 
     return os.environ.get("EDGESEG_EMULATION") or None
 
@@ -63,9 +63,17 @@ def latency_stats(times_s) -> dict:
     a = np.asarray(times_s, dtype=np.float64) * 1e3
     if a.size == 0:
         raise ValueError("no timed runs")
-    return {"mean_ms": float(a.mean()), "median_ms": float(np.median(a)), "p5_ms": float(np.percentile(a, 5)),
-            "p90_ms": float(np.percentile(a, 90)), "p95_ms": float(np.percentile(a, 95)),
-            "std_ms": float(a.std()), "min_ms": float(a.min()), "max_ms": float(a.max()), "runs": int(a.size)}
+    return {
+        "mean_ms": float(a.mean()),
+        "median_ms": float(np.median(a)),
+        "p5_ms": float(np.percentile(a, 5)),
+        "p90_ms": float(np.percentile(a, 90)),
+        "p95_ms": float(np.percentile(a, 95)),
+        "std_ms": float(a.std()),
+        "min_ms": float(a.min()),
+        "max_ms": float(a.max()),
+        "runs": int(a.size),
+    }
 
 
 def delegation(ops) -> dict:
@@ -95,8 +103,13 @@ def delegation(ops) -> dict:
             covered.add(node)
             stack.extend(int(x) for x in by_index[node]["inputs"])
     left = sorted({by_index[i]["op_name"] for i in by_index if i not in covered})
-    return {"total_ops": len(original), "delegated_ops": len(covered), "partitions": len(delegates), "cpu_ops": left,
-            "delegated_nodes": sorted(covered)}
+    return {
+        "total_ops": len(original),
+        "delegated_ops": len(covered),
+        "partitions": len(delegates),
+        "cpu_ops": left,
+        "delegated_nodes": sorted(covered),
+    }
 
 
 #: How the interpreter runs the delegates this file knows by itself, for ``runner.py
@@ -134,7 +147,9 @@ def interpreter_kwargs(backend: str, mod, threads: int | None, xnnpack: bool) ->
     delegate), whose op list is the model's own node count."""
     kwargs = {"num_threads": threads}
     if not xnnpack:
-        resolver = getattr(mod, "OpResolverType", None) or getattr(getattr(mod, "experimental", None), "OpResolverType", None)
+        resolver = getattr(mod, "OpResolverType", None) or getattr(
+            getattr(mod, "experimental", None), "OpResolverType", None
+        )
         if resolver is None:
             raise RuntimeError(f"the {backend} interpreter cannot disable its default delegates")
         kwargs["experimental_op_resolver_type"] = resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES
@@ -163,9 +178,19 @@ def signature_invoker(interp, signature: str, rng):
     return (lambda: runner(**inputs)), index  # older interpreters: the public call (re-sets inputs each run)
 
 
-def run_benchmark(graph: str, threads: int = 2, runs: int = 50, min_secs: float = 1.0, warmup_runs: int = 5,
-                  warmup_secs: float = 0.5, delegate: str = "xnnpack", seed: int = 0, open_fn=None,
-                  signature: str | None = None, kernels: str | None = None) -> dict:
+def run_benchmark(
+    graph: str,
+    threads: int = 2,
+    runs: int = 50,
+    min_secs: float = 1.0,
+    warmup_runs: int = 5,
+    warmup_secs: float = 0.5,
+    delegate: str = "xnnpack",
+    seed: int = 0,
+    open_fn=None,
+    signature: str | None = None,
+    kernels: str | None = None,
+) -> dict:
     """benchmark_model's protocol: init, first inference, warm-up, then timed runs until both
     ``runs`` and ``min_secs`` are reached. Wall-clock (epoch) times of the timed window are
     returned so that power samples can be matched to it.
@@ -206,24 +231,45 @@ def run_benchmark(graph: str, threads: int = 2, runs: int = 50, min_secs: float 
         timed.append(time.perf_counter() - t0)
     window_end, boot_end = time.time(), boot_clock()
     if subgraph in (0, None):
-        cover = delegation(interp._get_ops_details())  # noqa: SLF001
+        cover = delegation(interp._get_ops_details())
         cover.pop("delegated_nodes")
         status = coverage_status(cover, kernels)
     else:
         cover = {"total_ops": None, "delegated_ops": None, "partitions": None, "cpu_ops": None}
         status = "ok"
-    return {"init_ms": init_ms, "first_ms": first_ms, "warmup_ms": float(np.mean(warm) * 1e3), **latency_stats(timed),
-            "threads": threads, "delegate": delegate, "backend": backend, **cover, "status": status,
-            "timed_start": window_start, "timed_end": window_end, "timed_start_boot": boot_start,
-            "timed_end_boot": boot_end, **emulation_note(emulation())}
+    return {
+        "init_ms": init_ms,
+        "first_ms": first_ms,
+        "warmup_ms": float(np.mean(warm) * 1e3),
+        **latency_stats(timed),
+        "threads": threads,
+        "delegate": delegate,
+        "backend": backend,
+        **cover,
+        "status": status,
+        "timed_start": window_start,
+        "timed_end": window_end,
+        "timed_start_boot": boot_start,
+        "timed_end_boot": boot_end,
+        **emulation_note(emulation()),
+    }
 
 
 #: The progress line of the tensor files mode (``--progress``), one per frame: ``@@frame K/N``.
 FRAME_TAG = "@@frame"
 
 
-def run_tensor_io(graph: str, inputs_dir: str, outputs_dir: str, threads: int = 2, delegate: str = "xnnpack",
-                  kernels: str | None = None, signature: str | None = None, open_fn=None, on_frame=None) -> dict:
+def run_tensor_io(
+    graph: str,
+    inputs_dir: str,
+    outputs_dir: str,
+    threads: int = 2,
+    delegate: str = "xnnpack",
+    kernels: str | None = None,
+    signature: str | None = None,
+    open_fn=None,
+    on_frame=None,
+) -> dict:
     """The Python twin of benchmark_model's ``--input_layer_value_files`` and
     ``--output_filepath`` (tflite/tools/benchmark/benchmark_tflite_model.cc in
     google-ai-edge/LiteRT: LoadInputTensorData refuses a file whose size is not the input
@@ -232,14 +278,15 @@ def run_tensor_io(graph: str, inputs_dir: str, outputs_dir: str, threads: int = 
     ``inputs_dir`` (sorted) is one frame, the raw bytes of the model's single input tensor;
     the outputs of that frame go to ``outputs_dir`` under the same name. The interpreter is
     opened once for all frames. ``on_frame(k, n)`` is called after each frame is written."""
-    import os  # noqa: PLC0415
+    import os
 
     kernels = kernels_for(delegate, kernels)
     interp, backend = (open_fn or open_interpreter)(graph, threads, kernels == "default")
     if signature:
         if signature not in interp.get_signature_list():
-            raise ValueError(f"the model has no signature '{signature}' (it has "
-                             f"{', '.join(interp.get_signature_list())})")
+            raise ValueError(
+                f"the model has no signature '{signature}' (it has {', '.join(interp.get_signature_list())})"
+            )
         runner = interp.get_signature_runner(signature)
         ins = list(runner.get_input_details().items())
         outs = list(runner.get_output_details())
@@ -258,8 +305,9 @@ def run_tensor_io(graph: str, inputs_dir: str, outputs_dir: str, threads: int = 
         path = os.path.join(inputs_dir, f)
         size = os.path.getsize(path)
         if size != want:  # benchmark_model's own words
-            raise ValueError(f"The size of {path} is {size} bytes. It should be {want} bytes "
-                             f"(input {name}: {shape} {dtype.name}).")
+            raise ValueError(
+                f"The size of {path} is {size} bytes. It should be {want} bytes (input {name}: {shape} {dtype.name})."
+            )
         x = np.fromfile(path, dtype=dtype).reshape(shape)
         if runner is not None:
             res = runner(**{name: x})
@@ -267,8 +315,7 @@ def run_tensor_io(graph: str, inputs_dir: str, outputs_dir: str, threads: int = 
         else:
             interp.set_tensor(detail["index"], x)
             interp.invoke()
-            blobs = [np.ascontiguousarray(interp.get_tensor(d["index"])).tobytes()
-                     for d in interp.get_output_details()]
+            blobs = [np.ascontiguousarray(interp.get_tensor(d["index"])).tobytes() for d in interp.get_output_details()]
         tmp = os.path.join(outputs_dir, f".{f}.part")
         with open(tmp, "wb") as fh:
             for b in blobs:
@@ -276,8 +323,14 @@ def run_tensor_io(graph: str, inputs_dir: str, outputs_dir: str, threads: int = 
         os.replace(tmp, os.path.join(outputs_dir, f))
         if on_frame is not None:
             on_frame(done, len(frames))
-    return {"status": "ok", "frames": len(frames), "delegate": delegate, "backend": backend, "threads": threads,
-            **({"emulated": emulation()} if emulation() else {})}
+    return {
+        "status": "ok",
+        "frames": len(frames),
+        "delegate": delegate,
+        "backend": backend,
+        "threads": threads,
+        **({"emulated": emulation()} if emulation() else {}),
+    }
 
 
 def main(argv=None) -> int:
@@ -287,13 +340,21 @@ def main(argv=None) -> int:
     ap.add_argument("--runs", type=int, default=50)
     ap.add_argument("--min-secs", type=float, default=1.0)
     ap.add_argument("--delegate", default="xnnpack", help="The delegate's name (reported in the result).")
-    ap.add_argument("--kernels", choices=["builtin", "default"], default=None,
-                    help="builtin: no default delegate; default: the default delegate (XNNPACK). Default: the "
-                         f"kernels of --delegate ({', '.join(f'{k}: {v}' for k, v in KERNELS.items())}).")
+    ap.add_argument(
+        "--kernels",
+        choices=["builtin", "default"],
+        default=None,
+        help="builtin: no default delegate; default: the default delegate (XNNPACK). Default: the "
+        f"kernels of --delegate ({', '.join(f'{k}: {v}' for k, v in KERNELS.items())}).",
+    )
     ap.add_argument("--signature", default=None, help="Run this signature of a multi-signature model.")
-    ap.add_argument("--inputs", default=None, metavar="DIR",
-                    help="Tensor files mode (no timing): run every DIR/*.bin (the raw bytes of the input tensor) "
-                         "once and write the raw bytes of the outputs to --outputs DIR under the same names.")
+    ap.add_argument(
+        "--inputs",
+        default=None,
+        metavar="DIR",
+        help="Tensor files mode (no timing): run every DIR/*.bin (the raw bytes of the input tensor) "
+        "once and write the raw bytes of the outputs to --outputs DIR under the same names.",
+    )
     ap.add_argument("--outputs", default=None, metavar="DIR", help="With --inputs: where the output files go.")
     ap.add_argument("--progress", action="store_true", help="With --inputs: a line '@@frame K/N' after each frame.")
     args = ap.parse_args(argv)
@@ -301,15 +362,28 @@ def main(argv=None) -> int:
         ap.error("--inputs and --outputs go together")
     try:
         if args.inputs is not None:
-            res = run_tensor_io(args.graph, args.inputs, args.outputs, args.threads, delegate=args.delegate,
-                                kernels=args.kernels, signature=args.signature,
-                                on_frame=(lambda k, n: print(f"{FRAME_TAG} {k}/{n}", flush=True))
-                                if args.progress else None)
+            res = run_tensor_io(
+                args.graph,
+                args.inputs,
+                args.outputs,
+                args.threads,
+                delegate=args.delegate,
+                kernels=args.kernels,
+                signature=args.signature,
+                on_frame=(lambda k, n: print(f"{FRAME_TAG} {k}/{n}", flush=True)) if args.progress else None,
+            )
             print(json.dumps(res))
             return 0
-        res = run_benchmark(args.graph, args.threads, args.runs, args.min_secs, delegate=args.delegate,
-                            signature=args.signature, kernels=args.kernels)
-    except Exception as exc:  # noqa: BLE001 (reported as a failed row by the host)
+        res = run_benchmark(
+            args.graph,
+            args.threads,
+            args.runs,
+            args.min_secs,
+            delegate=args.delegate,
+            signature=args.signature,
+            kernels=args.kernels,
+        )
+    except Exception as exc:
         print(json.dumps({"status": "failed", "error": f"{type(exc).__name__}: {exc}"}))
         return 1
     print(json.dumps(res))

@@ -37,7 +37,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edgeseg.device import adbproto as P  # noqa: E402
+from edgeseg.device import adbproto as P
 
 DEVICE_PREFIXES = ("/data/", "/sys/", "/proc/", "/sdcard/", "/vendor/", "/data")
 _PATH_RE = re.compile(r"(?<![\w.\-/])(/(?:data|sys|proc|sdcard|vendor))(?=/|\b)")
@@ -52,8 +52,10 @@ def shell_command(mode: str) -> list[str]:
     tool = "busybox" if mode == "busybox" else "mksh"
     path = shutil.which(tool)
     if path is None:
-        raise RuntimeError(f"{tool} is not installed (apt-get install -y "
-                           f"{'busybox-static' if mode == 'busybox' else 'mksh toybox'}); the {mode} device shell needs it")
+        raise RuntimeError(
+            f"{tool} is not installed (apt-get install -y "
+            f"{'busybox-static' if mode == 'busybox' else 'mksh toybox'}); the {mode} device shell needs it"
+        )
     if mode == "toybox" and shutil.which("toybox") is None:
         raise RuntimeError("toybox is not installed (apt-get install -y toybox); the toybox device shell needs it")
     return [path, "sh"] if mode == "busybox" else [path]
@@ -121,7 +123,7 @@ exit 1
 def need_shell(mode: str) -> None:
     """In a test: skip when the device shell ``mode`` is not installed, fail under CI (whose
     .ci/run installs it)."""
-    import pytest  # noqa: PLC0415 (the daemon itself runs without pytest)
+    import pytest
 
     try:
         shell_command(mode)
@@ -139,16 +141,29 @@ class PhoneSandbox:
         self.shell = shell
         self.shell_cmd = shell_command(shell)
         self.props = {
-            "ro.product.model": "Loopback Phone", "ro.product.manufacturer": "edgeseg", "ro.product.device": "loopback",
-            "ro.soc.manufacturer": "Google", "ro.soc.model": "Tensor G3", "ro.build.version.release": "14",
-            "ro.build.version.sdk": "34", "ro.product.cpu.abi": "arm64-v8a",
+            "ro.product.model": "Loopback Phone",
+            "ro.product.manufacturer": "edgeseg",
+            "ro.product.device": "loopback",
+            "ro.soc.manufacturer": "Google",
+            "ro.soc.model": "Tensor G3",
+            "ro.build.version.release": "14",
+            "ro.build.version.sdk": "34",
+            "ro.product.cpu.abi": "arm64-v8a",
             "ro.build.fingerprint": "edgeseg/loopback/loopback:14/UQ1A/1:user/release-keys",
             "ro.serialno": "LOOPBACK0001",
             **(props or {}),
         }
-        for d in ("data/local/tmp", "system/bin", "sys/class/power_supply/battery", "sys/class/power_supply/usb",
-                  "sys/class/thermal/thermal_zone0", "sys/class/thermal/thermal_zone1",
-                  "sys/devices/system/cpu/cpu0/cpufreq", "sys/devices/system/cpu/cpu4/cpufreq", "proc"):
+        for d in (
+            "data/local/tmp",
+            "system/bin",
+            "sys/class/power_supply/battery",
+            "sys/class/power_supply/usb",
+            "sys/class/thermal/thermal_zone0",
+            "sys/class/thermal/thermal_zone1",
+            "sys/devices/system/cpu/cpu0/cpufreq",
+            "sys/devices/system/cpu/cpu4/cpufreq",
+            "proc",
+        ):
             (self.root / d).mkdir(parents=True, exist_ok=True)
         self.write_props()
         for name, text in (("getprop", GETPROP), ("dumpsys", DUMPSYS)):
@@ -217,16 +232,23 @@ class PhoneSandbox:
     def write_rails(self, t_ms: int) -> None:
         """Pixel 6+ ODPM format (drivers/iio/power/odpm.c): ``t=<timestamp ms>``, then
         ``CH<n>(T=<duration ms>)[<rail>], <accumulated uWs>`` per rail."""
-        lines = [f"t={int(t_ms)}"] + [f"CH{i}(T={int(t_ms)})[{name}], {int(v)}" for i, (name, v) in enumerate(self.rail_uws.items())]
+        lines = [f"t={int(t_ms)}"] + [
+            f"CH{i}(T={int(t_ms)})[{name}], {int(v)}" for i, (name, v) in enumerate(self.rail_uws.items())
+        ]
         self.write("sys/bus/iio/devices/iio:device0/energy_value", "\n".join(lines))
 
     def write_hal(self) -> None:
         """The Pixel power-stats HAL's dump (hardware/google/pixel/powerstats, dumpEnergyMeter):
         the same rails, cumulative energy in mWs."""
-        lines = ["", "============= PowerStats HAL 2.0 energy meter ==============",
-                 "  %32s   %18s" % ("Channel", "Cumulative Energy")]
-        lines += ["  %32s   %14.2f mWs" % (f"[{name}]:{sub}", v / 1000.0)
-                  for (name, v), sub in zip(self.rail_uws.items(), ("CPU(LITTLE)", "INT"))]
+        lines = [
+            "",
+            "============= PowerStats HAL 2.0 energy meter ==============",
+            "  %32s   %18s" % ("Channel", "Cumulative Energy"),
+        ]
+        lines += [
+            "  %32s   %14.2f mWs" % (f"[{name}]:{sub}", v / 1000.0)
+            for (name, v), sub in zip(self.rail_uws.items(), ("CPU(LITTLE)", "INT"))
+        ]
         lines.append("========== End of PowerStats HAL 2.0 energy meter ==========")
         self.write("hal_meter.txt", "\n".join(lines))
 
@@ -269,8 +291,15 @@ class SensorDriver:
     readings instead of away from them. The HAL's trace is computed from the boot clock at
     the moment it is read, so its truth is the ideal ramp."""
 
-    def __init__(self, sandbox: PhoneSandbox, work_dir: Path, rails: str | None = "sysfs", trigger: str = "marker",
-                 charger_ma: float = 0.0, constant_gauge: bool = False):
+    def __init__(
+        self,
+        sandbox: PhoneSandbox,
+        work_dir: Path,
+        rails: str | None = "sysfs",
+        trigger: str = "marker",
+        charger_ma: float = 0.0,
+        constant_gauge: bool = False,
+    ):
         self.sb, self.work, self.rails = sandbox, work_dir, rails
         self.trigger, self.charger_ma, self.constant_gauge = trigger, charger_ma, constant_gauge
         self.t_switch = None
@@ -376,7 +405,6 @@ class SensorDriver:
         return total / (b - a)
 
 
-
 class _Stream:
     def __init__(self, conn, local_id, remote_id):
         self.conn, self.local_id, self.remote_id = conn, local_id, remote_id
@@ -391,7 +419,7 @@ class _Stream:
             if self.closed.is_set():
                 return
             self.okay.clear()
-            self.conn.send(P.Message(P.A_WRTE, self.local_id, self.remote_id, data[off: off + self.conn.max_payload]))
+            self.conn.send(P.Message(P.A_WRTE, self.local_id, self.remote_id, data[off : off + self.conn.max_payload]))
             while not self.okay.wait(0.5):
                 if self.closed.is_set() or self.conn.dead:
                     return
@@ -424,7 +452,7 @@ class _Stream:
 
 
 class _Connection:
-    def __init__(self, daemon: "AdbDaemon", sock: socket.socket):
+    def __init__(self, daemon: AdbDaemon, sock: socket.socket):
         self.daemon, self.sock = daemon, sock
         self.lock = threading.Lock()
         self.streams: dict[int, _Stream] = {}
@@ -468,8 +496,10 @@ class _Connection:
     def banner(self) -> bytes:
         props = self.daemon.sandbox.props
         feats = ",".join(self.daemon.features)
-        return (f"device::ro.product.name={props['ro.product.device']};ro.product.model={props['ro.product.model']};"
-                f"ro.product.device={props['ro.product.device']};features={feats}").encode()
+        return (
+            f"device::ro.product.name={props['ro.product.device']};ro.product.model={props['ro.product.model']};"
+            f"ro.product.device={props['ro.product.device']};features={feats}"
+        ).encode()
 
     def send_token(self) -> None:
         self.token = secrets.token_bytes(P.TOKEN_SIZE)
@@ -561,8 +591,17 @@ class AdbDaemon:
     """Loopback adbd. ``auth_mode``: what happens to an unknown key offered by the client:
     'accept' (user taps Allow), 'ignore' (prompt left unanswered), 'close' (refused)."""
 
-    def __init__(self, root: str | Path, port: int = 0, auth_mode: str = "accept", require_auth: bool = True,
-                 known_keys=(), features=("shell_v2", "cmd"), props: dict | None = None, shell: str | None = None):
+    def __init__(
+        self,
+        root: str | Path,
+        port: int = 0,
+        auth_mode: str = "accept",
+        require_auth: bool = True,
+        known_keys=(),
+        features=("shell_v2", "cmd"),
+        props: dict | None = None,
+        shell: str | None = None,
+    ):
         shell = shell or os.environ.get("EDGESEG_DEVICE_SHELL", "busybox")
         self.sandbox = root if isinstance(root, PhoneSandbox) else PhoneSandbox(root, props, shell=shell)
         self.port, self.auth_mode, self.require_auth = port, auth_mode, require_auth
@@ -609,7 +648,7 @@ class AdbDaemon:
                 continue
             try:
                 sock, _ = self._server.accept()
-            except (socket.timeout, OSError):
+            except (TimeoutError, OSError):
                 continue
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             conn = _Connection(self, sock)
@@ -654,12 +693,21 @@ class AdbDaemon:
         return None
 
     def _popen(self, command: str, merge: bool):
-        env = {**os.environ, "EDGESEG_SANDBOX": str(self.sandbox.root), "PATH": self.sandbox.path,
-               "TMPDIR": str(self.sandbox.root / "data/local/tmp")}
-        return subprocess.Popen([*self.sandbox.shell_cmd, "-c", self.sandbox.translate(command) or "true"],
-                                cwd=self.sandbox.root / "data/local/tmp", env=env, stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT if merge else subprocess.PIPE,
-                                start_new_session=True)
+        env = {
+            **os.environ,
+            "EDGESEG_SANDBOX": str(self.sandbox.root),
+            "PATH": self.sandbox.path,
+            "TMPDIR": str(self.sandbox.root / "data/local/tmp"),
+        }
+        return subprocess.Popen(
+            [*self.sandbox.shell_cmd, "-c", self.sandbox.translate(command) or "true"],
+            cwd=self.sandbox.root / "data/local/tmp",
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT if merge else subprocess.PIPE,
+            start_new_session=True,
+        )
 
     def _untranslate(self, data: bytes) -> bytes:
         return data.replace(str(self.sandbox.root).encode(), b"")
@@ -682,7 +730,7 @@ class AdbDaemon:
                 pid, n = P.SHELL_HEADER.unpack(buf[: P.SHELL_HEADER.size])
                 if len(buf) < P.SHELL_HEADER.size + n:
                     break
-                data = bytes(buf[P.SHELL_HEADER.size: P.SHELL_HEADER.size + n])
+                data = bytes(buf[P.SHELL_HEADER.size : P.SHELL_HEADER.size + n])
                 del buf[: P.SHELL_HEADER.size + n]
                 try:
                     if pid == P.SHELL_STDIN:
@@ -702,8 +750,10 @@ class AdbDaemon:
             while chunk := os.read(pipe.fileno(), 65536):
                 stream.write(P.shell_packet(pid, self._untranslate(chunk)))
 
-        ts = [threading.Thread(target=reader, args=(proc.stdout, P.SHELL_STDOUT), daemon=True),
-              threading.Thread(target=reader, args=(proc.stderr, P.SHELL_STDERR), daemon=True)]
+        ts = [
+            threading.Thread(target=reader, args=(proc.stdout, P.SHELL_STDOUT), daemon=True),
+            threading.Thread(target=reader, args=(proc.stderr, P.SHELL_STDERR), daemon=True),
+        ]
         for t in ts:
             t.start()
         for t in ts:
@@ -749,8 +799,11 @@ class AdbDaemon:
                 for entry in sorted(os.listdir(folder)) if folder.is_dir() else []:
                     st = os.lstat(folder / entry)
                     name = entry.encode()
-                    stream.write(b"DENT" + struct.pack("<IIII", st.st_mode, st.st_size & 0xFFFFFFFF,
-                                                       int(st.st_mtime), len(name)) + name)
+                    stream.write(
+                        b"DENT"
+                        + struct.pack("<IIII", st.st_mode, st.st_size & 0xFFFFFFFF, int(st.st_mtime), len(name))
+                        + name
+                    )
                 stream.write(b"DONE" + struct.pack("<IIII", 0, 0, 0, 0))
             elif cmd == b"SEND":
                 if not self._recv_file(stream, arg.decode(), conn, fail):
@@ -823,12 +876,23 @@ def main() -> int:
     ap.add_argument("--auth", choices=["accept", "ignore", "close"], default="accept")
     ap.add_argument("--no-auth", action="store_true", help="skip AUTH (like a userdebug build)")
     ap.add_argument("--seconds", type=float, default=0, help="stop after this long (0 = until Ctrl-C)")
-    ap.add_argument("--shell", choices=SHELLS, default="busybox",
-                    help="what runs device commands: busybox ash + applets, mksh + toybox, or the host's /bin/sh")
-    ap.add_argument("--drive-power", action="store_true",
-                    help="drive the battery gauge and power rails: idle current, a ramp while a benchmark runs")
-    ap.add_argument("--rails", choices=["sysfs", "hal", "stuck", "none"], default="sysfs",
-                    help="with --drive-power: where the rail counters are (or that they never advance)")
+    ap.add_argument(
+        "--shell",
+        choices=SHELLS,
+        default="busybox",
+        help="what runs device commands: busybox ash + applets, mksh + toybox, or the host's /bin/sh",
+    )
+    ap.add_argument(
+        "--drive-power",
+        action="store_true",
+        help="drive the battery gauge and power rails: idle current, a ramp while a benchmark runs",
+    )
+    ap.add_argument(
+        "--rails",
+        choices=["sysfs", "hal", "stuck", "none"],
+        default="sysfs",
+        help="with --drive-power: where the rail counters are (or that they never advance)",
+    )
     args = ap.parse_args()
     d = AdbDaemon(args.root, port=args.port, auth_mode=args.auth, require_auth=not args.no_auth, shell=args.shell)
     d.start()

@@ -33,8 +33,10 @@ def pytest_report_header(config):
 
 def pytest_terminal_summary(terminalreporter):
     if os.environ.get("EDGESEG_DEVICE_SHELL") == "host":
-        terminalreporter.write_line("warning: the loopback device ran commands in the host's /bin/sh because busybox "
-                                    "is not installed; install busybox-static to test what boards and phones run")
+        terminalreporter.write_line(
+            "warning: the loopback device ran commands in the host's /bin/sh because busybox "
+            "is not installed; install busybox-static to test what boards and phones run"
+        )
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -96,8 +98,8 @@ def segnet_dataset(tmp_path):
 @pytest.fixture(scope="session")
 def tiny_tflite(tmp_path_factory):
     """A real (tiny) resunet exported to float32 .tflite with its manifest."""
-    from edgeseg.models.registry import build_model
     from edgeseg.artifact import write_manifest
+    from edgeseg.models.registry import build_model
     from edgeseg.quantize.ptq import convert
 
     out = tmp_path_factory.mktemp("tiny") / "tiny_fp32.tflite"

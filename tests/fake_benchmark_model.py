@@ -54,7 +54,7 @@ def split_name_file(item):
         i += 1
     if cut == -1:
         raise SystemExit(f"ERROR: {item} doesn't contain any delimiter.")
-    return item[:cut].replace("::", ":"), item[cut + 1:].replace("::", ":")
+    return item[:cut].replace("::", ":"), item[cut + 1 :].replace("::", ":")
 
 
 def fatal(msg):
@@ -78,12 +78,16 @@ def main(argv):
     if sig and sig not in sigs:
         fatal('Signature not specified or incorrect. Pass one of the following to the flag "--signature_to_run_for"')
     runner = interp.get_signature_runner(sig) if sig else None
-    inputs = list(runner.get_input_details().items()) if runner else [(d["name"], d) for d in interp.get_input_details()]
+    inputs = (
+        list(runner.get_input_details().items()) if runner else [(d["name"], d) for d in interp.get_input_details()]
+    )
     names = [n for n in f.get("input_layer", "").split(",") if n]
     shapes = [s for s in f.get("input_layer_shape", "").split(":") if s]
     if len(names) != len(shapes):
-        fatal(f"The number of items in --input_layer_shape ({len(shapes)}) must match the number of items in "
-              f"--input_layer ({len(names)})")
+        fatal(
+            f"The number of items in --input_layer_shape ({len(shapes)}) must match the number of items in "
+            f"--input_layer ({len(names)})"
+        )
     if names and len(names) != len(inputs):
         fatal(f"Inputs mismatch: Model inputs #:{len(names)} expected: {len(inputs)}")
     files = dict(split_name_file(v) for v in f.get("input_layer_value_files", "").split(",") if v)
@@ -117,8 +121,11 @@ def main(argv):
     for tname, d in inputs:  # inputs without a file: random, as benchmark_model does
         if tname not in data:
             info = np.iinfo(d["dtype"]) if np.issubdtype(d["dtype"], np.integer) else None
-            data[tname] = (rng.integers(info.min, info.max, d["shape"]).astype(d["dtype"]) if info
-                           else rng.random(d["shape"], dtype=np.float32).astype(d["dtype"]))
+            data[tname] = (
+                rng.integers(info.min, info.max, d["shape"]).astype(d["dtype"])
+                if info
+                else rng.random(d["shape"], dtype=np.float32).astype(d["dtype"])
+            )
     init_us = (time.perf_counter() - t0) * 1e6
 
     def run():
@@ -135,15 +142,19 @@ def main(argv):
         for _ in range(runs):
             t = time.perf_counter()
             outs = run()
-            times.append(((phase, (time.perf_counter() - t) * 1e6)))
+            times.append((phase, (time.perf_counter() - t) * 1e6))
     if f.get("use_gpu") == "true":
         print("INFO: Created TensorFlow Lite delegate for GPU.")
     reg = [t for p, t in times if p == "regular"]
     warm = [t for p, t in times if p == "warmup"] or [0.0]
-    print(f"count={len(reg)} first={reg[0]:.0f} curr={reg[-1]:.0f} min={min(reg):.0f} max={max(reg):.0f} "
-          f"avg={np.mean(reg):.1f} std={np.std(reg):.0f}")
-    print(f"Inference timings in us: Init: {init_us:.0f}, First inference: {times[0][1]:.0f}, Warmup (avg): "
-          f"{np.mean(warm):.1f}, Inference (avg): {np.mean(reg):.1f}")
+    print(
+        f"count={len(reg)} first={reg[0]:.0f} curr={reg[-1]:.0f} min={min(reg):.0f} max={max(reg):.0f} "
+        f"avg={np.mean(reg):.1f} std={np.std(reg):.0f}"
+    )
+    print(
+        f"Inference timings in us: Init: {init_us:.0f}, First inference: {times[0][1]:.0f}, Warmup (avg): "
+        f"{np.mean(warm):.1f}, Inference (avg): {np.mean(reg):.1f}"
+    )
     path = f.get("output_filepath")
     if path and MODE != "missing":
         blobs = []

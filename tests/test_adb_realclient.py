@@ -10,7 +10,6 @@ import subprocess
 import time
 
 import pytest
-
 from adbd import AdbDaemon
 
 pytestmark = pytest.mark.e2e
@@ -250,7 +249,9 @@ def test_deploy_says_when_it_started_the_adb_server(connected, tmp_path, tiny_tf
     real_adb("kill-server")
     res = CliRunner().invoke(main, ["deploy", str(tiny_tflite), "--device", str(profile), "--serial", serial])
     assert res.exit_code == 0, res.output
-    assert ("note: started the adb server (`adb fork-server`, port " + os.environ["ANDROID_ADB_SERVER_PORT"]) in res.output
+    assert (
+        "note: started the adb server (`adb fork-server`, port " + os.environ["ANDROID_ADB_SERVER_PORT"]
+    ) in res.output
     assert "stop it with `adb kill-server`" in res.output
 
 

@@ -53,39 +53,50 @@ def test_a_config_built_in_python_takes_the_models_defaults():
 
 def test_the_cli_builds_the_same_train_config_as_python(monkeypatch, tmp_path):
     seen = []
-    monkeypatch.setattr(api, "train", lambda cfg, **kw: seen.append(cfg) or
-                        api.TrainResult(data={}, run=cfg.out, best_epoch=1, best_val_miou=0.5))
+    monkeypatch.setattr(
+        api,
+        "train",
+        lambda cfg, **kw: seen.append(cfg) or api.TrainResult(data={}, run=cfg.out, best_epoch=1, best_val_miou=0.5),
+    )
     for extra in ([], ["--model", "unet-pta"], ["--model", "unet", "--loss", "dice", "--epochs", "3"]):
         res = cli("train", "--data", tmp_path / "d", "--out", tmp_path / "o", *extra)
         assert res.exit_code == 0, res.output
     assert seen[0] == api.TrainConfig(data=str(tmp_path / "d"), out=str(tmp_path / "o"))
     assert seen[1].input_size == (256, 256) and seen[1].loss == "dice"  # unet-pta without --input-size: its row
-    assert seen[2] == api.TrainConfig(data=str(tmp_path / "d"), out=str(tmp_path / "o"), model="unet", loss="dice",
-                                      epochs=3)
+    assert seen[2] == api.TrainConfig(
+        data=str(tmp_path / "d"), out=str(tmp_path / "o"), model="unet", loss="dice", epochs=3
+    )
 
 
 def test_the_cli_quickstart_uses_the_configs_defaults(monkeypatch):
     import edgeseg.flow as flow
 
     seen = []
-    monkeypatch.setattr(flow, "quickstart", lambda cfg, **kw: seen.append(cfg) or (_ for _ in ()).throw(
-        UsageError("stop here")))
+    monkeypatch.setattr(
+        flow, "quickstart", lambda cfg, **kw: seen.append(cfg) or (_ for _ in ()).throw(UsageError("stop here"))
+    )
     cli("quickstart")
     assert seen == [flow.QuickstartConfig()]
     assert seen[0].size == (192, 320)
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda: api.ExportConfig(run="r", recipe="float16", calib="c"), "--float16 needs no calibration"),
-    (lambda: api.ExportConfig(run="r", recipe="qat", num_calib=5), "--num-calib calibrate the PTQ recipes"),
-    (lambda: api.ExportConfig(run="r", recipe="int8", max_drop=0.5), "--max-drop needs --data DATASET"),
-    (lambda: api.ExportConfig(run="r", recipe="float32", ptq="aeq"), "--ptq chooses how plain --int8"),
-    (lambda: api.ExportConfig(run="r", recipe="int4"), "choose a recipe"),
-    (lambda: api.TrainConfig(data="d", out="o", loss="ohem", class_weights=True), "--class-weights weights"),
-    (lambda: api.TrainConfig(data="d", out="o", model="resnet"), "unknown model 'resnet'"),
-    (lambda: api.BenchConfig(artifacts=("a.tflite",), min_secs=float("inf")), "--min-secs must be a finite"),
-    (lambda: api.SelectConfig(artifact="a", device="host", budget_ms=float("nan")), "--budget-ms must be a positive"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: api.ExportConfig(run="r", recipe="float16", calib="c"), "--float16 needs no calibration"),
+        (lambda: api.ExportConfig(run="r", recipe="qat", num_calib=5), "--num-calib calibrate the PTQ recipes"),
+        (lambda: api.ExportConfig(run="r", recipe="int8", max_drop=0.5), "--max-drop needs --data DATASET"),
+        (lambda: api.ExportConfig(run="r", recipe="float32", ptq="aeq"), "--ptq chooses how plain --int8"),
+        (lambda: api.ExportConfig(run="r", recipe="int4"), "choose a recipe"),
+        (lambda: api.TrainConfig(data="d", out="o", loss="ohem", class_weights=True), "--class-weights weights"),
+        (lambda: api.TrainConfig(data="d", out="o", model="resnet"), "unknown model 'resnet'"),
+        (lambda: api.BenchConfig(artifacts=("a.tflite",), min_secs=float("inf")), "--min-secs must be a finite"),
+        (
+            lambda: api.SelectConfig(artifact="a", device="host", budget_ms=float("nan")),
+            "--budget-ms must be a positive",
+        ),
+    ],
+)
 def test_usage_rules_live_in_the_library(make, message):
     with pytest.raises(UsageError, match=message.replace("(", r"\(")):
         make()
@@ -109,11 +120,20 @@ def _tables():
     from edgeseg.training.precision import PRECISIONS
     from edgeseg.training.recipe import SCHEDULES
 
-    return {("train", "schedule"): SCHEDULES, ("train", "loss"): LOSSES, ("train", "resize"): RESIZE_MODES,
-            ("quantize", "io"): IO_TYPES, ("quantize", "head"): HEADS, ("quantize", "ptq"): PTQ_TOOLS,
-            ("train", "strategy"): STRATEGIES, ("train", "precision"): PRECISIONS,
-            ("synth", "image_format"): IMAGE_FORMATS, ("compile", "openvino_device"): api.CompileConfig.OPENVINO_DEVICES, ("eval", "classes_from"): ("dataset",),
-            **{(c, "transport"): TRANSPORTS for c in ("deploy", "bench", "show", "eval")}}
+    return {
+        ("train", "schedule"): SCHEDULES,
+        ("train", "loss"): LOSSES,
+        ("train", "resize"): RESIZE_MODES,
+        ("quantize", "io"): IO_TYPES,
+        ("quantize", "head"): HEADS,
+        ("quantize", "ptq"): PTQ_TOOLS,
+        ("train", "strategy"): STRATEGIES,
+        ("train", "precision"): PRECISIONS,
+        ("synth", "image_format"): IMAGE_FORMATS,
+        ("compile", "openvino_device"): api.CompileConfig.OPENVINO_DEVICES,
+        ("eval", "classes_from"): ("dataset",),
+        **{(c, "transport"): TRANSPORTS for c in ("deploy", "bench", "show", "eval")},
+    }
 
 
 def _commands(group, prefix=()):
@@ -158,12 +178,34 @@ def test_help_lists_come_from_the_tables():
 def _report_folder(tmp_path):
     from edgeseg.reporting.tables import write_report
 
-    lat = [{"artifact": "m_int8", "recipe": "int8", "device": "host", "delegate": "xnnpack", "threads": 2,
-            "median_ms": 10.0, "p90_ms": 11.0, "runs": 50, "status": "ok"},
-           {"artifact": "m_float32", "recipe": "float32", "device": "host", "delegate": "xnnpack", "threads": 2,
-            "median_ms": 30.0, "p90_ms": 31.0, "runs": 50, "status": "ok"}]
-    q = [{"artifact": "m_int8", "recipe": "int8", "dataset": "d", "split": "val", "miou": 0.61},
-         {"artifact": "m_float32", "recipe": "float32", "dataset": "d", "split": "val", "miou": 0.62}]
+    lat = [
+        {
+            "artifact": "m_int8",
+            "recipe": "int8",
+            "device": "host",
+            "delegate": "xnnpack",
+            "threads": 2,
+            "median_ms": 10.0,
+            "p90_ms": 11.0,
+            "runs": 50,
+            "status": "ok",
+        },
+        {
+            "artifact": "m_float32",
+            "recipe": "float32",
+            "device": "host",
+            "delegate": "xnnpack",
+            "threads": 2,
+            "median_ms": 30.0,
+            "p90_ms": 31.0,
+            "runs": 50,
+            "status": "ok",
+        },
+    ]
+    q = [
+        {"artifact": "m_int8", "recipe": "int8", "dataset": "d", "split": "val", "miou": 0.61},
+        {"artifact": "m_float32", "recipe": "float32", "dataset": "d", "split": "val", "miou": 0.62},
+    ]
     return write_report(tmp_path / "reports", "bench_host", lat, q)
 
 
@@ -207,8 +249,16 @@ def twin_runs(tmp_path_factory):
     assert cli("data", "synth", lanes, "--count", "24", "--size", "64x96", "--seed", "3").exit_code == 0
     res = cli("train", "--data", lanes, "--out", root / "cli_run", "--epochs", "1", *TINY)
     assert res.exit_code == 0, res.output
-    py = edgeseg.train(api.TrainConfig(data=str(lanes), out=str(root / "py_run"), epochs=1, input_size=(64, 96),
-                                       batch=4, model_options={"depth": 2, "base": 8}))
+    py = edgeseg.train(
+        api.TrainConfig(
+            data=str(lanes),
+            out=str(root / "py_run"),
+            epochs=1,
+            input_size=(64, 96),
+            batch=4,
+            model_options={"depth": 2, "base": 8},
+        )
+    )
     return root, lanes, py
 
 
@@ -229,11 +279,14 @@ def test_export_eval_info_bench_cli_and_python_agree(twin_runs, tmp_path):
     run = root / "cli_run"
     res = cli("quantize", run, "--float32", "--out", tmp_path / "cli.tflite", "--json")
     assert res.exit_code == 0, res.output
-    by_cli = json.loads(res.output[res.output.index("{"):])
+    by_cli = json.loads(res.output[res.output.index("{") :])
     py = edgeseg.export(api.ExportConfig(run=str(run), recipe="float32", out=str(tmp_path / "py.tflite")))
     keys = ("recipe", "input", "output", "classes", "io", "source_checkpoint", "size_bytes", "sha256")
     assert {k: by_cli["manifest"].get(k) for k in keys} == {k: py.manifest.get(k) for k in keys}
-    assert by_cli["lint"] == json.loads(json.dumps(py.data["lint"], default=str)) or by_cli["lint"].keys() == py.data["lint"].keys()
+    assert (
+        by_cli["lint"] == json.loads(json.dumps(py.data["lint"], default=str))
+        or by_cli["lint"].keys() == py.data["lint"].keys()
+    )
 
     res = cli("eval", tmp_path / "cli.tflite", "--data", lanes, "--json", "--no-record")
     assert res.exit_code == 0, res.output
@@ -244,12 +297,14 @@ def test_export_eval_info_bench_cli_and_python_agree(twin_runs, tmp_path):
     info = edgeseg.info(api.InfoConfig(target=str(tmp_path / "py.tflite")))
     assert strip(json.loads(res.output), "path") == json.loads(json.dumps(strip(info.data, "path"), default=str))
 
-    res = cli("bench", tmp_path / "cli.tflite", "--runs", "3", "--min-secs", "0", "--reports", tmp_path / "r1",
-              "--json")
+    res = cli(
+        "bench", tmp_path / "cli.tflite", "--runs", "3", "--min-secs", "0", "--reports", tmp_path / "r1", "--json"
+    )
     assert res.exit_code == 0, res.output
-    rows = json.loads(res.output[res.output.index("{"):])["rows"]
-    b = edgeseg.bench(api.BenchConfig(artifacts=(str(tmp_path / "py.tflite"),), runs=3, min_secs=0,
-                                      reports=str(tmp_path / "r2")))
+    rows = json.loads(res.output[res.output.index("{") :])["rows"]
+    b = edgeseg.bench(
+        api.BenchConfig(artifacts=(str(tmp_path / "py.tflite"),), runs=3, min_secs=0, reports=str(tmp_path / "r2"))
+    )
     same = ("delegate", "threads", "runs", "delegated_ops", "total_ops", "partitions", "status")
     assert [{k: r.get(k) for k in same} for r in rows] == [{k: r.get(k) for k in same} for r in b.rows]
     assert b.ok and Path(b.report).is_dir()

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from edgeseg.artifact import check_tflite_file, read_manifest, verify_manifest, write_manifest
 from edgeseg.errors import ArtifactError, ReportError
 from edgeseg.fileio import atomic_write_csv
-from edgeseg.artifact import check_tflite_file, read_manifest, verify_manifest, write_manifest
 from edgeseg.reporting.schema import LATENCY_COLUMNS, SUMMARY_COLUMNS, class_column, quality_columns
 from edgeseg.reporting.tables import ReportFolder, format_table, read_report, summarize, write_report
 
@@ -83,11 +83,35 @@ def test_csv_writer_refuses_unknown_columns(tmp_path):
 
 def test_summary_ratios_are_to_float32_in_the_same_report():
     lat = [
-        {"artifact": "m_float32", "recipe": "float32", "device": "host", "delegate": "xnnpack", "median_ms": 40.0, "status": "ok"},
-        {"artifact": "m_int8", "recipe": "int8", "device": "host", "delegate": "xnnpack", "median_ms": 10.0, "status": "fallback"},
-        {"artifact": "m_bad", "recipe": "int8", "device": "host", "delegate": "gpu", "status": "failed", "error": "boom"},
+        {
+            "artifact": "m_float32",
+            "recipe": "float32",
+            "device": "host",
+            "delegate": "xnnpack",
+            "median_ms": 40.0,
+            "status": "ok",
+        },
+        {
+            "artifact": "m_int8",
+            "recipe": "int8",
+            "device": "host",
+            "delegate": "xnnpack",
+            "median_ms": 10.0,
+            "status": "fallback",
+        },
+        {
+            "artifact": "m_bad",
+            "recipe": "int8",
+            "device": "host",
+            "delegate": "gpu",
+            "status": "failed",
+            "error": "boom",
+        },
     ]
-    q = [{"artifact": "m_float32", "recipe": "float32", "miou": 0.5}, {"artifact": "m_int8", "recipe": "int8", "miou": 0.495}]
+    q = [
+        {"artifact": "m_float32", "recipe": "float32", "miou": 0.5},
+        {"artifact": "m_int8", "recipe": "int8", "miou": 0.495},
+    ]
     rows = summarize(lat, q, sizes={"m_int8": 2048})
     by = {r["artifact"]: r for r in rows}
     assert by["m_int8"]["latency_vs_float32"] == pytest.approx(0.25)
@@ -102,7 +126,10 @@ def test_summary_never_compares_across_models():
         {"artifact": "b_int8", "recipe": "int8", "device": "host", "delegate": "xnnpack", "median_ms": 10.0},
         {"artifact": "a_int8", "recipe": "int8", "device": "host", "delegate": "xnnpack", "median_ms": 20.0},
     ]
-    q = [{"artifact": "a_float32", "recipe": "float32", "miou": 0.5}, {"artifact": "b_int8", "recipe": "int8", "miou": 0.7}]
+    q = [
+        {"artifact": "a_float32", "recipe": "float32", "miou": 0.5},
+        {"artifact": "b_int8", "recipe": "int8", "miou": 0.7},
+    ]
     by = {r["artifact"]: r for r in summarize(lat, q)}
     assert by["a_int8"]["latency_vs_float32"] == pytest.approx(0.5)
     assert by["b_int8"]["latency_vs_float32"] is None and by["b_int8"]["miou_delta_vs_float32"] is None
@@ -114,7 +141,16 @@ def test_report_folder_is_all_or_nothing(tmp_path):
             (rep.path / "latency.csv").write_text("half")
             raise RuntimeError("killed")
     assert list(tmp_path.iterdir()) == []
-    lat = [{"artifact": "a", "recipe": "float32", "device": "host", "delegate": "xnnpack", "median_ms": 1.5, "status": "ok"}]
+    lat = [
+        {
+            "artifact": "a",
+            "recipe": "float32",
+            "device": "host",
+            "delegate": "xnnpack",
+            "median_ms": 1.5,
+            "status": "ok",
+        }
+    ]
     final = write_report(tmp_path, "bench", lat, [], run_info={"command": "test"})
     assert final.name.endswith("_bench") and final.parent == tmp_path
     with open(final / "latency.csv") as fh:
@@ -140,18 +176,61 @@ def test_format_table_aligns_and_marks_missing():
 
 def _bench_folder(tmp_path, name="bench"):
     lat = [
-        {"artifact": "m_float32", "recipe": "float32", "device": "host", "delegate": "xnnpack", "median_ms": 40.0,
-         "p90_ms": 41.0, "status": "ok", "threads": 2},
-        {"artifact": "m_int8", "recipe": "int8", "device": "host", "delegate": "xnnpack", "median_ms": 150.0,
-         "p90_ms": 230.0, "status": "ok", "threads": 2},
+        {
+            "artifact": "m_float32",
+            "recipe": "float32",
+            "device": "host",
+            "delegate": "xnnpack",
+            "median_ms": 40.0,
+            "p90_ms": 41.0,
+            "status": "ok",
+            "threads": 2,
+        },
+        {
+            "artifact": "m_int8",
+            "recipe": "int8",
+            "device": "host",
+            "delegate": "xnnpack",
+            "median_ms": 150.0,
+            "p90_ms": 230.0,
+            "status": "ok",
+            "threads": 2,
+        },
     ]
-    q = [{"artifact": "m_float32", "recipe": "float32", "dataset": "lanes", "split": "val", "miou": 0.6756,
-          "per_class_iou": {"background": 0.9, "dashed_line": 0.0, "main_lane": 0.8}},
-         {"artifact": "m_int8", "recipe": "int8", "dataset": "lanes", "split": "val", "miou": 0.675,
-          "per_class_iou": {"background": 0.9, "dashed_line": 0.0, "main_lane": 0.7982}}]
-    return write_report(tmp_path / "reports", name, lat, q, sizes={"m_float32": 8 * 1024 * 1024, "m_int8": 2 * 1024 * 1024},
-                        run_info={"bench": {"threads": 2, "runs": 50, "min_secs": 2, "load_before": [1.9, 1.5, 1.2],
-                                            "load_after": [2.3, 1.6, 1.2]}})
+    q = [
+        {
+            "artifact": "m_float32",
+            "recipe": "float32",
+            "dataset": "lanes",
+            "split": "val",
+            "miou": 0.6756,
+            "per_class_iou": {"background": 0.9, "dashed_line": 0.0, "main_lane": 0.8},
+        },
+        {
+            "artifact": "m_int8",
+            "recipe": "int8",
+            "dataset": "lanes",
+            "split": "val",
+            "miou": 0.675,
+            "per_class_iou": {"background": 0.9, "dashed_line": 0.0, "main_lane": 0.7982},
+        },
+    ]
+    return write_report(
+        tmp_path / "reports",
+        name,
+        lat,
+        q,
+        sizes={"m_float32": 8 * 1024 * 1024, "m_int8": 2 * 1024 * 1024},
+        run_info={
+            "bench": {
+                "threads": 2,
+                "runs": 50,
+                "min_secs": 2,
+                "load_before": [1.9, 1.5, 1.2],
+                "load_after": [2.3, 1.6, 1.2],
+            }
+        },
+    )
 
 
 def test_miou_and_its_delta_share_one_unit_and_four_decimals(tmp_path):
@@ -168,8 +247,10 @@ def test_zero_iou_classes_are_flagged_with_per_class_deltas(tmp_path):
 
     folder = _bench_folder(tmp_path)
     rep = read_report(folder)
-    assert {r["artifact"]: r["zero_iou_classes"] for r in rep["summary"]} == {"m_float32": "dashed_line",
-                                                                              "m_int8": "dashed_line"}
+    assert {r["artifact"]: r["zero_iou_classes"] for r in rep["summary"]} == {
+        "m_float32": "dashed_line",
+        "m_int8": "dashed_line",
+    }
     rows = {(r["artifact"], r["class"]): r for r in rep["per_class"]}
     assert float(rows[("m_int8", "main_lane")]["iou_delta_vs_float32"]) == pytest.approx(-0.0018)
     assert rows[("m_int8", "dashed_line")]["zero"] == "True" and rows[("m_float32", "background")]["zero"] == "False"
@@ -202,26 +283,38 @@ def test_report_merge_keeps_every_table_and_column(tmp_path):
     res = CliRunner().invoke(main, ["report", str(folder), "--html", "--reports", str(tmp_path / "merged")])
     assert res.exit_code == 0, res.output
     out = Path(res.output.strip().splitlines()[-1].split("report: ")[1].split(" (")[0])
-    assert {"quality.csv", "per_class.csv", "summary.csv", "latency.csv", "report.html"} <= {p.name for p in out.iterdir()}
+    assert {"quality.csv", "per_class.csv", "summary.csv", "latency.csv", "report.html"} <= {
+        p.name for p in out.iterdir()
+    }
     with open(folder / "quality.csv") as a, open(out / "quality.csv") as b:
         assert a.read() == b.read()
     summary = {r["artifact"]: r for r in read_report(out)["summary"]}
     assert float(summary["m_int8"]["size_kb"]) == 2048
     assert "0.6750" in res.output and "2,048" in res.output and "IoU 0 in float32, int8" in res.output
-    assert "note: 1 latency row(s) are noisy" in res.output and "note: Class(es) never predicted right (IoU 0)" in res.output
+    assert (
+        "note: 1 latency row(s) are noisy" in res.output
+        and "note: Class(es) never predicted right (IoU 0)" in res.output
+    )
     page = (out / "report.html").read_text()
-    assert "<th>size_kb</th>" in page and "2,048" in page and "Per-class IoU" in page and "IoU 0 in float32, int8" in page
+    assert (
+        "<th>size_kb</th>" in page and "2,048" in page and "Per-class IoU" in page and "IoU 0 in float32, int8" in page
+    )
     assert "load average (1 min) 1.90 before, 2.30 after" in page
 
 
-@pytest.mark.parametrize("edit, message", [
-    (lambda t: t.replace(",median_ms,", ",median,"), None),  # renamed column: kept, nothing required lost
-    (lambda t: t.replace("artifact,recipe,device,delegate", "artifact,recipe,device,deleg"),
-     "lacks the column(s) delegate"),
-    (lambda t: t.replace(",40,", ",fast,"), "line 2: median_ms is 'fast', not a number"),
-    (lambda t: t.splitlines()[0][:30] + "\n", "lacks the column(s) delegate, status"),
-    (lambda t: t + "m_x,int8,host\n", "line 4 has 3 fields but the header has"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda t: t.replace(",median_ms,", ",median,"), None),  # renamed column: kept, nothing required lost
+        (
+            lambda t: t.replace("artifact,recipe,device,delegate", "artifact,recipe,device,deleg"),
+            "lacks the column(s) delegate",
+        ),
+        (lambda t: t.replace(",40,", ",fast,"), "line 2: median_ms is 'fast', not a number"),
+        (lambda t: t.splitlines()[0][:30] + "\n", "lacks the column(s) delegate, status"),
+        (lambda t: t + "m_x,int8,host\n", "line 4 has 3 fields but the header has"),
+    ],
+)
 def test_report_refuses_malformed_csv_with_file_line_and_column(tmp_path, edit, message):
     from click.testing import CliRunner
 
@@ -265,16 +358,34 @@ def test_plots_have_legends_a_sane_miou_axis_and_no_overlapping_labels(tmp_path,
     from edgeseg.reporting import plots
 
     figures = _capture_figures(monkeypatch)
-    rows = [{"artifact": f"m_{r}", "recipe": r, "device": "host", "delegate": "xnnpack", "median_ms": ms, "p90_ms": p90,
-             "miou": miou, "status": st, "noisy": str(p90 > 1.3 * ms)}
-            for r, ms, p90, miou, st in (("float32", 11.9, 15.1, 0.1628, "ok"), ("dynamic", 4.3, 8.1, 0.1620, "ok"),
-                                        ("float16", 13.3, 19.0, 0.1626, "fallback"), ("int8", 5.4, 8.6, 0.1667, "ok"))]
+    rows = [
+        {
+            "artifact": f"m_{r}",
+            "recipe": r,
+            "device": "host",
+            "delegate": "xnnpack",
+            "median_ms": ms,
+            "p90_ms": p90,
+            "miou": miou,
+            "status": st,
+            "noisy": str(p90 > 1.3 * ms),
+        }
+        for r, ms, p90, miou, st in (
+            ("float32", 11.9, 15.1, 0.1628, "ok"),
+            ("dynamic", 4.3, 8.1, 0.1620, "ok"),
+            ("float16", 13.3, 19.0, 0.1626, "fallback"),
+            ("int8", 5.4, 8.6, 0.1667, "ok"),
+        )
+    ]
     assert plots.latency_plot(rows, tmp_path / "latency.png").read_bytes()[:4] == b"\x89PNG"
     assert plots.pareto_plot(rows, tmp_path / "pareto.png").read_bytes()[:4] == b"\x89PNG"
     latency, pareto = figures
     legend = [t.get_text() for t in latency.axes[0].get_legend().get_texts()]
-    assert legend == ["ok: whole graph on the delegate", "fallback: part of the graph on the CPU",
-                      "noisy: p90 > 1.3 x median"]
+    assert legend == [
+        "ok: whole graph on the delegate",
+        "fallback: part of the graph on the CPU",
+        "noisy: p90 > 1.3 x median",
+    ]
     ax = pareto.axes[0]
     lo, hi = ax.get_ylim()
     assert hi - lo >= plots.MIN_MIOU_SPAN_POINTS  # 0.5 points apart must not look like a cliff
@@ -282,7 +393,7 @@ def test_plots_have_legends_a_sane_miou_axis_and_no_overlapping_labels(tmp_path,
     renderer = pareto.canvas.get_renderer()
     boxes = [t.get_window_extent(renderer) for t in ax.texts]
     assert len(boxes) == 4
-    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
     points = ax.transData.transform([(r["median_ms"], r["miou"] * 100) for r in rows])
     for box, own in zip(boxes, sorted(rows, key=lambda r: r["median_ms"])):
         others = [p for p, r in zip(points, rows) if r is not own]

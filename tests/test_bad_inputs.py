@@ -7,10 +7,9 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import save
 
 from edgeseg.cli import main
-
-from conftest import save
 
 
 def run(*args):
@@ -23,28 +22,38 @@ def run(*args):
 def test_quantize_recipes_are_mutually_exclusive(tmp_path):
     res = run("quantize", tmp_path, "--int8", "--float16")
     assert res.exit_code == 2
-    assert ("Error: --float16 and --int8 are mutually exclusive: one recipe per call (run `edgeseg quantize` once "
-            "per recipe)") in res.output
+    assert (
+        "Error: --float16 and --int8 are mutually exclusive: one recipe per call (run `edgeseg quantize` once "
+        "per recipe)"
+    ) in res.output
 
 
 def test_qat_refuses_calibration_options(tmp_path):
     res = run("quantize", tmp_path, "--qat", "--num-calib", "50")
     assert res.exit_code == 2
-    assert ("--num-calib calibrate the PTQ recipes; --qat learns its int8 ranges during the fine-tune and uses no "
-            "calibration set") in res.output
+    assert (
+        "--num-calib calibrate the PTQ recipes; --qat learns its int8 ranges during the fine-tune and uses no "
+        "calibration set"
+    ) in res.output
     res = run("quantize", tmp_path, "--float16", "--calib", tmp_path)
     assert res.exit_code == 2
     assert "--float16 needs no calibration: --calib/--num-calib are for --int8 and --int16x8" in res.output
 
 
-@pytest.mark.parametrize("args, message", [
-    (["train", "--lr", "-1"], "Invalid value for '--lr': -1.0 is not in the range x>0."),
-    (["train", "--limit", "0"], "Invalid value for '--limit': 0 is not in the range x>=1."),
-    (["train", "--decay", "1.5"], "Invalid value for '--decay': 1.5 is not in the range 0<x<=1."),
-    (["quantize", "RUN", "--int8", "--max-drop", "-1"], "Invalid value for '--max-drop': -1.0 is not in the range x>=0."),
-    (["quantize", "RUN", "--qat", "--lr", "0"], "Invalid value for '--lr': 0.0 is not in the range x>0."),
-    (["eval", "RUN", "--data", "D", "--limit", "0"], "Invalid value for '--limit': 0 is not in the range x>=1."),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "--lr", "-1"], "Invalid value for '--lr': -1.0 is not in the range x>0."),
+        (["train", "--limit", "0"], "Invalid value for '--limit': 0 is not in the range x>=1."),
+        (["train", "--decay", "1.5"], "Invalid value for '--decay': 1.5 is not in the range 0<x<=1."),
+        (
+            ["quantize", "RUN", "--int8", "--max-drop", "-1"],
+            "Invalid value for '--max-drop': -1.0 is not in the range x>=0.",
+        ),
+        (["quantize", "RUN", "--qat", "--lr", "0"], "Invalid value for '--lr': 0.0 is not in the range x>0."),
+        (["eval", "RUN", "--data", "D", "--limit", "0"], "Invalid value for '--limit': 0 is not in the range x>=1."),
+    ],
+)
 def test_out_of_range_values_are_usage_errors(tmp_path, args, message):
     args = [str(tmp_path) if a in ("RUN", "D") else a for a in args]
     if args[0] == "train":
@@ -58,8 +67,10 @@ def test_out_of_range_values_are_usage_errors(tmp_path, args, message):
 def test_dice_with_class_weights_is_refused(tmp_path, segnet_dataset):
     res = run("train", "--data", segnet_dataset, "--out", tmp_path / "r", "--loss", "dice", "--class-weights")
     assert res.exit_code == 2
-    assert ("--class-weights weights the cross-entropy of --loss ce or ce_dice, and --loss dice does not use them: "
-            "use --loss ce or --loss ce_dice with --class-weights, or drop --class-weights") in res.output
+    assert (
+        "--class-weights weights the cross-entropy of --loss ce or ce_dice, and --loss dice does not use them: "
+        "use --loss ce or --loss ce_dice with --class-weights, or drop --class-weights"
+    ) in res.output
     assert not (tmp_path / "r").exists()
 
 
@@ -92,8 +103,10 @@ def test_unknown_delegate_is_a_usage_error_with_the_nearest_name(tmp_path, tiny_
     art.write_bytes(tiny_tflite_bytes)
     res = run("bench", art, "--device", "host", "--delegate", "xnnpak", "--reports", tmp_path / "r")
     assert res.exit_code == 2
-    assert "Error: Invalid value for --delegate: the host has no delegate 'xnnpak' (did you mean 'xnnpack'?); it has " \
-           "xnnpack, cpu" in res.output
+    assert (
+        "Error: Invalid value for --delegate: the host has no delegate 'xnnpak' (did you mean 'xnnpack'?); it has "
+        "xnnpack, cpu" in res.output
+    )
     res = run("bench", art, "--device", "pixel", "--delegate", "npu", "--reports", tmp_path / "r")
     assert res.exit_code == 2 and "profile 'pixel' has no delegate 'npu'" in res.output
     assert not (tmp_path / "r").exists()
@@ -110,9 +123,11 @@ def test_synth_refuses_a_folder_with_another_dataset(tmp_path):
     assert again.exit_code == 0, again.output
     res = run("data", "synth", out, "--count", "3", "--size", "32x32")
     assert res.exit_code == 1
-    assert res.output == (f"Error: {out} already holds a dataset (synthetic lane scenes: edgeseg data synth --count 3 "
-                          "--size 16x16 --seed 0 --val-fraction 0.2 --format png): pass --force to replace its "
-                          "dataset, or choose an empty folder\n")
+    assert res.output == (
+        f"Error: {out} already holds a dataset (synthetic lane scenes: edgeseg data synth --count 3 "
+        "--size 16x16 --seed 0 --val-fraction 0.2 --format png): pass --force to replace its "
+        "dataset, or choose an empty folder\n"
+    )
     assert (out / "dataset.toml").read_text() == toml  # untouched
     (tmp_path / "photos").mkdir()
     (tmp_path / "photos" / "holiday.txt").write_text("mine")
@@ -122,7 +137,9 @@ def test_synth_refuses_a_folder_with_another_dataset(tmp_path):
     assert res.exit_code == 0, res.output
     from PIL import Image
 
-    sizes = {Image.open(p).size for p in (out / "train").iterdir()} | {Image.open(p).size for p in (out / "val").iterdir()}
+    sizes = {Image.open(p).size for p in (out / "train").iterdir()} | {
+        Image.open(p).size for p in (out / "val").iterdir()
+    }
     assert sizes == {(32, 32)} and len(list((out / "train").iterdir())) == 3
 
 
@@ -138,8 +155,10 @@ def test_inspect_runs_the_training_checks_and_names_every_bad_file(segnet_datase
     assert any("trainannot/img0.png has class id(s) [40] outside the class list" in ln for ln in bad)
     assert any("valannot/img1.png is 4x4 (WxH) but its image is 12x8" in ln for ln in bad)
     assert any("cannot read image" in ln and "train/img2.png" in ln for ln in bad)
-    assert lines[-1] == (f"Error: 3 bad file(s) in {segnet_dataset}: `edgeseg train` stops at the first; fix or remove "
-                         "them, or train with --skip-bad to leave them out")
+    assert lines[-1] == (
+        f"Error: 3 bad file(s) in {segnet_dataset}: `edgeseg train` stops at the first; fix or remove "
+        "them, or train with --skip-bad to leave them out"
+    )
     res = run("data", "inspect", segnet_dataset, "--json")
     assert res.exit_code == 1
     assert len(json.loads(res.output[: res.output.rindex("}") + 1])["bad_files"]) == 3
@@ -213,8 +232,9 @@ def test_a_native_crash_still_reaches_the_terminal(tmp_path):
     import sys
 
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
-    res = subprocess.run([sys.executable, "-c", CRASH_AFTER_SETUP], capture_output=True, text=True, timeout=120,
-                         env=env)
+    res = subprocess.run(
+        [sys.executable, "-c", CRASH_AFTER_SETUP], capture_output=True, text=True, timeout=120, env=env
+    )
     assert res.returncode < 0 or res.returncode >= 128  # killed by the signal
     assert "Fatal glibc error: malloc assertion failure (simulated)" in res.stderr
     assert "malloc assertion failure" in (tmp_path / "cache/edgeseg/native.log").read_text()
@@ -242,8 +262,10 @@ def test_16bit_mask_ids_are_checked_before_any_conversion(segnet_dataset):
     mask[3, 4] = 300  # Pillow's 8-bit conversion clipped this to 255: "ignore", and training ran on
     path = save(segnet_dataset / "trainannot" / "img0.png", mask)  # mode I;16
     before = path.read_bytes()
-    message = (f"mask {path} has class id(s) [300] outside the class list (0-10 and ignore index 11); fix the mask or "
-               "declare the classes in dataset.toml")
+    message = (
+        f"mask {path} has class id(s) [300] outside the class list (0-10 and ignore index 11); fix the mask or "
+        "declare the classes in dataset.toml"
+    )
     with pytest.raises(DataError) as info:
         load_split(open_dataset(segnet_dataset), "train", (8, 12))
     assert str(info.value) == message
@@ -260,8 +282,11 @@ def test_1bit_palette_and_16bit_masks_keep_their_ids(tmp_path):
     (root / "dataset.toml").parent.mkdir(parents=True)
     (root / "dataset.toml").write_text('classes = ["bg", "road", "car"]\n')
     ids = np.array([[0, 1], [1, 0]], np.uint8)
-    for stem, arr, mode in (("bits", ids.astype(bool), None), ("grey16", (ids * 2).astype(np.uint16), None),
-                            ("grey8", ids, "L")):
+    for stem, arr, mode in (
+        ("bits", ids.astype(bool), None),
+        ("grey16", (ids * 2).astype(np.uint16), None),
+        ("grey8", ids, "L"),
+    ):
         save(root / "images" / f"{stem}.png", np.zeros((2, 2, 3), np.uint8))
         save(root / "masks" / f"{stem}.png", arr, mode=mode)
     ds = open_dataset(root)
@@ -281,8 +306,9 @@ def test_16bit_mask_in_a_colour_dataset_is_an_error(tmp_path):
         open_dataset(root).read_mask(path)
     assert str(info.value) == (
         f"mask {path} is a I;16 greyscale image with the value 300, which is no RGB colour, but the dataset's masks "
-        "are RGB colours (class_dict.csv or mask = \"rgb\"): save the masks as 8-bit RGB, or declare class-index "
-        "masks (mask = \"index\" in dataset.toml)")
+        'are RGB colours (class_dict.csv or mask = "rgb"): save the masks as 8-bit RGB, or declare class-index '
+        'masks (mask = "index" in dataset.toml)'
+    )
 
 
 def test_exif_orientation_is_applied_to_images(segnet_dataset, tmp_path):
@@ -322,7 +348,8 @@ def test_exif_rotated_image_that_no_longer_fits_its_mask(tmp_path):
     assert str(info.value) == (
         f"image {img} is stored 16x8 (WxH) with EXIF orientation 6 (rotated 90 degrees clockwise when shown), so it "
         f"is 8x16 as shown, but its mask {msk} is 16x8: masks must match their image as shown. Turn the mask the same "
-        "way, or save the image upright without the orientation tag (e.g. `mogrify -auto-orient IMAGE`)")
+        "way, or save the image upright without the orientation tag (e.g. `mogrify -auto-orient IMAGE`)"
+    )
 
 
 def _unlabel(root, split):
@@ -330,9 +357,11 @@ def _unlabel(root, split):
         save(p, np.full((8, 12), 11, np.uint8), mode="L")  # 11: CamVid's void, everywhere
 
 
-UNLABELLED_VAL = ("split 'val' of {root} has no labelled pixel: all 2 of its masks are the ignore value 11 (or 255) "
-                  "everywhere, so it can be neither learnt from nor scored (its mIoU would be nan); label its masks, "
-                  "check the dataset's ignore value (ignore_index in dataset.toml), or use another split")
+UNLABELLED_VAL = (
+    "split 'val' of {root} has no labelled pixel: all 2 of its masks are the ignore value 11 (or 255) "
+    "everywhere, so it can be neither learnt from nor scored (its mIoU would be nan); label its masks, "
+    "check the dataset's ignore value (ignore_index in dataset.toml), or use another split"
+)
 
 
 def test_a_split_without_a_labelled_pixel_is_an_error(segnet_dataset):
@@ -359,12 +388,24 @@ def test_class_names_of_any_script_survive_every_csv_and_table(tmp_path):
     from edgeseg.reporting.tables import class_table, format_table, read_report, write_report
 
     names = ["车道", "线", "stræde"]
-    quality = [{"artifact": f"m_{recipe}", "recipe": recipe, "dataset": "d", "split": "val", "images": 2,
-                "miou": 0.5, "per_class_iou": dict(zip(names, ious))}
-               for recipe, ious in (("float32", (0.5, 0.25, 0.75)), ("int8", (0.4, 0.0, 0.7)))]
+    quality = [
+        {
+            "artifact": f"m_{recipe}",
+            "recipe": recipe,
+            "dataset": "d",
+            "split": "val",
+            "images": 2,
+            "miou": 0.5,
+            "per_class_iou": dict(zip(names, ious)),
+        }
+        for recipe, ious in (("float32", (0.5, 0.25, 0.75)), ("int8", (0.4, 0.0, 0.7)))
+    ]
     folder = write_report(tmp_path / "reports", "unicode", latency=[], quality=quality)
     header = (folder / "quality.csv").read_bytes().decode("utf-8").splitlines()[0]
-    assert header == "artifact,recipe,dataset,split,images,miou,dice,pixel_accuracy,backend,iou_车道,iou_线,iou_stræde,run_id"
+    assert (
+        header
+        == "artifact,recipe,dataset,split,images,miou,dice,pixel_accuracy,backend,iou_车道,iou_线,iou_stræde,run_id"
+    )
     with open(folder / "per_class.csv", encoding="utf-8", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert [r["class"] for r in rows] == names * 2
@@ -379,10 +420,13 @@ def test_class_names_of_any_script_survive_every_csv_and_table(tmp_path):
     assert len({display_width(ln) for ln in text.splitlines()}) == 1  # aligned on a terminal: 车 takes two columns
     # read back under a locale that is not UTF-8 (LC_ALL=C without Python's UTF-8 mode)
     env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}
-    code = ("import json, sys; from edgeseg.reporting.tables import read_report; "
-            "print(json.dumps([r['class'] for r in read_report(sys.argv[1])['per_class']]))")
-    out = subprocess.run([sys.executable, "-c", code, str(folder)], capture_output=True, text=True, env=env,
-                         timeout=120)
+    code = (
+        "import json, sys; from edgeseg.reporting.tables import read_report; "
+        "print(json.dumps([r['class'] for r in read_report(sys.argv[1])['per_class']]))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(folder)], capture_output=True, text=True, env=env, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == names * 2
 
@@ -394,9 +438,11 @@ def test_class_names_that_would_share_a_column_are_an_error(segnet_dataset):
     (segnet_dataset / "dataset.toml").write_text('classes = ["café", "cafe\\u0301"]\n', encoding="utf-8")
     with pytest.raises(DataError) as info:
         open_dataset(segnet_dataset)
-    assert str(info.value) == (f"{segnet_dataset / 'dataset.toml'}: classes 0 and 1 are both named 'café' (class 1 "
-                               "writes it 'cafe\\u0301', the same text in another Unicode form); give every class its "
-                               "own name (reports keep one column and row per class name)")
+    assert str(info.value) == (
+        f"{segnet_dataset / 'dataset.toml'}: classes 0 and 1 are both named 'café' (class 1 "
+        "writes it 'cafe\\u0301', the same text in another Unicode form); give every class its "
+        "own name (reports keep one column and row per class name)"
+    )
 
 
 def test_calibration_folder_under_a_folder_named_annot(tmp_path, segnet_dataset):
@@ -411,13 +457,21 @@ def test_calibration_folder_under_a_folder_named_annot(tmp_path, segnet_dataset)
     # inside a plain folder, only a dataset's own mask folders are left out
     save(segnet_dataset / "masks" / "not_a_mask.png", np.zeros((8, 12, 3), np.uint8))  # segnet: masks/ is a folder
     found = {p.relative_to(segnet_dataset).as_posix() for p in image_folder(segnet_dataset)}
-    assert found == {"train/img0.png", "train/img1.png", "train/img2.png", "val/img0.png", "val/img1.png",
-                     "masks/not_a_mask.png"}
+    assert found == {
+        "train/img0.png",
+        "train/img1.png",
+        "train/img2.png",
+        "val/img0.png",
+        "val/img1.png",
+        "masks/not_a_mask.png",
+    }
     with pytest.raises(DataError) as info:
         calibration_images(segnet_dataset / "trainannot", (8, 12))
-    assert str(info.value) == (f"calibration source {segnet_dataset / 'trainannot'} is a mask folder of the dataset in "
-                               f"{segnet_dataset}: calibrate with the dataset ({segnet_dataset}, its train images) or "
-                               "a folder of images")
+    assert str(info.value) == (
+        f"calibration source {segnet_dataset / 'trainannot'} is a mask folder of the dataset in "
+        f"{segnet_dataset}: calibrate with the dataset ({segnet_dataset}, its train images) or "
+        "a folder of images"
+    )
 
 
 def test_train_output_under_a_file_is_refused_before_any_work(tmp_path, segnet_dataset):
@@ -425,14 +479,15 @@ def test_train_output_under_a_file_is_refused_before_any_work(tmp_path, segnet_d
     blocker.write_text("a file where a folder should be")  # fails as root too
     res = run("train", "--data", segnet_dataset, "--out", blocker / "run")
     assert res.exit_code == 1
-    assert res.output == (f"Error: --out {blocker / 'run'}: {blocker} is a file, not a folder, so nothing can be "
-                          "created under it; choose another --out\n")
+    assert res.output == (
+        f"Error: --out {blocker / 'run'}: {blocker} is a file, not a folder, so nothing can be "
+        "created under it; choose another --out\n"
+    )
     assert blocker.read_text() == "a file where a folder should be"
 
 
 def test_train_output_in_an_unwritable_folder_is_refused_before_any_work(tmp_path, segnet_dataset, monkeypatch):
     import os
-
     from pathlib import Path
 
     ro = tmp_path / "rodir"
@@ -442,16 +497,20 @@ def test_train_output_in_an_unwritable_folder_is_refused_before_any_work(tmp_pat
     monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if Path(p) == ro else real_access(p, mode, **kw))
     res = run("train", "--data", segnet_dataset, "--out", ro / "run")
     assert res.exit_code == 1
-    assert res.output == (f"Error: --out {ro / 'run'}: {ro} is not writable (permission denied); make it writable or "
-                          "choose another --out\n")
+    assert res.output == (
+        f"Error: --out {ro / 'run'}: {ro} is not writable (permission denied); make it writable or "
+        "choose another --out\n"
+    )
     assert list(ro.iterdir()) == []
 
 
 def test_train_output_name_too_long_is_refused_before_any_work(tmp_path, segnet_dataset):
     res = run("train", "--data", segnet_dataset, "--out", tmp_path / ("r" * 260))
     assert res.exit_code == 1
-    assert res.output == (f"Error: --out '{'r' * 20}...{'r' * 12}' is a name of 260 bytes; the file system of "
-                          f"{tmp_path} allows at most 255 per name: choose a shorter --out\n")
+    assert res.output == (
+        f"Error: --out '{'r' * 20}...{'r' * 12}' is a name of 260 bytes; the file system of "
+        f"{tmp_path} allows at most 255 per name: choose a shorter --out\n"
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["segnet"]
 
 
@@ -477,9 +536,11 @@ def test_a_run_folder_in_use_is_refused_naming_the_process(tmp_path, segnet_data
         assert other.stdout.readline() == "locked\n"
         res = run("train", "--data", segnet_dataset, "--out", out, "--epochs", "1")
         assert res.exit_code == 1
-        assert res.output == (f"Error: {out} is in use: process {other.pid} is training into it (it holds "
-                              f"{out / '.lock'}); wait for it to finish or stop it (kill {other.pid}), or choose "
-                              "another --out\n")
+        assert res.output == (
+            f"Error: {out} is in use: process {other.pid} is training into it (it holds "
+            f"{out / '.lock'}); wait for it to finish or stop it (kill {other.pid}), or choose "
+            "another --out\n"
+        )
         assert [p.name for p in out.iterdir()] == [".lock"]  # the other training's folder is untouched
         assert other.poll() is None
     finally:
@@ -507,8 +568,22 @@ def test_sigterm_raises_like_ctrl_c_inside_the_guard_only():
 
 # -- the same, through a real (tiny) training ------------------------------------------------------------
 
-TINY_TRAIN = ["--input-size", "16x16", "--depth", "2", "--base", "4", "--batch", "1", "--augment", "none",
-              "--model", "resunet", "--loss", "ce"]
+TINY_TRAIN = [
+    "--input-size",
+    "16x16",
+    "--depth",
+    "2",
+    "--base",
+    "4",
+    "--batch",
+    "1",
+    "--augment",
+    "none",
+    "--model",
+    "resunet",
+    "--loss",
+    "ce",
+]
 
 
 @pytest.mark.e2e
@@ -532,7 +607,8 @@ def test_a_nan_val_score_is_never_best(tmp_path, segnet_dataset, monkeypatch):
     assert res.exit_code == 1
     assert res.output.splitlines()[-1] == (
         f"Error: no epoch of {out} gave a finite val mIoU, so none was saved as best: the val split has no labelled "
-        "pixel to score (run `edgeseg data inspect` on the dataset)")
+        "pixel to score (run `edgeseg data inspect` on the dataset)"
+    )
     assert not (out / "best.json").exists() and not (out / "best.weights.h5").exists()
 
 
@@ -541,14 +617,31 @@ def test_a_diverging_loss_stops_the_run(tmp_path, segnet_dataset):
     import re
 
     out = tmp_path / "run"
-    res = run("train", "--data", segnet_dataset, "--out", out, "--epochs", "3", "--lr", "1e30", "--ema", "0",
-              "--warmup-epochs", "0", *TINY_TRAIN)
+    res = run(
+        "train",
+        "--data",
+        segnet_dataset,
+        "--out",
+        out,
+        "--epochs",
+        "3",
+        "--lr",
+        "1e30",
+        "--ema",
+        "0",
+        "--warmup-epochs",
+        "0",
+        *TINY_TRAIN,
+    )
     assert res.exit_code == 1, res.output
     last = res.output.splitlines()[-1]
-    assert re.fullmatch(r"Error: training diverged: the (training loss|weights) became (nan|inf|-inf) at epoch 1, "
-                        r"step \d+ \(learning rate 1e\+30\); lower --lr \(e\.g\. 0\.001\), or keep the warm-up "
-                        r"\(--warmup-epochs\) and the weight average \(--ema\) on, and train again; no epoch "
-                        r"finished, so nothing was kept", last), last
+    assert re.fullmatch(
+        r"Error: training diverged: the (training loss|weights) became (nan|inf|-inf) at epoch 1, "
+        r"step \d+ \(learning rate 1e\+30\); lower --lr \(e\.g\. 0\.001\), or keep the warm-up "
+        r"\(--warmup-epochs\) and the weight average \(--ema\) on, and train again; no epoch "
+        r"finished, so nothing was kept",
+        last,
+    ), last
     assert not out.exists()  # no NaN run to export
 
 
@@ -576,7 +669,8 @@ def test_sigterm_while_saving_weights_leaves_no_partial_file(tmp_path, segnet_da
     assert res.exit_code == 143, res.output  # SIGTERM: 128 + 15, after the same cleanup as Ctrl-C
     assert res.output.splitlines()[-1] == (
         f"Error: interrupted (SIGTERM); {out} keeps 1 finished epoch(s): `edgeseg train ... --out {out} --resume` "
-        "continues from epoch 2 (the last finished epoch is 1)")
+        "continues from epoch 2 (the last finished epoch is 1)"
+    )
     assert ".tmp-last.weights.h5" in str(lasts[-1])
     assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == [".lock"]  # no partial file
     assert (out / "last.weights.h5").is_file() and (out / "best.json").is_file()
@@ -590,19 +684,39 @@ def test_sigterm_while_saving_weights_leaves_no_partial_file(tmp_path, segnet_da
 # -- numbers, class names, SIGTERM in every command --------------------------------------------
 
 
-@pytest.mark.parametrize("args, message", [
-    (["bench", "M", "--runs", "1", "--min-secs", "inf"], "Invalid value for '--min-secs': inf is not a finite number"),
-    (["bench", "M", "--min-secs", "nan"], "Invalid value for '--min-secs': nan is not a finite number"),
-    (["select", "M", "--device", "host", "--budget-ms", "nan"], "Invalid value for '--budget-ms': nan is not a finite"),
-    (["select", "M", "--device", "host", "--budget-ms", "inf"], "Invalid value for '--budget-ms': inf is not a finite"),
-    (["train", "--data", "D", "--out", "O", "--lr", "nan"], "Invalid value for '--lr': nan is not a finite number"),
-    (["train", "--data", "D", "--out", "O", "--warmup-epochs", "inf"], "'--warmup-epochs': inf is not a finite"),
-    (["quantize", "D", "--qat", "--lr", "inf"], "Invalid value for '--lr': inf is not a finite number"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["bench", "M", "--runs", "1", "--min-secs", "inf"],
+            "Invalid value for '--min-secs': inf is not a finite number",
+        ),
+        (["bench", "M", "--min-secs", "nan"], "Invalid value for '--min-secs': nan is not a finite number"),
+        (
+            ["select", "M", "--device", "host", "--budget-ms", "nan"],
+            "Invalid value for '--budget-ms': nan is not a finite",
+        ),
+        (
+            ["select", "M", "--device", "host", "--budget-ms", "inf"],
+            "Invalid value for '--budget-ms': inf is not a finite",
+        ),
+        (["train", "--data", "D", "--out", "O", "--lr", "nan"], "Invalid value for '--lr': nan is not a finite number"),
+        (["train", "--data", "D", "--out", "O", "--warmup-epochs", "inf"], "'--warmup-epochs': inf is not a finite"),
+        (["quantize", "D", "--qat", "--lr", "inf"], "Invalid value for '--lr': inf is not a finite number"),
+    ],
+)
 def test_float_options_refuse_nan_and_inf(tmp_path, args, message, tiny_tflite_bytes):
     (tmp_path / "m.tflite").write_bytes(tiny_tflite_bytes)
-    args = [str(tmp_path / "m.tflite") if a == "M" else str(tmp_path) if a == "D" else
-            str(tmp_path / "o") if a == "O" else a for a in args]
+    args = [
+        str(tmp_path / "m.tflite")
+        if a == "M"
+        else str(tmp_path)
+        if a == "D"
+        else str(tmp_path / "o")
+        if a == "O"
+        else a
+        for a in args
+    ]
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 2, res.output
     assert message in res.output
@@ -617,9 +731,12 @@ def test_eval_compares_the_models_class_names_with_the_datasets(tmp_path):
 
     ds = SimpleNamespace(num_classes=3, class_names=("road", "car", "sky"), root=tmp_path)
     same_classes(["road", "car", "sky"], ds, "m.tflite")  # the same list
-    with pytest.raises(DataError, match=r"m.tflite was trained on other classes than .* \(1: 'lane' vs 'car'; 2: "
-                                         r"'line' vs 'sky'\): evaluate on the dataset it was trained for, or pass "
-                                         r"--classes-from dataset"):
+    with pytest.raises(
+        DataError,
+        match=r"m.tflite was trained on other classes than .* \(1: 'lane' vs 'car'; 2: "
+        r"'line' vs 'sky'\): evaluate on the dataset it was trained for, or pass "
+        r"--classes-from dataset",
+    ):
         same_classes(["road", "lane", "line"], ds, "m.tflite")
     same_classes(["road", "lane", "line"], ds, "m.tflite", classes_from="dataset")
 
@@ -635,10 +752,14 @@ def test_eval_refuses_a_dataset_with_other_class_names(tmp_path, tiny_run_artifa
     shutil.copytree(data, renamed)
     (renamed / "dataset.toml").write_text(text.replace('"main_lane"', '"sidewalk"'))
     res = CliRunner().invoke(main, ["eval", str(art), "--data", str(renamed), "--no-record"])
-    assert res.exit_code == 1 and "was trained on other classes than" in res.output and "'main_lane' vs 'sidewalk'" \
-        in res.output
-    res = CliRunner().invoke(main, ["eval", str(art), "--data", str(renamed), "--no-record", "--classes-from",
-                                    "dataset", "--json"])
+    assert (
+        res.exit_code == 1
+        and "was trained on other classes than" in res.output
+        and "'main_lane' vs 'sidewalk'" in res.output
+    )
+    res = CliRunner().invoke(
+        main, ["eval", str(art), "--data", str(renamed), "--no-record", "--classes-from", "dataset", "--json"]
+    )
     assert res.exit_code == 0, res.output
     assert "sidewalk" in json.loads(res.output)["per_class_iou"]
 
@@ -647,9 +768,29 @@ def test_eval_refuses_a_dataset_with_other_class_names(tmp_path, tiny_run_artifa
 def tiny_run_artifact(tmp_path_factory):
     root = tmp_path_factory.mktemp("tinyrun")
     runner = CliRunner()
-    assert runner.invoke(main, ["data", "synth", str(root / "lanes"), "--count", "20", "--size", "32x48"]).exit_code == 0
-    res = runner.invoke(main, ["train", "--data", str(root / "lanes"), "--out", str(root / "run"), "--epochs", "1",
-                               "--input-size", "32x48", "--depth", "2", "--base", "4", "--batch", "4"])
+    assert (
+        runner.invoke(main, ["data", "synth", str(root / "lanes"), "--count", "20", "--size", "32x48"]).exit_code == 0
+    )
+    res = runner.invoke(
+        main,
+        [
+            "train",
+            "--data",
+            str(root / "lanes"),
+            "--out",
+            str(root / "run"),
+            "--epochs",
+            "1",
+            "--input-size",
+            "32x48",
+            "--depth",
+            "2",
+            "--base",
+            "4",
+            "--batch",
+            "4",
+        ],
+    )
     assert res.exit_code == 0, res.output
     res = runner.invoke(main, ["quantize", str(root / "run"), "--float32", "--no-lint"])
     assert res.exit_code == 0, res.output
@@ -670,8 +811,13 @@ def test_sigterm_during_quantize_leaves_no_artifact_and_no_temp_folder(tmp_path,
     tmp.mkdir()
     out = tmp_path / "new.tflite"
     env = {**os.environ, "TMPDIR": str(tmp)}
-    proc = subprocess.Popen([sys.executable, "-m", "edgeseg.cli", "quantize", str(run), "--int8", "--out", str(out),
-                             "--no-lint"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edgeseg.cli", "quantize", str(run), "--int8", "--out", str(out), "--no-lint"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not any(tmp.iterdir()):  # the export's scratch folder: inside the work
         time.sleep(0.05)

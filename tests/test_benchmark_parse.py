@@ -72,12 +72,16 @@ NNAPI_NONE = """05-31 10:31:13.023 21767 21767 I tflite  : Use NNAPI: [1]
 """
 
 # tensorflow/tensorflow issue #60234: the accelerator list on a Pixel (Tensor) phone.
-PIXEL_ACCELERATORS = ("2023-04-04 17:24:18.480 19036-19036 tflite                  pid-19036                            "
-                      "I  NNAPI accelerators available: [qti-default,qti-dsp,qti-gpu,google-edgetpu,nnapi-reference]")
+PIXEL_ACCELERATORS = (
+    "2023-04-04 17:24:18.480 19036-19036 tflite                  pid-19036                            "
+    "I  NNAPI accelerators available: [qti-default,qti-dsp,qti-gpu,google-edgetpu,nnapi-reference]"
+)
 
 # asus4/tf-lite-unity-sample pull request #214: the XNNPACK partition line in logcat.
-XNNPACK_REPLACING = ("05-10 14:58:14.957 12439 12461 I tflite  : Replacing 269 node(s) with delegate "
-                     "(TfLiteXNNPackDelegate) node, yielding 13 partitions.")
+XNNPACK_REPLACING = (
+    "05-10 14:58:14.957 12439 12461 I tflite  : Replacing 269 node(s) with delegate "
+    "(TfLiteXNNPackDelegate) node, yielding 13 partitions."
+)
 
 # TI Processor SDK Linux documentation, "TensorFlow Lite" page (TFLite 1.12 benchmark_model):
 # the old summary line and the all-same statistics form.
@@ -135,14 +139,21 @@ def test_accelerator_list_on_pixel():
 
 def test_replacing_line_without_total():
     r = parse_benchmark_output(XNNPACK_REPLACING)
-    assert r["delegates"] == [{"delegate": "TfLiteXNNPackDelegate", "delegated_ops": 269, "total_ops": None, "partitions": 13}]
+    assert r["delegates"] == [
+        {"delegate": "TfLiteXNNPackDelegate", "delegated_ops": 269, "total_ops": None, "partitions": 13}
+    ]
     assert delegation_status(r, "xnnpack")["status"] == "fallback"  # unknown total: not proven complete
 
 
 def test_replacing_line_with_total():
     text = "INFO: Replacing 41 out of 50 node(s) with delegate (TfLiteXNNPackDelegate) node, yielding 9 partitions for the whole graph."
     r = parse_benchmark_output(text)
-    assert delegation_status(r, "xnnpack") == {"delegated_ops": 41, "total_ops": 50, "partitions": 9, "status": "fallback"}
+    assert delegation_status(r, "xnnpack") == {
+        "delegated_ops": 41,
+        "total_ops": 50,
+        "partitions": 9,
+        "status": "fallback",
+    }
     r = parse_benchmark_output(text.replace("41 out", "50 out").replace("9 partitions", "1 partitions"))
     assert delegation_status(r, "xnnpack")["status"] == "ok"
 
@@ -151,8 +162,18 @@ def test_old_formats():
     r = parse_benchmark_output(OLD_NO_STATS)
     assert r["warmup_ms"] == pytest.approx(146.161) and r["init_ms"] == pytest.approx(4.452)
     assert r["mean_ms"] == pytest.approx(137.722) and r["runs"] == 50
-    assert r["stats"][0] == {"count": 1, "curr": 146161.0, "first": 146161.0, "min": 146161.0, "max": 146161.0,
-                             "avg": 146161.0, "median": 146161.0, "p5": 146161.0, "p95": 146161.0, "std": 0.0}
+    assert r["stats"][0] == {
+        "count": 1,
+        "curr": 146161.0,
+        "first": 146161.0,
+        "min": 146161.0,
+        "max": 146161.0,
+        "avg": 146161.0,
+        "median": 146161.0,
+        "p5": 146161.0,
+        "p95": 146161.0,
+        "std": 0.0,
+    }
     r = parse_benchmark_output(OLD_INFERENCE)
     assert r["mean_ms"] == pytest.approx(80.6601) and r["init_ms"] == pytest.approx(4.108)
     r = parse_benchmark_output(RUN_ORDER_ONLY)
@@ -161,8 +182,10 @@ def test_old_formats():
 
 def test_percentiles_and_scientific_notation():
     # tsl::StatWithPercentiles appends p5/median/p95; ostream prints >= 1e6 in scientific form
-    s = parse_stat_line("count=12 first=1.20448e+06 curr=1.19e+06 min=1.18e+06 max=1.3e+06 avg=1.21933e+06 "
-                        "std=32000 p5=1180000 median=1.2e+06 p95=1.29e+06")
+    s = parse_stat_line(
+        "count=12 first=1.20448e+06 curr=1.19e+06 min=1.18e+06 max=1.3e+06 avg=1.21933e+06 "
+        "std=32000 p5=1180000 median=1.2e+06 p95=1.29e+06"
+    )
     assert s["avg"] == pytest.approx(1219330) and s["median"] == 1.2e6 and s["p95"] == 1.29e6
     assert parse_stat_line("count=3 curr=250(all same)")["std"] == 0.0
     with pytest.raises(ValueError):
@@ -205,13 +228,19 @@ def test_classic_tflite_2_20_with_percentiles():
     assert r["format"] == "classic" and r["runs"] == 50
     assert r["init_ms"] == pytest.approx(5.579) and r["first_ms"] == pytest.approx(1357.602)
     assert r["mean_ms"] == pytest.approx(1240.27) and r["std_ms"] == pytest.approx(2.565)
-    assert (r["p5_ms"], r["median_ms"], r["p95_ms"]) == (pytest.approx(1238.753), pytest.approx(1239.807),
-                                                         pytest.approx(1247.415))
+    assert (r["p5_ms"], r["median_ms"], r["p95_ms"]) == (
+        pytest.approx(1238.753),
+        pytest.approx(1239.807),
+        pytest.approx(1247.415),
+    )
     x = parse_benchmark_output((DATA / "tflite_2.20_xnnpack_ti.txt").read_text())
     assert x["delegation"] == {"delegate": "XNNPACK", "coverage": "partial", "kernels": 1}
     assert delegation_status(x, "xnnpack")["status"] == "fallback"
-    assert (x["p5_ms"], x["median_ms"], x["p95_ms"]) == (pytest.approx(898.333), pytest.approx(899.281),
-                                                         pytest.approx(904.305))
+    assert (x["p5_ms"], x["median_ms"], x["p95_ms"]) == (
+        pytest.approx(898.333),
+        pytest.approx(899.281),
+        pytest.approx(904.305),
+    )
 
 
 def test_litert_compiled_model_benchmark():
@@ -219,13 +248,27 @@ def test_litert_compiled_model_benchmark():
     assert r["format"] == "litert" and r["runs"] == 2112
     assert r["init_ms"] == pytest.approx(4.478) and r["first_ms"] == pytest.approx(1.03)  # "Initialized session in"
     assert r["warmup_ms"] == pytest.approx(0.47) and r["mean_ms"] == pytest.approx(0.46)
-    assert (r["p5_ms"], r["median_ms"], r["p95_ms"]) == (pytest.approx(0.460), pytest.approx(0.462), pytest.approx(0.478))
-    assert r["delegates"] == [{"delegate": "TfLiteXNNPackDelegate", "delegated_ops": 1, "total_ops": 1, "partitions": 1}]
+    assert (r["p5_ms"], r["median_ms"], r["p95_ms"]) == (
+        pytest.approx(0.460),
+        pytest.approx(0.462),
+        pytest.approx(0.478),
+    )
+    assert r["delegates"] == [
+        {"delegate": "TfLiteXNNPackDelegate", "delegated_ops": 1, "total_ops": 1, "partitions": 1}
+    ]
     assert delegation_status(r, "xnnpack")["status"] == "ok"
     # the profile tables in the layout without [start] (xla/tsl stats_calculator)
-    assert [o["node_type"] for o in r["ops"]][:2] == ["Fully Connected (NC, PF32) GEMM", "LiteRT::Run[buffer registration]"]
-    assert r["ops"][0] == {"node_type": "Fully Connected (NC, PF32) GEMM", "count": 1, "avg_ms": 0.382,
-                           "percent": 93.171, "cdf_percent": 93.171}
+    assert [o["node_type"] for o in r["ops"]][:2] == [
+        "Fully Connected (NC, PF32) GEMM",
+        "LiteRT::Run[buffer registration]",
+    ]
+    assert r["ops"][0] == {
+        "node_type": "Fully Connected (NC, PF32) GEMM",
+        "count": 1,
+        "avg_ms": 0.382,
+        "percent": 93.171,
+        "cdf_percent": 93.171,
+    }
     gemm = next(n for n in r["op_nodes"] if n["node_type"].startswith("Fully Connected"))
     assert gemm["name"] == "Delegate/Fully Connected (NC, PF32) GEMM:1" and gemm["first_ms"] == 0.538
     assert r["warnings"] == []
@@ -234,10 +277,18 @@ def test_litert_compiled_model_benchmark():
 def test_classic_op_profile_skips_the_initialisation_tables():
     r = parse_benchmark_output((DATA / "tflite_op_profile_classic.txt").read_text(), op_profile=True)
     assert r["mean_ms"] == pytest.approx(2950.34) and "p5_ms" not in r  # an older build: no percentiles
-    assert [o["node_type"] for o in r["ops"]] == ["CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "SOFTMAX", "SQUEEZE"]
+    assert [o["node_type"] for o in r["ops"]] == [
+        "CONV_2D",
+        "DEPTHWISE_CONV_2D",
+        "AVERAGE_POOL_2D",
+        "SOFTMAX",
+        "SQUEEZE",
+    ]
     assert r["ops"][0]["count"] == 15 and r["ops"][0]["avg_ms"] == pytest.approx(2651.853)
     assert len(r["op_nodes"]) == 31 and r["op_nodes"][0]["name"] == "[MobilenetV1/MobilenetV1/Conv2d_0/Relu6]:0"
-    assert r["op_nodes"][0]["avg_ms"] == pytest.approx(60.957) and "AllocateTensors" not in {n["node_type"] for n in r["op_nodes"]}
+    assert r["op_nodes"][0]["avg_ms"] == pytest.approx(60.957) and "AllocateTensors" not in {
+        n["node_type"] for n in r["op_nodes"]
+    }
 
 
 def test_run_order_only_gives_summed_node_types_and_says_so():
@@ -245,16 +296,18 @@ def test_run_order_only_gives_summed_node_types_and_says_so():
     text = (DATA / "tflite_op_profile_classic.txt").read_text()
     cut = re.sub(r"=+ Summary by node type =+\n(?:\t.*\n)+", "", text)
     r = parse_benchmark_output(cut, op_profile=True)
-    assert r["warnings"] == ["the op profile has no 'Summary by node type' table: the per-type rows are sums of its "
-                             "'Run Order' table"]
+    assert r["warnings"] == [
+        "the op profile has no 'Summary by node type' table: the per-type rows are sums of its 'Run Order' table"
+    ]
     conv = next(o for o in r["ops"] if o["node_type"] == "CONV_2D")
     assert conv["count"] == 15 and conv["avg_ms"] == pytest.approx(2651.853, abs=0.01)
     none = parse_benchmark_output((DATA / "tflite_2.20_cpu_ti.txt").read_text(), op_profile=True)
     assert none["ops"] == [] and "printed no op-profiling table" in none["warnings"][0]
 
 
-@pytest.mark.parametrize("name", ["tflite_2.20_xnnpack_ti.txt", "tflite_2.20_cpu_ti.txt",
-                                  "litert_compiled_model_profiler.txt"])
+@pytest.mark.parametrize(
+    "name", ["tflite_2.20_xnnpack_ti.txt", "tflite_2.20_cpu_ti.txt", "litert_compiled_model_profiler.txt"]
+)
 def test_phases_of_published_outputs_stamped_line_by_line(name):
     """Each published output, stamped as the device's shell loop stamps it (boot-clock seconds,
     10 ms ticks): the timed runs start at the second 'Running benchmark for at least' line and
@@ -262,15 +315,20 @@ def test_phases_of_published_outputs_stamped_line_by_line(name):
     from edgeseg.device.parse import benchmark_phases, unstamp
 
     lines = (Path(__file__).parent / "data/benchmark_model" / name).read_text().splitlines()
-    stamped_text = "\n".join(f"{100 + i * 0.01:.2f} {line}" for i, line in enumerate(lines)) + "\n123.45 __EDGESEG_RC__ 0"
+    stamped_text = (
+        "\n".join(f"{100 + i * 0.01:.2f} {line}" for i, line in enumerate(lines)) + "\n123.45 __EDGESEG_RC__ 0"
+    )
     plain, stamped, rc = unstamp(stamped_text)
     assert rc == 0 and plain.splitlines() == lines
     parsed = parse_benchmark_output(plain)
     phases, why = benchmark_phases(stamped)  # no runs x latency check: the stamps here are synthetic
     assert why is None, why
     running = [i for i, line in enumerate(lines) if "Running benchmark for at least" in line]
-    first_stat = next(i for i, line in enumerate(lines) if i > running[-1] and
-                      re.sub(r"^(INFO|VERBOSE): (\[[^\]]*\]\s*)?", "", line).strip().startswith("count="))
+    first_stat = next(
+        i
+        for i, line in enumerate(lines)
+        if i > running[-1] and re.sub(r"^(INFO|VERBOSE): (\[[^\]]*\]\s*)?", "", line).strip().startswith("count=")
+    )
     assert phases["timed_start"] == pytest.approx(100 + running[-1] * 0.01)
     assert phases["warmup_start"] == pytest.approx(100 + running[-2] * 0.01)
     assert phases["timed_end"] == pytest.approx(100 + first_stat * 0.01)

@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-
 from conftest import camvid_root
+
 from edgeseg.config import IGNORE
 from edgeseg.data.formats import CAMVID_CLASSES, open_dataset
 from edgeseg.data.pipeline import load_split
@@ -12,7 +12,8 @@ pytestmark = pytest.mark.realdata
 
 ROOT = camvid_root()
 needs_camvid = pytest.mark.skipif(
-    ROOT is None, reason="CamVid not found: set EDGESEG_CAMVID or place it at ../shared/datasets/camvid")
+    ROOT is None, reason="CamVid not found: set EDGESEG_CAMVID or place it at ../shared/datasets/camvid"
+)
 
 
 @needs_camvid

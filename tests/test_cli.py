@@ -6,10 +6,9 @@ import sys
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import save
 
 from edgeseg.cli import main
-
-from conftest import save
 
 
 def run(*args):
@@ -30,13 +29,25 @@ print('LOADED', loaded)
 
 
 def test_light_commands_do_not_import_tensorflow(tmp_path, segnet_dataset):
-    args = [["--help"], ["data", "--help"], ["train", "--help"], ["quantize", "--help"], ["bench", "--help"],
-            ["quickstart", "--help"], ["data", "synth", str(tmp_path / "s"), "--count", "2", "--size", "16x16"],
-            ["data", "inspect", str(segnet_dataset)], ["bench", str(tmp_path / "nope.tflite")],
-            ["devices", "list"], ["devices", "show", "pixel"], ["deploy", "--help"], ["report", str(tmp_path)],
-            ["info", str(tmp_path), "--delegates"]]  # refused before TensorFlow loads (it took 30 s)
-    out = subprocess.run([sys.executable, "-c", NO_TF_PROBE.format(args=args)], capture_output=True, text=True,
-                         timeout=120)
+    args = [
+        ["--help"],
+        ["data", "--help"],
+        ["train", "--help"],
+        ["quantize", "--help"],
+        ["bench", "--help"],
+        ["quickstart", "--help"],
+        ["data", "synth", str(tmp_path / "s"), "--count", "2", "--size", "16x16"],
+        ["data", "inspect", str(segnet_dataset)],
+        ["bench", str(tmp_path / "nope.tflite")],
+        ["devices", "list"],
+        ["devices", "show", "pixel"],
+        ["deploy", "--help"],
+        ["report", str(tmp_path)],
+        ["info", str(tmp_path), "--delegates"],
+    ]  # refused before TensorFlow loads (it took 30 s)
+    out = subprocess.run(
+        [sys.executable, "-c", NO_TF_PROBE.format(args=args)], capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     assert "LOADED []" in out.stdout
 
@@ -72,7 +83,9 @@ def test_bench_rejects_non_tflite(tmp_path):
     bad.write_bytes(b"<html>404 not found</html>")
     res = run("bench", str(bad), "--device", "host")
     assert res.exit_code == 1
-    assert res.output.startswith(f"Error: {bad} is not a TFLite model (no 'TFL3' identifier in its first 8 bytes, 26 bytes long)")
+    assert res.output.startswith(
+        f"Error: {bad} is not a TFLite model (no 'TFL3' identifier in its first 8 bytes, 26 bytes long)"
+    )
 
 
 def test_quantize_needs_a_recipe(tmp_path):
@@ -84,7 +97,10 @@ def test_quantize_needs_a_recipe(tmp_path):
 def test_quantize_on_a_folder_that_is_not_a_run(tmp_path):
     res = run("quantize", str(tmp_path), "--int8")
     assert res.exit_code == 1
-    assert res.output == f"Error: {tmp_path} is not a training run (no config.json); train one with `edgeseg train --out {tmp_path}`\n"
+    assert (
+        res.output
+        == f"Error: {tmp_path} is not a training run (no config.json); train one with `edgeseg train --out {tmp_path}`\n"
+    )
 
 
 def test_train_refuses_to_overwrite_a_run(tmp_path, segnet_dataset):
@@ -97,8 +113,9 @@ def test_train_refuses_to_overwrite_a_run(tmp_path, segnet_dataset):
 @pytest.mark.e2e
 def test_train_with_bad_mask_names_the_file(tmp_path, segnet_dataset):
     save(segnet_dataset / "trainannot" / "img0.png", np.full((8, 12), 40, np.uint8), mode="L")
-    res = run("train", "--data", str(segnet_dataset), "--out", str(tmp_path / "r"), "--input-size", "16x16",
-              "--epochs", "1")
+    res = run(
+        "train", "--data", str(segnet_dataset), "--out", str(tmp_path / "r"), "--input-size", "16x16", "--epochs", "1"
+    )
     assert res.exit_code == 1
     assert "trainannot/img0.png has class id(s) [40] outside the class list (0-10 and ignore index 11)" in res.output
     assert not (tmp_path / "r").exists()

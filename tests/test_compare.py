@@ -15,31 +15,71 @@ from edgeseg.reporting.tables import write_report
 
 
 def lat(median, p90=None, p95=None, delegate="xnnpack", device="host", artifact="tiny_int8", status="ok"):
-    return {"artifact": artifact, "recipe": "int8", "device": device, "delegate": delegate, "median_ms": median,
-            "p90_ms": p90, "p95_ms": p95, "runs": 100, "status": status, "threads": 2}
+    return {
+        "artifact": artifact,
+        "recipe": "int8",
+        "device": device,
+        "delegate": delegate,
+        "median_ms": median,
+        "p90_ms": p90,
+        "p95_ms": p95,
+        "runs": 100,
+        "status": status,
+        "threads": 2,
+    }
 
 
 def power(energy, err, delegate="gpu", device="Pixel 8"):
-    return {"artifact": "tiny_int8", "device": device, "delegate": delegate, "energy_mj_per_inference": energy,
-            "energy_mj_err": err, "status": "ok"}
+    return {
+        "artifact": "tiny_int8",
+        "device": device,
+        "delegate": delegate,
+        "energy_mj_per_inference": energy,
+        "energy_mj_err": err,
+        "status": "ok",
+    }
 
 
 def report(tmp_path, name, latency, miou=0.5, pw=None):
-    quality = [{"artifact": "tiny_int8", "recipe": "int8", "dataset": "lanes", "split": "val", "images": 10,
-                "miou": miou}]
+    quality = [
+        {"artifact": "tiny_int8", "recipe": "int8", "dataset": "lanes", "split": "val", "images": 10, "miou": miou}
+    ]
     return str(write_report(tmp_path, name, latency, quality, power=pw))
 
 
 def test_an_injected_20_percent_slowdown_is_a_named_breach(tmp_path):
-    base = report(tmp_path, "base", [lat(10.0, p90=10.4), lat(20.0, p95=21.0, delegate="gpu", device="Pixel 8")],
-                  pw=[power(5.0, 0.1)])
-    new = report(tmp_path, "new", [lat(12.0, p90=12.5), lat(20.1, p95=21.2, delegate="gpu", device="Pixel 8")],
-                 pw=[power(5.05, 0.1)])
-    res = CliRunner().invoke(main, ["report", "--compare", base, new, "--fail-if", "median_ms>+5%",
-                                    "--fail-if", "miou<-0.005", "--fail-if", "energy_mj>+10%"])
+    base = report(
+        tmp_path,
+        "base",
+        [lat(10.0, p90=10.4), lat(20.0, p95=21.0, delegate="gpu", device="Pixel 8")],
+        pw=[power(5.0, 0.1)],
+    )
+    new = report(
+        tmp_path,
+        "new",
+        [lat(12.0, p90=12.5), lat(20.1, p95=21.2, delegate="gpu", device="Pixel 8")],
+        pw=[power(5.05, 0.1)],
+    )
+    res = CliRunner().invoke(
+        main,
+        [
+            "report",
+            "--compare",
+            base,
+            new,
+            "--fail-if",
+            "median_ms>+5%",
+            "--fail-if",
+            "miou<-0.005",
+            "--fail-if",
+            "energy_mj>+10%",
+        ],
+    )
     assert res.exit_code == 1, res.output
-    assert ("breach: median_ms>+5%: tiny_int8 on host/xnnpack: 10.0 ms -> 12.0 ms (+2 ms, +20.0%, noise ±0.5 ms)"
-            in res.output)
+    assert (
+        "breach: median_ms>+5%: tiny_int8 on host/xnnpack: 10.0 ms -> 12.0 ms (+2 ms, +20.0%, noise ±0.5 ms)"
+        in res.output
+    )
     assert res.output.count("breach: ") == 1  # the GPU row moved within its p95 spread and its energy error
     assert "1 breach(es) of median_ms>+5%, miou<-0.005, energy_mj>+10%" in res.output
     py = edgeseg.compare(edgeseg.CompareConfig(base, new, fail_if=("median_ms>+5%",)))
@@ -52,8 +92,9 @@ def test_two_measurements_of_the_same_artifact_are_the_same(tmp_path):
     """A 6% higher median within the rows' tail spread is `same`, never `slower`: no breach of +5%."""
     base = report(tmp_path, "a", [lat(10.0, p90=11.0)])
     new = report(tmp_path, "b", [lat(10.6, p90=11.6)])
-    res = CliRunner().invoke(main, ["report", "--compare", base, new, "--fail-if", "median_ms>+5%",
-                                    "--fail-if", "miou<-0.005"])
+    res = CliRunner().invoke(
+        main, ["report", "--compare", base, new, "--fail-if", "median_ms>+5%", "--fail-if", "miou<-0.005"]
+    )
     assert res.exit_code == 0, res.output
     assert "no breach of median_ms>+5%, miou<-0.005" in res.output
     row = edgeseg.compare(edgeseg.CompareConfig(base, new)).rows[0]
@@ -64,8 +105,21 @@ def test_two_measurements_of_the_same_artifact_are_the_same(tmp_path):
 def test_absolute_budget_and_quality_drop(tmp_path):
     base = report(tmp_path, "a", [lat(10.0, p90=10.2)], miou=0.50)
     new = report(tmp_path, "b", [lat(10.1, p90=10.3)], miou=0.49)
-    res = CliRunner().invoke(main, ["report", "--compare", base, new, "--fail-if", "median_ms>10",
-                                    "--fail-if", "miou<-0.005", "--fail-if", "median_ms>+5%"])
+    res = CliRunner().invoke(
+        main,
+        [
+            "report",
+            "--compare",
+            base,
+            new,
+            "--fail-if",
+            "median_ms>10",
+            "--fail-if",
+            "miou<-0.005",
+            "--fail-if",
+            "median_ms>+5%",
+        ],
+    )
     assert res.exit_code == 1
     assert "breach: median_ms>10: tiny_int8 on host/xnnpack: 10.0 ms -> 10.1 ms" in res.output
     assert "breach: miou<-0.005: tiny_int8 on host/xnnpack: 0.5000 -> 0.4900 (-0.01" in res.output
@@ -74,21 +128,43 @@ def test_absolute_budget_and_quality_drop(tmp_path):
 
 
 def test_energy_beyond_its_uncertainty_and_a_row_that_now_fails(tmp_path):
-    base = report(tmp_path, "a", [lat(20.0, p95=20.5, delegate="gpu", device="Pixel 8"),
-                                  lat(30.0, p95=31.0, delegate="nnapi", device="Pixel 8")], pw=[power(5.0, 0.1)])
-    new = report(tmp_path, "b", [lat(20.0, p95=20.5, delegate="gpu", device="Pixel 8"),
-                                 lat(None, delegate="nnapi", device="Pixel 8", status="failed")], pw=[power(6.0, 0.1)])
+    base = report(
+        tmp_path,
+        "a",
+        [
+            lat(20.0, p95=20.5, delegate="gpu", device="Pixel 8"),
+            lat(30.0, p95=31.0, delegate="nnapi", device="Pixel 8"),
+        ],
+        pw=[power(5.0, 0.1)],
+    )
+    new = report(
+        tmp_path,
+        "b",
+        [
+            lat(20.0, p95=20.5, delegate="gpu", device="Pixel 8"),
+            lat(None, delegate="nnapi", device="Pixel 8", status="failed"),
+        ],
+        pw=[power(6.0, 0.1)],
+    )
     res = edgeseg.compare(edgeseg.CompareConfig(base, new, fail_if=("energy_mj>+10%",)))
-    assert [b.split(":")[0] for b in res.breaches] == ["energy_mj>+10%", "tiny_int8 on Pixel 8/nnapi was measured in "
-                                                       "the base report and failed in the new one"]
+    assert [b.split(":")[0] for b in res.breaches] == [
+        "energy_mj>+10%",
+        "tiny_int8 on Pixel 8/nnapi was measured in the base report and failed in the new one",
+    ]
     assert [r["verdict"] for r in res.rows] == ["more energy", "failed"]
 
 
-@pytest.mark.parametrize("rule, message", [
-    ("latency>5", "expected METRIC>VALUE or METRIC<VALUE with METRIC one of median_ms, energy_mj, miou, device_miou"),
-    ("median_ms>5%", "a percentage is a change; give its sign (median_ms>+5%)"),
-    ("median_ms=5", "expected METRIC>VALUE"),
-])
+@pytest.mark.parametrize(
+    "rule, message",
+    [
+        (
+            "latency>5",
+            "expected METRIC>VALUE or METRIC<VALUE with METRIC one of median_ms, energy_mj, miou, device_miou",
+        ),
+        ("median_ms>5%", "a percentage is a change; give its sign (median_ms>+5%)"),
+        ("median_ms=5", "expected METRIC>VALUE"),
+    ],
+)
 def test_bad_rules_are_usage_errors(rule, message, tmp_path):
     with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)").replace("+", r"\+")):
         parse_rule(rule)
@@ -120,20 +196,52 @@ def measured(phone, tmp_path, tiny_tflite, name, median_us, p95_us):
     """One `edgeseg bench --device` of the tiny model whose benchmark_model measured ``median_us``."""
     binary = tmp_path / f"benchmark_model_{name}"
     text = MEASURED_BENCHMARK_MODEL.replace("#!/bin/sh", phone.sandbox.shebang, 1)
-    for k, v in {"FIRST": median_us + 900, "MEDIAN": median_us, "MIN": median_us - 600, "MAX": p95_us + 300,
-                 "P95": p95_us}.items():
+    for k, v in {
+        "FIRST": median_us + 900,
+        "MEDIAN": median_us,
+        "MIN": median_us - 600,
+        "MAX": p95_us + 300,
+        "P95": p95_us,
+    }.items():
         text = text.replace(f"@{k}@", str(v))
     binary.write_text(text)
     profile = tmp_path / "phone.toml"
-    profile.write_text("\n".join([
-        'name = "loopback"', 'transport = "tcp"', f'address = "127.0.0.1:{phone.port}"',
-        'runner = "benchmark_model"', "threads = 2", 'work_dir = "/data/local/tmp/edgeseg"',
-        "[delegates.xnnpack]", 'flags = ["--use_xnnpack=true"]', "[power]", 'source = "none"']) + "\n")
-    res = CliRunner().invoke(main, ["bench", str(tiny_tflite), "--device", str(profile), "--delegate", "xnnpack",
-                                    "--benchmark-binary", str(binary), "--reports", str(tmp_path / name), "--json"],
-                             catch_exceptions=False)
+    profile.write_text(
+        "\n".join(
+            [
+                'name = "loopback"',
+                'transport = "tcp"',
+                f'address = "127.0.0.1:{phone.port}"',
+                'runner = "benchmark_model"',
+                "threads = 2",
+                'work_dir = "/data/local/tmp/edgeseg"',
+                "[delegates.xnnpack]",
+                'flags = ["--use_xnnpack=true"]',
+                "[power]",
+                'source = "none"',
+            ]
+        )
+        + "\n"
+    )
+    res = CliRunner().invoke(
+        main,
+        [
+            "bench",
+            str(tiny_tflite),
+            "--device",
+            str(profile),
+            "--delegate",
+            "xnnpack",
+            "--benchmark-binary",
+            str(binary),
+            "--reports",
+            str(tmp_path / name),
+            "--json",
+        ],
+        catch_exceptions=False,
+    )
     assert res.exit_code == 0, res.output
-    return json.loads(res.output[res.output.index("{"): res.output.rindex("}") + 1])["report"]
+    return json.loads(res.output[res.output.index("{") : res.output.rindex("}") + 1])["report"]
 
 
 @pytest.mark.e2e

@@ -51,8 +51,11 @@ def test_decode_output_dequantizes_and_refuses_a_truncated_file():
     y = np.arange(24, dtype=np.int8).reshape(1, 2, 3, 4)
     got = decode_output(y.tobytes(), _Stub(), (0, 24), "frame 0")
     assert got.shape == (2, 3, 4) and got[0, 0, 1] == pytest.approx((1 + 3) * 0.5)
-    with pytest.raises(DeviceError, match=r"frame 0 is truncated: 10 bytes but the model's outputs are 24 bytes "
-                                          r"\(output \[1, 2, 3, 4\] int8\)"):
+    with pytest.raises(
+        DeviceError,
+        match=r"frame 0 is truncated: 10 bytes but the model's outputs are 24 bytes "
+        r"\(output \[1, 2, 3, 4\] int8\)",
+    ):
         decode_output(y.tobytes()[:10], _Stub(), (0, 24), "frame 0")
     # a second output before ours: the file holds both, in output order (benchmark_model's OutputSaver)
     both = b"\x00" * 8 + y.tobytes()
@@ -89,15 +92,36 @@ def lanes_artifacts(tmp_path_factory):
     """A tiny run on synthetic lanes (32x48, 1 epoch) exported to float32 and int8."""
     root = tmp_path_factory.mktemp("deveval")
     runner = CliRunner()
-    assert runner.invoke(main, ["data", "synth", str(root / "lanes"), "--count", "20", "--size", "32x48"]).exit_code == 0
-    res = runner.invoke(main, ["train", "--data", str(root / "lanes"), "--out", str(root / "run"), "--epochs", "1",
-                               "--input-size", "32x48", "--depth", "2", "--base", "4", "--batch", "4"])
+    assert (
+        runner.invoke(main, ["data", "synth", str(root / "lanes"), "--count", "20", "--size", "32x48"]).exit_code == 0
+    )
+    res = runner.invoke(
+        main,
+        [
+            "train",
+            "--data",
+            str(root / "lanes"),
+            "--out",
+            str(root / "run"),
+            "--epochs",
+            "1",
+            "--input-size",
+            "32x48",
+            "--depth",
+            "2",
+            "--base",
+            "4",
+            "--batch",
+            "4",
+        ],
+    )
     assert res.exit_code == 0, res.output
     arts = {}
     for recipe, extra in (("float32", []), ("int8", ["--num-calib", "8"])):
         out = root / f"tiny_{recipe}.tflite"
-        res = runner.invoke(main, ["quantize", str(root / "run"), f"--{recipe}", "--no-lint", "--out", str(out),
-                                   *extra])
+        res = runner.invoke(
+            main, ["quantize", str(root / "run"), f"--{recipe}", "--no-lint", "--out", str(out), *extra]
+        )
         assert res.exit_code == 0, res.output
         arts[recipe] = out
     return arts, root / "lanes"
@@ -125,21 +149,51 @@ def double(tmp_path, mode="ok") -> Path:
 
 
 def profile(tmp_path, port, runner="benchmark_model", binary=None, name="loopeval") -> Path:
-    lines = [f'name = "{name}"', 'transport = "tcp"', f'address = "127.0.0.1:{port}"', f'runner = "{runner}"',
-             f'python = "{sys.executable}"', "threads = 2", 'work_dir = "/data/local/tmp/edgeseg"',
-             *([f'benchmark_binary = "{binary}"'] if binary else []),
-             "[delegates.cpu]", "[delegates.xnnpack]", "[delegates.gpu]",
-             "[delegates.npu]", 'runner = "litert"', 'soc = "SM8650"', "[power]", 'source = "none"']
+    lines = [
+        f'name = "{name}"',
+        'transport = "tcp"',
+        f'address = "127.0.0.1:{port}"',
+        f'runner = "{runner}"',
+        f'python = "{sys.executable}"',
+        "threads = 2",
+        'work_dir = "/data/local/tmp/edgeseg"',
+        *([f'benchmark_binary = "{binary}"'] if binary else []),
+        "[delegates.cpu]",
+        "[delegates.xnnpack]",
+        "[delegates.gpu]",
+        "[delegates.npu]",
+        'runner = "litert"',
+        'soc = "SM8650"',
+        "[power]",
+        'source = "none"',
+    ]
     path = tmp_path / f"{name}.toml"
     path.write_text("\n".join(lines) + "\n")
     return path
 
 
 def run_eval(art, data, prof, delegates, tmp_path, *extra):
-    res = CliRunner().invoke(main, ["eval", str(art), "--device", str(prof), "--delegate", delegates, "--data",
-                                    str(data), "--frames", "4", "--reports", str(tmp_path / "reports"), "--json",
-                                    *extra], catch_exceptions=False)
-    out = json.loads(res.output[res.output.index("{"): res.output.rindex("}") + 1])
+    res = CliRunner().invoke(
+        main,
+        [
+            "eval",
+            str(art),
+            "--device",
+            str(prof),
+            "--delegate",
+            delegates,
+            "--data",
+            str(data),
+            "--frames",
+            "4",
+            "--reports",
+            str(tmp_path / "reports"),
+            "--json",
+            *extra,
+        ],
+        catch_exceptions=False,
+    )
+    out = json.loads(res.output[res.output.index("{") : res.output.rindex("}") + 1])
     return res, out, {(r["where"], r["delegate"]): r for r in out["rows"]}
 
 
@@ -154,8 +208,10 @@ def test_device_miou_is_the_hosts_through_benchmark_model_files(lanes_artifacts,
     assert host["frames"] == 4 and host["status"] == "ok"
     for d in ("xnnpack", "gpu"):
         r = rows[("device", d)]
-        print(f"{recipe} {d}: device mIoU {r['miou']:.6f} vs host {host['miou']:.6f}, agreement "
-              f"{r['argmax_agreement']:.4f}, max |diff| {r['max_abs_diff']:.3g}")
+        print(
+            f"{recipe} {d}: device mIoU {r['miou']:.6f} vs host {host['miou']:.6f}, agreement "
+            f"{r['argmax_agreement']:.4f}, max |diff| {r['max_abs_diff']:.3g}"
+        )
         assert r["status"] == "ok" and r["device"] == "Loopback Phone" and r["frames"] == 4
         assert abs(r["miou"] - host["miou"]) < 0.001 and r["miou_delta_vs_host"] == pytest.approx(0, abs=0.001)
         assert r["argmax_agreement"] == 1.0 and r["max_abs_diff"] < 1e-3
@@ -165,9 +221,20 @@ def test_device_miou_is_the_hosts_through_benchmark_model_files(lanes_artifacts,
     folder = Path(out["report"])
     q = list(csv.DictReader(open(folder / "quality.csv")))
     assert [(r["where"], r["delegate"], r["status"]) for r in q] == [
-        ("host", "xnnpack", "ok"), ("device", "xnnpack", "ok"), ("device", "gpu", "ok"), ("device", "npu", "unsupported")]
-    assert {"miou_delta_vs_host", "argmax_agreement", "max_abs_diff", "mean_abs_diff", "seconds", "reason",
-            "iou_main_lane"} <= set(q[0])
+        ("host", "xnnpack", "ok"),
+        ("device", "xnnpack", "ok"),
+        ("device", "gpu", "ok"),
+        ("device", "npu", "unsupported"),
+    ]
+    assert {
+        "miou_delta_vs_host",
+        "argmax_agreement",
+        "max_abs_diff",
+        "mean_abs_diff",
+        "seconds",
+        "reason",
+        "iou_main_lane",
+    } <= set(q[0])
     run = json.loads((folder / "run.json").read_text())
     assert run["eval"]["frames"] == {"frames": 4, "pushed": 4, "reused": 0}
     assert (folder / "report.html").is_file() and list(folder.glob("disagree_*.png"))
@@ -189,20 +256,31 @@ def test_a_delegate_with_wrong_numerics_is_diverged(lanes_artifacts, phone, tmp_
     res, out, rows = run_eval(arts["float32"], lanes, prof, "gpu", tmp_path)
     assert res.exit_code == 1, res.output
     r = rows[("device", "gpu")]
-    print(f"swapped channels: device mIoU {r['miou']:.4f} vs host {rows[('host', 'xnnpack')]['miou']:.4f}, "
-          f"agreement {r['argmax_agreement']:.4f}")
+    print(
+        f"swapped channels: device mIoU {r['miou']:.4f} vs host {rows[('host', 'xnnpack')]['miou']:.4f}, "
+        f"agreement {r['argmax_agreement']:.4f}"
+    )
     assert r["status"] == "diverged" and r["argmax_agreement"] < 0.99
     assert "argmax agreement with the host" in r["reason"] and "< 0.99" in r["reason"]
     assert f"diverged: tiny_float32 on gpu: {r['reason']}" in res.output
 
 
 @pytest.mark.e2e
-@pytest.mark.parametrize("mode, message", [
-    ("truncate", r"the output file of frame 0 \(eval/out/[0-9a-f]{8}/xnnpack/000000.bin\) is truncated: \d+ bytes but the "
-                 r"model's outputs are \d+ bytes \(output \[1, 32, 48, 6\] float32\)"),
-    ("missing", r"no output file for frame 0 \(/data/local/tmp/edgeseg/eval/out/[0-9a-f]{8}/xnnpack/000000.bin\): the runner "
-                r"exited 0 but wrote nothing there"),
-])
+@pytest.mark.parametrize(
+    "mode, message",
+    [
+        (
+            "truncate",
+            r"the output file of frame 0 \(eval/out/[0-9a-f]{8}/xnnpack/000000.bin\) is truncated: \d+ bytes but the "
+            r"model's outputs are \d+ bytes \(output \[1, 32, 48, 6\] float32\)",
+        ),
+        (
+            "missing",
+            r"no output file for frame 0 \(/data/local/tmp/edgeseg/eval/out/[0-9a-f]{8}/xnnpack/000000.bin\): the runner "
+            r"exited 0 but wrote nothing there",
+        ),
+    ],
+)
 def test_broken_output_files_are_failed_rows(lanes_artifacts, phone, tmp_path, mode, message):
     arts, lanes = lanes_artifacts
     prof = profile(tmp_path, phone.port, binary=double(tmp_path, mode))
@@ -222,20 +300,29 @@ def test_input_files_of_the_wrong_dtype_or_shape_are_refused(lanes_artifacts, ph
     prof = profile(tmp_path, phone.port, binary=double(tmp_path))
     # int8 model, the frames on the phone written as float32: 4x the bytes benchmark_model expects
     real = dev.push_frames
-    monkeypatch.setattr(dev, "push_frames", lambda s, frames, where: real(
-        s, [np.frombuffer(b, np.int8).astype(np.float32).tobytes() for b in frames], where))
+    monkeypatch.setattr(
+        dev,
+        "push_frames",
+        lambda s, frames, where: real(
+            s, [np.frombuffer(b, np.int8).astype(np.float32).tobytes() for b in frames], where
+        ),
+    )
     res, out, rows = run_eval(arts["int8"], lanes, prof, "xnnpack", tmp_path)
     r = rows[("device", "xnnpack")]
     assert res.exit_code == 1 and r["status"] == "failed"
     assert "frame 000000.bin: benchmark_model exit status 134" in r["reason"]
-    assert __import__("re").search(r"The size of eval/in/[0-9a-f]{16}/000000.bin is 18432 bytes. It should be 4608 bytes.", r["reason"])
+    assert __import__("re").search(
+        r"The size of eval/in/[0-9a-f]{16}/000000.bin is 18432 bytes. It should be 4608 bytes.", r["reason"]
+    )
     monkeypatch.undo()
     # the wrong shape: benchmark_model resizes the input to it, and the file no longer fits
     monkeypatch.setattr(dev, "TensorIo", lambda i, o, f, n, shape, sig: TensorIo(i, o, f, n, (1, 16, 48, 3), sig))
     res, out, rows = run_eval(arts["int8"], lanes, prof, "xnnpack", tmp_path)
     r = rows[("device", "xnnpack")]
     assert res.exit_code == 1 and r["status"] == "failed"
-    assert __import__("re").search(r"The size of eval/in/[0-9a-f]{16}/000000.bin is 4608 bytes. It should be 2304 bytes.", r["reason"])
+    assert __import__("re").search(
+        r"The size of eval/in/[0-9a-f]{16}/000000.bin is 4608 bytes. It should be 2304 bytes.", r["reason"]
+    )
 
 
 @pytest.mark.e2e
@@ -253,9 +340,24 @@ def test_python_board_runner_feeds_files_and_says_what_it_cannot_run(lanes_artif
     assert gpu["status"] == "unsupported" and "Python runner runs cpu and xnnpack only" in gpu["reason"]
     assert "unsupported: tiny_float32 on gpu" in res.output
     # without --json: the table, the reasons and the report folder
-    res = CliRunner().invoke(main, ["eval", str(arts["float32"]), "--device", str(prof), "--delegate", "cpu,gpu",
-                                    "--data", str(lanes), "--frames", "2", "--reports", str(tmp_path / "reports")],
-                             catch_exceptions=False)
+    res = CliRunner().invoke(
+        main,
+        [
+            "eval",
+            str(arts["float32"]),
+            "--device",
+            str(prof),
+            "--delegate",
+            "cpu,gpu",
+            "--data",
+            str(lanes),
+            "--frames",
+            "2",
+            "--reports",
+            str(tmp_path / "reports"),
+        ],
+        catch_exceptions=False,
+    )
     assert res.exit_code == 0, res.output
     assert "argmax_agreement" in res.output and "diverged: argmax agreement < 0.99 or |mIoU delta| > 0.01" in res.output
     assert "unsupported: tiny_float32 on gpu: the Python runner runs" in res.output and "report: " in res.output
@@ -282,6 +384,6 @@ def test_frame_progress_lines_arrive_in_any_chunks():
     fp = FrameProgress(said.append, "xnnpack", every_s=1e9)
     text = "".join(f"@@frame {k}/20\n" for k in range(1, 21)).encode() + b"@@frame 3/2"  # a torn last line waits
     for i in range(0, len(text), 7):  # the stream cuts lines anywhere
-        fp.feed(text[i:i + 7])
+        fp.feed(text[i : i + 7])
     assert [s.split("(")[0].strip() for s in said] == [f"xnnpack: frame {k}/20" for k in range(2, 21, 2)]
     assert FrameProgress.parse("@@frame x/2") == (None, None) and FrameProgress.parse("noise") == (None, None)

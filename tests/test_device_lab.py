@@ -13,9 +13,9 @@ import sys
 import time
 
 import pytest
+from adbd import AdbDaemon
 from click.testing import CliRunner
 
-from adbd import AdbDaemon
 from edgeseg.cli import main
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(shutil.which("adb") is None, reason="Debian's adb is not installed")]
@@ -50,8 +50,12 @@ def lab(tmp_path, monkeypatch):
     home.mkdir()
     port = free_port()
     env = {**os.environ, "HOME": str(home)}
-    server = subprocess.Popen([ADB, "-a", "-P", str(port), "nodaemon", "server"], env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [ADB, "-a", "-P", str(port), "nodaemon", "server"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     phones = []
     try:
         wait_listening(LAB_HOST, port)
@@ -80,8 +84,17 @@ def lab(tmp_path, monkeypatch):
 
 
 def lab_profile(tmp_path, name, serial, adb_server=None):
-    lines = [f'name = "{name}"', 'transport = "adb-server"', f'serial = "{serial}"', 'runner = "python"',
-             f'python = "{sys.executable}"', "threads = 1", "[delegates.cpu]", "[power]", 'source = "none"']
+    lines = [
+        f'name = "{name}"',
+        'transport = "adb-server"',
+        f'serial = "{serial}"',
+        'runner = "python"',
+        f'python = "{sys.executable}"',
+        "threads = 1",
+        "[delegates.cpu]",
+        "[power]",
+        'source = "none"',
+    ]
     if adb_server:
         lines.insert(2, f'adb_server = "{adb_server}"')
     path = tmp_path / f"{name}.toml"
@@ -90,12 +103,15 @@ def lab_profile(tmp_path, name, serial, adb_server=None):
 
 
 def bench(args, tmp_path):
-    return CliRunner().invoke(main, ["bench", *args, "--runs", "3", "--min-secs", "0.2", "--no-power",
-                                     "--reports", str(tmp_path / "r"), "--json"], catch_exceptions=False)
+    return CliRunner().invoke(
+        main,
+        ["bench", *args, "--runs", "3", "--min-secs", "0.2", "--no-power", "--reports", str(tmp_path / "r"), "--json"],
+        catch_exceptions=False,
+    )
 
 
 def rows_of(res):
-    return json.loads(res.output[res.output.index("{"): res.output.rindex("}") + 1])["rows"]
+    return json.loads(res.output[res.output.index("{") : res.output.rindex("}") + 1])["rows"]
 
 
 def test_the_lab_server_from_the_profile(lab, tiny_tflite, tmp_path):
@@ -105,7 +121,9 @@ def test_the_lab_server_from_the_profile(lab, tiny_tflite, tmp_path):
     assert res.exit_code == 0, res.output
     rows = rows_of(res)
     assert {(r["device"], r["serial"], r["model"], r["status"]) for r in rows} == {
-        ("lab-a", "LAB0", "Lab 0", "ok"), ("lab-b", "LAB1", "Lab 1", "ok")}
+        ("lab-a", "LAB0", "Lab 0", "ok"),
+        ("lab-b", "LAB1", "Lab 1", "ok"),
+    }
     assert "note: started the adb server" not in res.output  # edgeseg never starts one on another machine
 
 
@@ -143,9 +161,11 @@ def test_a_serial_no_device_has_fails_at_once_listing_the_attached(lab, tiny_tfl
     took = time.monotonic() - start
     assert res.exit_code == 1, res.output
     listed = ", ".join(f"{s} (device)" for s in sorted(lab["serials"]))
-    assert (f"Error: no device with serial 'NOSUCH1' is attached to the adb server at {lab['address']} "
-            f"(attached: {listed}): check --serial / ANDROID_SERIAL / the profile's serial against `adb devices`"
-            in res.output)
+    assert (
+        f"Error: no device with serial 'NOSUCH1' is attached to the adb server at {lab['address']} "
+        f"(attached: {listed}): check --serial / ANDROID_SERIAL / the profile's serial against `adb devices`"
+        in res.output
+    )
     assert took < 10, took  # before: retried for ~50 s as if a connection had dropped
 
 
@@ -154,8 +174,10 @@ def test_a_lab_server_that_does_not_answer(tmp_path):
     profile = lab_profile(tmp_path, "gone", "X", f"{LAB_HOST}:{port}")
     res = CliRunner().invoke(main, ["devices", "show", str(profile), "--probe"])
     assert res.exit_code == 1
-    assert (f"no adb server answers at {LAB_HOST}:{port} (from adb_server): start it on the lab machine with "
-            f"`adb -a -P {port} nodaemon server`") in res.output
+    assert (
+        f"no adb server answers at {LAB_HOST}:{port} (from adb_server): start it on the lab machine with "
+        f"`adb -a -P {port} nodaemon server`"
+    ) in res.output
 
 
 def test_probe_says_it_started_the_adb_server(tmp_path, monkeypatch):

@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
+from adbd import I_IDLE, V_BATT, AdbDaemon, SensorDriver, need_shell
 from click.testing import CliRunner
 
-from adbd import I_IDLE, V_BATT, AdbDaemon, SensorDriver, need_shell
 from edgeseg.cli import main
 from edgeseg.device import adbproto as P
 from edgeseg.device.deploy import deploy, ensure_file
@@ -24,6 +24,7 @@ from edgeseg.device.transport import AdbTcpConnection, DeviceAuthError, DeviceCo
 from edgeseg.errors import DeviceError
 
 pytestmark = pytest.mark.e2e
+
 
 @pytest.fixture
 def key(tmp_path):
@@ -41,11 +42,22 @@ def phone(tmp_path):
 def write_profile(tmp_path, port, **power):
     power_cfg = {"source": "battery+rails", "rate_hz": 20, "idle_secs": 1.0, **power}
     lines = [
-        'name = "loopback"', 'transport = "tcp"', f'address = "127.0.0.1:{port}"', 'runner = "python"',
-        f'python = "{sys.executable}"', 'threads = 2', 'work_dir = "/data/local/tmp/edgeseg"',
-        "[delegates.cpu]", "[delegates.xnnpack]", "[delegates.gpu]", 'flags = ["--use_gpu=true"]',
-        "[power]", *[f"{k} = {json.dumps(v)}" for k, v in power_cfg.items()],
-        "[thermal]", 'zones = ["/sys/class/thermal/thermal_zone1/temp"]', "cooldown_above_c = 80",
+        'name = "loopback"',
+        'transport = "tcp"',
+        f'address = "127.0.0.1:{port}"',
+        'runner = "python"',
+        f'python = "{sys.executable}"',
+        "threads = 2",
+        'work_dir = "/data/local/tmp/edgeseg"',
+        "[delegates.cpu]",
+        "[delegates.xnnpack]",
+        "[delegates.gpu]",
+        'flags = ["--use_gpu=true"]',
+        "[power]",
+        *[f"{k} = {json.dumps(v)}" for k, v in power_cfg.items()],
+        "[thermal]",
+        'zones = ["/sys/class/thermal/thermal_zone1/temp"]',
+        "cooldown_above_c = 80",
     ]
     path = tmp_path / "loopback.toml"
     path.write_text("\n".join(lines) + "\n")
@@ -256,15 +268,31 @@ def test_bench_with_power_matches_the_driven_trace(phone, tiny_tflite, tmp_path)
     reports = tmp_path / "reports"
     os.environ["ADB_KEY_PATH"] = str(tmp_path / "adbkey")
     try:
-        res = CliRunner().invoke(main, ["bench", str(tiny_tflite), "--device", str(profile), "--delegate",
-                                        "xnnpack,gpu", "--runs", "20", "--min-secs", "2", "--reports", str(reports),
-                                        "--json"], catch_exceptions=False)
+        res = CliRunner().invoke(
+            main,
+            [
+                "bench",
+                str(tiny_tflite),
+                "--device",
+                str(profile),
+                "--delegate",
+                "xnnpack,gpu",
+                "--runs",
+                "20",
+                "--min-secs",
+                "2",
+                "--reports",
+                str(reports),
+                "--json",
+            ],
+            catch_exceptions=False,
+        )
     finally:
         driver.stop.set()
         os.environ.pop("ADB_KEY_PATH", None)
     assert res.exit_code == 1, res.output  # the gpu row failed: the report is written, the exit status says so
     assert res.output.rstrip().endswith("error: 1 of 2 row(s) failed (tiny_fp32/gpu); the report was written")
-    out = json.loads(res.output[res.output.index("{"): res.output.rindex("}") + 1])
+    out = json.loads(res.output[res.output.index("{") : res.output.rindex("}") + 1])
     rows = {r["delegate"]: r for r in out["rows"]}
     x = rows["xnnpack"]
     assert x["status"] in ("ok", "fallback") and x["runs"] >= 20 and x["median_ms"] > 0
@@ -305,17 +333,21 @@ def test_bench_with_power_matches_the_driven_trace(phone, tiny_tflite, tmp_path)
     trace = list(csv.DictReader(open(folder / "power_trace.csv")))
     assert {r["phase"] for r in trace} >= {"idle", "init", "timed"}
     # leftover files on the device: none but the artifact, its manifest and the runner
-    assert sorted(p.name for p in work.iterdir()) == sorted([tiny_tflite.name, tiny_tflite.with_suffix(".json").name,
-                                                            "edgeseg_runner.py"])
+    assert sorted(p.name for p in work.iterdir()) == sorted(
+        [tiny_tflite.name, tiny_tflite.with_suffix(".json").name, "edgeseg_runner.py"]
+    )
 
 
-@pytest.mark.parametrize("shell, rails, source, used", [
-    ("busybox", None, "battery", "battery"),
-    ("busybox", "sysfs", "battery+rails", "rails"),
-    ("busybox", "stuck", "battery+rails", "battery"),
-    ("busybox", "hal", "battery+rails", "hal"),
-    ("toybox", "sysfs", "auto", "rails"),
-])
+@pytest.mark.parametrize(
+    "shell, rails, source, used",
+    [
+        ("busybox", None, "battery", "battery"),
+        ("busybox", "sysfs", "battery+rails", "rails"),
+        ("busybox", "stuck", "battery+rails", "battery"),
+        ("busybox", "hal", "battery+rails", "hal"),
+        ("toybox", "sysfs", "auto", "rails"),
+    ],
+)
 def test_energy_per_inference_from_each_source_on_device_shells(tmp_path, tiny_tflite, shell, rails, source, used):
     """The whole power path on a device that runs busybox ash (or mksh + toybox), with the
     gauge and rails driven from a known trace: energy per inference within 2% of its
@@ -335,21 +367,39 @@ def test_energy_per_inference_from_each_source_on_device_shells(tmp_path, tiny_t
         profile = write_profile(tmp_path, phone.port, source=source, **({"idle_secs": 3.0} if hal else {}))
         os.environ["ADB_KEY_PATH"] = str(tmp_path / "adbkey")
         try:
-            res = CliRunner().invoke(main, ["bench", str(tiny_tflite), "--device", str(profile), "--delegate", "cpu",
-                                            "--runs", "20", "--min-secs", "5" if hal else "2", "--reports",
-                                            str(tmp_path / "r"), "--json"], catch_exceptions=False)
+            res = CliRunner().invoke(
+                main,
+                [
+                    "bench",
+                    str(tiny_tflite),
+                    "--device",
+                    str(profile),
+                    "--delegate",
+                    "cpu",
+                    "--runs",
+                    "20",
+                    "--min-secs",
+                    "5" if hal else "2",
+                    "--reports",
+                    str(tmp_path / "r"),
+                    "--json",
+                ],
+                catch_exceptions=False,
+            )
         finally:
             driver.stop.set()
             os.environ.pop("ADB_KEY_PATH", None)
     assert res.exit_code == 0, res.output
-    out = json.loads(res.output[res.output.index("{"): res.output.rindex("}") + 1])
+    out = json.loads(res.output[res.output.index("{") : res.output.rindex("}") + 1])
     (row,), (pw,) = out["rows"], out["power"]
     assert pw["status"] == "ok" and pw["energy_source"] == used, pw
     expect = driver.analytic_energy_mj(pw["window_start_s"], pw["window_end_s"], switches[0], row["mean_ms"], used)
     got = pw["energy_mj_per_inference"]
-    print(f"{shell} {rails} -> {used}: {got:.4f} +- {pw['energy_mj_err']:.4f} mJ vs analytic {expect:.4f} mJ "
-          f"({got / expect - 1:+.2%}); readings idle/timed: gauge {pw['gauge_samples_idle']}/{pw['gauge_samples_run']}"
-          f", counter {pw['counter_readings_idle']}/{pw['counter_readings_run']}")
+    print(
+        f"{shell} {rails} -> {used}: {got:.4f} +- {pw['energy_mj_err']:.4f} mJ vs analytic {expect:.4f} mJ "
+        f"({got / expect - 1:+.2%}); readings idle/timed: gauge {pw['gauge_samples_idle']}/{pw['gauge_samples_run']}"
+        f", counter {pw['counter_readings_idle']}/{pw['counter_readings_run']}"
+    )
     assert got == pytest.approx(expect, rel=0.02)
     if rails == "stuck":
         assert pw["source_note"].startswith("rails: its energy counters did not advance")
@@ -363,18 +413,36 @@ def test_a_power_run_without_any_source_is_a_failed_row_and_exit_1(phone, tiny_t
     (phone.sandbox.root / "sys/class/power_supply/battery/current_now").unlink()  # the gauge is not readable
     os.environ["ADB_KEY_PATH"] = str(tmp_path / "adbkey")
     try:
-        res = CliRunner().invoke(main, ["bench", str(tiny_tflite), "--device", str(profile), "--delegate", "cpu",
-                                        "--runs", "3", "--min-secs", "0", "--reports", str(tmp_path / "r"), "--json"],
-                                 catch_exceptions=False)
+        res = CliRunner().invoke(
+            main,
+            [
+                "bench",
+                str(tiny_tflite),
+                "--device",
+                str(profile),
+                "--delegate",
+                "cpu",
+                "--runs",
+                "3",
+                "--min-secs",
+                "0",
+                "--reports",
+                str(tmp_path / "r"),
+                "--json",
+            ],
+            catch_exceptions=False,
+        )
     finally:
         os.environ.pop("ADB_KEY_PATH", None)
     assert res.exit_code == 1, res.output
-    out = json.loads(res.output[res.output.index("{"): res.output.rindex("}") + 1])
+    out = json.loads(res.output[res.output.index("{") : res.output.rindex("}") + 1])
     assert out["rows"][0]["status"] in ("ok", "fallback")  # latency was measured
     (pw,) = out["power"]
     assert pw["status"] == "failed" and pw["energy_mj_per_inference"] is None
-    assert pw["error"] == ("no power source gave samples: battery: /sys/class/power_supply/battery/current_now is not "
-                           "readable or not a number")
+    assert pw["error"] == (
+        "no power source gave samples: battery: /sys/class/power_supply/battery/current_now is not "
+        "readable or not a number"
+    )
     assert "warning: no usable power source on this device" in res.output
     assert res.output.rstrip().endswith("error: 1 of 1 power row(s) failed; the report was written")
     power_csv = list(csv.DictReader(open(Path(out["report"]) / "power.csv")))
@@ -496,8 +564,7 @@ def test_battery_only_energy_and_charging_warning(phone, tiny_tflite, tmp_path):
 
         said = []
         with session_for(profile, tmp_path / "adbkey") as s:
-            res = bench_device(s, [tiny_tflite], ["cpu"], runs=10, min_secs=1.5, say=said.append,
-                               allow_charging=True)
+            res = bench_device(s, [tiny_tflite], ["cpu"], runs=10, min_secs=1.5, say=said.append, allow_charging=True)
     finally:
         driver.stop.set()
     (pw,) = res["power"]
@@ -505,7 +572,9 @@ def test_battery_only_energy_and_charging_warning(phone, tiny_tflite, tmp_path):
     assert pw["note"] == "measured while charging (--allow-charging): battery status is 'Charging'"
     assert any("battery status is 'Charging'" in m and "power-blocking adapter" in m for m in said)
     # battery gauge only: sampled at 20 Hz, so the window means are estimates of the integral
-    expect = driver.analytic_energy_mj(pw["window_start_s"], pw["window_end_s"], switches[0], res["latency"][0]["mean_ms"])
+    expect = driver.analytic_energy_mj(
+        pw["window_start_s"], pw["window_end_s"], switches[0], res["latency"][0]["mean_ms"]
+    )
     assert pw["energy_mj_per_inference"] == pytest.approx(expect, rel=0.02)
 
 
@@ -518,9 +587,24 @@ def test_report_command_writes_plots_and_html(phone, tiny_tflite, tmp_path):
     driver.thread.start()
     os.environ["ADB_KEY_PATH"] = str(tmp_path / "adbkey")
     try:
-        r = CliRunner().invoke(main, ["bench", str(tiny_tflite), "--device", str(profile), "--delegate", "cpu,xnnpack",
-                                      "--runs", "5", "--min-secs", "0.5", "--reports", str(reports)],
-                               catch_exceptions=False)
+        r = CliRunner().invoke(
+            main,
+            [
+                "bench",
+                str(tiny_tflite),
+                "--device",
+                str(profile),
+                "--delegate",
+                "cpu,xnnpack",
+                "--runs",
+                "5",
+                "--min-secs",
+                "0.5",
+                "--reports",
+                str(reports),
+            ],
+            catch_exceptions=False,
+        )
         assert r.exit_code == 0, r.output
         r = CliRunner().invoke(main, ["deploy", str(tiny_tflite), "--device", str(profile)], catch_exceptions=False)
         assert r.exit_code == 0 and "already on the device (same sha256)" in r.output
@@ -645,8 +729,10 @@ def test_init_heavy_gpu_row_integrates_the_timed_runs_only(tmp_path, tiny_tflite
     assert len(switches) == 1
     expect = driver.analytic_energy_mj(pw["window_start_s"], pw["window_end_s"], switches[0], row["mean_ms"])
     got, err = pw["energy_mj_per_inference"], pw["energy_mj_err"]
-    print(f"{shell} init-heavy gpu -> {pw['energy_source']}: {got:.4f} +- {err:.4f} mJ vs analytic {expect:.4f} mJ "
-          f"({got / expect - 1:+.2%}); window {pw['window_end_s'] - pw['window_start_s']:.2f} s")
+    print(
+        f"{shell} init-heavy gpu -> {pw['energy_source']}: {got:.4f} +- {err:.4f} mJ vs analytic {expect:.4f} mJ "
+        f"({got / expect - 1:+.2%}); window {pw['window_end_s'] - pw['window_start_s']:.2f} s"
+    )
     assert got == pytest.approx(expect, rel=0.02)
     assert pw["window_end_s"] - pw["window_start_s"] >= 2.0  # the timed runs' 2.03 s (more on a busy host)
     # after the 0.5 s warm-up (less the driver's lag in seeing it start), never from the process start
@@ -663,14 +749,28 @@ def test_benchmark_model_runner_rows_and_ops(phone, tiny_tflite, tmp_path):
     binary.write_text(FAKE_BENCHMARK_MODEL.replace("#!/bin/sh", phone.sandbox.shebang, 1))  # the device's shell
     lines = write_profile(tmp_path, phone.port, source="none").read_text()
     lines = lines.replace('runner = "python"', 'runner = "benchmark_model"').replace(
-        "[delegates.xnnpack]", '[delegates.xnnpack]\nflags = ["--use_xnnpack=true"]\n[delegates.nnapi]\n'
-        'flags = ["--use_nnapi=true"]\naccelerator = "google-edgetpu"\n[delegates.hexagon]\nflags = ["--use_hexagon=true"]')
+        "[delegates.xnnpack]",
+        '[delegates.xnnpack]\nflags = ["--use_xnnpack=true"]\n[delegates.nnapi]\n'
+        'flags = ["--use_nnapi=true"]\naccelerator = "google-edgetpu"\n[delegates.hexagon]\nflags = ["--use_hexagon=true"]',
+    )
     profile = tmp_path / "bm.toml"
     profile.write_text(lines)
     os.environ["ADB_KEY_PATH"] = str(tmp_path / "adbkey")
     try:
-        args = ["bench", str(tiny_tflite), "--device", str(profile), "--delegate", "xnnpack,gpu,nnapi,hexagon",
-                "--benchmark-binary", str(binary), "--op-profile", "--reports", str(tmp_path / "r"), "--json"]
+        args = [
+            "bench",
+            str(tiny_tflite),
+            "--device",
+            str(profile),
+            "--delegate",
+            "xnnpack,gpu,nnapi,hexagon",
+            "--benchmark-binary",
+            str(binary),
+            "--op-profile",
+            "--reports",
+            str(tmp_path / "r"),
+            "--json",
+        ]
         res = CliRunner().invoke(main, args, catch_exceptions=False)
         assert res.exit_code == 1, res.output  # the hexagon row failed
         assert "error: 1 of 4 row(s) failed (tiny_fp32/hexagon); the report was written" in res.output
@@ -679,14 +779,16 @@ def test_benchmark_model_runner_rows_and_ops(phone, tiny_tflite, tmp_path):
         assert phone.pushes_started == pushes  # binary, model and manifest were already there
     finally:
         os.environ.pop("ADB_KEY_PATH", None)
-    out = json.loads(res.output[res.output.index("{"): res.output.rindex("}") + 1])
+    out = json.loads(res.output[res.output.index("{") : res.output.rindex("}") + 1])
     rows = {r["delegate"]: r for r in out["rows"]}
     assert rows["xnnpack"]["status"] == "fallback" and rows["xnnpack"]["delegated_ops"] == 41
     assert rows["xnnpack"]["total_ops"] == 50 and rows["xnnpack"]["partitions"] == 9
     assert rows["xnnpack"]["mean_ms"] == pytest.approx(55.0432) and rows["xnnpack"]["runner"] == "benchmark_model"
     # what the output lacked is said in the row, not silently filled in
-    assert rows["xnnpack"]["note"] == ("the op profile has no 'Run Order' table: no per-node times, only the per-type "
-                                       "summary; median_ms is the mean: this benchmark_model prints no percentiles")
+    assert rows["xnnpack"]["note"] == (
+        "the op profile has no 'Run Order' table: no per-node times, only the per-type "
+        "summary; median_ms is the mean: this benchmark_model prints no percentiles"
+    )
     assert "note: the op profile has no 'Run Order' table" in res.output
     assert rows["gpu"]["status"] == "ok" and rows["gpu"]["init_ms"] == pytest.approx(870.557)
     assert rows["nnapi"]["status"] == "fallback" and rows["nnapi"]["delegated_ops"] == 0
@@ -696,10 +798,13 @@ def test_benchmark_model_runner_rows_and_ops(phone, tiny_tflite, tmp_path):
     assert "--nnapi_accelerator_name=google-edgetpu" in nnapi_call and "--enable_op_profiling=true" in nnapi_call
     assert "--num_threads=2" in nnapi_call and f"/data/local/tmp/edgeseg/{tiny_tflite.name} " in nnapi_call
     ops = list(csv.DictReader(open(Path(out["report"]) / "ops.csv")))
-    assert [(o["delegate"], o["node_type"]) for o in ops] == [("xnnpack", "TfLiteXNNPackDelegate"),
-                                                              ("xnnpack", "RESIZE_NEAREST_NEIGHBOR")]
-    assert json.loads(res2.output[res2.output.index("{"): res2.output.rindex("}") + 1])["rows"][0]["mean_ms"] == \
-        pytest.approx(55.0432)
+    assert [(o["delegate"], o["node_type"]) for o in ops] == [
+        ("xnnpack", "TfLiteXNNPackDelegate"),
+        ("xnnpack", "RESIZE_NEAREST_NEIGHBOR"),
+    ]
+    assert json.loads(res2.output[res2.output.index("{") : res2.output.rindex("}") + 1])["rows"][0][
+        "mean_ms"
+    ] == pytest.approx(55.0432)
 
 
 def test_device_lost_mid_sweep_keeps_the_rows_and_writes_the_report(phone, tiny_tflite, tmp_path):
@@ -720,15 +825,32 @@ def test_device_lost_mid_sweep_keeps_the_rows_and_writes_the_report(phone, tiny_
     bench_mod.split_sections = pull_the_plug_after_first
     os.environ["ADB_KEY_PATH"] = str(tmp_path / "adbkey")
     try:
-        res = CliRunner().invoke(main, ["bench", str(tiny_tflite), str(second), "--device", str(profile),
-                                        "--delegate", "cpu,xnnpack", "--runs", "3", "--min-secs", "0.2",
-                                        "--reports", str(tmp_path / "r"), "--json"], catch_exceptions=False)
+        res = CliRunner().invoke(
+            main,
+            [
+                "bench",
+                str(tiny_tflite),
+                str(second),
+                "--device",
+                str(profile),
+                "--delegate",
+                "cpu,xnnpack",
+                "--runs",
+                "3",
+                "--min-secs",
+                "0.2",
+                "--reports",
+                str(tmp_path / "r"),
+                "--json",
+            ],
+            catch_exceptions=False,
+        )
     finally:
         bench_mod.split_sections = real
         os.environ.pop("ADB_KEY_PATH", None)
     assert res.exit_code == 1, res.output
     assert "error: 3 of 4 row(s) failed (" in res.output and "; the report was written" in res.output
-    out = json.loads(res.output[res.output.index("{"): res.output.rindex("}") + 1])
+    out = json.loads(res.output[res.output.index("{") : res.output.rindex("}") + 1])
     statuses = [(r["artifact"], r["delegate"], r["status"]) for r in out["rows"]]
     assert statuses[0] == ("tiny_fp32", "cpu", "ok")
     assert [s[2] for s in statuses[1:]] == ["failed", "failed", "failed"]
@@ -752,19 +874,42 @@ def test_pta_artifact_benches_each_configuration_on_the_device_and_select_reads_
         f.write_bytes(tiny_tflite.read_bytes())
         write_manifest(f, model="unet-pta", recipe="float32", pta={"configs": [c]})
     configs = {c: {"file": f"pta_int8_{c}.tflite"} for c in ("LLL", "HHH", "BBB")}
-    write_manifest(multi, model="unet-pta", recipe="float32", pta={"signatures": list(configs), "configs": configs},
-                   quality={"syn:val": {"signatures": {"LLL": {"miou": 0.4}, "HHH": {"miou": 0.5}, "BBB": {"miou": 0.6}}}})
+    write_manifest(
+        multi,
+        model="unet-pta",
+        recipe="float32",
+        pta={"signatures": list(configs), "configs": configs},
+        quality={"syn:val": {"signatures": {"LLL": {"miou": 0.4}, "HHH": {"miou": 0.5}, "BBB": {"miou": 0.6}}}},
+    )
     profile = write_profile(tmp_path, phone.port, source="none")
     reports = tmp_path / "reports"
     os.environ["ADB_KEY_PATH"] = str(tmp_path / "adbkey")
     try:
-        res = CliRunner().invoke(main, ["bench", str(multi), "--device", str(profile), "--delegate", "xnnpack",
-                                        "--runs", "3", "--min-secs", "0", "--reports", str(reports), "--json"],
-                                 catch_exceptions=False)
+        res = CliRunner().invoke(
+            main,
+            [
+                "bench",
+                str(multi),
+                "--device",
+                str(profile),
+                "--delegate",
+                "xnnpack",
+                "--runs",
+                "3",
+                "--min-secs",
+                "0",
+                "--reports",
+                str(reports),
+                "--json",
+            ],
+            catch_exceptions=False,
+        )
     finally:
         os.environ.pop("ADB_KEY_PATH", None)
     assert res.exit_code == 1, res.output  # BBB's row failed
-    rows = {r["artifact"]: r for r in json.loads(res.output[res.output.index("{"): res.output.rindex("}") + 1])["rows"]}
+    rows = {
+        r["artifact"]: r for r in json.loads(res.output[res.output.index("{") : res.output.rindex("}") + 1])["rows"]
+    }
     assert set(rows) == {f"{multi.stem}:{c}" for c in configs}
     for c in ("LLL", "HHH"):
         assert rows[f"{multi.stem}:{c}"]["status"] in ("ok", "fallback") and rows[f"{multi.stem}:{c}"]["total_ops"] > 0
@@ -773,8 +918,10 @@ def test_pta_artifact_benches_each_configuration_on_the_device_and_select_reads_
     work = phone.sandbox.root / "data/local/tmp/edgeseg"
     assert {"pta_int8_LLL.tflite", "pta_int8_HHH.tflite"} <= {p.name for p in work.iterdir()}
     budget = max(rows[f"{multi.stem}:{c}"]["median_ms"] for c in ("LLL", "HHH")) * 10
-    r = CliRunner().invoke(main, ["select", str(multi), "--device", "loopback", "--budget-ms", str(budget),
-                                  "--report", str(reports), "--json"])
+    r = CliRunner().invoke(
+        main,
+        ["select", str(multi), "--device", "loopback", "--budget-ms", str(budget), "--report", str(reports), "--json"],
+    )
     assert r.exit_code == 0, r.output
     out = json.loads(r.output)
     assert out["chosen"]["artifact"] == f"{multi.stem}:HHH"  # BBB has the best mIoU but failed on the device
@@ -785,8 +932,10 @@ def test_a_daemon_that_never_answers_is_not_called_an_auth_problem(tmp_path, key
         d.mute = True
         with pytest.raises(DeviceConnectionError) as err:
             AdbTcpConnection.connect("127.0.0.1", d.port, key, connect_timeout=1.0, auth_timeout=30.0)
-    assert str(err.value).startswith(f"127.0.0.1:{d.port} accepted the TCP connection but said nothing for 1 s: it is "
-                                     "not an adbd, or the adbd is hung")
+    assert str(err.value).startswith(
+        f"127.0.0.1:{d.port} accepted the TCP connection but said nothing for 1 s: it is "
+        "not an adbd, or the adbd is hung"
+    )
     assert "adb key" not in str(err.value) and not isinstance(err.value, DeviceAuthError)
 
 
@@ -795,8 +944,10 @@ def test_learned_facts_are_keyed_by_serial_or_fingerprint_never_the_profile(tmp_
     from edgeseg.device.session import known_device, remember_device
 
     assert device_key({"serial": "ABC123", "fingerprint": "f"}, None) == "ABC123"
-    assert device_key({"serial": "", "fingerprint": "mediatek/k6989v1_64/k6989:14/UP1A/1:user/release-keys"}, None) \
+    assert (
+        device_key({"serial": "", "fingerprint": "mediatek/k6989v1_64/k6989:14/UP1A/1:user/release-keys"}, None)
         == "mediatek/k6989v1_64/k6989:14/UP1A/1:user/release-keys"
+    )
     assert device_key({"serial": "", "fingerprint": ""}, "emulator-5554") == "emulator-5554"
     assert device_key({"serial": "", "fingerprint": ""}, None) is None
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
@@ -812,16 +963,21 @@ def test_nnapi_accelerators_of_a_device_without_serial_go_under_its_fingerprint(
         binary.write_text(FAKE_BENCHMARK_MODEL.replace("#!/bin/sh", phone.sandbox.shebang, 1))
         lines = write_profile(tmp_path, phone.port, source="none").read_text()
         lines = lines.replace('runner = "python"', 'runner = "benchmark_model"').replace(
-            "[delegates.xnnpack]", '[delegates.nnapi]\nflags = ["--use_nnapi=true"]\n[delegates.xnnpack]')
+            "[delegates.xnnpack]", '[delegates.nnapi]\nflags = ["--use_nnapi=true"]\n[delegates.xnnpack]'
+        )
         profile = tmp_path / "mtk.toml"
         profile.write_text(lines.replace('name = "loopback"', 'name = "dimensity"'))
         from edgeseg.device.bench import bench_device
 
         with session_for(profile, tmp_path / "adbkey") as s:
-            bench_device(s, [tiny_tflite], ["nnapi"], runs=3, min_secs=0, with_power=False,
-                         benchmark_binary=str(binary))
+            bench_device(
+                s, [tiny_tflite], ["nnapi"], runs=3, min_secs=0, with_power=False, benchmark_binary=str(binary)
+            )
     cache = json.loads((tmp_path / "cache/edgeseg/devices.json").read_text())
-    assert list(cache) == [fingerprint] and cache[fingerprint]["nnapi_accelerators"] == ["ipuadaptor", "nnapi-reference"]
+    assert list(cache) == [fingerprint] and cache[fingerprint]["nnapi_accelerators"] == [
+        "ipuadaptor",
+        "nnapi-reference",
+    ]
 
 
 # -- the official benchmark_model, fetched once ------------------------------------------------
@@ -850,13 +1006,15 @@ def binary_server(tmp_path):
     server.server_close()
 
 
-def test_bench_fetches_the_official_binary_once_and_records_it(phone, tiny_tflite, tmp_path, binary_server, monkeypatch):
+def test_bench_fetches_the_official_binary_once_and_records_it(
+    phone, tiny_tflite, tmp_path, binary_server, monkeypatch
+):
     from edgeseg.device.binaries import BINARIES, GCS
     from edgeseg.fileio import sha256_file
 
     root, base, requests = binary_server
     url = BINARIES[("benchmark_model", "android-arm64")].url
-    served = root / url[len(GCS) + 1:]
+    served = root / url[len(GCS) + 1 :]
     served.parent.mkdir(parents=True)
     served.write_text(FAKE_BENCHMARK_MODEL.replace("#!/bin/sh", phone.sandbox.shebang, 1))
     monkeypatch.setenv("EDGESEG_BINARY_MIRROR", base)
@@ -864,17 +1022,32 @@ def test_bench_fetches_the_official_binary_once_and_records_it(phone, tiny_tflit
     monkeypatch.setenv("ADB_KEY_PATH", str(tmp_path / "adbkey"))
     lines = write_profile(tmp_path, phone.port, source="none").read_text()
     profile = tmp_path / "pixel-like.toml"
-    profile.write_text(lines.replace('runner = "python"', 'runner = "benchmark_model"')
-                       .replace("[delegates.xnnpack]", '[delegates.xnnpack]\nflags = ["--use_xnnpack=true"]'))
-    args = ["bench", str(tiny_tflite), "--device", str(profile), "--delegate", "xnnpack", "--reports",
-            str(tmp_path / "r"), "--json"]
+    profile.write_text(
+        lines.replace('runner = "python"', 'runner = "benchmark_model"').replace(
+            "[delegates.xnnpack]", '[delegates.xnnpack]\nflags = ["--use_xnnpack=true"]'
+        )
+    )
+    args = [
+        "bench",
+        str(tiny_tflite),
+        "--device",
+        str(profile),
+        "--delegate",
+        "xnnpack",
+        "--reports",
+        str(tmp_path / "r"),
+        "--json",
+    ]
     res = CliRunner().invoke(main, args, catch_exceptions=False)
     assert res.exit_code == 0, res.output
     cached = tmp_path / "cache/edgeseg/bin/android-arm64/benchmark_model"
     assert cached.read_bytes() == served.read_bytes() and os.access(cached, os.X_OK)
     assert "benchmark_model: downloaded official build for arm64-v8a (" + url in res.output
-    run = json.loads((Path(json.loads(res.output[res.output.index("{"): res.output.rindex("}") + 1])["report"])
-                      / "run.json").read_text())
+    run = json.loads(
+        (
+            Path(json.loads(res.output[res.output.index("{") : res.output.rindex("}") + 1])["report"]) / "run.json"
+        ).read_text()
+    )
     assert run["device"]["benchmark_binary"]["url"] == url  # the public URL, even when fetched from a mirror
     assert run["device"]["benchmark_binary"]["sha256"] == sha256_file(served)
     assert len(requests) == 1
@@ -899,11 +1072,15 @@ def test_offline_says_where_to_put_a_copy_and_then_uses_it(phone, tiny_tflite, t
     res = CliRunner().invoke(main, args)
     cached = tmp_path / "cache/edgeseg/bin/android-arm64/benchmark_model"
     assert res.exit_code == 1
-    assert res.output.startswith("Error: cannot download https://storage.googleapis.com/tensorflow-nightly-public/prod/"
-                                 "tensorflow/release/lite/tools/nightly/latest/android_aarch64_benchmark_model (")
-    assert (f"Without network access here: download that URL on a machine that has it (the list of builds: "
-            f"https://ai.google.dev/edge/litert/models/measurement), copy the file to {cached} and run the command "
-            "again, or pass --benchmark-binary PATH") in res.output
+    assert res.output.startswith(
+        "Error: cannot download https://storage.googleapis.com/tensorflow-nightly-public/prod/"
+        "tensorflow/release/lite/tools/nightly/latest/android_aarch64_benchmark_model ("
+    )
+    assert (
+        f"Without network access here: download that URL on a machine that has it (the list of builds: "
+        f"https://ai.google.dev/edge/litert/models/measurement), copy the file to {cached} and run the command "
+        "again, or pass --benchmark-binary PATH"
+    ) in res.output
     assert not cached.exists() and not list(cached.parent.glob("*.part"))
     cached.write_text(FAKE_BENCHMARK_MODEL.replace("#!/bin/sh", phone.sandbox.shebang, 1))  # the user's copy
     res = CliRunner().invoke(main, args)
@@ -919,35 +1096,67 @@ def test_litert_npu_row_runs_the_compiled_model_with_the_dispatch_library(phone,
 
     published = (Path(__file__).parent / "data/benchmark_model/litert_compiled_model_profiler.txt").read_text()
     runner = tmp_path / "litert_benchmark_model"
-    runner.write_text(f"{phone.sandbox.shebang}\necho \"$@\" >> \"$(dirname \"$0\")/.litert_calls\"\n"
-                      f"cat <<'OUT'\n{published}OUT\n")
+    runner.write_text(
+        f'{phone.sandbox.shebang}\necho "$@" >> "$(dirname "$0")/.litert_calls"\ncat <<\'OUT\'\n{published}OUT\n'
+    )
     lib = tmp_path / "libLiteRtDispatch_MediaTek.so"
     lib.write_bytes(b"\x7fELF" + bytes(60))
     folder = tmp_path / "arts"
     folder.mkdir()
     art = folder / "m_int8.tflite"
     art.write_bytes(tiny_tflite.read_bytes())
-    write_manifest(art, **{k: v for k, v in (read_manifest(tiny_tflite) or {}).items() if k in ("model", "recipe", "classes")})
+    write_manifest(
+        art, **{k: v for k, v in (read_manifest(tiny_tflite) or {}).items() if k in ("model", "recipe", "classes")}
+    )
     compiled = folder / "m_int8_MediaTek_MT6989.tflite"  # as `edgeseg compile --soc MT6989` names it
     compiled.write_bytes(tiny_tflite.read_bytes())
-    write_manifest(compiled, model="resunet", recipe="float32", compiled={
-        "soc": "MT6989", "manufacturer": "MediaTek", "target_id": "MediaTek_MT6989", "ops_compiled": 45,
-        "ops_total": 45, "partitions": 1, "ops_left_on_cpu": {}, "fully_compiled": True, "source": art.name})
+    write_manifest(
+        compiled,
+        model="resunet",
+        recipe="float32",
+        compiled={
+            "soc": "MT6989",
+            "manufacturer": "MediaTek",
+            "target_id": "MediaTek_MT6989",
+            "ops_compiled": 45,
+            "ops_total": 45,
+            "partitions": 1,
+            "ops_left_on_cpu": {},
+            "fully_compiled": True,
+            "source": art.name,
+        },
+    )
     lines = write_profile(tmp_path, phone.port, source="none").read_text()
     lines = lines.replace('runner = "python"', f'runner = "benchmark_model"\nlitert_benchmark_binary = "{runner}"')
-    lines = lines.replace("[delegates.cpu]", f'[delegates.litert-npu]\nrunner = "litert"\nsoc = "MT6989"\n'
-                          f'dispatch_libs = ["{lib}"]\n[delegates.cpu]')
+    lines = lines.replace(
+        "[delegates.cpu]",
+        f'[delegates.litert-npu]\nrunner = "litert"\nsoc = "MT6989"\ndispatch_libs = ["{lib}"]\n[delegates.cpu]',
+    )
     profile = tmp_path / "mtk.toml"
     profile.write_text(lines)
     os.environ["ADB_KEY_PATH"] = str(tmp_path / "adbkey")
     try:
-        res = CliRunner().invoke(main, ["bench", str(art), "--device", str(profile), "--delegate", "litert-npu",
-                                        "--runs", "10", "--reports", str(tmp_path / "r"), "--json"],
-                                 catch_exceptions=False)
+        res = CliRunner().invoke(
+            main,
+            [
+                "bench",
+                str(art),
+                "--device",
+                str(profile),
+                "--delegate",
+                "litert-npu",
+                "--runs",
+                "10",
+                "--reports",
+                str(tmp_path / "r"),
+                "--json",
+            ],
+            catch_exceptions=False,
+        )
     finally:
         os.environ.pop("ADB_KEY_PATH", None)
     assert res.exit_code == 0, res.output
-    (row,) = json.loads(res.output[res.output.index("{"): res.output.rindex("}") + 1])["rows"]
+    (row,) = json.loads(res.output[res.output.index("{") : res.output.rindex("}") + 1])["rows"]
     assert row["status"] == "ok" and row["runner"] == "litert benchmark_model (CompiledModel)"
     assert (row["delegated_ops"], row["total_ops"], row["partitions"]) == (45, 45, 1)
     assert row["mean_ms"] == pytest.approx(0.46) and row["median_ms"] == pytest.approx(0.462)
@@ -955,22 +1164,43 @@ def test_litert_npu_row_runs_the_compiled_model_with_the_dispatch_library(phone,
     assert (work / compiled.name).read_bytes() == compiled.read_bytes()
     assert (work / "dispatch/libLiteRtDispatch_MediaTek.so").read_bytes() == lib.read_bytes()
     (call,) = (work / ".litert_calls").read_text().replace(str(phone.sandbox.root), "").splitlines()
-    for flag in (f"--graph=/data/local/tmp/edgeseg/{compiled.name}", "--use_npu=true", "--use_cpu=false",
-                 "--require_full_delegation=true", "--dispatch_library_path=/data/local/tmp/edgeseg/dispatch"):
+    for flag in (
+        f"--graph=/data/local/tmp/edgeseg/{compiled.name}",
+        "--use_npu=true",
+        "--use_cpu=false",
+        "--require_full_delegation=true",
+        "--dispatch_library_path=/data/local/tmp/edgeseg/dispatch",
+    ):
         assert flag in call.split()
     # without a compiled copy: a failed row that says how to make one
     compiled.unlink()
     os.environ["ADB_KEY_PATH"] = str(tmp_path / "adbkey")
     try:
-        res = CliRunner().invoke(main, ["bench", str(art), "--device", str(profile), "--delegate", "litert-npu",
-                                        "--runs", "3", "--reports", str(tmp_path / "r"), "--json"])
+        res = CliRunner().invoke(
+            main,
+            [
+                "bench",
+                str(art),
+                "--device",
+                str(profile),
+                "--delegate",
+                "litert-npu",
+                "--runs",
+                "3",
+                "--reports",
+                str(tmp_path / "r"),
+                "--json",
+            ],
+        )
     finally:
         os.environ.pop("ADB_KEY_PATH", None)
     assert res.exit_code == 1
-    (row,) = json.loads(res.output[res.output.index("{"): res.output.rindex("}") + 1])["rows"]
-    assert row["status"] == "failed" and row["error"] == (f"no copy of m_int8.tflite compiled for MT6989 beside it: run "
-                                                          f"`edgeseg compile {art} --soc MT6989` first (it needs the "
-                                                          "vendor's compiler SDK)")
+    (row,) = json.loads(res.output[res.output.index("{") : res.output.rindex("}") + 1])["rows"]
+    assert row["status"] == "failed" and row["error"] == (
+        f"no copy of m_int8.tflite compiled for MT6989 beside it: run "
+        f"`edgeseg compile {art} --soc MT6989` first (it needs the "
+        "vendor's compiler SDK)"
+    )
 
 
 # -- Ctrl-C during a device bench ----------------------------------------------------------------
@@ -1019,9 +1249,24 @@ def test_ctrl_c_during_a_device_bench_stops_the_device_side_and_exits_130(tmp_pa
         threading.Thread(target=interrupt_when_running, daemon=True).start()
         os.environ["ADB_KEY_PATH"] = str(tmp_path / "adbkey")
         try:
-            res = CliRunner().invoke(main, ["bench", str(tiny_tflite), "--device", str(profile), "--delegate", "cpu",
-                                            "--benchmark-binary", str(binary), "--runs", "5", "--reports",
-                                            str(reports)], catch_exceptions=False)
+            res = CliRunner().invoke(
+                main,
+                [
+                    "bench",
+                    str(tiny_tflite),
+                    "--device",
+                    str(profile),
+                    "--delegate",
+                    "cpu",
+                    "--benchmark-binary",
+                    str(binary),
+                    "--runs",
+                    "5",
+                    "--reports",
+                    str(reports),
+                ],
+                catch_exceptions=False,
+            )
         finally:
             driver.stop.set()
             os.environ.pop("ADB_KEY_PATH", None)
@@ -1053,9 +1298,25 @@ def test_merged_report_of_a_power_run_and_a_no_power_run_keeps_each_runs_figures
     os.environ["ADB_KEY_PATH"] = str(tmp_path / "adbkey")
     try:
         for extra in ([], ["--no-power"]):
-            r = CliRunner().invoke(main, ["bench", str(tiny_tflite), "--device", str(profile), "--delegate", "xnnpack",
-                                          "--runs", "5", "--min-secs", "0.5", "--reports", str(reports), *extra],
-                                   catch_exceptions=False)
+            r = CliRunner().invoke(
+                main,
+                [
+                    "bench",
+                    str(tiny_tflite),
+                    "--device",
+                    str(profile),
+                    "--delegate",
+                    "xnnpack",
+                    "--runs",
+                    "5",
+                    "--min-secs",
+                    "0.5",
+                    "--reports",
+                    str(reports),
+                    *extra,
+                ],
+                catch_exceptions=False,
+            )
             assert r.exit_code == 0, r.output
             time.sleep(1.1)  # report folders are named by the UTC second
     finally:

@@ -10,18 +10,27 @@ import time
 from pathlib import Path
 
 import pytest
+from adbd import AdbDaemon
 from click.testing import CliRunner
 
-from adbd import AdbDaemon
 from edgeseg.cli import main
 
 pytestmark = pytest.mark.e2e
 
 
 def phone_profile(tmp_path, name, port):
-    lines = [f'name = "{name}"', 'transport = "tcp"', f'address = "127.0.0.1:{port}"', 'runner = "python"',
-             f'python = "{sys.executable}"', "threads = 1", "[delegates.cpu]", "[delegates.xnnpack]",
-             "[power]", 'source = "none"']
+    lines = [
+        f'name = "{name}"',
+        'transport = "tcp"',
+        f'address = "127.0.0.1:{port}"',
+        'runner = "python"',
+        f'python = "{sys.executable}"',
+        "threads = 1",
+        "[delegates.cpu]",
+        "[delegates.xnnpack]",
+        "[power]",
+        'source = "none"',
+    ]
     path = tmp_path / f"{name}.toml"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -31,8 +40,10 @@ def phone_profile(tmp_path, name, port):
 def three_phones(tmp_path):
     phones = []
     for i, name in enumerate(("alpha", "beta", "gamma")):
-        d = AdbDaemon(tmp_path / name, props={"ro.serialno": f"SERIAL{i}", "ro.product.model": f"Phone {name}",
-                                              "ro.soc.model": f"SoC{i}"})
+        d = AdbDaemon(
+            tmp_path / name,
+            props={"ro.serialno": f"SERIAL{i}", "ro.product.model": f"Phone {name}", "ro.soc.model": f"SoC{i}"},
+        )
         d.start()
         phones.append((name, d, phone_profile(tmp_path, name, d.port)))
     yield phones
@@ -47,9 +58,24 @@ def _bench(args, tmp_path, key_home):
     os.environ.pop("ADB_KEY_PATH", None)
     try:
         start = time.monotonic()
-        res = CliRunner().invoke(main, ["bench", *args, "--delegate", "cpu,xnnpack", "--runs", "3", "--min-secs", "0.3",
-                                        "--no-power", "--reports", str(tmp_path / "r"), "--json"],
-                                 catch_exceptions=False)
+        res = CliRunner().invoke(
+            main,
+            [
+                "bench",
+                *args,
+                "--delegate",
+                "cpu,xnnpack",
+                "--runs",
+                "3",
+                "--min-secs",
+                "0.3",
+                "--no-power",
+                "--reports",
+                str(tmp_path / "r"),
+                "--json",
+            ],
+            catch_exceptions=False,
+        )
         return res, time.monotonic() - start
     finally:
         for k, v in old.items():
@@ -57,7 +83,7 @@ def _bench(args, tmp_path, key_home):
 
 
 def _json(output):
-    return json.loads(output[output.index("{"): output.rindex("}") + 1])
+    return json.loads(output[output.index("{") : output.rindex("}") + 1])
 
 
 def test_three_devices_one_lost_mid_sweep(three_phones, tiny_tflite, tmp_path):
@@ -94,8 +120,10 @@ def test_three_devices_one_lost_mid_sweep(three_phones, tiny_tflite, tmp_path):
     with open(Path(out["report"]) / "latency.csv") as fh:
         rows = list(csv.DictReader(fh))
     assert {(r["device"], r["serial"], r["model"], r["soc"]) for r in rows} == {
-        ("alpha", "SERIAL0", "Phone alpha", "Google SoC0"), ("beta", "SERIAL1", "Phone beta", "Google SoC1"),
-        ("gamma", "SERIAL2", "Phone gamma", "Google SoC2")}
+        ("alpha", "SERIAL0", "Phone alpha", "Google SoC0"),
+        ("beta", "SERIAL1", "Phone beta", "Google SoC1"),
+        ("gamma", "SERIAL2", "Phone gamma", "Google SoC2"),
+    }
     run = json.loads((Path(out["report"]) / "run.json").read_text())
     assert [d["label"] for d in run["device"]["devices"]] == ["alpha", "beta", "gamma"]
     assert sorted(p.name for p in (tmp_path / "home" / ".android").iterdir()) == ["adbkey", "adbkey.pub"]
@@ -113,8 +141,19 @@ def test_a_device_that_cannot_be_reached_is_its_own_failure(three_phones, tiny_t
 
 
 def test_serial_or_address_with_several_devices_is_a_usage_error(three_phones, tiny_tflite, tmp_path):
-    res = CliRunner().invoke(main, ["bench", str(tiny_tflite), "--device", str(three_phones[0][2]), "--device",
-                                    str(three_phones[1][2]), "--serial", "X"])
+    res = CliRunner().invoke(
+        main,
+        [
+            "bench",
+            str(tiny_tflite),
+            "--device",
+            str(three_phones[0][2]),
+            "--device",
+            str(three_phones[1][2]),
+            "--serial",
+            "X",
+        ],
+    )
     assert res.exit_code == 2 and "--serial names one device" in res.output
 
 

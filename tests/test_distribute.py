@@ -31,17 +31,28 @@ def test_worker_zero_is_the_chief_unless_there_is_a_chief_task():
     assert role.is_chief and role.workers == 2 and role.describe() == "chief 0 of a cluster of 2"
 
 
-@pytest.mark.parametrize("env, message", [
-    ({}, "reads the cluster from TF_CONFIG, which is not set"),
-    ({"TF_CONFIG": "{cluster"}, "TF_CONFIG is not valid JSON"),
-    ({"TF_CONFIG": "[]"}, 'TF_CONFIG needs a "cluster"'),
-    ({"TF_CONFIG": json.dumps({"cluster": {"worker": "a:1"}, "task": {"type": "worker", "index": 0}})},
-     'cluster "worker" must be a list of "host:port" strings'),
-    (tf_config(["a:1", "b:2"], 2), "is not in its cluster (worker: 2)"),
-    (tf_config(["a:1"], 0, kind="ps") | {"TF_CONFIG": json.dumps({"cluster": {"worker": ["a:1"], "ps": ["p:1"]},
-                                                                  "task": {"type": "ps", "index": 0}})},
-     "runs chief and worker tasks only"),
-])
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({}, "reads the cluster from TF_CONFIG, which is not set"),
+        ({"TF_CONFIG": "{cluster"}, "TF_CONFIG is not valid JSON"),
+        ({"TF_CONFIG": "[]"}, 'TF_CONFIG needs a "cluster"'),
+        (
+            {"TF_CONFIG": json.dumps({"cluster": {"worker": "a:1"}, "task": {"type": "worker", "index": 0}})},
+            'cluster "worker" must be a list of "host:port" strings',
+        ),
+        (tf_config(["a:1", "b:2"], 2), "is not in its cluster (worker: 2)"),
+        (
+            tf_config(["a:1"], 0, kind="ps")
+            | {
+                "TF_CONFIG": json.dumps(
+                    {"cluster": {"worker": ["a:1"], "ps": ["p:1"]}, "task": {"type": "ps", "index": 0}}
+                )
+            },
+            "runs chief and worker tasks only",
+        ),
+    ],
+)
 def test_bad_tf_config_is_a_usage_error(env, message):
     with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)")):
         role_for("multiworker", env)
@@ -70,8 +81,22 @@ def losses(run):
         return [float(r["loss"]) for r in csv.DictReader(fh)]
 
 
-TRAIN = ["--input-size", "64x96", "--depth", "2", "--base", "8", "--batch", "4", "--loss", "ce", "--seed", "5",
-         "--augment", "flip"]
+TRAIN = [
+    "--input-size",
+    "64x96",
+    "--depth",
+    "2",
+    "--base",
+    "8",
+    "--batch",
+    "4",
+    "--loss",
+    "ce",
+    "--seed",
+    "5",
+    "--augment",
+    "flip",
+]
 # The tolerance of the loss curves: batch normalisation takes its statistics over each
 # replica's 2 images instead of the global batch's 4, which moves the loss by a few percent
 # in these first steps (measured: 0.23% and 0.07%); the curves' own fall over two epochs is 11%.
@@ -79,8 +104,20 @@ LOSS_RTOL = 0.02
 
 
 def train_cmd(data, run, epochs, *extra):
-    return [sys.executable, "-m", "edgeseg.cli", "train", "--data", str(data), "--out", str(run), "--epochs",
-            str(epochs), *TRAIN, *extra]
+    return [
+        sys.executable,
+        "-m",
+        "edgeseg.cli",
+        "train",
+        "--data",
+        str(data),
+        "--out",
+        str(run),
+        "--epochs",
+        str(epochs),
+        *TRAIN,
+        *extra,
+    ]
 
 
 def run_workers(data, run, epochs, *extra):
@@ -89,8 +126,15 @@ def run_workers(data, run, epochs, *extra):
     procs = []
     for i in range(2):
         env = {**os.environ, **tf_config(workers, i), "CUDA_VISIBLE_DEVICES": ""}
-        procs.append(subprocess.Popen(train_cmd(data, run, epochs, "--strategy", "multiworker", *extra), env=env,
-                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+        procs.append(
+            subprocess.Popen(
+                train_cmd(data, run, epochs, "--strategy", "multiworker", *extra),
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
     try:
         outs = [p.communicate(timeout=600)[0] for p in procs]
     finally:
@@ -110,11 +154,20 @@ def test_two_workers_train_the_curve_of_one_process(tmp_path):
     from edgeseg.cli import main
 
     data = tmp_path / "lanes"
-    assert CliRunner().invoke(main, ["data", "synth", str(data), "--count", "24", "--size", "64x96", "--seed", "3"]
-                              ).exit_code == 0
+    assert (
+        CliRunner()
+        .invoke(main, ["data", "synth", str(data), "--count", "24", "--size", "64x96", "--seed", "3"])
+        .exit_code
+        == 0
+    )
     before = set(Path(tempfile.gettempdir()).glob("edgeseg-worker1-*"))
-    one = subprocess.run(train_cmd(data, tmp_path / "one", 2, "--strategy", "one"), capture_output=True, text=True,
-                         env={**os.environ, "CUDA_VISIBLE_DEVICES": ""}, timeout=600)
+    one = subprocess.run(
+        train_cmd(data, tmp_path / "one", 2, "--strategy", "one"),
+        capture_output=True,
+        text=True,
+        env={**os.environ, "CUDA_VISIBLE_DEVICES": ""},
+        timeout=600,
+    )
     assert one.returncode == 0, one.stderr[-3000:]
     outs = run_workers(data, tmp_path / "mw", 2)
     a, b = losses(tmp_path / "one"), losses(tmp_path / "mw")

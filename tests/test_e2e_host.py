@@ -70,8 +70,21 @@ def test_int8_flow_eval_bench_report(trained, lanes, tmp_path):
     assert json.loads(art.with_suffix(".json").read_text())["quality"]["lanes:val"]["miou"] == pytest.approx(q["miou"])
 
     reports = tmp_path / "reports"
-    res = cli("bench", art, "--device", "host", "--runs", "5", "--min-secs", "0.1", "--delegate", "xnnpack,cpu",
-              "--reports", reports, "--json")
+    res = cli(
+        "bench",
+        art,
+        "--device",
+        "host",
+        "--runs",
+        "5",
+        "--min-secs",
+        "0.1",
+        "--delegate",
+        "xnnpack,cpu",
+        "--reports",
+        reports,
+        "--json",
+    )
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
     rows = {r["delegate"]: r for r in out["rows"]}
@@ -81,8 +94,13 @@ def test_int8_flow_eval_bench_report(trained, lanes, tmp_path):
     assert x["delegated_ops"] == x["total_ops"] > 0 and x["partitions"] == 1 and x["status"] == "ok"
     assert rows["cpu"]["delegated_ops"] == 0 and rows["cpu"]["status"] == "ok"
     folder = Path(out["report"])
-    assert {p.name for p in folder.iterdir()} == {"latency.csv", "quality.csv", "per_class.csv", "summary.csv",
-                                                  "run.json"}
+    assert {p.name for p in folder.iterdir()} == {
+        "latency.csv",
+        "quality.csv",
+        "per_class.csv",
+        "summary.csv",
+        "run.json",
+    }
     summary = list(csv.DictReader(open(folder / "summary.csv")))
     assert float(summary[0]["miou"]) == pytest.approx(q["miou"], abs=1e-5)
 
@@ -137,8 +155,21 @@ def test_eval_refuses_a_dataset_with_other_classes(trained, segnet_dataset, tmp_
 
 def test_killed_run_resumes_from_last_finished_epoch(lanes, tmp_path):
     run = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "edgeseg.cli", "train", "--data", str(lanes), "--out", str(run), "--epochs", "5",
-           "--schedule", "cosine", *TINY]  # a decaying rate, to see the schedule continue after the resume
+    cmd = [
+        sys.executable,
+        "-m",
+        "edgeseg.cli",
+        "train",
+        "--data",
+        str(lanes),
+        "--out",
+        str(run),
+        "--epochs",
+        "5",
+        "--schedule",
+        "cosine",
+        *TINY,
+    ]  # a decaying rate, to see the schedule continue after the resume
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 240
     try:
@@ -176,8 +207,10 @@ def test_quantize_never_replaces_an_artifact_without_force(trained, lanes, tmp_p
     before = art.read_bytes(), art.with_suffix(".json").read_text()
     res = cli("quantize", trained, "--dynamic", "--out", art, "--no-lint")
     assert res.exit_code == 1
-    assert res.output == (f"Error: {art} already exists (its manifest holds quality measured on lanes:val): pass "
-                          "--force to replace it, or --out NEW.tflite to keep both\n")
+    assert res.output == (
+        f"Error: {art} already exists (its manifest holds quality measured on lanes:val): pass "
+        "--force to replace it, or --out NEW.tflite to keep both\n"
+    )
     assert (art.read_bytes(), art.with_suffix(".json").read_text()) == before
     res = cli("quantize", trained, "--dynamic", "--out", art, "--no-lint", "--force")
     assert res.exit_code == 0 and json.loads(art.with_suffix(".json").read_text())["recipe"] == "dynamic"
@@ -190,9 +223,11 @@ def test_eval_checks_the_manifest_and_records_only_the_training_val_split(traine
     assert manifest["training_data"] == {"root": str(lanes.resolve()), "val_split": "val"}
     res = cli("eval", art, "--data", lanes, "--split", "train")
     assert res.exit_code == 0
-    assert ("note: split 'train' is not the validation data the model was trained with "
-            f"({lanes.resolve()} [val]), so the manifest keeps its recorded quality; pass --record to store this "
-            "result there") in res.output
+    assert (
+        "note: split 'train' is not the validation data the model was trained with "
+        f"({lanes.resolve()} [val]), so the manifest keeps its recorded quality; pass --record to store this "
+        "result there"
+    ) in res.output
     assert json.loads(art.with_suffix(".json").read_text())["quality"] == {}
     assert cli("eval", art, "--data", lanes, "--split", "train", "--record").exit_code == 0
     assert list(json.loads(art.with_suffix(".json").read_text())["quality"]) == ["lanes:train"]
@@ -221,9 +256,11 @@ def test_eval_of_a_classifier_is_a_clear_error(lanes, tmp_path):
     art.write_bytes(convert(model, (32, 32), "float32", head="probabilities"))
     res = cli("eval", art, "--data", lanes)
     assert res.exit_code == 1
-    assert res.output == (f"Error: {art} outputs a tensor of shape [1, 10], not a segmentation map: edgeseg evaluates "
-                          "models whose output is per-pixel scores [1,32,32,C] or a class map [1,32,32] at the input "
-                          "size (32x32)\n")
+    assert res.output == (
+        f"Error: {art} outputs a tensor of shape [1, 10], not a segmentation map: edgeseg evaluates "
+        "models whose output is per-pixel scores [1,32,32,C] or a class map [1,32,32] at the input "
+        "size (32x32)\n"
+    )
 
 
 def test_resume_refuses_changed_options_and_reuses_the_runs_own(lanes, trained, tmp_path):
@@ -231,12 +268,27 @@ def test_resume_refuses_changed_options_and_reuses_the_runs_own(lanes, trained, 
 
     run = tmp_path / "copy"
     shutil.copytree(trained, run)
-    res = cli("train", "--data", lanes, "--out", run, "--epochs", "3", "--resume", "--lr", "0.01", "--augment", "flip",
-              *TINY[:6])
+    res = cli(
+        "train",
+        "--data",
+        lanes,
+        "--out",
+        run,
+        "--epochs",
+        "3",
+        "--resume",
+        "--lr",
+        "0.01",
+        "--augment",
+        "flip",
+        *TINY[:6],
+    )
     assert res.exit_code == 1
-    assert res.output.startswith(f"Error: cannot resume {run} with other training options (lr: run 0.001, this call "
-                                 "0.01; augment: run 'flip,brightness,scale', this call 'flip'): a resumed run must "
-                                 "train as it started. Leave those options out"), res.output
+    assert res.output.startswith(
+        f"Error: cannot resume {run} with other training options (lr: run 0.001, this call "
+        "0.01; augment: run 'flip,brightness,scale', this call 'flip'): a resumed run must "
+        "train as it started. Leave those options out"
+    ), res.output
     assert [r["epoch"] for r in csv.DictReader(open(run / "history.csv"))] == ["1", "2"]
     res = cli("train", "--data", lanes, "--out", run, "--epochs", "3", "--resume")  # only the new epoch count
     assert res.exit_code == 0, res.output
@@ -251,8 +303,11 @@ def test_a_failed_train_leaves_no_run_behind(lanes, tmp_path):
     assert not run.exists()  # no config.json that would refuse the corrected command
     res = cli("train", "--data", lanes, "--out", run, "--epochs", "1", "--input-size", "8192x8192")
     assert res.exit_code == 1
-    assert re.match(r"Error: training resunet at 8192x8192 with batch 8 needs about [\d.]+ GiB of memory but this "
-                    r"machine has [\d.]+ GiB available: lower --input-size or --batch\n", res.output), res.output
+    assert re.match(
+        r"Error: training resunet at 8192x8192 with batch 8 needs about [\d.]+ GiB of memory but this "
+        r"machine has [\d.]+ GiB available: lower --input-size or --batch\n",
+        res.output,
+    ), res.output
     assert not run.exists()
     res = cli("train", "--data", lanes, "--out", run, "--epochs", "1", *TINY)  # the corrected command just works
     assert res.exit_code == 0, res.output
@@ -269,8 +324,11 @@ def test_full_disk_is_refused_up_front_and_a_failed_write_leaves_no_temp_file(la
     run = tmp_path / "r"
     res = cli("train", "--data", lanes, "--out", run, "--epochs", "1", *TINY)
     assert res.exit_code == 1
-    assert re.match(rf"Error: not enough free disk space in {tmp_path}(/r)? for the checkpoints of {run}: about [\d,]+ MB "
-                    r"needed, 3 MB free; free some space and train again\n", res.output), res.output
+    assert re.match(
+        rf"Error: not enough free disk space in {tmp_path}(/r)? for the checkpoints of {run}: about [\d,]+ MB "
+        r"needed, 3 MB free; free some space and train again\n",
+        res.output,
+    ), res.output
     assert not run.exists()
     monkeypatch.setattr(resources.shutil, "disk_usage", real)
 
@@ -285,8 +343,10 @@ def test_full_disk_is_refused_up_front_and_a_failed_write_leaves_no_temp_file(la
     monkeypatch.setattr(loop, "_save_weights_atomic", no_space)
     res = cli("train", "--data", lanes, "--out", run, "--epochs", "1", *TINY)
     assert res.exit_code == 1
-    assert res.output.endswith(f"Error: writing the best weights of {run} failed (No space left on device); free "
-                               f"some space and continue with `edgeseg train ... --out {run} --resume`\n"), res.output
+    assert res.output.endswith(
+        f"Error: writing the best weights of {run} failed (No space left on device); free "
+        f"some space and continue with `edgeseg train ... --out {run} --resume`\n"
+    ), res.output
     assert not [p for p in run.iterdir() if p.name.startswith(".tmp")]
 
 
@@ -302,19 +362,38 @@ def test_quantize_on_a_full_disk_is_a_clear_error(trained, tmp_path, monkeypatch
     art = tmp_path / "full.tflite"
     res = cli("quantize", trained, "--float32", "--out", art, "--no-lint")
     assert res.exit_code == 1
-    assert res.output.endswith(f"Error: cannot write {art} (No space left on device); free some space or choose "
-                               "another --out, then run again\n")
+    assert res.output.endswith(
+        f"Error: cannot write {art} (No space left on device); free some space or choose "
+        "another --out, then run again\n"
+    )
     assert list(tmp_path.iterdir()) == []
 
 
 def test_ctrl_c_says_how_to_resume(lanes, tmp_path):
     run = tmp_path / "interrupted"
-    cmd = [sys.executable, "-m", "edgeseg.cli", "train", "--data", str(lanes), "--out", str(run), "--epochs", "20",
-           *TINY]
+    cmd = [
+        sys.executable,
+        "-m",
+        "edgeseg.cli",
+        "train",
+        "--data",
+        str(lanes),
+        "--out",
+        str(run),
+        "--epochs",
+        "20",
+        *TINY,
+    ]
     # SIGINT back to its default in the child: a test run started in the background of a shell
     # inherits SIGINT ignored, and Python then installs no KeyboardInterrupt handler
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     try:
         deadline = time.time() + 240
         while not (run / "ckpt" / "checkpoint").is_file():
@@ -328,25 +407,31 @@ def test_ctrl_c_says_how_to_resume(lanes, tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 130, err
     done = len(list(csv.DictReader(open(run / "history.csv"))))
-    assert f"Error: interrupted; {run} keeps {done} finished epoch(s): `edgeseg train ... --out {run} --resume` " \
-           f"continues from epoch {done + 1} (the last finished epoch is {done})" in err
+    assert (
+        f"Error: interrupted; {run} keeps {done} finished epoch(s): `edgeseg train ... --out {run} --resume` "
+        f"continues from epoch {done + 1} (the last finished epoch is {done})" in err
+    )
     assert "Traceback" not in err
 
 
 # -- ahead-of-time compilation for NPU SoCs (LiteRT compiler plugins) ----------------------------
 
-needs_openvino = pytest.mark.skipif(__import__("importlib").util.find_spec("openvino") is None,
-                                    reason="openvino is not installed (pip install -e '.[test]' installs it)")
+needs_openvino = pytest.mark.skipif(
+    __import__("importlib").util.find_spec("openvino") is None,
+    reason="openvino is not installed (pip install -e '.[test]' installs it)",
+)
 
 
 @needs_openvino
 def test_compile_for_intel_then_eval_the_compiled_model(trained, lanes, tmp_path):
     art = tmp_path / "m_int8.tflite"
-    assert cli("quantize", trained, "--int8", "--calib", lanes, "--num-calib", "20", "--out", art,
-               "--no-lint").exit_code == 0
+    assert (
+        cli("quantize", trained, "--int8", "--calib", lanes, "--num-calib", "20", "--out", art, "--no-lint").exit_code
+        == 0
+    )
     res = cli("compile", art, "--soc", "LNL", "--json")
     assert res.exit_code == 0, res.output
-    (c,) = json.loads(res.output[res.output.index("{"): res.output.rindex("}") + 1])["compiled"]
+    (c,) = json.loads(res.output[res.output.index("{") : res.output.rindex("}") + 1])["compiled"]
     compiled = Path(c["artifact"])
     assert compiled == tmp_path / "m_int8_IntelOpenVINO_LNL.tflite" and compiled.stat().st_size > art.stat().st_size
     m = json.loads(compiled.with_suffix(".json").read_text())["compiled"]
@@ -373,11 +458,15 @@ def test_compile_for_mediatek_without_its_sdk_writes_nothing(trained, lanes, tmp
     files = sorted(p.name for p in tmp_path.iterdir())
     res = cli("compile", art, "--soc", "MT6989")
     assert res.exit_code == 1
-    assert res.output.startswith("Error: compiling for MediaTek MT6989 (Dimensity 9300) needs the MediaTek NeuroPilot "
-                                 "SDK (libneuron_adapter.so), which is not installed here (")
-    assert ("With network access: pip install ai-edge-litert-sdk-mediatek (it downloads the SDK from the vendor at "
-            "install time). With a local copy of the SDK: LD_LIBRARY_PATH=/path/to/neuro_pilot/v8_0_10/host/lib "
-            "edgeseg compile ... --soc MT6989. Nothing was written") in res.output
+    assert res.output.startswith(
+        "Error: compiling for MediaTek MT6989 (Dimensity 9300) needs the MediaTek NeuroPilot "
+        "SDK (libneuron_adapter.so), which is not installed here ("
+    )
+    assert (
+        "With network access: pip install ai-edge-litert-sdk-mediatek (it downloads the SDK from the vendor at "
+        "install time). With a local copy of the SDK: LD_LIBRARY_PATH=/path/to/neuro_pilot/v8_0_10/host/lib "
+        "edgeseg compile ... --soc MT6989. Nothing was written"
+    ) in res.output
     assert sorted(p.name for p in tmp_path.iterdir()) == files  # no 0-byte *_apply_plugin.tflite
     leftovers = set(glob.glob(os.path.join(tempfile.gettempdir(), "*"))) - before_tmp
     assert not [p for p in leftovers if p.endswith(".error") or "tempdir_dla" in p or "edgeseg-aot" in p]

@@ -2,13 +2,12 @@
 
 import numpy as np
 import pytest
+from conftest import save
 
 from edgeseg.config import IGNORE
 from edgeseg.data.formats import CAMVID_CLASSES, VOC_CLASSES, class_pixel_share, map_colours, open_dataset
 from edgeseg.data.pipeline import load_split
 from edgeseg.errors import DataError
-
-from conftest import save
 
 
 def test_segnet_reader_maps_void_to_ignore(segnet_dataset):
@@ -51,7 +50,7 @@ def test_generic_without_classes_says_how_to_declare_them(tmp_path):
 def test_voc_palette_masks(tmp_path):
     root = tmp_path / "voc"
     palette = [0, 0, 0, 128, 0, 0, 0, 128, 0] + [0] * (256 * 3 - 9)
-    palette[255 * 3: 255 * 3 + 3] = [224, 224, 192]
+    palette[255 * 3 : 255 * 3 + 3] = [224, 224, 192]
     mask = np.array([[0, 1, 2, 255]], np.uint8).repeat(4, 0)
     for stem in ("2007_000032", "2007_000039"):
         save(root / "JPEGImages" / f"{stem}.jpg", np.zeros((4, 4, 3), np.uint8))
@@ -78,8 +77,10 @@ def test_nearest_colour_mapping_handles_antialiasing_and_far_colours():
 def test_rgb_masks_with_class_dict(tmp_path):
     root = tmp_path / "rgb"
     save(root / "train" / "x.png", np.zeros((2, 3, 3), np.uint8))
-    save(root / "trainannot" / "x.png", np.array([[[128, 64, 128], [0, 0, 0], [64, 0, 128]],
-                                                  [[130, 66, 126], [1, 2, 3], [200, 200, 10]]], np.uint8))
+    save(
+        root / "trainannot" / "x.png",
+        np.array([[[128, 64, 128], [0, 0, 0], [64, 0, 128]], [[130, 66, 126], [1, 2, 3], [200, 200, 10]]], np.uint8),
+    )
     (root / "class_dict.csv").write_text("name,r,g,b\nroad,128,64,128\ncar,64,0,128\nVoid,0,0,0\n")
     ds = open_dataset(root)
     assert ds.mask_kind == "rgb" and ds.class_names == ("road", "car")
@@ -114,7 +115,10 @@ def test_bad_files_name_the_file(segnet_dataset):
     ds = open_dataset(segnet_dataset)
     # class id outside the list
     save(segnet_dataset / "trainannot" / "img1.png", np.full((8, 12), 14, np.uint8), mode="L")
-    with pytest.raises(DataError, match=r"trainannot/img1.png has class id\(s\) \[14\] outside the class list \(0-10 and ignore index 11\)"):
+    with pytest.raises(
+        DataError,
+        match=r"trainannot/img1.png has class id\(s\) \[14\] outside the class list \(0-10 and ignore index 11\)",
+    ):
         load_split(ds, "train", (8, 12))
     # wrong mask size
     save(segnet_dataset / "trainannot" / "img1.png", np.zeros((4, 12), np.uint8), mode="L")

@@ -15,7 +15,7 @@ def long_functions_without_reason():
         for node in ast.walk(ast.parse(text)):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 length = node.end_lineno - node.lineno + 1
-                body = lines[node.lineno - 1: node.end_lineno]
+                body = lines[node.lineno - 1 : node.end_lineno]
                 if length > LIMIT and not any(line.strip().startswith("# long:") for line in body):
                     bad.append(f"{f.relative_to(PACKAGE.parent)}:{node.lineno} {node.name} ({length} lines)")
     return bad

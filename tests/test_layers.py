@@ -19,17 +19,17 @@ PACKAGE = Path(__file__).resolve().parent.parent / "edgeseg"
 #: every module in it); ``__init__`` is the package itself (the API facade, loaded lazily).
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("version", "errors", "config", "host", "fileio", "progress", "nativelog", "interrupt", "runner", "delegates"),
-    ("artifact",),        # the manifest beside every .tflite
+    ("artifact",),  # the manifest beside every .tflite
     ("data",),
     ("models",),
-    ("run",),             # a training run folder: config, checkpoints, rebuilding the model
+    ("run",),  # a training run folder: config, checkpoints, rebuilding the model
     ("training",),
     ("runtime",),
     ("quantize",),
     ("device",),
     ("reporting",),
     ("api",),
-    ("flow",),            # the quickstart, composed of API calls
+    ("flow",),  # the quickstart, composed of API calls
     ("cli", "__init__"),
 )
 
@@ -47,20 +47,26 @@ def import_graph(root: Path = PACKAGE) -> dict[str, set[str]]:
     modules = {module_name(f, root): f for f in root.rglob("*.py")}
     graph: dict[str, set[str]] = {}
     for name, path in modules.items():
-        package = (name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]) if name != "__init__" else []
+        package = (
+            (name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]) if name != "__init__" else []
+        )
         targets: set[str] = set()
 
         def resolve(full: str) -> str | None:
             if full != "edgeseg" and not full.startswith("edgeseg."):
                 return None
-            rel = full[len("edgeseg."):] if full != "edgeseg" else "__init__"
+            rel = full[len("edgeseg.") :] if full != "edgeseg" else "__init__"
             while rel not in modules and "." in rel:  # `import edgeseg.x.y` where y is a name: the module is x
                 rel = rel.rsplit(".", 1)[0]
             return rel if rel in modules else None
 
         tree = ast.parse(path.read_text(), str(path))
-        type_only = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If) and _is_type_checking(node.test)
-                     for n in ast.walk(node)}
+        type_only = {
+            id(n)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.If) and _is_type_checking(node.test)
+            for n in ast.walk(node)
+        }
         for node in ast.walk(tree):
             found = []
             if id(node) in type_only:  # `if TYPE_CHECKING:` imports are for annotations, never run
@@ -82,8 +88,9 @@ def import_graph(root: Path = PACKAGE) -> dict[str, set[str]]:
 
 
 def _is_type_checking(test) -> bool:
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or \
-        (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def layer_of(module: str, layers=LAYERS) -> int:
@@ -166,12 +173,14 @@ def test_the_checker_finds_a_circle_and_an_upward_import(tmp_path):
     (pkg / "reporting" / "tables.py").write_text("import edgeseg.errors\n")
     graph = import_graph(pkg)
     assert graph["training.loop"] == {"runtime.evaluate"} and graph["runtime.evaluate"] == {"training.loop"}
-    assert cycles(graph) == [["reporting.tables", "errors"][::-1], ["runtime.evaluate", "training.loop"]] or \
-        sorted(map(sorted, cycles(graph))) == [["errors", "reporting.tables"], ["runtime.evaluate", "training.loop"]]
+    assert cycles(graph) == [["reporting.tables", "errors"][::-1], ["runtime.evaluate", "training.loop"]] or sorted(
+        map(sorted, cycles(graph))
+    ) == [["errors", "reporting.tables"], ["runtime.evaluate", "training.loop"]]
     assert "errors (layer 0) imports reporting.tables (layer 9)" in upward_imports(graph)
 
 
-@pytest.mark.parametrize("module, layer", [("training.loop", "training"), ("device.power", "device"),
-                                           ("__init__", "__init__")])
+@pytest.mark.parametrize(
+    "module, layer", [("training.loop", "training"), ("device.power", "device"), ("__init__", "__init__")]
+)
 def test_layer_of_packages_and_modules(module, layer):
     assert LAYERS[layer_of(module)].count(layer) == 1

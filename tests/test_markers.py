@@ -74,11 +74,32 @@ def run_without_tensorflow(tmp: Path, tests: Path, *extra: str, timeout: int = 6
     (site / "tfblock_report.py").write_text(REPORTER)
     log, results = tmp / "blocked.log", tmp / "failures.jsonl"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}  # no outer test id, no addopts
-    env.update(PYTHONPATH=os.pathsep.join([str(site)] + [p for p in [os.environ.get("PYTHONPATH")] if p]),
-               EDGESEG_TFBLOCK_LOG=str(log), EDGESEG_TFBLOCK_RESULTS=str(results))
-    cmd = [sys.executable, "-m", "pytest", "-c", str(REPO / "pyproject.toml"), "--rootdir", str(REPO),
-           "-m", "not e2e", "-p", "no:cacheprovider", "-p", "tfblock_report", "--continue-on-collection-errors",
-           "-q", "-o", "addopts=", str(tests), *extra]
+    env.update(
+        PYTHONPATH=os.pathsep.join([str(site)] + [p for p in [os.environ.get("PYTHONPATH")] if p]),
+        EDGESEG_TFBLOCK_LOG=str(log),
+        EDGESEG_TFBLOCK_RESULTS=str(results),
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-c",
+        str(REPO / "pyproject.toml"),
+        "--rootdir",
+        str(REPO),
+        "-m",
+        "not e2e",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "tfblock_report",
+        "--continue-on-collection-errors",
+        "-q",
+        "-o",
+        "addopts=",
+        str(tests),
+        *extra,
+    ]
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
 
     tried = {}  # test id -> modules it tried to import
@@ -93,7 +114,8 @@ def run_without_tensorflow(tmp: Path, tests: Path, *extra: str, timeout: int = 6
             modules = tried.get(r["nodeid"], set())
             if SENTINEL in r["text"] or modules:
                 what = ", ".join(sorted(modules)) or next(
-                    (ln.strip(" E") for ln in reversed(r["text"].splitlines()) if SENTINEL in ln), "tensorflow")
+                    (ln.strip(" E") for ln in reversed(r["text"].splitlines()) if SENTINEL in ln), "tensorflow"
+                )
                 needed.setdefault(r["nodeid"], f"{r['when']}: {what}")
     return proc, needed
 
@@ -101,9 +123,12 @@ def run_without_tensorflow(tmp: Path, tests: Path, *extra: str, timeout: int = 6
 def test_unit_tests_run_without_tensorflow(tmp_path):
     here = Path(__file__).resolve()
     proc, needed = run_without_tensorflow(tmp_path, here.parent, f"--ignore={here}")
-    assert proc.returncode in (0, 1), f"pytest without TensorFlow did not run (rc {proc.returncode}):\n" \
-                                      f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    assert proc.returncode in (0, 1), (
+        f"pytest without TensorFlow did not run (rc {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    )
     assert not needed, (
-        f"{len(needed)} test(s) selected by `pytest -m \"not e2e\"` need TensorFlow; mark them "
-        "@pytest.mark.e2e (a module: pytestmark = pytest.mark.e2e, plus pytest.importorskip(\"tensorflow\") "
-        "before a module-level TensorFlow import):\n" + "\n".join(f"  {t}  ({why})" for t, why in sorted(needed.items())))
+        f'{len(needed)} test(s) selected by `pytest -m "not e2e"` need TensorFlow; mark them '
+        '@pytest.mark.e2e (a module: pytestmark = pytest.mark.e2e, plus pytest.importorskip("tensorflow") '
+        "before a module-level TensorFlow import):\n"
+        + "\n".join(f"  {t}  ({why})" for t, why in sorted(needed.items()))
+    )

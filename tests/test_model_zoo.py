@@ -14,8 +14,17 @@ from edgeseg.models.registry import MODELS, build_model
 SMALL = {"unet": {"base": 8}, "unetpp": {"base": 8}, "deeplabv3plus": {"aspp_filters": 32, "width": 0.35}}
 # 1.5-3.5 minutes each on 2 cores (the Keras applications encoders, the PTA bank), 30-50 s each
 # for the small ones: the default suite keeps the default model's, `-m slow` (run by .ci/run) the rest
-SLOW_MODELS = {"unet-densenet121", "unet-resnet50", "unet-mobilenetv2", "unet-pta", "deeplabv3plus", "unetpp",
-               "resunet-seed", "unet-vgg16", "unet"}
+SLOW_MODELS = {
+    "unet-densenet121",
+    "unet-resnet50",
+    "unet-mobilenetv2",
+    "unet-pta",
+    "deeplabv3plus",
+    "unetpp",
+    "resunet-seed",
+    "unet-vgg16",
+    "unet",
+}
 
 
 def test_registry_table_is_complete():
@@ -23,8 +32,16 @@ def test_registry_table_is_complete():
         assert spec.name == name and spec.description and spec.stride in (16, 32)
         h, w = spec.input_size
         assert h % spec.stride == 0 and w % spec.stride == 0, name
-    assert {"unet", "unetpp", "deeplabv3plus", "unet-vgg16", "unet-resnet50", "unet-densenet121",
-            "unet-mobilenetv2", "unet-pta"} <= set(MODELS)
+    assert {
+        "unet",
+        "unetpp",
+        "deeplabv3plus",
+        "unet-vgg16",
+        "unet-resnet50",
+        "unet-densenet121",
+        "unet-mobilenetv2",
+        "unet-pta",
+    } <= set(MODELS)
 
 
 def test_pta_sampling_follows_the_seed_distribution():
@@ -40,8 +57,15 @@ def test_pta_sampling_distribution_parser():
     assert parse_distribution(None) == TRAIN_DISTRIBUTION == parse_distribution("seed")
     assert parse_distribution("hhh:1, LLL:3") == {"HHH": 0.25, "LLL": 0.75}
     assert parse_distribution("HHH:1,LLL:0") == {"HHH": 1.0}  # a zero weight is never sampled
-    for bad, msg in (("HHH", "CONFIG:WEIGHT"), ("HHX:1", "3 letters"), ("HHH:x", "not a number"),
-                     ("HHH:-1", ">= 0"), ("HHH:nan", ">= 0"), ("HHH:1,hhh:2", "twice"), ("HHH:0", "sum to 0")):
+    for bad, msg in (
+        ("HHH", "CONFIG:WEIGHT"),
+        ("HHX:1", "3 letters"),
+        ("HHH:x", "not a number"),
+        ("HHH:-1", ">= 0"),
+        ("HHH:nan", ">= 0"),
+        ("HHH:1,hhh:2", "twice"),
+        ("HHH:0", "sum to 0"),
+    ):
         with pytest.raises(Exception, match=msg):
             parse_distribution(bad)
     draws = sample_configs(4000, 3, parse_distribution("LLL:1,HHH:1"))
@@ -53,11 +77,35 @@ def test_pta_sampling_is_refused_for_other_models_before_reading_data(tmp_path):
 
     from edgeseg.cli import main
 
-    r = CliRunner().invoke(main, ["train", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "r"),
-                                  "--model", "resunet", "--pta-sampling", "LLL:1"])
+    r = CliRunner().invoke(
+        main,
+        [
+            "train",
+            "--data",
+            str(tmp_path / "none"),
+            "--out",
+            str(tmp_path / "r"),
+            "--model",
+            "resunet",
+            "--pta-sampling",
+            "LLL:1",
+        ],
+    )
     assert r.exit_code != 0 and "--pta-sampling is for unet-pta runs" in r.output
-    r = CliRunner().invoke(main, ["train", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "r"),
-                                  "--model", "unet-pta", "--pta-sampling", "LLL"])
+    r = CliRunner().invoke(
+        main,
+        [
+            "train",
+            "--data",
+            str(tmp_path / "none"),
+            "--out",
+            str(tmp_path / "r"),
+            "--model",
+            "unet-pta",
+            "--pta-sampling",
+            "LLL",
+        ],
+    )
     assert r.exit_code != 0 and "CONFIG:WEIGHT" in r.output
     assert not (tmp_path / "r").exists()
 
@@ -100,24 +148,81 @@ def test_pta_two_configurations_in_one_multi_signature_file(tmp_path):
     data, run = tmp_path / "syn", tmp_path / "pta"
     r = CliRunner().invoke(main, ["data", "synth", str(data), "--count", "16", "--size", "64x64"])
     assert r.exit_code == 0, r.output
-    r = CliRunner().invoke(main, ["train", "--data", str(data), "--out", str(run), "--model", "unet-pta",
-                                  "--input-size", "64x64", "--epochs", "1", "--batch", "4",
-                                  "--pta-sampling", "HHH:0.5,LLL:0.5"], catch_exceptions=False)
+    r = CliRunner().invoke(
+        main,
+        [
+            "train",
+            "--data",
+            str(data),
+            "--out",
+            str(run),
+            "--model",
+            "unet-pta",
+            "--input-size",
+            "64x64",
+            "--epochs",
+            "1",
+            "--batch",
+            "4",
+            "--pta-sampling",
+            "HHH:0.5,LLL:0.5",
+        ],
+        catch_exceptions=False,
+    )
     assert r.exit_code == 0, r.output
     train_cfg = json.loads((run / "config.json").read_text())["train"]
     assert train_cfg["loss"] == "dice" and train_cfg["pta_sampling"] == "HHH:0.5,LLL:0.5"  # the model's own loss
-    r = CliRunner().invoke(main, ["train", "--data", str(data), "--out", str(run), "--model", "unet-pta",
-                                  "--input-size", "64x64", "--epochs", "2", "--batch", "4", "--resume",
-                                  "--pta-sampling", "seed"])  # another distribution, asked for explicitly
+    r = CliRunner().invoke(
+        main,
+        [
+            "train",
+            "--data",
+            str(data),
+            "--out",
+            str(run),
+            "--model",
+            "unet-pta",
+            "--input-size",
+            "64x64",
+            "--epochs",
+            "2",
+            "--batch",
+            "4",
+            "--resume",
+            "--pta-sampling",
+            "seed",
+        ],
+    )  # another distribution, asked for explicitly
     assert r.exit_code != 0 and "sampled PTA configurations with HHH:0.5,LLL:0.5, this call asks for seed" in r.output
-    r = CliRunner().invoke(main, ["train", "--data", str(data), "--out", str(run), "--model", "unet-pta",
-                                  "--input-size", "64x64", "--epochs", "2", "--batch", "4", "--resume",
-                                  "--pta-sampling", "lll:1,hhh:1"])  # the same ratios, written differently
+    r = CliRunner().invoke(
+        main,
+        [
+            "train",
+            "--data",
+            str(data),
+            "--out",
+            str(run),
+            "--model",
+            "unet-pta",
+            "--input-size",
+            "64x64",
+            "--epochs",
+            "2",
+            "--batch",
+            "4",
+            "--resume",
+            "--pta-sampling",
+            "lll:1,hhh:1",
+        ],
+    )  # the same ratios, written differently
     assert r.exit_code == 0, r.output
-    r = CliRunner().invoke(main, ["quantize", str(run), "--float32", "--pta-configs", "LLL,HHH", "--no-lint",
-                                  "--json"], catch_exceptions=False)
+    r = CliRunner().invoke(
+        main,
+        ["quantize", str(run), "--float32", "--pta-configs", "LLL,HHH", "--no-lint", "--json"],
+        catch_exceptions=False,
+    )
     assert r.exit_code == 0, r.output
-    res = json.loads(r.output[r.output.index("{"):])
+    res = json.loads(r.output[r.output.index("{") :])
     pta = res["manifest"]["pta"]
     assert pta["signatures"] == ["LLL", "HHH"] and pta["lightest"] == "LLL"
     assert pta["mac_saving_lightest_vs_heaviest"] >= 0.25
@@ -129,14 +234,15 @@ def test_pta_two_configurations_in_one_multi_signature_file(tmp_path):
     assert outs["LLL"].shape == outs["HHH"].shape == (1, 64, 64, 6)
     assert not np.allclose(outs["LLL"], outs["HHH"])
     # the shared weights are stored once: the two-signature file is smaller than the two files
-    single = sum((run / "artifacts" / f).stat().st_size for f in
-                 (pta["configs"]["LLL"]["file"], pta["configs"]["HHH"]["file"]))
+    single = sum(
+        (run / "artifacts" / f).stat().st_size for f in (pta["configs"]["LLL"]["file"], pta["configs"]["HHH"]["file"])
+    )
     assert (run / "artifacts" / res["artifact"].split("/")[-1]).stat().st_size < single
 
     # info --delegates lints each configuration from its own file (the graph a device delegates)
     r = CliRunner().invoke(main, ["info", res["artifact"], "--delegates", "--json"], catch_exceptions=False)
     assert r.exit_code == 0, r.output
-    lints = json.loads(r.output[r.output.index("{"):])["lint_signatures"]
+    lints = json.loads(r.output[r.output.index("{") :])["lint_signatures"]
     assert set(lints) == {"LLL", "HHH"}
     assert lints["LLL"]["delegates"]["xnnpack"]["total_ops"] < lints["HHH"]["delegates"]["xnnpack"]["total_ops"]
     (run / "artifacts" / pta["configs"]["HHH"]["file"]).rename(tmp_path / "moved.tflite")
@@ -149,37 +255,63 @@ def test_pta_two_configurations_in_one_multi_signature_file(tmp_path):
     art = res["artifact"]
     r = CliRunner().invoke(main, ["eval", art, "--data", str(data), "--json"], catch_exceptions=False)
     assert r.exit_code == 0, r.output
-    ev = json.loads(r.output[r.output.index("{"):])
+    ev = json.loads(r.output[r.output.index("{") :])
     assert set(ev["signatures"]) == {"LLL", "HHH"}
     manifest = json.loads(Path(art).with_suffix(".json").read_text())
     recorded = manifest["quality"]["syn:val"]["signatures"]
     assert {k: v["miou"] for k, v in recorded.items()} == {k: v["miou"] for k, v in ev["signatures"].items()}
     # bench: one row per configuration, each with its own delegation columns
     reports = tmp_path / "reports"
-    r = CliRunner().invoke(main, ["bench", art, "--runs", "3", "--min-secs", "0", "--reports", str(reports), "--json"],
-                           catch_exceptions=False)
+    r = CliRunner().invoke(
+        main,
+        ["bench", art, "--runs", "3", "--min-secs", "0", "--reports", str(reports), "--json"],
+        catch_exceptions=False,
+    )
     assert r.exit_code == 0, r.output
-    rows = {row["artifact"].split(":")[1]: row for row in json.loads(r.output[r.output.index("{"):])["rows"]}
+    rows = {row["artifact"].split(":")[1]: row for row in json.loads(r.output[r.output.index("{") :])["rows"]}
     assert set(rows) == {"LLL", "HHH"}
     assert all(row["status"] in ("ok", "fallback") and row["total_ops"] for row in rows.values())
     assert rows["LLL"]["total_ops"] < rows["HHH"]["total_ops"]  # the light branch has fewer nodes
     # select: a generous budget takes the best mIoU; an impossible one selects nothing (exit 1)
-    r = CliRunner().invoke(main, ["select", art, "--device", "host", "--budget-ms", "100000", "--report", str(reports),
-                                  "--json"], catch_exceptions=False)
+    r = CliRunner().invoke(
+        main,
+        ["select", art, "--device", "host", "--budget-ms", "100000", "--report", str(reports), "--json"],
+        catch_exceptions=False,
+    )
     assert r.exit_code == 0, r.output
-    chosen = json.loads(r.output[r.output.index("{"):])["chosen"]
+    chosen = json.loads(r.output[r.output.index("{") :])["chosen"]
     best = max(ev["signatures"].values(), key=lambda v: v["miou"])["miou"]
     assert float(chosen["miou"]) == pytest.approx(best)
-    r = CliRunner().invoke(main, ["select", art, "--device", "host", "--budget-ms", "0.000001", "--report", str(reports)])
+    r = CliRunner().invoke(
+        main, ["select", art, "--device", "host", "--budget-ms", "0.000001", "--report", str(reports)]
+    )
     assert r.exit_code == 1 and "no configuration fits" in r.output
 
     # --out and --head are honoured: the multi-signature file where --out says, each configuration beside it
     out = tmp_path / "exported" / "pta_logits.tflite"
-    r = CliRunner().invoke(main, ["quantize", str(run), "--float32", "--pta-configs", "LLL,HHH", "--head", "logits",
-                                  "--out", str(out), "--no-lint", "--json"], catch_exceptions=False)
+    r = CliRunner().invoke(
+        main,
+        [
+            "quantize",
+            str(run),
+            "--float32",
+            "--pta-configs",
+            "LLL,HHH",
+            "--head",
+            "logits",
+            "--out",
+            str(out),
+            "--no-lint",
+            "--json",
+        ],
+        catch_exceptions=False,
+    )
     assert r.exit_code == 0, r.output
-    assert sorted(p.name for p in out.parent.glob("*.tflite")) == ["pta_logits.tflite", "pta_logits_HHH.tflite",
-                                                                   "pta_logits_LLL.tflite"]
+    assert sorted(p.name for p in out.parent.glob("*.tflite")) == [
+        "pta_logits.tflite",
+        "pta_logits_HHH.tflite",
+        "pta_logits_LLL.tflite",
+    ]
     m = json.loads(out.with_suffix(".json").read_text())
     assert m["output"]["kind"] == "logits" and m["pta"]["configs"]["LLL"]["file"] == "pta_logits_LLL.tflite"
     interp, _ = load_interpreter(out)

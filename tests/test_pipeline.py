@@ -2,14 +2,21 @@
 
 import numpy as np
 import pytest
+from conftest import save
 
 from edgeseg.config import IGNORE
 from edgeseg.data.formats import open_dataset
-from edgeseg.data.pipeline import (AugmentConfig, calibration_images, epoch_order, geometry, load_split, resize_image,
-                                   resize_mask, restore_labels)
+from edgeseg.data.pipeline import (
+    AugmentConfig,
+    calibration_images,
+    epoch_order,
+    geometry,
+    load_split,
+    resize_image,
+    resize_mask,
+    restore_labels,
+)
 from edgeseg.errors import DataError
-
-from conftest import save
 
 
 def test_letterbox_keeps_aspect_and_pads_with_ignore():

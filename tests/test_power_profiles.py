@@ -48,8 +48,12 @@ def test_parse_power_log_units_and_sign():
     ma = pw.parse_power_log("S 1.0 250 3800 300 | |", PowerSpec(current_unit="mA", voltage_unit="mV", current_sign=1))
     assert ma.samples[0]["power_mw"] == pytest.approx(250 * 3.8)
     # the same reading on a device that reads negative while discharging: a net charge current
-    assert pw.parse_power_log("S 1.0 250 3800 300 | |", PowerSpec(current_unit="mA", voltage_unit="mV")
-                              ).samples[0]["current_ma"] == -250
+    assert (
+        pw.parse_power_log("S 1.0 250 3800 300 | |", PowerSpec(current_unit="mA", voltage_unit="mV")).samples[0][
+            "current_ma"
+        ]
+        == -250
+    )
 
 
 def test_hal_only_phone_keeps_the_battery_temperature_in_its_field():
@@ -59,8 +63,13 @@ def test_hal_only_phone_keeps_the_battery_temperature_in_its_field():
     assert s["current_ma"] is None and s["voltage_v"] is None and s["power_mw"] is None
     assert s["battery_c"] == pytest.approx(30.1) and s["zones_c"] == [41.0]
     # what the device prints: the sampler's line runs in busybox ash / mksh with empty reads
-    cmd = pw.sampler_start(PowerSpec(), __import__("edgeseg.device.profiles", fromlist=["x"]).ThermalSpec(),
-                           "/data/local/tmp/l", "/data/local/tmp/s", [])
+    cmd = pw.sampler_start(
+        PowerSpec(),
+        __import__("edgeseg.device.profiles", fromlist=["x"]).ThermalSpec(),
+        "/data/local/tmp/l",
+        "/data/local/tmp/s",
+        [],
+    )
     assert 'echo "S $t ;$c;$v;$b |$z |$fr"' in cmd
 
 
@@ -81,11 +90,15 @@ def test_energy_formula_by_hand():
     r = pw.energy(log, (100.0, 100.5), (101.0, 102.0), mean_latency_ms=20.0, sources=["rails", "battery"])
     assert r["energy_source"] == "rails"
     # two readings per window: the figure holds here, but on a phone it leans on the edge extension
-    assert r["source_note"] == ("coarse: rails gave only 2 idle and 2 timed counter reading(s) (fewer than 4): the "
-                                "energy leans on extending them to the window edges; a longer --min-secs gives more")
+    assert r["source_note"] == (
+        "coarse: rails gave only 2 idle and 2 timed counter reading(s) (fewer than 4): the "
+        "energy leans on extending them to the window edges; a longer --min-secs gives more"
+    )
     dense = pw.PowerLog()  # 10 Hz counters: 1 mW idle until t = 1, then 5 mW
-    dense.rails = [{"t": k / 10, "t_ms": None, "uws": {"a": 100.0 * k if k <= 10 else 1000.0 + 500.0 * (k - 10)}}
-                   for k in range(21)]
+    dense.rails = [
+        {"t": k / 10, "t_ms": None, "uws": {"a": 100.0 * k if k <= 10 else 1000.0 + 500.0 * (k - 10)}}
+        for k in range(21)
+    ]
     many = pw.energy(dense, (0.0, 1.0), (1.0, 2.0), 20.0, sources=["rails"])
     assert many["source_note"] is None and (many["idle_mw"], many["run_mw"]) == (pytest.approx(1.0), pytest.approx(5.0))
     assert r["idle_mw"] == pytest.approx(800.0) and r["run_mw"] == pytest.approx(2500.0)
@@ -94,8 +107,10 @@ def test_energy_formula_by_hand():
 
 def test_counters_are_extended_to_the_window_edges_from_inside():
     # idle at 1 mW until t = 1, then 5 mW: a window starting at the step must not borrow idle energy
-    readings = [{"t": t, "t_ms": None, "uws": {"a": 1000.0 * t if t <= 1 else 1000.0 + 5000.0 * (t - 1)}}
-                for t in (0.0, 0.5, 1.2, 1.7, 2.2, 2.7)]
+    readings = [
+        {"t": t, "t_ms": None, "uws": {"a": 1000.0 * t if t <= 1 else 1000.0 + 5000.0 * (t - 1)}}
+        for t in (0.0, 0.5, 1.2, 1.7, 2.2, 2.7)
+    ]
     assert pw.counter_power(readings, 1.0, 2.5) == (pytest.approx(5.0), "")
     assert pw.counter_power(readings, 0.0, 1.0) == (pytest.approx(1.0), "")
     # fewer than two readings inside: interpolated between the readings around the edges
@@ -116,8 +131,10 @@ def test_no_usable_source_is_a_failed_row_with_the_reasons():
     log = pw.parse_power_log("M idle_start 1.0\nM run_start 2.0\nM run_end 3.0\n", PowerSpec())
     e = pw.energy(log, (1.0, 2.0), (2.0, 3.0), 20.0, sources=["battery"], skipped={"rails": "no readable file"})
     assert e["status"] == "failed" and e["energy_mj_per_inference"] is None
-    assert e["error"] == ("no power source gave samples: rails: no readable file; battery: no gauge sample with "
-                          "current and voltage in the idle window (0 sample line(s) parsed in all)")
+    assert e["error"] == (
+        "no power source gave samples: rails: no readable file; battery: no gauge sample with "
+        "current and voltage in the idle window (0 sample line(s) parsed in all)"
+    )
     assert pw.energy(pw.PowerLog(), (0, 1), (1, 2), 10.0, sources=[])["status"] == "failed"
 
 
@@ -140,12 +157,15 @@ def test_probe_judges_each_source():
     assert res["skipped"] == {"rails": "its energy counters did not advance in 0.5 s (stuck or not updated)"}
     zero = PROBE.replace("-250000", "0").replace("-260000", "0")
     assert pw.check_sources(zero, PowerSpec(), ["battery"])["skipped"]["battery"].endswith(
-        "reads 0 (no gauge current: this device does not report it)")
+        "reads 0 (no gauge current: this device does not report it)"
+    )
     ma = pw.check_sources(PROBE, PowerSpec(current_unit="mA"), ["battery"])  # 250 A x 4 V: not a phone
     assert "check current_unit/voltage_unit" in ma["skipped"]["battery"]
     assert pw.check_sources("", PowerSpec(), ["battery"])["skipped"]["battery"].startswith("/proc/uptime could not")
     missing = pw.check_sources("U1 1.0\nB1 c= v=4000000\nU2 1.5\nB2 c= v=4000000\n", PowerSpec(), ["battery"])
-    assert missing["skipped"]["battery"] == "/sys/class/power_supply/battery/current_now is not readable or not a number"
+    assert (
+        missing["skipped"]["battery"] == "/sys/class/power_supply/battery/current_now is not readable or not a number"
+    )
     none = pw.check_sources("U1 1.0\nU2 1.5\n", PowerSpec(), ["rails", "hal"])["skipped"]
     assert "SELinux" in none["rails"] and "printed no 'PowerStats HAL 2.0 energy meter' channels" in none["hal"]
 
@@ -154,9 +174,14 @@ def test_hal_dump_lines_are_parsed_in_uws():
     # dumpEnergyMeter of hardware/google/pixel/powerstats/PowerStatsAidl.cpp: "  %32s   %14.2f mWs"
     text = "P 10.0 [VSYS_PWR_DISPLAY]:Display       1039108.42 mWs\nP 10.0 [S2M_VDD_CPUCL2]:CPU(BIG)   761.33 mWs\n"
     log = pw.parse_power_log(text, PowerSpec())
-    assert log.hal == [{"t": 10.0, "t_ms": None, "uws": {"VSYS_PWR_DISPLAY": pytest.approx(1039108420.0),
-                                                         "S2M_VDD_CPUCL2": pytest.approx(761330.0)},
-                        "t_err": pytest.approx(pw.UPTIME_RES_S)}]  # no Q line: its stamp, one tick
+    assert log.hal == [
+        {
+            "t": 10.0,
+            "t_ms": None,
+            "uws": {"VSYS_PWR_DISPLAY": pytest.approx(1039108420.0), "S2M_VDD_CPUCL2": pytest.approx(761330.0)},
+            "t_err": pytest.approx(pw.UPTIME_RES_S),
+        }
+    ]  # no Q line: its stamp, one tick
 
 
 def test_allowed_sources_follow_the_profile():
@@ -176,11 +201,14 @@ def test_charging_detection():
     assert pw.parse_charging("Discharging\n1\n") == (True, "USB power is present")
     assert pw.parse_charging("Full\n") == (True, "battery status is 'Full'")
     # sysfs says discharging, dumpsys battery (BatteryService.dumpInternal) says USB powered
-    dumpsys = ("Discharging\n0\n__DUMPSYS_BATTERY__\nCurrent Battery Service state:\n  AC powered: false\n"
-               "  USB powered: true\n  Wireless powered: false\n  status: 3\n")
+    dumpsys = (
+        "Discharging\n0\n__DUMPSYS_BATTERY__\nCurrent Battery Service state:\n  AC powered: false\n"
+        "  USB powered: true\n  Wireless powered: false\n  status: 3\n"
+    )
     assert pw.parse_charging(dumpsys) == (True, "dumpsys battery says 'USB powered: true'")
-    assert pw.parse_charging(dumpsys.replace("USB powered: true", "USB powered: false").replace("status: 3", "status: 2")) \
-        == (True, "dumpsys battery says status 2 (charging)")
+    assert pw.parse_charging(
+        dumpsys.replace("USB powered: true", "USB powered: false").replace("status: 3", "status: 2")
+    ) == (True, "dumpsys battery says status 2 (charging)")
     assert pw.parse_charging(dumpsys.replace("USB powered: true", "USB powered: false")) == (False, "")
 
 
@@ -193,17 +221,26 @@ def test_bundled_profiles_load():
         p.delegate("hexagon")
 
 
-@pytest.mark.parametrize("data, message", [
-    ({"transprot": "tcp"}, "unknown key 'transprot'; did you mean 'transport'?"),
-    ({"power": {"rate_hx": 5}}, r"\[power\]: unknown key 'rate_hx'; did you mean 'rate_hz'?"),
-    ({"delegates": {"nnapi": {"acelerator": "x"}}}, r"\[delegates.nnapi\]: unknown key 'acelerator'; did you mean 'accelerator'?"),
-    ({"transport": "bluetooth"}, 'transport = "bluetooth": expected one of tcp, usb, adb-server'),
-    ({"transport": "tcp"}, r"transport 'tcp' needs address = \"HOST:PORT\""),
-    ({"work_dir": "/sdcard/edgeseg"}, 'work_dir = "/sdcard/edgeseg": expected a folder under /data/local/tmp'),
-    ({"work_dir": "/data/local/tmp/../../system"}, r"expected a folder under /data/local/tmp \(this is /data/system\)"),
-    ({"power": {"current_unit": "A"}}, 'current_unit = "A": expected one of uA, mA'),
-    ({"runner": "onnx"}, 'runner = "onnx": expected one of benchmark_model, python'),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"transprot": "tcp"}, "unknown key 'transprot'; did you mean 'transport'?"),
+        ({"power": {"rate_hx": 5}}, r"\[power\]: unknown key 'rate_hx'; did you mean 'rate_hz'?"),
+        (
+            {"delegates": {"nnapi": {"acelerator": "x"}}},
+            r"\[delegates.nnapi\]: unknown key 'acelerator'; did you mean 'accelerator'?",
+        ),
+        ({"transport": "bluetooth"}, 'transport = "bluetooth": expected one of tcp, usb, adb-server'),
+        ({"transport": "tcp"}, r"transport 'tcp' needs address = \"HOST:PORT\""),
+        ({"work_dir": "/sdcard/edgeseg"}, 'work_dir = "/sdcard/edgeseg": expected a folder under /data/local/tmp'),
+        (
+            {"work_dir": "/data/local/tmp/../../system"},
+            r"expected a folder under /data/local/tmp \(this is /data/system\)",
+        ),
+        ({"power": {"current_unit": "A"}}, 'current_unit = "A": expected one of uA, mA'),
+        ({"runner": "onnx"}, 'runner = "onnx": expected one of benchmark_model, python'),
+    ],
+)
 def test_profile_validation(data, message):
     with pytest.raises(DeviceError, match=message):
         parse_profile(data, "x")
@@ -216,17 +253,29 @@ def test_unknown_profile_suggests_the_nearest():
 
 def test_benchmark_model_flags_per_delegate():
     nnapi = DelegateSpec("nnapi", ("--use_nnapi=true",), "google-edgetpu", "sustained_speed")
-    cmd = benchmark_model_command("/data/local/tmp/edgeseg/benchmark_model", "/data/local/tmp/edgeseg/m x.tflite",
-                                  nnapi, 4, 50, 2.0, True, True)
+    cmd = benchmark_model_command(
+        "/data/local/tmp/edgeseg/benchmark_model", "/data/local/tmp/edgeseg/m x.tflite", nnapi, 4, 50, 2.0, True, True
+    )
     assert cmd.startswith("/data/local/tmp/edgeseg/benchmark_model '--graph=/data/local/tmp/edgeseg/m x.tflite' ")
-    for flag in ("--num_threads=4", "--num_runs=50", "--min_secs=2.0", "--use_nnapi=true",
-                 "--nnapi_accelerator_name=google-edgetpu", "--nnapi_execution_preference=sustained_speed",
-                 "--enable_op_profiling=true", "--require_full_delegation=true"):
+    for flag in (
+        "--num_threads=4",
+        "--num_runs=50",
+        "--min_secs=2.0",
+        "--use_nnapi=true",
+        "--nnapi_accelerator_name=google-edgetpu",
+        "--nnapi_execution_preference=sustained_speed",
+        "--enable_op_profiling=true",
+        "--require_full_delegation=true",
+    ):
         assert flag in cmd
-    cpu = benchmark_model_command("bm", "g.tflite", DelegateSpec("cpu", ("--use_xnnpack=false",)), 1, 5, 1.0, False, True)
+    cpu = benchmark_model_command(
+        "bm", "g.tflite", DelegateSpec("cpu", ("--use_xnnpack=false",)), 1, 5, 1.0, False, True
+    )
     assert "--require_full_delegation" not in cpu and "--use_xnnpack=false" in cpu
-    assert python_runner_command("python3", "r.py", "g;rm.tflite", "cpu", 2, 5, 1.0) == \
-        "python3 r.py --graph 'g;rm.tflite' --threads 2 --runs 5 --min-secs 1.0 --delegate cpu"
+    assert (
+        python_runner_command("python3", "r.py", "g;rm.tflite", "cpu", 2, 5, 1.0)
+        == "python3 r.py --graph 'g;rm.tflite' --threads 2 --runs 5 --min-secs 1.0 --delegate cpu"
+    )
 
 
 def test_split_sections():
@@ -235,20 +284,25 @@ def test_split_sections():
 
 
 def test_hal_readings_take_the_midpoint_of_their_dumpsys_call():
-    text = ("P 10.0 [S4M_VDD_CPUCL0]:CPU(LITTLE)   1.50 mWs\nP 10.0 [S5M_VDD_INT]:INT   2.00 mWs\nQ 10.0 10.4\n"
-            "P 11.0 [S4M_VDD_CPUCL0]:CPU(LITTLE)   3.50 mWs\n"  # no Q line (cut off): its own stamp
-            "Q 12.0 11.0\n")  # a clock going backwards is ignored
+    text = (
+        "P 10.0 [S4M_VDD_CPUCL0]:CPU(LITTLE)   1.50 mWs\nP 10.0 [S5M_VDD_INT]:INT   2.00 mWs\nQ 10.0 10.4\n"
+        "P 11.0 [S4M_VDD_CPUCL0]:CPU(LITTLE)   3.50 mWs\n"  # no Q line (cut off): its own stamp
+        "Q 12.0 11.0\n"
+    )  # a clock going backwards is ignored
     log = pw.parse_power_log(text, PowerSpec())
     assert [(r["t"], r["uws"]) for r in log.hal] == [
-        (pytest.approx(10.2), {"S4M_VDD_CPUCL0": 1500.0, "S5M_VDD_INT": 2000.0}), (11.0, {"S4M_VDD_CPUCL0": 3500.0})]
+        (pytest.approx(10.2), {"S4M_VDD_CPUCL0": 1500.0, "S5M_VDD_INT": 2000.0}),
+        (11.0, {"S4M_VDD_CPUCL0": 3500.0}),
+    ]
     cmd = pw._hal_sample()  # runs in busybox ash and mksh: no %N, no arithmetic on decimals
     assert "read t2 _u < /proc/uptime" in cmd and "%N" not in cmd and "$((" not in cmd
 
 
 def _gauge_log(values_mw, t0=0.0, dt=0.1, volts=4.0):
     """Sampler lines at 1/dt Hz with the given gauge powers (current from power / voltage)."""
-    return "\n".join(f"S {t0 + i * dt:.2f} ;{-p / volts * 1000:.0f};{int(volts * 1e6)};285 | |"
-                     for i, p in enumerate(values_mw))
+    return "\n".join(
+        f"S {t0 + i * dt:.2f} ;{-p / volts * 1000:.0f};{int(volts * 1e6)};285 | |" for i, p in enumerate(values_mw)
+    )
 
 
 def test_gauge_window_does_not_count_a_sample_on_the_edge_tick():
@@ -269,8 +323,10 @@ def test_a_constant_gauge_is_not_a_measurement():
     assert e["status"] == "failed" and e["energy_mj_per_inference"] is None
     assert "does not follow the load" in e["error"] and e["error"].startswith("no power source gave samples: battery:")
     # with a counter source that does follow it, that one is used and the gauge's reason is said
-    log.rails = [{"t": k / 10, "t_ms": None, "uws": {"a": 100.0 * k if k <= 15 else 1500.0 + 500.0 * (k - 15)}}
-                 for k in range(41)]
+    log.rails = [
+        {"t": k / 10, "t_ms": None, "uws": {"a": 100.0 * k if k <= 15 else 1500.0 + 500.0 * (k - 15)}}
+        for k in range(41)
+    ]
     r = pw.energy(log, (0.0, 1.5), (1.5, 4.0), 10.0, sources=["battery", "rails"])
     assert r["status"] == "ok" and r["energy_source"] == "rails" and "battery: the gauge read" in r["source_note"]
     assert r["counter_readings_run"] == 26 and r["energy_mj_err"] < 0.01 * r["energy_mj_per_inference"]
@@ -286,26 +342,36 @@ def test_net_charge_current_is_charging():
     """A charger supplying more than the phone draws: the gauge's discharge current is negative."""
     log = pw.parse_power_log(_gauge_log([-2000.0] * 30), PowerSpec())
     assert "net charge current of 500 mA" in pw.net_charging(log, [(0.0, 1.0), (1.0, 3.0)], PowerSpec())
-    assert pw.net_charging(pw.parse_power_log(_gauge_log([800.0] * 30), PowerSpec()), [(0, 1), (1, 3)],
-                           PowerSpec()) is None
+    assert (
+        pw.net_charging(pw.parse_power_log(_gauge_log([800.0] * 30), PowerSpec()), [(0, 1), (1, 3)], PowerSpec())
+        is None
+    )
 
 
 def test_benchmark_phases_from_stamped_output():
     from edgeseg.device.parse import benchmark_phases, unstamp
 
-    text = "\n".join([
-        "10.00 INFO: Loaded model m.tflite", "10.91 INFO: Initialized session in 910.2ms.",
-        "10.91 INFO: Running benchmark for at least 1 iterations and at least 0.5 seconds but terminate if exceeding 150 seconds.",
-        "11.42 INFO: count=4 first=130565 curr=120829 min=117370 max=130565 avg=122373 std=4930",
-        "11.42 INFO: Running benchmark for at least 20 iterations and at least 2 seconds but terminate if exceeding 150 seconds.",
-        "13.43 INFO: count=17 first=119212 curr=118055 min=113737 max=124776 avg=119375 std=1948",
-        "13.44 INFO: Inference timings in us: Init: 910200, First inference: 130565, Warmup (avg): 122373, Inference (avg): 119375",
-        "13.45 __EDGESEG_RC__ 0"])
+    text = "\n".join(
+        [
+            "10.00 INFO: Loaded model m.tflite",
+            "10.91 INFO: Initialized session in 910.2ms.",
+            "10.91 INFO: Running benchmark for at least 1 iterations and at least 0.5 seconds but terminate if exceeding 150 seconds.",
+            "11.42 INFO: count=4 first=130565 curr=120829 min=117370 max=130565 avg=122373 std=4930",
+            "11.42 INFO: Running benchmark for at least 20 iterations and at least 2 seconds but terminate if exceeding 150 seconds.",
+            "13.43 INFO: count=17 first=119212 curr=118055 min=113737 max=124776 avg=119375 std=1948",
+            "13.44 INFO: Inference timings in us: Init: 910200, First inference: 130565, Warmup (avg): 122373, Inference (avg): 119375",
+            "13.45 __EDGESEG_RC__ 0",
+        ]
+    )
     plain, stamped, rc = unstamp(text)
     assert rc == 0 and plain.splitlines()[0] == "INFO: Loaded model m.tflite" and "__EDGESEG_RC__" not in plain
     phases, why = benchmark_phases(stamped, 17, 119.375)
-    assert why is None and phases == {"init_end": 10.91, "warmup_start": 10.91, "timed_start": 11.42,
-                                      "timed_end": 13.43}
+    assert why is None and phases == {
+        "init_end": 10.91,
+        "warmup_start": 10.91,
+        "timed_start": 11.42,
+        "timed_end": 13.43,
+    }
     # output buffered until the exit: every line has the same stamp, and the window is not trusted
     late = [(20.0, line) for _, line in stamped]
     phases, why = benchmark_phases(late, 17, 119.375)

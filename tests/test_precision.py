@@ -34,12 +34,27 @@ def test_a_bf16_run_follows_float32_and_exports_float32(tmp_path):
     from edgeseg.run import load_run_model
 
     run = CliRunner().invoke
-    assert run(main, ["data", "synth", str(tmp_path / "lanes"), "--count", "24", "--size", "64x96", "--seed", "3"]
-               ).exit_code == 0
+    assert (
+        run(
+            main, ["data", "synth", str(tmp_path / "lanes"), "--count", "24", "--size", "64x96", "--seed", "3"]
+        ).exit_code
+        == 0
+    )
     tiny = ["--input-size", "64x96", "--depth", "2", "--base", "8", "--batch", "4", "--loss", "ce", "--epochs", "2"]
     for precision in ("float32", "bf16"):
-        res = run(main, ["train", "--data", str(tmp_path / "lanes"), "--out", str(tmp_path / precision), *tiny,
-                         "--precision", precision])
+        res = run(
+            main,
+            [
+                "train",
+                "--data",
+                str(tmp_path / "lanes"),
+                "--out",
+                str(tmp_path / precision),
+                *tiny,
+                "--precision",
+                precision,
+            ],
+        )
         assert res.exit_code == 0, res.output
     f32, bf16 = losses(tmp_path / "float32"), losses(tmp_path / "bf16")
     print(f"loss per epoch: float32 {f32}, bf16 {bf16}")

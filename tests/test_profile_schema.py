@@ -23,41 +23,66 @@ def profile_file(tmp_path, text, name="bad"):
     return path
 
 
-@pytest.mark.parametrize("text, error", [
-    ('threads = "four"\n', 'threads = "four": expected an integer from 1 to 1024'),
-    ("threads = 0\n", "threads = 0: expected an integer from 1 to 1024"),
-    ("threads = 2.5\n", "threads = 2.5: expected an integer from 1 to 1024"),
-    ("[power]\nsource = 1\n", "[power]: source = 1: expected a string: auto, none, or a comma list of rails, hal, "
-                              "battery"),
-    ('[power]\nsource = "batery"\n', '[power]: source = "batery": expected auto, none, or a comma list of rails, hal, '
-                                     'battery'),
-    ('delegates = "cpu"\n', 'delegates = "cpu": expected one table per delegate, e.g. [delegates.cpu]'),
-    ('[delegates]\ncpu = "x"\n', 'delegates.cpu = "x": expected a table, [delegates.cpu] with its keys'),
-    ('[delegates.gpu]\nflags = "--use_gpu=true"\n',
-     '[delegates.gpu]: flags = "--use_gpu=true": expected a list of strings, e.g. ["a", "b"]'),
-    ('transport = "tcp"\naddress = "127.0.0.1:70000"\n',
-     'address = "127.0.0.1:70000": expected HOST:PORT with a port from 1 to 65535'),
-    ('transport = "tcp"\naddress = "127.0.0.1"\n', 'address = "127.0.0.1": expected HOST:PORT with a port from 1'),
-    ('transport = "tcp"\naddress = "127.0.0.1:0"\n', 'address = "127.0.0.1:0": expected HOST:PORT with a port from 1'),
-    ('adb_server = "lab:99999"\n', 'adb_server = "lab:99999": expected HOST:PORT with a port from 1 to 65535'),
-    ("serial = 1234\n", "serial = 1234: expected a string"),
-    ("name = []\n", "name = []: expected a non-empty string"),
-    ("[power]\nrate_hz = nan\n", "[power]: rate_hz = nan: expected a finite number from 0.5 to 100"),
-    ("[power]\nrate_hz = inf\n", "[power]: rate_hz = inf: expected a finite number from 0.5 to 100"),
-    ("[power]\nrate_hz = 0\n", "[power]: rate_hz = 0: expected a finite number from 0.5 to 100"),
-    ("[power]\nidle_secs = -1\n", "[power]: idle_secs = -1: expected a finite number from 0 to 3600"),
-    ("[power]\ncurrent_sign = 0\n", "[power]: current_sign = 0: expected -1 or 1"),
-    ('[power]\ncurrent_unit = "A"\n', '[power]: current_unit = "A": expected one of uA, mA'),
-    ('[power]\ncurrent_path = 3\n', '[power]: current_path = 3: expected a non-empty string'),
-    ('[thermal]\nzones = "/sys/class/thermal/thermal_zone0/temp"\n',
-     '[thermal]: zones = "/sys/class/thermal/thermal_zone0/temp": expected a list of strings'),
-    ("[thermal]\ncooldown_above_c = nan\n", "[thermal]: cooldown_above_c = nan: expected a finite number from -40 to 150"),
-    ("[thermal]\ncooldown_max_secs = true\n", "[thermal]: cooldown_max_secs = true: expected a finite number from 0"),
-    ("power = 3\n", "power = 3: expected a table, [power] with its keys under it"),
-    ('work_dir = "/sdcard/x"\n', 'work_dir = "/sdcard/x": expected a folder under /data/local/tmp (this is /sdcard/x)'),
-    ('runner = "onnx"\n', 'runner = "onnx": expected one of benchmark_model, python'),
-    ('[delegates.npu]\nrunner = "tflite"\n', '[delegates.npu]: runner = "tflite": expected one of profile, litert'),
-])
+@pytest.mark.parametrize(
+    "text, error",
+    [
+        ('threads = "four"\n', 'threads = "four": expected an integer from 1 to 1024'),
+        ("threads = 0\n", "threads = 0: expected an integer from 1 to 1024"),
+        ("threads = 2.5\n", "threads = 2.5: expected an integer from 1 to 1024"),
+        (
+            "[power]\nsource = 1\n",
+            "[power]: source = 1: expected a string: auto, none, or a comma list of rails, hal, battery",
+        ),
+        (
+            '[power]\nsource = "batery"\n',
+            '[power]: source = "batery": expected auto, none, or a comma list of rails, hal, battery',
+        ),
+        ('delegates = "cpu"\n', 'delegates = "cpu": expected one table per delegate, e.g. [delegates.cpu]'),
+        ('[delegates]\ncpu = "x"\n', 'delegates.cpu = "x": expected a table, [delegates.cpu] with its keys'),
+        (
+            '[delegates.gpu]\nflags = "--use_gpu=true"\n',
+            '[delegates.gpu]: flags = "--use_gpu=true": expected a list of strings, e.g. ["a", "b"]',
+        ),
+        (
+            'transport = "tcp"\naddress = "127.0.0.1:70000"\n',
+            'address = "127.0.0.1:70000": expected HOST:PORT with a port from 1 to 65535',
+        ),
+        ('transport = "tcp"\naddress = "127.0.0.1"\n', 'address = "127.0.0.1": expected HOST:PORT with a port from 1'),
+        (
+            'transport = "tcp"\naddress = "127.0.0.1:0"\n',
+            'address = "127.0.0.1:0": expected HOST:PORT with a port from 1',
+        ),
+        ('adb_server = "lab:99999"\n', 'adb_server = "lab:99999": expected HOST:PORT with a port from 1 to 65535'),
+        ("serial = 1234\n", "serial = 1234: expected a string"),
+        ("name = []\n", "name = []: expected a non-empty string"),
+        ("[power]\nrate_hz = nan\n", "[power]: rate_hz = nan: expected a finite number from 0.5 to 100"),
+        ("[power]\nrate_hz = inf\n", "[power]: rate_hz = inf: expected a finite number from 0.5 to 100"),
+        ("[power]\nrate_hz = 0\n", "[power]: rate_hz = 0: expected a finite number from 0.5 to 100"),
+        ("[power]\nidle_secs = -1\n", "[power]: idle_secs = -1: expected a finite number from 0 to 3600"),
+        ("[power]\ncurrent_sign = 0\n", "[power]: current_sign = 0: expected -1 or 1"),
+        ('[power]\ncurrent_unit = "A"\n', '[power]: current_unit = "A": expected one of uA, mA'),
+        ("[power]\ncurrent_path = 3\n", "[power]: current_path = 3: expected a non-empty string"),
+        (
+            '[thermal]\nzones = "/sys/class/thermal/thermal_zone0/temp"\n',
+            '[thermal]: zones = "/sys/class/thermal/thermal_zone0/temp": expected a list of strings',
+        ),
+        (
+            "[thermal]\ncooldown_above_c = nan\n",
+            "[thermal]: cooldown_above_c = nan: expected a finite number from -40 to 150",
+        ),
+        (
+            "[thermal]\ncooldown_max_secs = true\n",
+            "[thermal]: cooldown_max_secs = true: expected a finite number from 0",
+        ),
+        ("power = 3\n", "power = 3: expected a table, [power] with its keys under it"),
+        (
+            'work_dir = "/sdcard/x"\n',
+            'work_dir = "/sdcard/x": expected a folder under /data/local/tmp (this is /sdcard/x)',
+        ),
+        ('runner = "onnx"\n', 'runner = "onnx": expected one of benchmark_model, python'),
+        ('[delegates.npu]\nrunner = "tflite"\n', '[delegates.npu]: runner = "tflite": expected one of profile, litert'),
+    ],
+)
 def test_each_bad_value_names_file_key_value_and_what_is_expected(tmp_path, text, error):
     path = profile_file(tmp_path, text)
     with pytest.raises(DeviceError) as exc:
@@ -71,8 +96,16 @@ def test_the_values_that_fit_load_as_before():
         p = load_profile(name)
         assert p.threads == 4 and isinstance(p.thermal.zones, tuple)
         assert all(isinstance(d.flags, tuple) for d in p.delegates.values())
-    p = parse_profile({"transport": "tcp", "address": "[::1]:5555", "threads": 8, "adb_server": "lab-pc:5037",
-                       "power": {"rate_hz": 20.5, "idle_secs": 0}}, "x")
+    p = parse_profile(
+        {
+            "transport": "tcp",
+            "address": "[::1]:5555",
+            "threads": 8,
+            "adb_server": "lab-pc:5037",
+            "power": {"rate_hz": 20.5, "idle_secs": 0},
+        },
+        "x",
+    )
     assert (p.threads, p.adb_server, p.power.rate_hz) == (8, "lab-pc:5037", 20.5)
 
 
@@ -100,8 +133,11 @@ def test_devices_list_shows_a_bad_profile_as_bad_and_lists_the_others(tmp_path, 
     res = CliRunner().invoke(main, ["devices", "list"])
     assert res.exit_code == 1, res.output
     lines = res.output.splitlines()
-    assert any(ln.split()[:2] == ["broken", "BAD"] and f'{lab / "broken.toml"}: threads = "four": expected an '
-               "integer from 1 to 1024" in ln for ln in lines), res.output
+    assert any(
+        ln.split()[:2] == ["broken", "BAD"]
+        and f'{lab / "broken.toml"}: threads = "four": expected an integer from 1 to 1024' in ln
+        for ln in lines
+    ), res.output
     assert any(ln.split()[:2] == ["garbled", "BAD"] and "is not valid TOML" in ln for ln in lines)
     assert any(ln.split()[:3] == ["fine", "tcp", "fine"] for ln in lines)
     assert any(ln.split()[:2] == ["pixel", "adb-server"] for ln in lines)  # the bundled ones too
@@ -128,8 +164,10 @@ def test_read_only_home_without_a_key_says_to_pass_adb_key(tmp_path, monkeypatch
     with pytest.raises(DeviceError) as exc:
         P.load_or_create_key()
     assert str(exc.value).startswith(f"cannot create the adb key {home / '.android' / 'adbkey'} (")
-    assert str(exc.value).endswith("pass --adb-key PATH (an existing adb private key, or a path in a writable folder "
-                                   "where one is created) or set ADB_KEY_PATH")
+    assert str(exc.value).endswith(
+        "pass --adb-key PATH (an existing adb private key, or a path in a writable folder "
+        "where one is created) or set ADB_KEY_PATH"
+    )
     path = profile_file(tmp_path, TCP, "phone")
     res = CliRunner().invoke(main, ["devices", "show", str(path), "--probe"])
     assert res.exit_code == 1 and "pass --adb-key PATH" in res.output and "Traceback" not in res.output
@@ -150,7 +188,7 @@ def test_sessions_racing_on_a_fresh_home_share_one_key(tmp_path):
         start.wait()
         try:
             keys.append(P.load_or_create_key(path).public_key().public_numbers())
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=make) for _ in range(8)]

@@ -40,8 +40,14 @@ def _graph(op, in_dtype, out_dtype="int8", options=None, n_inputs=1, scales=None
     tensors = {}
     for i in range(n_inputs + 1):
         s = (scales or [0.1] * (n_inputs + 1))[i]
-        tensors[i] = {"name": f"t{i}", "dtype": in_dtype if i < n_inputs else out_dtype, "shape": [1, 4, 4, 3],
-                      "scale": s, "zero_point": 0, "const": False}
+        tensors[i] = {
+            "name": f"t{i}",
+            "dtype": in_dtype if i < n_inputs else out_dtype,
+            "shape": [1, 4, 4, 3],
+            "scale": s,
+            "zero_point": 0,
+            "const": False,
+        }
     node = Node(0, op, list(range(n_inputs)), [n_inputs], options or {})
     return Graph([node], tensors), node
 
@@ -171,9 +177,22 @@ def test_accuracy_control_with_a_forced_budget_keeps_layers_in_float(run, lanes)
     chosen = man["accuracy_control"]["chosen_step"]
     assert len(man["float_layers"]) == out["steps"][chosen]["float_layers"]
     # make the chosen artifact one with float layers: force step 1 by a budget it meets
-    res = cli("quantize", run, "--int8", "--max-drop", "100", "--data", lanes, "--calib", lanes, "--num-calib", "10",
-              "--force", "--json")
-    ok = json.loads(res.output[res.output.index("{"):])
+    res = cli(
+        "quantize",
+        run,
+        "--int8",
+        "--max-drop",
+        "100",
+        "--data",
+        lanes,
+        "--calib",
+        lanes,
+        "--num-calib",
+        "10",
+        "--force",
+        "--json",
+    )
+    ok = json.loads(res.output[res.output.index("{") :])
     assert ok["within_budget"] and ok["manifest"]["float_layers"] == [] and ok["stopped"] == "within budget"
     q = _eval(out["artifact"], lanes)
     assert 0 <= q["miou"] <= 1
@@ -186,8 +205,9 @@ def test_accuracy_control_lists_denylisted_layers_and_the_artifact_runs(run, lan
     from edgeseg.runtime.interpreter import load_interpreter, op_names
 
     msgs = []
-    res = controlled_int8(run, lanes, max_drop=-100, calib=lanes, num_calib=10, max_steps=1,
-                          out=tmp_path / "c.tflite", say=msgs.append)
+    res = controlled_int8(
+        run, lanes, max_drop=-100, calib=lanes, num_calib=10, max_steps=1, out=tmp_path / "c.tflite", say=msgs.append
+    )
     # with one step allowed the loop compares 0 and 1 float layers and keeps the better one
     man = json.loads((tmp_path / "c.json").read_text())
     assert [s["float_layers"] for s in res["steps"]] == [0, 1]
@@ -264,8 +284,9 @@ def test_qat_refuses_a_pta_run_with_what_to_do(tmp_path):
     from edgeseg.errors import QuantizeError
     from edgeseg.quantize.qat import qat_finetune
 
-    (tmp_path / "config.json").write_text(json.dumps({"model": "unet-pta", "input_size": [64, 64],
-                                                      "classes": ["a", "b"], "model_config": {}}))
+    (tmp_path / "config.json").write_text(
+        json.dumps({"model": "unet-pta", "input_size": [64, 64], "classes": ["a", "b"], "model_config": {}})
+    )
     with pytest.raises(QuantizeError, match="--pta-configs"):
         qat_finetune(tmp_path, epochs=1)
     res = CliRunner().invoke(main, ["quantize", str(tmp_path), "--qat", "--pta-configs", "LLL"])
@@ -284,8 +305,9 @@ def test_int8_defaults_to_ai_edge_quantizer_with_the_converters_scales_and_no_re
     arts = {}
     for name, extra in (("aeq", []), ("converter", ["--ptq", "converter"]), ("argmax", ["--head", "argmax"])):
         arts[name] = tmp_path / f"{name}.tflite"
-        res = cli("quantize", run, "--int8", "--calib", lanes, "--num-calib", "10", "--out", arts[name], "--no-lint",
-                  *extra)
+        res = cli(
+            "quantize", run, "--int8", "--calib", lanes, "--num-calib", "10", "--out", arts[name], "--no-lint", *extra
+        )
         assert res.exit_code == 0, res.output
     tools = {k: json.loads(v.with_suffix(".json").read_text())["ptq"] for k, v in arts.items()}
     assert tools["aeq"]["tool"] == "aeq" and tools["aeq"]["version"].startswith("ai-edge-quantizer ")
@@ -299,7 +321,19 @@ def test_int8_defaults_to_ai_edge_quantizer_with_the_converters_scales_and_no_re
     assert lint["delegates"]["xnnpack"]["partitions"] == 1 and lint["delegates"]["nnapi"]["partitions"] == 1
     a, c = _eval(arts["aeq"], lanes), _eval(arts["converter"], lanes)
     assert abs(a["miou"] - c["miou"]) <= 0.02, (a["miou"], c["miou"])
-    res = cli("quantize", run, "--int8", "--calib", lanes, "--ptq", "aeq", "--io", "uint8", "--out",
-              tmp_path / "u.tflite", "--no-lint")
+    res = cli(
+        "quantize",
+        run,
+        "--int8",
+        "--calib",
+        lanes,
+        "--ptq",
+        "aeq",
+        "--io",
+        "uint8",
+        "--out",
+        tmp_path / "u.tflite",
+        "--no-lint",
+    )
     assert res.exit_code == 1 and "--ptq aeq writes int8 or float I/O, not uint8: use --ptq converter" in res.output
     assert not (tmp_path / "u.tflite").exists()

@@ -41,10 +41,10 @@ def documented(path: tuple[str, ...], lines: list[str]) -> bool:
             if not re.fullmatch(r"[a-z][a-z0-9-]*", t):
                 break
             words.append(t)
-        if tuple(words[:len(path)]) == path:
+        if tuple(words[: len(path)]) == path:
             return True
         if len(path) > 1 and tuple(words) == path[:-1]:
-            rest = " ".join(tokens[len(words):])
+            rest = " ".join(tokens[len(words) :])
             if re.search(WORD.format(re.escape(path[-1])), rest):
                 return True
     return False
@@ -53,8 +53,10 @@ def documented(path: tuple[str, ...], lines: list[str]) -> bool:
 def test_every_command_is_in_the_readme_command_list():
     lines = command_lines(README.read_text(encoding="utf-8"))
     missing = [" ".join(path) for path, _ in walk(main) if path and not documented(path, lines)]
-    assert not missing, ('commands missing from the README\'s "## Commands" list (a line `edgeseg <command> ...`): '
-                         + ", ".join(f"`edgeseg {c}`" for c in missing))
+    assert not missing, (
+        'commands missing from the README\'s "## Commands" list (a line `edgeseg <command> ...`): '
+        + ", ".join(f"`edgeseg {c}`" for c in missing)
+    )
 
 
 def test_every_option_is_in_the_readme():
@@ -68,4 +70,5 @@ def test_every_option_is_in_the_readme():
                 if not re.search(WORD.format(re.escape(opt)), text):
                     missing.setdefault(" ".join(("edgeseg",) + path), []).append(opt)
     assert not missing, "options not mentioned anywhere in README.md:\n" + "\n".join(
-        f"  {cmd}: {' '.join(opts)}" for cmd, opts in missing.items())
+        f"  {cmd}: {' '.join(opts)}" for cmd, opts in missing.items()
+    )

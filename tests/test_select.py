@@ -6,18 +6,38 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import minimal_tflite
 
 from edgeseg.cli import main
 from edgeseg.errors import ReportError
 from edgeseg.reporting.select import choose
 from edgeseg.reporting.tables import write_report
 
-from conftest import minimal_tflite
-
 TABLE = [  # configuration x delegate rows as the bench writes them
-    {"artifact": "pta:LLL", "delegate": "gpu", "median_ms": "8.0", "miou": "0.50", "energy_mj_per_inference": "9.0", "status": "ok"},
-    {"artifact": "pta:HLH", "delegate": "gpu", "median_ms": "10.5", "miou": "0.55", "energy_mj_per_inference": "12.0", "status": "ok"},
-    {"artifact": "pta:HHH", "delegate": "gpu", "median_ms": "12.0", "miou": "0.58", "energy_mj_per_inference": "14.0", "status": "ok"},
+    {
+        "artifact": "pta:LLL",
+        "delegate": "gpu",
+        "median_ms": "8.0",
+        "miou": "0.50",
+        "energy_mj_per_inference": "9.0",
+        "status": "ok",
+    },
+    {
+        "artifact": "pta:HLH",
+        "delegate": "gpu",
+        "median_ms": "10.5",
+        "miou": "0.55",
+        "energy_mj_per_inference": "12.0",
+        "status": "ok",
+    },
+    {
+        "artifact": "pta:HHH",
+        "delegate": "gpu",
+        "median_ms": "12.0",
+        "miou": "0.58",
+        "energy_mj_per_inference": "14.0",
+        "status": "ok",
+    },
     {"artifact": "pta:HHH", "delegate": "nnapi", "median_ms": "4.0", "miou": "", "status": "fallback"},
     {"artifact": "pta:BBB", "delegate": "gpu", "median_ms": "", "miou": "0.60", "status": "failed", "error": "boom"},
 ]
@@ -48,8 +68,10 @@ def test_energy_budget_and_why_not():
 
 
 def test_ties_go_to_the_faster_row_and_bad_budget():
-    rows = [{"artifact": "a:X", "delegate": "cpu", "median_ms": 9.0, "miou": 0.5, "status": "ok"},
-            {"artifact": "a:Y", "delegate": "cpu", "median_ms": 7.0, "miou": 0.5, "status": "ok"}]
+    rows = [
+        {"artifact": "a:X", "delegate": "cpu", "median_ms": 9.0, "miou": 0.5, "status": "ok"},
+        {"artifact": "a:Y", "delegate": "cpu", "median_ms": 7.0, "miou": 0.5, "status": "ok"},
+    ]
     assert chosen(rows, 10.0) == ("a:Y", "cpu")
     with pytest.raises(ReportError):
         choose(rows, 0)
@@ -59,10 +81,19 @@ def fake_artifact(folder, signatures, quality):
     """A file the artifact check accepts (a minimal valid flatbuffer), with a PTA manifest."""
     art = folder / "pta_64x64_int8_LLL-HHH.tflite"
     art.write_bytes(minimal_tflite())
-    art.with_suffix(".json").write_text(json.dumps({
-        "name": art.stem, "recipe": "int8",
-        "pta": {"signatures": signatures, "configs": {s: {"file": f"{art.stem}_{s}.tflite"} for s in signatures}},
-        "quality": {"camvid:val": {"signatures": {s: {"miou": q} for s, q in quality.items()}}}}))
+    art.with_suffix(".json").write_text(
+        json.dumps(
+            {
+                "name": art.stem,
+                "recipe": "int8",
+                "pta": {
+                    "signatures": signatures,
+                    "configs": {s: {"file": f"{art.stem}_{s}.tflite"} for s in signatures},
+                },
+                "quality": {"camvid:val": {"signatures": {s: {"miou": q} for s, q in quality.items()}}},
+            }
+        )
+    )
     return art
 
 
@@ -71,24 +102,49 @@ def test_select_command_reads_reports_of_the_named_device(tmp_path):
     reports = tmp_path / "reports"
 
     def rows(device, lll, hhh):
-        return [{"artifact": f"{art.stem}:LLL", "recipe": "int8", "device": device, "delegate": "xnnpack",
-                 "median_ms": lll, "status": "ok"},
-                {"artifact": f"{art.stem}:HHH", "recipe": "int8", "device": device, "delegate": "xnnpack",
-                 "median_ms": hhh, "status": "ok"}]
+        return [
+            {
+                "artifact": f"{art.stem}:LLL",
+                "recipe": "int8",
+                "device": device,
+                "delegate": "xnnpack",
+                "median_ms": lll,
+                "status": "ok",
+            },
+            {
+                "artifact": f"{art.stem}:HHH",
+                "recipe": "int8",
+                "device": device,
+                "delegate": "xnnpack",
+                "median_ms": hhh,
+                "status": "ok",
+            },
+        ]
 
-    write_report(reports, "bench_pixel", rows("Pixel 7", 6.0, 9.0), [], run_info={"device": {"profile": "pixel", "model": "Pixel 7"}})
+    write_report(
+        reports,
+        "bench_pixel",
+        rows("Pixel 7", 6.0, 9.0),
+        [],
+        run_info={"device": {"profile": "pixel", "model": "Pixel 7"}},
+    )
     write_report(reports, "bench_host", rows("host", 20.0, 30.0), [], run_info={"device": {"name": "host"}})
-    r = CliRunner().invoke(main, ["select", str(art), "--device", "pixel", "--budget-ms", "10", "--report", str(reports)])
+    r = CliRunner().invoke(
+        main, ["select", str(art), "--device", "pixel", "--budget-ms", "10", "--report", str(reports)]
+    )
     assert r.exit_code == 0, r.output
     assert f"selected: {art.stem}:HHH on xnnpack: mIoU 0.5600, 9.00 ms" in r.output
-    r = CliRunner().invoke(main, ["select", str(art), "--device", "host", "--budget-ms", "25", "--report", str(reports),
-                                  "--json"])
+    r = CliRunner().invoke(
+        main, ["select", str(art), "--device", "host", "--budget-ms", "25", "--report", str(reports), "--json"]
+    )
     assert r.exit_code == 0, r.output
     res = json.loads(r.output)
     assert res["chosen"]["artifact"] == f"{art.stem}:LLL" and res["chosen"]["quality_source"] == "manifest (camvid:val)"
     r = CliRunner().invoke(main, ["select", str(art), "--device", "host", "--budget-ms", "5", "--report", str(reports)])
     assert r.exit_code == 1 and "fastest measured" in r.output and "20.00 ms" in r.output
-    r = CliRunner().invoke(main, ["select", str(art), "--device", "dimensity", "--budget-ms", "5", "--report", str(reports)])
+    r = CliRunner().invoke(
+        main, ["select", str(art), "--device", "dimensity", "--budget-ms", "5", "--report", str(reports)]
+    )
     assert r.exit_code == 1 and "edgeseg bench" in r.output  # nothing measured there: says what to run
 
 
@@ -97,31 +153,63 @@ def test_select_newest_report_wins(tmp_path):
     reports = tmp_path / "reports"
     for name, ms in (("old", 30.0), ("new", 8.0)):
         (reports / f"2026010{1 if name == 'old' else 2}T000000Z_bench_host").mkdir(parents=True)
-        folder = write_report(tmp_path / "tmp", name, [{"artifact": f"{art.stem}:HHH", "recipe": "int8", "device": "host",
-                                                        "delegate": "xnnpack", "median_ms": ms, "status": "ok"}], [],
-                              run_info={"device": {"name": "host"}})
+        folder = write_report(
+            tmp_path / "tmp",
+            name,
+            [
+                {
+                    "artifact": f"{art.stem}:HHH",
+                    "recipe": "int8",
+                    "device": "host",
+                    "delegate": "xnnpack",
+                    "median_ms": ms,
+                    "status": "ok",
+                }
+            ],
+            [],
+            run_info={"device": {"name": "host"}},
+        )
         target = reports / f"2026010{1 if name == 'old' else 2}T000000Z_bench_host"
         target.rmdir()
         folder.rename(target)
-    r = CliRunner().invoke(main, ["select", str(art), "--device", "host", "--budget-ms", "10", "--report", str(reports)])
+    r = CliRunner().invoke(
+        main, ["select", str(art), "--device", "host", "--budget-ms", "10", "--report", str(reports)]
+    )
     assert r.exit_code == 0 and "8.00 ms" in r.output, r.output
 
 
 # -- several devices in one report (issue 21: `edgeseg bench ART --device pixel --device dimensity`)
 
 
-SWEEP_DEVICES = [{"label": "pixel", "profile": "pixel", "model": "Pixel 7", "serial": "PIX1", "soc": "Google Tensor G2"},
-                 {"label": "dimensity", "profile": "dimensity", "model": "Redmi Note", "serial": "MTK9", "soc": "MediaTek"}]
+SWEEP_DEVICES = [
+    {"label": "pixel", "profile": "pixel", "model": "Pixel 7", "serial": "PIX1", "soc": "Google Tensor G2"},
+    {"label": "dimensity", "profile": "dimensity", "model": "Redmi Note", "serial": "MTK9", "soc": "MediaTek"},
+]
 
 
 def sweep_report(reports, art, timings, power=()):
     """One report of a multi-device sweep as `edgeseg bench` writes it: rows with the device
     column (the label), serial and model; run.json's device holds each device under devices."""
-    rows = [{"artifact": f"{art.stem}:{sig}", "recipe": "int8", "device": d["label"], "serial": d["serial"],
-             "model": d["model"], "soc": d["soc"], "delegate": "gpu", "median_ms": ms, "status": "ok"}
-            for d in SWEEP_DEVICES for sig, ms in timings[d["label"]].items()]
-    info = {"profile": "+".join(d["label"] for d in SWEEP_DEVICES), "name": f"{len(SWEEP_DEVICES)} devices",
-            "devices": SWEEP_DEVICES}
+    rows = [
+        {
+            "artifact": f"{art.stem}:{sig}",
+            "recipe": "int8",
+            "device": d["label"],
+            "serial": d["serial"],
+            "model": d["model"],
+            "soc": d["soc"],
+            "delegate": "gpu",
+            "median_ms": ms,
+            "status": "ok",
+        }
+        for d in SWEEP_DEVICES
+        for sig, ms in timings[d["label"]].items()
+    ]
+    info = {
+        "profile": "+".join(d["label"] for d in SWEEP_DEVICES),
+        "name": f"{len(SWEEP_DEVICES)} devices",
+        "devices": SWEEP_DEVICES,
+    }
     return write_report(reports, "bench_pixel+dimensity", rows, [], power=list(power), run_info={"device": info})
 
 
@@ -166,12 +254,25 @@ def test_the_sweeps_own_name_is_no_device(sweep):
 
 def test_device_all_gives_one_verdict_per_device(sweep, tmp_path):
     art, reports = sweep
-    write_report(reports, "bench_host", [{"artifact": f"{art.stem}:LLL", "recipe": "int8", "device": "host",
-                                          "delegate": "xnnpack", "median_ms": 30.0, "status": "ok"}], [],
-                 run_info={"device": {"name": "host"}})
+    write_report(
+        reports,
+        "bench_host",
+        [
+            {
+                "artifact": f"{art.stem}:LLL",
+                "recipe": "int8",
+                "device": "host",
+                "delegate": "xnnpack",
+                "median_ms": 30.0,
+                "status": "ok",
+            }
+        ],
+        [],
+        run_info={"device": {"name": "host"}},
+    )
     r = select_cli(art, reports, "all", "--budget-ms", "10", "--json")
     assert r.exit_code == 1, r.output  # nothing fits on dimensity (nor the host)
-    res = json.loads(r.output[:r.output.rindex("}") + 1])
+    res = json.loads(r.output[: r.output.rindex("}") + 1])
     by = {d["device"]: d for d in res["devices"]}
     assert list(by) == ["dimensity", "host", "pixel"]
     assert (by["pixel"]["chosen"]["artifact"], by["pixel"]["chosen"]["delegate"]) == (f"{art.stem}:HHH", "gpu")
@@ -204,9 +305,22 @@ def test_device_all_gives_one_verdict_per_device(sweep, tmp_path):
 def test_device_all_without_rows_says_what_to_run(tmp_path):
     art = fake_artifact(tmp_path, ["LLL"], {"LLL": 0.5})
     reports = tmp_path / "reports"
-    write_report(reports, "bench_host", [{"artifact": "other_int8", "recipe": "int8", "device": "host",
-                                          "delegate": "xnnpack", "median_ms": 3.0, "status": "ok"}], [],
-                 run_info={"device": {"name": "host"}})
+    write_report(
+        reports,
+        "bench_host",
+        [
+            {
+                "artifact": "other_int8",
+                "recipe": "int8",
+                "device": "host",
+                "delegate": "xnnpack",
+                "median_ms": 3.0,
+                "status": "ok",
+            }
+        ],
+        [],
+        run_info={"device": {"name": "host"}},
+    )
     r = select_cli(art, reports, "all", "--budget-ms", "10")
     assert r.exit_code == 1 and f"no measured rows for {art.stem} on any device" in r.output
     assert f"`edgeseg bench {art} --device NAME` first" in r.output.replace("\n", "")
@@ -217,13 +331,27 @@ def test_energy_of_a_sweep_is_each_devices_own(tmp_path):
     not make the pixel row's energy unusable, nor the other way round."""
     art = fake_artifact(tmp_path, ["HHH"], {"HHH": 0.56})
     reports = tmp_path / "reports"
-    power = [{"artifact": f"{art.stem}:HHH", "device": "pixel", "delegate": "gpu", "energy_mj_per_inference": 5.0,
-              "charging": False, "status": "ok"},
-             {"artifact": f"{art.stem}:HHH", "device": "dimensity", "delegate": "gpu", "energy_mj_per_inference": 6.0,
-              "charging": True, "status": "ok"}]
+    power = [
+        {
+            "artifact": f"{art.stem}:HHH",
+            "device": "pixel",
+            "delegate": "gpu",
+            "energy_mj_per_inference": 5.0,
+            "charging": False,
+            "status": "ok",
+        },
+        {
+            "artifact": f"{art.stem}:HHH",
+            "device": "dimensity",
+            "delegate": "gpu",
+            "energy_mj_per_inference": 6.0,
+            "charging": True,
+            "status": "ok",
+        },
+    ]
     sweep_report(reports, art, {"pixel": {"HHH": 9.0}, "dimensity": {"HHH": 8.0}}, power)
     r = select_cli(art, reports, "all", "--budget-ms", "10", "--energy-budget-mj", "7", "--json")
-    res = json.loads(r.output[:r.output.rindex("}") + 1])
+    res = json.loads(r.output[: r.output.rindex("}") + 1])
     by = {d["device"]: d for d in res["devices"]}
     assert by["pixel"]["chosen"] and float(by["pixel"]["chosen"]["energy_mj_per_inference"]) == 5.0, r.output
     assert by["dimensity"]["chosen"] is None and "charging" in by["dimensity"]["rows"][0]["why_not"]
@@ -236,10 +364,24 @@ def test_a_name_of_two_devices_is_an_error_and_merged_reports_keep_each_device(t
 
     art = fake_artifact(tmp_path, ["HHH"], {"HHH": 0.56})
     pixels = [{"label": f"pixel@{s}", "profile": "pixel", "model": "Pixel 7", "serial": s} for s in ("A1", "B2")]
-    rows = [{"artifact": f"{art.stem}:HHH", "recipe": "int8", "device": p["label"], "delegate": "gpu",
-             "median_ms": ms, "status": "ok"} for p, ms in zip(pixels, (9.0, 12.0))]
-    folder = write_report(tmp_path / "sweeps", "bench_pixel", rows, [],
-                          run_info={"device": {"profile": "pixel@A1+pixel@B2", "name": "2 devices", "devices": pixels}})
+    rows = [
+        {
+            "artifact": f"{art.stem}:HHH",
+            "recipe": "int8",
+            "device": p["label"],
+            "delegate": "gpu",
+            "median_ms": ms,
+            "status": "ok",
+        }
+        for p, ms in zip(pixels, (9.0, 12.0))
+    ]
+    folder = write_report(
+        tmp_path / "sweeps",
+        "bench_pixel",
+        rows,
+        [],
+        run_info={"device": {"profile": "pixel@A1+pixel@B2", "name": "2 devices", "devices": pixels}},
+    )
     for reports in (folder, Path(compose([str(folder)], str(tmp_path / "merged"), False)["report"])):
         r = select_cli(art, reports, "pixel", "--budget-ms", "10")
         assert r.exit_code == 1 and "'pixel' names 2 devices" in r.output and "pixel@A1, pixel@B2" in r.output

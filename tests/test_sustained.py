@@ -25,15 +25,26 @@ from edgeseg.errors import UsageError
 # -- the duration parser ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("text, seconds", [("30s", 30), ("10m", 600), ("1h", 3600), ("90", 90), ("0.5s", 0.5),
-                                           (" 2 min ", 120), (2.5, 2.5), ("1.5H", 5400)])
+@pytest.mark.parametrize(
+    "text, seconds",
+    [("30s", 30), ("10m", 600), ("1h", 3600), ("90", 90), ("0.5s", 0.5), (" 2 min ", 120), (2.5, 2.5), ("1.5H", 5400)],
+)
 def test_durations(text, seconds):
     assert sus.parse_duration(text) == seconds
 
 
-@pytest.mark.parametrize("text, message", [("abc", "is not a duration"), ("10 minutes", "is not a duration"),
-                                           ("-3s", "is not a duration"), ("0", "more than 0"), (0.0, "more than 0"),
-                                           (float("nan"), "is not a duration"), ("", "is not a duration")])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("abc", "is not a duration"),
+        ("10 minutes", "is not a duration"),
+        ("-3s", "is not a duration"),
+        ("0", "more than 0"),
+        (0.0, "more than 0"),
+        (float("nan"), "is not a duration"),
+        ("", "is not a duration"),
+    ],
+)
 def test_bad_durations_are_usage_errors(text, message):
     with pytest.raises(UsageError, match=message) as exc:
         sus.parse_duration(text, "--window")
@@ -65,8 +76,11 @@ def windows(medians, p95_over=0.8, cpu=None, zone=None, failed=()):
 
 
 def test_a_rise_beyond_window_1s_spread_is_throttled_from_the_first_window_beyond_it():
-    ws = windows([33.2, 33.4, 33.3, 46.5, 46.4, 46.6], cpu=[2850, 2850, 2850, 1800, 1800, 1800],
-                 zone=[38.0, 39.0, 40.0, 61.0, 61.0, 61.0])
+    ws = windows(
+        [33.2, 33.4, 33.3, 46.5, 46.4, 46.6],
+        cpu=[2850, 2850, 2850, 1800, 1800, 1800],
+        zone=[38.0, 39.0, 40.0, 61.0, 61.0, 61.0],
+    )
     v = sus.throttling_verdict(ws)
     assert v["throttling"] == "throttled" and v["throttling_onset_window"] == 4
     assert v["sustained_median_ms"] == pytest.approx(46.5)  # the median of windows 5 and 6 (the last third)
@@ -120,13 +134,16 @@ def test_the_spread_falls_back_to_p90_then_std():
 
 
 def test_parse_conditions_reads_the_highest_cpu_frequency_and_skips_unreadable_ones():
-    text = "\n".join([
-        "zone /sys/class/thermal/thermal_zone0/temp 41000", "battery_temp 285",
-        "cpufreq /sys/devices/system/cpu/cpu0/cpufreq/scaling_cur_freq 1704000",
-        "cpufreq /sys/devices/system/cpu/cpu4/cpufreq/scaling_cur_freq 2850000",
-        "cpufreq /sys/devices/system/cpu/cpu7/cpufreq/scaling_cur_freq ",  # unreadable: nothing
-        "cpufreq /sys/devices/system/cpu/cpu*/cpufreq/scaling_cur_freq",  # the glob matched nothing
-    ])
+    text = "\n".join(
+        [
+            "zone /sys/class/thermal/thermal_zone0/temp 41000",
+            "battery_temp 285",
+            "cpufreq /sys/devices/system/cpu/cpu0/cpufreq/scaling_cur_freq 1704000",
+            "cpufreq /sys/devices/system/cpu/cpu4/cpufreq/scaling_cur_freq 2850000",
+            "cpufreq /sys/devices/system/cpu/cpu7/cpufreq/scaling_cur_freq ",  # unreadable: nothing
+            "cpufreq /sys/devices/system/cpu/cpu*/cpufreq/scaling_cur_freq",  # the glob matched nothing
+        ]
+    )
     c = parse_conditions(text)
     assert c["cpu_max_mhz"] == 2850.0 and c["zone_max_c"] == 41.0 and c["battery_temp"] == 28.5
     assert "cpu_max_mhz" not in parse_conditions("cpufreq /sys/devices/system/cpu/cpu*/cpufreq/scaling_cur_freq\n")
@@ -142,11 +159,15 @@ def test_the_snapshot_runs_in_device_shells_without_errors(tmp_path, shell):
     sb = PhoneSandbox(tmp_path / "phone", shell=shell)
     (sb.root / "sys/devices/system/cpu/cpu2/cpufreq/scaling_cur_freq").mkdir(parents=True)
     (sb.root / "sys/devices/system/cpu/cpu3").mkdir(parents=True)
-    profile = DeviceProfile(name="x", path=None, thermal=ThermalSpec(zones=(
-        "/sys/class/thermal/thermal_zone1/temp", "/sys/class/thermal/thermal_zone9/temp")))
+    profile = DeviceProfile(
+        name="x",
+        path=None,
+        thermal=ThermalSpec(zones=("/sys/class/thermal/thermal_zone1/temp", "/sys/class/thermal/thermal_zone9/temp")),
+    )
     cmd = sb.translate(conditions_snapshot(SimpleNamespace(profile=profile)))
-    res = subprocess.run([*sb.shell_cmd, "-c", cmd], capture_output=True, text=True, timeout=60,
-                         env={"PATH": sb.path}, cwd=sb.root)
+    res = subprocess.run(
+        [*sb.shell_cmd, "-c", cmd], capture_output=True, text=True, timeout=60, env={"PATH": sb.path}, cwd=sb.root
+    )
     assert res.returncode == 0 and res.stderr == "", res.stderr
     c = parse_conditions(res.stdout)  # the sandbox's paths in it: only the values are read
     assert c["cpu_max_mhz"] == 2367.0 and c["zone_max_c"] == 41.0 and c["battery_temp"] == 28.5
@@ -161,8 +182,9 @@ class FakeSession:
 
     def __init__(self, temps, max_secs=120.0):
         self.temps, self.reads = list(temps), 0
-        self.profile = SimpleNamespace(thermal=ThermalSpec(zones=("/sys/class/thermal/thermal_zone0/temp",),
-                                                           cooldown_max_secs=max_secs))
+        self.profile = SimpleNamespace(
+            thermal=ThermalSpec(zones=("/sys/class/thermal/thermal_zone0/temp",), cooldown_max_secs=max_secs)
+        )
 
     def shell(self, cmd, **kw):
         t = self.temps[min(self.reads, len(self.temps) - 1)]
@@ -185,16 +207,20 @@ def test_cooldown_waits_until_the_start_temperature_is_back(slept):
     assert cool.before_row() == {"cooldown_s": 0.0, "cooldown_from_c": 38.0}  # the first row: nothing to wait for
     got = cool.before_row()
     assert got == {"cooldown_s": 10.0, "cooldown_from_c": 61.0} and slept == [5.0, 5.0]
-    assert said == ["      cooling down: 61.0 C, waiting for 40.0 C (start 38.0 C + 2 C), 0 s of at most 120 s",
-                    "      cooling down: 50.0 C, waiting for 40.0 C (start 38.0 C + 2 C), 5 s of at most 120 s"]
+    assert said == [
+        "      cooling down: 61.0 C, waiting for 40.0 C (start 38.0 C + 2 C), 0 s of at most 120 s",
+        "      cooling down: 50.0 C, waiting for 40.0 C (start 38.0 C + 2 C), 5 s of at most 120 s",
+    ]
 
 
 def test_cooldown_that_never_cools_stops_at_the_bound_and_says_so(slept):
     said = []
     got = sus.cool_to(FakeSession([61.0], max_secs=12.0), 38.0, 12.0, said.append, read_temperature)
     assert slept == [5.0, 5.0, 2.0] and got["cooldown_s"] == 12.0 and got["cooldown_from_c"] == 61.0
-    assert got["note"].startswith("cool-down bound hit: still 61.0 C after 12 s (thermal.cooldown_max_secs), not "
-                                  "back to 40.0 C (start 38.0 C + 2 C)")
+    assert got["note"].startswith(
+        "cool-down bound hit: still 61.0 C after 12 s (thermal.cooldown_max_secs), not "
+        "back to 40.0 C (start 38.0 C + 2 C)"
+    )
     assert said[-1] == "      " + got["note"]
 
 
@@ -210,12 +236,15 @@ def test_cooldown_without_a_readable_zone_is_a_note_and_no_wait(slept):
 # -- bad inputs on the command line -------------------------------------------------------------
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--sustained", "abc"], "--sustained 'abc' is not a duration"),
-    (["--sustained", "3s", "--window", "0"], "--window must be more than 0 seconds"),
-    (["--sustained", "3s", "--window", "5s"], "--window 5 s is longer than --sustained 3 s"),
-    (["--window", "1s"], "--window sets the windows of a --sustained run"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--sustained", "abc"], "--sustained 'abc' is not a duration"),
+        (["--sustained", "3s", "--window", "0"], "--window must be more than 0 seconds"),
+        (["--sustained", "3s", "--window", "5s"], "--window 5 s is longer than --sustained 3 s"),
+        (["--window", "1s"], "--window sets the windows of a --sustained run"),
+    ],
+)
 def test_bad_sustained_options_exit_2_with_a_clear_message(tmp_path, args, message):
     res = CliRunner().invoke(main, ["bench", str(tmp_path / "a.tflite"), "--device", "pixel", *args])
     assert res.exit_code == 2, res.output
@@ -253,25 +282,62 @@ def sustained_args(phone, tmp_path, art, k, hang=10**6, delegates="xnnpack"):
     """`edgeseg bench` arguments of a 3 s sustained run in 0.5 s windows on the loopback phone
     whose benchmark_model throttles from invocation ``k`` (and hangs from ``hang``)."""
     binary = tmp_path / "benchmark_model"
-    binary.write_text(THROTTLING_BENCHMARK_MODEL.replace("#!/bin/sh", phone.sandbox.shebang, 1)
-                      .replace("@K@", str(k)).replace("@HANG@", str(hang)).replace("@ROOT@", str(phone.sandbox.root)))
+    binary.write_text(
+        THROTTLING_BENCHMARK_MODEL.replace("#!/bin/sh", phone.sandbox.shebang, 1)
+        .replace("@K@", str(k))
+        .replace("@HANG@", str(hang))
+        .replace("@ROOT@", str(phone.sandbox.root))
+    )
     profile = tmp_path / "phone.toml"
-    profile.write_text("\n".join([
-        'name = "loopback"', 'transport = "tcp"', f'address = "127.0.0.1:{phone.port}"',
-        'runner = "benchmark_model"', "threads = 2", 'work_dir = "/data/local/tmp/edgeseg"',
-        "[delegates.xnnpack]", 'flags = ["--use_xnnpack=true"]', "[delegates.cpu]", "[power]", 'source = "none"',
-        "[thermal]", 'zones = ["/sys/class/thermal/thermal_zone1/temp"]', "cooldown_max_secs = 30"]) + "\n")
-    return ["bench", str(art), "--device", str(profile), "--delegate", delegates, "--benchmark-binary", str(binary),
-            "--reports", str(tmp_path / "reports"), "--sustained", "3s", "--window", "0.5s"]
+    profile.write_text(
+        "\n".join(
+            [
+                'name = "loopback"',
+                'transport = "tcp"',
+                f'address = "127.0.0.1:{phone.port}"',
+                'runner = "benchmark_model"',
+                "threads = 2",
+                'work_dir = "/data/local/tmp/edgeseg"',
+                "[delegates.xnnpack]",
+                'flags = ["--use_xnnpack=true"]',
+                "[delegates.cpu]",
+                "[power]",
+                'source = "none"',
+                "[thermal]",
+                'zones = ["/sys/class/thermal/thermal_zone1/temp"]',
+                "cooldown_max_secs = 30",
+            ]
+        )
+        + "\n"
+    )
+    return [
+        "bench",
+        str(art),
+        "--device",
+        str(profile),
+        "--delegate",
+        delegates,
+        "--benchmark-binary",
+        str(binary),
+        "--reports",
+        str(tmp_path / "reports"),
+        "--sustained",
+        "3s",
+        "--window",
+        "0.5s",
+    ]
 
 
 def sustained_bench(phone, tmp_path, art, k, extra=(), delegates="xnnpack"):
-    res = CliRunner().invoke(main, sustained_args(phone, tmp_path, art, k, delegates=delegates) + list(extra),
-                             catch_exceptions=False)
+    res = CliRunner().invoke(
+        main, sustained_args(phone, tmp_path, art, k, delegates=delegates) + list(extra), catch_exceptions=False
+    )
     assert res.exit_code == 0, res.output
     (folder,) = (tmp_path / "reports").iterdir()
-    read = {name: list(csv.DictReader(open(folder / f"{name}.csv", newline="")))
-            for name in ("sustained", "latency", "summary")}
+    read = {
+        name: list(csv.DictReader(open(folder / f"{name}.csv", newline="")))
+        for name in ("sustained", "latency", "summary")
+    }
     return res, folder, read
 
 
@@ -303,7 +369,9 @@ def test_a_sustained_run_that_throttles_is_detected_at_the_right_window(tmp_path
     assert [float(w["zone_max_c"]) for w in ws] == [38.0] * 3 + [61.0] * 3
     assert float(ws[0]["t_start_s"]) == 0.0
     ends = [float(w["t_end_s"]) for w in ws]
-    assert ends == sorted(ends) and all(float(w["t_start_s"]) <= float(w["t_end_s"]) for w in ws)  # /proc/uptime: 10 ms steps
+    assert ends == sorted(ends) and all(
+        float(w["t_start_s"]) <= float(w["t_end_s"]) for w in ws
+    )  # /proc/uptime: 10 ms steps
     (row,) = read["latency"]
     assert row["throttling"] == "throttled" and row["throttling_onset_window"] == "4"
     assert float(row["median_ms"]) == 33.2 and float(row["sustained_median_ms"]) == 46.48  # window 1, then sustained
@@ -332,8 +400,7 @@ def test_a_sustained_run_that_never_throttles_is_steady_and_rows_are_cooled(tmp_
 
     monkeypatch.setenv("ADB_KEY_PATH", str(tmp_path / "adbkey"))
     with AdbDaemon(tmp_path / "phone") as phone:
-        _, folder, read = sustained_bench(phone, tmp_path, art, k=1000, extra=["--cooldown"],
-                                          delegates="xnnpack,cpu")
+        _, folder, read = sustained_bench(phone, tmp_path, art, k=1000, extra=["--cooldown"], delegates="xnnpack,cpu")
     assert len(read["sustained"]) == 12 and {w["delegate"] for w in read["sustained"]} == {"xnnpack", "cpu"}
     rows = {r["delegate"]: r for r in read["latency"]}
     for r in rows.values():
@@ -376,8 +443,7 @@ def test_ctrl_c_in_a_later_window_stops_that_windows_processes_on_the_phone(tmp_
         threading.Thread(target=interrupt_when_running, daemon=True).start()
         os.environ["ADB_KEY_PATH"] = str(tmp_path / "adbkey")
         try:
-            res = CliRunner().invoke(main, sustained_args(phone, tmp_path, art, k=1000, hang=3),
-                                     catch_exceptions=False)
+            res = CliRunner().invoke(main, sustained_args(phone, tmp_path, art, k=1000, hang=3), catch_exceptions=False)
         finally:
             os.environ.pop("ADB_KEY_PATH", None)
         assert res.exit_code == 130, res.output

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from adbd import I_IDLE, V_BATT, AdbDaemon, SensorDriver, need_shell
+
 from edgeseg import delegates as dl
 from edgeseg.device import power as pw
 from edgeseg.device import profiles as pr
@@ -64,8 +64,15 @@ def test_every_choice_list_is_built_from_its_table(monkeypatch):
     assert pr.RUNNERS[-1] == "newrun" and pr.DELEGATE_RUNNERS[-1] == "newone"
     assert pr.POWER_SOURCE_NAMES[-1] == "newsrc" and pr.POWER_SOURCES[-1] == "newsrc"
     assert pr.TRANSPORTS[-1] == "newtr"
-    p = parse_profile({"transport": "newtr", "runner": "newrun", "power": {"source": "battery+newsrc"},
-                       "delegates": {"x": {"runner": "newone"}}}, "p")
+    p = parse_profile(
+        {
+            "transport": "newtr",
+            "runner": "newrun",
+            "power": {"source": "battery+newsrc"},
+            "delegates": {"x": {"runner": "newone"}},
+        },
+        "p",
+    )
     assert (p.transport, p.runner, p.delegates["x"].runner) == ("newtr", "newrun", "newone")
     assert pw.allowed_sources(p.power) == ["battery", "newsrc"]
 
@@ -76,8 +83,12 @@ def test_the_cli_choices_are_the_tables():
 
     from edgeseg.cli import main
 
-    expect = {"transport": tuple(se.TRANSPORTS), "runner": rn.profile_runner_names(),
-              "power_source": pw.source_choices(), "delegate": dl.delegate_names()}
+    expect = {
+        "transport": tuple(se.TRANSPORTS),
+        "runner": rn.profile_runner_names(),
+        "power_source": pw.source_choices(),
+        "delegate": dl.delegate_names(),
+    }
     seen = []
 
     def walk(cmd):
@@ -97,8 +108,10 @@ def test_the_delegate_table_is_a_bottom_layer():
     tree = ast.parse((REPO / "edgeseg/delegates.py").read_text())
     mods = {a.name for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names}
     mods |= {("." * node.level) + (node.module or "") for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
-    assert all(m in (".errors", ".config") or not m.startswith(".") and m.split(".")[0] in sys.stdlib_module_names
-               for m in mods), mods
+    assert all(
+        m in (".errors", ".config") or not m.startswith(".") and m.split(".")[0] in sys.stdlib_module_names
+        for m in mods
+    ), mods
 
 
 def test_default_delegates_ask_each_runner(tmp_path, tiny_tflite_bytes):
@@ -157,8 +170,11 @@ def test_a_new_power_source_row_is_probed_sampled_parsed_and_judged(monkeypatch)
     assert stuck["skipped"]["pmic"] == "its energy counters did not advance in 0.5 s (stuck or not updated)"
     missing = pw.check_sources("U1 1.0\nE1 1.0\nU2 1.5\n", power, ["pmic"])
     assert missing["skipped"]["pmic"] == f"no readable {PMIC_FILE}"
-    log = pw.parse_power_log("M idle_start 0.0\n" + "".join(f"E {t / 10} {1000 * t if t <= 10 else 10000 + 5000 * (t - 10)}\n"
-                                                          for t in range(21)), power)
+    log = pw.parse_power_log(
+        "M idle_start 0.0\n"
+        + "".join(f"E {t / 10} {1000 * t if t <= 10 else 10000 + 5000 * (t - 10)}\n" for t in range(21)),
+        power,
+    )
     assert len(log.counters["pmic"]) == 21
     e = pw.energy(log, (0.0, 1.0), (1.0, 2.0), 20.0, sources=["pmic"])
     assert e["energy_source"] == "pmic" and (e["idle_mw"], e["run_mw"]) == (pytest.approx(10.0), pytest.approx(50.0))
@@ -167,9 +183,14 @@ def test_a_new_power_source_row_is_probed_sampled_parsed_and_judged(monkeypatch)
 # -- a new delegate: one row, run on the device, the board, the host and in the lint ------------------
 
 
-NEW_DELEGATE = dl.Delegate("xnnpack-fp16", "XNNPACK fp16", "XNNPACK with fp16 inference forced",
-                           flags=("--use_xnnpack=true", "--xnnpack_force_fp16=true"), interpreter="default",
-                           lint="measured")
+NEW_DELEGATE = dl.Delegate(
+    "xnnpack-fp16",
+    "XNNPACK fp16",
+    "XNNPACK with fp16 inference forced",
+    flags=("--use_xnnpack=true", "--xnnpack_force_fp16=true"),
+    interpreter="default",
+    lint="measured",
+)
 
 # A stand-in for benchmark_model: records its flags, prints a published-format output
 # (full XNNPACK delegation) for any flags.
@@ -191,11 +212,23 @@ def key(tmp_path):
 
 
 def profile_file(tmp_path, port, runner, delegates, source="none", **top) -> Path:
-    lines = ['name = "rows"', 'transport = "tcp"', f'address = "127.0.0.1:{port}"', f'runner = "{runner}"',
-             f'python = "{sys.executable}"', "threads = 2", *[f"{k} = {json.dumps(v)}" for k, v in top.items()],
-             *[f"[delegates.{d}]" for d in delegates], "[power]", f'source = "{source}"', "rate_hz = 20",
-             "idle_secs = 1.0", "[thermal]", 'zones = ["/sys/class/thermal/thermal_zone1/temp"]',
-             "cooldown_above_c = 80"]
+    lines = [
+        'name = "rows"',
+        'transport = "tcp"',
+        f'address = "127.0.0.1:{port}"',
+        f'runner = "{runner}"',
+        f'python = "{sys.executable}"',
+        "threads = 2",
+        *[f"{k} = {json.dumps(v)}" for k, v in top.items()],
+        *[f"[delegates.{d}]" for d in delegates],
+        "[power]",
+        f'source = "{source}"',
+        "rate_hz = 20",
+        "idle_secs = 1.0",
+        "[thermal]",
+        'zones = ["/sys/class/thermal/thermal_zone1/temp"]',
+        "cooldown_above_c = 80",
+    ]
     path = tmp_path / "rows.toml"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -218,8 +251,16 @@ def test_a_new_delegate_row_runs_on_benchmark_model_with_its_flags(monkeypatch, 
         profile = profile_file(tmp_path, phone.port, "benchmark_model", ["xnnpack-fp16"])  # no flags: the row's
         assert load_profile(str(profile)).delegates["xnnpack-fp16"].flags == NEW_DELEGATE.flags
         with session(profile, tmp_path) as s:
-            res = bench_device(s, [art], ["xnnpack-fp16"], runs=3, min_secs=0, with_power=False,
-                               benchmark_binary=str(binary), require_full=True)
+            res = bench_device(
+                s,
+                [art],
+                ["xnnpack-fp16"],
+                runs=3,
+                min_secs=0,
+                with_power=False,
+                benchmark_binary=str(binary),
+                require_full=True,
+            )
         (call,) = (phone.sandbox.root / "data/local/tmp/edgeseg/.invocations").read_text().splitlines()
     (row,) = res["latency"]
     assert row["status"] == "ok" and row["runner"] == "benchmark_model" and row["delegate"] == "xnnpack-fp16"
@@ -232,9 +273,8 @@ def test_a_new_delegate_row_runs_on_benchmark_model_with_its_flags(monkeypatch, 
 def test_a_new_delegate_row_runs_on_the_board_runner_the_host_and_in_the_lint(monkeypatch, tmp_path, tiny_tflite):
     """The Python runner gets the row's kernels on its command line (runner.py itself has
     no entry for it); the host bench and the lint list it from the row."""
-    from edgeseg.device.bench import bench_device
+    from edgeseg.device.bench import bench_device, bench_rows
     from edgeseg.quantize.lint import format_lint, lint_artifact
-    from edgeseg.device.bench import bench_rows
 
     monkeypatch.setitem(dl.DELEGATES, NEW_DELEGATE.name, NEW_DELEGATE)
     with AdbDaemon(tmp_path / "phone") as phone:
@@ -283,8 +323,11 @@ class FakeBenchRunner(rn.Runner):
         m = re.search(r"runs=(\d+) mean_ms=([\d.]+)", sec["out"])
         if sec["rc"] != 0 or not m:
             return {"status": "failed", "error": (sec["err"].strip() or f"exit status {sec['rc']}")}, [], None
-        return {"status": "ok", "runs": int(m.group(1)), "mean_ms": float(m.group(2)),
-                "median_ms": float(m.group(2))}, [], None
+        return (
+            {"status": "ok", "runs": int(m.group(1)), "mean_ms": float(m.group(2)), "median_ms": float(m.group(2))},
+            [],
+            None,
+        )
 
 
 @pytest.mark.e2e
@@ -298,8 +341,11 @@ def test_a_new_runner_row_is_a_profile_runner(monkeypatch, tmp_path, tiny_tflite
     with AdbDaemon(tmp_path / "phone", shell=shell) as phone:
         tool = tmp_path / "fakebench"
         tool.write_text(FAKE_RUNNER.replace("#!/bin/sh", phone.sandbox.shebang, 1))
-        monkeypatch.setitem(rn.RUNNERS, "fakebench", FakeBenchRunner("fakebench", "fakebench", "a stand-in tool",
-                                                                     profile_runner=True, tool=str(tool)))
+        monkeypatch.setitem(
+            rn.RUNNERS,
+            "fakebench",
+            FakeBenchRunner("fakebench", "fakebench", "a stand-in tool", profile_runner=True, tool=str(tool)),
+        )
         profile = profile_file(tmp_path, phone.port, "fakebench", ["cpu", "gpu"])
         with session(profile, tmp_path) as s:
             res = bench_device(s, [art], ["cpu", "gpu"], runs=7, min_secs=0, with_power=False)
@@ -327,12 +373,14 @@ def _pmic_readings(lines):
 
 
 PMIC = pw.CounterSource(
-    "pmic", "a PMIC's accumulated-energy counter in sysfs: uWs and its timestamp (boot-clock ms)", "E",
+    "pmic",
+    "a PMIC's accumulated-energy counter in sysfs: uWs and its timestamp (boot-clock ms)",
+    "E",
     probe=lambda power, tag: f'x=; read x < {PMIC_FILE}; echo "{tag} $t $x"; ',
     sample=lambda power: f'x=; read x < {PMIC_FILE}; echo "E $t $x"; ',
-    readings=_pmic_readings, unreadable=lambda power: f"no readable {PMIC_FILE}")
-
-
+    readings=_pmic_readings,
+    unreadable=lambda power: f"no readable {PMIC_FILE}",
+)
 
 
 @pytest.mark.e2e

@@ -11,9 +11,9 @@ import csv
 import os
 import tomllib
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -25,17 +25,53 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 SPLITS = ("train", "val", "test")
 
 CAMVID_CLASSES = (
-    "sky", "building", "pole", "road", "pavement", "tree",
-    "sign_symbol", "fence", "car", "pedestrian", "bicyclist",
+    "sky",
+    "building",
+    "pole",
+    "road",
+    "pavement",
+    "tree",
+    "sign_symbol",
+    "fence",
+    "car",
+    "pedestrian",
+    "bicyclist",
 )
 CAMVID_COLOURS = (
-    (128, 128, 128), (128, 0, 0), (192, 192, 128), (128, 64, 128), (60, 40, 222), (128, 128, 0),
-    (192, 128, 128), (64, 64, 128), (64, 0, 128), (64, 64, 0), (0, 128, 192),
+    (128, 128, 128),
+    (128, 0, 0),
+    (192, 192, 128),
+    (128, 64, 128),
+    (60, 40, 222),
+    (128, 128, 0),
+    (192, 128, 128),
+    (64, 64, 128),
+    (64, 0, 128),
+    (64, 64, 0),
+    (0, 128, 192),
 )
 VOC_CLASSES = (
-    "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat",
-    "chair", "cow", "diningtable", "dog", "horse", "motorbike", "person", "pottedplant",
-    "sheep", "sofa", "train", "tvmonitor",
+    "background",
+    "aeroplane",
+    "bicycle",
+    "bird",
+    "boat",
+    "bottle",
+    "bus",
+    "car",
+    "cat",
+    "chair",
+    "cow",
+    "diningtable",
+    "dog",
+    "horse",
+    "motorbike",
+    "person",
+    "pottedplant",
+    "sheep",
+    "sofa",
+    "train",
+    "tvmonitor",
 )
 #: Class names that an RGB ``class_dict.csv`` may use for "not labelled"; mapped to ignore.
 VOID_NAMES = frozenset({"void", "unlabelled", "unlabeled", "ignore", "background_ignore"})
@@ -48,9 +84,13 @@ TOML_KEYS = ("layout", "classes", "colours", "ignore_index", "mask", "colour_tol
 #: each of its values (2-8) asks for; 1 (or no tag) is upright.
 EXIF_ORIENTATION = 0x0112
 ORIENTATIONS = {
-    2: "mirrored left-right", 3: "rotated 180 degrees", 4: "mirrored top-bottom",
-    5: "mirrored and rotated 90 degrees", 6: "rotated 90 degrees clockwise",
-    7: "mirrored and rotated 270 degrees", 8: "rotated 90 degrees counter-clockwise",
+    2: "mirrored left-right",
+    3: "rotated 180 degrees",
+    4: "mirrored top-bottom",
+    5: "mirrored and rotated 90 degrees",
+    6: "rotated 90 degrees clockwise",
+    7: "mirrored and rotated 270 degrees",
+    8: "rotated 90 degrees counter-clockwise",
 }
 #: Orientations that swap width and height.
 TRANSPOSING = frozenset({5, 6, 7, 8})
@@ -167,7 +207,7 @@ def exif_orientation(im: Image.Image) -> int:
     """The EXIF orientation of an opened image (1 when it has none or an unknown one)."""
     try:
         value = im.getexif().get(EXIF_ORIENTATION, 1)
-    except Exception:  # noqa: BLE001 (malformed EXIF is metadata: the pixels are still readable)
+    except Exception:
         return 1
     return value if value in ORIENTATIONS else 1
 
@@ -201,9 +241,11 @@ def _rgb_values(im: Image.Image, path: Path) -> np.ndarray:
     if im.mode in ("I", "F"):
         arr = np.asarray(im)
         if arr.size and (not np.isfinite(arr).all() or arr.min() < 0 or arr.max() > 255):
-            raise DataError(f"image {path} is a {'32-bit integer' if im.mode == 'I' else 'floating-point'} "
-                            f"greyscale image with values {arr.min():g}..{arr.max():g}, outside 0..255; save it as "
-                            "8-bit RGB (or 8/16-bit greyscale)")
+            raise DataError(
+                f"image {path} is a {'32-bit integer' if im.mode == 'I' else 'floating-point'} "
+                f"greyscale image with values {arr.min():g}..{arr.max():g}, outside 0..255; save it as "
+                "8-bit RGB (or 8/16-bit greyscale)"
+            )
         return np.repeat(np.round(arr).astype(np.uint8)[..., None], 3, axis=-1)
     return np.asarray(im.convert("RGB"))
 
@@ -215,19 +257,23 @@ def _index_mask_values(im: Image.Image, path: Path) -> np.ndarray:
     if im.mode in ("RGB", "RGBA"):
         raise DataError(
             f"mask {path} is an RGB image but the dataset uses class-index masks; "
-            "add class_dict.csv (name,r,g,b) or dataset.toml with mask = \"rgb\""
+            'add class_dict.csv (name,r,g,b) or dataset.toml with mask = "rgb"'
         )
     if im.mode not in INDEX_MASK_MODES:
-        raise DataError(f"mask {path} is a {im.mode} image; class-index masks are single-channel images (1-bit, "
-                        "8-bit, palette, 16-bit greyscale) whose values are the class ids")
+        raise DataError(
+            f"mask {path} is a {im.mode} image; class-index masks are single-channel images (1-bit, "
+            "8-bit, palette, 16-bit greyscale) whose values are the class ids"
+        )
     if im.mode in ("LA", "PA"):
         im = im.getchannel(0)
     arr = np.asarray(im)
     if arr.dtype.kind == "f":
         bad = ~np.isfinite(arr) | (arr != np.round(arr))
         if bad.any():
-            raise DataError(f"mask {path} holds the non-integer value {arr[bad].flat[0]!r}; class ids are whole "
-                            "numbers: save the mask as an 8- or 16-bit integer image")
+            raise DataError(
+                f"mask {path} holds the non-integer value {arr[bad].flat[0]!r}; class ids are whole "
+                "numbers: save the mask as an 8- or 16-bit integer image"
+            )
         arr = np.round(arr)
     return arr.astype(np.int64)
 
@@ -240,10 +286,12 @@ def _colour_mask_values(im: Image.Image, path: Path) -> np.ndarray:
         arr = _index_mask_values(im, path)
         if arr.size and (arr.min() < 0 or arr.max() > 255):
             value = int(arr.max() if arr.max() > 255 else arr.min())
-            raise DataError(f"mask {path} is a {im.mode} greyscale image with the value {value}, which is no RGB "
-                            "colour, but the dataset's masks are RGB colours (class_dict.csv or mask = \"rgb\"): "
-                            "save the masks as 8-bit RGB, or declare class-index masks (mask = \"index\" in "
-                            "dataset.toml)")
+            raise DataError(
+                f"mask {path} is a {im.mode} greyscale image with the value {value}, which is no RGB "
+                'colour, but the dataset\'s masks are RGB colours (class_dict.csv or mask = "rgb"): '
+                'save the masks as 8-bit RGB, or declare class-index masks (mask = "index" in '
+                "dataset.toml)"
+            )
         return np.repeat(arr.astype(np.uint8)[..., None], 3, axis=-1)
     raise DataError(f"mask {path} is a {im.mode} image; colour masks must be RGB, RGBA or palette images")
 
@@ -255,13 +303,17 @@ def _wh(hw) -> str:
 def _size_mismatch(sample: Sample, mask_hw, image_hw, orientation: int, stored_hw) -> str:
     """Why a mask does not fit its image, saying when the image's EXIF orientation is why."""
     if orientation != 1 and tuple(mask_hw) == tuple(stored_hw) != tuple(image_hw):
-        return (f"image {sample.image} is stored {_wh(stored_hw)} (WxH) with EXIF orientation {orientation} "
-                f"({ORIENTATIONS[orientation]} when shown), so it is {_wh(image_hw)} as shown, but its mask "
-                f"{sample.mask} is {_wh(mask_hw)}: masks must match their image as shown. Turn the mask the same way, "
-                "or save the image upright without the orientation tag (e.g. `mogrify -auto-orient IMAGE`)")
+        return (
+            f"image {sample.image} is stored {_wh(stored_hw)} (WxH) with EXIF orientation {orientation} "
+            f"({ORIENTATIONS[orientation]} when shown), so it is {_wh(image_hw)} as shown, but its mask "
+            f"{sample.mask} is {_wh(mask_hw)}: masks must match their image as shown. Turn the mask the same way, "
+            "or save the image upright without the orientation tag (e.g. `mogrify -auto-orient IMAGE`)"
+        )
     shown = f" (as shown, after its EXIF orientation {orientation})" if orientation != 1 else ""
-    return (f"mask {sample.mask} is {_wh(mask_hw)} (WxH) but its image is {_wh(image_hw)}{shown}; masks must have "
-            "their image's size")
+    return (
+        f"mask {sample.mask} is {_wh(mask_hw)} (WxH) but its image is {_wh(image_hw)}{shown}; masks must have "
+        "their image's size"
+    )
 
 
 def map_colours(
@@ -359,7 +411,10 @@ def _voc_splits(root: Path) -> dict[str, list[Sample]]:
             if lst.is_file():
                 samples = []
                 for stem in _read_list(lst):
-                    img = next((jpeg / f"{stem}{s}" for s in (".jpg", ".jpeg", ".png") if (jpeg / f"{stem}{s}").is_file()), None)
+                    img = next(
+                        (jpeg / f"{stem}{s}" for s in (".jpg", ".jpeg", ".png") if (jpeg / f"{stem}{s}").is_file()),
+                        None,
+                    )
                     if img is None:
                         raise DataError(f"{lst} names '{stem}' but {jpeg} has no such image")
                     samples.append(Sample(img, _mask_for(img, seg), split))
@@ -382,27 +437,43 @@ class Layout:
 
 LAYOUTS: dict[str, Layout] = {
     "segnet": Layout(
-        "segnet", "SegNet/CamVid: train/ trainannot/ val/ valannot/ [test/ testannot/], class-index PNG masks",
-        lambda r: (r / "train").is_dir() and (r / "trainannot").is_dir()
-        or (r / "val").is_dir() and (r / "valannot").is_dir(),
-        _segnet_splits, CAMVID_CLASSES, 11, CAMVID_COLOURS, tuple(f"{s}annot" for s in SPLITS),
+        "segnet",
+        "SegNet/CamVid: train/ trainannot/ val/ valannot/ [test/ testannot/], class-index PNG masks",
+        lambda r: (
+            (r / "train").is_dir() and (r / "trainannot").is_dir() or (r / "val").is_dir() and (r / "valannot").is_dir()
+        ),
+        _segnet_splits,
+        CAMVID_CLASSES,
+        11,
+        CAMVID_COLOURS,
+        tuple(f"{s}annot" for s in SPLITS),
     ),
     "voc": Layout(
-        "voc", "Pascal VOC: JPEGImages/ SegmentationClass/ ImageSets/Segmentation/*.txt, palette PNG masks",
+        "voc",
+        "Pascal VOC: JPEGImages/ SegmentationClass/ ImageSets/Segmentation/*.txt, palette PNG masks",
         lambda r: (r / "JPEGImages").is_dir() and (r / "SegmentationClass").is_dir(),
-        _voc_splits, VOC_CLASSES, 255, None, ("SegmentationClass", "SegmentationObject"),
+        _voc_splits,
+        VOC_CLASSES,
+        255,
+        None,
+        ("SegmentationClass", "SegmentationObject"),
     ),
     "generic": Layout(
-        "generic", "generic: images/ masks/ [splits/train.txt val.txt test.txt]",
+        "generic",
+        "generic: images/ masks/ [splits/train.txt val.txt test.txt]",
         lambda r: (r / "images").is_dir() and (r / "masks").is_dir(),
-        _generic_splits, None, None, None, ("masks",),
+        _generic_splits,
+        None,
+        None,
+        None,
+        ("masks",),
     ),
 }
 
 
 def _read_class_dict(path: Path):
     names, colours, voids = [], [], []
-    import io  # noqa: PLC0415
+    import io
 
     with io.StringIO(_read_utf8(path, "utf-8-sig"), newline="") as fh:  # -sig: a spreadsheet's BOM
         reader = csv.reader(fh)
@@ -435,7 +506,7 @@ def _read_toml(path: Path) -> dict:
         raise DataError(f"{path} is not valid TOML: {exc}") from None
     unknown = sorted(set(data) - set(TOML_KEYS))
     if unknown:
-        import difflib  # noqa: PLC0415
+        import difflib
 
         key = unknown[0]
         near = difflib.get_close_matches(key, TOML_KEYS, n=1)
@@ -471,22 +542,29 @@ def check_class_names(names, where) -> tuple[str, ...]:
     more than the 255 ids a uint8 mask holds beside ignore."""
     names = tuple(names)
     if len(names) > IGNORE:
-        raise DataError(f"{where} lists {len(names)} classes; edgeseg masks hold at most {IGNORE} (ids 0-{IGNORE - 1}, "
-                        f"{IGNORE} is ignore): merge classes, or map the rest to the ignore index")
+        raise DataError(
+            f"{where} lists {len(names)} classes; edgeseg masks hold at most {IGNORE} (ids 0-{IGNORE - 1}, "
+            f"{IGNORE} is ignore): merge classes, or map the rest to the ignore index"
+        )
     seen: dict[str, int] = {}
     for i, name in enumerate(names):
         if not name.strip():
             raise DataError(f"{where}: class {i} has an empty name; give every class a name")
         if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in name):
-            raise DataError(f"{where}: class {i} name {name!r} holds a control character; class names are one line "
-                            "of printable text")
+            raise DataError(
+                f"{where}: class {i} name {name!r} holds a control character; class names are one line "
+                "of printable text"
+            )
         key = unicodedata.normalize("NFC", name)
         if key in seen:
             first = names[seen[key]]
-            form = (f" (class {i} writes it {ascii(name)}, the same text in another Unicode form)"
-                    if name != first else "")
-            raise DataError(f"{where}: classes {seen[key]} and {i} are both named {first!r}{form}; give every class "
-                            "its own name (reports keep one column and row per class name)")
+            form = (
+                f" (class {i} writes it {ascii(name)}, the same text in another Unicode form)" if name != first else ""
+            )
+            raise DataError(
+                f"{where}: classes {seen[key]} and {i} are both named {first!r}{form}; give every class "
+                "its own name (reports keep one column and row per class name)"
+            )
         seen[key] = i
     return names
 
@@ -507,7 +585,7 @@ def open_dataset(root: str | Path) -> Dataset:
             raise DataError(
                 f"{root} matches no dataset layout. Expected one of:\n  "
                 + "\n  ".join(lay.description for lay in LAYOUTS.values())
-                + "\nor a dataset.toml with layout = \"segnet\" | \"voc\" | \"generic\"."
+                + '\nor a dataset.toml with layout = "segnet" | "voc" | "generic".'
             )
     splits = layout.splits(root)
     if not any(splits.values()):
@@ -531,19 +609,31 @@ def open_dataset(root: str | Path) -> Dataset:
         ignore = int(cfg["ignore_index"])
     if "mask" in cfg:
         if cfg["mask"] not in ("index", "palette", "rgb"):
-            raise DataError(f"{root / 'dataset.toml'}: mask must be \"index\", \"palette\" or \"rgb\"")
+            raise DataError(f'{root / "dataset.toml"}: mask must be "index", "palette" or "rgb"')
         mask_kind = "rgb" if cfg["mask"] == "rgb" else "index"
     if not names:
         raise DataError(
             f"{root} ({layout.name} layout) does not say its classes: add dataset.toml with "
-            "classes = [\"background\", ...] or a class_dict.csv (name,r,g,b)"
+            'classes = ["background", ...] or a class_dict.csv (name,r,g,b)'
         )
-    names = check_class_names(names, root / "dataset.toml" if "classes" in cfg else
-                              class_dict if class_dict.is_file() else f"the {layout.name} layout's classes")
+    names = check_class_names(
+        names,
+        root / "dataset.toml"
+        if "classes" in cfg
+        else class_dict
+        if class_dict.is_file()
+        else f"the {layout.name} layout's classes",
+    )
     return Dataset(
-        root=root, layout=layout.name, class_names=tuple(names), mask_kind=mask_kind,
-        ignore_index=ignore, colours=colours, void_colours=voids,
-        colour_tolerance=float(cfg.get("colour_tolerance", DEFAULT_COLOUR_TOLERANCE)), splits=splits,
+        root=root,
+        layout=layout.name,
+        class_names=tuple(names),
+        mask_kind=mask_kind,
+        ignore_index=ignore,
+        colours=colours,
+        void_colours=voids,
+        colour_tolerance=float(cfg.get("colour_tolerance", DEFAULT_COLOUR_TOLERANCE)),
+        splits=splits,
     )
 
 
@@ -566,13 +656,17 @@ def image_folder(root: str | Path) -> list[Path]:
         visited.add((st.st_dev, st.st_ino))
         masks = {m.name for m in dataset_mask_folders(here)}
         dirnames[:] = sorted(d for d in dirnames if d not in masks and not d.startswith("."))
-        found += [here / f for f in filenames
-                  if Path(f).suffix.lower() in IMAGE_SUFFIXES and not f.startswith(".") and (here / f).is_file()]
+        found += [
+            here / f
+            for f in filenames
+            if Path(f).suffix.lower() in IMAGE_SUFFIXES and not f.startswith(".") and (here / f).is_file()
+        ]
     return sorted(found)
 
 
-def class_pixel_share(ds: Dataset, splits=SPLITS, max_per_split: int | None = None, progress=None,
-                      check: bool = False) -> dict:
+def class_pixel_share(
+    ds: Dataset, splits=SPLITS, max_per_split: int | None = None, progress=None, check: bool = False
+) -> dict:
     """Count mask pixels per class (ignore counted separately) over the given splits.
 
     With ``check``, every sample goes through the same reading and validation as training
@@ -617,8 +711,14 @@ def class_pixel_share(ds: Dataset, splits=SPLITS, max_per_split: int | None = No
     total = counts.sum()
     share = {name: (counts[i] / total if total else 0.0) for i, name in enumerate(ds.class_names)}
     share["<ignore>"] = counts[-1] / total if total else 0.0
-    return {"pixels": int(total), "counts": counts[:-1].tolist(), "ignored": int(counts[-1]), "share": share,
-            "bad": bad, "unlabelled": unlabelled}
+    return {
+        "pixels": int(total),
+        "counts": counts[:-1].tolist(),
+        "ignored": int(counts[-1]),
+        "share": share,
+        "bad": bad,
+        "unlabelled": unlabelled,
+    }
 
 
 def unlabelled_split_message(ds: Dataset, split: str, masks: int, note: str = "") -> str:
@@ -629,6 +729,8 @@ def unlabelled_split_message(ds: Dataset, split: str, masks: int, note: str = ""
         what = f"the ignore value {ds.ignore_index} (or {IGNORE})"
     else:
         what = f"the ignore value {IGNORE}"
-    return (f"split '{split}' of {ds.root} has no labelled pixel: all {masks} of its masks{note} are {what} "
-            "everywhere, so it can be neither learnt from nor scored (its mIoU would be nan); label its masks, check "
-            "the dataset's ignore value (ignore_index in dataset.toml), or use another split")
+    return (
+        f"split '{split}' of {ds.root} has no labelled pixel: all {masks} of its masks{note} are {what} "
+        "everywhere, so it can be neither learnt from nor scored (its mIoU would be nan); label its masks, check "
+        "the dataset's ignore value (ignore_index in dataset.toml), or use another split"
+    )

@@ -20,8 +20,15 @@ from PIL import Image
 
 from ..config import IGNORE
 from ..errors import DataError
-from .formats import (Dataset, Sample, dataset_mask_folders, image_folder, open_dataset, read_rgb,
-                      unlabelled_split_message)
+from .formats import (
+    Dataset,
+    Sample,
+    dataset_mask_folders,
+    image_folder,
+    open_dataset,
+    read_rgb,
+    unlabelled_split_message,
+)
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +65,7 @@ def resize_image(image: np.ndarray, geo: Geometry) -> np.ndarray:
     ih, iw = geo.inner_hw
     im = Image.fromarray(image).resize((iw, ih), Image.BILINEAR) if (ih, iw) != image.shape[:2] else image
     out = np.zeros((*geo.dst_hw, 3), np.uint8)
-    out[geo.top: geo.top + ih, geo.left: geo.left + iw] = np.asarray(im)
+    out[geo.top : geo.top + ih, geo.left : geo.left + iw] = np.asarray(im)
     return out
 
 
@@ -67,14 +74,14 @@ def resize_mask(mask: np.ndarray, geo: Geometry) -> np.ndarray:
     ih, iw = geo.inner_hw
     m = np.asarray(Image.fromarray(mask).resize((iw, ih), Image.NEAREST)) if (ih, iw) != mask.shape[:2] else mask
     out = np.full(geo.dst_hw, IGNORE, np.uint8)
-    out[geo.top: geo.top + ih, geo.left: geo.left + iw] = m
+    out[geo.top : geo.top + ih, geo.left : geo.left + iw] = m
     return out
 
 
 def restore_labels(pred: np.ndarray, geo: Geometry) -> np.ndarray:
     """Undo letterbox/stretch on a predicted label map: back to the source resolution."""
     ih, iw = geo.inner_hw
-    inner = pred[geo.top: geo.top + ih, geo.left: geo.left + iw]
+    inner = pred[geo.top : geo.top + ih, geo.left : geo.left + iw]
     sh, sw = geo.src_hw
     rows = (np.arange(sh) * ih // sh).clip(0, ih - 1)
     cols = (np.arange(sw) * iw // sw).clip(0, iw - 1)
@@ -164,10 +171,13 @@ def load_split(
         cut = len(ds.samples(split)) > len(samples)
         raise DataError(unlabelled_split_message(ds, split, len(kept), f" read (--limit {limit})" if cut else ""))
     if not keep_source and not np.any(stacked != IGNORE):
-        raise DataError(f"split '{split}' of {ds.root} loses every labelled pixel when resized to "
-                        f"{size[0]}x{size[1]} ({mode}): its labelled regions are too small; use a larger --input-size")
-    return Cached(np.stack(images), stacked, kept, skipped,
-                  sources if keep_source else None, geos if keep_source else None)
+        raise DataError(
+            f"split '{split}' of {ds.root} loses every labelled pixel when resized to "
+            f"{size[0]}x{size[1]} ({mode}): its labelled regions are too small; use a larger --input-size"
+        )
+    return Cached(
+        np.stack(images), stacked, kept, skipped, sources if keep_source else None, geos if keep_source else None
+    )
 
 
 # -- augmentation -----------------------------------------------------------------------
@@ -185,7 +195,7 @@ class AugmentConfig:
     scale_min: float = 0.75  # min zoom factor: below 1 the image shrinks inside ignore-labelled padding
 
     @classmethod
-    def parse(cls, text: str | None) -> "AugmentConfig":
+    def parse(cls, text: str | None) -> AugmentConfig:
         """``"flip,brightness"`` enables those with defaults; ``"none"`` disables all;
         ``scale=0.8-1.25`` sets the zoom range."""
         if text is None or text == "default":
@@ -220,8 +230,17 @@ class AugmentConfig:
         )
 
     def enabled(self) -> list[str]:
-        return [n for n, on in (("flip", self.flip), ("brightness", self.brightness > 0), ("noise", self.noise > 0),
-                                ("scale", self.scale > 1 or self.scale_min < 1), ("color", self.color > 0)) if on]
+        return [
+            n
+            for n, on in (
+                ("flip", self.flip),
+                ("brightness", self.brightness > 0),
+                ("noise", self.noise > 0),
+                ("scale", self.scale > 1 or self.scale_min < 1),
+                ("color", self.color > 0),
+            )
+            if on
+        ]
 
 
 def _augment(tf, image, mask, seed, cfg: AugmentConfig):
@@ -242,8 +261,9 @@ def _augment(tf, image, mask, seed, cfg: AugmentConfig):
         y0, x0 = oy * (1 - bh), ox * (1 - bw)
         box = tf.stack([y0, x0, y0 + bh, x0 + bw])[None]
         image = tf.image.crop_and_resize(image[None], box, [0], [h, w], method="bilinear")[0]
-        mask_f = tf.image.crop_and_resize(mask_f[None], box, [0], [h, w], method="nearest",
-                                          extrapolation_value=float(IGNORE))[0]
+        mask_f = tf.image.crop_and_resize(
+            mask_f[None], box, [0], [h, w], method="nearest", extrapolation_value=float(IGNORE)
+        )[0]
     if cfg.brightness > 0:
         image = image * tf.random.stateless_uniform([], seeds[3], 1 - cfg.brightness, 1 + cfg.brightness)
     if cfg.color > 0:
@@ -260,10 +280,11 @@ def epoch_order(n: int, seed: int, epoch: int, batch: int) -> np.ndarray:
     return perm[: (n // batch) * batch]
 
 
-def train_dataset(cache: Cached, batch: int, seed: int, first_epoch: int, epochs: int,
-                  augment: AugmentConfig | None = None):
+def train_dataset(
+    cache: Cached, batch: int, seed: int, first_epoch: int, epochs: int, augment: AugmentConfig | None = None
+):
     """Batches for epochs ``first_epoch .. epochs-1``, each epoch a fresh permutation."""
-    from ..config import import_tf  # noqa: PLC0415
+    from ..config import import_tf
 
     tf = import_tf()
     n = len(cache)
@@ -294,8 +315,14 @@ def train_dataset(cache: Cached, batch: int, seed: int, first_epoch: int, epochs
 # -- calibration ------------------------------------------------------------------------
 
 
-def calibration_images(source: str | Path, size: tuple[int, int], mode: str = "letterbox",
-                       count: int = 200, seed: int = 0, split: str = "train") -> np.ndarray:
+def calibration_images(
+    source: str | Path,
+    size: tuple[int, int],
+    mode: str = "letterbox",
+    count: int = 200,
+    seed: int = 0,
+    split: str = "train",
+) -> np.ndarray:
     """Up to ``count`` images (uint8, at the input size) from a dataset or a plain folder.
 
     A dataset layout is read from its train split; anything else is treated as a folder
@@ -306,8 +333,10 @@ def calibration_images(source: str | Path, size: tuple[int, int], mode: str = "l
         raise DataError(f"calibration source {source} does not exist")
     parent = source.resolve().parent
     if source.is_dir() and any(m.resolve() == source.resolve() for m in dataset_mask_folders(parent)):
-        raise DataError(f"calibration source {source} is a mask folder of the dataset in {parent}: calibrate with the "
-                        f"dataset ({parent}, its {split} images) or a folder of images")
+        raise DataError(
+            f"calibration source {source} is a mask folder of the dataset in {parent}: calibrate with the "
+            f"dataset ({parent}, its {split} images) or a folder of images"
+        )
     try:
         ds = open_dataset(source)
         pool = ds.splits.get(split) or next(v for v in ds.splits.values() if v)

@@ -117,7 +117,7 @@ def render_scene(rng: np.random.Generator, size: tuple[int, int]) -> tuple[np.nd
         x0, x1, y0, y1 = max(x0, 0), min(x1, w), max(y0, 0), min(y1, h)
         body = rng.uniform(20, 230, 3)
         img[y0:y1, x0:x1] = body
-        img[y0 + (y1 - y0) * 2 // 3: y1, x0:x1] *= 0.5  # darker lower part / wheels
+        img[y0 + (y1 - y0) * 2 // 3 : y1, x0:x1] *= 0.5  # darker lower part / wheels
         mask[y0:y1, x0:x1] = BACKGROUND
 
     img = img * light
@@ -126,12 +126,15 @@ def render_scene(rng: np.random.Generator, size: tuple[int, int]) -> tuple[np.nd
 
 
 def write_dataset_toml(out: Path, classes=LANE_CLASSES, colours=LANE_COLOURS, note: str = "") -> None:
-    lines = [f"# {note}" if note else "# edgeseg dataset description",
-             'layout = "segnet"',
-             'mask = "index"',
-             "ignore_index = 255",
-             "classes = [" + ", ".join(json.dumps(c, ensure_ascii=False) for c in classes) + "]",  # TOML strings
-             "colours = [" + ", ".join(f"[{r}, {g}, {b}]" for r, g, b in colours) + "]", ""]
+    lines = [
+        f"# {note}" if note else "# edgeseg dataset description",
+        'layout = "segnet"',
+        'mask = "index"',
+        "ignore_index = 255",
+        "classes = [" + ", ".join(json.dumps(c, ensure_ascii=False) for c in classes) + "]",  # TOML strings
+        "colours = [" + ", ".join(f"[{r}, {g}, {b}]" for r, g, b in colours) + "]",
+        "",
+    ]
     atomic_write_text(out / "dataset.toml", "\n".join(lines))
 
 
@@ -139,15 +142,17 @@ SYNTH_FOLDERS = ("train", "trainannot", "val", "valannot", "test", "testannot")
 
 
 def synth_note(count: int, size: tuple[int, int], seed: int, val_fraction: float, image_format: str) -> str:
-    return (f"synthetic lane scenes: edgeseg data synth --count {count} --size {size[0]}x{size[1]} --seed {seed} "
-            f"--val-fraction {val_fraction:g} --format {image_format}")
+    return (
+        f"synthetic lane scenes: edgeseg data synth --count {count} --size {size[0]}x{size[1]} --seed {seed} "
+        f"--val-fraction {val_fraction:g} --format {image_format}"
+    )
 
 
 def _claim_folder(out: Path, note: str, force: bool) -> None:
     """An empty (or missing) folder, the same synthesis again (resumable: same files), or
     ``force``, which removes the dataset there first. Anything else is refused: mixing
     scenes of two sizes or seeds in one dataset is never what a user wants."""
-    import shutil  # noqa: PLC0415
+    import shutil
 
     if not out.exists():
         return
@@ -162,7 +167,11 @@ def _claim_folder(out: Path, note: str, force: bool) -> None:
         return
     if not force:
         images = sum(1 for d in SYNTH_FOLDERS if (out / d).is_dir() for _ in (out / d).iterdir())
-        what = f"a dataset ({first[2:]})" if first.startswith("# ") else f"{len(content)} entries ({images} files in split folders)"
+        what = (
+            f"a dataset ({first[2:]})"
+            if first.startswith("# ")
+            else f"{len(content)} entries ({images} files in split folders)"
+        )
         raise DataError(f"{out} already holds {what}: pass --force to replace its dataset, or choose an empty folder")
     for d in SYNTH_FOLDERS:
         if (out / d).is_dir():

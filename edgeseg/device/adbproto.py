@@ -18,9 +18,25 @@ from pathlib import Path
 from ..errors import DeviceError
 
 A_SYNC, A_CNXN, A_OPEN, A_OKAY, A_CLSE, A_WRTE, A_AUTH, A_STLS = (
-    0x434E5953, 0x4E584E43, 0x4E45504F, 0x59414B4F, 0x45534C43, 0x45545257, 0x48545541, 0x534C5453)
-COMMAND_NAMES = {A_SYNC: "SYNC", A_CNXN: "CNXN", A_OPEN: "OPEN", A_OKAY: "OKAY", A_CLSE: "CLSE", A_WRTE: "WRTE",
-                 A_AUTH: "AUTH", A_STLS: "STLS"}
+    0x434E5953,
+    0x4E584E43,
+    0x4E45504F,
+    0x59414B4F,
+    0x45534C43,
+    0x45545257,
+    0x48545541,
+    0x534C5453,
+)
+COMMAND_NAMES = {
+    A_SYNC: "SYNC",
+    A_CNXN: "CNXN",
+    A_OPEN: "OPEN",
+    A_OKAY: "OKAY",
+    A_CLSE: "CLSE",
+    A_WRTE: "WRTE",
+    A_AUTH: "AUTH",
+    A_STLS: "STLS",
+}
 A_VERSION_MIN = 0x01000000
 A_VERSION = 0x01000001  # skip checksums
 MAX_PAYLOAD = 1024 * 1024
@@ -53,7 +69,9 @@ class Message:
 
     def pack(self, checksum: bool = False) -> bytes:
         crc = sum(self.data) & 0xFFFFFFFF if checksum else 0
-        return HEADER.pack(self.command, self.arg0, self.arg1, len(self.data), crc, self.command ^ 0xFFFFFFFF) + self.data
+        return (
+            HEADER.pack(self.command, self.arg0, self.arg1, len(self.data), crc, self.command ^ 0xFFFFFFFF) + self.data
+        )
 
 
 def unpack_header(raw: bytes) -> tuple[int, int, int, int, int]:
@@ -90,8 +108,8 @@ def load_or_create_key(path: str | os.PathLike | None = None):
     Created atomically: the key is written whole to a temporary file that is then linked to
     its name, which fails if another process (a parallel session) got there first; that
     key is then the one used. Errors (a read-only HOME, a key that is not PEM) say what to do."""
-    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
-    from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: PLC0415
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
 
     path = Path(path) if path else default_key_path()
     if not path.is_file():
@@ -101,21 +119,25 @@ def load_or_create_key(path: str | os.PathLike | None = None):
         except OSError as exc:
             raise DeviceError(
                 f"cannot create the adb key {path} ({exc.strerror or exc}): pass --adb-key PATH (an existing adb "
-                "private key, or a path in a writable folder where one is created) or set ADB_KEY_PATH") from None
+                "private key, or a path in a writable folder where one is created) or set ADB_KEY_PATH"
+            ) from None
     try:
         return serialization.load_pem_private_key(path.read_bytes(), password=None)
     except OSError as exc:
-        raise DeviceError(f"cannot read the adb key {path} ({exc.strerror or exc}): make it readable, or pass "
-                          "--adb-key PATH") from None
+        raise DeviceError(
+            f"cannot read the adb key {path} ({exc.strerror or exc}): make it readable, or pass --adb-key PATH"
+        ) from None
     except (ValueError, TypeError) as exc:
-        raise DeviceError(f"{path} is not an unencrypted PEM private key ({exc}): pass --adb-key PATH with adb's "
-                          "key (~/.android/adbkey), or move the file away to have a new one created") from None
+        raise DeviceError(
+            f"{path} is not an unencrypted PEM private key ({exc}): pass --adb-key PATH with adb's "
+            "key (~/.android/adbkey), or move the file away to have a new one created"
+        ) from None
 
 
 def _create_key_file(path: Path, key) -> None:
     """Write ``key`` (and its .pub) at ``path`` unless a key is already there; safe when
     several threads or processes do it at once (the first one's key wins, whole)."""
-    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives import serialization
 
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
@@ -161,7 +183,7 @@ def encode_public_key(pub) -> bytes:
 
 
 def decode_public_key(b64: bytes):
-    from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import rsa
 
     raw = base64.b64decode(b64.strip().split(b" ")[0].rstrip(b"\0"))
     words = struct.unpack_from("<I", raw, 0)[0]
@@ -174,16 +196,16 @@ def decode_public_key(b64: bytes):
 
 def sign_token(key, token: bytes) -> bytes:
     """adbd verifies RSA PKCS#1 v1.5 over the token taken as a SHA-1 digest."""
-    from cryptography.hazmat.primitives import hashes  # noqa: PLC0415
-    from cryptography.hazmat.primitives.asymmetric import padding, utils  # noqa: PLC0415
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding, utils
 
     return key.sign(token, padding.PKCS1v15(), utils.Prehashed(hashes.SHA1()))
 
 
 def verify_token(pub, token: bytes, signature: bytes) -> bool:
-    from cryptography.exceptions import InvalidSignature  # noqa: PLC0415
-    from cryptography.hazmat.primitives import hashes  # noqa: PLC0415
-    from cryptography.hazmat.primitives.asymmetric import padding, utils  # noqa: PLC0415
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding, utils
 
     try:
         pub.verify(signature, token, padding.PKCS1v15(), utils.Prehashed(hashes.SHA1()))

@@ -14,17 +14,26 @@ import logging
 import posixpath
 import secrets
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
-from ..errors import ArtifactError, DeviceError
 from ..artifact import check_tflite_file, read_manifest, separate_file, signature_label, signatures_of
+from ..errors import ArtifactError, DeviceError
 from . import power as pw
 from .deploy import deploy
-from .runners import (RUNNER_FILE, BenchContext, Runner, benchmark_binary_for,  # noqa: F401  (re-exported)
-                      benchmark_model_command, compiled_delegation, compiled_for, device_runners,
-                      python_runner_command, runner_for)
 from .parse import RC_TAG, unstamp
+from .runners import (  # noqa: F401  (re-exported)
+    RUNNER_FILE,
+    BenchContext,
+    Runner,
+    benchmark_binary_for,
+    benchmark_model_command,
+    compiled_delegation,
+    compiled_for,
+    device_runners,
+    python_runner_command,
+    runner_for,
+)
 from .session import DeviceSession, q
 from .sustained import Cooldown, run_sustained, window_count
 from .transport import DeviceConnectionError
@@ -37,16 +46,20 @@ SECTION = "__EDGESEG_SECTION__"
 def temp_files(session: DeviceSession, tag: str) -> dict:
     """The device-side files of one row's session (all removed when it ends, or is interrupted)."""
     p = session.profile
-    return {"out": p.remote(f".bench_{tag}.out"), "err": p.remote(f".bench_{tag}.err"),
-            "log": p.remote(f".power_{tag}.log"), "stop": p.remote(f".power_{tag}.stop"),
-            "pids": p.remote(f".pids_{tag}")}
+    return {
+        "out": p.remote(f".bench_{tag}.out"),
+        "err": p.remote(f".bench_{tag}.err"),
+        "log": p.remote(f".power_{tag}.log"),
+        "stop": p.remote(f".power_{tag}.stop"),
+        "pids": p.remote(f".pids_{tag}"),
+    }
 
 
 def _stamp_loop() -> str:
     """Reads lines from stdin and prints each as ``T line``, T the boot clock when it arrived
     (the shell's own ``read`` of /proc/uptime: no fork per line; a last line without newline
     is kept)."""
-    return (f'while IFS= read -r l || [ -n "$l" ]; do read t _u < {pw.UPTIME}; echo "$t $l"; done')
+    return f'while IFS= read -r l || [ -n "$l" ]; do read t _u < {pw.UPTIME}; echo "$t $l"; done'
 
 
 def conditions_snapshot(session: DeviceSession) -> str:
@@ -57,15 +70,19 @@ def conditions_snapshot(session: DeviceSession) -> str:
     p = session.profile
     supply = posixpath.dirname(p.power.status_path)
     s = "".join(f'x=; read x 2>/dev/null < {q(z)}; echo "zone {z} $x"; ' for z in p.thermal.zones)
-    for key, path in (("battery_temp", p.power.temp_path), ("battery_level", f"{supply}/capacity"),
-                      ("battery_status", p.power.status_path)):
+    for key, path in (
+        ("battery_temp", p.power.temp_path),
+        ("battery_level", f"{supply}/capacity"),
+        ("battery_status", p.power.status_path),
+    ):
         s += f'x=; read x 2>/dev/null < {q(path)}; echo "{key} $x"; '
     s += f'for f in {pw.CPUFREQ_GLOB}; do x=; read x 2>/dev/null < "$f"; echo "cpufreq $f $x"; done; '
     return s
 
 
-def session_script(session: DeviceSession, bench_cmd: str, with_power: bool, tag: str,
-                   sources: list[str] = (), stamped: bool = False) -> str:
+def session_script(
+    session: DeviceSession, bench_cmd: str, with_power: bool, tag: str, sources: list[str] = (), stamped: bool = False
+) -> str:
     """One shell session on the device: sampler, idle baseline, markers, the benchmark, and
     everything printed in sections (POSIX shell: busybox ash and mksh/toybox run it).
 
@@ -84,36 +101,44 @@ def session_script(session: DeviceSession, bench_cmd: str, with_power: bool, tag
         s += pw.marker(log, "idle_start") + f"sleep {p.power.idle_secs}; "
     s += pw.marker(log, "run_start")
     if stamped:
-        s += (f"{{ {bench_cmd} 2>&1 & echo $! >> {q(pids)}; wait $!; echo \"{RC_TAG} $?\"; }} | {_stamp_loop()} "
-              f"> {q(out)}; : > {q(err)}; rc=; while read -r _a _b _c; do [ \"$_b\" = {RC_TAG} ] && rc=$_c; "
-              f"done < {q(out)}; ")
+        s += (
+            f'{{ {bench_cmd} 2>&1 & echo $! >> {q(pids)}; wait $!; echo "{RC_TAG} $?"; }} | {_stamp_loop()} '
+            f'> {q(out)}; : > {q(err)}; rc=; while read -r _a _b _c; do [ "$_b" = {RC_TAG} ] && rc=$_c; '
+            f"done < {q(out)}; "
+        )
     else:
         s += f"{bench_cmd} > {q(out)} 2> {q(err)} & echo $! >> {q(pids)}; wait $!; rc=$?; "
     s += pw.marker(log, "run_end")
     if with_power:
         s += pw.sampler_stop(stop)
-    s += (f"echo {SECTION} out; cat {q(out)}; echo {SECTION} err; cat {q(err)}; echo {SECTION} power; "
-          f"cat {q(log)} 2>/dev/null; echo {SECTION} cond_start; echo \"$c0\"; echo {SECTION} cond_end; "
-          f"{conditions_snapshot(session)}echo {SECTION} rc $rc; rm -f {q(out)} {q(err)} {q(log)} {q(stop)} {q(pids)}")
+    s += (
+        f"echo {SECTION} out; cat {q(out)}; echo {SECTION} err; cat {q(err)}; echo {SECTION} power; "
+        f'cat {q(log)} 2>/dev/null; echo {SECTION} cond_start; echo "$c0"; echo {SECTION} cond_end; '
+        f"{conditions_snapshot(session)}echo {SECTION} rc $rc; rm -f {q(out)} {q(err)} {q(log)} {q(stop)} {q(pids)}"
+    )
     return s
 
 
 def leftovers_command(session: DeviceSession) -> str:
     """Stop and remove what earlier sessions left in the work folder when the device was lost
     mid-row (their ``.pids_<tag>`` files name their processes); prints one line per session."""
-    return (f"cd {q(session.profile.work_dir)} 2>/dev/null || exit 0; for f in .pids_*; do [ -f \"$f\" ] || continue; "
-            "t=${f#.pids_}; while read -r _l; do for _p in $_l; do kill $_p 2>/dev/null; done; done < \"$f\"; "
-            "touch .power_$t.stop; sleep 0.2; rm -f .bench_$t.out .bench_$t.err .power_$t.log .power_$t.stop \"$f\"; "
-            "echo \"left $t\"; done; true")
+    return (
+        f'cd {q(session.profile.work_dir)} 2>/dev/null || exit 0; for f in .pids_*; do [ -f "$f" ] || continue; '
+        't=${f#.pids_}; while read -r _l; do for _p in $_l; do kill $_p 2>/dev/null; done; done < "$f"; '
+        'touch .power_$t.stop; sleep 0.2; rm -f .bench_$t.out .bench_$t.err .power_$t.log .power_$t.stop "$f"; '
+        'echo "left $t"; done; true'
+    )
 
 
 def cleanup_command(session: DeviceSession, tag: str) -> str:
     """Stop every process one row's session started (its pids on the device) and remove its
     temporary files: what an interrupted or lost row leaves behind."""
     f = temp_files(session, tag)
-    return (f"touch {q(f['stop'])}; if [ -f {q(f['pids'])} ]; then while read -r _l; do for _p in $_l; do "
-            f"kill $_p 2>/dev/null; done; done < {q(f['pids'])}; fi; sleep 0.2; "
-            f"rm -f {q(f['out'])} {q(f['err'])} {q(f['log'])} {q(f['stop'])} {q(f['pids'])}; echo cleaned")
+    return (
+        f"touch {q(f['stop'])}; if [ -f {q(f['pids'])} ]; then while read -r _l; do for _p in $_l; do "
+        f"kill $_p 2>/dev/null; done; done < {q(f['pids'])}; fi; sleep 0.2; "
+        f"rm -f {q(f['out'])} {q(f['err'])} {q(f['log'])} {q(f['stop'])} {q(f['pids'])}; echo cleaned"
+    )
 
 
 def split_sections(text: str) -> dict:
@@ -188,13 +213,23 @@ def check_power(session: DeviceSession, say: Callable[[str], None]) -> tuple[boo
     if check["usable"]:
         say(f"power: {', '.join(check['usable'])}" + (f" (not used: {skipped})" if skipped else ""))
     else:
-        say(f"warning: no usable power source on this device ({skipped or 'none allowed'}): every power row "
-            "will be failed; pass --no-power to measure latency only")
+        say(
+            f"warning: no usable power source on this device ({skipped or 'none allowed'}): every power row "
+            "will be failed; pass --no-power to measure latency only"
+        )
     return charging, why, check
 
 
-def bench_row(ctx: BenchContext, runner: Runner, artifact: Path, remote: str, delegate: str, with_power: bool,
-              sources: list[str], tag: str | None = None) -> tuple[dict, list, dict, dict, str | None]:
+def bench_row(
+    ctx: BenchContext,
+    runner: Runner,
+    artifact: Path,
+    remote: str,
+    delegate: str,
+    with_power: bool,
+    sources: list[str],
+    tag: str | None = None,
+) -> tuple[dict, list, dict, dict, str | None]:
     """One (artifact, delegate) row by ``runner`` in one shell session: ``(latency row, ops
     rows, the session's sections, the phases on the boot clock, why the timed window is not
     known or None)``. Raises DeviceError (a failed row) or DeviceConnectionError (the device
@@ -208,8 +243,11 @@ def bench_row(ctx: BenchContext, runner: Runner, artifact: Path, remote: str, de
         cool_down(ctx.session, ctx.say)
     tag = tag or secrets.token_hex(4)
     # a retry after a dropped connection first stops what the attempt before it left running
-    script = cleanup_command(ctx.session, tag) + " >/dev/null; " + session_script(
-        ctx.session, inv.command, with_power, tag, sources, stamped=runner.stamped_output)
+    script = (
+        cleanup_command(ctx.session, tag)
+        + " >/dev/null; "
+        + session_script(ctx.session, inv.command, with_power, tag, sources, stamped=runner.stamped_output)
+    )
     res = ctx.session.with_retry(lambda c: c.shell(script, timeout=3600, idle_timeout=None), "benchmark")
     sec = split_sections(res.text)
     if runner.stamped_output:
@@ -246,9 +284,16 @@ def _phase_edges(markers: dict, phases: dict) -> list[tuple[str, float, float]]:
     return [(n, a, b) for n, a, b in edges if a is not None and b is not None]
 
 
-def power_of_row(ctx: BenchContext, sec: dict, row: dict, phases: dict, why_not: str | None, check: dict,
-                 charging: tuple[bool, str] = (False, ""), allow_charging: bool = False
-                 ) -> tuple[dict, tuple[float, float], list[dict]]:
+def power_of_row(
+    ctx: BenchContext,
+    sec: dict,
+    row: dict,
+    phases: dict,
+    why_not: str | None,
+    check: dict,
+    charging: tuple[bool, str] = (False, ""),
+    allow_charging: bool = False,
+) -> tuple[dict, tuple[float, float], list[dict]]:
     """``(power row, integrated window, trace rows)`` of one benchmarked row from its power
     log: the idle baseline, and the timed runs as the runner's phases say (its own window on
     the boot clock, or its output stamped as printed). Where the runner cannot tell the timed
@@ -263,14 +308,22 @@ def power_of_row(ctx: BenchContext, sec: dict, row: dict, phases: dict, why_not:
     e = pw.energy(plog, idle, run, row.get("mean_ms") or 0.0, check["usable"], check["skipped"])
     e["window"] = "timed runs" if timed else "unknown"
     if not m.get("run_start"):
-        e.update(status="failed", energy_mj_per_inference=None, energy_mj_err=None,
-                 error="the power log has no readable markers: the device's "
-                 f"{pw.UPTIME} gave no time ({len(plog.samples)} sample line(s) parsed)")
+        e.update(
+            status="failed",
+            energy_mj_per_inference=None,
+            energy_mj_err=None,
+            error="the power log has no readable markers: the device's "
+            f"{pw.UPTIME} gave no time ({len(plog.samples)} sample line(s) parsed)",
+        )
     elif timed is None and e["status"] != "failed":
-        e.update(status="failed", energy_mj_per_inference=None, energy_mj_err=None,
-                 error=f"no timed window: {why_not or 'the runner gave none'}; the process window "
-                       f"({run[1] - run[0]:.2f} s, model load and delegate init included) is not the timed runs, "
-                       "so no energy per inference is given")
+        e.update(
+            status="failed",
+            energy_mj_per_inference=None,
+            energy_mj_err=None,
+            error=f"no timed window: {why_not or 'the runner gave none'}; the process window "
+            f"({run[1] - run[0]:.2f} s, model load and delegate init included) is not the timed runs, "
+            "so no energy per inference is given",
+        )
     charged, why_charging = charging
     net = pw.net_charging(plog, [idle, run], ctx.profile.power)
     if net:
@@ -280,9 +333,12 @@ def power_of_row(ctx: BenchContext, sec: dict, row: dict, phases: dict, why_not:
         if allow_charging:
             e["note"] = f"measured while charging (--allow-charging): {why_charging}"
         else:
-            e.update(status="charging", energy_mj_per_inference=None, energy_mj_err=None,
-                     error=f"{why_charging}: {pw.CHARGING_ADVICE}; or pass --allow-charging to record it anyway, "
-                           "marked")
+            e.update(
+                status="charging",
+                energy_mj_per_inference=None,
+                energy_mj_err=None,
+                error=f"{why_charging}: {pw.CHARGING_ADVICE}; or pass --allow-charging to record it anyway, marked",
+            )
     if e["status"] == "failed":
         ctx.say(f"      power failed: {e['error']}")
     elif e["status"] == "charging":
@@ -294,9 +350,16 @@ def power_of_row(ctx: BenchContext, sec: dict, row: dict, phases: dict, why_not:
     trace = []
     for s in plog.samples:
         phase = next((n for n, a, b in edges if a <= s["t"] < b), "other")
-        trace.append({"t_s": s["t"] - t0, "power_mw": s["power_mw"], "battery_c": s["battery_c"], "phase": phase,
-                      "zone_c": max(s["zones_c"]) if s["zones_c"] else None,
-                      "cpu_mhz": max(s["cpu_khz"]) / 1e3 if s["cpu_khz"] else None})
+        trace.append(
+            {
+                "t_s": s["t"] - t0,
+                "power_mw": s["power_mw"],
+                "battery_c": s["battery_c"],
+                "phase": phase,
+                "zone_c": max(s["zones_c"]) if s["zones_c"] else None,
+                "cpu_mhz": max(s["cpu_khz"]) / 1e3 if s["cpu_khz"] else None,
+            }
+        )
     e["phases"] = {n: [a - t0, b - t0] for n, a, b in edges}
     return e, run, trace
 
@@ -327,10 +390,12 @@ def parse_conditions(text: str) -> dict:
 def device_conditions(session: DeviceSession) -> dict:
     """The phone's own conditions, read once per sweep: CPU governor and maximum frequency per
     cpufreq policy where readable (a phone's user build may hide them)."""
-    cmd = ("for f in /sys/devices/system/cpu/cpufreq/policy*/scaling_governor "
-           "/sys/devices/system/cpu/cpu*/cpufreq/scaling_governor; do [ -r \"$f\" ] || continue; x=; read x < \"$f\"; "
-           "m=; read m < \"${f%/*}/cpuinfo_max_freq\" 2>/dev/null; s=; read s < \"${f%/*}/scaling_max_freq\" "
-           "2>/dev/null; echo \"${f%/*} $x $m $s\"; done; true")
+    cmd = (
+        "for f in /sys/devices/system/cpu/cpufreq/policy*/scaling_governor "
+        '/sys/devices/system/cpu/cpu*/cpufreq/scaling_governor; do [ -r "$f" ] || continue; x=; read x < "$f"; '
+        'm=; read m < "${f%/*}/cpuinfo_max_freq" 2>/dev/null; s=; read s < "${f%/*}/scaling_max_freq" '
+        '2>/dev/null; echo "${f%/*} $x $m $s"; done; true'
+    )
     try:
         text = session.shell(cmd, timeout=30).text
     except DeviceError:
@@ -339,16 +404,18 @@ def device_conditions(session: DeviceSession) -> dict:
     for line in text.splitlines():
         parts = line.split()
         if len(parts) >= 2:
-            cpufreq[parts[0]] = {"governor": parts[1],
-                                 "cpuinfo_max_khz": int(parts[2]) if len(parts) > 2 and parts[2].isdigit() else None,
-                                 "scaling_max_khz": int(parts[3]) if len(parts) > 3 and parts[3].isdigit() else None}
+            cpufreq[parts[0]] = {
+                "governor": parts[1],
+                "cpuinfo_max_khz": int(parts[2]) if len(parts) > 2 and parts[2].isdigit() else None,
+                "scaling_max_khz": int(parts[3]) if len(parts) > 3 and parts[3].isdigit() else None,
+            }
     return {"cpufreq": cpufreq or None}
 
 
 def _interrupted(session: DeviceSession, tag: str | None, done: int, total: int, exc: BaseException):
     """Stop the row's processes on the device and remove its files, then raise Interrupted."""
-    from ..errors import Interrupted  # noqa: PLC0415
-    from ..interrupt import interrupted_by  # noqa: PLC0415
+    from ..errors import Interrupted
+    from ..interrupt import interrupted_by
 
     how = interrupted_by(exc)
     cleaned = "nothing was running on the device"
@@ -360,17 +427,30 @@ def _interrupted(session: DeviceSession, tag: str | None, done: int, total: int,
                 cleaned = "its processes on the device were stopped and its temporary files removed"
         except (DeviceError, OSError) as err:
             log.warning("cleanup after %s: %s", how, err)
-    raise Interrupted(f"bench interrupted by {how} after {done} of {total} row(s); {cleaned}; no report was "
-                      "written for this sweep (a report folder appears only when complete): run the command again",
-                      signal=how) from None
+    raise Interrupted(
+        f"bench interrupted by {how} after {done} of {total} row(s); {cleaned}; no report was "
+        "written for this sweep (a report folder appears only when complete): run the command again",
+        signal=how,
+    ) from None
 
 
-def bench_device(session: DeviceSession, artifacts: list[Path], delegates: list[str], threads: int | None = None,
-                 runs: int = 50, min_secs: float = 2.0, op_profile: bool = False, with_power: bool = True,
-                 benchmark_binary: str | None = None, require_full: bool = False,
-                 say: Callable[[str], None] = lambda s: None, progress_factory=None,
-                 allow_charging: bool = False, sustained: tuple[float, float] | None = None,
-                 cooldown: bool = False) -> dict:
+def bench_device(
+    session: DeviceSession,
+    artifacts: list[Path],
+    delegates: list[str],
+    threads: int | None = None,
+    runs: int = 50,
+    min_secs: float = 2.0,
+    op_profile: bool = False,
+    with_power: bool = True,
+    benchmark_binary: str | None = None,
+    require_full: bool = False,
+    say: Callable[[str], None] = lambda s: None,
+    progress_factory=None,
+    allow_charging: bool = False,
+    sustained: tuple[float, float] | None = None,
+    cooldown: bool = False,
+) -> dict:
     """Every artifact x delegate on the device: ``{"latency", "power", "ops", "trace",
     "sustained", "device"}``. Each delegate is run by its row of edgeseg.device.runners.RUNNERS
     (:func:`runner_for`); every row the runners need is prepared before the first one.
@@ -382,8 +462,8 @@ def bench_device(session: DeviceSession, artifacts: list[Path], delegates: list[
     :class:`edgeseg.errors.Interrupted`."""
     # long: one sweep's state is shared across its rows (the device once lost, the accelerators seen, the row
     # being measured, which the Ctrl-C/SIGTERM cleanup needs); each row's work is in bench_row / power_of_row
-    from ..fileio import sha256_file  # noqa: PLC0415
-    from ..version import __version__  # noqa: PLC0415
+    from ..fileio import sha256_file
+    from ..version import __version__
 
     p = session.profile
     tag = None
@@ -391,21 +471,38 @@ def bench_device(session: DeviceSession, artifacts: list[Path], delegates: list[
     jobs = bench_jobs(artifacts)
     try:
         info = session.getprops()
-        ctx = BenchContext(session, info, threads or p.threads, runs, min_secs, op_profile, require_full,
-                           benchmark_binary, say, progress_factory)
+        ctx = BenchContext(
+            session,
+            info,
+            threads or p.threads,
+            runs,
+            min_secs,
+            op_profile,
+            require_full,
+            benchmark_binary,
+            say,
+            progress_factory,
+        )
         with_power = with_power and p.power.source != "none" and not sustained
         if sustained:
-            say(f"sustained: {window_count(*sustained)} window(s) of {sustained[1]:g} s per row ({sustained[0]:g} s); "
-                "no power sampling (energy per inference comes from a normal bench's rows)")
+            say(
+                f"sustained: {window_count(*sustained)} window(s) of {sustained[1]:g} s per row ({sustained[0]:g} s); "
+                "no power sampling (energy per inference comes from a normal bench's rows)"
+            )
         charging, why, check = check_power(session, say) if with_power else (False, "", {"usable": [], "skipped": {}})
         plan = {d: runner_for(p, d) for d in delegates}
         for runner in dict.fromkeys(plan.values()):
             runner.prepare(ctx)
-        left = [ln for ln in session.shell(leftovers_command(session), timeout=30).text.splitlines()
-                if ln.startswith("left ")]
+        left = [
+            ln
+            for ln in session.shell(leftovers_command(session), timeout=30).text.splitlines()
+            if ln.startswith("left ")
+        ]
         if left:
-            say(f"removed what {len(left)} earlier session(s) left on the device (lost mid-row): their processes "
-                "were stopped and their temporary files removed")
+            say(
+                f"removed what {len(left)} earlier session(s) left on the device (lost mid-row): their processes "
+                "were stopped and their temporary files removed"
+            )
         sweep = device_conditions(session)
         device_name = info.get("model") or p.name
         out: dict[str, list] = {"latency": [], "power": [], "ops": [], "trace": [], "sustained": []}
@@ -424,8 +521,14 @@ def bench_device(session: DeviceSession, artifacts: list[Path], delegates: list[
                     deploy_error = f"deploy failed: {exc}"
             for delegate in delegates:
                 where = {"artifact": label, "device": device_name, "delegate": delegate}
-                base = {"artifact": label, "recipe": manifest.get("recipe", "unknown"), "device": device_name,
-                        "delegate": delegate, "threads": ctx.threads, "runner": plan[delegate].label}
+                base = {
+                    "artifact": label,
+                    "recipe": manifest.get("recipe", "unknown"),
+                    "device": device_name,
+                    "delegate": delegate,
+                    "threads": ctx.threads,
+                    "runner": plan[delegate].label,
+                }
                 if lost is not None or deploy_error:
                     out["latency"].append({**base, "status": "failed", "error": deploy_error or f"not run: {lost}"})
                     continue
@@ -434,13 +537,19 @@ def bench_device(session: DeviceSession, artifacts: list[Path], delegates: list[
                 try:
                     cool = cooling.before_row() if cooling else {}
                     if sustained:  # window after window under the row's tag (the one an interrupt cleans)
-                        s = run_sustained(ctx, lambda c: bench_row(c, plan[delegate], art, remote, delegate, False, [],
-                                                                   tag)[:3], where, sustained, parse_conditions)
+                        s = run_sustained(
+                            ctx,
+                            lambda c: bench_row(c, plan[delegate], art, remote, delegate, False, [], tag)[:3],
+                            where,
+                            sustained,
+                            parse_conditions,
+                        )
                         row, ops, sec, phases, why_not, lost = s["row"], s["ops"], s["sec"], {}, None, s["lost"]
                         out["sustained"] += s["windows"]
                     else:
-                        row, ops, sec, phases, why_not = bench_row(ctx, plan[delegate], art, remote, delegate,
-                                                                   with_power, check["usable"], tag)
+                        row, ops, sec, phases, why_not = bench_row(
+                            ctx, plan[delegate], art, remote, delegate, with_power, check["usable"], tag
+                        )
                 except DeviceConnectionError as exc:
                     lost = str(exc)
                     out["latency"].append({**base, "status": "failed", "error": lost})
@@ -455,22 +564,26 @@ def bench_device(session: DeviceSession, artifacts: list[Path], delegates: list[
                 note = "; ".join(x for x in (row.get("note"), cool.pop("note", None)) if x) or None
                 out["latency"].append({**base, **row, **cool, "note": note})
                 out["ops"] += [{**where, **o} for o in ops]
-                cond = {"start": parse_conditions(sec.get("cond_start", "")),
-                        "end": parse_conditions(sec.get("cond_end", "")), "threads": ctx.threads,
-                        "artifact_sha256": sha256_file(art), "runner": plan[delegate].label}
+                cond = {
+                    "start": parse_conditions(sec.get("cond_start", "")),
+                    "end": parse_conditions(sec.get("cond_end", "")),
+                    "threads": ctx.threads,
+                    "artifact_sha256": sha256_file(art),
+                    "runner": plan[delegate].label,
+                }
                 if with_power and row.get("status") != "failed":
-                    e, run, trace = power_of_row(ctx, sec, row, phases, why_not, check, (charging, why),
-                                                 allow_charging)
+                    e, run, trace = power_of_row(ctx, sec, row, phases, why_not, check, (charging, why), allow_charging)
                     cond["phases_s"] = e.pop("phases")
                     if e["status"] == "charging" or (e.get("charging") and allow_charging):
-                        out["latency"][-1]["note"] = "; ".join(x for x in (
-                            out["latency"][-1].get("note"), "measured while charging") if x)
+                        out["latency"][-1]["note"] = "; ".join(
+                            x for x in (out["latency"][-1].get("note"), "measured while charging") if x
+                        )
                     out["power"].append({**where, **e, "window_start_s": run[0], "window_end_s": run[1]})
                     out["trace"] += [{"artifact": label, "delegate": delegate, **t} for t in trace]
                 conditions[f"{label}/{delegate}"] = cond
         key = device_key(info, session.serial)
         if accelerators and key:
-            from .session import remember_device  # noqa: PLC0415
+            from .session import remember_device
 
             remember_device(key, nnapi_accelerators=accelerators)
         try:
@@ -481,11 +594,26 @@ def bench_device(session: DeviceSession, artifacts: list[Path], delegates: list[
         _interrupted(session, tag, done, len(jobs) * len(delegates), exc)
     facts = {k: v for r in device_runners() for k, v in r.facts(ctx).items()}
     binary = facts.get("benchmark_binary") or {}
-    return {**out, "device": {**info, "profile": p.name, "accelerators": accelerators, "charging": charging, **facts,
-                              "charging_reason": why, "temperature_c": temperature, "connection_lost": lost,
-                              "threads": ctx.threads, "edgeseg": __version__, **sweep,
-                              "benchmark_binary_url": binary.get("url"), "benchmark_binary_sha256": binary.get("sha256"),
-                              "allow_charging": allow_charging, "conditions": conditions}}
+    return {
+        **out,
+        "device": {
+            **info,
+            "profile": p.name,
+            "accelerators": accelerators,
+            "charging": charging,
+            **facts,
+            "charging_reason": why,
+            "temperature_c": temperature,
+            "connection_lost": lost,
+            "threads": ctx.threads,
+            "edgeseg": __version__,
+            **sweep,
+            "benchmark_binary_url": binary.get("url"),
+            "benchmark_binary_sha256": binary.get("sha256"),
+            "allow_charging": allow_charging,
+            "conditions": conditions,
+        },
+    }
 
 
 def device_key(info: dict, serial: str | None) -> str | None:
@@ -497,13 +625,20 @@ def device_key(info: dict, serial: str | None) -> str | None:
     return None
 
 
-def bench_rows(artifacts: list[Path], device: str, threads: int, runs: int, min_secs: float,
-               delegates=("xnnpack",), say: Callable[[dict], None] | None = None) -> list[dict]:
+def bench_rows(
+    artifacts: list[Path],
+    device: str,
+    threads: int,
+    runs: int,
+    min_secs: float,
+    delegates=("xnnpack",),
+    say: Callable[[dict], None] | None = None,
+) -> list[dict]:
     """Host benchmark of each artifact x delegate; a failure is a row, never an abort.
     ``say`` gets each row as soon as it is measured."""
-    from ..artifact import read_manifest, signature_label, signatures_of  # noqa: PLC0415
-    from .runners import RUNNERS  # noqa: PLC0415
-    from ..errors import EdgesegError  # noqa: PLC0415
+    from ..artifact import read_manifest, signature_label, signatures_of
+    from ..errors import EdgesegError
+    from .runners import RUNNERS
 
     host = RUNNERS["host"]
     rows = []
@@ -511,8 +646,14 @@ def bench_rows(artifacts: list[Path], device: str, threads: int, runs: int, min_
         manifest = read_manifest(art) or {}
         for signature in signatures_of(manifest) or [None]:  # one row per configuration of a PTA artifact
             for delegate in delegates:
-                base = {"artifact": signature_label(art, signature), "recipe": manifest.get("recipe", "unknown"),
-                        "device": device, "delegate": delegate, "threads": threads, "runner": host.label}
+                base = {
+                    "artifact": signature_label(art, signature),
+                    "recipe": manifest.get("recipe", "unknown"),
+                    "device": device,
+                    "delegate": delegate,
+                    "threads": threads,
+                    "runner": host.label,
+                }
                 try:
                     rows.append({**base, **host.measure(art, delegate, threads, runs, min_secs, signature)})
                 except EdgesegError as exc:

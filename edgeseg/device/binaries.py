@@ -39,21 +39,50 @@ class Binary:
 
 #: (tool, platform) -> the official build.
 BINARIES: dict[tuple[str, str], Binary] = {
-    (b.tool, b.platform): b for b in (
-        Binary("benchmark_model", "android-arm64", f"{CLASSIC}/android_aarch64_benchmark_model",
-               "https://ai.google.dev/edge/litert/models/measurement"),
-        Binary("benchmark_model", "android-arm", f"{CLASSIC}/android_arm_benchmark_model",
-               "https://ai.google.dev/edge/litert/models/measurement"),
-        Binary("benchmark_model", "linux-arm64", f"{CLASSIC}/linux_aarch64_benchmark_model",
-               "https://ai.google.dev/edge/litert/models/measurement"),
-        Binary("benchmark_model", "linux-x86_64", f"{CLASSIC}/linux_x86-64_benchmark_model",
-               "https://ai.google.dev/edge/litert/models/measurement"),
-        Binary("litert_benchmark_model", "android-arm64", f"{LITERT}/android_arm64/benchmark_model",
-               "https://ai.google.dev/edge/litert/next/benchmark"),
-        Binary("litert_benchmark_model", "linux-arm64", f"{LITERT}/linux_arm64/benchmark_model",
-               "https://ai.google.dev/edge/litert/next/benchmark"),
-        Binary("litert_benchmark_model", "linux-x86_64", f"{LITERT}/linux_x86_64/benchmark_model",
-               "https://ai.google.dev/edge/litert/next/benchmark"),
+    (b.tool, b.platform): b
+    for b in (
+        Binary(
+            "benchmark_model",
+            "android-arm64",
+            f"{CLASSIC}/android_aarch64_benchmark_model",
+            "https://ai.google.dev/edge/litert/models/measurement",
+        ),
+        Binary(
+            "benchmark_model",
+            "android-arm",
+            f"{CLASSIC}/android_arm_benchmark_model",
+            "https://ai.google.dev/edge/litert/models/measurement",
+        ),
+        Binary(
+            "benchmark_model",
+            "linux-arm64",
+            f"{CLASSIC}/linux_aarch64_benchmark_model",
+            "https://ai.google.dev/edge/litert/models/measurement",
+        ),
+        Binary(
+            "benchmark_model",
+            "linux-x86_64",
+            f"{CLASSIC}/linux_x86-64_benchmark_model",
+            "https://ai.google.dev/edge/litert/models/measurement",
+        ),
+        Binary(
+            "litert_benchmark_model",
+            "android-arm64",
+            f"{LITERT}/android_arm64/benchmark_model",
+            "https://ai.google.dev/edge/litert/next/benchmark",
+        ),
+        Binary(
+            "litert_benchmark_model",
+            "linux-arm64",
+            f"{LITERT}/linux_arm64/benchmark_model",
+            "https://ai.google.dev/edge/litert/next/benchmark",
+        ),
+        Binary(
+            "litert_benchmark_model",
+            "linux-x86_64",
+            f"{LITERT}/linux_x86_64/benchmark_model",
+            "https://ai.google.dev/edge/litert/next/benchmark",
+        ),
     )
 }
 
@@ -64,8 +93,10 @@ ABI_PLATFORMS = {"arm64-v8a": "android-arm64", "armeabi-v7a": "android-arm", "ar
 def platform_for(abi: str) -> str:
     if abi in ABI_PLATFORMS:
         return ABI_PLATFORMS[abi]
-    raise DeviceError(f"no prebuilt benchmark_model is published for the ABI '{abi}' (there are "
-                      f"{', '.join(sorted(ABI_PLATFORMS))}): build it for this device and pass --benchmark-binary PATH")
+    raise DeviceError(
+        f"no prebuilt benchmark_model is published for the ABI '{abi}' (there are "
+        f"{', '.join(sorted(ABI_PLATFORMS))}): build it for this device and pass --benchmark-binary PATH"
+    )
 
 
 def cache_dir() -> Path:
@@ -75,7 +106,7 @@ def cache_dir() -> Path:
 def mirror_url(url: str) -> str:
     """``EDGESEG_BINARY_MIRROR`` replaces https://storage.googleapis.com (a local mirror)."""
     mirror = os.environ.get("EDGESEG_BINARY_MIRROR")
-    return mirror.rstrip("/") + url[len(GCS):] if mirror and url.startswith(GCS) else url
+    return mirror.rstrip("/") + url[len(GCS) :] if mirror and url.startswith(GCS) else url
 
 
 def cached_path(binary: Binary) -> Path:
@@ -104,10 +135,10 @@ def local_binary(path: str | Path) -> dict:
         raise DeviceError(f"benchmark binary {path} does not exist")
     with open(path, "rb") as fh:
         if not _looks_executable(fh.read(4)):
-            raise DeviceError(f"{path} is not an executable (no ELF header): pass the benchmark_model binary "
-                              "built for the device")
-    return {"path": str(path), "source": "local", "url": None, "sha256": sha256_file(path),
-            "size": path.stat().st_size}
+            raise DeviceError(
+                f"{path} is not an executable (no ELF header): pass the benchmark_model binary built for the device"
+            )
+    return {"path": str(path), "source": "local", "url": None, "sha256": sha256_file(path), "size": path.stat().st_size}
 
 
 def ensure_binary(tool: str, platform: str, timeout: float = 60.0, progress=None) -> dict:
@@ -131,13 +162,15 @@ def ensure_binary(tool: str, platform: str, timeout: float = 60.0, progress=None
     digest = hashlib.sha256()
     size = 0
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp, open(part, "wb") as fh:  # noqa: S310 (https, or the user's mirror)
+        with urllib.request.urlopen(url, timeout=timeout) as resp, open(part, "wb") as fh:
             total = int(resp.headers.get("Content-Length") or 0)
             bar = progress(total, f"download {tool}") if progress else None
             while block := resp.read(1 << 20):
                 if size == 0 and not _looks_executable(block[:4]):
-                    raise DeviceError(f"{url} did not return an executable (it starts with {block[:16]!r}: a "
-                                      "proxy or captive portal page?)")
+                    raise DeviceError(
+                        f"{url} did not return an executable (it starts with {block[:16]!r}: a "
+                        "proxy or captive portal page?)"
+                    )
                 fh.write(block)
                 digest.update(block)
                 size += len(block)
@@ -153,14 +186,19 @@ def ensure_binary(tool: str, platform: str, timeout: float = 60.0, progress=None
         raise DeviceError(
             f"cannot download {binary.url} ({reason}). Without network access here: download that URL on a machine "
             f"that has it (the list of builds: {binary.doc}), copy the file to {path} and run the command again, or "
-            "pass --benchmark-binary PATH") from None
+            "pass --benchmark-binary PATH"
+        ) from None
     except BaseException:
         part.unlink(missing_ok=True)
         raise
     os.chmod(part, 0o755)
     os.replace(part, path)
-    entry = {"url": binary.url, "sha256": digest.hexdigest(), "size": size,
-             "fetched": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    entry = {
+        "url": binary.url,
+        "sha256": digest.hexdigest(),
+        "size": size,
+        "fetched": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
     index = _read_index()
     index[key] = entry
     atomic_write_json(_index_path(), index)

@@ -9,20 +9,26 @@ is not sent again.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
+from ..artifact import check_tflite_file, manifest_path
 from ..errors import DeviceError
 from ..fileio import sha256_file
-from ..artifact import check_tflite_file, manifest_path
 from .session import DeviceSession, q
 from .transport import DeviceConnectionError
 
 log = logging.getLogger(__name__)
 
 
-def ensure_file(session: DeviceSession, local: str | Path, name: str | None = None, mode: int = 0o644,
-                progress: Callable[[int], None] | None = None, attempts: int = 3) -> dict:
+def ensure_file(
+    session: DeviceSession,
+    local: str | Path,
+    name: str | None = None,
+    mode: int = 0o644,
+    progress: Callable[[int], None] | None = None,
+    attempts: int = 3,
+) -> dict:
     """Make ``work_dir/name`` on the device hold exactly ``local``. Returns what happened."""
     local = Path(local)
     digest = sha256_file(local)
@@ -37,12 +43,20 @@ def ensure_file(session: DeviceSession, local: str | Path, name: str | None = No
             session.connect().push(local, part, mode=mode, progress=progress)
             got = session.sha256(part)
             if got != digest:
-                last = DeviceError(f"checksum mismatch on the device after pushing {local.name} "
-                                   f"({(got or 'no file')[:12]} vs {digest[:12]})")
+                last = DeviceError(
+                    f"checksum mismatch on the device after pushing {local.name} "
+                    f"({(got or 'no file')[:12]} vs {digest[:12]})"
+                )
                 log.warning("%s; pushing again (%d/%d)", last, attempt, attempts)
                 continue
             session.shell(f"chmod {mode:o} {q(part)} && mv -f {q(part)} {q(remote)}").check(f"installing {local.name}")
-            return {"remote": remote, "sha256": digest, "skipped": False, "attempts": attempt, "bytes": local.stat().st_size}
+            return {
+                "remote": remote,
+                "sha256": digest,
+                "skipped": False,
+                "attempts": attempt,
+                "bytes": local.stat().st_size,
+            }
         except DeviceConnectionError as exc:
             last = exc
             log.warning("push of %s interrupted (%s); reconnecting (%d/%d)", local.name, exc, attempt, attempts)

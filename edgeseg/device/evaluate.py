@@ -25,8 +25,8 @@ import posixpath
 import secrets
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -54,8 +54,10 @@ def divergence(agreement: float | None, delta: float | None, finite: bool = True
     if not finite:
         why.append("the outputs hold NaN or inf")
     if agreement is None or not agreement >= AGREEMENT_BOUND:
-        why.append(f"argmax agreement with the host {agreement if agreement is None else f'{agreement:.4f}'} < "
-                   f"{AGREEMENT_BOUND}")
+        why.append(
+            f"argmax agreement with the host {agreement if agreement is None else f'{agreement:.4f}'} < "
+            f"{AGREEMENT_BOUND}"
+        )
     if delta is None or not abs(delta) <= MIOU_BOUND:
         why.append(f"|mIoU - host mIoU| = {'nan' if delta is None else f'{abs(delta):.4f}'} > {MIOU_BOUND}")
     return "; ".join(why) or None
@@ -72,11 +74,13 @@ def encode_frame(predict, image: np.ndarray) -> bytes:
     """One frame (uint8 HxWx3 at the input size) as the raw bytes of the input tensor: the
     host predictor's own normalisation and quantization (int8/uint8 with the input's scale and
     zero point, float32 as it is), in the tensor's shape [1,H,W,3]."""
-    x = np.ascontiguousarray(predict._quantize_input(image)[None])  # noqa: SLF001 (the host's one implementation)
+    x = np.ascontiguousarray(predict._quantize_input(image)[None])
     shape = [int(v) for v in predict.inp["shape"]]
     if list(x.shape) != shape or x.dtype != np.dtype(predict.inp["dtype"]):
-        raise DeviceError(f"frame encoded as {list(x.shape)} {x.dtype} but the input tensor is {shape} "
-                          f"{np.dtype(predict.inp['dtype']).name}")
+        raise DeviceError(
+            f"frame encoded as {list(x.shape)} {x.dtype} but the input tensor is {shape} "
+            f"{np.dtype(predict.inp['dtype']).name}"
+        )
     return x.tobytes()
 
 
@@ -103,12 +107,14 @@ def decode_output(raw: bytes, predict, layout: tuple[int, int], what: str) -> np
     offset, total = layout
     if len(raw) != total:
         kind = "truncated: " if len(raw) < total else ""
-        raise DeviceError(f"{what} is {kind}{len(raw)} bytes but the model's outputs are {total} bytes (output "
-                          f"{[int(v) for v in predict.out['shape']]} {np.dtype(predict.out['dtype']).name})")
+        raise DeviceError(
+            f"{what} is {kind}{len(raw)} bytes but the model's outputs are {total} bytes (output "
+            f"{[int(v) for v in predict.out['shape']]} {np.dtype(predict.out['dtype']).name})"
+        )
     dtype = np.dtype(predict.out["dtype"])
     shape = [int(v) for v in predict.out["shape"]]
     y = np.frombuffer(raw, dtype=dtype, count=int(np.prod(shape)), offset=offset).reshape(shape)
-    return np.asarray(predict._dequantize_output(y[0]))  # noqa: SLF001
+    return np.asarray(predict._dequantize_output(y[0]))
 
 
 def labels_of(out: np.ndarray, scores: bool) -> np.ndarray:
@@ -141,10 +147,13 @@ def push_frames(session: DeviceSession, frames: list[bytes], remote_dir: str) ->
         got = _remote_digests(session, remote_dir, "*.bin.part")
         bad = [n for n in todo if got.get(n + ".part") != digests[n]]
         if bad:
-            raise DeviceError(f"checksum mismatch on the device after pushing {len(bad)} frame file(s) "
-                              f"({', '.join(bad[:3])}); run the command again")
+            raise DeviceError(
+                f"checksum mismatch on the device after pushing {len(bad)} frame file(s) "
+                f"({', '.join(bad[:3])}); run the command again"
+            )
         session.shell(f"cd {q(remote_dir)} && for f in {' '.join(todo)}; do mv -f $f.part $f; done").check(
-            "installing the frames")
+            "installing the frames"
+        )
     if stale:
         session.shell(f"cd {q(remote_dir)} && rm -f {' '.join(q(n) for n in stale)}").check("removing old frames")
     return {"frames": len(frames), "pushed": len(todo), "reused": len(frames) - len(todo)}
@@ -195,10 +204,13 @@ def run_on_device(ctx: BenchContext, runner, graph: str, delegate: str, io: Tens
     device said when it fails."""
     spec = ctx.profile.delegate(delegate)
     cmd = runner.tensor_io_command(ctx, graph, spec, io)
-    script = f"cd {q(ctx.profile.work_dir)} || exit 97; rm -rf {q(io.out_dir)} && mkdir -p {q(io.out_dir)} || exit 96; {cmd}"
+    script = (
+        f"cd {q(ctx.profile.work_dir)} || exit 97; rm -rf {q(io.out_dir)} && mkdir -p {q(io.out_dir)} || exit 96; {cmd}"
+    )
     seen = FrameProgress(ctx.say, delegate)
-    res = ctx.session.with_retry(lambda c: c.shell(script, timeout=3600, idle_timeout=None, on_stdout=seen.feed),
-                                 f"eval on {delegate}")
+    res = ctx.session.with_retry(
+        lambda c: c.shell(script, timeout=3600, idle_timeout=None, on_stdout=seen.feed), f"eval on {delegate}"
+    )
     if res.exit_code != 0:
         text = (res.stderr.decode("utf-8", "replace") + "\n" + res.text).strip().splitlines()
         useful = [ln for ln in text if ln.strip()][-4:] or [f"exit status {res.exit_code}"]
@@ -215,8 +227,9 @@ def pull_outputs(session: DeviceSession, out_dir: str, n: int, local_dir: Path) 
         except DeviceConnectionError:
             raise
         except DeviceError as exc:
-            raise DeviceError(f"no output file for frame {k} ({remote}): the runner exited 0 but wrote nothing "
-                              f"there ({exc})") from None
+            raise DeviceError(
+                f"no output file for frame {k} ({remote}): the runner exited 0 but wrote nothing there ({exc})"
+            ) from None
         blobs.append(local.read_bytes())
     return blobs
 
@@ -231,16 +244,24 @@ def compare(device_outs: list[np.ndarray], host: dict, cache, ds, scores: bool) 
     diffs = [np.abs(o.astype(np.float64) - h.astype(np.float64)) for o, h in zip(device_outs, host["outputs"])]
     delta = res["miou"] - host["miou"] if np.isfinite(res["miou"]) and np.isfinite(host["miou"]) else None
     why = divergence(agreement, delta, finite)
-    res.update({
-        "miou_delta_vs_host": delta, "argmax_agreement": agreement,
-        "max_abs_diff": float(max(d.max() for d in diffs)) if scores else None,
-        "mean_abs_diff": float(np.mean([d.mean() for d in diffs])) if scores else None,
-        "per_class_delta_vs_host": {c: (v - host["per_class_iou"][c] if v is not None and
-                                        host["per_class_iou"].get(c) is not None else None)
-                                    for c, v in res["per_class_iou"].items()},
-        "status": "diverged" if why else "ok", "reason": why,
-        "frame_agreement": per_frame, "labels": labels,
-    })
+    res.update(
+        {
+            "miou_delta_vs_host": delta,
+            "argmax_agreement": agreement,
+            "max_abs_diff": float(max(d.max() for d in diffs)) if scores else None,
+            "mean_abs_diff": float(np.mean([d.mean() for d in diffs])) if scores else None,
+            "per_class_delta_vs_host": {
+                c: (
+                    v - host["per_class_iou"][c] if v is not None and host["per_class_iou"].get(c) is not None else None
+                )
+                for c, v in res["per_class_iou"].items()
+            },
+            "status": "diverged" if why else "ok",
+            "reason": why,
+            "frame_agreement": per_frame,
+            "labels": labels,
+        }
+    )
     return res
 
 
@@ -250,8 +271,8 @@ def host_reference(predict, frames: list[bytes], cache, ds, scores: bool) -> dic
     outs = []
     dtype, shape = np.dtype(predict.inp["dtype"]), [int(v) for v in predict.inp["shape"]]
     for b in frames:
-        y = predict._run_one(np.frombuffer(b, dtype=dtype).reshape(shape))  # noqa: SLF001
-        outs.append(np.asarray(predict._dequantize_output(y[0])))  # noqa: SLF001
+        y = predict._run_one(np.frombuffer(b, dtype=dtype).reshape(shape))
+        outs.append(np.asarray(predict._dequantize_output(y[0])))
     seconds = time.perf_counter() - t0
     labels = [labels_of(o, scores) for o in outs]
     res = score_labels(labels, cache, ds.num_classes, ds.class_names)
@@ -259,10 +280,19 @@ def host_reference(predict, frames: list[bytes], cache, ds, scores: bool) -> dic
     return res
 
 
-def evaluate_on_device(session: DeviceSession, artifact: Path, predict, cache, ds, delegates: list[str],
-                       threads: int | None = None, benchmark_binary: str | None = None,
-                       signature: str | None = None, say: Callable[[str], None] = lambda s: None,
-                       base: dict | None = None) -> dict:
+def evaluate_on_device(
+    session: DeviceSession,
+    artifact: Path,
+    predict,
+    cache,
+    ds,
+    delegates: list[str],
+    threads: int | None = None,
+    benchmark_binary: str | None = None,
+    signature: str | None = None,
+    say: Callable[[str], None] = lambda s: None,
+    base: dict | None = None,
+) -> dict:
     """Host and device rows for one artifact (one signature of it): ``{"rows", "device",
     "frames", "labels"}``; ``rows[0]`` is the host's. Each delegate is a row whatever
     happens to it (``ok``, ``diverged``, ``unsupported``, ``failed``)."""
@@ -275,18 +305,33 @@ def evaluate_on_device(session: DeviceSession, artifact: Path, predict, cache, d
     frames = [encode_frame(predict, img) for img in cache.images]
     base = dict(base or {})
     host = host_reference(predict, frames, cache, ds, scores)
-    rows = [{**base, **_public(host), "where": "host", "device": "host", "delegate": "xnnpack",
-             "backend": predict.backend, "frames": len(frames), "miou_delta_vs_host": 0.0, "argmax_agreement": 1.0,
-             "max_abs_diff": 0.0 if scores else None, "mean_abs_diff": 0.0 if scores else None,
-             "seconds": host["seconds"], "status": "ok", "reason": None}]
+    rows = [
+        {
+            **base,
+            **_public(host),
+            "where": "host",
+            "device": "host",
+            "delegate": "xnnpack",
+            "backend": predict.backend,
+            "frames": len(frames),
+            "miou_delta_vs_host": 0.0,
+            "argmax_agreement": 1.0,
+            "max_abs_diff": 0.0 if scores else None,
+            "mean_abs_diff": 0.0 if scores else None,
+            "seconds": host["seconds"],
+            "status": "ok",
+            "reason": None,
+        }
+    ]
     # each frame set has its own folder (reused when the same frames come again) and each call
     # its own output folder: two evals on one device at once never read or overwrite each other's
     set_digest = hashlib.sha256(b"".join(hashlib.sha256(f).digest() for f in frames)).hexdigest()[:16]
     in_dir, out_root = f"{EVAL_DIR}/in/{set_digest}", f"{EVAL_DIR}/out/{secrets.token_hex(4)}"
     pushed = None
     label = base.get("artifact", artifact.stem)
-    say(f"push {len(frames)} frame(s) of {[int(v) for v in predict.inp['shape']]} "
-        f"{np.dtype(predict.inp['dtype']).name}")
+    say(
+        f"push {len(frames)} frame(s) of {[int(v) for v in predict.inp['shape']]} {np.dtype(predict.inp['dtype']).name}"
+    )
     pushed = push_frames(session, frames, p.remote(in_dir))
     graph = deploy(session, artifact)["remote"]
     layout = output_layout(predict)
@@ -294,8 +339,14 @@ def evaluate_on_device(session: DeviceSession, artifact: Path, predict, cache, d
     labels = {"host": host["labels"]}
     for delegate in delegates:
         runner = runner_for(p, delegate)
-        row = {**base, "where": "device", "device": device_name, "delegate": delegate, "backend": runner.label,
-               "frames": len(frames)}
+        row = {
+            **base,
+            "where": "device",
+            "device": device_name,
+            "delegate": delegate,
+            "backend": runner.label,
+            "frames": len(frames),
+        }
         why = None if runner.tensor_io else runner.no_tensor_io
         why = why or runner.why_not(delegate)
         if why:
@@ -313,28 +364,44 @@ def evaluate_on_device(session: DeviceSession, artifact: Path, predict, cache, d
             if prepared[runner.name]:
                 raise DeviceError(prepared[runner.name])
             out_dir = f"{out_root}/{delegate}"
-            io = TensorIo(in_dir, out_dir, tuple(frame_name(k) for k in range(len(frames))),
-                          str(predict.inp["name"]), tuple(int(v) for v in predict.inp["shape"]), signature)
+            io = TensorIo(
+                in_dir,
+                out_dir,
+                tuple(frame_name(k) for k in range(len(frames))),
+                str(predict.inp["name"]),
+                tuple(int(v) for v in predict.inp["shape"]),
+                signature,
+            )
             say(f"eval {label} on {delegate} ({len(frames)} frame(s))")
             run_on_device(ctx, runner, graph, delegate, io)
             with tempfile.TemporaryDirectory(prefix="edgeseg-outputs-") as tmp:
                 blobs = pull_outputs(session, p.remote(out_dir), len(frames), Path(tmp))
-            outs = [decode_output(b, predict, layout, f"the output file of frame {k} ({out_dir}/{frame_name(k)})")
-                    for k, b in enumerate(blobs)]
+            outs = [
+                decode_output(b, predict, layout, f"the output file of frame {k} ({out_dir}/{frame_name(k)})")
+                for k, b in enumerate(blobs)
+            ]
             res = compare(outs, host, cache, ds, scores)
         except DeviceConnectionError as exc:
             lost = str(exc)
             rows.append({**row, "status": "failed", "reason": lost, "seconds": time.monotonic() - t0})
-            rows += [{**row, "delegate": d, "status": "failed", "reason": f"not run: {lost}"}
-                     for d in delegates[delegates.index(delegate) + 1:]]
+            rows += [
+                {**row, "delegate": d, "status": "failed", "reason": f"not run: {lost}"}
+                for d in delegates[delegates.index(delegate) + 1 :]
+            ]
             break
         except DeviceError as exc:
             rows.append({**row, "status": "failed", "reason": str(exc), "seconds": time.monotonic() - t0})
             say(f"failed: {label} on {delegate}: {exc}")
             continue
         labels[delegate] = res.pop("labels")
-        rows.append({**row, **{k: v for k, v in res.items() if k != "frame_agreement"},
-                     "frame_agreement": res["frame_agreement"], "seconds": time.monotonic() - t0})
+        rows.append(
+            {
+                **row,
+                **{k: v for k, v in res.items() if k != "frame_agreement"},
+                "frame_agreement": res["frame_agreement"],
+                "seconds": time.monotonic() - t0,
+            }
+        )
         if res["status"] != "ok":
             say(f"diverged: {label} on {delegate}: {res['reason']}")
     try:
@@ -342,27 +409,36 @@ def evaluate_on_device(session: DeviceSession, artifact: Path, predict, cache, d
     except DeviceError as exc:
         log.warning("could not remove %s on the device: %s", out_root, exc)
     facts = {k: v for r in {runner_for(p, d) for d in delegates} for k, v in r.facts(ctx).items()}
-    return {"rows": rows, "labels": labels, "frames": pushed,
-            "device": {**info, "profile": p.name, **facts}}
+    return {"rows": rows, "labels": labels, "frames": pushed, "device": {**info, "profile": p.name, **facts}}
 
 
 def _public(res: dict) -> dict:
     return {k: v for k, v in res.items() if k not in ("outputs", "labels")}
 
 
-def evaluate_artifact_on_device(session: DeviceSession, target, data, split: str = "val", frames: int | None = None,
-                                delegates: list[str] = (), threads: int | None = None, skip_bad: bool = False,
-                                signature: str | None = None, classes_from: str | None = None,
-                                benchmark_binary: str | None = None, say: Callable[[str], None] = lambda s: None,
-                                progress=None) -> dict:
+def evaluate_artifact_on_device(
+    session: DeviceSession,
+    target,
+    data,
+    split: str = "val",
+    frames: int | None = None,
+    delegates: list[str] = (),
+    threads: int | None = None,
+    skip_bad: bool = False,
+    signature: str | None = None,
+    classes_from: str | None = None,
+    benchmark_binary: str | None = None,
+    say: Callable[[str], None] = lambda s: None,
+    progress=None,
+) -> dict:
     """Every delegate's row (and the host's) for an artifact on ``data``/``split``: the first
     ``frames`` images (default all), loaded and checked as host evaluation does. A
     multi-signature artifact gives rows per signature (``--signature_to_run_for``)."""
-    from ..artifact import check_tflite_file, read_manifest, signature_label, signatures_of, verify_manifest  # noqa: PLC0415
-    from ..data.formats import open_dataset  # noqa: PLC0415
-    from ..data.pipeline import load_split  # noqa: PLC0415
-    from ..errors import DataError  # noqa: PLC0415
-    from ..runtime.evaluate import artifact_predictor, same_classes  # noqa: PLC0415
+    from ..artifact import check_tflite_file, read_manifest, signature_label, signatures_of, verify_manifest
+    from ..data.formats import open_dataset
+    from ..data.pipeline import load_split
+    from ..errors import DataError
+    from ..runtime.evaluate import artifact_predictor, same_classes
 
     target = check_tflite_file(target)
     ds = open_dataset(data)
@@ -378,14 +454,23 @@ def evaluate_artifact_on_device(session: DeviceSession, target, data, split: str
         predict = artifact_predictor(target, manifest, ds, threads, sig)
         if cache is None:
             resize = manifest.get("input", {}).get("resize", "letterbox")
-            cache = load_split(ds, split, predict.input_size, resize, skip_bad, frames, progress=progress,
-                               keep_source=True)
+            cache = load_split(
+                ds, split, predict.input_size, resize, skip_bad, frames, progress=progress, keep_source=True
+            )
         label = signature_label(target, sig)
-        base = {"artifact": label, "recipe": manifest.get("recipe", "unknown"), "dataset": str(ds.root),
-                "split": split}
-        out = evaluate_on_device(session, target, predict, cache, ds, list(delegates), threads, benchmark_binary,
-                                 sig, say, base)
+        base = {"artifact": label, "recipe": manifest.get("recipe", "unknown"), "dataset": str(ds.root), "split": split}
+        out = evaluate_on_device(
+            session, target, predict, cache, ds, list(delegates), threads, benchmark_binary, sig, say, base
+        )
         rows += out["rows"]
         labels[label] = out["labels"]
-    return {"rows": rows, "labels": labels, "device": out.get("device"), "frames": out.get("frames"),
-            "cache": cache, "dataset": str(ds.root), "artifact": target.stem, "split": split}
+    return {
+        "rows": rows,
+        "labels": labels,
+        "device": out.get("device"),
+        "frames": out.get("frames"),
+        "cache": cache,
+        "dataset": str(ds.root),
+        "artifact": target.stem,
+        "split": split,
+    }

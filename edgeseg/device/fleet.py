@@ -11,8 +11,9 @@ created once, before the sessions open (in parallel they would race to create it
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from ..errors import DeviceError, UsageError
 
@@ -34,8 +35,10 @@ class Target:
 
 
 def device_words(props: dict) -> str:
-    return " ".join(str(props.get(k, "")) for k in ("manufacturer", "model", "device", "soc", "soc_manufacturer",
-                                                    "soc_model", "platform", "hardware")).lower()
+    return " ".join(
+        str(props.get(k, ""))
+        for k in ("manufacturer", "model", "device", "soc", "soc_manufacturer", "soc_model", "platform", "hardware")
+    ).lower()
 
 
 def profile_matches(profile: DeviceProfile, serial: str, props: dict) -> bool:
@@ -49,8 +52,8 @@ def profile_matches(profile: DeviceProfile, serial: str, props: dict) -> bool:
 
 def _attached(adb_server: str | None) -> list[tuple[str, dict]]:
     """(serial, properties) of each device attached to the adb server in the ``device`` state."""
-    from .session import adb_devices, adb_server_spec, read_props  # noqa: PLC0415
-    from .transport import AdbServerConnection, DeviceConnectionError  # noqa: PLC0415
+    from .session import adb_devices, adb_server_spec, read_props
+    from .transport import AdbServerConnection, DeviceConnectionError
 
     out = []
     for d in adb_devices(server=adb_server):
@@ -68,7 +71,7 @@ def resolve_targets(names: tuple[str, ...], adb_server: str | None = None) -> tu
     """The devices of a sweep over ``names`` (profile names or paths, or ``attached``) and
     notes on attached devices no profile matches. A profile without a serial that the adb
     server reaches gets the serial of an attached device it matches (each device once)."""
-    from .profiles import all_profiles, load_profile  # noqa: PLC0415
+    from .profiles import all_profiles, load_profile
 
     notes: list[str] = []
     targets: list[Target] = []
@@ -79,14 +82,17 @@ def resolve_targets(names: tuple[str, ...], adb_server: str | None = None) -> tu
             attached = _attached(adb_server) if attached is None else attached
             profiles = [p for p in all_profiles() if p.transport in ADB_TRANSPORTS]
             for serial, props in attached:
-                match = next((p for p in profiles if p.serial == serial), None) \
-                    or next((p for p in profiles if profile_matches(p, serial, props)), None)
+                match = next((p for p in profiles if p.serial == serial), None) or next(
+                    (p for p in profiles if profile_matches(p, serial, props)), None
+                )
                 if serial in taken:
                     continue
                 if match is None:
-                    notes.append(f"attached device {serial} ({props.get('manufacturer')} {props.get('model')}, SoC "
-                                 f"{props.get('soc') or '?'}) matches no profile: left out; add serial = \"{serial}\" "
-                                 "to a profile in devices/ to include it")
+                    notes.append(
+                        f"attached device {serial} ({props.get('manufacturer')} {props.get('model')}, SoC "
+                        f'{props.get("soc") or "?"}) matches no profile: left out; add serial = "{serial}" '
+                        "to a profile in devices/ to include it"
+                    )
                     continue
                 taken.add(serial)
                 targets.append(Target(match, serial, match.name))
@@ -102,11 +108,14 @@ def resolve_targets(names: tuple[str, ...], adb_server: str | None = None) -> tu
     counts: dict[str, int] = {}
     for t in targets:
         counts[t.label] = counts.get(t.label, 0) + 1
-    targets = [Target(t.profile, t.serial, f"{t.label}@{t.serial}") if counts[t.label] > 1 and t.serial else t
-               for t in targets]
+    targets = [
+        Target(t.profile, t.serial, f"{t.label}@{t.serial}") if counts[t.label] > 1 and t.serial else t for t in targets
+    ]
     if not targets:
-        raise DeviceError("no attached device matches a profile" + (": " + "; ".join(notes) if notes else
-                          " (none is attached to the adb server: check `adb devices`)"))
+        raise DeviceError(
+            "no attached device matches a profile"
+            + (": " + "; ".join(notes) if notes else " (none is attached to the adb server: check `adb devices`)")
+        )
     return targets, notes
 
 
@@ -115,15 +124,18 @@ def check_sweep_options(names: tuple[str, ...], serial: str | None, address: str
     if len(names) > 1 or ATTACHED in names:
         for value, flag in ((serial, "--serial"), (address, "--address")):
             if value:
-                raise UsageError(f"{flag} names one device: with several --device (or --device attached) put each "
-                                 "device's serial or address in its profile", param=flag)
+                raise UsageError(
+                    f"{flag} names one device: with several --device (or --device attached) put each "
+                    "device's serial or address in its profile",
+                    param=flag,
+                )
 
 
 def prepare_key(targets: list[Target], transport: str | None, key_path: str | None) -> None:
     """Create the adb key once, before sessions open in parallel (our TCP client signs with
     it; Google's adb server keeps its own)."""
     if any((transport or t.profile.transport) == "tcp" for t in targets):
-        from .adbproto import load_or_create_key  # noqa: PLC0415
+        from .adbproto import load_or_create_key
 
         load_or_create_key(key_path)
 
@@ -133,7 +145,7 @@ def run_parallel(targets: list[Target], work: Callable[[Target], dict]) -> list[
     exception that ended that device's work, in the targets' order. Ctrl-C or SIGTERM (which
     reach the main thread only) are passed on to every device's thread, which stops its
     processes on the device like a one-device sweep does, and then raised here."""
-    import time  # noqa: PLC0415
+    import time
 
     results: list[dict | BaseException | None] = [None] * len(targets)
     done = [threading.Event() for _ in targets]
@@ -141,13 +153,15 @@ def run_parallel(targets: list[Target], work: Callable[[Target], dict]) -> list[
     def one(i: int, target: Target) -> None:
         try:
             results[i] = work(target)
-        except BaseException as exc:  # noqa: BLE001  (that device's failure, reported with it)
+        except BaseException as exc:
             results[i] = exc
         finally:
             done[i].set()
 
-    threads = [threading.Thread(target=one, args=(i, t), name=f"edgeseg-bench-{t.label}", daemon=True)
-               for i, t in enumerate(targets)]
+    threads = [
+        threading.Thread(target=one, args=(i, t), name=f"edgeseg-bench-{t.label}", daemon=True)
+        for i, t in enumerate(targets)
+    ]
     for t in threads:
         t.start()
     try:
@@ -163,8 +177,8 @@ def run_parallel(targets: list[Target], work: Callable[[Target], dict]) -> list[
 def interrupt_threads(threads: list[threading.Thread], kind: type[BaseException], done, wait_s: float = 60.0) -> None:
     """Raise ``kind`` in each of ``threads`` (at its next Python instruction) and wait, at most
     ``wait_s`` in all, until every ``done`` event is set."""
-    import ctypes  # noqa: PLC0415
-    import time  # noqa: PLC0415
+    import ctypes
+    import time
 
     for t in threads:
         if t.ident is not None:

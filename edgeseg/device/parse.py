@@ -33,16 +33,31 @@ _NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _STAT_RE = re.compile(r"^count=(\d+)(.*)$")
 _KV_RE = re.compile(rf"(\w+)=({_NUM})")
 _TIMINGS_RE = re.compile(
-    rf"Inference timings in us: Init: ({_NUM}), First inference: ({_NUM}), Warmup \(avg\): ({_NUM}), Inference \(avg\): ({_NUM})")
-_OLD_TIMINGS_RE = re.compile(rf"Average inference timings in us: Warmup: ({_NUM}), Init: ({_NUM}), (?:no stats|Inference): ({_NUM})")
+    rf"Inference timings in us: Init: ({_NUM}), First inference: ({_NUM}), Warmup \(avg\): ({_NUM}), Inference \(avg\): ({_NUM})"
+)
+_OLD_TIMINGS_RE = re.compile(
+    rf"Average inference timings in us: Warmup: ({_NUM}), Init: ({_NUM}), (?:no stats|Inference): ({_NUM})"
+)
 _INIT_RE = re.compile(rf"Initialized session in ({_NUM})ms")
-_REPLACING_RE = re.compile(r"Replacing (\d+) out of (\d+) node\(s\) with delegate \(([^)]*)\) node, yielding (\d+) partitions")
-_REPLACING_OLD_RE = re.compile(r"Replacing (\d+) node\(s\) with delegate \(([^)]*)\) node(?:, yielding (\d+) partitions)?")
-_FULL_RE = re.compile(r"Explicitly applied (\S+) delegate, and the model graph will be completely executed by the delegate")
-_PARTIAL_RE = re.compile(r"Explicitly applied (\S+) delegate, and the model graph will be partially executed by the delegate w/ (\d+) delegate kernels")
-_NONE_RE = re.compile(r"Though (\S+) delegate is explicitly applied, the model graph will not be executed by the delegate")
+_REPLACING_RE = re.compile(
+    r"Replacing (\d+) out of (\d+) node\(s\) with delegate \(([^)]*)\) node, yielding (\d+) partitions"
+)
+_REPLACING_OLD_RE = re.compile(
+    r"Replacing (\d+) node\(s\) with delegate \(([^)]*)\) node(?:, yielding (\d+) partitions)?"
+)
+_FULL_RE = re.compile(
+    r"Explicitly applied (\S+) delegate, and the model graph will be completely executed by the delegate"
+)
+_PARTIAL_RE = re.compile(
+    r"Explicitly applied (\S+) delegate, and the model graph will be partially executed by the delegate w/ (\d+) delegate kernels"
+)
+_NONE_RE = re.compile(
+    r"Though (\S+) delegate is explicitly applied, the model graph will not be executed by the delegate"
+)
 _ACCEL_RE = re.compile(r"NNAPI accelerators available: \[([^\]]*)\]")
-_MEM_RE = re.compile(rf"(Peak memory footprint|Memory footprint delta from the start of the tool) \(MB\): init=({_NUM}) overall=({_NUM})")
+_MEM_RE = re.compile(
+    rf"(Peak memory footprint|Memory footprint delta from the start of the tool) \(MB\): init=({_NUM}) overall=({_NUM})"
+)
 #: LiteRT's BENCHMARK RESULTS block (litert/tools/benchmark_litert_model.h, OnBenchmarkEnd)
 _LITERT_RE = {
     "init_ms": re.compile(rf"^Model initialization:\s+({_NUM}) ms"),
@@ -62,7 +77,7 @@ def _strip_log_prefix(line: str) -> str:
     """Drop logcat prefixes (``05-31 10:31:13.036 21767 21767 I tflite  : ``)."""
     m = re.match(r"^\d\d-\d\d \d\d:\d\d:\d\d\.\d+\s+\d+\s+\d+\s+[VDIWEF]\s+\S+\s*:\s?", line)
     if m:
-        return line[m.end():]
+        return line[m.end() :]
     return line
 
 
@@ -131,27 +146,48 @@ def parse_profile_tables(lines: list[str]) -> dict:
             current["rows"].append(dict(zip(current["header"], cells)))
 
     def inference(title: str) -> list[dict] | None:
-        found = [t for t in tables if t["title"] == title and t["section"] != "init"
-                 and not all(r.get("node type", "") == "AllocateTensors" for r in t["rows"])]
+        found = [
+            t
+            for t in tables
+            if t["title"] == title
+            and t["section"] != "init"
+            and not all(r.get("node type", "") == "AllocateTensors" for r in t["rows"])
+        ]
         return found[-1]["rows"] if found else None
 
     order, by_type = inference("Run Order"), inference("Summary by node type")
     run_order = []
     for r in order or []:
-        run_order.append({"node_type": r.get("node type"), "name": r.get("name"), "count": 1,
-                          "first_ms": _number(r.get("first", "")), "avg_ms": _number(r.get("avg ms", "")),
-                          "percent": _number(r.get("%", "")), "cdf_percent": _number(r.get("cdf%", ""))})
+        run_order.append(
+            {
+                "node_type": r.get("node type"),
+                "name": r.get("name"),
+                "count": 1,
+                "first_ms": _number(r.get("first", "")),
+                "avg_ms": _number(r.get("avg ms", "")),
+                "percent": _number(r.get("%", "")),
+                "cdf_percent": _number(r.get("cdf%", "")),
+            }
+        )
     node_type = []
     for r in by_type or []:
         count = _number(r.get("count", ""))
-        node_type.append({"node_type": r.get("node type"), "count": int(count) if count is not None else None,
-                          "avg_ms": _number(r.get("avg ms", "")), "percent": _number(r.get("avg %", "")),
-                          "cdf_percent": _number(r.get("cdf %", ""))})
+        node_type.append(
+            {
+                "node_type": r.get("node type"),
+                "count": int(count) if count is not None else None,
+                "avg_ms": _number(r.get("avg ms", "")),
+                "percent": _number(r.get("avg %", "")),
+                "cdf_percent": _number(r.get("cdf %", "")),
+            }
+        )
     warnings = []
     if by_type is None and order is not None:
         totals: dict[str, dict] = {}
         for r in run_order:
-            t = totals.setdefault(r["node_type"], {"node_type": r["node_type"], "count": 0, "avg_ms": 0.0, "percent": 0.0})
+            t = totals.setdefault(
+                r["node_type"], {"node_type": r["node_type"], "count": 0, "avg_ms": 0.0, "percent": 0.0}
+            )
             t["count"] += 1
             t["avg_ms"] += r["avg_ms"] or 0.0
             t["percent"] += r["percent"] or 0.0
@@ -159,14 +195,17 @@ def parse_profile_tables(lines: list[str]) -> dict:
         for t in sorted(totals.values(), key=lambda x: -x["avg_ms"]):
             cdf += t["percent"]
             node_type.append({**t, "cdf_percent": round(cdf, 3)})
-        warnings.append("the op profile has no 'Summary by node type' table: the per-type rows are sums of its "
-                        "'Run Order' table")
+        warnings.append(
+            "the op profile has no 'Summary by node type' table: the per-type rows are sums of its 'Run Order' table"
+        )
     elif order is None and by_type is not None:
         warnings.append("the op profile has no 'Run Order' table: no per-node times, only the per-type summary")
     elif order is None and by_type is None:
-        warnings.append("benchmark_model printed no op-profiling table (neither 'Run Order' nor 'Summary by node "
-                        "type'): is op profiling supported by this binary? (classic: --enable_op_profiling=true, "
-                        "LiteRT: --use_profiler=true)")
+        warnings.append(
+            "benchmark_model printed no op-profiling table (neither 'Run Order' nor 'Summary by node "
+            "type'): is op profiling supported by this binary? (classic: --enable_op_profiling=true, "
+            "LiteRT: --use_profiler=true)"
+        )
     return {"run_order": run_order, "node_type": node_type, "warnings": warnings}
 
 
@@ -174,8 +213,15 @@ def parse_benchmark_output(text: str, op_profile: bool = False) -> dict:
     """Everything we can read from one benchmark_model run (times in ms). With
     ``op_profile`` the profiling tables are read too (``ops``: per node type, ``op_nodes``:
     per node, ``warnings``: what was missing)."""
-    res: dict = {"stats": [], "delegates": [], "errors": [], "accelerators": None, "ops": [], "op_nodes": [],
-                 "warnings": []}
+    res: dict = {
+        "stats": [],
+        "delegates": [],
+        "errors": [],
+        "accelerators": None,
+        "ops": [],
+        "op_nodes": [],
+        "warnings": [],
+    }
     lines = []
     litert: dict = {}
     for raw in text.splitlines():
@@ -202,11 +248,23 @@ def parse_benchmark_output(text: str, op_profile: bool = False) -> dict:
         elif m := _INIT_RE.search(body):
             res.setdefault("init_ms", float(m.group(1)))
         if m := _REPLACING_RE.search(body):
-            res["delegates"].append({"delegate": m.group(3), "delegated_ops": int(m.group(1)),
-                                     "total_ops": int(m.group(2)), "partitions": int(m.group(4))})
+            res["delegates"].append(
+                {
+                    "delegate": m.group(3),
+                    "delegated_ops": int(m.group(1)),
+                    "total_ops": int(m.group(2)),
+                    "partitions": int(m.group(4)),
+                }
+            )
         elif m := _REPLACING_OLD_RE.search(body):
-            res["delegates"].append({"delegate": m.group(2), "delegated_ops": int(m.group(1)), "total_ops": None,
-                                     "partitions": int(m.group(3)) if m.group(3) else None})
+            res["delegates"].append(
+                {
+                    "delegate": m.group(2),
+                    "delegated_ops": int(m.group(1)),
+                    "total_ops": None,
+                    "partitions": int(m.group(3)) if m.group(3) else None,
+                }
+            )
         if m := _FULL_RE.search(body):
             res["delegation"] = {"delegate": m.group(1), "coverage": "full"}
         elif m := _PARTIAL_RE.search(body):
@@ -232,9 +290,13 @@ def parse_benchmark_output(text: str, op_profile: bool = False) -> dict:
     # The last statistics line is the timed run, the one before it the warm-up.
     if res["stats"]:
         timed = res["stats"][-1]
-        res.update(runs=timed["count"], mean_ms=res.get("mean_ms", timed.get("avg", 0) / 1e3),
-                   std_ms=timed.get("std", 0.0) / 1e3, min_ms=timed.get("min", 0) / 1e3,
-                   max_ms=timed.get("max", 0) / 1e3)
+        res.update(
+            runs=timed["count"],
+            mean_ms=res.get("mean_ms", timed.get("avg", 0) / 1e3),
+            std_ms=timed.get("std", 0.0) / 1e3,
+            min_ms=timed.get("min", 0) / 1e3,
+            max_ms=timed.get("max", 0) / 1e3,
+        )
         for key, out in (("median", "median_ms"), ("p5", "p5_ms"), ("p95", "p95_ms")):
             if key in timed:
                 res[out] = timed[key] / 1e3
@@ -242,8 +304,12 @@ def parse_benchmark_output(text: str, op_profile: bool = False) -> dict:
             res.setdefault("warmup_ms", res["stats"][-2].get("avg", 0) / 1e3)
             res.setdefault("first_ms", res["stats"][-2].get("first", 0) / 1e3)
     elif litert.get("mean_ms") is not None:
-        res.update(runs=litert.get("runs"), std_ms=litert.get("std_ms"), min_ms=litert.get("min_ms"),
-                   max_ms=litert.get("max_ms"))
+        res.update(
+            runs=litert.get("runs"),
+            std_ms=litert.get("std_ms"),
+            min_ms=litert.get("min_ms"),
+            max_ms=litert.get("max_ms"),
+        )
     if op_profile:
         prof = parse_profile_tables(lines)
         res["ops"], res["op_nodes"], res["warnings"] = prof["node_type"], prof["run_order"], prof["warnings"]
@@ -266,8 +332,12 @@ def delegation_status(parsed: dict, delegate: str) -> dict:
         rep = reps[-1]
         delegated, total, parts = rep["delegated_ops"], rep["total_ops"], rep["partitions"]
         complete = total is not None and delegated == total or full.get("coverage") == "full"
-        return {"delegated_ops": delegated, "total_ops": total, "partitions": parts,
-                "status": "ok" if complete else "fallback"}
+        return {
+            "delegated_ops": delegated,
+            "total_ops": total,
+            "partitions": parts,
+            "status": "ok" if complete else "fallback",
+        }
     if full.get("coverage") == "full":
         return {"delegated_ops": None, "total_ops": None, "partitions": 1, "status": "ok"}
     if full.get("coverage") == "partial":
@@ -297,7 +367,7 @@ def unstamp(text: str) -> tuple[str, list[tuple[float, str]], int | None]:
         if not sep and not rest:
             rest = ""
         if rest.startswith(RC_TAG):
-            value = rest[len(RC_TAG):].strip()
+            value = rest[len(RC_TAG) :].strip()
             rc = int(value) if value.lstrip("-").isdigit() else None
             continue
         plain.append(rest)
@@ -305,8 +375,9 @@ def unstamp(text: str) -> tuple[str, list[tuple[float, str]], int | None]:
     return "\n".join(plain), stamped, rc
 
 
-def benchmark_phases(stamped: list[tuple[float, str]], runs: int | None = None,
-                     mean_ms: float | None = None) -> tuple[dict, str | None]:
+def benchmark_phases(
+    stamped: list[tuple[float, str]], runs: int | None = None, mean_ms: float | None = None
+) -> tuple[dict, str | None]:
     """The phases of one benchmark_model run (classic or LiteRT's) from its stamped output:
     ``({"init_end", "warmup_start", "timed_start", "timed_end"}, None)`` on the boot clock, or
     ``(what is known, why the timed window is not)``. benchmark_model prints ``Initialized
@@ -326,11 +397,13 @@ def benchmark_phases(stamped: list[tuple[float, str]], runs: int | None = None,
     if len(running) >= 2:
         out["warmup_start"] = stamped[running[-2]][0]
     if not running:
-        return out, ("benchmark_model printed no 'Running benchmark for at least ...' line: the timed runs cannot be "
-                     "told from the model load, delegate init and warm-up")
+        return out, (
+            "benchmark_model printed no 'Running benchmark for at least ...' line: the timed runs cannot be "
+            "told from the model load, delegate init and warm-up"
+        )
     start_i = running[-1]
     out["timed_start"] = stamped[start_i][0]
-    for t, line in stamped[start_i + 1:]:
+    for t, line in stamped[start_i + 1 :]:
         if _PREFIX_RE.sub("", _strip_log_prefix(line)).strip().startswith("count="):
             out["timed_end"] = t
             break
@@ -338,7 +411,9 @@ def benchmark_phases(stamped: list[tuple[float, str]], runs: int | None = None,
         return out, "benchmark_model printed no statistics line after its timed runs: their end is not known"
     span = out["timed_end"] - out["timed_start"]
     if runs and mean_ms and span < 0.8 * runs * mean_ms / 1e3 - 0.02:
-        return out, (f"the output's stamps give the timed runs {span:.2f} s but {runs} runs x {mean_ms:.1f} ms take "
-                     f"{runs * mean_ms / 1e3:.2f} s: the output reached the shell late (buffered), so its stamps do "
-                     "not tell the phases apart")
+        return out, (
+            f"the output's stamps give the timed runs {span:.2f} s but {runs} runs x {mean_ms:.1f} ms take "
+            f"{runs * mean_ms / 1e3:.2f} s: the output reached the shell late (buffered), so its stamps do "
+            "not tell the phases apart"
+        )
     return out, None

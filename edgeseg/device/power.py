@@ -22,8 +22,9 @@ for counter sources the powers are energy-counter deltas over time (exact integr
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from .session import q
 
@@ -48,26 +49,27 @@ def _now(var: str = "t") -> str:
 
 
 def _rails_fragment(power: PowerSpec, tag: str = "R") -> str:
-    return (f'for f in {power.rails_glob}; do [ -r "$f" ] && while read -r l; do echo "{tag} $t $l"; done < "$f"; '
-            "done; ")
+    return f'for f in {power.rails_glob}; do [ -r "$f" ] && while read -r l; do echo "{tag} $t $l"; done < "$f"; done; '
 
 
 def _hal_fragment(tag: str = "P", lines: str = f"dumpsys {HAL_SERVICE} 2>/dev/null") -> str:
     """The HAL's counter lines from the command ``lines``, each as ``TAG $t line``."""
-    return f"{lines} | while read -r l; do case \"$l\" in *mWs*) echo \"{tag} $t $l\";; esac; done; "
+    return f'{lines} | while read -r l; do case "$l" in *mWs*) echo "{tag} $t $l";; esac; done; '
 
 
 def _hal_sample() -> str:
     """One HAL reading for the sampler: the counters stamped with the time before the call
     (``P t line``), then ``Q t t_after``: the reading's time is taken as the midpoint, since a
     binder call through dumpsys can take long enough on a busy phone to matter at 2 Hz."""
-    return (f"{_now()}o=$(dumpsys {HAL_SERVICE} 2>/dev/null); {_now('t2')}"
-            + _hal_fragment("P", "printf '%s\\n' \"$o\"") + "echo \"Q $t $t2\"; ")
+    return (
+        f"{_now()}o=$(dumpsys {HAL_SERVICE} 2>/dev/null); {_now('t2')}"
+        + _hal_fragment("P", "printf '%s\\n' \"$o\"")
+        + 'echo "Q $t $t2"; '
+    )
 
 
 def _gauge_probe(power: PowerSpec, tag: str) -> str:
-    return (f"c=; v=; read c < {q(power.current_path)}; read v < {q(power.voltage_path)}; "
-            f"echo \"{tag} c=$c v=$v\"; ")
+    return f'c=; v=; read c < {q(power.current_path)}; read v < {q(power.voltage_path)}; echo "{tag} c=$c v=$v"; '
 
 
 # -- the sources ------------------------------------------------------------------------------
@@ -130,8 +132,7 @@ class PowerSource:
     def log_tags(self) -> tuple[str, ...]:
         return (self.tag,)
 
-    def windows(self, log: "PowerLog", idle: tuple[float, float],
-                run: tuple[float, float]) -> tuple[dict | None, str]:
+    def windows(self, log: PowerLog, idle: tuple[float, float], run: tuple[float, float]) -> tuple[dict | None, str]:
         """``({"idle_mw", "run_mw", "idle_err_mw", "run_err_mw", "res_mw", "n_idle", "n_run"}, "")``
         (``res_mw``: the smallest power difference the source can show between the windows; the
         ``_err_mw``: one standard uncertainty of each window's mean power), or ``(None, why not)``."""
@@ -162,8 +163,10 @@ class CounterSource(PowerSource):
         if len(readings) < 2:
             return self.unreadable(power)
         if sum(readings[1]["uws"].values()) <= sum(readings[0]["uws"].values()):
-            return (f"its energy counters did not advance in {times.get(2, 0) - times.get(1, 0):.1f} s "
-                    "(stuck or not updated)")
+            return (
+                f"its energy counters did not advance in {times.get(2, 0) - times.get(1, 0):.1f} s "
+                "(stuck or not updated)"
+            )
         return None
 
     def parse_log(self, lines):
@@ -178,8 +181,15 @@ class CounterSource(PowerSource):
         if i["mw"] is None or r["mw"] is None:
             return None, (r["why"] or i["why"]) if r["mw"] is None else i["why"]
         res = self.resolution_uws * 2 / 1e3 * (1 / (idle[1] - idle[0]) + 1 / (run[1] - run[0]))
-        return {"idle_mw": i["mw"], "run_mw": r["mw"], "idle_err_mw": i["err_mw"], "run_err_mw": r["err_mw"],
-                "res_mw": res, "n_idle": i["n"], "n_run": r["n"]}, ""
+        return {
+            "idle_mw": i["mw"],
+            "run_mw": r["mw"],
+            "idle_err_mw": i["err_mw"],
+            "run_err_mw": r["err_mw"],
+            "res_mw": res,
+            "n_idle": i["n"],
+            "n_run": r["n"],
+        }, ""
 
 
 @dataclass(frozen=True)
@@ -205,19 +215,30 @@ class GaugeSource(PowerSource):
             return f"{power.voltage_path} is not readable or not positive"
         mw = abs(currents[-1]) * cur_scale * volts[-1] * volt_scale
         if not 1.0 <= mw <= 50_000:
-            return (f"the gauge reads {mw:,.1f} mW, not a phone's power: check current_unit/"
-                    f"voltage_unit in the profile ({power.current_unit}, {power.voltage_unit})")
+            return (
+                f"the gauge reads {mw:,.1f} mW, not a phone's power: check current_unit/"
+                f"voltage_unit in the profile ({power.current_unit}, {power.voltage_unit})"
+            )
         return None
 
     def windows(self, log, idle, run):
         i, r = gauge_window(log.samples, *idle), gauge_window(log.samples, *run)
         if i["mw"] is None or r["mw"] is None:
-            return None, (f"no gauge sample with current and voltage in the {'idle' if i['mw'] is None else 'timed'} "
-                          f"window ({len(log.samples)} sample line(s) parsed in all)")
+            return None, (
+                f"no gauge sample with current and voltage in the {'idle' if i['mw'] is None else 'timed'} "
+                f"window ({len(log.samples)} sample line(s) parsed in all)"
+            )
         if i["mw"] == 0 and r["mw"] == 0:
             return None, "the gauge current read 0 in both windows"
-        return {"idle_mw": i["mw"], "run_mw": r["mw"], "idle_err_mw": i["err_mw"], "run_err_mw": r["err_mw"],
-                "res_mw": gauge_resolution_mw(log.samples, [idle, run]), "n_idle": i["n"], "n_run": r["n"]}, ""
+        return {
+            "idle_mw": i["mw"],
+            "run_mw": r["mw"],
+            "idle_err_mw": i["err_mw"],
+            "run_err_mw": r["err_mw"],
+            "res_mw": gauge_resolution_mw(log.samples, [idle, run]),
+            "n_idle": i["n"],
+            "n_run": r["n"],
+        }, ""
 
 
 def _rail_readings(lines: list[tuple[float, str]]) -> list[dict]:
@@ -269,19 +290,36 @@ def _hal_log(lines: list[str]) -> list[dict]:
 #: The table of power sources, in the order they are preferred.
 SOURCES: dict[str, PowerSource] = {
     "rails": CounterSource(
-        "rails", "Pixel 6+ on-device power rails (ODPM energy counters in sysfs)", "R",
-        probe=lambda power, tag: _rails_fragment(power, tag), sample=lambda power: _rails_fragment(power),
-        also_allowed_by=("battery+rails",), readings=_rail_readings,
-        unreadable=lambda power: f"no readable {power.rails_glob} (SELinux keeps the shell out of it on user builds)"),
+        "rails",
+        "Pixel 6+ on-device power rails (ODPM energy counters in sysfs)",
+        "R",
+        probe=lambda power, tag: _rails_fragment(power, tag),
+        sample=lambda power: _rails_fragment(power),
+        also_allowed_by=("battery+rails",),
+        readings=_rail_readings,
+        unreadable=lambda power: f"no readable {power.rails_glob} (SELinux keeps the shell out of it on user builds)",
+    ),
     "hal": CounterSource(
-        "hal", f"the same rails through the power-stats HAL (dumpsys {HAL_SERVICE})", "P",
-        probe=lambda power, tag: _hal_fragment(tag), sample=lambda power: _hal_sample(), rate_hz=HAL_RATE_HZ,
-        also_allowed_by=("battery+rails", "rails"), readings=_hal_readings, parse=_hal_log, extra_log_tags=("Q",),
+        "hal",
+        f"the same rails through the power-stats HAL (dumpsys {HAL_SERVICE})",
+        "P",
+        probe=lambda power, tag: _hal_fragment(tag),
+        sample=lambda power: _hal_sample(),
+        rate_hz=HAL_RATE_HZ,
+        also_allowed_by=("battery+rails", "rails"),
+        readings=_hal_readings,
+        parse=_hal_log,
+        extra_log_tags=("Q",),
         resolution_uws=10.0,  # "%14.2f mWs"
-        unreadable=lambda power: f"dumpsys {HAL_SERVICE} printed no '{HAL_HEADER}' channels"),
+        unreadable=lambda power: f"dumpsys {HAL_SERVICE} printed no '{HAL_HEADER}' channels",
+    ),
     "battery": GaugeSource(
-        "battery", "battery fuel gauge: current_now x voltage_now", "B", probe=_gauge_probe,
-        also_allowed_by=("battery+rails",)),
+        "battery",
+        "battery fuel gauge: current_now x voltage_now",
+        "B",
+        probe=_gauge_probe,
+        also_allowed_by=("battery+rails",),
+    ),
 }
 
 #: The first words of the sampler's own lines (S sample, M marker) and of the probe's times (U1, U2).
@@ -329,31 +367,36 @@ def sampler_start(power: PowerSpec, thermal: ThermalSpec, log: str, stop: str, s
         f"( while [ ! -e {q(stop)} ]; do "
         f"{_now()}c=; v=; b=; "
         f"read c < {q(power.current_path)}; read v < {q(power.voltage_path)}; read b < {q(power.temp_path)}; "
-        f"z=; for f in {zones}; do x=; read x < \"$f\"; z=\"$z $x\"; done; "
-        f"fr=; for f in {CPUFREQ_GLOB}; do x=; read x < \"$f\"; fr=\"$fr $x\"; done; "
-        f"echo \"S $t ;$c;$v;$b |$z |$fr\"; {inline}"
+        f'z=; for f in {zones}; do x=; read x < "$f"; z="$z $x"; done; '
+        f'fr=; for f in {CPUFREQ_GLOB}; do x=; read x < "$f"; fr="$fr $x"; done; '
+        f'echo "S $t ;$c;$v;$b |$z |$fr"; {inline}'
         f"sleep {period:.3f}; done ) >> {q(log)} 2>/dev/null & SP=$!; HP=; "
     )
     for row in rows:
         if row.rate_hz is not None:
-            s += (f"( while [ ! -e {q(stop)} ]; do {row.sample(power)}sleep {1 / row.rate_hz:.3f}; done ) "
-                  f">> {q(log)} 2>/dev/null & HP=\"$HP $!\"; ")
+            s += (
+                f"( while [ ! -e {q(stop)} ]; do {row.sample(power)}sleep {1 / row.rate_hz:.3f}; done ) "
+                f'>> {q(log)} 2>/dev/null & HP="$HP $!"; '
+            )
     return s
 
 
 def sampler_stop(stop: str) -> str:
-    return f"touch {q(stop)}; wait $SP; [ -n \"$HP\" ] && wait $HP; "
+    return f'touch {q(stop)}; wait $SP; [ -n "$HP" ] && wait $HP; '
 
 
 def marker(log: str, name: str) -> str:
-    return f"{_now('mt')}echo \"M {name} $mt\" >> {q(log)}; "
+    return f'{_now("mt")}echo "M {name} $mt" >> {q(log)}; '
 
 
 def probe_command(power: PowerSpec, sources: list[str], gap_s: float = 0.5) -> str:
     """Two readings of every source ``gap_s`` apart, for :func:`check_sources`."""
+
     def reading(n: int) -> str:
-        return f"{_now()}echo \"U{n} $t\"; " + "".join(
-            row.probe(power, f"{row.tag}{n}") for name, row in SOURCES.items() if name in sources)
+        return f'{_now()}echo "U{n} $t"; ' + "".join(
+            row.probe(power, f"{row.tag}{n}") for name, row in SOURCES.items() if name in sources
+        )
+
     return reading(1) + f"sleep {gap_s}; " + reading(2) + "true"
 
 
@@ -367,8 +410,7 @@ class PowerLog:
     markers: dict[str, float] = field(default_factory=dict)
 
     # the built-in counter sources by name (sysfs rails, and the HAL's "t_ms" is None)
-    rails = property(lambda self: self.counters.get("rails", []),
-                     lambda self, v: self.counters.__setitem__("rails", v))
+    rails = property(lambda self: self.counters.get("rails", []), lambda self, v: self.counters.__setitem__("rails", v))
     hal = property(lambda self: self.counters.get("hal", []), lambda self, v: self.counters.__setitem__("hal", v))
 
 
@@ -403,12 +445,17 @@ def parse_power_log(text: str, power: PowerSpec) -> PowerLog:
             v = _num(fields[1]) if len(fields) > 1 else None
             b = _num(fields[2]) if len(fields) > 2 else None
             # current as the battery's discharge current (the profile's current_sign): negative = net charging
-            s = {"t": t, "current_ma": c * cur_scale * power.current_sign if c is not None else None,
-                 "voltage_v": v * volt_scale if v is not None else None,
-                 "battery_c": b / 10.0 if b is not None else None,
-                 "zones_c": [z / 1000.0 for z in map(_num, zones_txt.split()) if z is not None],
-                 "cpu_khz": [int(f) for f in map(_num, freqs_txt.split()) if f is not None]}
-            s["power_mw"] = s["current_ma"] * s["voltage_v"] if s["current_ma"] is not None and s["voltage_v"] is not None else None
+            s = {
+                "t": t,
+                "current_ma": c * cur_scale * power.current_sign if c is not None else None,
+                "voltage_v": v * volt_scale if v is not None else None,
+                "battery_c": b / 10.0 if b is not None else None,
+                "zones_c": [z / 1000.0 for z in map(_num, zones_txt.split()) if z is not None],
+                "cpu_khz": [int(f) for f in map(_num, freqs_txt.split()) if f is not None],
+            }
+            s["power_mw"] = (
+                s["current_ma"] * s["voltage_v"] if s["current_ma"] is not None and s["voltage_v"] is not None else None
+            )
             out.samples.append(s)
         elif parts[0] in owner:
             lines_of[owner[parts[0]].name].append(line)
@@ -505,7 +552,7 @@ def _energy_curve(readings: list[dict]) -> list[tuple[float, float, float]]:
 
 
 def _interpolate(curve: list[tuple], t: float) -> float | None:
-    import bisect  # noqa: PLC0415
+    import bisect
 
     times = [p[0] for p in curve]
     if not curve or t < times[0] or t > times[-1]:
@@ -537,15 +584,20 @@ def counter_window(readings: list[dict], t0: float, t1: float, resolution_uws: f
     if dt <= 0:
         return {"mw": None, "err_mw": None, "n": n, "why": "an empty window"}
     if n < 2 and len(by_sampler) >= 2 and len({sum(r["uws"].values()) for r in by_sampler}) == 1:
-        return {"mw": None, "err_mw": None, "n": n, "why": f"its energy counters did not advance in {dt:.1f} s: "
-                f"stuck ({len(by_sampler)} readings, the same energy and timestamp in each)"}
+        return {
+            "mw": None,
+            "err_mw": None,
+            "n": n,
+            "why": f"its energy counters did not advance in {dt:.1f} s: "
+            f"stuck ({len(by_sampler)} readings, the same energy and timestamp in each)",
+        }
     jitter = n >= 2 and max(p[2] for p in inside) > JITTER_FIT_S
     if jitter and n >= 5 and inside[-1][1] > inside[0][1]:
         # readings whose times are uncertain (the HAL's: somewhere in a dumpsys call): the edges
         # from two readings would carry both readings' time errors, grown by the extension, so the
         # energy curve is a least-squares quadratic through every reading inside (exact for a
         # power ramp), read at the window's edges
-        import numpy as np  # noqa: PLC0415
+        import numpy as np
 
         ts = np.array([p[0] - t0 for p in inside])
         es = np.array([p[1] for p in inside])
@@ -554,7 +606,7 @@ def counter_window(readings: list[dict], t0: float, t1: float, resolution_uws: f
         e0, e1 = float(np.polyval(coef, 0.0) + es[0]), float(np.polyval(coef, dt) + es[0])
         spread = float(np.sqrt(np.sum((fit - es) ** 2) / max(1, n - 3)))  # uWs, what the fit leaves
         err = (spread + resolution_uws) * (4.0 / n) ** 0.5
-        return {"mw": (e1 - e0) / dt / 1e3, "err_mw": err * 2 ** 0.5 / dt / 1e3, "n": n, "why": ""}
+        return {"mw": (e1 - e0) / dt / 1e3, "err_mw": err * 2**0.5 / dt / 1e3, "n": n, "why": ""}
     if n >= 2:
         (ta, ea, sa), (tb, eb, sb) = inside[0], inside[1]
         e0 = ea - (eb - ea) * (ta - t0) / (tb - ta)
@@ -565,8 +617,12 @@ def counter_window(readings: list[dict], t0: float, t1: float, resolution_uws: f
         p1 = (ed - ec) / (td - tc)
         gap1, span1 = t1 - td, td - tc
         if inside[-1][1] - inside[0][1] <= 0:
-            return {"mw": None, "err_mw": None, "n": n, "why": f"its energy counters did not advance in "
-                    f"{inside[-1][0] - inside[0][0]:.1f} s (stuck)"}
+            return {
+                "mw": None,
+                "err_mw": None,
+                "n": n,
+                "why": f"its energy counters did not advance in {inside[-1][0] - inside[0][0]:.1f} s (stuck)",
+            }
         # each edge: the reading's own error (resolution, its time x the power) grown by the extension
         err0 = (resolution_uws + p0 * max(sa, sb)) * (1 + gap0 / span0)
         err1 = (resolution_uws + p1 * max(sc, sd)) * (1 + gap1 / span1)
@@ -575,12 +631,16 @@ def counter_window(readings: list[dict], t0: float, t1: float, resolution_uws: f
         if e0 is None or e1 is None:
             return {"mw": None, "err_mw": None, "n": n, "why": f"{n} counter reading(s) in a {dt:.1f} s window"}
         if e1 - e0 <= 0:
-            return {"mw": None, "err_mw": None, "n": n, "why": f"its energy counters did not advance in {dt:.1f} s "
-                    "(stuck)"}
+            return {
+                "mw": None,
+                "err_mw": None,
+                "n": n,
+                "why": f"its energy counters did not advance in {dt:.1f} s (stuck)",
+            }
         p = (e1 - e0) / dt
         # interpolated across readings outside the window: the power of another regime leaks in
         err0 = err1 = resolution_uws + p * dt / 2
-    return {"mw": (e1 - e0) / dt / 1e3, "err_mw": (err0 ** 2 + err1 ** 2) ** 0.5 / dt / 1e3, "n": n, "why": ""}
+    return {"mw": (e1 - e0) / dt / 1e3, "err_mw": (err0**2 + err1**2) ** 0.5 / dt / 1e3, "n": n, "why": ""}
 
 
 def counter_power(readings: list[dict], t0: float, t1: float) -> tuple[float | None, str]:
@@ -601,8 +661,14 @@ def _zone_max(s: dict) -> float | None:
     return max(s["zones_c"]) if s.get("zones_c") else None
 
 
-def energy(log: PowerLog, idle: tuple[float, float], run: tuple[float, float], mean_latency_ms: float,
-           sources: list[str] | None = None, skipped: dict | None = None) -> dict:
+def energy(
+    log: PowerLog,
+    idle: tuple[float, float],
+    run: tuple[float, float],
+    mean_latency_ms: float,
+    sources: list[str] | None = None,
+    skipped: dict | None = None,
+) -> dict:
     """idle_mw, run_mw and energy_mj_per_inference = (run - idle) x latency with its
     uncertainty ``energy_mj_err``, from the first of ``sources`` (default: rails, hal,
     battery) whose readings in both windows are valid: readings in each, and a difference
@@ -623,9 +689,11 @@ def energy(log: PowerLog, idle: tuple[float, float], run: tuple[float, float], m
         diff = abs(w["run_mw"] - w["idle_mw"])
         if diff <= w["res_mw"]:
             what = "gauge" if SOURCES[name].kind == "gauge" else "counters"
-            reasons[name] = (f"the {what} read {w['idle_mw']:.1f} mW idle and {w['run_mw']:.1f} mW while timed, a "
-                             f"difference within its resolution ({w['res_mw']:.2g} mW): it does not follow the load "
-                             "(a cached or simulated reading), so it measures nothing here")
+            reasons[name] = (
+                f"the {what} read {w['idle_mw']:.1f} mW idle and {w['run_mw']:.1f} mW while timed, a "
+                f"difference within its resolution ({w['res_mw']:.2g} mW): it does not follow the load "
+                "(a cached or simulated reading), so it measures nothing here"
+            )
             continue
         chosen, got = name, w
         break
@@ -634,20 +702,33 @@ def energy(log: PowerLog, idle: tuple[float, float], run: tuple[float, float], m
     n_gauge_idle, n_gauge_run = len(_inside(log.samples, *idle)), len(_inside(log.samples, *run))
     counter = chosen is not None and SOURCES[chosen].kind == "counter"
     if counter and min(got["n_idle"], got["n_run"]) < MIN_COUNTER_READINGS:
-        reasons["coarse"] = (f"{chosen} gave only {got['n_idle']} idle and {got['n_run']} timed counter reading(s) "
-                             f"(fewer than {MIN_COUNTER_READINGS}): the energy leans on extending them to the window "
-                             "edges; a longer --min-secs gives more")
+        reasons["coarse"] = (
+            f"{chosen} gave only {got['n_idle']} idle and {got['n_run']} timed counter reading(s) "
+            f"(fewer than {MIN_COUNTER_READINGS}): the energy leans on extending them to the window "
+            "edges; a longer --min-secs gives more"
+        )
     note = "; ".join(f"{k}: {v}" for k, v in reasons.items() if k != chosen)
-    out = {"idle_mw": got and got["idle_mw"], "run_mw": got and got["run_mw"], "energy_mj_per_inference": None,
-           "energy_mj_err": None, "energy_source": chosen,
-           "gauge_samples_idle": n_gauge_idle, "gauge_samples_run": n_gauge_run,
-           "counter_readings_idle": got["n_idle"] if counter else None,
-           "counter_readings_run": got["n_run"] if counter else None, "source_note": note or None,
-           "temp_start_c": temps[0] if temps else None, "temp_end_c": temps[-1] if temps else None,
-           "zone_start_c": zones[0] if zones else None, "zone_end_c": zones[-1] if zones else None}
+    out = {
+        "idle_mw": got and got["idle_mw"],
+        "run_mw": got and got["run_mw"],
+        "energy_mj_per_inference": None,
+        "energy_mj_err": None,
+        "energy_source": chosen,
+        "gauge_samples_idle": n_gauge_idle,
+        "gauge_samples_run": n_gauge_run,
+        "counter_readings_idle": got["n_idle"] if counter else None,
+        "counter_readings_run": got["n_run"] if counter else None,
+        "source_note": note or None,
+        "temp_start_c": temps[0] if temps else None,
+        "temp_end_c": temps[-1] if temps else None,
+        "zone_start_c": zones[0] if zones else None,
+        "zone_end_c": zones[-1] if zones else None,
+    }
     if chosen is None:
-        out.update(status="failed", error=("no power source gave samples: " + note) if note else
-                   "no power source is allowed by the profile")
+        out.update(
+            status="failed",
+            error=("no power source gave samples: " + note) if note else "no power source is allowed by the profile",
+        )
         return out
     if mean_latency_ms:
         out["energy_mj_per_inference"] = (got["run_mw"] - got["idle_mw"]) * mean_latency_ms / 1e3  # mW x ms = uJ -> mJ
@@ -663,8 +744,10 @@ def net_charging(log: PowerLog, windows: list[tuple[float, float]], power: Power
     for name, (t0, t1) in zip(("idle", "timed"), windows):
         cur = [s["current_ma"] for s in _inside(log.samples, t0, t1) if s["current_ma"] is not None]
         if cur and sum(cur) / len(cur) < 0:
-            return (f"the battery gauge reads a net charge current of {-sum(cur) / len(cur):.0f} mA in the {name} "
-                    f"window (current_sign {power.current_sign:+d}): a charger is connected")
+            return (
+                f"the battery gauge reads a net charge current of {-sum(cur) / len(cur):.0f} mA in the {name} "
+                f"window (current_sign {power.current_sign:+d}): a charger is connected"
+            )
     return None
 
 
@@ -672,8 +755,10 @@ def net_charging(log: PowerLog, windows: list[tuple[float, float]], power: Power
 
 
 def charging_command(power: PowerSpec) -> str:
-    return (f"cat {q(power.status_path)} 2>/dev/null; echo; cat {q(power.usb_online_path)} 2>/dev/null; echo; "
-            "echo __DUMPSYS_BATTERY__; dumpsys battery 2>/dev/null")
+    return (
+        f"cat {q(power.status_path)} 2>/dev/null; echo; cat {q(power.usb_online_path)} 2>/dev/null; echo; "
+        "echo __DUMPSYS_BATTERY__; dumpsys battery 2>/dev/null"
+    )
 
 
 BATTERY_STATUS = {"1": "unknown", "2": "charging", "3": "discharging", "4": "not charging", "5": "full"}
@@ -703,6 +788,8 @@ def parse_charging(text: str) -> tuple[bool, str]:
     return False, ""
 
 
-CHARGING_ADVICE = ("the phone is charging, so battery current does not show what the model draws: measure over "
-                   "wireless debugging (transport = \"tcp\") with the cable out, or with a USB power-blocking "
-                   "adapter. `dumpsys battery unplug` only changes what Android reports, not the current")
+CHARGING_ADVICE = (
+    "the phone is charging, so battery current does not show what the model draws: measure over "
+    'wireless debugging (transport = "tcp") with the cable out, or with a USB power-blocking '
+    "adapter. `dumpsys battery unplug` only changes what Android reports, not the current"
+)

@@ -14,9 +14,9 @@ import math
 import os
 import posixpath
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from ..errors import DeviceError
 from .transport import split_host_port
@@ -34,14 +34,14 @@ WORK_ROOT = "/data/local/tmp"
 
 def _choices(name: str) -> tuple[str, ...]:
     if name == "TRANSPORTS":
-        from .session import TRANSPORTS  # noqa: PLC0415
+        from .session import TRANSPORTS
 
         return tuple(TRANSPORTS)
     if name in ("RUNNERS", "DELEGATE_RUNNERS"):
-        from .runners import delegate_runner_names, profile_runner_names  # noqa: PLC0415
+        from .runners import delegate_runner_names, profile_runner_names
 
         return profile_runner_names() if name == "RUNNERS" else ("profile", *delegate_runner_names())
-    from .power import SOURCES, source_choices  # noqa: PLC0415
+    from .power import SOURCES, source_choices
 
     return tuple(SOURCES) if name == "POWER_SOURCE_NAMES" else source_choices()
 
@@ -152,6 +152,7 @@ def _show(value) -> str:
 
 def _text(nonempty: bool = False, choices: Callable[[], tuple] | None = None, check: Callable | None = None):
     """A string key; ``choices`` (read when checked: the tables), ``check`` (value -> why not)."""
+
     def validate(v):
         options = choices() if choices else None
         expected = f"one of {', '.join(options)}" if options else "a non-empty string" if nonempty else "a string"
@@ -163,11 +164,17 @@ def _text(nonempty: bool = False, choices: Callable[[], tuple] | None = None, ch
         if why:
             raise _Bad(why)
         return v
+
     return validate
 
 
-def _number(integer: bool = False, low: float | None = None, high: float | None = None, low_open: bool = False,
-            only: tuple | None = None):
+def _number(
+    integer: bool = False,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    only: tuple | None = None,
+):
     """A number key (finite: nan and inf are refused); ``integer``: a whole number (TOML 4,
     not 4.0); a range ``low``..``high`` (``low_open``: above low), or ``only`` these values."""
     kind = "an integer" if integer else "a finite number"
@@ -182,19 +189,28 @@ def _number(integer: bool = False, low: float | None = None, high: float | None 
 
     def validate(v):
         ok_type = isinstance(v, int) if integer else isinstance(v, (int, float))
-        if isinstance(v, bool) or not ok_type or not math.isfinite(v) or (only and v not in only) \
-                or (low is not None and (v <= low if low_open else v < low)) or (high is not None and v > high):
+        if (
+            isinstance(v, bool)
+            or not ok_type
+            or not math.isfinite(v)
+            or (only and v not in only)
+            or (low is not None and (v <= low if low_open else v < low))
+            or (high is not None and v > high)
+        ):
             raise _Bad(expected)
         return v
+
     return validate
 
 
 def _strings(nonempty: bool = False):
     """A list of strings (a bare string where a list is meant is refused, not split into letters)."""
+
     def validate(v):
         if not isinstance(v, list) or not all(isinstance(x, str) for x in v) or (nonempty and not v):
             raise _Bad(("a non-empty " if nonempty else "a ") + 'list of strings, e.g. ["a", "b"]')
         return tuple(v)
+
     return validate
 
 
@@ -214,7 +230,7 @@ def _work_dir(v: str) -> str | None:
 
 
 def _power_source(v: str) -> str | None:
-    from .power import SOURCES, valid_source  # noqa: PLC0415  (it imports this module)
+    from .power import SOURCES, valid_source
 
     return None if valid_source(v) else f"auto, none, or a comma list of {', '.join(SOURCES)}"
 
@@ -226,26 +242,48 @@ def _delegate_runners() -> tuple:
 #: Every key a profile may set and what its value must be (sub-tables: [delegates.NAME],
 #: [power], [thermal]).
 TOP_SCHEMA: dict[str, Callable] = {
-    "name": _text(nonempty=True), "description": _text(), "transport": _text(choices=lambda: _choices("TRANSPORTS")),
-    "address": _text(check=_host_port), "serial": _text(), "adb_server": _text(check=_host_port),
-    "abi": _text(nonempty=True), "soc": _text(), "work_dir": _text(check=_work_dir),
-    "threads": _number(integer=True, low=1, high=1024), "runner": _text(choices=lambda: _choices("RUNNERS")),
-    "benchmark_binary": _text(), "litert_benchmark_binary": _text(), "python": _text(nonempty=True),
+    "name": _text(nonempty=True),
+    "description": _text(),
+    "transport": _text(choices=lambda: _choices("TRANSPORTS")),
+    "address": _text(check=_host_port),
+    "serial": _text(),
+    "adb_server": _text(check=_host_port),
+    "abi": _text(nonempty=True),
+    "soc": _text(),
+    "work_dir": _text(check=_work_dir),
+    "threads": _number(integer=True, low=1, high=1024),
+    "runner": _text(choices=lambda: _choices("RUNNERS")),
+    "benchmark_binary": _text(),
+    "litert_benchmark_binary": _text(),
+    "python": _text(nonempty=True),
 }
 DELEGATE_SCHEMA: dict[str, Callable] = {
-    "flags": _strings(), "accelerator": _text(nonempty=True), "execution_preference": _text(nonempty=True),
-    "description": _text(), "runner": _text(choices=_delegate_runners), "soc": _text(nonempty=True),
-    "dispatch_libs": _strings(), "dispatch_dir": _text(nonempty=True),
+    "flags": _strings(),
+    "accelerator": _text(nonempty=True),
+    "execution_preference": _text(nonempty=True),
+    "description": _text(),
+    "runner": _text(choices=_delegate_runners),
+    "soc": _text(nonempty=True),
+    "dispatch_libs": _strings(),
+    "dispatch_dir": _text(nonempty=True),
 }
 POWER_SCHEMA: dict[str, Callable] = {
-    "source": _text(check=_power_source), "current_path": _text(nonempty=True), "voltage_path": _text(nonempty=True),
-    "status_path": _text(nonempty=True), "usb_online_path": _text(nonempty=True), "temp_path": _text(nonempty=True),
-    "current_unit": _text(choices=lambda: ("uA", "mA")), "voltage_unit": _text(choices=lambda: ("uV", "mV")),
-    "current_sign": _number(integer=True, only=(-1, 1)), "rails_glob": _text(nonempty=True),
-    "rate_hz": _number(low=0.5, high=100), "idle_secs": _number(low=0, high=3600),
+    "source": _text(check=_power_source),
+    "current_path": _text(nonempty=True),
+    "voltage_path": _text(nonempty=True),
+    "status_path": _text(nonempty=True),
+    "usb_online_path": _text(nonempty=True),
+    "temp_path": _text(nonempty=True),
+    "current_unit": _text(choices=lambda: ("uA", "mA")),
+    "voltage_unit": _text(choices=lambda: ("uV", "mV")),
+    "current_sign": _number(integer=True, only=(-1, 1)),
+    "rails_glob": _text(nonempty=True),
+    "rate_hz": _number(low=0.5, high=100),
+    "idle_secs": _number(low=0, high=3600),
 }
 THERMAL_SCHEMA: dict[str, Callable] = {
-    "zones": _strings(), "cooldown_above_c": _number(low=-40, high=150),
+    "zones": _strings(),
+    "cooldown_above_c": _number(low=-40, high=150),
     "cooldown_max_secs": _number(low=0, high=86400),
 }
 TABLES = ("delegates", "power", "thermal")
@@ -269,8 +307,11 @@ def _check_table(table, schema: dict, where: str) -> dict:
 def _sub_table(data: dict, key: str, where: str) -> dict:
     value = data.get(key, {})
     if not isinstance(value, dict):
-        shape = "one table per delegate, e.g. [delegates.cpu]" if key == "delegates" \
+        shape = (
+            "one table per delegate, e.g. [delegates.cpu]"
+            if key == "delegates"
             else f"a table, [{key}] with its keys under it"
+        )
         raise DeviceError(f"{where}: {key} = {_show(value)}: expected {shape}")
     return value
 
@@ -286,8 +327,8 @@ def _check_keys(table: dict, valid, where: str) -> None:
 def parse_profile(data: dict, name: str, path: Path | None = None) -> DeviceProfile:
     """A profile from its TOML table: every key checked against the schema (type, range,
     shape), each error naming the file, the key, the value and what is expected."""
-    from .runners import RUNNERS  # noqa: PLC0415  (it imports this module)
-    from .session import TRANSPORTS  # noqa: PLC0415
+    from .runners import RUNNERS
+    from .session import TRANSPORTS
 
     where = str(path) if path else f"profile {name}"
     _check_keys(data, TOP_KEYS, where)
@@ -298,34 +339,56 @@ def parse_profile(data: dict, name: str, path: Path | None = None) -> DeviceProf
     delegates = {}
     for dname, spec in _sub_table(data, "delegates", where).items():
         if not isinstance(spec, dict):
-            raise DeviceError(f"{where}: delegates.{dname} = {_show(spec)}: expected a table, [delegates.{dname}] "
-                              "with its keys (flags, accelerator, ...) under it")
+            raise DeviceError(
+                f"{where}: delegates.{dname} = {_show(spec)}: expected a table, [delegates.{dname}] "
+                "with its keys (flags, accelerator, ...) under it"
+            )
         delegates[dname] = _delegate_spec(dname, spec, f"{where} [delegates.{dname}]", RUNNERS)
     if not delegates:
         delegates = {"cpu": _delegate_spec("cpu", {}, where, RUNNERS)}
     power = PowerSpec(**_check_table(_sub_table(data, "power", where), POWER_SCHEMA, f"{where} [power]"))
     thermal = ThermalSpec(**_check_table(_sub_table(data, "thermal", where), THERMAL_SCHEMA, f"{where} [thermal]"))
     return DeviceProfile(
-        name=top.get("name", name), path=path, description=top.get("description", ""), transport=transport,
-        address=top.get("address") or None, serial=top.get("serial") or None, adb_server=top.get("adb_server") or None,
-        abi=top.get("abi", "arm64-v8a"), soc=top.get("soc", ""),
-        work_dir=posixpath.normpath(top.get("work_dir", f"{WORK_ROOT}/edgeseg")), threads=top.get("threads", 4),
-        runner=top.get("runner", "benchmark_model"), benchmark_binary=top.get("benchmark_binary") or None,
-        litert_benchmark_binary=top.get("litert_benchmark_binary") or None, python=top.get("python", "python3"),
-        delegates=delegates, power=power, thermal=thermal)
+        name=top.get("name", name),
+        path=path,
+        description=top.get("description", ""),
+        transport=transport,
+        address=top.get("address") or None,
+        serial=top.get("serial") or None,
+        adb_server=top.get("adb_server") or None,
+        abi=top.get("abi", "arm64-v8a"),
+        soc=top.get("soc", ""),
+        work_dir=posixpath.normpath(top.get("work_dir", f"{WORK_ROOT}/edgeseg")),
+        threads=top.get("threads", 4),
+        runner=top.get("runner", "benchmark_model"),
+        benchmark_binary=top.get("benchmark_binary") or None,
+        litert_benchmark_binary=top.get("litert_benchmark_binary") or None,
+        python=top.get("python", "python3"),
+        delegates=delegates,
+        power=power,
+        thermal=thermal,
+    )
 
 
 def _delegate_spec(dname: str, spec: dict, where: str, runners: dict) -> DelegateSpec:
     """A profile's ``[delegates.NAME]``; what it leaves out (flags, runner, description)
     comes from the delegate's row in edgeseg.delegates.DELEGATES when it has one."""
-    from ..delegates import DELEGATES, Delegate  # noqa: PLC0415
+    from ..delegates import DELEGATES, Delegate
 
     spec = _check_table(spec, DELEGATE_SCHEMA, where)
     row = DELEGATES.get(dname) or Delegate(dname, dname, "")
     runner_kind = spec.get("runner", row.runner)
-    out = DelegateSpec(dname, tuple(spec.get("flags", row.flags)), spec.get("accelerator"),
-                       spec.get("execution_preference"), spec.get("description", row.description), runner_kind,
-                       spec.get("soc"), tuple(spec.get("dispatch_libs", ())), spec.get("dispatch_dir"))
+    out = DelegateSpec(
+        dname,
+        tuple(spec.get("flags", row.flags)),
+        spec.get("accelerator"),
+        spec.get("execution_preference"),
+        spec.get("description", row.description),
+        runner_kind,
+        spec.get("soc"),
+        tuple(spec.get("dispatch_libs", ())),
+        spec.get("dispatch_dir"),
+    )
     why = runners[runner_kind].check_delegate(out) if runner_kind != "profile" else None
     if why:
         raise DeviceError(f"{where}: {why}")
@@ -336,8 +399,11 @@ def profile_dirs() -> list[Path]:
     dirs = []
     if os.environ.get("EDGESEG_DEVICES"):
         dirs += [Path(p) for p in os.environ["EDGESEG_DEVICES"].split(os.pathsep) if p]
-    dirs += [Path.cwd() / "devices", Path.home() / ".config" / "edgeseg" / "devices",
-             Path(__file__).resolve().parents[2] / "devices"]
+    dirs += [
+        Path.cwd() / "devices",
+        Path.home() / ".config" / "edgeseg" / "devices",
+        Path(__file__).resolve().parents[2] / "devices",
+    ]
     seen, out = set(), []
     for d in dirs:
         if d.is_dir() and d.resolve() not in seen:
@@ -361,8 +427,10 @@ def load_profile(name_or_path: str) -> DeviceProfile:
     known = sorted({f.stem for d in profile_dirs() for f in d.glob("*.toml")})
     near = difflib.get_close_matches(name_or_path, known, n=1)
     hint = f" Did you mean '{near[0]}'?" if near else ""
-    raise DeviceError(f"no device profile '{name_or_path}'. Known: {', '.join(known) or 'none'}.{hint} "
-                      "Add one as devices/NAME.toml or pass --device path/to/profile.toml")
+    raise DeviceError(
+        f"no device profile '{name_or_path}'. Known: {', '.join(known) or 'none'}.{hint} "
+        "Add one as devices/NAME.toml or pass --device path/to/profile.toml"
+    )
 
 
 def _load_file(path: Path) -> DeviceProfile:

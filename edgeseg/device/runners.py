@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import json
 import posixpath
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from ..artifact import read_manifest
 from ..delegates import HOST_DELEGATES, INTERPRETER_DELEGATES, delegating, join_names
@@ -134,7 +135,7 @@ class Runner:
         if self.power_window and window:
             return {"timed_start": window[0], "timed_end": window[1]}, None
         if self.stamped_output:
-            from .parse import benchmark_phases  # noqa: PLC0415
+            from .parse import benchmark_phases
 
             return benchmark_phases(sec.get("stamped") or [], row.get("runs"), row.get("mean_ms"))
         return {}, f"the {self.label} runner does not say when its timed runs begin and end"
@@ -147,10 +148,25 @@ class Runner:
 # -- benchmark_model (Android) -----------------------------------------------------------------
 
 
-def benchmark_model_command(binary: str, graph: str, delegate_spec, threads: int, runs: int, min_secs: float,
-                            op_profile: bool, require_full: bool) -> str:
-    flags = [f"--graph={graph}", f"--num_threads={threads}", f"--num_runs={runs}", f"--min_secs={min_secs}",
-             "--warmup_runs=1", "--warmup_min_secs=0.5", *delegate_spec.flags]
+def benchmark_model_command(
+    binary: str,
+    graph: str,
+    delegate_spec,
+    threads: int,
+    runs: int,
+    min_secs: float,
+    op_profile: bool,
+    require_full: bool,
+) -> str:
+    flags = [
+        f"--graph={graph}",
+        f"--num_threads={threads}",
+        f"--num_runs={runs}",
+        f"--min_secs={min_secs}",
+        "--warmup_runs=1",
+        "--warmup_min_secs=0.5",
+        *delegate_spec.flags,
+    ]
     if delegate_spec.accelerator:
         flags.append(f"--nnapi_accelerator_name={delegate_spec.accelerator}")
     if delegate_spec.execution_preference:
@@ -168,8 +184,9 @@ def parse_benchmark_model(sec: dict, delegate: str, op_profile: bool) -> tuple[d
     if sec["rc"] not in (0, None) or "mean_ms" not in parsed:
         errs = parsed["errors"] or (sec["err"].strip().splitlines() or [f"exit status {sec['rc']}"])[-1:]
         return {"status": "failed", "error": " | ".join(errs)[:500], "accelerators": parsed["accelerators"]}, [], None
-    row = {k: parsed.get(k) for k in ("init_ms", "first_ms", "warmup_ms", "mean_ms", "std_ms", "runs", "p5_ms",
-                                      "p95_ms")}
+    row = {
+        k: parsed.get(k) for k in ("init_ms", "first_ms", "warmup_ms", "mean_ms", "std_ms", "runs", "p5_ms", "p95_ms")
+    }
     notes = list(parsed["warnings"])
     row["median_ms"] = parsed.get("median_ms")
     if row["median_ms"] is None:
@@ -179,14 +196,16 @@ def parse_benchmark_model(sec: dict, delegate: str, op_profile: bool) -> tuple[d
     row.update(delegation_status(parsed, delegate))
     row["accelerators"] = parsed["accelerators"]
     row["note"] = "; ".join(notes) or None
-    ops = [{"table": "node_type", **o} for o in parsed["ops"]] + [{"table": "run_order", **o} for o in parsed["op_nodes"]]
+    ops = [{"table": "node_type", **o} for o in parsed["ops"]] + [
+        {"table": "run_order", **o} for o in parsed["op_nodes"]
+    ]
     return row, ops, None
 
 
 def benchmark_binary_for(session: DeviceSession, info: dict, given: str | None, say, progress_factory=None) -> dict:
     """The benchmark_model to push: ``--benchmark-binary``, else the profile's, else the
     official prebuilt build for the device's ABI from the user cache (downloaded once)."""
-    from .binaries import ensure_binary, local_binary, platform_for  # noqa: PLC0415
+    from .binaries import ensure_binary, local_binary, platform_for
 
     p = session.profile
     if given or p.benchmark_binary:
@@ -194,7 +213,9 @@ def benchmark_binary_for(session: DeviceSession, info: dict, given: str | None, 
     abi = info.get("abi") or p.abi
     res = ensure_binary("benchmark_model", platform_for(abi), progress=progress_factory)
     what = {"downloaded": "downloaded", "cache": "cached"}[res["source"]]
-    say(f"benchmark_model: {what} official build for {abi} ({res['url']}, sha256 {res['sha256'][:16]}) at {res['path']}")
+    say(
+        f"benchmark_model: {what} official build for {abi} ({res['url']}, sha256 {res['sha256'][:16]}) at {res['path']}"
+    )
     return res
 
 
@@ -208,8 +229,16 @@ class BenchmarkModelRunner(Runner):
         ctx.state[self.name] = {"binary": binary, "remote": remote}
 
     def command(self, ctx, artifact, remote, spec):
-        cmd = benchmark_model_command(ctx.state[self.name]["remote"], remote, spec, ctx.threads, ctx.runs,
-                                      ctx.min_secs, ctx.op_profile, ctx.require_full)
+        cmd = benchmark_model_command(
+            ctx.state[self.name]["remote"],
+            remote,
+            spec,
+            ctx.threads,
+            ctx.runs,
+            ctx.min_secs,
+            ctx.op_profile,
+            ctx.require_full,
+        )
         return Invocation(cmd, spec.name, ctx.op_profile)
 
     def parse(self, ctx, sec, inv):
@@ -226,9 +255,17 @@ class BenchmarkModelRunner(Runner):
         the raw bytes of every output after the last run; a multi-signature model needs
         --signature_to_run_for. benchmark_model.cc: --warmup_runs=0 --warmup_min_secs=0 --num_runs=1
         --min_secs=0 is exactly one invocation)."""
-        flags = [f"--graph={graph}", f"--num_threads={ctx.threads}", "--num_runs=1", "--min_secs=0",
-                 "--warmup_runs=0", "--warmup_min_secs=0", f"--input_layer={io.input_name}",
-                 "--input_layer_shape=" + ",".join(str(int(d)) for d in io.input_shape), *spec.flags]
+        flags = [
+            f"--graph={graph}",
+            f"--num_threads={ctx.threads}",
+            "--num_runs=1",
+            "--min_secs=0",
+            "--warmup_runs=0",
+            "--warmup_min_secs=0",
+            f"--input_layer={io.input_name}",
+            "--input_layer_shape=" + ",".join(str(int(d)) for d in io.input_shape),
+            *spec.flags,
+        ]
         if spec.accelerator:
             flags.append(f"--nnapi_accelerator_name={spec.accelerator}")
         if spec.execution_preference:
@@ -239,9 +276,11 @@ class BenchmarkModelRunner(Runner):
         one = " ".join(q(a) for a in [ctx.state[self.name]["remote"], *flags])
         one += " " + q(f"--input_layer_value_files={io.input_name.replace(':', '::')}:{io.in_dir}/") + '"$f"'
         one += " " + q(f"--output_filepath={io.out_dir}/") + '"$f"'
-        return (f"k=0; for f in {' '.join(q(f) for f in io.frames)}; do {one} > {log} 2>&1 || {{ rc=$?; "
-                f'echo "frame $f: benchmark_model exit status $rc" >&2; tail -n 20 {log} >&2; exit $rc; }}; '
-                f'k=$((k+1)); echo "{FRAME_TAG} $k/{len(io.frames)}"; done')
+        return (
+            f"k=0; for f in {' '.join(q(f) for f in io.frames)}; do {one} > {log} 2>&1 || {{ rc=$?; "
+            f'echo "frame $f: benchmark_model exit status $rc" >&2; tail -n 20 {log} >&2; exit $rc; }}; '
+            f'k=$((k+1)); echo "{FRAME_TAG} $k/{len(io.frames)}"; done'
+        )
 
 
 # -- LiteRT's CompiledModel benchmark_model (NPU) ------------------------------------------------
@@ -254,16 +293,21 @@ def compiled_for(artifact: Path, soc: str) -> tuple[Path, dict]:
         c = manifest.get("compiled") or {}
         if str(c.get("soc", "")).upper() == soc.upper() and c.get("source") == artifact.name:
             return cand, manifest
-    raise DeviceError(f"no copy of {artifact.name} compiled for {soc} beside it: run `edgeseg compile {artifact} "
-                      f"--soc {soc}` first (it needs the vendor's compiler SDK)")
+    raise DeviceError(
+        f"no copy of {artifact.name} compiled for {soc} beside it: run `edgeseg compile {artifact} "
+        f"--soc {soc}` first (it needs the vendor's compiler SDK)"
+    )
 
 
 def compiled_delegation(compiled: dict) -> dict:
     """Delegation columns of a compiled model's row: what the compiler put on the NPU."""
     left = sum((compiled.get("ops_left_on_cpu") or {}).values())
-    return {"delegated_ops": compiled.get("ops_compiled"), "total_ops": compiled.get("ops_total"),
-            "partitions": compiled.get("partitions"), "status": "ok" if compiled.get("fully_compiled") and not left
-            else "fallback"}
+    return {
+        "delegated_ops": compiled.get("ops_compiled"),
+        "total_ops": compiled.get("ops_total"),
+        "partitions": compiled.get("partitions"),
+        "status": "ok" if compiled.get("fully_compiled") and not left else "fallback",
+    }
 
 
 @dataclass(frozen=True)
@@ -275,8 +319,10 @@ class LiteRtRunner(Runner):
 
     def check_delegate(self, spec):
         if not spec.soc:
-            return (f"a {self.name} delegate needs soc = \"...\" (the SoC the model is compiled for with "
-                    "`edgeseg compile --soc`)")
+            return (
+                f'a {self.name} delegate needs soc = "..." (the SoC the model is compiled for with '
+                "`edgeseg compile --soc`)"
+            )
         return None
 
     def ready(self, spec, artifacts):
@@ -292,18 +338,20 @@ class LiteRtRunner(Runner):
     def _binary(self, ctx) -> str:
         state = ctx.state.setdefault(self.name, {})
         if "remote" not in state:
-            from .binaries import ensure_binary, local_binary, platform_for  # noqa: PLC0415
+            from .binaries import ensure_binary, local_binary, platform_for
 
             p = ctx.profile
             if p.litert_benchmark_binary:
                 state["binary"] = local_binary(p.litert_benchmark_binary)
             else:
                 abi = ctx.info.get("abi") or p.abi
-                b = state["binary"] = ensure_binary("litert_benchmark_model", platform_for(abi),
-                                                    progress=ctx.progress_factory)
+                b = state["binary"] = ensure_binary(
+                    "litert_benchmark_model", platform_for(abi), progress=ctx.progress_factory
+                )
                 ctx.say(f"LiteRT benchmark_model: {b['source']} official build ({b['url']}, sha256 {b['sha256'][:16]})")
-            state["remote"] = ensure_file(ctx.session, state["binary"]["path"], "litert_benchmark_model",
-                                          mode=0o755)["remote"]
+            state["remote"] = ensure_file(ctx.session, state["binary"]["path"], "litert_benchmark_model", mode=0o755)[
+                "remote"
+            ]
         return state["remote"]
 
     def command(self, ctx, artifact, remote, spec):
@@ -313,9 +361,17 @@ class LiteRtRunner(Runner):
         for lib in spec.dispatch_libs:
             dispatch = posixpath.dirname(ensure_file(ctx.session, lib, f"dispatch/{Path(lib).name}")["remote"])
         graph = deploy(ctx.session, path, ctx.progress_factory)["remote"]
-        flags = [f"--graph={graph}", "--use_npu=true", "--use_cpu=false", "--require_full_delegation=true",
-                 f"--num_threads={ctx.threads}", f"--num_runs={ctx.runs}", f"--min_secs={ctx.min_secs}",
-                 "--warmup_runs=1", *spec.flags]
+        flags = [
+            f"--graph={graph}",
+            "--use_npu=true",
+            "--use_cpu=false",
+            "--require_full_delegation=true",
+            f"--num_threads={ctx.threads}",
+            f"--num_runs={ctx.runs}",
+            f"--min_secs={ctx.min_secs}",
+            "--warmup_runs=1",
+            *spec.flags,
+        ]
         if dispatch:
             flags.append(f"--dispatch_library_path={dispatch}")
         if ctx.op_profile:
@@ -334,18 +390,40 @@ class LiteRtRunner(Runner):
 
 
 #: Why the litert row has no tensor IO (read in google-ai-edge/LiteRT litert/tools/benchmark_litert_model.h/.cc).
-LITERT_NO_TENSOR_IO = ("LiteRT's CompiledModel benchmark_model (litert/tools/benchmark_litert_model.h) fills its "
-                       "inputs with random values (its only input flag is --input_layer_value_range) and has no flag "
-                       "that writes its outputs, so it cannot be fed the frames or give their outputs back")
+LITERT_NO_TENSOR_IO = (
+    "LiteRT's CompiledModel benchmark_model (litert/tools/benchmark_litert_model.h) fills its "
+    "inputs with random values (its only input flag is --input_layer_value_range) and has no flag "
+    "that writes its outputs, so it cannot be fed the frames or give their outputs back"
+)
 
 
 # -- the Python runner (Linux boards) ------------------------------------------------------------
 
 
-def python_runner_command(python: str, runner: str, graph: str, delegate: str, threads: int, runs: int,
-                          min_secs: float, kernels: str | None = None) -> str:
-    args = [python, runner, "--graph", graph, "--threads", threads, "--runs", runs, "--min-secs", min_secs,
-            "--delegate", delegate]
+def python_runner_command(
+    python: str,
+    runner: str,
+    graph: str,
+    delegate: str,
+    threads: int,
+    runs: int,
+    min_secs: float,
+    kernels: str | None = None,
+) -> str:
+    args = [
+        python,
+        runner,
+        "--graph",
+        graph,
+        "--threads",
+        threads,
+        "--runs",
+        runs,
+        "--min-secs",
+        min_secs,
+        "--delegate",
+        delegate,
+    ]
     return " ".join(q(a) for a in args + (["--kernels", kernels] if kernels else []))
 
 
@@ -372,16 +450,26 @@ class PythonRunner(Runner):
 
     def why_not(self, delegate):
         if delegate not in INTERPRETER_DELEGATES:
-            return (f"the Python runner runs {join_names(INTERPRETER_DELEGATES)} only; use a benchmark_model "
-                    f"profile for {delegate}")
+            return (
+                f"the Python runner runs {join_names(INTERPRETER_DELEGATES)} only; use a benchmark_model "
+                f"profile for {delegate}"
+            )
         return None
 
     def prepare(self, ctx):
         ctx.state[self.name] = {"remote": ensure_file(ctx.session, RUNNER_FILE, "edgeseg_runner.py")["remote"]}
 
     def command(self, ctx, artifact, remote, spec):
-        cmd = python_runner_command(ctx.profile.python, ctx.state[self.name]["remote"], remote, spec.name,
-                                    ctx.threads, ctx.runs, ctx.min_secs, kernels=INTERPRETER_DELEGATES[spec.name])
+        cmd = python_runner_command(
+            ctx.profile.python,
+            ctx.state[self.name]["remote"],
+            remote,
+            spec.name,
+            ctx.threads,
+            ctx.runs,
+            ctx.min_secs,
+            kernels=INTERPRETER_DELEGATES[spec.name],
+        )
         return Invocation(cmd, spec.name)
 
     def parse(self, ctx, sec, inv):
@@ -389,9 +477,23 @@ class PythonRunner(Runner):
 
     def tensor_io_command(self, ctx, graph, spec, io):
         """edgeseg/runner.py --inputs/--outputs: every frame in one interpreter, benchmark_model's file formats."""
-        args = [ctx.profile.python, ctx.state[self.name]["remote"], "--graph", graph, "--threads", ctx.threads,
-                "--delegate", spec.name, "--kernels", INTERPRETER_DELEGATES[spec.name], "--inputs", io.in_dir,
-                "--outputs", io.out_dir, "--progress"] + (["--signature", io.signature] if io.signature else [])
+        args = [
+            ctx.profile.python,
+            ctx.state[self.name]["remote"],
+            "--graph",
+            graph,
+            "--threads",
+            ctx.threads,
+            "--delegate",
+            spec.name,
+            "--kernels",
+            INTERPRETER_DELEGATES[spec.name],
+            "--inputs",
+            io.in_dir,
+            "--outputs",
+            io.out_dir,
+            "--progress",
+        ] + (["--signature", io.signature] if io.signature else [])
         return " ".join(q(a) for a in args)
 
 
@@ -408,27 +510,45 @@ class HostRunner(Runner):
             return f"host delegate '{delegate}' is not one of {', '.join(HOST_DELEGATES)}"
         return None
 
-    def measure(self, artifact, delegate: str, threads: int, runs: int, min_secs: float,
-                signature: str | None = None) -> dict:
-        from ..runtime.hostbench import bench_host  # noqa: PLC0415
+    def measure(
+        self, artifact, delegate: str, threads: int, runs: int, min_secs: float, signature: str | None = None
+    ) -> dict:
+        from ..runtime.hostbench import bench_host
 
-        return bench_host(artifact, threads=threads, runs=runs, min_secs=min_secs, delegate=delegate,
-                          signature=signature)
+        return bench_host(
+            artifact, threads=threads, runs=runs, min_secs=min_secs, delegate=delegate, signature=signature
+        )
 
 
 #: The table of runners, in the order they are listed.
 RUNNERS: dict[str, Runner] = {
     "benchmark_model": BenchmarkModelRunner(
-        "benchmark_model", "benchmark_model", "TFLite's benchmark_model on Android (official build or yours)",
-        profile_runner=True, op_profile=True, tensor_io=True, stamped_output=True),
+        "benchmark_model",
+        "benchmark_model",
+        "TFLite's benchmark_model on Android (official build or yours)",
+        profile_runner=True,
+        op_profile=True,
+        tensor_io=True,
+        stamped_output=True,
+    ),
     "litert": LiteRtRunner(
-        "litert", "litert benchmark_model (CompiledModel)",
+        "litert",
+        "litert benchmark_model (CompiledModel)",
         "LiteRT's CompiledModel benchmark_model: the model compiled for the SoC, on the NPU with the vendor's "
-        "dispatch library", single_delegates=True, op_profile=True, no_tensor_io=LITERT_NO_TENSOR_IO,
-        stamped_output=True),
+        "dispatch library",
+        single_delegates=True,
+        op_profile=True,
+        no_tensor_io=LITERT_NO_TENSOR_IO,
+        stamped_output=True,
+    ),
     "python": PythonRunner(
-        "python", "python-runner", "edgeseg/runner.py on a Linux board's Python with the LiteRT interpreter",
-        profile_runner=True, power_window=True, tensor_io=True),
+        "python",
+        "python-runner",
+        "edgeseg/runner.py on a Linux board's Python with the LiteRT interpreter",
+        profile_runner=True,
+        power_window=True,
+        tensor_io=True,
+    ),
     "host": HostRunner("host", "ai_edge_litert (host)", "the LiteRT interpreter on this host", where="host"),
 }
 

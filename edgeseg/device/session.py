@@ -13,8 +13,9 @@ import shlex
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from ..errors import DeviceError
 from .transport import AdbServerConnection, AdbTcpConnection, DeviceConnectionError, ShellResult, split_host_port
@@ -25,10 +26,18 @@ if TYPE_CHECKING:  # the schema's types; profiles reads this module's table at r
 log = logging.getLogger(__name__)
 
 PROPS = {
-    "model": "ro.product.model", "manufacturer": "ro.product.manufacturer", "device": "ro.product.device",
-    "soc_manufacturer": "ro.soc.manufacturer", "soc_model": "ro.soc.model", "platform": "ro.board.platform",
-    "hardware": "ro.hardware", "android": "ro.build.version.release", "sdk": "ro.build.version.sdk",
-    "abi": "ro.product.cpu.abi", "fingerprint": "ro.build.fingerprint", "serial": "ro.serialno",
+    "model": "ro.product.model",
+    "manufacturer": "ro.product.manufacturer",
+    "device": "ro.product.device",
+    "soc_manufacturer": "ro.soc.manufacturer",
+    "soc_model": "ro.soc.model",
+    "platform": "ro.board.platform",
+    "hardware": "ro.hardware",
+    "android": "ro.build.version.release",
+    "sdk": "ro.build.version.sdk",
+    "abi": "ro.product.cpu.abi",
+    "fingerprint": "ro.build.fingerprint",
+    "serial": "ro.serialno",
 }
 
 
@@ -38,10 +47,12 @@ def q(arg) -> str:
 
 def read_props(shell: Callable[[str], ShellResult]) -> dict:
     """Model, SoC, Android version, ABI ... in one shell round trip."""
-    res = shell("; ".join(f"echo \"$(getprop {k})\"" for k in PROPS.values()))
+    res = shell("; ".join(f'echo "$(getprop {k})"' for k in PROPS.values()))
     values = res.text.splitlines()
     out = {name: (values[i].strip() if i < len(values) else "") for i, name in enumerate(PROPS)}
-    out["soc"] = " ".join(v for v in (out["soc_manufacturer"], out["soc_model"]) if v) or out["platform"] or out["hardware"]
+    out["soc"] = (
+        " ".join(v for v in (out["soc_manufacturer"], out["soc_model"]) if v) or out["platform"] or out["hardware"]
+    )
     return out
 
 
@@ -59,8 +70,10 @@ def adb_server_address(override: str | None = None) -> tuple[str, int, str]:
     elif env.get("ADB_SERVER_SOCKET"):
         text, where = env["ADB_SERVER_SOCKET"], "ADB_SERVER_SOCKET"
         if not text.startswith("tcp:"):
-            raise DeviceError(f"ADB_SERVER_SOCKET={text}: edgeseg reaches adb servers over TCP only; set it to "
-                              "tcp:HOST:PORT (or unset it)")
+            raise DeviceError(
+                f"ADB_SERVER_SOCKET={text}: edgeseg reaches adb servers over TCP only; set it to "
+                "tcp:HOST:PORT (or unset it)"
+            )
         text = text[4:]
     else:
         port = (env.get("ANDROID_ADB_SERVER_PORT") or "5037").strip()
@@ -86,7 +99,7 @@ def adb_server_port() -> int:
 def adb_server_running(override: str | None = None) -> bool:
     """Whether an adb server listens at its address (see :func:`adb_server_address`): the
     first adb command starts one on this machine (``adb fork-server``) that keeps running."""
-    import socket  # noqa: PLC0415
+    import socket
 
     try:
         host, port, _ = adb_server_address(override)
@@ -108,8 +121,10 @@ def adb_server_spec(override: str | None = None) -> str | None:
     return f"tcp:[{host}]:{port}" if ":" in host else f"tcp:{host}:{port}"
 
 
-ADB_SERVER_NOTE = ("started the adb server (`adb fork-server`, port {port}), which Google's adb keeps running for the "
-                   "next commands and which owns the USB devices while it runs; stop it with `adb kill-server`")
+ADB_SERVER_NOTE = (
+    "started the adb server (`adb fork-server`, port {port}), which Google's adb keeps running for the "
+    "next commands and which owns the USB devices while it runs; stop it with `adb kill-server`"
+)
 
 
 def adb_devices(adb: str | None = None, server: str | None = None) -> list[dict]:
@@ -120,24 +135,37 @@ def adb_devices(adb: str | None = None, server: str | None = None) -> list[dict]
         return []
     spec = adb_server_spec(server)
     try:
-        out = subprocess.run([adb, *(["-L", spec] if spec else []), "devices", "-l"], capture_output=True, text=True,
-                             timeout=15, stdin=subprocess.DEVNULL).stdout
+        out = subprocess.run(
+            [adb, *(["-L", spec] if spec else []), "devices", "-l"],
+            capture_output=True,
+            text=True,
+            timeout=15,
+            stdin=subprocess.DEVNULL,
+        ).stdout
     except (OSError, subprocess.TimeoutExpired):
         return []
     rows = []
     for line in out.splitlines()[1:]:
         parts = line.split()
         if len(parts) >= 2:
-            rows.append({"serial": parts[0], "state": parts[1],
-                         **dict(p.split(":", 1) for p in parts[2:] if ":" in p)})
+            rows.append({"serial": parts[0], "state": parts[1], **dict(p.split(":", 1) for p in parts[2:] if ":" in p)})
     return rows
 
 
 class DeviceSession:
-    def __init__(self, profile: DeviceProfile, serial: str | None = None, transport: str | None = None,
-                 address: str | None = None, key_path: str | None = None, retries: int = 3,
-                 read_timeout: float = 30.0, connect_timeout: float = 5.0, auth_timeout: float = 30.0,
-                 adb_server: str | None = None):
+    def __init__(
+        self,
+        profile: DeviceProfile,
+        serial: str | None = None,
+        transport: str | None = None,
+        address: str | None = None,
+        key_path: str | None = None,
+        retries: int = 3,
+        read_timeout: float = 30.0,
+        connect_timeout: float = 5.0,
+        auth_timeout: float = 30.0,
+        adb_server: str | None = None,
+    ):
         self.profile = profile
         self.transport = transport or profile.transport
         self.serial = serial or os.environ.get("ANDROID_SERIAL") or profile.serial
@@ -190,7 +218,8 @@ class DeviceSession:
                 if attempt == self.retries:
                     raise DeviceConnectionError(
                         f"{what}: the connection to the device failed {attempt + 1} times ({exc}). Check the cable "
-                        "or network, `adb devices`, and that the phone is unlocked, then run the command again") from None
+                        "or network, `adb devices`, and that the phone is unlocked, then run the command again"
+                    ) from None
                 log.warning("%s: %s; reconnecting (%d/%d)", what, exc, attempt + 1, self.retries)
                 time.sleep(delay)
                 delay *= 2
@@ -200,8 +229,9 @@ class DeviceSession:
                     continue
 
     # -- helpers ----------------------------------------------------------------------------
-    def shell(self, command: str, timeout: float | None = 60, idle_timeout: float | None = -1.0,
-              retry: bool = True) -> ShellResult:
+    def shell(
+        self, command: str, timeout: float | None = 60, idle_timeout: float | None = -1.0, retry: bool = True
+    ) -> ShellResult:
         if retry:
             return self.with_retry(lambda c: c.shell(command, timeout=timeout, idle_timeout=idle_timeout), "shell")
         return self.connect().shell(command, timeout=timeout, idle_timeout=idle_timeout)
@@ -223,11 +253,12 @@ def _connect_tcp(session: DeviceSession):
         host, port = split_host_port(session.address)
     except ValueError as exc:
         raise DeviceError(f"address {session.address!r} of profile '{session.profile.name}' is not {exc}") from None
-    from .adbproto import load_or_create_key  # noqa: PLC0415
+    from .adbproto import load_or_create_key
 
     key = load_or_create_key(session.key_path)
-    return AdbTcpConnection.connect(host, port, key, session.connect_timeout, session.auth_timeout,
-                                    session.read_timeout)
+    return AdbTcpConnection.connect(
+        host, port, key, session.connect_timeout, session.auth_timeout, session.read_timeout
+    )
 
 
 def _connect_adb_server(session: DeviceSession):
@@ -239,9 +270,11 @@ def _connect_adb_server(session: DeviceSession):
     spec = adb_server_spec(session.adb_server)
     local = host in LOCAL_HOSTS
     if not local and not adb_server_running(session.adb_server):
-        raise DeviceError(f"no adb server answers at {host}:{port} (from {where}): start it on the lab machine "
-                          f"with `adb -a -P {port} nodaemon server` (it must listen beyond localhost), check "
-                          "the network, or fix the address")
+        raise DeviceError(
+            f"no adb server answers at {host}:{port} (from {where}): start it on the lab machine "
+            f"with `adb -a -P {port} nodaemon server` (it must listen beyond localhost), check "
+            "the network, or fix the address"
+        )
     session.started_adb_server = session.started_adb_server or (local and not adb_server_running(session.adb_server))
     serial = session.serial
     if session.reconnects == 0 and shutil.which("adb"):
@@ -249,17 +282,25 @@ def _connect_adb_server(session: DeviceSession):
         attached = [d for d in every if d["state"] == "device"]
         if serial is None:
             if len(attached) > 1:
-                raise DeviceError("several devices are attached (" + ", ".join(d["serial"] for d in attached)
-                                  + "): pick one with --serial or ANDROID_SERIAL")
+                raise DeviceError(
+                    "several devices are attached ("
+                    + ", ".join(d["serial"] for d in attached)
+                    + "): pick one with --serial or ANDROID_SERIAL"
+                )
             if not attached:
-                raise DeviceConnectionError("no device is attached to the adb server: plug the phone in, enable "
-                                            "USB debugging, and check `adb devices`")
+                raise DeviceConnectionError(
+                    "no device is attached to the adb server: plug the phone in, enable "
+                    "USB debugging, and check `adb devices`"
+                )
         elif serial not in {d["serial"] for d in every} and ":" not in serial:  # HOST:PORT: `adb connect` on retry
-            listed = ", ".join(f"{d['serial']} ({d['state']})" for d in sorted(every, key=lambda d: d["serial"])) \
-                or "none"
-            raise DeviceError(f"no device with serial '{serial}' is attached to the adb server at {host}:{port} "
-                              f"(attached: {listed}): check --serial / ANDROID_SERIAL / the profile's serial "
-                              "against `adb devices`")
+            listed = (
+                ", ".join(f"{d['serial']} ({d['state']})" for d in sorted(every, key=lambda d: d["serial"])) or "none"
+            )
+            raise DeviceError(
+                f"no device with serial '{serial}' is attached to the adb server at {host}:{port} "
+                f"(attached: {listed}): check --serial / ANDROID_SERIAL / the profile's serial "
+                "against `adb devices`"
+            )
     return AdbServerConnection(serial, server_spec=spec)  # a network serial not yet connected: reconnect() connects it
 
 
@@ -275,26 +316,32 @@ class Transport:
 
 #: How a device is reached (a profile's ``transport``, ``--transport``), in the order listed.
 TRANSPORTS: dict[str, Transport] = {
-    "tcp": Transport("tcp", "our ADB client over TCP to the device's adbd (wireless debugging, boards)",
-                     _connect_tcp, needs_address=True),
-    "usb": Transport("usb", "a USB device, through the adb server (which owns USB devices while it runs)",
-                     _connect_adb_server),
-    "adb-server": Transport("adb-server", "whatever the running adb server reaches (USB, or `adb connect`ed)",
-                            _connect_adb_server),
+    "tcp": Transport(
+        "tcp",
+        "our ADB client over TCP to the device's adbd (wireless debugging, boards)",
+        _connect_tcp,
+        needs_address=True,
+    ),
+    "usb": Transport(
+        "usb", "a USB device, through the adb server (which owns USB devices while it runs)", _connect_adb_server
+    ),
+    "adb-server": Transport(
+        "adb-server", "whatever the running adb server reaches (USB, or `adb connect`ed)", _connect_adb_server
+    ),
 }
 
 
 def _cache_path():
-    from pathlib import Path  # noqa: PLC0415
+    from pathlib import Path
 
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "edgeseg" / "devices.json"
 
 
 def remember_device(serial: str, **facts) -> None:
     """Keep what a benchmark learned about a device (e.g. its NNAPI accelerators)."""
-    import json  # noqa: PLC0415
+    import json
 
-    from ..fileio import atomic_write_json  # noqa: PLC0415
+    from ..fileio import atomic_write_json
 
     path = _cache_path()
     try:
@@ -309,7 +356,7 @@ def remember_device(serial: str, **facts) -> None:
 
 
 def known_device(serial: str) -> dict:
-    import json  # noqa: PLC0415
+    import json
 
     try:
         return json.loads(_cache_path().read_text()).get(serial, {})

@@ -18,7 +18,7 @@ import math
 import re
 import statistics
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from ..config import finite_or_none as _num
 from ..errors import DeviceError, UsageError
@@ -46,8 +46,9 @@ def parse_duration(value, param: str = "--sustained") -> float:
         m = _DURATION_RE.match(str(value))
         seconds = float(m.group(1)) * _UNIT_S[(m.group(2) or "").lower()] if m else None
     if seconds is None or math.isnan(seconds) or seconds == math.inf:
-        raise UsageError(f"{param} {value!r} is not a duration: give seconds, or a number with s, m or h "
-                         "(30s, 10m, 1h)", param=param)
+        raise UsageError(
+            f"{param} {value!r} is not a duration: give seconds, or a number with s, m or h (30s, 10m, 1h)", param=param
+        )
     if seconds <= 0:
         raise UsageError(f"{param} must be more than 0 seconds, got {value!r}", param=param)
     return seconds
@@ -76,9 +77,11 @@ def _evidence(first: dict, tail: list[dict]) -> str:
     """What changed on the phone between window 1 and the sustained windows, for each reading
     that is readable in both."""
     bits = []
-    for key, name, unit, fmt in (("cpu_max_mhz", "CPU max", "MHz", "{:.0f}"), ("zone_max_c", "hottest zone", "C",
-                                                                              "{:.1f}"),
-                                 ("battery_c", "battery", "C", "{:.1f}")):
+    for key, name, unit, fmt in (
+        ("cpu_max_mhz", "CPU max", "MHz", "{:.0f}"),
+        ("zone_max_c", "hottest zone", "C", "{:.1f}"),
+        ("battery_c", "battery", "C", "{:.1f}"),
+    ):
         later = [_num(w.get(key)) for w in tail if _num(w.get(key)) is not None]
         if _num(first.get(key)) is None or not later:
             continue
@@ -95,16 +98,28 @@ def throttling_verdict(windows: list[dict]) -> dict:
     exceeds first + spread; else ``steady``; ``unknown`` (and why) with fewer than 2 valid
     windows or no valid window 1. Returns the latency row's columns sustained_median_ms,
     sustained_change (a fraction), throttling, throttling_onset_window, throttling_evidence."""
-    out = {"sustained_median_ms": None, "sustained_change": None, "throttling": "unknown",
-           "throttling_onset_window": None, "throttling_evidence": None}
+    out = {
+        "sustained_median_ms": None,
+        "sustained_change": None,
+        "throttling": "unknown",
+        "throttling_onset_window": None,
+        "throttling_evidence": None,
+    }
     ok = [w for w in windows if _ok(w)]
     if not windows or not _ok(windows[0]):
         why = windows[0].get("error") if windows else None
-        return {**out, "throttling_evidence": "window 1 failed" + (f" ({why})" if why else "")
-                + ": no reference to compare the others with"}
+        return {
+            **out,
+            "throttling_evidence": "window 1 failed"
+            + (f" ({why})" if why else "")
+            + ": no reference to compare the others with",
+        }
     if len(ok) < 2:
-        return {**out, "throttling_evidence": f"{len(ok)} valid window(s) of {len(windows)}: a verdict needs at least 2 "
-                                              "(a longer --sustained or a shorter --window)"}
+        return {
+            **out,
+            "throttling_evidence": f"{len(ok)} valid window(s) of {len(windows)}: a verdict needs at least 2 "
+            "(a longer --sustained or a shorter --window)",
+        }
     n = len(windows)
     last = n - max(1, n // 3)  # the last third of the run's windows, window 1 never among them
     tail = [w for w in windows[last:] if _ok(w)] or ok[-1:]
@@ -118,30 +133,46 @@ def throttling_verdict(windows: list[dict]) -> dict:
     pct = f" ({change:+.0%})" if change is not None else ""
     onset = next((w["window"] for w in ok[1:] if _num(w["median_ms"]) > first + spread), None)
     if sustained - first > spread:
-        text = (f"median {first:.1f} -> {sustained:.1f} ms{pct} from window {onset} (beyond window 1's {spread_of} of "
-                f"{spread:.2f} ms)")
+        text = (
+            f"median {first:.1f} -> {sustained:.1f} ms{pct} from window {onset} (beyond window 1's {spread_of} of "
+            f"{spread:.2f} ms)"
+        )
         verdict = "throttled"
     else:
         onset = None
         faster = first - sustained > spread
-        text = (f"median {first:.1f} -> {sustained:.1f} ms{pct}, " + (
+        text = f"median {first:.1f} -> {sustained:.1f} ms{pct}, " + (
             f"faster than window 1 beyond its {spread_of} of {spread:.2f} ms (a cold start or a governor ramping up)"
-            if faster else f"within window 1's {spread_of} of {spread:.2f} ms"))
+            if faster
+            else f"within window 1's {spread_of} of {spread:.2f} ms"
+        )
         verdict = "steady"
     evidence = _evidence(first_w, tail)
-    return {"sustained_median_ms": sustained, "sustained_change": change, "throttling": verdict,
-            "throttling_onset_window": onset, "throttling_evidence": text + (f"; {evidence}" if evidence else "")}
+    return {
+        "sustained_median_ms": sustained,
+        "sustained_change": change,
+        "throttling": verdict,
+        "throttling_onset_window": onset,
+        "throttling_evidence": text + (f"; {evidence}" if evidence else ""),
+    }
 
 
 def _window(n: int, row: dict, end: dict, span: tuple, clock: str) -> dict:
-    return {"window": n, "t_start_s": span[0], "t_end_s": span[1], "clock": clock,
-            **{k: row.get(k) for k in ("median_ms", "p90_ms", "p95_ms", "std_ms", "runs", "status", "error")},
-            "zone_max_c": end.get("zone_max_c"), "battery_c": end.get("battery_temp"),
-            "cpu_max_mhz": end.get("cpu_max_mhz")}
+    return {
+        "window": n,
+        "t_start_s": span[0],
+        "t_end_s": span[1],
+        "clock": clock,
+        **{k: row.get(k) for k in ("median_ms", "p90_ms", "p95_ms", "std_ms", "runs", "status", "error")},
+        "zone_max_c": end.get("zone_max_c"),
+        "battery_c": end.get("battery_temp"),
+        "cpu_max_mhz": end.get("cpu_max_mhz"),
+    }
 
 
-def run_sustained(ctx, measure: Callable, where: dict, plan: tuple[float, float],
-                  conditions: Callable[[str], dict]) -> dict:
+def run_sustained(
+    ctx, measure: Callable, where: dict, plan: tuple[float, float], conditions: Callable[[str], dict]
+) -> dict:
     """One row run for ``plan`` = (duration, window) seconds: ``{"row", "ops", "sec", "windows",
     "lost"}``. ``measure(window_ctx)`` gives one window's ``(latency row, ops, sections)``
     (bench_row without power, under the row's tag, so that an interrupt cleans up whichever
@@ -179,9 +210,15 @@ def run_sustained(ctx, measure: Callable, where: dict, plan: tuple[float, float]
         if not _ok(w):
             ctx.say(f"      window {n}/{total} failed: {w.get('error') or 'no median latency'}")
         else:
-            readings = ", ".join(f"{name} {fmt.format(w[k])}" for k, name, fmt in (
-                ("zone_max_c", "hottest zone", "{:.1f} C"), ("cpu_max_mhz", "CPU max", "{:.0f} MHz"),
-                ("battery_c", "battery", "{:.1f} C")) if w.get(k) is not None)
+            readings = ", ".join(
+                f"{name} {fmt.format(w[k])}"
+                for k, name, fmt in (
+                    ("zone_max_c", "hottest zone", "{:.1f} C"),
+                    ("cpu_max_mhz", "CPU max", "{:.0f} MHz"),
+                    ("battery_c", "battery", "{:.1f} C"),
+                )
+                if w.get(k) is not None
+            )
             ctx.say(f"      window {n}/{total}: median {w['median_ms']:.2f} ms" + (f", {readings}" if readings else ""))
         if n == 1:
             first = (row, ops, sec)
@@ -198,8 +235,13 @@ def run_sustained(ctx, measure: Callable, where: dict, plan: tuple[float, float]
     if len(windows) < total and windows[0]["status"] != "failed":
         notes.append(f"sustained run stopped after window {len(windows)} of {total}")
     ctx.say(f"      {verdict['throttling']}: {verdict['throttling_evidence']}")
-    return {"row": {**row, **verdict, "note": "; ".join(notes) or None}, "ops": ops, "sec": sec, "windows": windows,
-            "lost": lost}
+    return {
+        "row": {**row, **verdict, "note": "; ".join(notes) or None},
+        "ops": ops,
+        "sec": sec,
+        "windows": windows,
+        "lost": lost,
+    }
 
 
 class Cooldown:
@@ -210,8 +252,7 @@ class Cooldown:
         self.session, self.say, self.read, self.rows = session, say, read, 0
         self.start_c = read(session)
         if self.start_c is None:
-            say("      note: --cooldown: no thermal zone of the profile reads on this device: rows are not cooled "
-                "down")
+            say("      note: --cooldown: no thermal zone of the profile reads on this device: rows are not cooled down")
 
     def before_row(self) -> dict:
         """The row's cooldown columns (``cooldown_s``, ``cooldown_from_c``, and a ``note`` when
@@ -219,8 +260,7 @@ class Cooldown:
         self.rows += 1
         if self.rows == 1:
             return {"cooldown_s": 0.0, "cooldown_from_c": self.start_c}
-        return cool_to(self.session, self.start_c, self.session.profile.thermal.cooldown_max_secs, self.say,
-                       self.read)
+        return cool_to(self.session, self.start_c, self.session.profile.thermal.cooldown_max_secs, self.say, self.read)
 
 
 def cool_to(session, start_c: float | None, max_secs: float, say, read: Callable) -> dict:
@@ -228,8 +268,11 @@ def cool_to(session, start_c: float | None, max_secs: float, say, read: Callable
     :data:`COOLDOWN_MARGIN_C` of ``start_c``, reading it every :data:`COOLDOWN_POLL_S` seconds,
     for at most ``max_secs``: ``{"cooldown_s" (the seconds waited), "cooldown_from_c" (the
     temperature before waiting), "note" (only when no zone reads, or when the bound was hit)}``."""
-    no_zone = {"cooldown_s": None, "cooldown_from_c": None,
-               "note": "--cooldown: no readable thermal zone, so no cool-down before this row"}
+    no_zone = {
+        "cooldown_s": None,
+        "cooldown_from_c": None,
+        "note": "--cooldown: no readable thermal zone, so no cool-down before this row",
+    }
     if start_c is None:
         return no_zone
     target = start_c + COOLDOWN_MARGIN_C
@@ -238,8 +281,10 @@ def cool_to(session, start_c: float | None, max_secs: float, say, read: Callable
         return no_zone
     t_from, waited = t, 0.0
     while t is not None and t > target and waited < max_secs:
-        say(f"      cooling down: {t:.1f} C, waiting for {target:.1f} C (start {start_c:.1f} C + "
-            f"{COOLDOWN_MARGIN_C:g} C), {waited:.0f} s of at most {max_secs:.0f} s")
+        say(
+            f"      cooling down: {t:.1f} C, waiting for {target:.1f} C (start {start_c:.1f} C + "
+            f"{COOLDOWN_MARGIN_C:g} C), {waited:.0f} s of at most {max_secs:.0f} s"
+        )
         step = min(COOLDOWN_POLL_S, max_secs - waited)
         time.sleep(step)
         waited += step  # the seconds slept: what the wait is bounded by
@@ -248,8 +293,10 @@ def cool_to(session, start_c: float | None, max_secs: float, say, read: Callable
     if t is None:
         out["note"] = f"--cooldown: the thermal zones stopped reading after {waited:.0f} s"
     elif t > target:
-        out["note"] = (f"cool-down bound hit: still {t:.1f} C after {waited:.0f} s (thermal.cooldown_max_secs), not "
-                       f"back to {target:.1f} C (start {start_c:.1f} C + {COOLDOWN_MARGIN_C:g} C): this row started "
-                       "warmer than the first")
+        out["note"] = (
+            f"cool-down bound hit: still {t:.1f} C after {waited:.0f} s (thermal.cooldown_max_secs), not "
+            f"back to {target:.1f} C (start {start_c:.1f} C + {COOLDOWN_MARGIN_C:g} C): this row started "
+            "warmer than the first"
+        )
         say(f"      {out['note']}")
     return out

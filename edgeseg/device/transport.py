@@ -21,9 +21,9 @@ import socket
 import struct
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from ..errors import DeviceError
 from . import adbproto as P
@@ -60,7 +60,7 @@ class ShellResult:
     def text(self) -> str:
         return self.stdout.decode("utf-8", "replace")
 
-    def check(self, what: str) -> "ShellResult":
+    def check(self, what: str) -> ShellResult:
         if self.exit_code != 0:
             err = (self.stderr or self.stdout).decode("utf-8", "replace").strip().splitlines()
             raise DeviceError(f"{what} failed on the device (exit {self.exit_code}): {err[-1] if err else 'no output'}")
@@ -68,7 +68,7 @@ class ShellResult:
 
 
 class _Stream:
-    def __init__(self, conn: "AdbTcpConnection", local_id: int, remote_id: int):
+    def __init__(self, conn: AdbTcpConnection, local_id: int, remote_id: int):
         self.conn, self.local_id, self.remote_id = conn, local_id, remote_id
         self.closed = False
         self.buffer = bytearray()
@@ -81,7 +81,7 @@ class _Stream:
         for off in range(0, len(view), step):
             if self.closed:
                 raise DeviceConnectionError("the device closed the stream while we were writing")
-            self.conn._send(P.Message(P.A_WRTE, self.local_id, self.remote_id, bytes(view[off: off + step])))
+            self.conn._send(P.Message(P.A_WRTE, self.local_id, self.remote_id, bytes(view[off : off + step])))
             self.conn._wait_okay(self, deadline, closing_ok=last)
 
     def read_some(self, deadline: float | None = None, idle: float | None = None) -> bytes | None:
@@ -123,15 +123,23 @@ class AdbTcpConnection:
 
     # -- connection setup ---------------------------------------------------------------
     @classmethod
-    def connect(cls, host: str, port: int, key=None, connect_timeout: float = 5.0, auth_timeout: float = 30.0,
-                read_timeout: float = 30.0) -> "AdbTcpConnection":
+    def connect(
+        cls,
+        host: str,
+        port: int,
+        key=None,
+        connect_timeout: float = 5.0,
+        auth_timeout: float = 30.0,
+        read_timeout: float = 30.0,
+    ) -> AdbTcpConnection:
         address = f"{host}:{port}"
         try:
             sock = socket.create_connection((host, port), timeout=connect_timeout)
         except OSError as exc:
             raise DeviceConnectionError(
                 f"cannot reach {address}: {exc.strerror or exc}. Is the device on this network with "
-                "wireless debugging (or `adb tcpip 5555`) enabled?") from None
+                "wireless debugging (or `adb tcpip 5555`) enabled?"
+            ) from None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.settimeout(None)
         self = cls(sock, {}, P.MAX_PAYLOAD_V1, address, read_timeout)
@@ -152,15 +160,18 @@ class AdbTcpConnection:
                     raise DeviceConnectionError(
                         f"{address} accepted the TCP connection but said nothing for {connect_timeout:.0f} s: it is "
                         "not an adbd, or the adbd is hung. Check HOST:PORT (wireless debugging shows its own port "
-                        "under 'IP address & Port'), or toggle debugging off and on, then run again") from None
+                        "under 'IP address & Port'), or toggle debugging off and on, then run again"
+                    ) from None
                 raise DeviceAuthError(
                     f"{address} did not accept this computer's adb key within {auth_timeout:.0f} s: unlock the "
-                    "phone and accept the 'Allow USB debugging?' prompt (tick 'Always allow'), then run again") from None
+                    "phone and accept the 'Allow USB debugging?' prompt (tick 'Always allow'), then run again"
+                ) from None
             except DeviceConnectionError:
                 if sent_pubkey:
                     raise DeviceAuthError(
                         f"{address} closed the connection when shown our adb key: the prompt was dismissed or "
-                        "debugging authorisations were revoked; accept the prompt on the device and retry") from None
+                        "debugging authorisations were revoked; accept the prompt on the device and retry"
+                    ) from None
                 raise
             heard = True
             if msg.command == P.A_CNXN:
@@ -266,8 +277,13 @@ class AdbTcpConnection:
             pass
 
     # -- services -------------------------------------------------------------------------
-    def shell(self, command: str, timeout: float | None = None, idle_timeout: float | None = -1.0,
-              on_stdout: Callable[[bytes], None] | None = None) -> ShellResult:
+    def shell(
+        self,
+        command: str,
+        timeout: float | None = None,
+        idle_timeout: float | None = -1.0,
+        on_stdout: Callable[[bytes], None] | None = None,
+    ) -> ShellResult:
         """Run ``command``; return exit code, stdout and stderr. ``timeout`` bounds the whole
         call; ``idle_timeout`` (default: the connection's read timeout, None = no limit) bounds
         silence."""
@@ -317,7 +333,7 @@ class AdbTcpConnection:
         idx = text.rfind(marker.encode())
         if idx < 0:
             raise DeviceConnectionError(f"the shell on {self.address} ended without an exit status")
-        code = int(text[idx + len(marker):].strip() or b"255")
+        code = int(text[idx + len(marker) :].strip() or b"255")
         return ShellResult(code, text[:idx], b"")
 
     def stat(self, remote: str) -> tuple[int, int, int]:
@@ -333,8 +349,14 @@ class AdbTcpConnection:
         finally:
             stream.close()
 
-    def push(self, local: str | os.PathLike, remote: str, mode: int = 0o644,
-             progress: Callable[[int], None] | None = None, timeout: float | None = None) -> int:
+    def push(
+        self,
+        local: str | os.PathLike,
+        remote: str,
+        mode: int = 0o644,
+        progress: Callable[[int], None] | None = None,
+        timeout: float | None = None,
+    ) -> int:
         """Send a file with sync SEND; return the bytes sent. The caller verifies the checksum."""
         deadline = None if timeout is None else time.monotonic() + timeout
         stream = self.open("sync:", deadline)
@@ -351,8 +373,10 @@ class AdbTcpConnection:
             reply = stream.read_exactly(8, deadline)
             if reply[:4] == b"FAIL":
                 n = struct.unpack("<I", reply[4:])[0]
-                raise DeviceError(f"the device refused the push to {remote}: "
-                                  f"{stream.read_exactly(n, deadline).decode('utf-8', 'replace')}")
+                raise DeviceError(
+                    f"the device refused the push to {remote}: "
+                    f"{stream.read_exactly(n, deadline).decode('utf-8', 'replace')}"
+                )
             if reply[:4] != b"OKAY":
                 raise DeviceError(f"unexpected sync reply {reply[:4]!r} to SEND")
             stream.write(P.sync_request(b"QUIT", 0), deadline, last=True)
@@ -394,10 +418,25 @@ class AdbTcpConnection:
 #: command) when the device or the connection to it is gone, as opposed to a refusal by the
 #: device (permission, full disk) that retrying cannot fix.
 ADB_CONNECTION_ERRORS = (
-    "no devices", "device offline", "not found", "device still connecting", "closed", "protocol fault",
-    "connection reset", "connection refused", "failed to connect", "broken pipe", "unexpected eof",
-    "cannot connect", "failed to read", "failed to write", "connection timed out", "transport", "disconnected",
-    "couldn't read from device", "couldn't write to device",
+    "no devices",
+    "device offline",
+    "not found",
+    "device still connecting",
+    "closed",
+    "protocol fault",
+    "connection reset",
+    "connection refused",
+    "failed to connect",
+    "broken pipe",
+    "unexpected eof",
+    "cannot connect",
+    "failed to read",
+    "failed to write",
+    "connection timed out",
+    "transport",
+    "disconnected",
+    "couldn't read from device",
+    "couldn't write to device",
 )
 ADB_AUTH_ERRORS = ("unauthorized", "authenticat")
 
@@ -410,12 +449,15 @@ class AdbServerConnection:
     :class:`DeviceAuthError`, and a refusal a :class:`DeviceError` with the device's
     reason."""
 
-    def __init__(self, serial: str | None, adb: str | None = None, server_port: int | None = None,
-                 server_spec: str | None = None):
+    def __init__(
+        self, serial: str | None, adb: str | None = None, server_port: int | None = None, server_spec: str | None = None
+    ):
         self.adb = adb or shutil.which("adb")
         if not self.adb:
-            raise DeviceError("the adb binary is not installed: install Android platform-tools "
-                              "(Debian/Ubuntu: apt-get install adb) or use --transport tcp")
+            raise DeviceError(
+                "the adb binary is not installed: install Android platform-tools "
+                "(Debian/Ubuntu: apt-get install adb) or use --transport tcp"
+            )
         self.serial, self.server_port = serial, server_port
         self.server_spec = server_spec  # adb's -L tcp:HOST:PORT: another machine's adb server (a device lab)
         self.address = serial or "adb-server"
@@ -459,9 +501,11 @@ class AdbServerConnection:
         msg = self.adb_message(res)
         low = " ".join(self.adb_lines(res)).lower()
         if any(k in low for k in ADB_AUTH_ERRORS):
-            return DeviceAuthError(f"{self.address} has not accepted this computer's adb key ({msg}): unlock the "
-                                   "phone and accept the 'Allow USB debugging?' prompt (tick 'Always allow'), then "
-                                   "run again")
+            return DeviceAuthError(
+                f"{self.address} has not accepted this computer's adb key ({msg}): unlock the "
+                "phone and accept the 'Allow USB debugging?' prompt (tick 'Always allow'), then "
+                "run again"
+            )
         if any(k in low for k in ADB_CONNECTION_ERRORS):
             return DeviceConnectionError(f"{what} on {self.address}: {msg}")
         return DeviceError(f"{what} failed: {msg}")
@@ -521,11 +565,14 @@ class AdbServerConnection:
             if state == "device":
                 return
             if "unauthorized" in state:
-                raise DeviceAuthError(f"{self.address} is unauthorized on the adb server: accept the 'Allow USB "
-                                      "debugging?' prompt on the phone, then run again")
+                raise DeviceAuthError(
+                    f"{self.address} is unauthorized on the adb server: accept the 'Allow USB "
+                    "debugging?' prompt on the phone, then run again"
+                )
             time.sleep(0.5)
-        raise DeviceConnectionError(f"{self.address} did not come back on the adb server within {timeout:.0f} s "
-                                    f"(state: {state or 'unknown'})")
+        raise DeviceConnectionError(
+            f"{self.address} did not come back on the adb server within {timeout:.0f} s (state: {state or 'unknown'})"
+        )
 
     def _run_plain(self, args) -> None:
         cmd = [self.adb, *self._server_args(), *args]

@@ -10,11 +10,28 @@ def _reg(keras, l2: float):
     return keras.regularizers.l2(l2) if l2 > 0 else None
 
 
-def conv_bn_relu(keras, x, filters: int, name: str, kernel: int = 3, bn_momentum: float = 0.9,
-                 l2: float = 0.0, relu: bool = True, stride: int = 1):
+def conv_bn_relu(
+    keras,
+    x,
+    filters: int,
+    name: str,
+    kernel: int = 3,
+    bn_momentum: float = 0.9,
+    l2: float = 0.0,
+    relu: bool = True,
+    stride: int = 1,
+):
     L = keras.layers
-    x = L.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=False, kernel_initializer="he_normal",
-                 kernel_regularizer=_reg(keras, l2), name=f"{name}_conv")(x)
+    x = L.Conv2D(
+        filters,
+        kernel,
+        strides=stride,
+        padding="same",
+        use_bias=False,
+        kernel_initializer="he_normal",
+        kernel_regularizer=_reg(keras, l2),
+        name=f"{name}_conv",
+    )(x)
     x = L.BatchNormalization(momentum=bn_momentum, name=f"{name}_bn")(x)
     return L.ReLU(name=f"{name}_relu")(x) if relu else x
 
@@ -30,8 +47,9 @@ def residual_block(keras, x, filters: int, name: str, bn_momentum: float = 0.9, 
     if stride != 1:
         shortcut = L.MaxPooling2D(stride, name=f"{name}_pool")(shortcut)
     if x.shape[-1] != filters:
-        shortcut = conv_bn_relu(keras, shortcut, filters, f"{name}_proj", kernel=1, bn_momentum=bn_momentum, l2=l2,
-                                relu=False)
+        shortcut = conv_bn_relu(
+            keras, shortcut, filters, f"{name}_proj", kernel=1, bn_momentum=bn_momentum, l2=l2, relu=False
+        )
     y = conv_bn_relu(keras, x, filters, f"{name}_a", bn_momentum=bn_momentum, l2=l2, stride=stride)
     y = conv_bn_relu(keras, y, filters, f"{name}_b", bn_momentum=bn_momentum, l2=l2, relu=False)
     y = L.Add(name=f"{name}_add")([shortcut, y])
@@ -44,8 +62,9 @@ def double_conv_block(keras, x, filters: int, name: str, bn_momentum: float = 0.
     return conv_bn_relu(keras, y, filters, f"{name}_b", bn_momentum=bn_momentum, l2=l2)
 
 
-def inverted_residual(keras, x, expansion: int, filters: int, stride: int, name: str, dilation: int = 1,
-                      bn_momentum: float = 0.9):
+def inverted_residual(
+    keras, x, expansion: int, filters: int, stride: int, name: str, dilation: int = 1, bn_momentum: float = 0.9
+):
     """MobileNetV2 inverted residual: 1x1 expand (ReLU6), 3x3 depthwise (ReLU6), 1x1
     linear project; identity shortcut when shape is kept. ``dilation`` > 1 keeps the
     resolution (atrous) instead of striding."""
@@ -56,8 +75,9 @@ def inverted_residual(keras, x, expansion: int, filters: int, stride: int, name:
         y = L.Conv2D(cin * expansion, 1, use_bias=False, name=f"{name}_expand")(y)
         y = L.BatchNormalization(momentum=bn_momentum, name=f"{name}_expand_bn")(y)
         y = L.ReLU(6.0, name=f"{name}_expand_relu")(y)
-    y = L.DepthwiseConv2D(3, strides=stride, padding="same", dilation_rate=dilation, use_bias=False,
-                          name=f"{name}_dw")(y)
+    y = L.DepthwiseConv2D(3, strides=stride, padding="same", dilation_rate=dilation, use_bias=False, name=f"{name}_dw")(
+        y
+    )
     y = L.BatchNormalization(momentum=bn_momentum, name=f"{name}_dw_bn")(y)
     y = L.ReLU(6.0, name=f"{name}_dw_relu")(y)
     y = L.Conv2D(filters, 1, use_bias=False, name=f"{name}_project")(y)

@@ -11,12 +11,20 @@ from .blocks import conv_bn_relu, inverted_residual, segmentation_head
 from .unet import check_divisible
 
 #: MobileNetV2 stages: (expansion t, width c, repeats n, stride s), Sandler et al. 2018, Table 2.
-MOBILENETV2_STAGES = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2),
-                      (6, 320, 1, 1))
+MOBILENETV2_STAGES = (
+    (1, 16, 1, 1),
+    (6, 24, 2, 2),
+    (6, 32, 3, 2),
+    (6, 64, 4, 2),
+    (6, 96, 3, 1),
+    (6, 160, 3, 2),
+    (6, 320, 1, 1),
+)
 
 
-def mobilenetv2_backbone(keras, x, output_stride: int = 32, width: float = 1.0, bn_momentum: float = 0.9,
-                         prefix: str = "mnv2"):
+def mobilenetv2_backbone(
+    keras, x, output_stride: int = 32, width: float = 1.0, bn_momentum: float = 0.9, prefix: str = "mnv2"
+):
     """Returns ``(features, {stride: tensor})`` with the last tensor at each stride."""
     L = keras.layers
     c = max(8, int(32 * width))
@@ -29,17 +37,34 @@ def mobilenetv2_backbone(keras, x, output_stride: int = 32, width: float = 1.0, 
             st = s if i == 0 else 1
             if st == 2 and stride >= output_stride:
                 st, dilation = 1, dilation * 2 if i == 0 else dilation
-            x = inverted_residual(keras, x, t, max(8, int(ch * width)), st, f"{prefix}_b{k}",
-                                  dilation=dilation if st == 1 else 1, bn_momentum=bn_momentum)
+            x = inverted_residual(
+                keras,
+                x,
+                t,
+                max(8, int(ch * width)),
+                st,
+                f"{prefix}_b{k}",
+                dilation=dilation if st == 1 else 1,
+                bn_momentum=bn_momentum,
+            )
             stride *= st
             taps[stride] = x
             k += 1
     return x, taps
 
 
-def build_deeplabv3plus(keras, input_size, num_classes, output_stride: int = 16, rates=(6, 12, 18),
-                        width: float = 1.0, aspp_filters: int = 256, bn_momentum: float = 0.9, l2: float = 0.0,
-                        name: str = "deeplabv3plus"):
+def build_deeplabv3plus(
+    keras,
+    input_size,
+    num_classes,
+    output_stride: int = 16,
+    rates=(6, 12, 18),
+    width: float = 1.0,
+    aspp_filters: int = 256,
+    bn_momentum: float = 0.9,
+    l2: float = 0.0,
+    name: str = "deeplabv3plus",
+):
     if output_stride not in (8, 16):
         raise ModelError(f"output stride {output_stride} is not supported: use 8 or 16")
     check_divisible(input_size, output_stride * 2, f"deeplabv3plus output stride {output_stride}")
@@ -50,7 +75,9 @@ def build_deeplabv3plus(keras, input_size, num_classes, output_stride: int = 16,
     scale = 16 // output_stride  # the paper's rates are for OS 16; OS 8 doubles them
     branches = [conv_bn_relu(keras, feats, aspp_filters, "aspp0", kernel=1, bn_momentum=bn_momentum, l2=l2)]
     for i, r in enumerate(rates, 1):
-        y = L.Conv2D(aspp_filters, 3, padding="same", dilation_rate=r * scale, use_bias=False, name=f"aspp{i}_conv")(feats)
+        y = L.Conv2D(aspp_filters, 3, padding="same", dilation_rate=r * scale, use_bias=False, name=f"aspp{i}_conv")(
+            feats
+        )
         y = L.BatchNormalization(momentum=bn_momentum, name=f"aspp{i}_bn")(y)
         branches.append(L.ReLU(name=f"aspp{i}_relu")(y))
     pool = L.AveragePooling2D((fh, fw), name="aspp_pool")(feats)

@@ -21,18 +21,36 @@ from .unet import check_divisible, double_conv, unet_decoder
 #: name -> (keras.applications constructor, skip layers shallow to deep, bottleneck layer, stride of bottleneck)
 ENCODERS = {
     "vgg16": ("VGG16", ["block1_conv2", "block2_conv2", "block3_conv3", "block4_conv3"], "block5_conv3", 16),
-    "resnet50": ("ResNet50", ["conv1_relu", "conv2_block3_out", "conv3_block4_out", "conv4_block6_out"],
-                 "conv5_block3_out", 32),
+    "resnet50": (
+        "ResNet50",
+        ["conv1_relu", "conv2_block3_out", "conv3_block4_out", "conv4_block6_out"],
+        "conv5_block3_out",
+        32,
+    ),
     "densenet121": ("DenseNet121", ["conv1/relu", "pool2_relu", "pool3_relu", "pool4_relu"], "relu", 32),
-    "mobilenetv2": ("MobileNetV2", ["block_1_expand_relu", "block_3_expand_relu", "block_6_expand_relu",
-                                    "block_13_expand_relu"], "out_relu", 32),
+    "mobilenetv2": (
+        "MobileNetV2",
+        ["block_1_expand_relu", "block_3_expand_relu", "block_6_expand_relu", "block_13_expand_relu"],
+        "out_relu",
+        32,
+    ),
 }
 DECODER_WIDTHS = (256, 128, 64, 32, 16)
 
 
-def build_encoder_unet(keras, input_size, num_classes, encoder: str = "mobilenetv2", encoder_weights=None,
-                       freeze_encoder: bool = False, decoder_base: int = 16, bn_momentum: float = 0.9, l2: float = 0.0,
-                       alpha: float = 1.0, name: str | None = None):
+def build_encoder_unet(
+    keras,
+    input_size,
+    num_classes,
+    encoder: str = "mobilenetv2",
+    encoder_weights=None,
+    freeze_encoder: bool = False,
+    decoder_base: int = 16,
+    bn_momentum: float = 0.9,
+    l2: float = 0.0,
+    alpha: float = 1.0,
+    name: str | None = None,
+):
     if encoder not in ENCODERS:
         raise ModelError(f"unknown encoder '{encoder}'; choose from {', '.join(ENCODERS)}")
     ctor, skip_names, bottleneck, stride = ENCODERS[encoder]
@@ -40,8 +58,10 @@ def build_encoder_unet(keras, input_size, num_classes, encoder: str = "mobilenet
     weights = None
     if encoder_weights:
         if encoder_weights != "imagenet" and not Path(encoder_weights).is_file():
-            raise ModelError(f"--encoder-weights {encoder_weights} is not a file; pass the Keras no-top .h5 of "
-                             f"{ctor} (or 'imagenet' to download it)")
+            raise ModelError(
+                f"--encoder-weights {encoder_weights} is not a file; pass the Keras no-top .h5 of "
+                f"{ctor} (or 'imagenet' to download it)"
+            )
         weights = "imagenet" if encoder_weights == "imagenet" else None
     inputs = keras.Input((*input_size, 3), name="image")
     kwargs = {"alpha": alpha} if encoder == "mobilenetv2" else {}
@@ -63,7 +83,7 @@ def build_encoder_unet(keras, input_size, num_classes, encoder: str = "mobilenet
     x = app.get_layer(bottleneck).output
     # the decoder climbs from the bottleneck stride back to full resolution
     levels = {16: 4, 32: 5}[stride]
-    widths = [decoder_base * 2 ** i for i in reversed(range(levels))]
+    widths = [decoder_base * 2**i for i in reversed(range(levels))]
     skips_deep_first = skips[::-1]
     if levels == 5:
         x = unet_decoder(keras, x, skips_deep_first, widths[:4], bn_momentum, l2)

@@ -96,8 +96,9 @@ def branch_mix_class(keras):
         """w[0] * light + w[1] * heavy with non-trainable w, set per training step."""
 
         def build(self, input_shape):
-            self.w = self.add_weight(name="w", shape=(2,), initializer=keras.initializers.Constant([0.0, 1.0]),
-                                     trainable=False)
+            self.w = self.add_weight(
+                name="w", shape=(2,), initializer=keras.initializers.Constant([0.0, 1.0]), trainable=False
+            )
 
         def call(self, inputs):
             light, heavy = inputs
@@ -114,14 +115,20 @@ def _ir(bank, x, t, c, s, name, training, bn_momentum=0.9):
     if t != 1:
         y = bank(f"{name}_expand", lambda: L.Conv2D(cin * t, 1, use_bias=False, name=f"{name}_expand"))(y)
         y = bank(f"{name}_expand_bn", lambda: L.BatchNormalization(momentum=bn_momentum, name=f"{name}_expand_bn"))(
-            y, training=training)
+            y, training=training
+        )
         y = bank(f"{name}_expand_relu", lambda: L.ReLU(6.0, name=f"{name}_expand_relu"))(y)
-    y = bank(f"{name}_dw", lambda: L.DepthwiseConv2D(3, strides=s, padding="same", use_bias=False, name=f"{name}_dw"))(y)
-    y = bank(f"{name}_dw_bn", lambda: L.BatchNormalization(momentum=bn_momentum, name=f"{name}_dw_bn"))(y, training=training)
+    y = bank(f"{name}_dw", lambda: L.DepthwiseConv2D(3, strides=s, padding="same", use_bias=False, name=f"{name}_dw"))(
+        y
+    )
+    y = bank(f"{name}_dw_bn", lambda: L.BatchNormalization(momentum=bn_momentum, name=f"{name}_dw_bn"))(
+        y, training=training
+    )
     y = bank(f"{name}_dw_relu", lambda: L.ReLU(6.0, name=f"{name}_dw_relu"))(y)
     y = bank(f"{name}_project", lambda: L.Conv2D(c, 1, use_bias=False, name=f"{name}_project"))(y)
     y = bank(f"{name}_project_bn", lambda: L.BatchNormalization(momentum=bn_momentum, name=f"{name}_project_bn"))(
-        y, training=training)
+        y, training=training
+    )
     if s == 1 and cin == c:
         y = bank(f"{name}_add", lambda: L.Add(name=f"{name}_add"))([x, y])
     return y
@@ -140,12 +147,19 @@ def _cbr(bank, x, c, name, training, k=3):
 
 
 #: encoder: (t, c, n, s) MobileNetV2 stages; the stages marked True end with a PTA block.
-PTA_STAGES = ((1, 16, 1, 1, False), (6, 24, 1, 2, True), (6, 32, 1, 2, True), (6, 64, 1, 2, True),
-              (6, 96, 1, 1, False), (6, 160, 1, 2, False))
+PTA_STAGES = (
+    (1, 16, 1, 1, False),
+    (6, 24, 1, 2, True),
+    (6, 32, 1, 2, True),
+    (6, 64, 1, 2, True),
+    (6, 96, 1, 1, False),
+    (6, 160, 1, 2, False),
+)
 
 
-def pta_forward(bank, inputs, num_classes: int, config: str | None, light_expansion: int = 1, training=None,
-                decoder_base: int = 16):
+def pta_forward(
+    bank, inputs, num_classes: int, config: str | None, light_expansion: int = 1, training=None, decoder_base: int = 16
+):
     """The PTA U-Net graph. ``config=None`` builds the training graph (both branches through
     BranchMix); a config string builds only the branches it uses."""
     L = bank.keras.layers
@@ -190,15 +204,17 @@ def pta_forward(bank, inputs, num_classes: int, config: str | None, light_expans
     return bank("probabilities", lambda: L.Softmax(name="probabilities"))(x)
 
 
-def build_unet_pta(keras, input_size, num_classes, light_expansion: int = 1, decoder_base: int = 16,
-                   name: str = "unet-pta"):
+def build_unet_pta(
+    keras, input_size, num_classes, light_expansion: int = 1, decoder_base: int = 16, name: str = "unet-pta"
+):
     """The training model (both branches, BranchMix). Its ``pta_bank`` attribute holds the
     layers; :func:`config_model` builds a configuration's inference model from them."""
     check_divisible(input_size, 32, "unet-pta")
     bank = LayerBank(keras)
     inputs = keras.Input((*input_size, 3), name="image")
-    model = keras.Model(inputs, pta_forward(bank, inputs, num_classes, None, light_expansion,
-                                            decoder_base=decoder_base), name=name)
+    model = keras.Model(
+        inputs, pta_forward(bank, inputs, num_classes, None, light_expansion, decoder_base=decoder_base), name=name
+    )
     model.pta_bank = bank
     model.pta_options = {"light_expansion": light_expansion, "decoder_base": decoder_base, "classes": num_classes}
     return model
@@ -210,8 +226,15 @@ def config_model(model, config: str):
     keras = model.pta_bank.keras
     o = model.pta_options
     inputs = keras.Input(model.input.shape[1:], name="image")
-    out = pta_forward(model.pta_bank, inputs, o["classes"], config, o["light_expansion"], training=False,
-                      decoder_base=o["decoder_base"])
+    out = pta_forward(
+        model.pta_bank,
+        inputs,
+        o["classes"],
+        config,
+        o["light_expansion"],
+        training=False,
+        decoder_base=o["decoder_base"],
+    )
     return keras.Model(inputs, out, name=f"{model.name}_{config}")
 
 

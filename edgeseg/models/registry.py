@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from ..config import import_keras
 from ..errors import ModelError
@@ -28,13 +28,18 @@ class ModelSpec:
 
 
 def _encoder_spec(encoder: str, note: str) -> ModelSpec:
-    from .encoders import ENCODERS  # noqa: PLC0415
+    from .encoders import ENCODERS
 
     return ModelSpec(
-        f"unet-{encoder}", f"U-Net decoder on the {encoder} encoder (tf_keras.applications, no classifier)",
+        f"unet-{encoder}",
+        f"U-Net decoder on the {encoder} encoder (tf_keras.applications, no classifier)",
         lambda keras, size, n, **kw: build_encoder_unet(keras, size, n, encoder=encoder, **kw),
         {"encoder_weights": None, "freeze_encoder": False, "decoder_base": 16, "bn_momentum": 0.9, "l2": 0.0},
-        (192, 256), ENCODERS[encoder][3], "ce", note)
+        (192, 256),
+        ENCODERS[encoder][3],
+        "ce",
+        note,
+    )
 
 
 #: The model `edgeseg train` builds when none is named.
@@ -42,36 +47,69 @@ DEFAULT_MODEL = "resunet"
 
 MODELS: dict[str, ModelSpec] = {
     "resunet": ModelSpec(
-        "resunet", "residual U-Net: max-pool down, transposed conv up (default; one XNNPACK "
-                   "partition in int8)",
-        build_resunet, {"depth": 4, "base": 16, "bn_momentum": 0.9, "l2": 1e-5, "down": "maxpool"}, (192, 320), 16, "ohem",
-        "delegate-clean: only ops XNNPACK, GPU and NNAPI take; every layer QAT-wrappable"),
+        "resunet",
+        "residual U-Net: max-pool down, transposed conv up (default; one XNNPACK partition in int8)",
+        build_resunet,
+        {"depth": 4, "base": 16, "bn_momentum": 0.9, "l2": 1e-5, "down": "maxpool"},
+        (192, 320),
+        16,
+        "ohem",
+        "delegate-clean: only ops XNNPACK, GPU and NNAPI take; every layer QAT-wrappable",
+    ),
     "resunet-seed": ModelSpec(
-        "resunet-seed", "the seed's residual U-Net: average-pool down, nearest up (int8: 9 XNNPACK partitions)",
+        "resunet-seed",
+        "the seed's residual U-Net: average-pool down, nearest up (int8: 9 XNNPACK partitions)",
         lambda keras, size, n, **kw: build_unet_family(keras, size, n, residual=True, name="resunet-seed", **kw),
-        {"depth": 4, "base": 16, "bn_momentum": 0.9, "l2": 1e-5}, (192, 320), 16, "ce",
-        "2.08 M params at base 16; kept for comparison with the default"),
+        {"depth": 4, "base": 16, "bn_momentum": 0.9, "l2": 1e-5},
+        (192, 320),
+        16,
+        "ce",
+        "2.08 M params at base 16; kept for comparison with the default",
+    ),
     "unet": ModelSpec(
-        "unet", "classic U-Net: double 3x3 conv blocks, max-pool down, transposed conv up (Ronneberger 2015)",
-        build_unet, {"depth": 4, "base": 64, "bn_momentum": 0.9, "l2": 0.0}, (192, 320), 16, "ce",
-        "base 64 -> 1024 as in the paper (31 M params); --base 16 for phones"),
+        "unet",
+        "classic U-Net: double 3x3 conv blocks, max-pool down, transposed conv up (Ronneberger 2015)",
+        build_unet,
+        {"depth": 4, "base": 64, "bn_momentum": 0.9, "l2": 0.0},
+        (192, 320),
+        16,
+        "ce",
+        "base 64 -> 1024 as in the paper (31 M params); --base 16 for phones",
+    ),
     "unetpp": ModelSpec(
-        "unetpp", "U-Net++: nested dense skips, optional deep supervision (Zhou 2018)",
-        build_unetpp, {"depth": 4, "base": 32, "bn_momentum": 0.9, "l2": 0.0, "deep_supervision": False},
-        (192, 320), 16, "ce", "deep supervision averages the logits of 4 heads"),
+        "unetpp",
+        "U-Net++: nested dense skips, optional deep supervision (Zhou 2018)",
+        build_unetpp,
+        {"depth": 4, "base": 32, "bn_momentum": 0.9, "l2": 0.0, "deep_supervision": False},
+        (192, 320),
+        16,
+        "ce",
+        "deep supervision averages the logits of 4 heads",
+    ),
     "deeplabv3plus": ModelSpec(
-        "deeplabv3plus", "DeepLabV3+ on MobileNetV2: atrous backbone, ASPP, low-level decoder (Chen 2018)",
-        build_deeplabv3plus, {"output_stride": 16, "rates": [6, 12, 18], "width": 1.0, "aspp_filters": 256,
-                              "bn_momentum": 0.9, "l2": 0.0}, (192, 320), 32, "ce",
-        "bilinear upsampling (see `edgeseg info --delegates` for its NNAPI note)"),
+        "deeplabv3plus",
+        "DeepLabV3+ on MobileNetV2: atrous backbone, ASPP, low-level decoder (Chen 2018)",
+        build_deeplabv3plus,
+        {"output_stride": 16, "rates": [6, 12, 18], "width": 1.0, "aspp_filters": 256, "bn_momentum": 0.9, "l2": 0.0},
+        (192, 320),
+        32,
+        "ce",
+        "bilinear upsampling (see `edgeseg info --delegates` for its NNAPI note)",
+    ),
     "unet-vgg16": _encoder_spec("vgg16", "14.7 M encoder params; skips at strides 1..8"),
     "unet-resnet50": _encoder_spec("resnet50", "23.6 M encoder params"),
     "unet-densenet121": _encoder_spec("densenet121", "7.0 M encoder params"),
     "unet-mobilenetv2": _encoder_spec("mobilenetv2", "2.3 M encoder params; the seed's PTA base"),
     "unet-pta": ModelSpec(
-        "unet-pta", "post-train adaptive U-Net: MobileNetV2 encoder with 3 PTA blocks (light/heavy/both)",
-        build_unet_pta, {"light_expansion": 1, "decoder_base": 16}, (256, 256), 32, "dice",
-        "trained with sampled configurations; export several with `edgeseg quantize --pta-configs`"),
+        "unet-pta",
+        "post-train adaptive U-Net: MobileNetV2 encoder with 3 PTA blocks (light/heavy/both)",
+        build_unet_pta,
+        {"light_expansion": 1, "decoder_base": 16},
+        (256, 256),
+        32,
+        "dice",
+        "trained with sampled configurations; export several with `edgeseg quantize --pta-configs`",
+    ),
 }
 
 

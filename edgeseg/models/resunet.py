@@ -26,7 +26,7 @@ def _check(input_size, num_classes: int, depth: int, base: int) -> None:
         raise ModelError(f"base width {base} is too small: use at least 2")
     if num_classes < 2:
         raise ModelError(f"a segmenter needs at least 2 classes, got {num_classes}")
-    step = 2 ** depth
+    step = 2**depth
     if h % step or w % step:
         raise ModelError(
             f"input size {h}x{w} must be divisible by 2^depth = {step} (depth {depth}); "
@@ -34,8 +34,17 @@ def _check(input_size, num_classes: int, depth: int, base: int) -> None:
         )
 
 
-def build_resunet(keras, input_size: tuple[int, int], num_classes: int, depth: int = 4, base: int = 16,
-                  bn_momentum: float = 0.9, l2: float = 1e-5, down: str = "maxpool", name: str = "resunet"):
+def build_resunet(
+    keras,
+    input_size: tuple[int, int],
+    num_classes: int,
+    depth: int = 4,
+    base: int = 16,
+    bn_momentum: float = 0.9,
+    l2: float = 1e-5,
+    down: str = "maxpool",
+    name: str = "resunet",
+):
     """Encoder: a residual block at full resolution, then per level (width doubling from
     ``base``) a 2x2 max-pool and a residual block (``down="stride"``: a stride-2 residual
     block instead) down to the bottleneck at 1/2^depth. Decoder: per level a 2x2 stride-2
@@ -53,15 +62,23 @@ def build_resunet(keras, input_size: tuple[int, int], num_classes: int, depth: i
         name_l = f"enc{level}" if level < depth else "bottleneck"
         if down == "maxpool":
             x = L.MaxPooling2D(2, name=f"pool{level - 1}")(x)
-            x = residual_block(keras, x, base * 2 ** level, name_l, bn_momentum, l2)
+            x = residual_block(keras, x, base * 2**level, name_l, bn_momentum, l2)
         else:
-            x = residual_block(keras, x, base * 2 ** level, name_l, bn_momentum, l2, stride=2)
+            x = residual_block(keras, x, base * 2**level, name_l, bn_momentum, l2, stride=2)
         skips.append(x)
     skips.pop()  # the bottleneck is not a skip
     for level in reversed(range(depth)):
-        width = base * 2 ** level
-        x = L.Conv2DTranspose(width, 2, strides=2, padding="same", use_bias=False, kernel_initializer="he_normal",
-                              kernel_regularizer=reg, name=f"up{level}")(x)
+        width = base * 2**level
+        x = L.Conv2DTranspose(
+            width,
+            2,
+            strides=2,
+            padding="same",
+            use_bias=False,
+            kernel_initializer="he_normal",
+            kernel_regularizer=reg,
+            name=f"up{level}",
+        )(x)
         x = L.BatchNormalization(momentum=bn_momentum, name=f"up{level}_bn")(x)
         x = L.ReLU(name=f"up{level}_relu")(x)
         x = L.Concatenate(name=f"cat{level}")([x, skips[level]])
@@ -71,8 +88,17 @@ def build_resunet(keras, input_size: tuple[int, int], num_classes: int, depth: i
     return keras.Model(inputs, outputs, name=name)
 
 
-def build_unet_family(keras, input_size: tuple[int, int], num_classes: int, depth: int = 4, base: int = 16,
-                      bn_momentum: float = 0.9, l2: float = 1e-5, residual: bool = True, name: str = "resunet-seed"):
+def build_unet_family(
+    keras,
+    input_size: tuple[int, int],
+    num_classes: int,
+    depth: int = 4,
+    base: int = 16,
+    bn_momentum: float = 0.9,
+    l2: float = 1e-5,
+    residual: bool = True,
+    name: str = "resunet-seed",
+):
     """The seed's graph: encoder of ``depth`` levels (width doubling from ``base``) with
     average-pool downsampling, a bottleneck, and a decoder with nearest-neighbour upsampling
     and concatenated skips; 1x1 conv + softmax head."""

@@ -13,8 +13,10 @@ from .blocks import conv_bn_relu, segmentation_head
 def check_divisible(input_size, step: int, what: str) -> None:
     h, w = input_size
     if h % step or w % step:
-        raise ModelError(f"input size {h}x{w} must be divisible by {step} for {what}; "
-                         f"e.g. {max(step, h // step * step)}x{max(step, w // step * step)}")
+        raise ModelError(
+            f"input size {h}x{w} must be divisible by {step} for {what}; "
+            f"e.g. {max(step, h // step * step)}x{max(step, w // step * step)}"
+        )
 
 
 def double_conv(keras, x, filters, name, bn_momentum, l2):
@@ -33,18 +35,26 @@ def unet_decoder(keras, x, skips, widths, bn_momentum=0.9, l2=0.0, prefix="dec")
     return x
 
 
-def build_unet(keras, input_size, num_classes, depth: int = 4, base: int = 64, bn_momentum: float = 0.9,
-               l2: float = 0.0, name: str = "unet"):
+def build_unet(
+    keras,
+    input_size,
+    num_classes,
+    depth: int = 4,
+    base: int = 64,
+    bn_momentum: float = 0.9,
+    l2: float = 0.0,
+    name: str = "unet",
+):
     if not 1 <= depth <= 6:
         raise ModelError(f"depth {depth} is out of range: use 1 to 6")
-    check_divisible(input_size, 2 ** depth, f"unet depth {depth}")
+    check_divisible(input_size, 2**depth, f"unet depth {depth}")
     L = keras.layers
     inputs = keras.Input((*input_size, 3), name="image")
     x, skips = inputs, []
     for level in range(depth):
-        x = double_conv(keras, x, base * 2 ** level, f"enc{level}", bn_momentum, l2)
+        x = double_conv(keras, x, base * 2**level, f"enc{level}", bn_momentum, l2)
         skips.append(x)
         x = L.MaxPooling2D(2, name=f"pool{level}")(x)
-    x = double_conv(keras, x, base * 2 ** depth, "bottleneck", bn_momentum, l2)
-    x = unet_decoder(keras, x, skips[::-1], [base * 2 ** lv for lv in reversed(range(depth))], bn_momentum, l2)
+    x = double_conv(keras, x, base * 2**depth, "bottleneck", bn_momentum, l2)
+    x = unet_decoder(keras, x, skips[::-1], [base * 2**lv for lv in reversed(range(depth))], bn_momentum, l2)
     return keras.Model(inputs, segmentation_head(keras, x, num_classes), name=name)

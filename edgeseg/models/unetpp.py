@@ -10,9 +10,18 @@ from .blocks import segmentation_head
 from .unet import check_divisible, double_conv
 
 
-def build_unetpp(keras, input_size, num_classes, depth: int = 4, base: int = 32, bn_momentum: float = 0.9,
-                 l2: float = 0.0, deep_supervision: bool = False, name: str = "unetpp"):
-    check_divisible(input_size, 2 ** depth, f"unetpp depth {depth}")
+def build_unetpp(
+    keras,
+    input_size,
+    num_classes,
+    depth: int = 4,
+    base: int = 32,
+    bn_momentum: float = 0.9,
+    l2: float = 0.0,
+    deep_supervision: bool = False,
+    name: str = "unetpp",
+):
+    check_divisible(input_size, 2**depth, f"unetpp depth {depth}")
     L = keras.layers
     inputs = keras.Input((*input_size, 3), name="image")
     X: dict[tuple[int, int], object] = {}
@@ -20,12 +29,12 @@ def build_unetpp(keras, input_size, num_classes, depth: int = 4, base: int = 32,
     for i in range(depth + 1):
         if i > 0:
             x = L.MaxPooling2D(2, name=f"pool{i - 1}")(X[(i - 1, 0)])
-        X[(i, 0)] = double_conv(keras, x, base * 2 ** i, f"x{i}_0", bn_momentum, l2)
+        X[(i, 0)] = double_conv(keras, x, base * 2**i, f"x{i}_0", bn_momentum, l2)
     for j in range(1, depth + 1):
         for i in range(depth + 1 - j):
-            up = L.Conv2DTranspose(base * 2 ** i, 2, strides=2, padding="same", name=f"x{i}_{j}_up")(X[(i + 1, j - 1)])
+            up = L.Conv2DTranspose(base * 2**i, 2, strides=2, padding="same", name=f"x{i}_{j}_up")(X[(i + 1, j - 1)])
             cat = L.Concatenate(name=f"x{i}_{j}_cat")([X[(i, k)] for k in range(j)] + [up])
-            X[(i, j)] = double_conv(keras, cat, base * 2 ** i, f"x{i}_{j}", bn_momentum, l2)
+            X[(i, j)] = double_conv(keras, cat, base * 2**i, f"x{i}_{j}", bn_momentum, l2)
     if not deep_supervision:
         return keras.Model(inputs, segmentation_head(keras, X[(0, depth)], num_classes), name=name)
     logits = [L.Conv2D(num_classes, 1, name=f"ds{j}_conv")(X[(0, j)]) for j in range(1, depth + 1)]

@@ -29,12 +29,13 @@ SAME_SCALE_OPS = ("MAX_POOL_2D", "RESHAPE")
 
 def _aeq():
     try:
-        from ai_edge_quantizer import calibrator, quantizer, recipe, recipe_manager  # noqa: PLC0415
-        from ai_edge_quantizer.calibrator import CalibrationMode  # noqa: PLC0415
-        from ai_edge_quantizer.utils import qsv_utils, tfl_flatbuffer_utils  # noqa: PLC0415
+        from ai_edge_quantizer import calibrator, quantizer, recipe, recipe_manager
+        from ai_edge_quantizer.calibrator import CalibrationMode
+        from ai_edge_quantizer.utils import qsv_utils, tfl_flatbuffer_utils
     except ImportError as exc:
-        raise QuantizeError(f"--ptq aeq needs ai-edge-quantizer ({exc}): pip install ai-edge-quantizer, or use "
-                            "--ptq converter") from None
+        raise QuantizeError(
+            f"--ptq aeq needs ai-edge-quantizer ({exc}): pip install ai-edge-quantizer, or use --ptq converter"
+        ) from None
     return calibrator, quantizer, recipe, recipe_manager, CalibrationMode, qsv_utils, tfl_flatbuffer_utils
 
 
@@ -56,6 +57,7 @@ def concat_groups(model_path: str | Path, fbu) -> list[set[str]]:
 
     concat_roots = set()
     for sg in model.subgraphs:
+
         def name(i):
             n = sg.tensors[i].name
             return n.decode() if isinstance(n, bytes) else n
@@ -76,11 +78,12 @@ def concat_groups(model_path: str | Path, fbu) -> list[set[str]]:
     return [g for r, g in groups.items() if r in roots]
 
 
-def quantize_int8_aeq(float_tflite: bytes, calib: np.ndarray, input_range: tuple[float, float], io: str = "int8",
-                      progress=None) -> bytes:
+def quantize_int8_aeq(
+    float_tflite: bytes, calib: np.ndarray, input_range: tuple[float, float], io: str = "int8", progress=None
+) -> bytes:
     """int8 weights and activations (int8 I/O, or float I/O with ``io="float"``) from a
     float32 .tflite and normalised calibration images ``calib`` [N,H,W,3]."""
-    import warnings  # noqa: PLC0415
+    import warnings
 
     with warnings.catch_warnings():  # AEQ's interpreters keep every tensor, and each says so
         warnings.filterwarnings("ignore", message=".*experimental_preserve_all_tensors.*")
@@ -91,9 +94,9 @@ def _quantize_int8_aeq(float_tflite, calib, input_range, io, progress) -> bytes:
     if io not in ("int8", "float"):
         raise QuantizeError(f"--ptq aeq writes int8 or float I/O, not {io}: use --ptq converter for {io}")
     calibrator, quantizer, recipe, recipe_manager, CalibrationMode, qsv_utils, fbu = _aeq()
-    import tempfile  # noqa: PLC0415
+    import tempfile
 
-    from ai_edge_litert.interpreter import Interpreter  # noqa: PLC0415
+    from ai_edge_litert.interpreter import Interpreter
 
     with tempfile.TemporaryDirectory(prefix="edgeseg-aeq-") as tmp:
         fp32 = Path(tmp) / "float32.tflite"
@@ -107,28 +110,35 @@ def _quantize_int8_aeq(float_tflite, calib, input_range, io, progress) -> bytes:
         rm = recipe_manager.RecipeManager()
         rm.load_quantization_recipe(rcp)
         if io == "float":
-            from ai_edge_quantizer import algorithm_manager, qtyping  # noqa: PLC0415
+            from ai_edge_quantizer import algorithm_manager, qtyping
 
             for boundary in (qtyping.TFLOperationName.INPUT, qtyping.TFLOperationName.OUTPUT):
-                rm.add_quantization_config(regex=".*", operation_name=boundary,
-                                           algorithm_key=algorithm_manager.AlgorithmName.NO_QUANTIZE)
-        import contextlib  # noqa: PLC0415
-        import io as _io  # noqa: PLC0415
+                rm.add_quantization_config(
+                    regex=".*", operation_name=boundary, algorithm_key=algorithm_manager.AlgorithmName.NO_QUANTIZE
+                )
+        import contextlib
+        import io as _io
 
         samples = [{input_name: img[None].astype(np.float32)} for img in calib]
         chunk = 10
         starts = range(0, len(samples), chunk)
         try:
-            cal = calibrator.Calibrator(float_tflite, num_threads=max(1, os.cpu_count() or 1),
-                                        mode=CalibrationMode.CALIBRATION_PROFILER_BASED,
-                                        qsv_update_func=qsv_utils.min_max_update)
-            for start in (progress(starts, desc="calibrate (ai-edge-quantizer)", total=len(starts)) if progress
-                          else starts):
+            cal = calibrator.Calibrator(
+                float_tflite,
+                num_threads=max(1, os.cpu_count() or 1),
+                mode=CalibrationMode.CALIBRATION_PROFILER_BASED,
+                qsv_update_func=qsv_utils.min_max_update,
+            )
+            for start in (
+                progress(starts, desc="calibrate (ai-edge-quantizer)", total=len(starts)) if progress else starts
+            ):
                 with contextlib.redirect_stderr(_io.StringIO()):  # AEQ's own per-op progress bar
-                    cal.calibrate({key: samples[start: start + chunk]}, rm)
-        except Exception as exc:  # noqa: BLE001 (AEQ raises ValueError / RuntimeError on graphs it cannot run)
-            raise QuantizeError(f"ai-edge-quantizer could not calibrate this model ({str(exc).splitlines()[0][:300]}); "
-                                "use --ptq converter") from exc
+                    cal.calibrate({key: samples[start : start + chunk]}, rm)
+        except Exception as exc:
+            raise QuantizeError(
+                f"ai-edge-quantizer could not calibrate this model ({str(exc).splitlines()[0][:300]}); "
+                "use --ptq converter"
+            ) from exc
         qsvs = dict(cal.get_model_qsvs())
         lo, hi = input_range
         qsvs[input_tensor] = {"min": np.array([lo], np.float32), "max": np.array([hi], np.float32)}
@@ -136,8 +146,10 @@ def _quantize_int8_aeq(float_tflite, calib, input_range, io, progress) -> bytes:
             known = [qsvs[t] for t in group if t in qsvs]
             if not known:
                 continue
-            shared = {"min": np.array([min(float(np.min(q["min"])) for q in known)], np.float32),
-                      "max": np.array([max(float(np.max(q["max"])) for q in known)], np.float32)}
+            shared = {
+                "min": np.array([min(float(np.min(q["min"])) for q in known)], np.float32),
+                "max": np.array([max(float(np.max(q["max"])) for q in known)], np.float32),
+            }
             for t in group:
                 if t in qsvs:
                     qsvs[t] = shared
@@ -146,7 +158,9 @@ def _quantize_int8_aeq(float_tflite, calib, input_range, io, progress) -> bytes:
         try:
             with contextlib.redirect_stderr(_io.StringIO()):  # "Applying Transformations to tensors" bar
                 result = qt.quantize(qsvs, enable_progress_report=False)
-        except Exception as exc:  # noqa: BLE001 (AEQ raises ValueError / its own types on unsupported graphs)
-            raise QuantizeError(f"ai-edge-quantizer could not quantize this model ({str(exc).splitlines()[0][:300]}); "
-                                "use --ptq converter") from exc
+        except Exception as exc:
+            raise QuantizeError(
+                f"ai-edge-quantizer could not quantize this model ({str(exc).splitlines()[0][:300]}); "
+                "use --ptq converter"
+            ) from exc
         return bytes(result.quantized_model)

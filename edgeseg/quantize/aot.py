@@ -20,8 +20,8 @@ from __future__ import annotations
 import collections
 import contextlib
 import difflib
-import io
 import glob
+import io
 import os
 import re
 import shutil
@@ -30,26 +30,44 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import QuantizeError
 from ..artifact import is_compiled, op_counts  # noqa: F401 (used by compile_artifact)
+from ..errors import QuantizeError
 from ..fileio import sha256_file
 
 #: Product names of MediaTek SoCs, for messages (the compiler takes the MTxxxx name), from
 #: LiteRT's list of supported SoCs (https://ai.google.dev/edge/litert/next/mediatek).
-PRODUCT_NAMES = {"MT6878": "Dimensity 7300", "MT6897": "Dimensity 8300", "MT6983": "Dimensity 9000",
-                 "MT6985": "Dimensity 9200", "MT6989": "Dimensity 9300", "MT6991": "Dimensity 9400",
-                 "MT6990": "Dimensity 9500"}
+PRODUCT_NAMES = {
+    "MT6878": "Dimensity 7300",
+    "MT6897": "Dimensity 8300",
+    "MT6983": "Dimensity 9000",
+    "MT6985": "Dimensity 9200",
+    "MT6989": "Dimensity 9300",
+    "MT6991": "Dimensity 9400",
+    "MT6990": "Dimensity 9500",
+}
 
 #: What each vendor's compile needs beyond the ai-edge-litert wheel.
 SDK_HELP = {
-    "mediatek": ("the MediaTek NeuroPilot SDK (libneuron_adapter.so)", "ai-edge-litert-sdk-mediatek",
-                 "LD_LIBRARY_PATH=/path/to/neuro_pilot/v8_0_10/host/lib"),
-    "qualcomm": ("the Qualcomm QNN SDK (libQnnHtp.so)", "ai-edge-litert-sdk-qualcomm",
-                 "LD_LIBRARY_PATH=/path/to/qairt/lib/x86_64-linux-clang"),
-    "GOOGLE": ("the Google Tensor compiler (liblitert_plugin_compiler.so)", "ai-edge-litert-sdk-google-tensor",
-               "GOOGLE_TENSOR_COMPILER_LIB=/path/to/liblitert_plugin_compiler.so"),
-    "intel_openvino": ("OpenVINO 2026.3.1 (and for the NPU backend the NPU compiler)", "openvino==2026.3.1",
-                       "LD_LIBRARY_PATH=/path/to/openvino/libs"),
+    "mediatek": (
+        "the MediaTek NeuroPilot SDK (libneuron_adapter.so)",
+        "ai-edge-litert-sdk-mediatek",
+        "LD_LIBRARY_PATH=/path/to/neuro_pilot/v8_0_10/host/lib",
+    ),
+    "qualcomm": (
+        "the Qualcomm QNN SDK (libQnnHtp.so)",
+        "ai-edge-litert-sdk-qualcomm",
+        "LD_LIBRARY_PATH=/path/to/qairt/lib/x86_64-linux-clang",
+    ),
+    "GOOGLE": (
+        "the Google Tensor compiler (liblitert_plugin_compiler.so)",
+        "ai-edge-litert-sdk-google-tensor",
+        "GOOGLE_TENSOR_COMPILER_LIB=/path/to/liblitert_plugin_compiler.so",
+    ),
+    "intel_openvino": (
+        "OpenVINO 2026.3.1 (and for the NPU backend the NPU compiler)",
+        "openvino==2026.3.1",
+        "LD_LIBRARY_PATH=/path/to/openvino/libs",
+    ),
     "samsung": ("the Samsung ENN SDK", "ai-edge-litert-sdk-samsung", "LD_LIBRARY_PATH=/path/to/enn/lib"),
 }
 
@@ -65,10 +83,12 @@ class Soc:
 
 def _aot():
     try:
-        from ai_edge_litert.aot import aot_compile as aot_lib  # noqa: PLC0415
-        from ai_edge_litert.aot.vendors import import_vendor  # noqa: PLC0415
+        from ai_edge_litert.aot import aot_compile as aot_lib
+        from ai_edge_litert.aot.vendors import import_vendor
     except ImportError as exc:
-        raise QuantizeError(f"LiteRT's AOT compiler is not available ({exc}): pip install 'ai-edge-litert>=2.3'") from None
+        raise QuantizeError(
+            f"LiteRT's AOT compiler is not available ({exc}): pip install 'ai-edge-litert>=2.3'"
+        ) from None
     return aot_lib, import_vendor
 
 
@@ -110,11 +130,15 @@ def find_soc(name: str) -> Soc:
 def sdk_version(vendor: str) -> str | None:
     """The vendor SDK's version as far as Python can tell (the plugins report their API
     version only)."""
-    from importlib import metadata  # noqa: PLC0415
+    from importlib import metadata
 
-    dist = {"intel_openvino": "openvino", "mediatek": "ai-edge-litert-sdk-mediatek",
-            "qualcomm": "ai-edge-litert-sdk-qualcomm", "GOOGLE": "ai-edge-litert-sdk-google-tensor",
-            "samsung": "ai-edge-litert-sdk-samsung"}.get(vendor)
+    dist = {
+        "intel_openvino": "openvino",
+        "mediatek": "ai-edge-litert-sdk-mediatek",
+        "qualcomm": "ai-edge-litert-sdk-qualcomm",
+        "GOOGLE": "ai-edge-litert-sdk-google-tensor",
+        "samsung": "ai-edge-litert-sdk-samsung",
+    }.get(vendor)
     try:
         return f"{dist} {metadata.version(dist)}" if dist else None
     except metadata.PackageNotFoundError:
@@ -122,7 +146,7 @@ def sdk_version(vendor: str) -> str | None:
 
 
 def intel_npu_compiler_installed() -> bool:
-    from importlib import util  # noqa: PLC0415
+    from importlib import util
 
     return util.find_spec("ai_edge_litert_sdk_intel") is not None
 
@@ -134,8 +158,11 @@ def _error_detail(message: str) -> str:
     if not m or not Path(m.group(1)).is_file():
         return ""
     log = Path(m.group(1))
-    lines = [ln.strip() for ln in log.read_text(errors="replace").splitlines()
-             if re.search(r"ERROR|cannot open shared object|Failed to load|not found|not supported", ln)]
+    lines = [
+        ln.strip()
+        for ln in log.read_text(errors="replace").splitlines()
+        if re.search(r"ERROR|cannot open shared object|Failed to load|not found|not supported", ln)
+    ]
     log.unlink(missing_ok=True)
     cleaned = []
     for ln in lines:
@@ -147,28 +174,42 @@ def _error_detail(message: str) -> str:
 
 
 def _missing_sdk_error(soc: Soc, detail: str) -> QuantizeError:
-    what, package, env = SDK_HELP.get(soc.vendor, ("the vendor SDK", f"ai-edge-litert-sdk-{soc.vendor}", "LD_LIBRARY_PATH=..."))
+    what, package, env = SDK_HELP.get(
+        soc.vendor, ("the vendor SDK", f"ai-edge-litert-sdk-{soc.vendor}", "LD_LIBRARY_PATH=...")
+    )
     product = f" ({PRODUCT_NAMES[soc.name]})" if soc.name in PRODUCT_NAMES else ""
     return QuantizeError(
         f"compiling for {soc.manufacturer} {soc.name}{product} needs {what}, which is not installed here"
-        + (f" ({detail})" if detail else "") + f". With network access: pip install {package} (it downloads the SDK "
+        + (f" ({detail})" if detail else "")
+        + f". With network access: pip install {package} (it downloads the SDK "
         f"from the vendor at install time). With a local copy of the SDK: {env} edgeseg compile ... --soc {soc.name}. "
-        "Nothing was written")
+        "Nothing was written"
+    )
 
 
-def compile_artifact(artifact: str | Path, soc_name: str, out: str | Path | None = None, force: bool = False,
-                     openvino_device: str = "auto") -> dict:
+def compile_artifact(
+    artifact: str | Path,
+    soc_name: str,
+    out: str | Path | None = None,
+    force: bool = False,
+    openvino_device: str = "auto",
+) -> dict:
     """Compile ``artifact`` for one SoC; write ``<stem>_<target_id>.tflite`` and its
     manifest beside it. Returns ``{"artifact", "manifest", "compiled", "notes"}``."""
-    from ..artifact import check_tflite_file, read_manifest, write_manifest  # noqa: PLC0415
-    from ..artifact import claim_output  # noqa: PLC0415
+    from ..artifact import (
+        check_tflite_file,
+        claim_output,
+        read_manifest,
+        write_manifest,
+    )
 
     artifact = check_tflite_file(artifact)
     soc = find_soc(soc_name)
     source = read_manifest(artifact) or {}
     if source.get("compiled"):
-        raise QuantizeError(f"{artifact} is already compiled for {source['compiled'].get('soc')}: compile the "
-                            "artifact it came from")
+        raise QuantizeError(
+            f"{artifact} is already compiled for {source['compiled'].get('soc')}: compile the artifact it came from"
+        )
     out = claim_output(out or artifact.with_name(f"{artifact.stem}_{soc.target_id}.tflite"), force)
     notes, options = [], {}
     if soc.vendor == "intel_openvino":
@@ -176,8 +217,10 @@ def compile_artifact(artifact: str | Path, soc_name: str, out: str | Path | None
         if device == "auto":
             device = "npu" if intel_npu_compiler_installed() else "cpu"
             if device == "cpu":
-                notes.append("compiled for OpenVINO's CPU plugin: the Intel NPU compiler is not installed "
-                             "(ai-edge-litert-sdk-intel); --openvino-device npu once it is")
+                notes.append(
+                    "compiled for OpenVINO's CPU plugin: the Intel NPU compiler is not installed "
+                    "(ai-edge-litert-sdk-intel); --openvino-device npu once it is"
+                )
         options["intel_openvino_graph_backends"] = device
     aot_lib, _ = _aot()
     before = set(glob.glob(os.path.join(tempfile.gettempdir(), "tempdir_dla.*")))
@@ -187,8 +230,10 @@ def compile_artifact(artifact: str | Path, soc_name: str, out: str | Path | None
             chatter = io.StringIO()  # the compiler's own progress bars and "Skipping failed ..." lines
             with contextlib.redirect_stdout(chatter), contextlib.redirect_stderr(chatter):
                 res = aot_lib.aot_compile(str(artifact), output_dir=tmp, target=soc.target, keep_going=True, **options)
-        except Exception as exc:  # noqa: BLE001 (the compiler raises many types)
-            raise QuantizeError(f"the LiteRT compiler failed for {soc.target_id}: {str(exc).splitlines()[0][:300]}") from exc
+        except Exception as exc:
+            raise QuantizeError(
+                f"the LiteRT compiler failed for {soc.target_id}: {str(exc).splitlines()[0][:300]}"
+            ) from exc
         finally:
             for d in set(glob.glob(os.path.join(tempfile.gettempdir(), "tempdir_dla.*"))) - before:
                 shutil.rmtree(d, ignore_errors=True)  # MediaTek's plugin leaves its dump folder behind
@@ -198,11 +243,15 @@ def compile_artifact(artifact: str | Path, soc_name: str, out: str | Path | None
             detail = _error_detail(str(message))
             if re.search(r"cannot open shared object|Failed to load|Loaded 0 plugins|not found", detail + message):
                 raise _missing_sdk_error(soc, detail)
-            raise QuantizeError(f"the LiteRT compiler could not compile {artifact.name} for {soc.target_id}: "
-                                f"{detail or message}. Nothing was written")
+            raise QuantizeError(
+                f"the LiteRT compiler could not compile {artifact.name} for {soc.target_id}: "
+                f"{detail or message}. Nothing was written"
+            )
         model = res.models[0]
         compiled_tmp = Path(tmp) / "compiled.tflite"
-        model.save(str(compiled_tmp)) if getattr(model, "in_memory", False) else shutil.copyfile(model.path, compiled_tmp)
+        model.save(str(compiled_tmp)) if getattr(model, "in_memory", False) else shutil.copyfile(
+            model.path, compiled_tmp
+        )
         if compiled_tmp.stat().st_size == 0:
             raise QuantizeError(f"the LiteRT compiler wrote an empty file for {soc.target_id}; nothing was written")
         check_tflite_file(compiled_tmp)
@@ -213,25 +262,53 @@ def compile_artifact(artifact: str | Path, soc_name: str, out: str | Path | None
         total = sum(int(getattr(s, "num_total_ops", 0)) for s in subgraphs) if subgraphs else None
         partitions = counts.get("CUSTOM:DISPATCH_OP", 0)
         on_cpu = {k: v for k, v in counts.items() if k != "CUSTOM:DISPATCH_OP"}
-        from ..fileio import atomic_write_bytes  # noqa: PLC0415
+        from ..fileio import atomic_write_bytes
 
         atomic_write_bytes(out, compiled_tmp.read_bytes())
     compiled = {
-        "soc": soc.name, "manufacturer": soc.manufacturer, "vendor": soc.vendor, "target_id": soc.target_id,
-        "product": PRODUCT_NAMES.get(soc.name), "sdk": sdk_version(soc.vendor), "litert": _litert_version(),
-        "options": options, "ops_compiled": offloaded, "ops_total": total, "partitions": partitions,
-        "ops_left_on_cpu": on_cpu, "fully_compiled": not on_cpu and partitions > 0, "seconds": round(seconds, 3),
-        "source": artifact.name, "source_sha256": sha256_file(artifact),
+        "soc": soc.name,
+        "manufacturer": soc.manufacturer,
+        "vendor": soc.vendor,
+        "target_id": soc.target_id,
+        "product": PRODUCT_NAMES.get(soc.name),
+        "sdk": sdk_version(soc.vendor),
+        "litert": _litert_version(),
+        "options": options,
+        "ops_compiled": offloaded,
+        "ops_total": total,
+        "partitions": partitions,
+        "ops_left_on_cpu": on_cpu,
+        "fully_compiled": not on_cpu and partitions > 0,
+        "seconds": round(seconds, 3),
+        "source": artifact.name,
+        "source_sha256": sha256_file(artifact),
     }
-    fields = {k: v for k, v in source.items() if k in ("model", "model_config", "input", "output", "classes", "recipe",
-                                                       "io", "calibration", "source_checkpoint", "training_data",
-                                                       "float_layers", "qat", "pta")}
+    fields = {
+        k: v
+        for k, v in source.items()
+        if k
+        in (
+            "model",
+            "model_config",
+            "input",
+            "output",
+            "classes",
+            "recipe",
+            "io",
+            "calibration",
+            "source_checkpoint",
+            "training_data",
+            "float_layers",
+            "qat",
+            "pta",
+        )
+    }
     manifest = write_manifest(out, **fields, compiled=compiled)
     return {"artifact": str(out), "manifest": manifest, "compiled": compiled, "notes": notes}
 
 
 def _litert_version() -> str | None:
-    from importlib import metadata  # noqa: PLC0415
+    from importlib import metadata
 
     try:
         return metadata.version("ai-edge-litert")

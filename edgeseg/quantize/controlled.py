@@ -25,8 +25,15 @@ import numpy as np
 from ..config import import_tf
 from ..errors import QuantizeError
 from ..run import load_run_model, read_run_config
-from .ptq import (DEFAULT_HEAD, calibration_for, claim_output, default_artifact_name, make_converter,
-                  representative_dataset, write_artifact)
+from .ptq import (
+    DEFAULT_HEAD,
+    calibration_for,
+    claim_output,
+    default_artifact_name,
+    make_converter,
+    representative_dataset,
+    write_artifact,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,17 +48,27 @@ def layer_sensitivity(debugger) -> list[dict]:
     out = []
     for r in rows:
         scale = float(r["scale"]) or 1.0
-        out.append({"tensor": r["tensor_name"], "op": r["op_name"],
-                    "error_steps": float(np.sqrt(float(r["mean_squared_error"]))) / scale})
+        out.append(
+            {
+                "tensor": r["tensor_name"],
+                "op": r["op_name"],
+                "error_steps": float(np.sqrt(float(r["mean_squared_error"]))) / scale,
+            }
+        )
     return sorted(out, key=lambda r: -r["error_steps"])
 
 
 def _quantize(tf, calibrated: bytes, io: str, denylist: list[str]) -> bytes:
-    from tensorflow.lite.python import convert as tfl_convert  # noqa: PLC0415
+    from tensorflow.lite.python import convert as tfl_convert
 
     io_type = {"int8": tf.int8, "uint8": tf.uint8, "float": tf.float32}[io]
-    return tfl_convert.mlir_quantize(calibrated, fully_quantize=io != "float", input_data_type=io_type,
-                                     output_data_type=io_type, denylisted_nodes=denylist or None)
+    return tfl_convert.mlir_quantize(
+        calibrated,
+        fully_quantize=io != "float",
+        input_data_type=io_type,
+        output_data_type=io_type,
+        denylisted_nodes=denylist or None,
+    )
 
 
 def step_sizes(n_layers: int, max_steps: int) -> list[int]:
@@ -63,42 +80,62 @@ def step_sizes(n_layers: int, max_steps: int) -> list[int]:
     return sizes
 
 
-def controlled_int8(run: str | Path, data: str | Path, max_drop: float = 0.5, calib=None, num_calib: int = 200,
-                    io: str = "int8", head: str = DEFAULT_HEAD, out=None, split: str = "val",
-                    limit: int | None = None, debug_images: int = 8, max_steps: int = 8, seed: int = 0,
-                    say=None, progress=None, force: bool = False) -> dict:
+def controlled_int8(
+    run: str | Path,
+    data: str | Path,
+    max_drop: float = 0.5,
+    calib=None,
+    num_calib: int = 200,
+    io: str = "int8",
+    head: str = DEFAULT_HEAD,
+    out=None,
+    split: str = "val",
+    limit: int | None = None,
+    debug_images: int = 8,
+    max_steps: int = 8,
+    seed: int = 0,
+    say=None,
+    progress=None,
+    force: bool = False,
+) -> dict:
     """Run the loop above; returns the chosen artifact, its manifest, the steps and why it stopped."""
     # long: the accuracy-controlled loop (measure, keep the most sensitive layer float, convert, measure again)
     # shares its state (float reference, history, best artifact) across every step
-    from ..runtime.evaluate import evaluate  # noqa: PLC0415
-    from ..runtime.hostbench import bench_host  # noqa: PLC0415
+    from ..runtime.evaluate import evaluate
+    from ..runtime.hostbench import bench_host
 
     say = say or (lambda m: log.info(m))
     tf = import_tf()
     run = Path(run)
     recipe = "int8_controlled"
-    out = claim_output(out or run / "artifacts" / f"{default_artifact_name(read_run_config(run), recipe, io, head)}.tflite",
-                       force)
+    out = claim_output(
+        out or run / "artifacts" / f"{default_artifact_name(read_run_config(run), recipe, io, head)}.tflite", force
+    )
     model, cfg = load_run_model(run)
     size = tuple(cfg["input_size"])
     images, calib_info, warnings = calibration_for(cfg, calib, num_calib, seed)
     reference = evaluate(run, data, split, limit=limit, record=False, progress=progress)
-    say(f"float32 reference: mIoU {reference['miou']:.4f} on {reference['images']} {split} images; "
-        f"budget: drop <= {max_drop:g} point(s)")
+    say(
+        f"float32 reference: mIoU {reference['miou']:.4f} on {reference['images']} {split} images; "
+        f"budget: drop <= {max_drop:g} point(s)"
+    )
 
     conv = make_converter(model, size, "int8", io, head)
     conv.representative_dataset = representative_dataset(images, progress)
     debug_imgs = images[:: max(1, len(images) // debug_images)][:debug_images]
     try:
         debugger = tf.lite.experimental.QuantizationDebugger(
-            converter=conv, debug_dataset=representative_dataset(debug_imgs, progress, "layer errors"))
+            converter=conv, debug_dataset=representative_dataset(debug_imgs, progress, "layer errors")
+        )
         debugger.run()
-    except Exception as exc:  # noqa: BLE001 (the debugger wraps converter errors in many types)
+    except Exception as exc:
         raise QuantizeError(f"the TFLite quantization debugger failed: {str(exc).splitlines()[0][:300]}") from exc
     ranking = layer_sensitivity(debugger)
     calibrated = debugger.calibrated_model
-    say("most sensitive layers (error in quantization steps): "
-        + ", ".join(f"{r['tensor'].split(';')[0]} {r['error_steps']:.2f}" for r in ranking[:5]))
+    say(
+        "most sensitive layers (error in quantization steps): "
+        + ", ".join(f"{r['tensor'].split(';')[0]} {r['error_steps']:.2f}" for r in ranking[:5])
+    )
 
     steps: list[dict] = []
     best = None
@@ -109,15 +146,26 @@ def controlled_int8(run: str | Path, data: str | Path, max_drop: float = 0.5, ca
             denylist = [r["tensor"] for r in ranking[:k]]
             model_bytes = _quantize(tf, calibrated, io, denylist)
             cand = Path(tmp) / f"step{i}.tflite"
-            write_artifact(model_bytes, cand, cfg, "int8_controlled", io, head, calib_info, run)  # manifest: resize, norm
+            write_artifact(
+                model_bytes, cand, cfg, "int8_controlled", io, head, calib_info, run
+            )  # manifest: resize, norm
             q = evaluate(cand, data, split, limit=limit, record=False)
             lat = bench_host(cand, runs=10, min_secs=0.5, warmup_runs=2)
             drop = 100 * (reference["miou"] - q["miou"])
-            row = {"step": i, "float_layers": k, "miou": q["miou"], "drop_points": drop,
-                   "median_ms": lat["median_ms"], "size_bytes": len(model_bytes), "denylist": denylist}
+            row = {
+                "step": i,
+                "float_layers": k,
+                "miou": q["miou"],
+                "drop_points": drop,
+                "median_ms": lat["median_ms"],
+                "size_bytes": len(model_bytes),
+                "denylist": denylist,
+            }
             steps.append(row)
-            say(f"step {i}: {k:>3} float layer(s)  mIoU {q['miou']:.4f}  drop {drop:+.2f} pt  "
-                f"host {lat['median_ms']:.1f} ms  {len(model_bytes) / 1024:.0f} KB")
+            say(
+                f"step {i}: {k:>3} float layer(s)  mIoU {q['miou']:.4f}  drop {drop:+.2f} pt  "
+                f"host {lat['median_ms']:.1f} ms  {len(model_bytes) / 1024:.0f} KB"
+            )
             if best is None or q["miou"] > best[0]["miou"] + 1e-12:
                 gain = q["miou"] - best[0]["miou"] if best else 1.0
                 best = (row, model_bytes)
@@ -135,14 +183,31 @@ def controlled_int8(run: str | Path, data: str | Path, max_drop: float = 0.5, ca
                 reason = "nothing more helps: two steps in a row gained nothing"
                 break
     row, model_bytes = best
-    control = {"max_drop_points": max_drop, "reference_miou": reference["miou"], "dataset": str(data), "split": split,
-               "stopped": reason, "chosen_step": row["step"], "debug_images": len(debug_imgs),
-               "steps": [{k: v for k, v in s.items() if k != "denylist"} for s in steps],
-               "ranking": ranking[:20]}
-    manifest = write_artifact(model_bytes, out, cfg, recipe, io, head, calib_info, run,
-                              float_layers=row["denylist"], accuracy_control=control)
+    control = {
+        "max_drop_points": max_drop,
+        "reference_miou": reference["miou"],
+        "dataset": str(data),
+        "split": split,
+        "stopped": reason,
+        "chosen_step": row["step"],
+        "debug_images": len(debug_imgs),
+        "steps": [{k: v for k, v in s.items() if k != "denylist"} for s in steps],
+        "ranking": ranking[:20],
+    }
+    manifest = write_artifact(
+        model_bytes, out, cfg, recipe, io, head, calib_info, run, float_layers=row["denylist"], accuracy_control=control
+    )
     within = row["drop_points"] <= max_drop
-    say(f"{'within budget' if within else 'NOT within budget'}: {reason}; chose step {row['step']} with "
-        f"{row['float_layers']} float layer(s), drop {row['drop_points']:+.2f} pt -> {out}")
-    return {"artifact": str(out), "manifest": manifest, "steps": steps, "stopped": reason, "within_budget": within,
-            "reference_miou": reference["miou"], "warnings": warnings}
+    say(
+        f"{'within budget' if within else 'NOT within budget'}: {reason}; chose step {row['step']} with "
+        f"{row['float_layers']} float layer(s), drop {row['drop_points']:+.2f} pt -> {out}"
+    )
+    return {
+        "artifact": str(out),
+        "manifest": manifest,
+        "steps": steps,
+        "stopped": reason,
+        "within_budget": within,
+        "reference_miou": reference["miou"],
+        "warnings": warnings,
+    }

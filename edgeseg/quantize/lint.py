@@ -28,35 +28,116 @@ limit, is the ``lint`` and ``max_partitions`` of their rows in edgeseg.delegates
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from ..delegates import DELEGATES, LINTED_DELEGATES
 
-GPU_OPS = frozenset({
-    "ABS", "ADD", "AVERAGE_POOL_2D", "BATCH_MATMUL", "CONCATENATION", "CONV_2D", "COS", "DEPTHWISE_CONV_2D",
-    "DEQUANTIZE", "DIV", "ELU", "EXP", "FULLY_CONNECTED", "HARD_SWISH", "LOGISTIC", "LOG", "LSTM", "MAXIMUM",
-    "MAX_POOL_2D", "MEAN", "MINIMUM", "MIRROR_PAD", "MUL", "NEG", "PACK", "PAD", "POW", "REDUCE_MAX", "REDUCE_MIN",
-    "REDUCE_PROD", "QUANTIZE", "RELU", "RELU6", "LEAKY_RELU", "PRELU", "RESHAPE", "RESIZE_BILINEAR",
-    "RESIZE_NEAREST_NEIGHBOR", "RSQRT", "SIN", "SLICE", "SOFTMAX", "SPACE_TO_DEPTH", "SPLIT_V", "SQRT", "SQUARE",
-    "SQUARED_DIFFERENCE", "STRIDED_SLICE", "SUB", "SUM", "TANH", "TRANSPOSE", "TRANSPOSE_CONV",
-})
+GPU_OPS = frozenset(
+    {
+        "ABS",
+        "ADD",
+        "AVERAGE_POOL_2D",
+        "BATCH_MATMUL",
+        "CONCATENATION",
+        "CONV_2D",
+        "COS",
+        "DEPTHWISE_CONV_2D",
+        "DEQUANTIZE",
+        "DIV",
+        "ELU",
+        "EXP",
+        "FULLY_CONNECTED",
+        "HARD_SWISH",
+        "LOGISTIC",
+        "LOG",
+        "LSTM",
+        "MAXIMUM",
+        "MAX_POOL_2D",
+        "MEAN",
+        "MINIMUM",
+        "MIRROR_PAD",
+        "MUL",
+        "NEG",
+        "PACK",
+        "PAD",
+        "POW",
+        "REDUCE_MAX",
+        "REDUCE_MIN",
+        "REDUCE_PROD",
+        "QUANTIZE",
+        "RELU",
+        "RELU6",
+        "LEAKY_RELU",
+        "PRELU",
+        "RESHAPE",
+        "RESIZE_BILINEAR",
+        "RESIZE_NEAREST_NEIGHBOR",
+        "RSQRT",
+        "SIN",
+        "SLICE",
+        "SOFTMAX",
+        "SPACE_TO_DEPTH",
+        "SPLIT_V",
+        "SQRT",
+        "SQUARE",
+        "SQUARED_DIFFERENCE",
+        "STRIDED_SLICE",
+        "SUB",
+        "SUM",
+        "TANH",
+        "TRANSPOSE",
+        "TRANSPOSE_CONV",
+    }
+)
 GPU_TENSOR_TYPES = ("float32", "float16", "int8", "uint8")
 
 #: TFLite op -> the Android API level from which NNAPI has it (27 = NNAPI 1.0, 28 = 1.1,
 #: 29 = 1.2, 30 = 1.3). Constraints that depend on the node are in :func:`_nnapi_check`.
 NNAPI_OPS = {
-    "ADD": 27, "AVERAGE_POOL_2D": 27, "CONCATENATION": 27, "CONV_2D": 27, "DEPTHWISE_CONV_2D": 27,
-    "DEPTH_TO_SPACE": 27, "DEQUANTIZE": 27, "FULLY_CONNECTED": 27, "LOGISTIC": 27, "MAX_POOL_2D": 27,
-    "MUL": 27, "RELU": 27, "RELU6": 27, "RESHAPE": 27, "RESIZE_BILINEAR": 27, "SOFTMAX": 27,
-    "SPACE_TO_DEPTH": 27, "TANH": 27, "L2_NORMALIZATION": 27,
-    "BATCH_TO_SPACE_ND": 28, "DIV": 28, "MEAN": 28, "PAD": 28, "SPACE_TO_BATCH_ND": 28, "SQUEEZE": 28,
-    "STRIDED_SLICE": 28, "SUB": 28, "TRANSPOSE": 28,
-    "ARG_MAX": 29, "ARG_MIN": 29, "CAST": 29, "RESIZE_NEAREST_NEIGHBOR": 29, "TRANSPOSE_CONV": 29,
-    "QUANTIZE": 29, "PRELU": 29, "MAXIMUM": 29, "MINIMUM": 29, "SLICE": 29, "SPLIT": 29, "EXP": 29,
+    "ADD": 27,
+    "AVERAGE_POOL_2D": 27,
+    "CONCATENATION": 27,
+    "CONV_2D": 27,
+    "DEPTHWISE_CONV_2D": 27,
+    "DEPTH_TO_SPACE": 27,
+    "DEQUANTIZE": 27,
+    "FULLY_CONNECTED": 27,
+    "LOGISTIC": 27,
+    "MAX_POOL_2D": 27,
+    "MUL": 27,
+    "RELU": 27,
+    "RELU6": 27,
+    "RESHAPE": 27,
+    "RESIZE_BILINEAR": 27,
+    "SOFTMAX": 27,
+    "SPACE_TO_DEPTH": 27,
+    "TANH": 27,
+    "L2_NORMALIZATION": 27,
+    "BATCH_TO_SPACE_ND": 28,
+    "DIV": 28,
+    "MEAN": 28,
+    "PAD": 28,
+    "SPACE_TO_BATCH_ND": 28,
+    "SQUEEZE": 28,
+    "STRIDED_SLICE": 28,
+    "SUB": 28,
+    "TRANSPOSE": 28,
+    "ARG_MAX": 29,
+    "ARG_MIN": 29,
+    "CAST": 29,
+    "RESIZE_NEAREST_NEIGHBOR": 29,
+    "TRANSPOSE_CONV": 29,
+    "QUANTIZE": 29,
+    "PRELU": 29,
+    "MAXIMUM": 29,
+    "MINIMUM": 29,
+    "SLICE": 29,
+    "SPLIT": 29,
+    "EXP": 29,
     "HARD_SWISH": 30,
 }
 
@@ -105,22 +186,34 @@ def _options_by_node(model_bytes: bytes) -> list[dict]:
 
 
 def read_graph(path: str | Path) -> Graph:
-    from ..runtime.interpreter import load_interpreter  # noqa: PLC0415
+    from ..runtime.interpreter import load_interpreter
 
     interp, _ = load_interpreter(path, xnnpack=False)
     options = _options_by_node(Path(path).read_bytes())
-    ops = [op for op in interp._get_ops_details() if op["op_name"] != "DELEGATE"]  # noqa: SLF001
+    ops = [op for op in interp._get_ops_details() if op["op_name"] != "DELEGATE"]
     produced = {int(t) for op in ops for t in op["outputs"]}
     graph_inputs = {d["index"] for d in interp.get_input_details()}
     tensors = {}
     for t in interp.get_tensor_details():
         scale, zp = t.get("quantization", (0.0, 0))
-        tensors[t["index"]] = {"name": t["name"], "dtype": np.dtype(t["dtype"]).name, "shape": [int(s) for s in t["shape"]],
-                               "scale": float(scale), "zero_point": int(zp),
-                               "const": t["index"] not in produced and t["index"] not in graph_inputs}
-    nodes = [Node(op["index"], op["op_name"], [int(t) for t in op["inputs"] if int(t) >= 0],
-                  [int(t) for t in op["outputs"]], options[i] if i < len(options) else {})
-             for i, op in enumerate(ops)]
+        tensors[t["index"]] = {
+            "name": t["name"],
+            "dtype": np.dtype(t["dtype"]).name,
+            "shape": [int(s) for s in t["shape"]],
+            "scale": float(scale),
+            "zero_point": int(zp),
+            "const": t["index"] not in produced and t["index"] not in graph_inputs,
+        }
+    nodes = [
+        Node(
+            op["index"],
+            op["op_name"],
+            [int(t) for t in op["inputs"] if int(t) >= 0],
+            [int(t) for t in op["outputs"]],
+            options[i] if i < len(options) else {},
+        )
+        for i, op in enumerate(ops)
+    ]
     return Graph(nodes, tensors)
 
 
@@ -157,8 +250,11 @@ def _nnapi_check(g: Graph, n: Node, api: int) -> str | None:
 def _gpu_check(g: Graph, n: Node) -> str | None:
     if n.op not in GPU_OPS:
         return "no GPU delegate op parser"
-    bad = [g.tensors[t]["dtype"] for t in n.inputs + n.outputs
-           if not g.tensors[t]["const"] and g.tensors[t]["dtype"] not in GPU_TENSOR_TYPES]
+    bad = [
+        g.tensors[t]["dtype"]
+        for t in n.inputs + n.outputs
+        if not g.tensors[t]["const"] and g.tensors[t]["dtype"] not in GPU_TENSOR_TYPES
+    ]
     if bad:
         return f"{bad[0]} tensors are not allowed"
     return None
@@ -177,16 +273,21 @@ def predict_partitions(supported: list[bool], sizes_cap: int | None = None) -> d
     if cur:
         runs.append(cur)
     kept = sorted(runs, reverse=True)[:sizes_cap] if sizes_cap else runs
-    return {"partitions": len(runs), "delegated_partitions": len(kept), "delegated_ops": int(sum(kept)),
-            "supported_ops": int(sum(runs)), "total_ops": len(supported)}
+    return {
+        "partitions": len(runs),
+        "delegated_partitions": len(kept),
+        "delegated_ops": int(sum(kept)),
+        "supported_ops": int(sum(runs)),
+        "total_ops": len(supported),
+    }
 
 
 def _xnnpack_measured(path) -> dict:
-    from ..runner import delegation  # noqa: PLC0415
-    from ..runtime.interpreter import load_interpreter  # noqa: PLC0415
+    from ..runner import delegation
+    from ..runtime.interpreter import load_interpreter
 
     interp, _ = load_interpreter(path, xnnpack=True)
-    return delegation(interp._get_ops_details())  # noqa: SLF001
+    return delegation(interp._get_ops_details())
 
 
 def _gpu_analyzer_verdict(path) -> str:
@@ -213,8 +314,9 @@ class Warning_:
         return {"code": self.code, "nodes": self.nodes, "message": self.message, "suggestion": self.suggestion}
 
 
-def _warnings(g: Graph, xnn_cpu_nodes: set[int], nnapi_api: int, why: dict[str, dict], preds: dict[str, dict]
-              ) -> list[Warning_]:
+def _warnings(
+    g: Graph, xnn_cpu_nodes: set[int], nnapi_api: int, why: dict[str, dict], preds: dict[str, dict]
+) -> list[Warning_]:
     """``xnn_cpu_nodes``: the nodes XNNPACK (measured) leaves to the CPU; ``why``: per linted
     delegate, node -> why it does not take it (None: it does); ``preds``: per predicted
     delegate, its partition prediction."""
@@ -229,28 +331,41 @@ def _warnings(g: Graph, xnn_cpu_nodes: set[int], nnapi_api: int, why: dict[str, 
     nearest = by_op.get("RESIZE_NEAREST_NEIGHBOR", [])
     left = [n.index for n in nearest if n.index in xnn_cpu_nodes]
     if left:
-        out.append(Warning_(
-            "resize-nearest-cpu", left,
-            f"{len(left)} RESIZE_NEAREST_NEIGHBOR node(s) left to builtin CPU kernels by XNNPACK (measured): each one "
-            "cuts the XNNPACK graph into another partition",
-            "upsample with a stride-2 transposed convolution, or bilinear resize with align_corners=False, which "
-            "XNNPACK, GPU and NNAPI all take"))
+        out.append(
+            Warning_(
+                "resize-nearest-cpu",
+                left,
+                f"{len(left)} RESIZE_NEAREST_NEIGHBOR node(s) left to builtin CPU kernels by XNNPACK (measured): each one "
+                "cuts the XNNPACK graph into another partition",
+                "upsample with a stride-2 transposed convolution, or bilinear resize with align_corners=False, which "
+                "XNNPACK, GPU and NNAPI all take",
+            )
+        )
     groups: dict[tuple, list[int]] = {}
     for n in by_op.get("RESIZE_BILINEAR", []) + nearest:
-        names = tuple(name for key, name in (("alignCorners", "align_corners"), ("halfPixelCenters", "half_pixel_centers"))
-                      if n.options.get(key))
+        names = tuple(
+            name
+            for key, name in (("alignCorners", "align_corners"), ("halfPixelCenters", "half_pixel_centers"))
+            if n.options.get(key)
+        )
         if n.op == "RESIZE_BILINEAR" or names:
             groups.setdefault((n.op, names), []).append(n.index)
     for (op, names), idx in groups.items():
         what = " and ".join(f"{x}=True" for x in names) or "align_corners=False, half_pixel_centers=False"
         msg = f"{len(idx)} {op} node(s) with {what}."
         if names:
-            msg += " NNAPI before Android 11 (API 30) rejects them, so on Android 10 devices the NNAPI graph splits there."
+            msg += (
+                " NNAPI before Android 11 (API 30) rejects them, so on Android 10 devices the NNAPI graph splits there."
+            )
         if op == "RESIZE_BILINEAR":
-            msg += (" Bilinear upsampling of int8 features or class scores interpolates between quantized values and "
-                    "smears thin classes (poles, lane lines) at their borders")
-            tip = ("keep half_pixel_centers/align_corners False where Android 10 matters; upsample the scores "
-                   "nearest (or export --head argmax) and compare both with `edgeseg eval`")
+            msg += (
+                " Bilinear upsampling of int8 features or class scores interpolates between quantized values and "
+                "smears thin classes (poles, lane lines) at their borders"
+            )
+            tip = (
+                "keep half_pixel_centers/align_corners False where Android 10 matters; upsample the scores "
+                "nearest (or export --head argmax) and compare both with `edgeseg eval`"
+            )
         else:
             tip = "set half_pixel_centers=False/align_corners=False if Android 10 NNAPI devices matter"
         out.append(Warning_("resize-" + ("bilinear" if op == "RESIZE_BILINEAR" else "nearest-mode"), idx, msg, tip))
@@ -259,48 +374,76 @@ def _warnings(g: Graph, xnn_cpu_nodes: set[int], nnapi_api: int, why: dict[str, 
             continue
         out_q = (g.tensors[n.outputs[0]]["scale"], g.tensors[n.outputs[0]]["zero_point"])
         differing = [t for t in n.inputs if (g.tensors[t]["scale"], g.tensors[t]["zero_point"]) != out_q]
-        requant = [producer[t].index for t in n.inputs if t in producer and producer[t].op == "QUANTIZE"
-                   and g.in_type(producer[t]) in INT_TYPES]
+        requant = [
+            producer[t].index
+            for t in n.inputs
+            if t in producer and producer[t].op == "QUANTIZE" and g.in_type(producer[t]) in INT_TYPES
+        ]
         if differing or requant:
-            out.append(Warning_(
-                "concat-scales", [n.index] + requant,
-                f"CONCATENATION node {n.index} joins int8 inputs on different scales: the converter inserts "
-                f"{len(requant)} requantize op(s) (QUANTIZE int8->int8), which NNAPI does not take (only float32 "
-                "input), so each one splits the NNAPI partition; CPU kernels requantize on every run",
-                "give the skip and the upsampled branch the same activation range (same activation and BN before "
-                "both), or fine-tune with --qat so the ranges are learned together"))
+            out.append(
+                Warning_(
+                    "concat-scales",
+                    [n.index] + requant,
+                    f"CONCATENATION node {n.index} joins int8 inputs on different scales: the converter inserts "
+                    f"{len(requant)} requantize op(s) (QUANTIZE int8->int8), which NNAPI does not take (only float32 "
+                    "input), so each one splits the NNAPI partition; CPU kernels requantize on every run",
+                    "give the skip and the upsampled branch the same activation range (same activation and BN before "
+                    "both), or fine-tune with --qat so the ranges are learned together",
+                )
+            )
     for n in by_op.get("QUANTIZE", []):
         if g.in_type(n) in INT_TYPES and not any(w.code == "concat-scales" and n.index in w.nodes for w in out):
-            out.append(Warning_("requantize", [n.index],
-                                f"QUANTIZE node {n.index} requantizes {g.in_type(n)} -> {g.out_type(n)}; NNAPI does "
-                                "not take it, so the partition splits there",
-                                "align the ranges of the tensors it joins, or use --qat"))
+            out.append(
+                Warning_(
+                    "requantize",
+                    [n.index],
+                    f"QUANTIZE node {n.index} requantizes {g.in_type(n)} -> {g.out_type(n)}; NNAPI does "
+                    "not take it, so the partition splits there",
+                    "align the ranges of the tensors it joins, or use --qat",
+                )
+            )
     for n in by_op.get("SOFTMAX", []):
         if g.in_type(n) in INT_TYPES:
             on_cpu = n.index in xnn_cpu_nodes
-            out.append(Warning_(
-                "int8-softmax-head", [n.index],
-                f"int8 SOFTMAX (node {n.index}) over {g.tensors[n.outputs[0]]['shape'][-1]} classes at full "
-                "resolution" + (", left to builtin CPU kernels by XNNPACK (measured)" if on_cpu else "")
-                + "; its int8 probabilities are coarse (1/256 steps) and argmax(softmax) = argmax(logits)",
-                "export with --head argmax (uint8 class map, smallest output to copy) or --head logits"))
+            out.append(
+                Warning_(
+                    "int8-softmax-head",
+                    [n.index],
+                    f"int8 SOFTMAX (node {n.index}) over {g.tensors[n.outputs[0]]['shape'][-1]} classes at full "
+                    "resolution"
+                    + (", left to builtin CPU kernels by XNNPACK (measured)" if on_cpu else "")
+                    + "; its int8 probabilities are coarse (1/256 steps) and argmax(softmax) = argmax(logits)",
+                    "export with --head argmax (uint8 class map, smallest output to copy) or --head logits",
+                )
+            )
     for n in by_op.get("ARG_MAX", []):
-        parts = [PREDICTORS[DELEGATES[name].lint].says(DELEGATES[name].title, w[n.index])
-                 for name, w in why.items() if w[n.index]]
+        parts = [
+            PREDICTORS[DELEGATES[name].lint].says(DELEGATES[name].title, w[n.index])
+            for name, w in why.items()
+            if w[n.index]
+        ]
         if parts:
-            out.append(Warning_(
-                "argmax-head", [n.index],
-                f"ARG_MAX head (node {n.index}): " + "; ".join(parts) + ". It reads C scores per pixel once and "
-                "writes 1 byte, so on CPU it costs little next to copying [H,W,C] scores off the accelerator",
-                "keep it when the output copy dominates (measure both with `edgeseg bench`); otherwise use --head "
-                "logits and take the argmax in the app"))
+            out.append(
+                Warning_(
+                    "argmax-head",
+                    [n.index],
+                    f"ARG_MAX head (node {n.index}): " + "; ".join(parts) + ". It reads C scores per pixel once and "
+                    "writes 1 byte, so on CPU it costs little next to copying [H,W,C] scores off the accelerator",
+                    "keep it when the output copy dominates (measure both with `edgeseg bench`); otherwise use --head "
+                    "logits and take the argmax in the app",
+                )
+            )
     pools = [n.index for n in by_op.get("AVERAGE_POOL_2D", []) if g.in_type(n) in INT_TYPES]
     left = [i for i in pools if i in xnn_cpu_nodes]
     if left:
-        out.append(Warning_(
-            "int8-average-pool", left,
-            f"{len(left)} int8 AVERAGE_POOL_2D node(s) left to builtin CPU kernels by XNNPACK (measured)",
-            "downsample with MaxPooling2D or a stride-2 convolution in int8 models"))
+        out.append(
+            Warning_(
+                "int8-average-pool",
+                left,
+                f"{len(left)} int8 AVERAGE_POOL_2D node(s) left to builtin CPU kernels by XNNPACK (measured)",
+                "downsample with MaxPooling2D or a stride-2 convolution in int8 models",
+            )
+        )
     for name, pred in preds.items():
         row = DELEGATES[name]
         too_many = PREDICTORS[row.lint].too_many
@@ -318,8 +461,15 @@ def lint_artifact(path: str | Path, nnapi_api: int = 30) -> dict:
         why[name], delegates[name] = method.run(path, g, row, nnapi_api)
         if method.check is not None:
             preds[name] = delegates[name]
-    ops = [{"index": n.index, "op": n.op, "dtype": g.out_type(n),
-            **{name: PREDICTORS[DELEGATES[name].lint].cell(w[n.index]) for name, w in why.items()}} for n in g.nodes]
+    ops = [
+        {
+            "index": n.index,
+            "op": n.op,
+            "dtype": g.out_type(n),
+            **{name: PREDICTORS[DELEGATES[name].lint].cell(w[n.index]) for name, w in why.items()},
+        }
+        for n in g.nodes
+    ]
     measured = [w for name, w in why.items() if PREDICTORS[DELEGATES[name].lint].check is None]
     xnn_cpu = {i for i, w in measured[0].items() if w} if measured else set()
     warnings = _warnings(g, xnn_cpu, nnapi_api, why, preds)
@@ -331,7 +481,7 @@ def lint_signatures(path: str | Path, manifest: dict, nnapi_api: int = 30) -> di
     read from its own file exported beside it: the interpreter and benchmark_model list the
     primary subgraph's nodes only, so the separate file is the graph a device delegates.
     A configuration whose file is missing maps to ``{"error": what to do}``."""
-    from ..artifact import ArtifactError, separate_file, signatures_of  # noqa: PLC0415
+    from ..artifact import ArtifactError, separate_file, signatures_of
 
     out = {}
     for sig in signatures_of(manifest):
@@ -366,7 +516,7 @@ def _cell_text(value, pad: bool = False) -> str:
     return f"{value:<5}" if pad else value
 
 
-def _predictor_of(name: str, summary: dict) -> "Predictor":
+def _predictor_of(name: str, summary: dict) -> Predictor:
     row = DELEGATES.get(name)
     if row is not None and row.lint in PREDICTORS:
         return PREDICTORS[row.lint]
@@ -394,15 +544,24 @@ class Predictor:
         if self.check is None:
             xnn = _xnnpack_measured(path)
             on_cpu = {n.index for n in g.nodes} - set(xnn.get("delegated_nodes", []))
-            why = {n.index: "leaves it to a builtin CPU kernel (measured)" if n.index in on_cpu else None
-                   for n in g.nodes}
-            return why, {"source": self.source(api), "delegated_ops": xnn["delegated_ops"],
-                         "total_ops": xnn["total_ops"], "partitions": xnn["partitions"],
-                         "cpu_ops": sorted({n.op for n in g.nodes if n.index in on_cpu})}
+            why = {
+                n.index: "leaves it to a builtin CPU kernel (measured)" if n.index in on_cpu else None for n in g.nodes
+            }
+            return why, {
+                "source": self.source(api),
+                "delegated_ops": xnn["delegated_ops"],
+                "total_ops": xnn["total_ops"],
+                "partitions": xnn["partitions"],
+                "cpu_ops": sorted({n.op for n in g.nodes if n.index in on_cpu}),
+            }
         why = {n.index: self.check(g, n, api) for n in g.nodes}
         pred = predict_partitions([why[n.index] is None for n in g.nodes], row.max_partitions)
-        report = {"source": self.source(api), **({"analyzer": _gpu_analyzer_verdict(path)} if self.analyzer else {}),
-                  **pred, "unsupported": sorted({f"{n.op}: {why[n.index]}" for n in g.nodes if why[n.index]})}
+        report = {
+            "source": self.source(api),
+            **({"analyzer": _gpu_analyzer_verdict(path)} if self.analyzer else {}),
+            **pred,
+            "unsupported": sorted({f"{n.op}: {why[n.index]}" for n in g.nodes if why[n.index]}),
+        }
         return why, report
 
     def cell(self, why: str | None):
@@ -416,32 +575,45 @@ class Predictor:
     def line(self, name: str, d: dict) -> str:
         """The delegate's line of the short report."""
         if self.check is None:
-            return (f"  {name:<8} {d['delegated_ops']}/{d['total_ops']} ops in {d['partitions']} partition(s) "
-                    "[measured]" + (f"; CPU: {', '.join(d['cpu_ops'])}" if d["cpu_ops"] else ""))
-        return (f"  {name:<8} {d['delegated_ops']}/{d['total_ops']} ops, {d['partitions']} partition(s) predicted"
-                + (f" ({d['source']})" if self.source_in_line else "")
-                + (f"; unsupported: {'; '.join(d['unsupported'])}" if d["unsupported"] else ""))
+            return (
+                f"  {name:<8} {d['delegated_ops']}/{d['total_ops']} ops in {d['partitions']} partition(s) "
+                "[measured]" + (f"; CPU: {', '.join(d['cpu_ops'])}" if d["cpu_ops"] else "")
+            )
+        return (
+            f"  {name:<8} {d['delegated_ops']}/{d['total_ops']} ops, {d['partitions']} partition(s) predicted"
+            + (f" ({d['source']})" if self.source_in_line else "")
+            + (f"; unsupported: {'; '.join(d['unsupported'])}" if d["unsupported"] else "")
+        )
 
 
 def _nnapi_too_many(pred: dict, limit: int, api: int) -> tuple[str, str]:
-    return (f"NNAPI (API {api}) would split the graph into {pred['partitions']} partitions; the NNAPI delegate keeps "
-            f"the {limit} largest by default and runs the rest on the CPU "
-            f"({pred['supported_ops'] - pred['delegated_ops']} supported ops fall back)",
-            "remove the ops listed as unsupported for NNAPI, or raise max_number_delegated_partitions")
+    return (
+        f"NNAPI (API {api}) would split the graph into {pred['partitions']} partitions; the NNAPI delegate keeps "
+        f"the {limit} largest by default and runs the rest on the CPU "
+        f"({pred['supported_ops'] - pred['delegated_ops']} supported ops fall back)",
+        "remove the ops listed as unsupported for NNAPI, or raise max_number_delegated_partitions",
+    )
 
 
 def _gpu_too_many(pred: dict, limit: int, api: int) -> tuple[str, str]:
     largest = "the largest" if limit == 1 else f"the {limit} largest"
-    return (f"the GPU delegate would see {pred['partitions']} partitions and by default takes only {largest} "
-            f"({pred['supported_ops'] - pred['delegated_ops']} supported ops stay on the CPU)",
-            "replace the ops listed as unsupported for GPU")
+    return (
+        f"the GPU delegate would see {pred['partitions']} partitions and by default takes only {largest} "
+        f"({pred['supported_ops'] - pred['delegated_ops']} supported ops stay on the CPU)",
+        "replace the ops listed as unsupported for GPU",
+    )
 
 
 #: How the lint tells where a delegate's ops run, by the name a delegate row's ``lint`` gives.
 PREDICTORS: dict[str, Predictor] = {
     "measured": Predictor(lambda api: "measured (host LiteRT interpreter)"),
-    "gpu-op-parsers": Predictor(lambda api: "GPU delegate op parsers (model_builder.cc)",
-                                lambda g, n, api: _gpu_check(g, n), _gpu_too_many, analyzer=True),
-    "nnapi-table": Predictor(lambda api: f"NNAPI table at Android API {api}", _nnapi_check, _nnapi_too_many,
-                             source_in_line=True),
+    "gpu-op-parsers": Predictor(
+        lambda api: "GPU delegate op parsers (model_builder.cc)",
+        lambda g, n, api: _gpu_check(g, n),
+        _gpu_too_many,
+        analyzer=True,
+    ),
+    "nnapi-table": Predictor(
+        lambda api: f"NNAPI table at Android API {api}", _nnapi_check, _nnapi_too_many, source_in_line=True
+    ),
 }

@@ -21,10 +21,18 @@ from ..config import format_size, import_tf
 from ..data.pipeline import normalise
 from ..errors import QuantizeError
 from ..models.pta import check_config, config_model
-from ..runtime.modelinfo import model_info
 from ..run import load_run_model, read_run_config
-from .ptq import (DEFAULT_HEAD, RECIPES, calibration_for, claim_output, convert, head_function, run_converter,
-                  write_artifact)
+from ..runtime.modelinfo import model_info
+from .ptq import (
+    DEFAULT_HEAD,
+    RECIPES,
+    calibration_for,
+    claim_output,
+    convert,
+    head_function,
+    run_converter,
+    write_artifact,
+)
 
 
 def _signature_function(tf, keras_model, spec, head: str):
@@ -36,9 +44,19 @@ def _signature_function(tf, keras_model, spec, head: str):
     return tf.function(run, input_signature=[spec])
 
 
-def export_pta(run: str | Path, configs: list[str], recipe: str = "float32", calib=None, num_calib: int = 200,
-               io: str = "int8", out: str | Path | None = None, seed: int = 0, progress=None,
-               head: str = DEFAULT_HEAD, force: bool = False) -> dict:
+def export_pta(
+    run: str | Path,
+    configs: list[str],
+    recipe: str = "float32",
+    calib=None,
+    num_calib: int = 200,
+    io: str = "int8",
+    out: str | Path | None = None,
+    seed: int = 0,
+    progress=None,
+    head: str = DEFAULT_HEAD,
+    force: bool = False,
+) -> dict:
     """Export ``configs`` of a PTA run: one multi-signature file (``out``, default
     ``RUN/artifacts/<model>_<HxW>_<recipe>_<CFG-CFG>.tflite``) and one file per configuration
     beside it (``<stem>_<CFG>.tflite``, or ``<out stem>_<CFG>.tflite``)."""
@@ -77,8 +95,17 @@ def export_pta(run: str | Path, configs: list[str], recipe: str = "float32", cal
     for c in configs:  # separate files first: they give each configuration's MACs
         f = separate_paths[c]
         cm = config_model(model, c)
-        write_artifact(convert(cm, size, recipe, io, images, progress, head), f, cfg, recipe, io, head,
-                       calib_info, run, pta={"configs": [c]})
+        write_artifact(
+            convert(cm, size, recipe, io, images, progress, head),
+            f,
+            cfg,
+            recipe,
+            io,
+            head,
+            calib_info,
+            run,
+            pta={"configs": [c]},
+        )
         info = model_info(f)
         per_config[c] = {"file": f.name, "params": info["params"], "macs": info["macs"]}
 
@@ -106,9 +133,18 @@ def export_pta(run: str | Path, configs: list[str], recipe: str = "float32", cal
             conv.representative_dataset = representative
         multi = run_converter(conv, "the multi-signature PTA model")
     macs = {c: per_config[c]["macs"] for c in configs}
-    pta = {"signatures": configs, "configs": per_config,
-           "lightest": min(macs, key=macs.get), "heaviest": max(macs, key=macs.get),
-           "mac_saving_lightest_vs_heaviest": 1 - min(macs.values()) / max(macs.values())}
+    pta = {
+        "signatures": configs,
+        "configs": per_config,
+        "lightest": min(macs, key=macs.get),
+        "heaviest": max(macs, key=macs.get),
+        "mac_saving_lightest_vs_heaviest": 1 - min(macs.values()) / max(macs.values()),
+    }
     manifest = write_artifact(multi, multi_path, cfg, recipe, io, head, calib_info, run, pta=pta)
-    return {"artifact": str(multi_path), "manifest": manifest, "separate": [str(p) for p in separate_paths.values()],
-            "pta": pta, "warnings": warnings}
+    return {
+        "artifact": str(multi_path),
+        "manifest": manifest,
+        "separate": [str(p) for p in separate_paths.values()],
+        "pta": pta,
+        "warnings": warnings,
+    }

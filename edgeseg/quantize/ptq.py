@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
+from ..artifact import _existing_parent, claim_output, write_manifest
 from ..config import import_tf
 from ..data.pipeline import calibration_images, normalise
-from ..errors import ArtifactError, QuantizeError
+from ..errors import QuantizeError
 from ..fileio import atomic_write_bytes
 from ..run import load_run_model, read_run_config
-from ..artifact import _existing_parent, claim_output, write_manifest  # noqa: F401 (claim_output: re-exported for the recipes)
 
 log = logging.getLogger(__name__)
 
@@ -71,22 +71,26 @@ RECIPES: dict[str, Recipe] = {
     "dynamic": Recipe("dynamic", "int8 weights, float activations (dynamic-range quantization)", False, _dynamic),
     "float16": Recipe("float16", "float16 weights, dequantized to float32 at load on CPU", False, _float16),
     "int8": Recipe("int8", "full-integer int8 weights and activations, calibrated", True, _int8),
-    "int16x8": Recipe("int16x8", "int16 activations, int8 weights, calibrated (reference kernels on CPU)", True, _int16x8),
+    "int16x8": Recipe(
+        "int16x8", "int16 activations, int8 weights, calibrated (reference kernels on CPU)", True, _int16x8
+    ),
 }
 
 
 def logits_model(model):
     """The sub-model that stops before the final Softmax layer (every registry model, and
     its QAT version, ends with one)."""
-    from ..config import import_keras  # noqa: PLC0415
+    from ..config import import_keras
 
-    last, node_index, _ = model.output._keras_history  # noqa: SLF001 (the node of *this* graph)
+    last, node_index, _ = model.output._keras_history
     inner = getattr(last, "layer", last)  # a tfmot QuantizeWrapper keeps the layer in .layer
     if type(inner).__name__ != "Softmax":
-        raise QuantizeError(f"model '{model.name}' does not end with a Softmax layer (it ends with "
-                            f"{type(inner).__name__}); export it with --head probabilities")
+        raise QuantizeError(
+            f"model '{model.name}' does not end with a Softmax layer (it ends with "
+            f"{type(inner).__name__}); export it with --head probabilities"
+        )
     # a layer shared by several graphs (the PTA configurations) has one inbound node per graph
-    logits = last._inbound_nodes[node_index].input_tensors  # noqa: SLF001
+    logits = last._inbound_nodes[node_index].input_tensors
     return import_keras().Model(model.input, logits, name=f"{model.name}_logits")
 
 
@@ -141,8 +145,15 @@ def run_converter(conv, what: str) -> bytes:
         raise QuantizeError(f"the TFLite converter failed for {what}: {str(exc).splitlines()[0][:400]}") from exc
 
 
-def convert(model, input_size, recipe: str, io: str = "int8", calib: np.ndarray | None = None,
-            progress=None, head: str = DEFAULT_HEAD) -> bytes:
+def convert(
+    model,
+    input_size,
+    recipe: str,
+    io: str = "int8",
+    calib: np.ndarray | None = None,
+    progress=None,
+    head: str = DEFAULT_HEAD,
+) -> bytes:
     """Convert a Keras model to .tflite bytes with the given recipe and output head."""
     conv = make_converter(model, input_size, recipe, io, head)
     if RECIPES[recipe].needs_calibration:
@@ -159,8 +170,10 @@ def check_calibration_count(found: int, source, needed: int = MIN_CALIBRATION) -
             f"({RECOMMENDED_CALIBRATION}+ recommended): pass --calib with a folder or dataset holding more images"
         )
     if found < RECOMMENDED_CALIBRATION:
-        return [f"only {found} calibration images in {source}: int8 ranges from fewer than "
-                f"{RECOMMENDED_CALIBRATION} images may clip; pass --calib with more images"]
+        return [
+            f"only {found} calibration images in {source}: int8 ranges from fewer than "
+            f"{RECOMMENDED_CALIBRATION} images may clip; pass --calib with more images"
+        ]
     return []
 
 
@@ -184,13 +197,23 @@ def calibration_for(cfg: dict, calib, num_calib: int, seed: int) -> tuple[np.nda
     return images, {"source": str(source), "count": int(len(images)), "seed": seed}, warnings
 
 
-def write_artifact(data: bytes, out: Path, cfg: dict, recipe: str, io: str, head: str, calib_info, run,
-                   checkpoint: Path | None = None, **extra) -> dict:
+def write_artifact(
+    data: bytes,
+    out: Path,
+    cfg: dict,
+    recipe: str,
+    io: str,
+    head: str,
+    calib_info,
+    run,
+    checkpoint: Path | None = None,
+    **extra,
+) -> dict:
     """Write the .tflite atomically and its manifest beside it; return the manifest.
     ``checkpoint`` is the weights it came from (default: the run's best float weights).
     A full disk is a :class:`QuantizeError`; no partial file and no .tflite without its
     manifest is left behind."""
-    import shutil  # noqa: PLC0415
+    import shutil
 
     out = Path(out)
     if out.suffix != ".tflite":
@@ -198,8 +221,10 @@ def write_artifact(data: bytes, out: Path, cfg: dict, recipe: str, io: str, head
     free = shutil.disk_usage(_existing_parent(out.parent)).free
     needed = len(data) + (1 << 20)
     if free < needed:
-        raise QuantizeError(f"not enough free space in {_existing_parent(out.parent)} to write {out.name}: "
-                            f"{needed / 1e6:.1f} MB needed, {free / 1e6:.1f} MB free; free some space and run again")
+        raise QuantizeError(
+            f"not enough free space in {_existing_parent(out.parent)} to write {out.name}: "
+            f"{needed / 1e6:.1f} MB needed, {free / 1e6:.1f} MB free; free some space and run again"
+        )
     existed = out.exists()
     try:
         atomic_write_bytes(out, data)
@@ -210,8 +235,9 @@ def write_artifact(data: bytes, out: Path, cfg: dict, recipe: str, io: str, head
     except OSError as exc:
         if not existed:
             out.unlink(missing_ok=True)
-        raise QuantizeError(f"cannot write {out} ({exc.strerror or exc}); free some space or choose another --out, "
-                            "then run again") from None
+        raise QuantizeError(
+            f"cannot write {out} ({exc.strerror or exc}); free some space or choose another --out, then run again"
+        ) from None
 
 
 #: How --int8 calibrates: the TFLite converter from the Keras model, or ai-edge-quantizer
@@ -231,7 +257,7 @@ def choose_ptq(ptq: str, recipe: str, io: str, head: str) -> str:
 
 
 def int8_with_aeq(model, input_size, images: np.ndarray, cfg: dict, io: str, head: str, progress=None) -> bytes:
-    from .aeq import quantize_int8_aeq  # noqa: PLC0415
+    from .aeq import quantize_int8_aeq
 
     float_bytes = convert(model, input_size, "float32", head=head)
     norm = cfg.get("normalisation") or {"scale": 1 / 255.0, "offset": 0.0}
@@ -240,7 +266,7 @@ def int8_with_aeq(model, input_size, images: np.ndarray, cfg: dict, io: str, hea
 
 
 def ptq_tool_version(tool: str) -> str:
-    from importlib import metadata  # noqa: PLC0415
+    from importlib import metadata
 
     dist = {"converter": "tensorflow", "aeq": "ai-edge-quantizer"}[tool]
     try:
@@ -249,9 +275,20 @@ def ptq_tool_version(tool: str) -> str:
         return dist
 
 
-def quantize_run(run: str | Path, recipe: str, calib: str | Path | None = None, num_calib: int = 200,
-                 io: str = "int8", out: str | Path | None = None, seed: int = 0, model=None,
-                 progress=None, head: str = DEFAULT_HEAD, force: bool = False, ptq: str = DEFAULT_PTQ) -> dict:
+def quantize_run(
+    run: str | Path,
+    recipe: str,
+    calib: str | Path | None = None,
+    num_calib: int = 200,
+    io: str = "int8",
+    out: str | Path | None = None,
+    seed: int = 0,
+    model=None,
+    progress=None,
+    head: str = DEFAULT_HEAD,
+    force: bool = False,
+    ptq: str = DEFAULT_PTQ,
+) -> dict:
     """Export the best checkpoint of ``run`` with ``recipe``; write the .tflite and manifest.
 
     Returns ``{"artifact": path, "manifest": dict, "warnings": [...]}``.
@@ -292,7 +329,7 @@ def quantize_run(run: str | Path, recipe: str, calib: str | Path | None = None, 
 
 
 def describe_io(tflite: bytes, cfg: dict, recipe: str, io: str, head: str, calib_info, run) -> dict:
-    from ..runtime.interpreter import load_interpreter  # noqa: PLC0415
+    from ..runtime.interpreter import load_interpreter
 
     interp, _ = load_interpreter(model_content=tflite)
     inp, outp = interp.get_input_details()[0], interp.get_output_details()[0]
@@ -304,16 +341,29 @@ def describe_io(tflite: bytes, cfg: dict, recipe: str, io: str, head: str, calib
     return {
         "model": cfg["model"],
         "model_config": cfg["model_config"],
-        "input": {"name": inp["name"], "shape": [int(v) for v in inp["shape"]], "dtype": np.dtype(inp["dtype"]).name,
-                  "normalisation": cfg["normalisation"], "quantization": q(inp), "resize": cfg.get("resize", "letterbox"),
-                  "layout": "NHWC RGB"},
-        "output": {"name": outp["name"], "kind": head,
-                   "shape": [int(v) for v in outp["shape"]], "dtype": np.dtype(outp["dtype"]).name, "quantization": q(outp)},
+        "input": {
+            "name": inp["name"],
+            "shape": [int(v) for v in inp["shape"]],
+            "dtype": np.dtype(inp["dtype"]).name,
+            "normalisation": cfg["normalisation"],
+            "quantization": q(inp),
+            "resize": cfg.get("resize", "letterbox"),
+            "layout": "NHWC RGB",
+        },
+        "output": {
+            "name": outp["name"],
+            "kind": head,
+            "shape": [int(v) for v in outp["shape"]],
+            "dtype": np.dtype(outp["dtype"]).name,
+            "quantization": q(outp),
+        },
         "classes": cfg["classes"],
         "recipe": recipe,
         "io": io,
         "calibration": calib_info,
         "source_checkpoint": str(Path(run) / "best.weights.h5"),
-        "training_data": {"root": str(Path(cfg["dataset"]["root"]).expanduser().resolve()),
-                          "val_split": (cfg.get("train") or {}).get("val_split", "val")},
+        "training_data": {
+            "root": str(Path(cfg["dataset"]["root"]).expanduser().resolve()),
+            "val_split": (cfg.get("train") or {}).get("val_split", "val"),
+        },
     }

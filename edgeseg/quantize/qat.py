@@ -21,9 +21,9 @@ from ..data.pipeline import AugmentConfig, load_split
 from ..errors import QuantizeError, TrainError
 from ..fileio import atomic_write_json
 from ..models.registry import build_model
-from ..training.losses import make_loss
 from ..run import read_run_config
 from ..training.loop import fit
+from ..training.losses import make_loss
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +31,11 @@ log = logging.getLogger(__name__)
 def _tfmot():
     import_tf()
     try:
-        import tensorflow_model_optimization as tfmot  # noqa: PLC0415
+        import tensorflow_model_optimization as tfmot
     except ImportError as exc:
-        raise QuantizeError("QAT needs tensorflow-model-optimization: pip install tensorflow-model-optimization") from exc
+        raise QuantizeError(
+            "QAT needs tensorflow-model-optimization: pip install tensorflow-model-optimization"
+        ) from exc
     return tfmot
 
 
@@ -81,16 +83,19 @@ def _bn_folded_by_tfmot(keras, layer) -> bool:
     inbound = nodes[0].inbound_layers
     inbound = inbound[0] if isinstance(inbound, (list, tuple)) and len(inbound) == 1 else inbound
     # tfmot's LayerPattern matches class names exactly (a Conv2DTranspose is no 'Conv2D')
-    return (type(inbound).__name__ in ("Conv2D", "DepthwiseConv2D", "Dense")
-            and inbound.get_config().get("activation") == "linear")
+    return (
+        type(inbound).__name__ in ("Conv2D", "DepthwiseConv2D", "Dense")
+        and inbound.get_config().get("activation") == "linear"
+    )
 
 
 def make_qat_model(model):
     """Wrap ``model`` for QAT; returns ``(qat_model, names of layers given an explicit config)``."""
     tfmot = _tfmot()
     keras = import_keras()
-    from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (  # noqa: PLC0415
-        default_8bit_quantize_registry as registry_mod)
+    from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (
+        default_8bit_quantize_registry as registry_mod,
+    )
 
     registry = registry_mod.Default8BitQuantizeRegistry()
     annotate = tfmot.quantization.keras.quantize_annotate_layer
@@ -116,8 +121,10 @@ def make_qat_model(model):
             annotated.set_weights(model.get_weights())
             annotated = tfmot.quantization.keras.quantize_annotate_model(annotated)
             qat = tfmot.quantization.keras.quantize_apply(annotated)
-    except Exception as exc:  # noqa: BLE001 (tfmot raises ValueError/RuntimeError with long texts)
-        raise QuantizeError(f"tfmot could not wrap model '{model.name}' for QAT: {str(exc).splitlines()[0][:300]}") from exc
+    except Exception as exc:
+        raise QuantizeError(
+            f"tfmot could not wrap model '{model.name}' for QAT: {str(exc).splitlines()[0][:300]}"
+        ) from exc
     return qat, explicit
 
 
@@ -141,14 +148,23 @@ def _refuse_pta(run: str | Path) -> None:
     if cfg.get("model") == "unet-pta":
         raise QuantizeError(
             f"{run} is a unet-pta run: QAT would fine-tune one fixed configuration and export a single graph, "
-            "losing the run-time switch. Use PTQ: `edgeseg quantize RUN --int8 --calib DATA --pta-configs LLL,HLH,HHH,BBB`")
+            "losing the run-time switch. Use PTQ: `edgeseg quantize RUN --int8 --calib DATA --pta-configs LLL,HLH,HHH,BBB`"
+        )
 
 
-def qat_finetune(run: str | Path, epochs: int = 2, lr: float = 1e-4, data: str | Path | None = None,
-                 batch: int | None = None, limit: int | None = None, resume: bool = False, on_epoch=None,
-                 progress=None, on_batch=None) -> dict:
+def qat_finetune(
+    run: str | Path,
+    epochs: int = 2,
+    lr: float = 1e-4,
+    data: str | Path | None = None,
+    batch: int | None = None,
+    limit: int | None = None,
+    resume: bool = False,
+    on_epoch=None,
+    progress=None,
+    on_batch=None,
+) -> dict:
     """Fine-tune ``RUN``'s best float weights with fake-quant into ``RUN/qat``."""
-    from ..run import load_run_model  # noqa: PLC0415
 
     _refuse_pta(run)
 
@@ -157,19 +173,21 @@ def qat_finetune(run: str | Path, epochs: int = 2, lr: float = 1e-4, data: str |
     cfg_path = out / "config.json"
     if cfg_path.exists() and not resume:
         raise TrainError(f"{out} already holds a QAT fine-tune; pass --resume to continue it, or delete {out}")
-    from ..training.loop import lock_run  # noqa: PLC0415
+    from ..training.loop import lock_run
 
     lock = lock_run(out, "fine-tuning it (quantize --qat)")  # one fine-tune at a time in RUN/qat
     try:
-        return _qat_finetune_locked(run, out, cfg_path, epochs, lr, data, batch, limit, resume, on_epoch, progress,
-                                    on_batch)
+        return _qat_finetune_locked(
+            run, out, cfg_path, epochs, lr, data, batch, limit, resume, on_epoch, progress, on_batch
+        )
     finally:
         lock.release()
 
 
-def _qat_finetune_locked(run: Path, out: Path, cfg_path: Path, epochs, lr, data, batch, limit, resume, on_epoch,
-                         progress, on_batch) -> dict:
-    from ..run import load_run_model  # noqa: PLC0415
+def _qat_finetune_locked(
+    run: Path, out: Path, cfg_path: Path, epochs, lr, data, batch, limit, resume, on_epoch, progress, on_batch
+) -> dict:
+    from ..run import load_run_model
 
     float_model, cfg = load_run_model(run)
     train_cfg = cfg.get("train", {})
@@ -181,43 +199,83 @@ def _qat_finetune_locked(run: Path, out: Path, cfg_path: Path, epochs, lr, data,
     aug = AugmentConfig.parse(train_cfg.get("augment", "default"))
     size, resize = tuple(cfg["input_size"]), cfg.get("resize", "letterbox")
     train_cache = load_split(ds, train_cfg.get("train_split", "train"), size, resize, False, limit, progress=progress)
-    val_cache = load_split(ds, train_cfg.get("val_split", "val"), size, resize, False, limit, progress=progress,
-                           keep_source=True)
+    val_cache = load_split(
+        ds, train_cfg.get("val_split", "val"), size, resize, False, limit, progress=progress, keep_source=True
+    )
     keras = import_keras()
     keras.utils.set_random_seed(seed)
     qat, explicit = make_qat_model(float_model)
     steps = max(1, len(train_cache) // batch)
     schedule = keras.optimizers.schedules.ExponentialDecay(
-        lr, decay_steps=max(1, int(round(float(train_cfg.get("decay_epochs", 3.0)) * steps))),
-        decay_rate=float(train_cfg.get("decay_rate", 0.8)))
+        lr,
+        decay_steps=max(1, int(round(float(train_cfg.get("decay_epochs", 3.0)) * steps))),
+        decay_rate=float(train_cfg.get("decay_rate", 0.8)),
+    )
     optimizer = keras.optimizers.Adam(schedule)
     weights = cfg.get("class_weights")
-    qat.compile(optimizer=optimizer, loss=make_loss(train_cfg.get("loss", "ce"),
-                                                    np.asarray(weights, np.float32) if weights else None))
+    qat.compile(
+        optimizer=optimizer,
+        loss=make_loss(train_cfg.get("loss", "ce"), np.asarray(weights, np.float32) if weights else None),
+    )
     out.mkdir(parents=True, exist_ok=True)
-    qat_cfg = {"source_weights": str(run / "best.weights.h5"), "epochs": epochs, "lr": lr, "batch": batch,
-               "dataset": str(ds.root), "explicit_quantize_config": explicit, "tfmot": _tfmot().__version__}
+    qat_cfg = {
+        "source_weights": str(run / "best.weights.h5"),
+        "epochs": epochs,
+        "lr": lr,
+        "batch": batch,
+        "dataset": str(ds.root),
+        "explicit_quantize_config": explicit,
+        "tfmot": _tfmot().__version__,
+    }
     if resume and cfg_path.exists():
         old = json.loads(cfg_path.read_text())
         if old.get("batch") != batch:
             raise TrainError(f"cannot resume {out}: it used batch {old.get('batch')}, this call asks for {batch}")
     atomic_write_json(cfg_path, qat_cfg)
     with quantize_scope():
-        best = fit(qat, optimizer, schedule, out, train_cache, val_cache, ds, epochs=epochs, batch=batch, seed=seed,
-                   aug=aug, resume=resume, on_epoch=on_epoch, on_batch=on_batch)
+        best = fit(
+            qat,
+            optimizer,
+            schedule,
+            out,
+            train_cache,
+            val_cache,
+            ds,
+            epochs=epochs,
+            batch=batch,
+            seed=seed,
+            aug=aug,
+            resume=resume,
+            on_epoch=on_epoch,
+            on_batch=on_batch,
+        )
     return {"qat_dir": str(out), "best_epoch": best["epoch"], "best_val_miou": best["miou"], "config": qat_cfg}
 
 
-def quantize_qat(run: str | Path, epochs: int = 2, lr: float = 1e-4, io: str = "int8", head: str = "logits",
-                 out=None, data=None, batch=None, limit=None, resume: bool = False, on_epoch=None, progress=None,
-                 on_batch=None, force: bool = False) -> dict:
+def quantize_qat(
+    run: str | Path,
+    epochs: int = 2,
+    lr: float = 1e-4,
+    io: str = "int8",
+    head: str = "logits",
+    out=None,
+    data=None,
+    batch=None,
+    limit=None,
+    resume: bool = False,
+    on_epoch=None,
+    progress=None,
+    on_batch=None,
+    force: bool = False,
+) -> dict:
     """QAT fine-tune (or resume it), then convert the best QAT weights to an int8 artifact."""
-    from .ptq import claim_output, default_artifact_name, make_converter, run_converter, write_artifact  # noqa: PLC0415
+    from .ptq import claim_output, default_artifact_name, make_converter, run_converter, write_artifact
 
     run = Path(run)
     recipe = "int8_qat"
-    out = claim_output(out or run / "artifacts" / f"{default_artifact_name(read_run_config(run), recipe, io, head)}.tflite",
-                       force)
+    out = claim_output(
+        out or run / "artifacts" / f"{default_artifact_name(read_run_config(run), recipe, io, head)}.tflite", force
+    )
     done = run / "qat" / "best.json"
     history = run / "qat" / "history.csv"
     finished = 0
@@ -227,8 +285,12 @@ def quantize_qat(run: str | Path, epochs: int = 2, lr: float = 1e-4, io: str = "
         res = qat_finetune(run, epochs, lr, data, batch, limit, resume, on_epoch, progress, on_batch)
     else:  # already fine-tuned for these epochs: export again from the QAT checkpoint
         best = json.loads(done.read_text())
-        res = {"qat_dir": str(run / "qat"), "config": json.loads((run / "qat" / "config.json").read_text()),
-               "best_epoch": best["epoch"], "best_val_miou": best["miou"]}
+        res = {
+            "qat_dir": str(run / "qat"),
+            "config": json.loads((run / "qat" / "config.json").read_text()),
+            "best_epoch": best["epoch"],
+            "best_val_miou": best["miou"],
+        }
     with quantize_scope():
         qat, cfg = load_qat_model(run)
         tf = import_tf()
@@ -237,8 +299,16 @@ def quantize_qat(run: str | Path, epochs: int = 2, lr: float = 1e-4, io: str = "
         if io != "float":
             conv.inference_input_type = conv.inference_output_type = getattr(tf, io)
         data_bytes = run_converter(conv, "the QAT model")
-    manifest = write_artifact(data_bytes, out, cfg, recipe, io, head, None, run,
-                              checkpoint=run / "qat" / "best.weights.h5",
-                              qat={**res["config"], "best_epoch": res["best_epoch"],
-                                   "best_val_miou_fake_quant": res["best_val_miou"]})
+    manifest = write_artifact(
+        data_bytes,
+        out,
+        cfg,
+        recipe,
+        io,
+        head,
+        None,
+        run,
+        checkpoint=run / "qat" / "best.weights.h5",
+        qat={**res["config"], "best_epoch": res["best_epoch"], "best_val_miou_fake_quant": res["best_val_miou"]},
+    )
     return {"artifact": str(out), "manifest": manifest, "qat": res, "warnings": []}

@@ -78,14 +78,18 @@ class Rule:
 def parse_rule(text: str) -> Rule:
     m = _RULE.match(text or "")
     if not m or m.group(1) not in METRICS:
-        raise UsageError(f"--fail-if {text!r}: expected METRIC>VALUE or METRIC<VALUE with METRIC one of "
-                         f"{', '.join(METRICS)} and VALUE a change (+5%, -0.005) or a budget (20), e.g. "
-                         "'median_ms>+5%', 'miou<-0.005', 'energy_mj>+10%', 'median_ms>20'", param="--fail-if")
+        raise UsageError(
+            f"--fail-if {text!r}: expected METRIC>VALUE or METRIC<VALUE with METRIC one of "
+            f"{', '.join(METRICS)} and VALUE a change (+5%, -0.005) or a budget (20), e.g. "
+            "'median_ms>+5%', 'miou<-0.005', 'energy_mj>+10%', 'median_ms>20'",
+            param="--fail-if",
+        )
     metric, op, sign, number, pct = m.groups()
     change = bool(sign)
     if pct and not change:
-        raise UsageError(f"--fail-if {text!r}: a percentage is a change; give its sign ({metric}{op}+{number}%)",
-                         param="--fail-if")
+        raise UsageError(
+            f"--fail-if {text!r}: a percentage is a change; give its sign ({metric}{op}+{number}%)", param="--fail-if"
+        )
     value = float(number) * (-1 if sign == "-" else 1)
     return Rule(text.strip(), metric, op, value, bool(pct), change)
 
@@ -114,8 +118,11 @@ def _measures(rep: dict) -> dict:
     """(artifact, device, delegate) -> median, its noise, energy and its error, the host's and the device's mIoU."""
     power = {(r["artifact"], r["device"], r["delegate"]): r for r in rep["power"] if r.get("status") != "failed"}
     host_q = {r["artifact"]: _num(r.get("miou")) for r in rep["quality"] if r.get("where", "host") != "device"}
-    dev_q = {(r["artifact"], r.get("device"), r.get("delegate")): _num(r.get("miou"))
-             for r in rep["quality"] if r.get("where") == "device"}
+    dev_q = {
+        (r["artifact"], r.get("device"), r.get("delegate")): _num(r.get("miou"))
+        for r in rep["quality"]
+        if r.get("where") == "device"
+    }
     rows = rep["latency"] or rep["summary"]
     out = {}
     for r in rows:
@@ -124,17 +131,26 @@ def _measures(rep: dict) -> dict:
         tail = _num(r.get("p90_ms"))
         tail = tail if tail is not None else _num(r.get("p95_ms"))
         p = power.get(key, {})
-        out[key] = {"status": r.get("status"), "error": r.get("error"), "median_ms": median,
-                    "spread_ms": max(0.0, tail - median) if tail is not None and median is not None else None,
-                    "energy_mj": _num(p.get("energy_mj_per_inference")), "energy_err": _num(p.get("energy_mj_err")),
-                    "miou": host_q.get(r["artifact"]), "device_miou": dev_q.get(key)}
+        out[key] = {
+            "status": r.get("status"),
+            "error": r.get("error"),
+            "median_ms": median,
+            "spread_ms": max(0.0, tail - median) if tail is not None and median is not None else None,
+            "energy_mj": _num(p.get("energy_mj_per_inference")),
+            "energy_err": _num(p.get("energy_mj_err")),
+            "miou": host_q.get(r["artifact"]),
+            "device_miou": dev_q.get(key),
+        }
     return out
 
 
 def _verdicts(row: dict) -> list[str]:
-    words = {"median_ms": ("slower", "faster"), "energy_mj": ("more energy", "less energy"),
-             "miou": ("lower host mIoU", "higher host mIoU"),
-             "device_miou": ("lower device mIoU", "higher device mIoU")}
+    words = {
+        "median_ms": ("slower", "faster"),
+        "energy_mj": ("more energy", "less energy"),
+        "miou": ("lower host mIoU", "higher host mIoU"),
+        "device_miou": ("lower device mIoU", "higher device mIoU"),
+    }
     out = []
     for col, (up, down) in words.items():
         base, new = row.get(f"base_{col}"), row.get(f"new_{col}")
@@ -161,9 +177,11 @@ def _host_load_note(reps: list[dict], rows: list[dict]) -> str | None:
         cores = cores or host.get("cpu_count")
     if None in loads or not cores or max(loads) < 0.5 * cores:
         return None
-    return (f"the host's 1-minute load average was {loads[0]:g} (base) and {loads[1]:g} (new) on {cores} cores: "
-            "host latency changes measured on a busy machine are its load's as much as the model's; "
-            "compare host rows measured on a quiet machine")
+    return (
+        f"the host's 1-minute load average was {loads[0]:g} (base) and {loads[1]:g} (new) on {cores} cores: "
+        "host latency changes measured on a busy machine are its load's as much as the model's; "
+        "compare host rows measured on a quiet machine"
+    )
 
 
 def compare_reports(base: str | Path, new: str | Path, rules: tuple[str, ...] = ()) -> dict:
@@ -182,13 +200,24 @@ def compare_reports(base: str | Path, new: str | Path, rules: tuple[str, ...] = 
         bb, nn = b.get(key), n.get(key)
         row = {"artifact": key[0], "device": key[1], "delegate": key[2]}
         if bb is None or nn is None or "failed" in (bb["status"], nn["status"]):
-            row["verdict"] = "new" if bb is None else "missing" if nn is None else \
-                "failed" if nn["status"] == "failed" else "fixed" if bb["status"] == "failed" else "new"
+            row["verdict"] = (
+                "new"
+                if bb is None
+                else "missing"
+                if nn is None
+                else "failed"
+                if nn["status"] == "failed"
+                else "fixed"
+                if bb["status"] == "failed"
+                else "new"
+            )
             rows.append(row)
             if row["verdict"] in ("missing", "failed") and parsed:
                 why = nn.get("error") if nn else "not in the new report"
-                breaches.append(f"{row_name(row)} was measured in the base report and {row['verdict']} in the new one"
-                                + (f": {why}" if why else ""))
+                breaches.append(
+                    f"{row_name(row)} was measured in the base report and {row['verdict']} in the new one"
+                    + (f": {why}" if why else "")
+                )
             continue
         for col in ("median_ms", "energy_mj", "miou", "device_miou"):
             row[f"base_{col}"], row[f"new_{col}"] = bb[col], nn[col]
@@ -211,11 +240,29 @@ def compare_reports(base: str | Path, new: str | Path, rules: tuple[str, ...] = 
         notes.append(note)
     if not any(r["verdict"] not in ("new", "missing", "failed", "fixed") for r in rows):
         notes.append("no (artifact, device, delegate) row was measured in both reports")
-    return {"base": str(base), "new": str(new), "rules": [r.text for r in parsed], "rows": rows,
-            "breaches": breaches, "notes": notes}
+    return {
+        "base": str(base),
+        "new": str(new),
+        "rules": [r.text for r in parsed],
+        "rows": rows,
+        "breaches": breaches,
+        "notes": notes,
+    }
 
 
 #: the columns of the text table
-COMPARE_VIEW = ["artifact", "device", "delegate", "base_median_ms", "new_median_ms", "median_ms_change",
-                "median_ms_noise", "base_energy_mj", "new_energy_mj", "energy_mj_change", "miou_delta",
-                "device_miou_delta", "verdict"]
+COMPARE_VIEW = [
+    "artifact",
+    "device",
+    "delegate",
+    "base_median_ms",
+    "new_median_ms",
+    "median_ms_change",
+    "median_ms_noise",
+    "base_energy_mj",
+    "new_energy_mj",
+    "energy_mj_change",
+    "miou_delta",
+    "device_miou_delta",
+    "verdict",
+]

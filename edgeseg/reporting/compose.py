@@ -7,46 +7,98 @@ from pathlib import Path
 
 from ..fileio import atomic_write_csv, atomic_write_json, atomic_write_text
 from . import plots
-from .schema import (CLASS_COLUMNS, LATENCY_COLUMNS, OPS_COLUMNS, POWER_COLUMNS, POWER_TRACE_COLUMNS, SUMMARY_COLUMNS,
-                     SUSTAINED_COLUMNS)
+from .schema import (
+    CLASS_COLUMNS,
+    LATENCY_COLUMNS,
+    OPS_COLUMNS,
+    POWER_COLUMNS,
+    POWER_TRACE_COLUMNS,
+    SUMMARY_COLUMNS,
+    SUSTAINED_COLUMNS,
+)
 from .tables import ReportFolder, class_table, describe_conditions, merge_reports, quality_rows, utc_stamp
 
-SUMMARY_VIEW = ["artifact", "size_kb", "device", "delegate", "median_ms", "noisy", "latency_vs_float32", "miou",
-                "miou_delta_vs_float32", "energy_mj_per_inference", "energy_mj_err", "charging", "delegated_ops",
-                "total_ops", "partitions", "status", "run_id"]
-POWER_VIEW = ["artifact", "device", "delegate", "idle_mw", "run_mw", "energy_mj_per_inference", "energy_mj_err",
-              "energy_source", "gauge_samples_run", "counter_readings_run", "window", "charging", "temp_start_c",
-              "temp_end_c", "status", "run_id"]
+SUMMARY_VIEW = [
+    "artifact",
+    "size_kb",
+    "device",
+    "delegate",
+    "median_ms",
+    "noisy",
+    "latency_vs_float32",
+    "miou",
+    "miou_delta_vs_float32",
+    "energy_mj_per_inference",
+    "energy_mj_err",
+    "charging",
+    "delegated_ops",
+    "total_ops",
+    "partitions",
+    "status",
+    "run_id",
+]
+POWER_VIEW = [
+    "artifact",
+    "device",
+    "delegate",
+    "idle_mw",
+    "run_mw",
+    "energy_mj_per_inference",
+    "energy_mj_err",
+    "energy_source",
+    "gauge_samples_run",
+    "counter_readings_run",
+    "window",
+    "charging",
+    "temp_start_c",
+    "temp_end_c",
+    "status",
+    "run_id",
+]
 
 
 def report_notes(summary: list[dict], power: list[dict], per_class: list[dict]) -> list[str]:
     """What a reader of the tables must not miss, one sentence each."""
     notes = []
     if any(r.get("status") == "charging" for r in power):
-        notes.append("Some power rows were measured while the phone was charging and have no energy (status "
-                     "charging): measure over wireless debugging with the cable out, or with a power-blocking "
-                     "adapter.")
+        notes.append(
+            "Some power rows were measured while the phone was charging and have no energy (status "
+            "charging): measure over wireless debugging with the cable out, or with a power-blocking "
+            "adapter."
+        )
     if any(str(r.get("charging")).lower() == "true" and r.get("status") != "charging" for r in power):
-        notes.append("Some power rows were measured while the phone was charging (--allow-charging): their energy "
-                     "is not what the model draws (see power.csv and summary.csv, column charging).")
+        notes.append(
+            "Some power rows were measured while the phone was charging (--allow-charging): their energy "
+            "is not what the model draws (see power.csv and summary.csv, column charging)."
+        )
     fallback = [r for r in summary if r.get("status") == "fallback"]
     if fallback:
-        notes.append(f"{len(fallback)} row(s) ran partly or wholly on the CPU although a delegate was asked for "
-                     "(status fallback): compare delegated_ops with total_ops.")
+        notes.append(
+            f"{len(fallback)} row(s) ran partly or wholly on the CPU although a delegate was asked for "
+            "(status fallback): compare delegated_ops with total_ops."
+        )
     noisy = [r for r in summary if str(r.get("noisy")).lower() == "true"]
     if noisy:
-        notes.append(f"{len(noisy)} latency row(s) are noisy (p90 more than 1.3x the median: a busy or throttling "
-                     "machine): compare them with care, or measure again with more --runs / --min-secs on an idle "
-                     "machine.")
+        notes.append(
+            f"{len(noisy)} latency row(s) are noisy (p90 more than 1.3x the median: a busy or throttling "
+            "machine): compare them with care, or measure again with more --runs / --min-secs on an idle "
+            "machine."
+        )
     throttled = [r for r in summary if r.get("throttling") == "throttled"]
     if throttled:
-        notes.append(f"{len(throttled)} sustained row(s) throttled (their median latency rose beyond window 1's spread): "
-                     + ", ".join(f"{r['artifact']}/{r['delegate']} from window {r.get('throttling_onset_window')}"
-                                 for r in throttled[:6]) + "; see sustained.csv and sustained.png.")
+        notes.append(
+            f"{len(throttled)} sustained row(s) throttled (their median latency rose beyond window 1's spread): "
+            + ", ".join(
+                f"{r['artifact']}/{r['delegate']} from window {r.get('throttling_onset_window')}" for r in throttled[:6]
+            )
+            + "; see sustained.csv and sustained.png."
+        )
     zero = sorted({r["class"] for r in per_class if str(r.get("zero")).lower() == "true"})
     if zero:
-        notes.append(f"Class(es) never predicted right (IoU 0) by at least one artifact: {', '.join(zero)}. mIoU "
-                     "averages over classes; see the per-class table.")
+        notes.append(
+            f"Class(es) never predicted right (IoU 0) by at least one artifact: {', '.join(zero)}. mIoU "
+            "averages over classes; see the per-class table."
+        )
     return notes
 
 
@@ -59,31 +111,59 @@ def compose(folders: list[str | Path], reports_root: str | Path = "reports", wit
         atomic_write_csv(rep.path / "summary.csv", SUMMARY_COLUMNS, merged["summary"])
         if merged["quality"]:
             cols, rows = quality_rows(merged["quality"])
-            atomic_write_csv(rep.path / "quality.csv", cols + ("run_id",),
-                             [{**r, "run_id": q.get("run_id")} for r, q in zip(rows, merged["quality"])])
-        for name, columns in (("latency", LATENCY_COLUMNS), ("power", POWER_COLUMNS), ("ops", OPS_COLUMNS),
-                              ("power_trace", POWER_TRACE_COLUMNS), ("per_class", CLASS_COLUMNS),
-                              ("sustained", SUSTAINED_COLUMNS)):
+            atomic_write_csv(
+                rep.path / "quality.csv",
+                cols + ("run_id",),
+                [{**r, "run_id": q.get("run_id")} for r, q in zip(rows, merged["quality"])],
+            )
+        for name, columns in (
+            ("latency", LATENCY_COLUMNS),
+            ("power", POWER_COLUMNS),
+            ("ops", OPS_COLUMNS),
+            ("power_trace", POWER_TRACE_COLUMNS),
+            ("per_class", CLASS_COLUMNS),
+            ("sustained", SUSTAINED_COLUMNS),
+        ):
             if merged[name]:
                 extra = [c for r in merged[name] for c in r if c not in columns]
                 cols = list(columns) + list(dict.fromkeys(extra))
                 atomic_write_csv(rep.path / f"{name}.csv", cols, [{c: r.get(c) for c in cols} for r in merged[name]])
-        images = [p for p in (
-            plots.latency_plot(merged["summary"], rep.path / "latency.png"),
-            plots.power_trace_plot(merged["power_trace"], rep.path / "power_trace.png"),
-            plots.sustained_plot(merged["sustained"], rep.path / "sustained.png"),
-            plots.pareto_plot(merged["summary"], rep.path / "pareto.png"),
-        ) if p]
+        images = [
+            p
+            for p in (
+                plots.latency_plot(merged["summary"], rep.path / "latency.png"),
+                plots.power_trace_plot(merged["power_trace"], rep.path / "power_trace.png"),
+                plots.sustained_plot(merged["sustained"], rep.path / "sustained.png"),
+                plots.pareto_plot(merged["summary"], rep.path / "pareto.png"),
+            )
+            if p
+        ]
         if with_html:
             page = plots.html_page(
-                "edgeseg report", [("Summary", merged["summary"], SUMMARY_VIEW),
-                                   ("Per-class IoU (fractions; deltas against the float32 artifact of the same model)",
-                                    class_view, class_cols),
-                                   ("Power", merged["power"], POWER_VIEW)],
-                images, notes, merged["folders"], conditions)
+                "edgeseg report",
+                [
+                    ("Summary", merged["summary"], SUMMARY_VIEW),
+                    (
+                        "Per-class IoU (fractions; deltas against the float32 artifact of the same model)",
+                        class_view,
+                        class_cols,
+                    ),
+                    ("Power", merged["power"], POWER_VIEW),
+                ],
+                images,
+                notes,
+                merged["folders"],
+                conditions,
+            )
             atomic_write_text(rep.path / "report.html", page)
         atomic_write_json(rep.path / "run.json", {"created": utc_stamp(), "merged_from": merged["runs"]})
     final = rep.final
-    return {"report": str(final), "summary": merged["summary"], "per_class": merged["per_class"],
-            "class_table": (class_cols, class_view), "notes": notes, "conditions": conditions,
-            "files": sorted(p.name for p in final.iterdir())}
+    return {
+        "report": str(final),
+        "summary": merged["summary"],
+        "per_class": merged["per_class"],
+        "class_table": (class_cols, class_view),
+        "notes": notes,
+        "conditions": conditions,
+        "files": sorted(p.name for p in final.iterdir()),
+    }

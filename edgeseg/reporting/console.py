@@ -8,9 +8,8 @@ prints by itself.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from collections.abc import Mapping
-from typing import Callable
 
 from .schema import NOISY_SPREAD
 from .tables import class_table, describe_conditions, format_table
@@ -32,9 +31,11 @@ def compiled(res, out: Write, err: Write) -> None:
     for r in res.compiled:
         c = r["compiled"]
         left = ", ".join(f"{k} x{v}" for k, v in c["ops_left_on_cpu"].items()) or "none"
-        out(f"{r['artifact']}: {c['ops_compiled']}/{c['ops_total']} ops compiled for {c['manufacturer']} "
+        out(
+            f"{r['artifact']}: {c['ops_compiled']}/{c['ops_total']} ops compiled for {c['manufacturer']} "
             f"{c['soc']} in {c['partitions']} partition(s), left on the CPU: {left}; {c['seconds']:.1f} s"
-            + (f"; SDK {c['sdk']}" if c["sdk"] else ""))
+            + (f"; SDK {c['sdk']}" if c["sdk"] else "")
+        )
         for n in r["notes"]:
             err(f"note: {n}")
 
@@ -48,8 +49,13 @@ def evaluated(res, out: Write, err: Write) -> None:
     head = f"{r['artifact']} on {r['dataset']} [{r['split']}], {r['images']} images ({r['backend']})"
     if res.signatures:
         out(head + ", one row per configuration:")
-        out(format_table([{"signature": k, **v} for k, v in res.signatures.items()],
-                         ["signature", "miou", "dice", "pixel_accuracy"], floats=4))
+        out(
+            format_table(
+                [{"signature": k, **v} for k, v in res.signatures.items()],
+                ["signature", "miou", "dice", "pixel_accuracy"],
+                floats=4,
+            )
+        )
         return
     out(head)
     out(f"mIoU {r['miou']:.4f}  Dice {r['dice']:.4f}  pixel accuracy {r['pixel_accuracy']:.4f}")
@@ -61,10 +67,30 @@ def device_evaluated(res, out: Write, err: Write) -> None:
     """`edgeseg eval --device`: one line per (artifact, delegate) row and the host's."""
     r = res.data
     bounds = r.get("diverged_when") or {}
-    out(f"{r['artifact']} on {r['dataset']} [{r['split']}], {r['images']} frame(s); diverged: argmax agreement < "
-        f"{bounds.get('argmax_agreement_below')} or |mIoU delta| > {bounds.get('abs_miou_delta_above')}")
-    out(format_table(r["rows"], ["artifact", "where", "device", "delegate", "frames", "miou", "miou_delta_vs_host",
-                                 "argmax_agreement", "max_abs_diff", "mean_abs_diff", "seconds", "status"], floats=4))
+    out(
+        f"{r['artifact']} on {r['dataset']} [{r['split']}], {r['images']} frame(s); diverged: argmax agreement < "
+        f"{bounds.get('argmax_agreement_below')} or |mIoU delta| > {bounds.get('abs_miou_delta_above')}"
+    )
+    out(
+        format_table(
+            r["rows"],
+            [
+                "artifact",
+                "where",
+                "device",
+                "delegate",
+                "frames",
+                "miou",
+                "miou_delta_vs_host",
+                "argmax_agreement",
+                "max_abs_diff",
+                "mean_abs_diff",
+                "seconds",
+                "status",
+            ],
+            floats=4,
+        )
+    )
     for row in r["rows"]:
         if row.get("reason"):
             err(f"{row['status']}: {row['artifact']} on {row['delegate']}: {row['reason']}")
@@ -72,10 +98,12 @@ def device_evaluated(res, out: Write, err: Write) -> None:
 
 
 def model_info(res: dict, delegates: bool, out: Write) -> None:
-    from ..quantize.lint import format_lint  # noqa: PLC0415
+    from ..quantize.lint import format_lint
 
     out(f"{res['path']}")
-    out(f"input {res['input']['shape']} {res['input']['dtype']}  output {res['output']['shape']} {res['output']['dtype']}")
+    out(
+        f"input {res['input']['shape']} {res['input']['dtype']}  output {res['output']['shape']} {res['output']['dtype']}"
+    )
     out(f"params {res['params']:,}  MACs {res['macs']:,} ({res['gmacs']:.3f} G)  nodes {res['nodes']}")
     out("ops    " + ", ".join(f"{k} x{v}" for k, v in res["ops"].items()))
     if res.get("signatures"):
@@ -96,27 +124,68 @@ def model_info(res: dict, delegates: bool, out: Write) -> None:
 def bench(res, host: bool, out: Write, err: Write) -> None:
     several = len(res.devices or []) > 1
     dev = ["device", "serial"] if several else []
-    out(format_table(res.rows, ["artifact", *dev, "delegate", "threads", "init_ms", "first_ms", "median_ms", "p5_ms",
-                                "p90_ms", "p95_ms", "runs", "delegated_ops", "total_ops", "partitions", "status"]))
+    out(
+        format_table(
+            res.rows,
+            [
+                "artifact",
+                *dev,
+                "delegate",
+                "threads",
+                "init_ms",
+                "first_ms",
+                "median_ms",
+                "p5_ms",
+                "p90_ms",
+                "p95_ms",
+                "runs",
+                "delegated_ops",
+                "total_ops",
+                "partitions",
+                "status",
+            ],
+        )
+    )
     if several:
         out(format_table(res.devices, ["label", "profile", "serial", "model", "soc", "status", "error"]))
     for r in res.rows:  # --sustained: one line per row with its verdict
         if r.get("throttling"):
-            out(f"sustained {r['artifact']} on {r['device'] + '/' if several else ''}{r['delegate']}: {r['throttling']}: "
-                f"{r.get('throttling_evidence') or '-'}")
+            out(
+                f"sustained {r['artifact']} on {r['device'] + '/' if several else ''}{r['delegate']}: {r['throttling']}: "
+                f"{r.get('throttling_evidence') or '-'}"
+            )
     if res.power:
-        out(format_table(res.power, ["artifact", *dev[:1], "delegate", "idle_mw", "run_mw", "energy_mj_per_inference",
-                                     "energy_mj_err", "energy_source", "gauge_samples_run", "counter_readings_run",
-                                     "window", "charging", "status"]))
+        out(
+            format_table(
+                res.power,
+                [
+                    "artifact",
+                    *dev[:1],
+                    "delegate",
+                    "idle_mw",
+                    "run_mw",
+                    "energy_mj_per_inference",
+                    "energy_mj_err",
+                    "energy_source",
+                    "gauge_samples_run",
+                    "counter_readings_run",
+                    "window",
+                    "charging",
+                    "status",
+                ],
+            )
+        )
         for r in res.power:
             if r.get("source_note") and r.get("status") != "failed":
-                err(f"power of {r['artifact']} on {r['delegate']} from {r['energy_source']}; not used: "
-                    f"{r['source_note']}")
+                err(
+                    f"power of {r['artifact']} on {r['delegate']} from {r['energy_source']}; not used: "
+                    f"{r['source_note']}"
+                )
     if res.conditions:
         out(f"conditions: {res.conditions}")
     elif not host and res.report:  # a phone bench: the phone's conditions, from its run.json
         try:
-            import json  # noqa: PLC0415
+            import json
 
             run = json.loads((Path(res.report) / "run.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -125,9 +194,11 @@ def bench(res, host: bool, out: Write, err: Write) -> None:
             out(f"conditions: {describe_conditions(run)}")
     if res.noisy:
         where = "this machine was busy" if host else "the device was busy or throttling"
-        err(f"warning: {len(res.noisy)} row(s) are noisy (p90 more than {NOISY_SPREAD:g}x the median: {where}): "
+        err(
+            f"warning: {len(res.noisy)} row(s) are noisy (p90 more than {NOISY_SPREAD:g}x the median: {where}): "
             + ", ".join(f"{r['artifact']}/{r['delegate']}" for r in res.noisy[:6])
-            + "; compare them with care, or measure again on an idle machine with more --runs / --min-secs")
+            + "; compare them with care, or measure again on an idle machine with more --runs / --min-secs"
+        )
     for r in res.failed:
         err(f"failed: {r['artifact']} on {r['device'] + '/' if several else ''}{r['delegate']}: {r.get('error')}")
     if res.report:
@@ -135,11 +206,12 @@ def bench(res, host: bool, out: Write, err: Write) -> None:
 
 
 def selected(res, artifact, device: str, out: Write) -> None:
-    from .select import SELECT_VIEW  # noqa: PLC0415
+    from .select import SELECT_VIEW
 
     d = res.data
-    budget = f"{d['budget_ms']:g} ms" + (f" and {d['energy_budget_mj']:g} mJ" if d.get("energy_budget_mj") is not None
-                                        else "")
+    budget = f"{d['budget_ms']:g} ms" + (
+        f" and {d['energy_budget_mj']:g} mJ" if d.get("energy_budget_mj") is not None else ""
+    )
     if res.devices is not None:
         selected_per_device(res, artifact, budget, out)
         return
@@ -147,10 +219,15 @@ def selected(res, artifact, device: str, out: Write) -> None:
     out(format_table(res.rows, SELECT_VIEW, floats=3))
     c = res.chosen
     if c:
-        energy = f", {float(c['energy_mj_per_inference']):.2f} mJ" \
-            if c.get("energy_mj_per_inference") not in (None, "") else ""
-        out(f"selected: {c['artifact']} on {c['delegate']}: mIoU {float(c['miou']):.4f}, "
-            f"{float(c['median_ms']):.2f} ms{energy}")
+        energy = (
+            f", {float(c['energy_mj_per_inference']):.2f} mJ"
+            if c.get("energy_mj_per_inference") not in (None, "")
+            else ""
+        )
+        out(
+            f"selected: {c['artifact']} on {c['delegate']}: mIoU {float(c['miou']):.4f}, "
+            f"{float(c['median_ms']):.2f} ms{energy}"
+        )
 
 
 SELECT_DEVICES_VIEW = ["device", "artifact", "delegate", "median_ms", "energy_mj_per_inference", "miou", "why_not"]
@@ -159,14 +236,16 @@ SELECT_DEVICES_VIEW = ["device", "artifact", "delegate", "median_ms", "energy_mj
 def selected_per_device(res, artifact, budget: str, out: Write) -> None:
     """`edgeseg select ... --device all`: one table row per device, its choice (configuration,
     delegate, latency, energy, mIoU) or why none fits."""
-    out(f"{Path(artifact).name} on {len(res.devices)} device(s), budget {budget} on each; rows from "
-        f"{', '.join(res.reports)}")
+    out(
+        f"{Path(artifact).name} on {len(res.devices)} device(s), budget {budget} on each; rows from "
+        f"{', '.join(res.reports)}"
+    )
     view = [{**(d["chosen"] or {}), "device": d["device"], "why_not": d["why_not"]} for d in res.devices]
     out(format_table(view, SELECT_DEVICES_VIEW, floats=3))
 
 
 def merged(res, out: Write, err: Write) -> None:
-    from .compose import SUMMARY_VIEW  # noqa: PLC0415
+    from .compose import SUMMARY_VIEW
 
     out(format_table(res.summary, SUMMARY_VIEW))
     cols, class_view = res.data["class_table"]
@@ -182,16 +261,21 @@ def merged(res, out: Write, err: Write) -> None:
 
 def compared(res, out: Write, err: Write) -> None:
     """`edgeseg report --compare BASE NEW`: one row per (artifact, device, delegate), changes in percent."""
-    from .compare import COMPARE_VIEW  # noqa: PLC0415
+    from .compare import COMPARE_VIEW
 
     def pct(v):
         return None if v is None else f"{100 * v:+.1f}%"
 
-    view = [{**r, "median_ms_change": pct(r.get("median_ms_change")),
-             "energy_mj_change": pct(r.get("energy_mj_change")),
-             "median_ms_noise": None if r.get("median_ms_noise") is None else f"±{r['median_ms_noise']:.3g}",
-             **{k: None if r.get(k) is None else f"{r[k]:+.4f}" for k in ("miou_delta", "device_miou_delta")}}
-            for r in res.rows]
+    view = [
+        {
+            **r,
+            "median_ms_change": pct(r.get("median_ms_change")),
+            "energy_mj_change": pct(r.get("energy_mj_change")),
+            "median_ms_noise": None if r.get("median_ms_noise") is None else f"±{r['median_ms_noise']:.3g}",
+            **{k: None if r.get(k) is None else f"{r[k]:+.4f}" for k in ("miou_delta", "device_miou_delta")},
+        }
+        for r in res.rows
+    ]
     out(f"{res.data['new']} against {res.data['base']}:")
     out(format_table(view, COMPARE_VIEW))
     for n in res.notes:
@@ -199,18 +283,37 @@ def compared(res, out: Write, err: Write) -> None:
     for b in res.breaches:
         err(f"breach: {b}")
     if res.data["rules"]:
-        out(f"{len(res.breaches)} breach(es) of {', '.join(res.data['rules'])}" if res.breaches
-            else f"no breach of {', '.join(res.data['rules'])}")
+        out(
+            f"{len(res.breaches)} breach(es) of {', '.join(res.data['rules'])}"
+            if res.breaches
+            else f"no breach of {', '.join(res.data['rules'])}"
+        )
 
 
 def quickstart(res, out: Write) -> None:
-    from .compose import report_notes  # noqa: PLC0415
-    from .tables import read_report  # noqa: PLC0415
+    from .compose import report_notes
+    from .tables import read_report
 
     rep = read_report(res.report)
-    out(format_table(res.summary, ["artifact", "size_kb", "delegate", "median_ms", "noisy", "latency_vs_float32",
-                                   "miou", "miou_delta_vs_float32", "delegated_ops", "total_ops", "partitions",
-                                   "status"]))
+    out(
+        format_table(
+            res.summary,
+            [
+                "artifact",
+                "size_kb",
+                "delegate",
+                "median_ms",
+                "noisy",
+                "latency_vs_float32",
+                "miou",
+                "miou_delta_vs_float32",
+                "delegated_ops",
+                "total_ops",
+                "partitions",
+                "status",
+            ],
+        )
+    )
     cols, class_view = class_table(rep["per_class"])
     out("\nper-class IoU on the synthetic val split (fractions; deltas against float32):")
     out(format_table(class_view, cols))
@@ -225,13 +328,17 @@ def exported(res, pta: bool, lint: bool, out: Write, err: Write) -> None:
         p = res.data["pta"]
         for c, v in p["configs"].items():
             err(f"  {c}: {v['macs'] / 1e6:,.1f} M MACs, {v['params']:,} params  ({v['file']})")
-        err(f"  lightest {p['lightest']} needs {100 * p['mac_saving_lightest_vs_heaviest']:.1f}% fewer MACs than "
-            f"heaviest {p['heaviest']}")
+        err(
+            f"  lightest {p['lightest']} needs {100 * p['mac_saving_lightest_vs_heaviest']:.1f}% fewer MACs than "
+            f"heaviest {p['heaviest']}"
+        )
     m = res.manifest
-    out(f"{res.artifact}  ({m['size_bytes'] / 1024:.0f} KB, {m['recipe']}, input {m['input']['dtype']}, "
-        f"output {m['output']['kind']} {m['output']['dtype']})")
+    out(
+        f"{res.artifact}  ({m['size_bytes'] / 1024:.0f} KB, {m['recipe']}, input {m['input']['dtype']}, "
+        f"output {m['output']['kind']} {m['output']['dtype']})"
+    )
     if lint:
-        from ..quantize.lint import format_lint  # noqa: PLC0415
+        from ..quantize.lint import format_lint
 
         out(format_lint(res.data["lint"], short=True))
         out(f"(full report: edgeseg info {res.artifact} --delegates)")
@@ -245,29 +352,39 @@ def devices(profiles, attached: list[dict], out: Write) -> None:
             out(f"  {p.name:<16} {'BAD':<10} {p.error}")
         else:
             out(f"  {p.name:<16} {p.transport:<10} {p.description}")
-    out("attached (adb server):" if attached else "attached: none (no device on the adb server, or adb is not "
-        "installed; tcp profiles connect on use)")
+    out(
+        "attached (adb server):"
+        if attached
+        else "attached: none (no device on the adb server, or adb is not installed; tcp profiles connect on use)"
+    )
     for d in attached:
         acc = ",".join(d.get("nnapi_accelerators") or []) or "unknown until a bench with --delegate nnapi"
-        out(f"  {d['serial']:<22} {d['state']:<8} {d.get('model', '')} | SoC {d.get('soc', '?')} | "
-            f"Android {d.get('android', '?')} | {d.get('abi', '?')} | NNAPI {acc}")
+        out(
+            f"  {d['serial']:<22} {d['state']:<8} {d.get('model', '')} | SoC {d.get('soc', '?')} | "
+            f"Android {d.get('android', '?')} | {d.get('abi', '?')} | NNAPI {acc}"
+        )
 
 
 def profile_rows(profiles) -> list[dict]:
     """The profiles of `devices list --json`: a bad one with its error instead of a transport."""
-    return [{"name": p.name, "path": str(p.path), "error": p.error} if getattr(p, "error", None) else
-            {"name": p.name, "description": p.description, "transport": p.transport, "path": str(p.path)}
-            for p in profiles]
+    return [
+        {"name": p.name, "path": str(p.path), "error": p.error}
+        if getattr(p, "error", None)
+        else {"name": p.name, "description": p.description, "transport": p.transport, "path": str(p.path)}
+        for p in profiles
+    ]
 
 
 def probed(info: dict, out: Write) -> None:
-    out(f"  device     {info['manufacturer']} {info['model']} ({info['serial']}), SoC {info['soc']}, "
-        f"Android {info['android']} (SDK {info['sdk']}), {info['abi']}")
+    out(
+        f"  device     {info['manufacturer']} {info['model']} ({info['serial']}), SoC {info['soc']}, "
+        f"Android {info['android']} (SDK {info['sdk']}), {info['abi']}"
+    )
 
 
 def adb_server_note(started: bool, err: Write) -> None:
     """Say so when a command started Google's adb server on this machine: it keeps running."""
-    from ..device.session import ADB_SERVER_NOTE, adb_server_port, adb_server_running  # noqa: PLC0415
+    from ..device.session import ADB_SERVER_NOTE, adb_server_port, adb_server_running
 
     if started and adb_server_running():
         err("note: " + ADB_SERVER_NOTE.format(port=adb_server_port()))
@@ -275,12 +392,19 @@ def adb_server_note(started: bool, err: Write) -> None:
 
 def push_bar(total, name):
     """A byte progress bar for a push (on a terminal only)."""
-    import sys  # noqa: PLC0415
+    import sys
 
-    from tqdm import tqdm  # noqa: PLC0415
+    from tqdm import tqdm
 
-    return tqdm(total=total, unit="B", unit_scale=True, desc=f"push {name}", leave=False, file=sys.stderr,
-                disable=not sys.stderr.isatty())
+    return tqdm(
+        total=total,
+        unit="B",
+        unit_scale=True,
+        desc=f"push {name}",
+        leave=False,
+        file=sys.stderr,
+        disable=not sys.stderr.isatty(),
+    )
 
 
 def profile(p, out: Write) -> None:
@@ -290,14 +414,17 @@ def profile(p, out: Write) -> None:
     for d in p.delegates.values():
         extra = f" accelerator={d.accelerator}" if d.accelerator else ""
         out(f"  delegate   {d.name:<8} {' '.join(d.flags)}{extra}")
-    out(f"  power      {p.power.source} at {p.power.rate_hz:g} Hz, idle {p.power.idle_secs:g} s, "
-        f"current {p.power.current_unit} sign {p.power.current_sign:+d}")
+    out(
+        f"  power      {p.power.source} at {p.power.rate_hz:g} Hz, idle {p.power.idle_secs:g} s, "
+        f"current {p.power.current_unit} sign {p.power.current_sign:+d}"
+    )
 
 
 def as_json(obj) -> str:
     """``obj`` as indented JSON (NumPy scalars as numbers, paths as strings)."""
+
     def default(o):
-        import numpy as np  # noqa: PLC0415
+        import numpy as np
 
         if isinstance(o, np.generic):
             return o.item()
@@ -313,16 +440,22 @@ def as_json(obj) -> str:
 def epoch_line(r: dict, what: str = "") -> str:
     """One finished epoch of training (``what`` = "qat " for the QAT fine-tune, whose val mIoU is fake-quant)."""
     if what:
-        return (f"{what}epoch {r['epoch']}/{r['epochs']}  loss {r['loss']:.4f}  val mIoU (fake-quant) "
-                f"{r['val_miou']:.4f}  {r['images_per_s']:.1f} img/s{'  *best' if r['best'] else ''}")
-    return (f"epoch {r['epoch']}/{r['epochs']}  loss {r['loss']:.4f}  val mIoU {r['val_miou']:.4f}  "
-            f"dice {r['val_dice']:.4f}  acc {r['val_pixel_accuracy']:.4f}  {r['images_per_s']:.1f} img/s"
-            + ("  *best" if r["best"] else ""))
+        return (
+            f"{what}epoch {r['epoch']}/{r['epochs']}  loss {r['loss']:.4f}  val mIoU (fake-quant) "
+            f"{r['val_miou']:.4f}  {r['images_per_s']:.1f} img/s{'  *best' if r['best'] else ''}"
+        )
+    return (
+        f"epoch {r['epoch']}/{r['epochs']}  loss {r['loss']:.4f}  val mIoU {r['val_miou']:.4f}  "
+        f"dice {r['val_dice']:.4f}  acc {r['val_pixel_accuracy']:.4f}  {r['images_per_s']:.1f} img/s"
+        + ("  *best" if r["best"] else "")
+    )
 
 
 def bench_line(row: dict) -> str:
     """One measured bench row, as it is measured."""
     if row.get("status") == "failed":
         return f"bench {row['artifact']} on {row['delegate']}: failed"
-    return (f"bench {row['artifact']} on {row['delegate']}: median {row['median_ms']:.2f} ms "
-            f"({row.get('runs')} runs, {row.get('status')})")
+    return (
+        f"bench {row['artifact']} on {row['delegate']}: median {row['median_ms']:.2f} ms "
+        f"({row.get('runs')} runs, {row.get('status')})"
+    )

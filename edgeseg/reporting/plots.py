@@ -17,10 +17,10 @@ MIN_MIOU_SPAN_POINTS = 5.0
 
 
 def _plt():
-    import matplotlib  # noqa: PLC0415
+    import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
+    import matplotlib.pyplot as plt
 
     return plt
 
@@ -40,19 +40,31 @@ def latency_plot(summary: list[dict], out: Path) -> Path | None:
     if not rows:
         return None
     plt = _plt()
-    from matplotlib.patches import Patch  # noqa: PLC0415
+    from matplotlib.patches import Patch
 
     labels = [f"{r['artifact']}\n{r['delegate']} @ {r['device']}" for r in rows]
     vals = [_f(r["median_ms"]) for r in rows]
     fig, ax = plt.subplots(figsize=(9, 0.62 * len(rows) + 1.9))
     for i, r in enumerate(rows):
-        ax.barh(i, vals[i], color=STATUS_COLOURS.get(r.get("status"), "#999999"), height=0.7,
-                hatch="///" if _noisy(r) else None, edgecolor="white" if _noisy(r) else None, linewidth=0)
+        ax.barh(
+            i,
+            vals[i],
+            color=STATUS_COLOURS.get(r.get("status"), "#999999"),
+            height=0.7,
+            hatch="///" if _noisy(r) else None,
+            edgecolor="white" if _noisy(r) else None,
+            linewidth=0,
+        )
         p90 = _f(r.get("p90_ms"))
         if p90:
             ax.plot([p90, p90], [i - 0.35, i + 0.35], color="black", lw=1.2)
-        ax.text(max(vals[i], p90 or 0), i, f"  median {vals[i]:.2f} ms" + (f", p90 {p90:.2f}" if p90 else ""),
-                va="center", fontsize=8)
+        ax.text(
+            max(vals[i], p90 or 0),
+            i,
+            f"  median {vals[i]:.2f} ms" + (f", p90 {p90:.2f}" if p90 else ""),
+            va="center",
+            fontsize=8,
+        )
     ax.set_yticks(range(len(rows)), labels, fontsize=8)
     ax.set_ylim(len(rows) - 0.5, -0.5)
     ax.set_xlabel("median latency per inference (ms); black tick = p90")
@@ -60,12 +72,22 @@ def latency_plot(summary: list[dict], out: Path) -> Path | None:
     right = max(max(vals), max((_f(r.get("p90_ms")) or 0) for r in rows))
     ax.set_xlim(0, right * 1.45)
     seen = list(dict.fromkeys(r.get("status") for r in rows))
-    handles = [Patch(color=STATUS_COLOURS.get(s, "#999999"), label={
-        "ok": "ok: whole graph on the delegate", "fallback": "fallback: part of the graph on the CPU",
-        "failed": "failed", "charging": "charging"}.get(s, str(s))) for s in seen]
+    handles = [
+        Patch(
+            color=STATUS_COLOURS.get(s, "#999999"),
+            label={
+                "ok": "ok: whole graph on the delegate",
+                "fallback": "fallback: part of the graph on the CPU",
+                "failed": "failed",
+                "charging": "charging",
+            }.get(s, str(s)),
+        )
+        for s in seen
+    ]
     if any(_noisy(r) for r in rows):
-        handles.append(Patch(facecolor="#bbbbbb", hatch="///", edgecolor="white",
-                             label=f"noisy: p90 > {NOISY_SPREAD:g} x median"))
+        handles.append(
+            Patch(facecolor="#bbbbbb", hatch="///", edgecolor="white", label=f"noisy: p90 > {NOISY_SPREAD:g} x median")
+        )
     ax.legend(handles=handles, fontsize=7, loc="lower right", framealpha=0.9)
     fig.tight_layout()
     fig.savefig(out, dpi=110)
@@ -74,9 +96,14 @@ def latency_plot(summary: list[dict], out: Path) -> Path | None:
 
 
 #: Shading per phase of a row's session in the trace plot (edgeseg.device.bench.PHASES).
-PHASE_STYLE = {"idle": ("#cccccc", "idle baseline"), "init": ("#8172b3", "model load + delegate init"),
-               "warmup": ("#ccb974", "warm-up"), "timed": ("#dd8452", "timed runs (energy window)"),
-               "exit": ("#64b5cd", "exit"), "process": ("#c44e52", "process (timed runs not known)")}
+PHASE_STYLE = {
+    "idle": ("#cccccc", "idle baseline"),
+    "init": ("#8172b3", "model load + delegate init"),
+    "warmup": ("#ccb974", "warm-up"),
+    "timed": ("#dd8452", "timed runs (energy window)"),
+    "exit": ("#64b5cd", "exit"),
+    "process": ("#c44e52", "process (timed runs not known)"),
+}
 
 
 def power_trace_plot(trace: list[dict], out: Path) -> Path | None:
@@ -128,11 +155,18 @@ def sustained_plot(windows: list[dict], out: Path) -> Path | None:
     for i, ((run, art, dev, dele), rs) in enumerate(groups.items()):
         colour = colours[i % len(colours)]
         label = f"{art} on {dele}" + (f" @ {dev}" if dev else "") + (f" ({run})" if several_runs and run else "")
-        mid = [(_f(r.get("t_start_s")) + _f(r.get("t_end_s"))) / 2 if _f(r.get("t_start_s")) is not None
-               and _f(r.get("t_end_s")) is not None else _f(r.get("window")) for r in rs]
+        mid = [
+            (_f(r.get("t_start_s")) + _f(r.get("t_end_s"))) / 2
+            if _f(r.get("t_start_s")) is not None and _f(r.get("t_end_s")) is not None
+            else _f(r.get("window"))
+            for r in rs
+        ]
         ax.plot(mid, [_f(r["median_ms"]) for r in rs], marker="o", ms=4, lw=1.4, color=colour, label=label)
-        zone = [(_f(r.get("t_end_s")), _f(r.get("zone_max_c"))) for r in rs
-                if _f(r.get("t_end_s")) is not None and _f(r.get("zone_max_c")) is not None]
+        zone = [
+            (_f(r.get("t_end_s")), _f(r.get("zone_max_c")))
+            for r in rs
+            if _f(r.get("t_end_s")) is not None and _f(r.get("zone_max_c")) is not None
+        ]
         if zone:
             any_zone = True
             hot.plot(*zip(*zone), ls="--", lw=1.1, color=colour, label=f"{label}: hottest zone")
@@ -154,21 +188,41 @@ def _place_labels(ax, fig, points, texts, fontsize=7):
     to_px = ax.transData.transform
     marks = [to_px(p) for p in points]
     placed = []
-    offsets = [(8, 6), (8, -12), (-8, 6), (-8, -12), (8, 16), (8, -22), (-8, 16), (-8, -22), (14, -3), (-14, -3),
-               (8, 28), (8, -34)]
+    offsets = [
+        (8, 6),
+        (8, -12),
+        (-8, 6),
+        (-8, -12),
+        (8, 16),
+        (8, -22),
+        (-8, 16),
+        (-8, -22),
+        (14, -3),
+        (-14, -3),
+        (8, 28),
+        (8, -34),
+    ]
     for i, ((x, y), text) in enumerate(zip(points, texts)):
         best = None
         others = [m for j, m in enumerate(marks) if j != i]
         for dx, dy in offsets:
             far = abs(dy) > 12
-            ann = ax.annotate(text, (x, y), xytext=(dx, dy), textcoords="offset points", fontsize=fontsize,
-                              ha="left" if dx >= 0 else "right", va="bottom",
-                              arrowprops={"arrowstyle": "-", "color": "#999999", "lw": 0.5} if far else None)
+            ann = ax.annotate(
+                text,
+                (x, y),
+                xytext=(dx, dy),
+                textcoords="offset points",
+                fontsize=fontsize,
+                ha="left" if dx >= 0 else "right",
+                va="bottom",
+                arrowprops={"arrowstyle": "-", "color": "#999999", "lw": 0.5} if far else None,
+            )
             box = ann.get_window_extent(renderer).expanded(1.05, 1.15)
             if far:  # the text's own box, without the leader line
                 box = ann.get_window_extent(renderer)
             clash = any(box.overlaps(b) for b in placed) or any(
-                box.x0 - 5 <= m[0] <= box.x1 + 5 and box.y0 - 5 <= m[1] <= box.y1 + 5 for m in others)
+                box.x0 - 5 <= m[0] <= box.x1 + 5 and box.y0 - 5 <= m[1] <= box.y1 + 5 for m in others
+            )
             if not clash:
                 best = (ann, box)
                 break
@@ -184,8 +238,11 @@ def pareto_plot(summary: list[dict], out: Path) -> Path | None:
     """mIoU (percent) against median latency, one colour per device; marker area = energy
     per inference where known; the dashed line joins the points no other point beats on
     both. The y axis spans at least :data:`MIN_MIOU_SPAN_POINTS` points."""
-    rows = [r for r in summary if _f(r.get("miou")) is not None and _f(r.get("median_ms")) is not None
-            and r.get("status") != "failed"]
+    rows = [
+        r
+        for r in summary
+        if _f(r.get("miou")) is not None and _f(r.get("median_ms")) is not None and r.get("status") != "failed"
+    ]
     if not rows:
         return None
     plt = _plt()
@@ -205,8 +262,7 @@ def pareto_plot(summary: list[dict], out: Path) -> Path | None:
             front.append((x, y))
             best = y
     if len(front) > 1:
-        ax.plot([p[0] for p in front], [p[1] for p in front], "--", color="grey", lw=1, zorder=2,
-                label="Pareto front")
+        ax.plot([p[0] for p in front], [p[1] for p in front], "--", color="grey", lw=1, zorder=2, label="Pareto front")
     for d in devices:
         ax.scatter([], [], color=colours[devices.index(d) % len(colours)], label=f"device: {d}")
     ys = [p[1] for p in pts]
@@ -219,24 +275,35 @@ def pareto_plot(summary: list[dict], out: Path) -> Path | None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()  # before the labels: placing them needs the final axes geometry
-    _place_labels(ax, fig, [(x, y) for x, y, _, _ in pts],
-                  [f"{r.get('recipe') or r['artifact']}/{r['delegate']}" + (f" {e:.2f} mJ" if e else "")
-                   for _, _, r, e in pts])
+    _place_labels(
+        ax,
+        fig,
+        [(x, y) for x, y, _, _ in pts],
+        [f"{r.get('recipe') or r['artifact']}/{r['delegate']}" + (f" {e:.2f} mJ" if e else "") for _, _, r, e in pts],
+    )
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out
 
 
-def html_page(title: str, tables: list[tuple[str, list[dict], list[str]]], images: list[Path], notes: list[str],
-              sources: list[str] = (), conditions: list[str] = ()) -> str:
+def html_page(
+    title: str,
+    tables: list[tuple[str, list[dict], list[str]]],
+    images: list[Path],
+    notes: list[str],
+    sources: list[str] = (),
+    conditions: list[str] = (),
+) -> str:
     """One self-contained page: notes, measurement conditions, tables (values formatted as
     in the text tables), PNGs embedded as data URIs."""
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
-             "<style>body{font-family:sans-serif;margin:2em;max-width:1400px}table{border-collapse:collapse;"
-             "margin-bottom:1.5em;font-size:13px}td,th{border:1px solid #ccc;padding:3px 7px;text-align:right}"
-             "th{background:#f2f2f2}td:first-child{text-align:left}.warn{color:#a33}.flag{background:#fde2e1}"
-             ".cond{color:#444;font-size:13px}</style></head><body>",
-             f"<h1>{html.escape(title)}</h1>"]
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
+        "<style>body{font-family:sans-serif;margin:2em;max-width:1400px}table{border-collapse:collapse;"
+        "margin-bottom:1.5em;font-size:13px}td,th{border:1px solid #ccc;padding:3px 7px;text-align:right}"
+        "th{background:#f2f2f2}td:first-child{text-align:left}.warn{color:#a33}.flag{background:#fde2e1}"
+        ".cond{color:#444;font-size:13px}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+    ]
     for n in notes:
         parts.append(f"<p class='warn'>{html.escape(n)}</p>")
     for c in conditions:
@@ -247,21 +314,30 @@ def html_page(title: str, tables: list[tuple[str, list[dict], list[str]]], image
         if not rows:
             continue
         cols = [c for c in cols if c in ("artifact", "class") or any(r.get(c) not in (None, "") for r in rows)]
-        parts.append(f"<h2>{html.escape(name)}</h2><div style='overflow-x:auto'><table><tr>"
-                     + "".join(f"<th>{html.escape(c)}</th>" for c in cols) + "</tr>")
+        parts.append(
+            f"<h2>{html.escape(name)}</h2><div style='overflow-x:auto'><table><tr>"
+            + "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+            + "</tr>"
+        )
         for r in rows:
             cells = []
             for c in cols:
                 text = format_cell(c, r.get(c), 3)
-                flagged = (c == "flag" and text != "-") or (c == "status" and r.get(c) in ("fallback", "failed", "diverged")) \
-                    or (c == "noisy" and text == "yes") or (c in ("iou", "miou") and _f(r.get(c)) == 0.0)
+                flagged = (
+                    (c == "flag" and text != "-")
+                    or (c == "status" and r.get(c) in ("fallback", "failed", "diverged"))
+                    or (c == "noisy" and text == "yes")
+                    or (c in ("iou", "miou") and _f(r.get(c)) == 0.0)
+                )
                 cells.append(f"<td{' class=flag' if flagged else ''}>{html.escape(text)}</td>")
             parts.append("<tr>" + "".join(cells) + "</tr>")
         parts.append("</table></div>")
     for img in images:
         data = base64.b64encode(Path(img).read_bytes()).decode()
-        parts.append(f"<h2>{html.escape(Path(img).stem.replace('_', ' '))}</h2><img src='data:image/png;base64,{data}' "
-                     f"alt='{html.escape(Path(img).name)}' style='max-width:100%'>")
+        parts.append(
+            f"<h2>{html.escape(Path(img).stem.replace('_', ' '))}</h2><img src='data:image/png;base64,{data}' "
+            f"alt='{html.escape(Path(img).name)}' style='max-width:100%'>"
+        )
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -269,15 +345,27 @@ def html_page(title: str, tables: list[tuple[str, list[dict], list[str]]], image
 # -- `edgeseg eval --device`: where device and host disagree --------------------------------
 
 #: Overlay colours per class id (cycled), the ignore label transparent.
-CLASS_COLOURS = ((0, 0, 0), (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48),
-                 (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128))
+CLASS_COLOURS = (
+    (0, 0, 0),
+    (230, 25, 75),
+    (60, 180, 75),
+    (255, 225, 25),
+    (0, 130, 200),
+    (245, 130, 48),
+    (145, 30, 180),
+    (70, 240, 240),
+    (240, 50, 230),
+    (210, 245, 60),
+    (250, 190, 212),
+    (0, 128, 128),
+)
 #: Frames shown per device row: the ones whose class maps agree least with the host's.
 WORST_FRAMES = 3
 
 
 def _overlay(image, labels):
     """Class colours blended over the image (uint8 HxWx3); labels at the image's size."""
-    import numpy as np  # noqa: PLC0415
+    import numpy as np
 
     lut = np.array([CLASS_COLOURS[i % len(CLASS_COLOURS)] for i in range(256)], np.float32)
     lab = np.asarray(labels).astype(np.int64).clip(0, 255)
@@ -288,8 +376,8 @@ def _overlay(image, labels):
 
 def disagreement_strip(image, truth, host, device, out: Path, scale: int = 4) -> Path:
     """image | ground truth | host prediction | device prediction, side by side, as a PNG."""
-    import numpy as np  # noqa: PLC0415
-    from PIL import Image  # noqa: PLC0415
+    import numpy as np
+    from PIL import Image
 
     gap = np.full((image.shape[0], 2, 3), 255, np.uint8)
     tiles = [image, _overlay(image, truth), _overlay(image, host), _overlay(image, device)]
@@ -311,8 +399,12 @@ def class_delta_plot(rows: list[dict], out: Path) -> Path | None:
     fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(names) + 2), 3.6))
     for i, r in enumerate(rows):
         vals = [(r["per_class_delta_vs_host"].get(n) or 0.0) * 100 for n in names]
-        ax.bar([k + i * width for k in range(len(names))], vals, width,
-               label=f"{r['artifact']} {r['delegate']} ({r['status']})")
+        ax.bar(
+            [k + i * width for k in range(len(names))],
+            vals,
+            width,
+            label=f"{r['artifact']} {r['delegate']} ({r['status']})",
+        )
     ax.axhline(0, color="black", lw=0.8)
     ax.set_xticks([k + 0.4 - width / 2 for k in range(len(names))], names, rotation=30, ha="right", fontsize=8)
     ax.set_ylabel("IoU device - host (points)")
@@ -328,10 +420,10 @@ def eval_figures(folder: Path, res: dict) -> list[Path]:
     """The figures of an `edgeseg eval --device` report folder and its report.html: the
     per-class deltas, and for each device row the frames where it disagrees most with the host
     (image | ground truth | host | device, class-coloured)."""
-    import numpy as np  # noqa: PLC0415
+    import numpy as np
 
-    from ..data.pipeline import resize_mask  # noqa: PLC0415
-    from .schema import QUALITY_DEVICE_COLUMNS  # noqa: PLC0415
+    from ..data.pipeline import resize_mask
+    from .schema import QUALITY_DEVICE_COLUMNS
 
     folder = Path(folder)
     cache, rows = res["cache"], res["rows"]
@@ -350,20 +442,38 @@ def eval_figures(folder: Path, res: dict) -> list[Path]:
             name = f"disagree_{r['artifact']}_{r['delegate']}_{k:06d}.png".replace(":", "-")
             disagreement_strip(cache.images[k], truth, labels["host"][k], labels[r["delegate"]][k], folder / name)
             strips.append((r, k, name))
-    parts = [html_page(f"On-device quality: {res['artifact']} on {res['dataset']} [{res['split']}]",
-                       [("quality (device rows against the host on the same frames)", rows,
-                         ["artifact", *QUALITY_DEVICE_COLUMNS[:-1], "miou", "reason"])],
-                       figures, []).replace("</body></html>", "")]
+    parts = [
+        html_page(
+            f"On-device quality: {res['artifact']} on {res['dataset']} [{res['split']}]",
+            [
+                (
+                    "quality (device rows against the host on the same frames)",
+                    rows,
+                    ["artifact", *QUALITY_DEVICE_COLUMNS[:-1], "miou", "reason"],
+                )
+            ],
+            figures,
+            [],
+        ).replace("</body></html>", "")
+    ]
     if strips:
         all_agree = all(r["frame_agreement"][k] >= 1.0 for r, k, _ in strips)
-        parts.append("<h2>Frames where device and host disagree most</h2><p class='cond'>image | ground truth | "
-                     "host prediction | device prediction" + ("; device and host agree on every pixel of every "
-                                                             "frame: these are the first frames, for reference"
-                                                             if all_agree else "") + "</p>")
+        parts.append(
+            "<h2>Frames where device and host disagree most</h2><p class='cond'>image | ground truth | "
+            "host prediction | device prediction"
+            + (
+                "; device and host agree on every pixel of every frame: these are the first frames, for reference"
+                if all_agree
+                else ""
+            )
+            + "</p>"
+        )
     for r, k, name in strips:
-        parts.append(f"<p>{html.escape(r['artifact'])} on {html.escape(r['delegate'])}, frame {k}: "
-                     f"{r['frame_agreement'][k]:.4f} of the pixels agree</p><img src='{html.escape(name)}' "
-                     f"alt='{html.escape(name)}' style='max-width:100%;height:auto'>")
+        parts.append(
+            f"<p>{html.escape(r['artifact'])} on {html.escape(r['delegate'])}, frame {k}: "
+            f"{r['frame_agreement'][k]:.4f} of the pixels agree</p><img src='{html.escape(name)}' "
+            f"alt='{html.escape(name)}' style='max-width:100%;height:auto'>"
+        )
     parts.append("</body></html>")
     (folder / "report.html").write_text("\n".join(parts), encoding="utf-8")
     return figures + [folder / n for _, _, n in strips]

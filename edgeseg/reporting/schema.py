@@ -20,8 +20,19 @@ QUALITY_CLASS_PREFIX = "iou_"
 #: fraction of pixels whose class is the host's, the max and mean absolute difference of the
 #: dequantized outputs, all against the host; ``status`` ok, diverged (agreement < 0.99 or
 #: |mIoU delta| > 0.01, edgeseg.device.evaluate), unsupported or failed, ``reason`` why.
-QUALITY_DEVICE_COLUMNS = ("where", "device", "delegate", "frames", "miou_delta_vs_host", "argmax_agreement",
-                          "max_abs_diff", "mean_abs_diff", "seconds", "status", "reason")
+QUALITY_DEVICE_COLUMNS = (
+    "where",
+    "device",
+    "delegate",
+    "frames",
+    "miou_delta_vs_host",
+    "argmax_agreement",
+    "max_abs_diff",
+    "mean_abs_diff",
+    "seconds",
+    "status",
+    "reason",
+)
 EVAL_STATUSES = ("ok", "diverged", "unsupported", "failed")
 
 #: ``device`` is the device's model (a sweep over several devices: its profile's label);
@@ -30,25 +41,77 @@ EVAL_STATUSES = ("ok", "diverged", "unsupported", "failed")
 #: ``cooldown_s`` / ``cooldown_from_c`` (``--cooldown``): the seconds waited before the row and
 #: the hottest zone's temperature when the wait began.
 LATENCY_COLUMNS = (
-    "artifact", "recipe", "device", "delegate", "serial", "model", "soc", "threads", "init_ms", "first_ms",
-    "warmup_ms", "mean_ms", "median_ms", "p5_ms", "p90_ms", "p95_ms", "std_ms", "runs", "delegated_ops", "total_ops", "partitions", "status",
-    "error", "runner", "note", "sustained_median_ms", "sustained_change", "throttling", "throttling_onset_window",
-    "throttling_evidence", "cooldown_s", "cooldown_from_c", "run_id",
+    "artifact",
+    "recipe",
+    "device",
+    "delegate",
+    "serial",
+    "model",
+    "soc",
+    "threads",
+    "init_ms",
+    "first_ms",
+    "warmup_ms",
+    "mean_ms",
+    "median_ms",
+    "p5_ms",
+    "p90_ms",
+    "p95_ms",
+    "std_ms",
+    "runs",
+    "delegated_ops",
+    "total_ops",
+    "partitions",
+    "status",
+    "error",
+    "runner",
+    "note",
+    "sustained_median_ms",
+    "sustained_change",
+    "throttling",
+    "throttling_onset_window",
+    "throttling_evidence",
+    "cooldown_s",
+    "cooldown_from_c",
+    "run_id",
 )
 
 #: A sustained row's verdict (edgeseg.device.sustained.throttling_verdict): the median of the
 #: last third of its windows' medians, its change against window 1's median (a fraction),
 #: ``throttling`` throttled / steady / unknown, the first window beyond window 1's spread, and
 #: what changed on the phone (CPU frequency, hottest zone, battery) or why there is no verdict.
-SUSTAINED_VERDICT_COLUMNS = ("sustained_median_ms", "sustained_change", "throttling", "throttling_onset_window",
-                             "throttling_evidence")
+SUSTAINED_VERDICT_COLUMNS = (
+    "sustained_median_ms",
+    "sustained_change",
+    "throttling",
+    "throttling_onset_window",
+    "throttling_evidence",
+)
 
 #: sustained.csv: one row per window of a ``--sustained`` row; ``t_start_s`` / ``t_end_s`` from
 #: the row's start on the device's boot clock (``clock`` device), else the host's (``host``);
 #: ``zone_max_c`` (hottest thermal zone), ``battery_c`` and ``cpu_max_mhz`` (the highest
 #: current CPU frequency) read at the end of the window.
-SUSTAINED_COLUMNS = ("artifact", "device", "delegate", "window", "t_start_s", "t_end_s", "clock", "median_ms", "p90_ms",
-                     "p95_ms", "std_ms", "runs", "zone_max_c", "battery_c", "cpu_max_mhz", "status", "error", "run_id")
+SUSTAINED_COLUMNS = (
+    "artifact",
+    "device",
+    "delegate",
+    "window",
+    "t_start_s",
+    "t_end_s",
+    "clock",
+    "median_ms",
+    "p90_ms",
+    "p95_ms",
+    "std_ms",
+    "runs",
+    "zone_max_c",
+    "battery_c",
+    "cpu_max_mhz",
+    "status",
+    "error",
+    "run_id",
+)
 
 #: ``energy_source`` is the source the energy came from (rails, hal, battery) and
 #: ``source_note`` why the sources preferred to it were not used; a row for which no source
@@ -61,10 +124,31 @@ SUSTAINED_COLUMNS = ("artifact", "device", "delegate", "window", "t_start_s", "t
 #: window was integrated (``timed runs``, or ``unknown``: then no energy), ``window_start_s`` /
 #: ``window_end_s`` its edges on the device's boot clock (s). ``run_id``: the report folder.
 POWER_COLUMNS = (
-    "artifact", "device", "delegate", "idle_mw", "run_mw", "energy_mj_per_inference", "energy_mj_err",
-    "energy_source", "gauge_samples_idle", "gauge_samples_run", "counter_readings_idle", "counter_readings_run",
-    "charging", "temp_start_c", "temp_end_c", "zone_start_c", "zone_end_c", "window", "window_start_s",
-    "window_end_s", "status", "error", "source_note", "note", "run_id",
+    "artifact",
+    "device",
+    "delegate",
+    "idle_mw",
+    "run_mw",
+    "energy_mj_per_inference",
+    "energy_mj_err",
+    "energy_source",
+    "gauge_samples_idle",
+    "gauge_samples_run",
+    "counter_readings_idle",
+    "counter_readings_run",
+    "charging",
+    "temp_start_c",
+    "temp_end_c",
+    "zone_start_c",
+    "zone_end_c",
+    "window",
+    "window_start_s",
+    "window_end_s",
+    "status",
+    "error",
+    "source_note",
+    "note",
+    "run_id",
 )
 
 #: ``phase``: idle, init (model load and delegate init), warmup, timed, exit, or ``process``
@@ -74,18 +158,51 @@ POWER_TRACE_COLUMNS = ("run_id", "artifact", "delegate", "t_s", "power_mw", "bat
 
 #: ``table`` node_type: one row per op type (benchmark_model's "Summary by node type"), or
 #: run_order: one row per node in execution order ("Run Order", with the node's ``name``).
-OPS_COLUMNS = ("artifact", "device", "delegate", "table", "node_type", "name", "count", "first_ms", "avg_ms",
-               "percent", "cdf_percent")
+OPS_COLUMNS = (
+    "artifact",
+    "device",
+    "delegate",
+    "table",
+    "node_type",
+    "name",
+    "count",
+    "first_ms",
+    "avg_ms",
+    "percent",
+    "cdf_percent",
+)
 
 #: One row per (artifact, class): the class's IoU and its change against the float32
 #: artifact of the same model (fractions), ``zero`` when the class is never predicted right.
 CLASS_COLUMNS = ("artifact", "recipe", "dataset", "split", "class", "iou", "iou_delta_vs_float32", "zero")
 
 SUMMARY_COLUMNS = (
-    "artifact", "recipe", "size_kb", "device", "delegate", "threads", "median_ms", "p90_ms", "spread",
-    "spread_of", "noisy", "latency_vs_float32", "miou", "miou_delta_vs_float32", "zero_iou_classes",
-    "energy_mj_per_inference", "energy_mj_err", "power_status", "charging",
-    "delegated_ops", "total_ops", "partitions", *SUSTAINED_VERDICT_COLUMNS, "status", "error", "run_id",
+    "artifact",
+    "recipe",
+    "size_kb",
+    "device",
+    "delegate",
+    "threads",
+    "median_ms",
+    "p90_ms",
+    "spread",
+    "spread_of",
+    "noisy",
+    "latency_vs_float32",
+    "miou",
+    "miou_delta_vs_float32",
+    "zero_iou_classes",
+    "energy_mj_per_inference",
+    "energy_mj_err",
+    "power_status",
+    "charging",
+    "delegated_ops",
+    "total_ops",
+    "partitions",
+    *SUSTAINED_VERDICT_COLUMNS,
+    "status",
+    "error",
+    "run_id",
 )
 
 #: What a reader needs in each table (a file without these is not an edgeseg CSV) and which
@@ -101,22 +218,89 @@ REQUIRED = {
     "sustained": ("artifact", "delegate", "window", "median_ms"),
 }
 NUMERIC = {
-    "latency": ("threads", "init_ms", "first_ms", "warmup_ms", "mean_ms", "median_ms", "p5_ms", "p90_ms", "p95_ms",
-                "std_ms", "runs", "delegated_ops", "total_ops", "partitions", "sustained_median_ms", "sustained_change",
-                "throttling_onset_window", "cooldown_s", "cooldown_from_c"),
-    "quality": ("images", "miou", "dice", "pixel_accuracy", "frames", "miou_delta_vs_host", "argmax_agreement",
-                "max_abs_diff", "mean_abs_diff", "seconds"),
-    "power": ("idle_mw", "run_mw", "energy_mj_per_inference", "energy_mj_err", "gauge_samples_idle",
-              "gauge_samples_run", "counter_readings_idle", "counter_readings_run", "temp_start_c", "temp_end_c",
-              "zone_start_c", "zone_end_c", "window_start_s", "window_end_s"),
-    "summary": ("size_kb", "threads", "median_ms", "p90_ms", "spread", "latency_vs_float32", "miou",
-                "miou_delta_vs_float32", "energy_mj_per_inference", "energy_mj_err", "delegated_ops", "total_ops",
-                "partitions", "sustained_median_ms", "sustained_change", "throttling_onset_window"),
+    "latency": (
+        "threads",
+        "init_ms",
+        "first_ms",
+        "warmup_ms",
+        "mean_ms",
+        "median_ms",
+        "p5_ms",
+        "p90_ms",
+        "p95_ms",
+        "std_ms",
+        "runs",
+        "delegated_ops",
+        "total_ops",
+        "partitions",
+        "sustained_median_ms",
+        "sustained_change",
+        "throttling_onset_window",
+        "cooldown_s",
+        "cooldown_from_c",
+    ),
+    "quality": (
+        "images",
+        "miou",
+        "dice",
+        "pixel_accuracy",
+        "frames",
+        "miou_delta_vs_host",
+        "argmax_agreement",
+        "max_abs_diff",
+        "mean_abs_diff",
+        "seconds",
+    ),
+    "power": (
+        "idle_mw",
+        "run_mw",
+        "energy_mj_per_inference",
+        "energy_mj_err",
+        "gauge_samples_idle",
+        "gauge_samples_run",
+        "counter_readings_idle",
+        "counter_readings_run",
+        "temp_start_c",
+        "temp_end_c",
+        "zone_start_c",
+        "zone_end_c",
+        "window_start_s",
+        "window_end_s",
+    ),
+    "summary": (
+        "size_kb",
+        "threads",
+        "median_ms",
+        "p90_ms",
+        "spread",
+        "latency_vs_float32",
+        "miou",
+        "miou_delta_vs_float32",
+        "energy_mj_per_inference",
+        "energy_mj_err",
+        "delegated_ops",
+        "total_ops",
+        "partitions",
+        "sustained_median_ms",
+        "sustained_change",
+        "throttling_onset_window",
+    ),
     "ops": ("count", "first_ms", "avg_ms", "percent", "cdf_percent"),
     "power_trace": ("t_s", "power_mw", "battery_c", "zone_c", "cpu_mhz"),
     "per_class": ("iou", "iou_delta_vs_float32"),
-    "sustained": ("window", "t_start_s", "t_end_s", "median_ms", "p90_ms", "p95_ms", "std_ms", "runs", "zone_max_c",
-                  "battery_c", "cpu_max_mhz"),
+    "sustained": (
+        "window",
+        "t_start_s",
+        "t_end_s",
+        "median_ms",
+        "p90_ms",
+        "p95_ms",
+        "std_ms",
+        "runs",
+        "zone_max_c",
+        "battery_c",
+        "cpu_max_mhz",
+    ),
 }
 
 #: A latency row is ``noisy`` when its p90 (p95 where the runner gives no p90) exceeds the
@@ -127,14 +311,32 @@ STATUSES = ("ok", "fallback", "failed", "charging")
 
 #: How a column is shown in text tables and HTML (CSV keeps full precision).
 FORMATS = {
-    "miou": "{:.4f}", "dice": "{:.4f}", "pixel_accuracy": "{:.4f}", "iou": "{:.4f}",
-    "miou_delta_vs_float32": "{:+.4f}", "iou_delta_vs_float32": "{:+.4f}",
-    "miou_delta_vs_host": "{:+.4f}", "argmax_agreement": "{:.4f}", "max_abs_diff": "{:.3g}", "mean_abs_diff": "{:.3g}",
+    "miou": "{:.4f}",
+    "dice": "{:.4f}",
+    "pixel_accuracy": "{:.4f}",
+    "iou": "{:.4f}",
+    "miou_delta_vs_float32": "{:+.4f}",
+    "iou_delta_vs_float32": "{:+.4f}",
+    "miou_delta_vs_host": "{:+.4f}",
+    "argmax_agreement": "{:.4f}",
+    "max_abs_diff": "{:.3g}",
+    "mean_abs_diff": "{:.3g}",
     "seconds": "{:.1f}",
-    "size_kb": "{:,.0f}", "latency_vs_float32": "{:.2f}x", "spread": "{:.2f}",
-    "energy_mj_per_inference": "{:.3f}", "energy_mj_err": "{:.3f}", "idle_mw": "{:.0f}", "run_mw": "{:.0f}",
-    "sustained_change": "{:+.1%}", "cooldown_s": "{:.0f}", "cooldown_from_c": "{:.1f}", "zone_max_c": "{:.1f}",
-    "battery_c": "{:.1f}", "cpu_max_mhz": "{:.0f}", "t_start_s": "{:.1f}", "t_end_s": "{:.1f}",
+    "size_kb": "{:,.0f}",
+    "latency_vs_float32": "{:.2f}x",
+    "spread": "{:.2f}",
+    "energy_mj_per_inference": "{:.3f}",
+    "energy_mj_err": "{:.3f}",
+    "idle_mw": "{:.0f}",
+    "run_mw": "{:.0f}",
+    "sustained_change": "{:+.1%}",
+    "cooldown_s": "{:.0f}",
+    "cooldown_from_c": "{:.1f}",
+    "zone_max_c": "{:.1f}",
+    "battery_c": "{:.1f}",
+    "cpu_max_mhz": "{:.0f}",
+    "t_start_s": "{:.1f}",
+    "t_end_s": "{:.1f}",
 }
 
 
@@ -145,19 +347,21 @@ def class_column(name: str) -> str:
 
 def column_class(column: str) -> str:
     """The class name of a per-class column (the inverse of :func:`class_column`)."""
-    return column[len(QUALITY_CLASS_PREFIX):]
+    return column[len(QUALITY_CLASS_PREFIX) :]
 
 
 def quality_columns(class_names, device: bool = False) -> tuple[str, ...]:
     """The quality.csv header for these classes; two classes with one name are an error
     (one column would hold both and a value would be lost)."""
-    from ..errors import ReportError  # noqa: PLC0415
+    from ..errors import ReportError
 
     columns = tuple(class_column(c) for c in class_names)
     if len(set(columns)) < len(columns):
         twice = next(column_class(c) for c in columns if columns.count(c) > 1)
-        raise ReportError(f"the class name {twice!r} appears twice in {list(class_names)}: a report keeps one IoU "
-                          "column per class name; give every class its own name")
+        raise ReportError(
+            f"the class name {twice!r} appears twice in {list(class_names)}: a report keeps one IoU "
+            "column per class name; give every class its own name"
+        )
     return QUALITY_COLUMNS + (QUALITY_DEVICE_COLUMNS if device else ()) + columns
 
 

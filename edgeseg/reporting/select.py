@@ -55,8 +55,13 @@ def _report_folders(root: Path) -> list[Path]:
         return [root]
     if not root.is_dir():
         raise ReportError(f"{root} does not exist; run `edgeseg bench ARTIFACT --device NAME` first")
-    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
-                  and ((p / "summary.csv").is_file() or (p / "latency.csv").is_file()))
+    return sorted(
+        p
+        for p in root.iterdir()
+        if p.is_dir()
+        and not p.name.startswith(".")
+        and ((p / "summary.csv").is_file() or (p / "latency.csv").is_file())
+    )
 
 
 ALL_DEVICES = "all"
@@ -84,8 +89,14 @@ def _device_of(rep: dict, row: dict, latency: dict) -> tuple[str, set[str]]:
     if not isinstance(entries, list) and isinstance(run.get("devices"), list):
         entries = run["devices"]
     if isinstance(entries, list):
-        dev = next((e for e in entries if isinstance(e, dict) and column
-                    and column in (str(e.get("label") or ""), str(e.get("profile") or ""))), {})
+        dev = next(
+            (
+                e
+                for e in entries
+                if isinstance(e, dict) and column and column in (str(e.get("label") or ""), str(e.get("profile") or ""))
+            ),
+            {},
+        )
     dev = dev if isinstance(dev, dict) else {}
     key = str(dev.get("label") or dev.get("profile") or column)
     names = {key, column} | {str(dev.get(k) or "") for k in ("profile", "model", "name", "serial", "label")}
@@ -97,7 +108,7 @@ def _artifact_rows(artifact: Path, reports: str | Path, delegate: str | None) ->
     """(folder, device key, device names, row) of each summary row of ``artifact`` (every
     signature) in the report folders, oldest folder first; a row's ``charging`` is its power
     row's (same device)."""
-    from ..artifact import split_label  # noqa: PLC0415
+    from ..artifact import split_label
 
     out = []
     for folder in _report_folders(Path(reports)):
@@ -116,7 +127,7 @@ def _artifact_rows(artifact: Path, reports: str | Path, delegate: str | None) ->
 def _with_quality(artifact: Path, found: list[tuple[str, dict]]) -> tuple[list[dict], list[str]]:
     """One device's rows, the newest report's per configuration and delegate (folder names
     start with the UTC time), with the manifest's quality where it has it; and the folders used."""
-    from ..artifact import quality_from_manifests  # noqa: PLC0415
+    from ..artifact import quality_from_manifests
 
     by_key, used = {}, []
     for folder, r in found:
@@ -135,25 +146,29 @@ def _with_quality(artifact: Path, found: list[tuple[str, dict]]) -> tuple[list[d
     return rows, used
 
 
-def device_rows(artifact: str | Path, reports: str | Path = "reports",
-                delegate: str | None = None) -> dict[str, tuple[list[dict], list[str]]]:
+def device_rows(
+    artifact: str | Path, reports: str | Path = "reports", delegate: str | None = None
+) -> dict[str, tuple[list[dict], list[str]]]:
     """Per device found in the reports (its key: a sweep's label or the profile name, else
     the row's device column), the rows of ``artifact`` measured there and the folders used,
     as :func:`measured_rows` gives them for one device."""
-    from ..artifact import check_tflite_file  # noqa: PLC0415
+    from ..artifact import check_tflite_file
 
     artifact = check_tflite_file(artifact)
     found: dict[str, list] = {}
     for folder, key, _, r in _artifact_rows(artifact, reports, delegate):
         found.setdefault(key, []).append((folder, r))
     if not found:
-        raise ReportError(f"no measured rows for {artifact.stem} on any device in {reports}; run "
-                          f"`edgeseg bench {artifact} --device NAME` first")
+        raise ReportError(
+            f"no measured rows for {artifact.stem} on any device in {reports}; run "
+            f"`edgeseg bench {artifact} --device NAME` first"
+        )
     return {key: _with_quality(artifact, rows) for key, rows in sorted(found.items())}
 
 
-def measured_rows(artifact: str | Path, device: str, reports: str | Path = "reports",
-                  delegate: str | None = None) -> tuple[list[dict], list[str]]:
+def measured_rows(
+    artifact: str | Path, device: str, reports: str | Path = "reports", delegate: str | None = None
+) -> tuple[list[dict], list[str]]:
     """Summary rows of ``artifact`` (every signature) measured on ``device`` in the report
     folders under ``reports``. A row is the device's when ``device`` is the row's device
     column or the profile name, model, serial or name of the device that measured it (in a
@@ -161,32 +176,46 @@ def measured_rows(artifact: str | Path, device: str, reports: str | Path = "repo
     host. Where several reports measured the same configuration and delegate, the newest
     (folder names start with the UTC time) wins. Quality comes from the artifact's manifest
     when it has it. A name that matches rows of two devices is an error naming them."""
-    from ..artifact import check_tflite_file  # noqa: PLC0415
+    from ..artifact import check_tflite_file
 
     artifact = check_tflite_file(artifact)
     wanted = device.strip().lower()
-    found = [(folder, key, r) for folder, key, names, r in _artifact_rows(artifact, reports, delegate)
-             if wanted in names]
+    found = [
+        (folder, key, r) for folder, key, names, r in _artifact_rows(artifact, reports, delegate) if wanted in names
+    ]
     if not found:
-        raise ReportError(f"no measured rows for {artifact.stem} on '{device}' in {reports}; run "
-                          f"`edgeseg bench {artifact} --device {device}` first")
+        raise ReportError(
+            f"no measured rows for {artifact.stem} on '{device}' in {reports}; run "
+            f"`edgeseg bench {artifact} --device {device}` first"
+        )
     keys = sorted({key for _, key, _ in found})
     if len(keys) > 1:
-        raise ReportError(f"'{device}' names {len(keys)} devices in {reports} ({', '.join(keys)}): select on one "
-                          "of them with --device NAME, or on each with --device all")
+        raise ReportError(
+            f"'{device}' names {len(keys)} devices in {reports} ({', '.join(keys)}): select on one "
+            "of them with --device NAME, or on each with --device all"
+        )
     return _with_quality(artifact, [(folder, r) for folder, _, r in found])
 
 
 def no_fit_message(rows: list[dict]) -> str:
     """Why nothing was chosen, naming the fastest measured row."""
     fastest = min((r for r in rows if _num(r.get("median_ms"))), key=lambda r: float(r["median_ms"]), default=None)
-    hint = f" (fastest measured: {fastest['artifact']} on {fastest['delegate']}, " \
-           f"{float(fastest['median_ms']):.2f} ms)" if fastest else ""
+    hint = (
+        f" (fastest measured: {fastest['artifact']} on {fastest['delegate']}, {float(fastest['median_ms']):.2f} ms)"
+        if fastest
+        else ""
+    )
     return f"no configuration fits the budget{hint}"
 
 
-def select(artifact: str | Path, device: str, budget_ms: float, energy_budget_mj: float | None = None,
-           reports: str | Path = "reports", delegate: str | None = None) -> dict:
+def select(
+    artifact: str | Path,
+    device: str,
+    budget_ms: float,
+    energy_budget_mj: float | None = None,
+    reports: str | Path = "reports",
+    delegate: str | None = None,
+) -> dict:
     """The choice on ``device``, or with ``device='all'`` one choice per device found in the
     reports (``devices``: device, chosen, rows, reports and ``why_not`` when nothing fits),
     each with the same budgets; ``chosen`` is then None and ``rows`` every device's rows."""
@@ -197,8 +226,21 @@ def select(artifact: str | Path, device: str, budget_ms: float, energy_budget_mj
     per_device = []
     for key, (rows, used) in device_rows(artifact, reports, delegate).items():
         res = choose(rows, budget_ms, energy_budget_mj)
-        per_device.append({"device": key, "chosen": res["chosen"], "rows": res["rows"], "reports": used,
-                           "why_not": None if res["chosen"] else no_fit_message(res["rows"])})
+        per_device.append(
+            {
+                "device": key,
+                "chosen": res["chosen"],
+                "rows": res["rows"],
+                "reports": used,
+                "why_not": None if res["chosen"] else no_fit_message(res["rows"]),
+            }
+        )
     used = list(dict.fromkeys(f for d in per_device for f in d["reports"]))
-    return {"chosen": None, "rows": [r for d in per_device for r in d["rows"]], "reports": used, **budgets,
-            "device": ALL_DEVICES, "devices": per_device}
+    return {
+        "chosen": None,
+        "rows": [r for d in per_device for r in d["rows"]],
+        "reports": used,
+        **budgets,
+        "device": ALL_DEVICES,
+        "devices": per_device,
+    }

@@ -14,21 +14,43 @@ import unicodedata
 from importlib import metadata
 from pathlib import Path
 
-from ..host import cpu_model  # noqa: F401 (re-exported)
-from ..version import __version__
 from ..errors import ReportError
 from ..fileio import atomic_write_csv, atomic_write_json
-from .schema import (CLASS_COLUMNS, LATENCY_COLUMNS, NOISY_SPREAD, NUMERIC, QUALITY_CLASS_PREFIX, QUALITY_COLUMNS,
-                     QUALITY_DEVICE_COLUMNS, REQUIRED, SUMMARY_COLUMNS, SUSTAINED_VERDICT_COLUMNS, class_column,
-                     column_class, column_format, quality_columns)
+from ..host import cpu_model
+from ..version import __version__
+from .schema import (
+    CLASS_COLUMNS,
+    LATENCY_COLUMNS,
+    NOISY_SPREAD,
+    NUMERIC,
+    QUALITY_CLASS_PREFIX,
+    QUALITY_COLUMNS,
+    QUALITY_DEVICE_COLUMNS,
+    REQUIRED,
+    SUMMARY_COLUMNS,
+    SUSTAINED_VERDICT_COLUMNS,
+    class_column,
+    column_class,
+    column_format,
+    quality_columns,
+)
 
 
 def utc_stamp() -> str:
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
 
 
-def package_versions(names=("numpy", "ai-edge-litert", "tensorflow", "tf-keras", "tensorflow-model-optimization",
-                            "pandas", "matplotlib")) -> dict:
+def package_versions(
+    names=(
+        "numpy",
+        "ai-edge-litert",
+        "tensorflow",
+        "tf-keras",
+        "tensorflow-model-optimization",
+        "pandas",
+        "matplotlib",
+    ),
+) -> dict:
     out = {}
     for n in names:
         try:
@@ -64,7 +86,9 @@ def describe_phone(device: dict, bench: dict) -> str:
     battery and temperatures over the rows, the benchmark binary and edgeseg's version."""
     bits = [" ".join(x for x in (device.get("model"), f"({device['soc']})" if device.get("soc") else "") if x)]
     if device.get("android"):
-        bits.append(f"Android {device['android']}" + (f" ({device['fingerprint']})" if device.get("fingerprint") else ""))
+        bits.append(
+            f"Android {device['android']}" + (f" ({device['fingerprint']})" if device.get("fingerprint") else "")
+        )
     threads = bench.get("threads") or device.get("threads")
     if threads:
         bits.append(f"{threads} threads")
@@ -79,8 +103,10 @@ def describe_phone(device: dict, bench: dict) -> str:
     starts = [r.get("start") or {} for r in rows]
     ends = [r.get("end") or {} for r in rows]
     if starts and starts[0].get("battery_level") is not None:
-        bits.append(f"battery {starts[0]['battery_level']:.0f}%" + (f" {starts[0]['battery_status'].lower()}"
-                                                                    if starts[0].get("battery_status") else ""))
+        bits.append(
+            f"battery {starts[0]['battery_level']:.0f}%"
+            + (f" {starts[0]['battery_status'].lower()}" if starts[0].get("battery_status") else "")
+        )
     for key, name in (("battery_temp", "battery"), ("zone_max_c", "hottest thermal zone")):
         a = next((x[key] for x in starts if x.get(key) is not None), None)
         b = next((x[key] for x in reversed(ends) if x.get(key) is not None), None)
@@ -94,8 +120,10 @@ def describe_phone(device: dict, bench: dict) -> str:
         bits.append(f"edgeseg {device['edgeseg']}")
     sustained = bench.get("sustained") or {}
     if sustained:
-        bits.append(f"sustained {sustained.get('duration_s'):g} s per row in {sustained.get('windows')} window(s) of "
-                    f"{sustained.get('window_s'):g} s (at least {bench.get('runs')} runs each)")
+        bits.append(
+            f"sustained {sustained.get('duration_s'):g} s per row in {sustained.get('windows')} window(s) of "
+            f"{sustained.get('window_s'):g} s (at least {bench.get('runs')} runs each)"
+        )
     elif bench.get("runs"):
         bits.append(f"at least {bench['runs']} runs and {bench.get('min_secs', 0):g} s per row")
     if bench.get("cooldown"):
@@ -118,8 +146,9 @@ def describe_conditions(run: dict) -> str:
         bits.append(f"{bench['threads']} threads")
     before, after = bench.get("load_before"), bench.get("load_after")
     if before and after:
-        bits.append(f"load average (1 min) {before[0]:.2f} before, {after[0]:.2f} after on {host.get('cpu_count')} "
-                    "cores")
+        bits.append(
+            f"load average (1 min) {before[0]:.2f} before, {after[0]:.2f} after on {host.get('cpu_count')} cores"
+        )
     if bench.get("runs"):
         bits.append(f"at least {bench['runs']} runs and {bench.get('min_secs', 0):g} s per row")
     return "; ".join(bits)
@@ -139,7 +168,7 @@ class ReportFolder:
             self.final = self.root / f"{utc_stamp()}_{safe}-{n}"
         self.tmp = self.root / f".tmp-{self.final.name}-{os.getpid()}"
 
-    def __enter__(self) -> "ReportFolder":
+    def __enter__(self) -> ReportFolder:
         self.tmp.mkdir(parents=True, exist_ok=False)
         return self
 
@@ -188,13 +217,17 @@ def model_family(artifact: str, recipe: str | None) -> str:
 
 
 def _class_ious(row: dict) -> dict[str, float | None]:
-    return {column_class(k): (float(v) if _num(v) else None)
-            for k, v in row.items() if k.startswith(QUALITY_CLASS_PREFIX)}
+    return {
+        column_class(k): (float(v) if _num(v) else None) for k, v in row.items() if k.startswith(QUALITY_CLASS_PREFIX)
+    }
 
 
 def _float32_quality(quality: list[dict]) -> dict:
-    return {(model_family(r["artifact"], "float32"), r.get("dataset"), r.get("split")): r
-            for r in quality if r.get("recipe") == "float32"}
+    return {
+        (model_family(r["artifact"], "float32"), r.get("dataset"), r.get("split")): r
+        for r in quality
+        if r.get("recipe") == "float32"
+    }
 
 
 def class_rows(quality: list[dict]) -> list[dict]:
@@ -209,9 +242,18 @@ def class_rows(quality: list[dict]) -> list[dict]:
         ref_iou = _class_ious(ref) if ref and ref is not r else {}
         for name, iou in _class_ious(r).items():
             delta = iou - ref_iou[name] if iou is not None and ref_iou.get(name) is not None else None
-            out.append({"artifact": r["artifact"], "recipe": r.get("recipe"), "dataset": r.get("dataset"),
-                        "split": r.get("split"), "class": name, "iou": iou, "iou_delta_vs_float32": delta,
-                        "zero": iou == 0.0 if iou is not None else None})
+            out.append(
+                {
+                    "artifact": r["artifact"],
+                    "recipe": r.get("recipe"),
+                    "dataset": r.get("dataset"),
+                    "split": r.get("split"),
+                    "class": name,
+                    "iou": iou,
+                    "iou_delta_vs_float32": delta,
+                    "zero": iou == 0.0 if iou is not None else None,
+                }
+            )
     return out
 
 
@@ -251,8 +293,9 @@ def class_table(per_class: list[dict]) -> tuple[list[str], list[dict]]:
     return columns + ["flag"], rows
 
 
-def summarize(latency: list[dict], quality: list[dict], power: list[dict] | None = None,
-              sizes: dict | None = None) -> list[dict]:
+def summarize(
+    latency: list[dict], quality: list[dict], power: list[dict] | None = None, sizes: dict | None = None
+) -> list[dict]:
     """Join latency, quality and power rows per (artifact, device, delegate).
 
     Ratios and deltas are to the float32 artifact of the same model (same name apart from
@@ -266,6 +309,7 @@ def summarize(latency: list[dict], quality: list[dict], power: list[dict] | None
     rows without one are joined as one run): a merged report never gives one run's power,
     energy or quality to another run's row.
     """
+
     def rid(r):
         return r.get("run_id") or ""
 
@@ -296,18 +340,36 @@ def summarize(latency: list[dict], quality: list[dict], power: list[dict] | None
         _, qrow = quality_rows([q]) if q else ((), [{}])
         zero = [name for name, v in _class_ious(qrow[0]).items() if v == 0.0]
         size = (sizes or {}).get(r["artifact"])
-        rows.append({
-            "artifact": r["artifact"], "recipe": r.get("recipe"), "size_kb": size / 1024 if size else None,
-            "device": r["device"], "delegate": r["delegate"], "threads": r.get("threads"),
-            "median_ms": r.get("median_ms"), "p90_ms": r.get("p90_ms"), "spread": spread,
-            "spread_of": latency_spread_of(r) if spread is not None else None,
-            "noisy": (spread > NOISY_SPREAD) if spread is not None else None, "latency_vs_float32": ratio,
-            "miou": q.get("miou"), "miou_delta_vs_float32": delta, "zero_iou_classes": ";".join(zero) or None,
-            "energy_mj_per_inference": p.get("energy_mj_per_inference"), "energy_mj_err": p.get("energy_mj_err"),
-            "power_status": p.get("status"), "charging": p.get("charging"), "run_id": r.get("run_id"),
-            "delegated_ops": r.get("delegated_ops"), "total_ops": r.get("total_ops"), "partitions": r.get("partitions"),
-            **{k: r.get(k) for k in SUSTAINED_VERDICT_COLUMNS}, "status": r.get("status"), "error": r.get("error"),
-        })
+        rows.append(
+            {
+                "artifact": r["artifact"],
+                "recipe": r.get("recipe"),
+                "size_kb": size / 1024 if size else None,
+                "device": r["device"],
+                "delegate": r["delegate"],
+                "threads": r.get("threads"),
+                "median_ms": r.get("median_ms"),
+                "p90_ms": r.get("p90_ms"),
+                "spread": spread,
+                "spread_of": latency_spread_of(r) if spread is not None else None,
+                "noisy": (spread > NOISY_SPREAD) if spread is not None else None,
+                "latency_vs_float32": ratio,
+                "miou": q.get("miou"),
+                "miou_delta_vs_float32": delta,
+                "zero_iou_classes": ";".join(zero) or None,
+                "energy_mj_per_inference": p.get("energy_mj_per_inference"),
+                "energy_mj_err": p.get("energy_mj_err"),
+                "power_status": p.get("status"),
+                "charging": p.get("charging"),
+                "run_id": r.get("run_id"),
+                "delegated_ops": r.get("delegated_ops"),
+                "total_ops": r.get("total_ops"),
+                "partitions": r.get("partitions"),
+                **{k: r.get(k) for k in SUSTAINED_VERDICT_COLUMNS},
+                "status": r.get("status"),
+                "error": r.get("error"),
+            }
+        )
     return rows
 
 
@@ -336,19 +398,29 @@ def _num(v) -> bool:
         return False
 
 
-def write_report(root: str | Path, name: str, latency: list[dict], quality: list[dict],
-                 power: list[dict] | None = None, ops: list[dict] | None = None, run_info: dict | None = None,
-                 sizes: dict | None = None, trace: list[dict] | None = None, extra=None,
-                 sustained: list[dict] | None = None) -> Path:
+def write_report(
+    root: str | Path,
+    name: str,
+    latency: list[dict],
+    quality: list[dict],
+    power: list[dict] | None = None,
+    ops: list[dict] | None = None,
+    run_info: dict | None = None,
+    sizes: dict | None = None,
+    trace: list[dict] | None = None,
+    extra=None,
+    sustained: list[dict] | None = None,
+) -> Path:
     """Write one complete report folder and return its final path. ``extra(folder)`` writes
     more files into it (figures) before it is put in place. ``sustained``: the windows of
     ``--sustained`` rows (sustained.csv)."""
-    from .schema import OPS_COLUMNS, POWER_COLUMNS, POWER_TRACE_COLUMNS, SUSTAINED_COLUMNS  # noqa: PLC0415
+    from .schema import OPS_COLUMNS, POWER_COLUMNS, POWER_TRACE_COLUMNS, SUSTAINED_COLUMNS
 
     with ReportFolder(root, name) as rep:
         run_id = rep.final.name  # the report folder: its name holds the UTC time of the run
-        latency, power, trace, sustained = ([{**r, "run_id": run_id} for r in rows or []]
-                                            for rows in (latency, power, trace, sustained))
+        latency, power, trace, sustained = (
+            [{**r, "run_id": run_id} for r in rows or []] for rows in (latency, power, trace, sustained)
+        )
         quality = [{**r, "run_id": run_id} for r in quality or []]
         run_info = _device_bench_info(run_info)
         if quality:
@@ -358,22 +430,35 @@ def write_report(root: str | Path, name: str, latency: list[dict], quality: list
             if per_class:
                 atomic_write_csv(rep.path / "per_class.csv", CLASS_COLUMNS, per_class)
         if latency:
-            atomic_write_csv(rep.path / "latency.csv", LATENCY_COLUMNS, [{c: r.get(c) for c in LATENCY_COLUMNS} for r in latency])
+            atomic_write_csv(
+                rep.path / "latency.csv", LATENCY_COLUMNS, [{c: r.get(c) for c in LATENCY_COLUMNS} for r in latency]
+            )
         if power:
-            atomic_write_csv(rep.path / "power.csv", POWER_COLUMNS, [{c: r.get(c) for c in POWER_COLUMNS} for r in power])
+            atomic_write_csv(
+                rep.path / "power.csv", POWER_COLUMNS, [{c: r.get(c) for c in POWER_COLUMNS} for r in power]
+            )
         if ops:
             atomic_write_csv(rep.path / "ops.csv", OPS_COLUMNS, [{c: r.get(c) for c in OPS_COLUMNS} for r in ops])
         if trace:
-            atomic_write_csv(rep.path / "power_trace.csv", POWER_TRACE_COLUMNS,
-                             [{c: r.get(c) for c in POWER_TRACE_COLUMNS} for r in trace])
+            atomic_write_csv(
+                rep.path / "power_trace.csv",
+                POWER_TRACE_COLUMNS,
+                [{c: r.get(c) for c in POWER_TRACE_COLUMNS} for r in trace],
+            )
         if sustained:
-            atomic_write_csv(rep.path / "sustained.csv", SUSTAINED_COLUMNS,
-                             [{c: r.get(c) for c in SUSTAINED_COLUMNS} for r in sustained])
-        summary = summarize(latency, [{**r, "run_id": run_id} for r in quality_rows(quality)[1]] if quality else [],
-                            power, sizes)
+            atomic_write_csv(
+                rep.path / "sustained.csv",
+                SUSTAINED_COLUMNS,
+                [{c: r.get(c) for c in SUSTAINED_COLUMNS} for r in sustained],
+            )
+        summary = summarize(
+            latency, [{**r, "run_id": run_id} for r in quality_rows(quality)[1]] if quality else [], power, sizes
+        )
         atomic_write_csv(rep.path / "summary.csv", SUMMARY_COLUMNS, summary)
-        atomic_write_json(rep.path / "run.json", {"created": utc_stamp(), "run_id": run_id, "host": host_environment(),
-                                                  **(run_info or {})})
+        atomic_write_json(
+            rep.path / "run.json",
+            {"created": utc_stamp(), "run_id": run_id, "host": host_environment(), **(run_info or {})},
+        )
         if extra is not None:
             extra(rep.path)
     return rep.final
@@ -409,16 +494,20 @@ def read_csv(path: str | Path, table: str | None = None) -> list[dict]:
         return rows
     missing = [c for c in REQUIRED[table] if c not in header]
     if missing:
-        raise ReportError(f"{path} lacks the column(s) {', '.join(missing)} (header: {','.join(header) or 'empty'}): "
-                          f"not an edgeseg {table}.csv, or a truncated one; write it again with edgeseg")
+        raise ReportError(
+            f"{path} lacks the column(s) {', '.join(missing)} (header: {','.join(header) or 'empty'}): "
+            f"not an edgeseg {table}.csv, or a truncated one; write it again with edgeseg"
+        )
     numeric = [c for c in NUMERIC[table] if c in header]
     if table == "quality":
         numeric += [c for c in header if c.startswith(QUALITY_CLASS_PREFIX)]
     for lineno, row in enumerate(rows, start=2):
         if None in row or any(v is None for v in row.values()):
             fields = len(header) + len(row.get(None) or []) - sum(1 for v in row.values() if v is None)
-            raise ReportError(f"{path} line {lineno} has {fields} fields but the header has {len(header)}: the file "
-                              "is truncated or was edited by hand; write it again with edgeseg")
+            raise ReportError(
+                f"{path} line {lineno} has {fields} fields but the header has {len(header)}: the file "
+                "is truncated or was edited by hand; write it again with edgeseg"
+            )
         for c in numeric:
             v = row.get(c)
             if v not in (None, ""):
@@ -440,8 +529,7 @@ def read_report(folder: str | Path) -> dict:
         except json.JSONDecodeError as exc:
             raise ReportError(f"{folder / 'run.json'} is not valid JSON: {exc}") from None
     names = ("quality", "latency", "power", "ops", "summary", "power_trace", "per_class", "sustained")
-    return {name: read_csv(folder / f"{name}.csv", name) for name in names} | {
-        "run": run, "folder": str(folder)}
+    return {name: read_csv(folder / f"{name}.csv", name) for name in names} | {"run": run, "folder": str(folder)}
 
 
 def format_cell(column: str, v, floats: int = 2) -> str:
@@ -486,8 +574,10 @@ def pad_to_width(text: str, width: int) -> str:
 def format_table(rows: list[dict], columns: list[str] | tuple[str, ...], floats: int = 2) -> str:
     """A plain aligned text table (no colour codes, safe for logs and CI)."""
     body = [[format_cell(c, r.get(c), floats) for c in columns] for r in rows]
-    widths = [max(display_width(c), *(display_width(b[i]) for b in body)) if body else display_width(c)
-              for i, c in enumerate(columns)]
+    widths = [
+        max(display_width(c), *(display_width(b[i]) for b in body)) if body else display_width(c)
+        for i, c in enumerate(columns)
+    ]
     lines = ["  ".join(pad_to_width(c, w) for c, w in zip(columns, widths))]
     lines.append("  ".join("-" * w for w in widths))
     lines += ["  ".join(pad_to_width(v, w) for v, w in zip(b, widths)) for b in body]
@@ -502,8 +592,13 @@ def merge_reports(folders: list[str | Path]) -> dict:
         if (f / "summary.csv").is_file() or (f / "latency.csv").is_file():
             expanded.append(f)
         elif f.is_dir():
-            expanded += sorted(p for p in f.iterdir() if p.is_dir() and not p.name.startswith(".")
-                               and ((p / "summary.csv").is_file() or (p / "latency.csv").is_file()))
+            expanded += sorted(
+                p
+                for p in f.iterdir()
+                if p.is_dir()
+                and not p.name.startswith(".")
+                and ((p / "summary.csv").is_file() or (p / "latency.csv").is_file())
+            )
         else:
             raise ReportError(f"{f} does not exist")
     if not expanded:

@@ -8,13 +8,9 @@ numbers come from the same code.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
-
-import numpy as np
 
 from ..errors import ArtifactError
 from ..training.metrics import Predictor, score_split  # noqa: F401 (re-exported)
-
 
 
 def _is_run(target) -> bool:
@@ -37,15 +33,17 @@ def record_decision(manifest: dict, dataset_root, split: str, record: bool | Non
     if same and split == val:
         return True, ""
     what = f"split '{split}'" if same else f"{dataset_root} [{split}]"
-    return False, (f"{what} is not the validation data the model was trained with ({trained_on['root']} [{val}]), so "
-                   "the manifest keeps its recorded quality; pass --record to store this result there")
+    return False, (
+        f"{what} is not the validation data the model was trained with ({trained_on['root']} [{val}]), so "
+        "the manifest keeps its recorded quality; pass --record to store this result there"
+    )
 
 
 def same_classes(model_classes, ds, target, classes_from: str | None = None) -> None:
     """The model's class names must be the dataset's, in order: the same count with other
     names would print every score under the wrong name. ``classes_from="dataset"`` accepts
     the dataset's names (same count)."""
-    from ..errors import DataError  # noqa: PLC0415
+    from ..errors import DataError
 
     model_classes = list(model_classes or [])
     if not model_classes or len(model_classes) != ds.num_classes or model_classes == list(ds.class_names):
@@ -53,14 +51,25 @@ def same_classes(model_classes, ds, target, classes_from: str | None = None) -> 
     if classes_from == "dataset":
         return
     diff = [f"{i}: {m!r} vs {d!r}" for i, (m, d) in enumerate(zip(model_classes, ds.class_names)) if m != d]
-    raise DataError(f"{target} was trained on other classes than {ds.root} has ({'; '.join(diff[:4])}"
-                    f"{'; ...' if len(diff) > 4 else ''}): evaluate on the dataset it was trained for, or pass "
-                    "--classes-from dataset to score it under the dataset's names")
+    raise DataError(
+        f"{target} was trained on other classes than {ds.root} has ({'; '.join(diff[:4])}"
+        f"{'; ...' if len(diff) > 4 else ''}): evaluate on the dataset it was trained for, or pass "
+        "--classes-from dataset to score it under the dataset's names"
+    )
 
 
-def evaluate(target, data, split: str = "val", limit: int | None = None, threads: int | None = None,
-             skip_bad: bool = False, progress=None, record: bool | None = None, signature: str | None = None,
-             classes_from: str | None = None) -> dict:
+def evaluate(
+    target,
+    data,
+    split: str = "val",
+    limit: int | None = None,
+    threads: int | None = None,
+    skip_bad: bool = False,
+    progress=None,
+    record: bool | None = None,
+    signature: str | None = None,
+    classes_from: str | None = None,
+) -> dict:
     """Quality of an artifact (through the LiteRT interpreter) or a training run (Keras,
     best checkpoint) on ``data``/``split``, scored at label resolution.
 
@@ -69,20 +78,20 @@ def evaluate(target, data, split: str = "val", limit: int | None = None, threads
     once). The artifact must match its manifest's sha256. Results are recorded in the
     manifest as :func:`record_decision` says (``recorded`` and ``record_note`` in the
     result)."""
-    from ..data.formats import open_dataset  # noqa: PLC0415
-    from ..data.pipeline import load_split, normalise  # noqa: PLC0415
-    from ..errors import DataError  # noqa: PLC0415
+    from ..data.formats import open_dataset
+    from ..data.pipeline import load_split, normalise
+    from ..errors import DataError
 
     target = Path(target)
     if not _is_run(target):
-        from ..artifact import check_tflite_file  # noqa: PLC0415
+        from ..artifact import check_tflite_file
 
         check_tflite_file(target)  # the artifact before the dataset: the cheaper check, and the usual mistake
     ds = open_dataset(data)
     if _is_run(target):
         if signature:
             raise DataError(f"--signature picks a configuration of a multi-signature artifact; {target} is a run")
-        from ..run import load_run_model  # noqa: PLC0415
+        from ..run import load_run_model
 
         model, cfg = load_run_model(target)
         size, resize, classes = tuple(cfg["input_size"]), cfg.get("resize", "letterbox"), cfg["classes"]
@@ -95,11 +104,20 @@ def evaluate(target, data, split: str = "val", limit: int | None = None, threads
 
         cache = load_split(ds, split, size, resize, skip_bad, limit, progress=progress, keep_source=True)
         res = score_split(predict, cache, ds.num_classes, ds.class_names, progress=progress)
-        res.update({"artifact": target.name, "recipe": "keras", "dataset": str(ds.root), "split": split,
-                    "backend": "tf_keras", "skipped": len(cache.skipped), "recorded": False})
+        res.update(
+            {
+                "artifact": target.name,
+                "recipe": "keras",
+                "dataset": str(ds.root),
+                "split": split,
+                "backend": "tf_keras",
+                "skipped": len(cache.skipped),
+                "recorded": False,
+            }
+        )
         return res
 
-    from ..artifact import read_manifest, signatures_of, verify_manifest  # noqa: PLC0415
+    from ..artifact import read_manifest, signatures_of, verify_manifest
 
     manifest = read_manifest(target) or {}
     if manifest.get("sha256"):
@@ -116,7 +134,7 @@ def evaluate(target, data, split: str = "val", limit: int | None = None, threads
     for sig in todo:
         res, cache = _evaluate_artifact(target, manifest, ds, split, limit, threads, skip_bad, progress, sig, cache)
         if do_record:
-            from ..artifact import record_quality  # noqa: PLC0415
+            from ..artifact import record_quality
 
             record_quality(target, f"{ds.root.name}:{split}", res, signature=sig)
         res.update(recorded=do_record, record_note=note)
@@ -124,22 +142,23 @@ def evaluate(target, data, split: str = "val", limit: int | None = None, threads
     if len(todo) == 1:
         return results[todo[0]]
     first = results[todo[0]]
-    return {k: first[k] for k in ("artifact", "recipe", "dataset", "split", "backend", "skipped", "images",
-                                  "recorded", "record_note")} | {"signatures": results}
+    return {
+        k: first[k]
+        for k in ("artifact", "recipe", "dataset", "split", "backend", "skipped", "images", "recorded", "record_note")
+    } | {"signatures": results}
 
 
 def artifact_predictor(target, manifest, ds, threads=None, signature=None):
     """The predictor of an artifact (the LiteRT interpreter, or CompiledModel for a compiled
     one) once its input and output are known to fit ``ds``: a segmentation map at the input
     size with the dataset's classes. Shared by host and device evaluation."""
-    from ..errors import DataError  # noqa: PLC0415
-    from .interpreter import ArtifactPredictor  # noqa: PLC0415
-
-    from ..artifact import is_compiled  # noqa: PLC0415
+    from ..artifact import is_compiled
+    from ..errors import DataError
+    from .interpreter import ArtifactPredictor
 
     norm = manifest.get("input", {}).get("normalisation")
     if manifest.get("compiled") or is_compiled(target):
-        from .interpreter import CompiledPredictor  # noqa: PLC0415
+        from .interpreter import CompiledPredictor
 
         predict = CompiledPredictor(target, manifest, norm)
     else:
@@ -148,26 +167,39 @@ def artifact_predictor(target, manifest, ds, threads=None, signature=None):
     out_shape = [int(v) for v in predict.out["shape"]]
     h, w = predict.input_size
     if not (len(out_shape) == 4 and out_shape[1:3] == [h, w] or len(out_shape) == 3 and out_shape[1:] == [h, w]):
-        raise ArtifactError(f"{target} outputs a tensor of shape {out_shape}, not a segmentation map: edgeseg "
-                            f"evaluates models whose output is per-pixel scores [1,{h},{w},C] or a class map "
-                            f"[1,{h},{w}] at the input size ({h}x{w})")
+        raise ArtifactError(
+            f"{target} outputs a tensor of shape {out_shape}, not a segmentation map: edgeseg "
+            f"evaluates models whose output is per-pixel scores [1,{h},{w},C] or a class map "
+            f"[1,{h},{w}] at the input size ({h}x{w})"
+        )
     n_out = out_shape[-1] if len(out_shape) == 4 else len(classes)  # argmax head: [1,H,W]
     if n_out != len(ds.class_names):
-        raise DataError(f"{target} predicts {n_out} classes but {ds.root} has {ds.num_classes}; "
-                        "evaluate on the dataset the model was trained for")
+        raise DataError(
+            f"{target} predicts {n_out} classes but {ds.root} has {ds.num_classes}; "
+            "evaluate on the dataset the model was trained for"
+        )
     if len(classes) != ds.num_classes:
         raise DataError(f"{target} has {len(classes)} classes but {ds.root} has {ds.num_classes}")
     return predict
 
 
 def _evaluate_artifact(target, manifest, ds, split, limit, threads, skip_bad, progress, signature, cache):
-    from ..data.pipeline import load_split  # noqa: PLC0415
+    from ..data.pipeline import load_split
 
     predict = artifact_predictor(target, manifest, ds, threads, signature)
     if cache is None:
         resize = manifest.get("input", {}).get("resize", "letterbox")
         cache = load_split(ds, split, predict.input_size, resize, skip_bad, limit, progress=progress, keep_source=True)
     res = score_split(predict, cache, ds.num_classes, ds.class_names, progress=progress)
-    res.update({"artifact": target.stem, "recipe": manifest.get("recipe", "unknown"), "dataset": str(ds.root),
-                "split": split, "backend": predict.backend, "skipped": len(cache.skipped), "signature": signature})
+    res.update(
+        {
+            "artifact": target.stem,
+            "recipe": manifest.get("recipe", "unknown"),
+            "dataset": str(ds.root),
+            "split": split,
+            "backend": predict.backend,
+            "skipped": len(cache.skipped),
+            "signature": signature,
+        }
+    )
     return res, cache

@@ -10,14 +10,21 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ArtifactError, RuntimeBackendError
 from ..artifact import check_tflite_file
-from ..runner import delegation  # noqa: F401  (re-exported: one implementation, also used on devices)
-from ..runner import interpreter_kwargs, load_interpreter_module
+from ..errors import ArtifactError, RuntimeBackendError
+from ..runner import (
+    delegation,  # noqa: F401  (re-exported: one implementation, also used on devices)
+    interpreter_kwargs,
+    load_interpreter_module,
+)
 
 
-def load_interpreter(model_path: str | Path | None = None, model_content: bytes | None = None,
-                     threads: int | None = None, xnnpack: bool = True):
+def load_interpreter(
+    model_path: str | Path | None = None,
+    model_content: bytes | None = None,
+    threads: int | None = None,
+    xnnpack: bool = True,
+):
     """Return ``(interpreter, backend_name)`` with tensors allocated.
 
     The backend choice and constructor options come from :mod:`edgeseg.runner` (the same
@@ -31,7 +38,9 @@ def load_interpreter(model_path: str | Path | None = None, model_content: bytes 
     except RuntimeError as exc:
         raise RuntimeBackendError(str(exc)) from None
     try:
-        interp = mod.Interpreter(model_path=str(model_path) if model_path else None, model_content=model_content, **kwargs)
+        interp = mod.Interpreter(
+            model_path=str(model_path) if model_path else None, model_content=model_content, **kwargs
+        )
         interp.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
         where = model_path or "the model bytes"
@@ -40,15 +49,20 @@ def load_interpreter(model_path: str | Path | None = None, model_content: bytes 
 
 
 def op_names(interp) -> list[str]:
-    return [op["op_name"] for op in interp._get_ops_details()]  # noqa: SLF001 (stable across LiteRT releases)
+    return [op["op_name"] for op in interp._get_ops_details()]
 
 
 class ArtifactPredictor:
     """Run a .tflite segmenter one image at a time: uint8 pixels in, float scores
     [N,H,W,C] out (logits or probabilities heads) or class maps [N,H,W] (argmax head)."""
 
-    def __init__(self, path: str | Path, normalisation: dict | None = None, threads: int | None = None,
-                 signature: str | None = None):
+    def __init__(
+        self,
+        path: str | Path,
+        normalisation: dict | None = None,
+        threads: int | None = None,
+        signature: str | None = None,
+    ):
         self.interp, self.backend = load_interpreter(path, threads=threads)
         self.runner = None
         if signature:  # one configuration of a multi-signature artifact
@@ -56,8 +70,8 @@ class ArtifactPredictor:
             if signature not in names:
                 raise ArtifactError(f"{path} has no signature '{signature}' (it has {', '.join(names)})")
             self.runner = self.interp.get_signature_runner(signature)
-            (self.in_name, self.inp), = self.runner.get_input_details().items()
-            (self.out_name, self.out), = self.runner.get_output_details().items()
+            ((self.in_name, self.inp),) = self.runner.get_input_details().items()
+            ((self.out_name, self.out),) = self.runner.get_output_details().items()
         else:
             self.inp = self.interp.get_input_details()[0]
             self.out = self.interp.get_output_details()[0]
@@ -106,8 +120,11 @@ class ArtifactPredictor:
 def _detail(spec: dict) -> dict:
     """An interpreter-style tensor detail from a manifest's input/output entry."""
     q = spec.get("quantization") or {}
-    return {"shape": list(spec["shape"]), "dtype": np.dtype(spec["dtype"]).type,
-            "quantization": (float(q.get("scale", 0.0)), int(q.get("zero_point", 0)))}
+    return {
+        "shape": list(spec["shape"]),
+        "dtype": np.dtype(spec["dtype"]).type,
+        "quantization": (float(q.get("scale", 0.0)), int(q.get("zero_point", 0))),
+    }
 
 
 class CompiledPredictor(ArtifactPredictor):
@@ -119,22 +136,27 @@ class CompiledPredictor(ArtifactPredictor):
 
     def __init__(self, path: str | Path, manifest: dict, normalisation: dict | None = None):
         try:
-            from ai_edge_litert.compiled_model import CompiledModel  # noqa: PLC0415
-            from ai_edge_litert.hardware_accelerator import HardwareAccelerator  # noqa: PLC0415
+            from ai_edge_litert.compiled_model import CompiledModel
+            from ai_edge_litert.hardware_accelerator import HardwareAccelerator
         except ImportError as exc:
-            raise RuntimeBackendError(f"running a compiled model needs LiteRT's CompiledModel ({exc}): "
-                                      "pip install 'ai-edge-litert>=2.3'") from None
+            raise RuntimeBackendError(
+                f"running a compiled model needs LiteRT's CompiledModel ({exc}): pip install 'ai-edge-litert>=2.3'"
+            ) from None
         compiled = manifest.get("compiled") or {}
         what = f"{Path(path).name} (compiled for {compiled.get('manufacturer', '?')} {compiled.get('soc', '?')})"
         if "input" not in manifest or "output" not in manifest:
             raise ArtifactError(f"{what} has no manifest with its input and output: compile it with `edgeseg compile`")
         try:
-            self.model = CompiledModel.from_file(str(path), hardware_accel=HardwareAccelerator.NPU | HardwareAccelerator.CPU)
+            self.model = CompiledModel.from_file(
+                str(path), hardware_accel=HardwareAccelerator.NPU | HardwareAccelerator.CPU
+            )
             self.ins, self.outs = self.model.create_input_buffers(0), self.model.create_output_buffers(0)
-        except Exception as exc:  # noqa: BLE001 (the runtime raises RuntimeError / ValueError / its own)
-            raise ArtifactError(f"LiteRT's CompiledModel cannot load {what}: {str(exc).splitlines()[0][:300]}; the "
-                                f"dispatch library of {compiled.get('manufacturer', 'its vendor')} is needed to run it "
-                                "(on the device: bench it with --delegate litert-npu)") from None
+        except Exception as exc:
+            raise ArtifactError(
+                f"LiteRT's CompiledModel cannot load {what}: {str(exc).splitlines()[0][:300]}; the "
+                f"dispatch library of {compiled.get('manufacturer', 'its vendor')} is needed to run it "
+                "(on the device: bench it with --delegate litert-npu)"
+            ) from None
         self.inp, self.out = _detail(manifest["input"]), _detail(manifest["output"])
         self.runner = None
         self.backend = f"ai_edge_litert CompiledModel ({compiled.get('manufacturer', 'NPU')} dispatch)"
@@ -144,13 +166,14 @@ class CompiledPredictor(ArtifactPredictor):
         self.norm = normalisation or {"scale": 1 / 255.0, "offset": 0.0}
         try:  # the first inference is the real test
             self._run_one(np.zeros(shape, self.inp["dtype"]))
-        except Exception as exc:  # noqa: BLE001
-            raise ArtifactError(f"{what} loads but fails at its first inference: {str(exc).splitlines()[0][:300]} "
-                                "(is the vendor's dispatch library installed?)") from None
+        except Exception as exc:
+            raise ArtifactError(
+                f"{what} loads but fails at its first inference: {str(exc).splitlines()[0][:300]} "
+                "(is the vendor's dispatch library installed?)"
+            ) from None
 
     def _run_one(self, x: np.ndarray) -> np.ndarray:
         self.ins[0].write(np.ascontiguousarray(x))
         self.model.run_by_index(0, self.ins, self.outs)
         n = int(np.prod(self.out["shape"]))
         return self.outs[0].read(n, self.out["dtype"]).reshape(self.out["shape"])
-

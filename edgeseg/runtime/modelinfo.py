@@ -21,7 +21,7 @@ def model_info(path: str | Path) -> dict:
     tensors (read by some op, produced by none, not a graph input)."""
     interp, _ = load_interpreter(path, xnnpack=False)
     tensors = {t["index"]: t for t in interp.get_tensor_details()}
-    ops = [op for op in interp._get_ops_details() if op["op_name"] != "DELEGATE"]  # noqa: SLF001
+    ops = [op for op in interp._get_ops_details() if op["op_name"] != "DELEGATE"]
     produced = {int(t) for op in ops for t in op["outputs"]}
     graph_inputs = {d["index"] for d in interp.get_input_details()}
     macs = 0
@@ -51,8 +51,13 @@ def model_info(path: str | Path) -> dict:
     inp = interp.get_input_details()[0]
     out = interp.get_output_details()[0]
     return {
-        "path": str(path), "size_bytes": Path(path).stat().st_size, "params": int(params), "macs": int(macs),
-        "gmacs": macs / 1e9, "ops": dict(sorted(per_op.items())), "nodes": len(ops),
+        "path": str(path),
+        "size_bytes": Path(path).stat().st_size,
+        "params": int(params),
+        "macs": int(macs),
+        "gmacs": macs / 1e9,
+        "ops": dict(sorted(per_op.items())),
+        "nodes": len(ops),
         "input": {"shape": [int(s) for s in inp["shape"]], "dtype": np.dtype(inp["dtype"]).name},
         "output": {"shape": [int(s) for s in out["shape"]], "dtype": np.dtype(out["dtype"]).name},
     }

@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from ..errors import UsageError
 
@@ -44,8 +44,7 @@ class Role:
 
     @property
     def is_chief(self) -> bool:
-        return self.task_type == "chief" or (self.task_type == "worker" and self.index == 0
-                                             and not self.has_chief_task)
+        return self.task_type == "chief" or (self.task_type == "worker" and self.index == 0 and not self.has_chief_task)
 
     def describe(self) -> str:
         return f"{self.task_type} {self.index} of a cluster of {self.workers}"
@@ -56,30 +55,41 @@ def cluster_role(environ=None) -> Role:
     does not parse, a cluster with no workers, or a task that is not in it."""
     text = (os.environ if environ is None else environ).get("TF_CONFIG", "").strip()
     if not text:
-        raise UsageError("--strategy multiworker reads the cluster from TF_CONFIG, which is not set: set it on each "
-                         'worker, e.g. TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": '
-                         '{"type": "worker", "index": 0}}\' (index 1 on the second), or use --strategy one',
-                         param="--strategy")
+        raise UsageError(
+            "--strategy multiworker reads the cluster from TF_CONFIG, which is not set: set it on each "
+            'worker, e.g. TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": '
+            '{"type": "worker", "index": 0}}\' (index 1 on the second), or use --strategy one',
+            param="--strategy",
+        )
     try:
         cfg = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise UsageError(f"TF_CONFIG is not valid JSON ({exc.msg} at character {exc.pos})", param="--strategy") from None
+        raise UsageError(
+            f"TF_CONFIG is not valid JSON ({exc.msg} at character {exc.pos})", param="--strategy"
+        ) from None
     cluster = cfg.get("cluster") if isinstance(cfg, dict) else None
     task = cfg.get("task") if isinstance(cfg, dict) else None
     if not isinstance(cluster, dict) or not isinstance(task, dict):
-        raise UsageError('TF_CONFIG needs a "cluster" (task type -> list of host:port) and a "task" ({"type", '
-                         '"index"})', param="--strategy")
+        raise UsageError(
+            'TF_CONFIG needs a "cluster" (task type -> list of host:port) and a "task" ({"type", "index"})',
+            param="--strategy",
+        )
     for kind, hosts in cluster.items():
         if not isinstance(hosts, list) or not all(isinstance(h, str) and ":" in h for h in hosts):
-            raise UsageError(f'TF_CONFIG cluster "{kind}" must be a list of "host:port" strings, got {hosts!r}',
-                             param="--strategy")
+            raise UsageError(
+                f'TF_CONFIG cluster "{kind}" must be a list of "host:port" strings, got {hosts!r}', param="--strategy"
+            )
     kind, index = task.get("type"), task.get("index", 0)
     if kind not in cluster or not isinstance(index, int) or not 0 <= index < len(cluster[kind]):
-        raise UsageError(f"TF_CONFIG's task {task!r} is not in its cluster ({', '.join(f'{k}: {len(v)}' for k, v in cluster.items())})",
-                         param="--strategy")
+        raise UsageError(
+            f"TF_CONFIG's task {task!r} is not in its cluster ({', '.join(f'{k}: {len(v)}' for k, v in cluster.items())})",
+            param="--strategy",
+        )
     if kind not in ("chief", "worker"):
-        raise UsageError(f"TF_CONFIG task type {kind!r}: MultiWorkerMirroredStrategy runs chief and worker tasks only",
-                         param="--strategy")
+        raise UsageError(
+            f"TF_CONFIG task type {kind!r}: MultiWorkerMirroredStrategy runs chief and worker tasks only",
+            param="--strategy",
+        )
     workers = len(cluster.get("worker", [])) + len(cluster.get("chief", []))
     return Role(kind, index, workers, "chief" in cluster)
 
@@ -111,14 +121,24 @@ class StrategyRow:
 
 
 #: name -> how `edgeseg train --strategy NAME` places the training.
-STRATEGIES = {row.name: row for row in (
-    StrategyRow("auto", "MirroredStrategy over the visible GPUs when there are several, else the default one-device "
-                        "strategy", _auto),
-    StrategyRow("one", "OneDeviceStrategy: the first GPU, else the CPU", _one),
-    StrategyRow("mirrored", "MirroredStrategy: every local GPU (the CPU where there is none)", _mirrored),
-    StrategyRow("multiworker", "MultiWorkerMirroredStrategy over the workers of TF_CONFIG (see "
-                               "edgeseg/training/distribute.py)", _multiworker, multiworker=True),
-)}
+STRATEGIES = {
+    row.name: row
+    for row in (
+        StrategyRow(
+            "auto",
+            "MirroredStrategy over the visible GPUs when there are several, else the default one-device strategy",
+            _auto,
+        ),
+        StrategyRow("one", "OneDeviceStrategy: the first GPU, else the CPU", _one),
+        StrategyRow("mirrored", "MirroredStrategy: every local GPU (the CPU where there is none)", _mirrored),
+        StrategyRow(
+            "multiworker",
+            "MultiWorkerMirroredStrategy over the workers of TF_CONFIG (see edgeseg/training/distribute.py)",
+            _multiworker,
+            multiworker=True,
+        ),
+    )
+}
 
 
 def role_for(name: str, environ=None) -> Role:
@@ -132,6 +152,6 @@ def role_for(name: str, environ=None) -> Role:
 def make_strategy(name: str):
     """The tf.distribute strategy of row ``name``. MultiWorkerMirroredStrategy must exist
     before TensorFlow runs anything else in the process: call this first."""
-    from ..config import import_tf  # noqa: PLC0415
+    from ..config import import_tf
 
     return STRATEGIES[name].make(import_tf())

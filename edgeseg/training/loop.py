@@ -21,26 +21,33 @@ import json
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Callable
 
-
-from ..host import cpu_model
-from ..version import __version__
 from ..config import format_size, import_tf, option, parse_size
 from ..data.formats import open_dataset
-from ..data.pipeline import AUGMENTATIONS, NORMALISATION, RESIZE_MODES, AugmentConfig, load_split, normalise, train_dataset
+from ..data.pipeline import (
+    AUGMENTATIONS,
+    NORMALISATION,
+    RESIZE_MODES,
+    AugmentConfig,
+    load_split,
+    normalise,
+    train_dataset,
+)
 from ..errors import TrainError, TrainInterrupted, UsageError
 from ..fileio import FileLock, LockedError, OutputPathError, atomic_write_csv, atomic_write_json, check_writable_output
+from ..host import cpu_model
 from ..interrupt import interrupted_by, sigterm_as_interrupt
 from ..models.pta import parse_distribution
 from ..models.registry import DEFAULT_MODEL, MODELS, build_model, model_config
+from ..run import load_run_model, read_run_config  # noqa: F401 (load_run_model: re-exported)
+from ..version import __version__
 from .distribute import STRATEGIES, make_strategy, role_for
 from .losses import LOSSES, WEIGHTED_LOSSES, make_loss
-from .precision import PRECISIONS, cpu_bf16_flags, float32_head, policy
-from ..run import load_run_model, read_run_config  # noqa: F401 (load_run_model: re-exported)
 from .metrics import median_frequency_weights, score_split
+from .precision import PRECISIONS, cpu_bf16_flags, float32_head, policy
 from .recipe import SCHEDULES, WeightEMA, make_schedule
 from .resources import activation_bytes, cache_bytes, check_free_disk, check_memory, checkpoint_bytes
 
@@ -50,8 +57,10 @@ HISTORY_COLUMNS = ("epoch", "lr", "loss", "val_miou", "val_dice", "val_pixel_acc
 
 
 def _per_model(attr: str) -> str:
-    return ", ".join(f"{k} {format_size(v) if isinstance(v, tuple) else v}"
-                     for k, v in ((k, getattr(m, attr)) for k, m in MODELS.items()))
+    return ", ".join(
+        f"{k} {format_size(v) if isinstance(v, tuple) else v}"
+        for k, v in ((k, getattr(m, attr)) for k, m in MODELS.items())
+    )
 
 
 @dataclass
@@ -62,28 +71,46 @@ class TrainConfig:
     data: str = option(None, "Dataset folder.", required=True)
     out: str = option(None, "Run folder to create (or resume).", required=True)
     model: str = option(DEFAULT_MODEL, f"{', '.join(MODELS)} (the table: edgeseg/models/registry.py).")
-    input_size: tuple[int, int] | None = option(None, f"HxW. Default: the model's ({_per_model('input_size')}).",
-                                                size=True)
+    input_size: tuple[int, int] | None = option(
+        None, f"HxW. Default: the model's ({_per_model('input_size')}).", size=True
+    )
     epochs: int = option(30, "Epochs to train.", min=1)
     batch: int = option(8, "Images per step.", min=1)
     lr: float = option(1e-3, "Peak learning rate of Adam (after the warm-up).", min=0, min_open=True)
-    decay_rate: float = option(0.8, "--schedule exp: LR factor every --decay-epochs.", flag="--decay", min=0, max=1,
-                               min_open=True)
+    decay_rate: float = option(
+        0.8, "--schedule exp: LR factor every --decay-epochs.", flag="--decay", min=0, max=1, min_open=True
+    )
     decay_epochs: float = option(3.0, "--schedule exp: epochs between LR decays.", min=0, min_open=True)
-    schedule: str = option("constant", "constant (with the EMA, the best measured at 35 CamVid epochs); cosine / "
-                                       "poly: warm-up then decay to the last step; exp: the seed's (x --decay every "
-                                       "--decay-epochs).", choices=SCHEDULES)
+    schedule: str = option(
+        "constant",
+        "constant (with the EMA, the best measured at 35 CamVid epochs); cosine / "
+        "poly: warm-up then decay to the last step; exp: the seed's (x --decay every "
+        "--decay-epochs).",
+        choices=SCHEDULES,
+    )
     warmup_epochs: float = option(1.0, "Linear warm-up (cosine, poly).", min=0)
-    ema: float = option(0.99, "Decay of the exponential moving average of the weights, the model that is validated, "
-                              "saved and exported (0 = off: the raw weights).", min=0, max=1, max_open=True)
+    ema: float = option(
+        0.99,
+        "Decay of the exponential moving average of the weights, the model that is validated, "
+        "saved and exported (0 = off: the raw weights).",
+        min=0,
+        max=1,
+        max_open=True,
+    )
     jit_compile: bool = False  # XLA for the train step (benchmarks/train_throughput.py measures it)
-    loss: str | None = option(None, "ce = cross-entropy (+ L2 from --l2), dice = soft Dice, ce_dice = both, ohem = "
-                                    f"cross-entropy of the hardest pixels. Default: the model's ({_per_model('loss')}).",
-                              choices=LOSSES)
+    loss: str | None = option(
+        None,
+        "ce = cross-entropy (+ L2 from --l2), dice = soft Dice, ce_dice = both, ohem = "
+        f"cross-entropy of the hardest pixels. Default: the model's ({_per_model('loss')}).",
+        choices=LOSSES,
+    )
     class_weights: bool = option(False, "Median-frequency (class-balanced) weights in the cross-entropy (ce, ce_dice).")
-    augment: str = option("flip", f"Comma list of {','.join(AUGMENTATIONS)}, or 'none'; 'default' = all "
-                                  f"{len(AUGMENTATIONS)} (scale: random zoom 0.75-1.5x and crop; scale=MIN-MAX sets "
-                                  "the range).")
+    augment: str = option(
+        "flip",
+        f"Comma list of {','.join(AUGMENTATIONS)}, or 'none'; 'default' = all "
+        f"{len(AUGMENTATIONS)} (scale: random zoom 0.75-1.5x and crop; scale=MIN-MAX sets "
+        "the range).",
+    )
     resize: str = option(RESIZE_MODES[0], "How images meet the input size.", choices=RESIZE_MODES)
     seed: int = option(0, "Seed of the weights, the shuffling and the augmentation.")
     skip_bad: bool = option(False, "Skip unreadable or inconsistent files with a warning.")
@@ -91,14 +118,26 @@ class TrainConfig:
     val_split: str = "val"
     limit: int | None = option(None, "Use at most N images per split.", kind=int, min=1)
     model_options: dict = field(default_factory=dict)
-    pta_sampling: str | None = option(None, "unet-pta: configurations sampled per training step, CONFIG:WEIGHT,... "
-                                            "(default: the seed's HHH:0.45,LHH:0.15,HLH:0.15,HHL:0.15,LLL:0.10).")
-    strategy: str = option("auto", "tf.distribute strategy: " + "; ".join(f"{r.name} = {r.description}" for r in
-                                                                        STRATEGIES.values()) +
-                           ". --batch is the global batch.", choices=STRATEGIES)
-    precision: str = option("float32", "Compute format of training: " + "; ".join(
-        f"{r.name} = {r.description}" for r in PRECISIONS.values()) + ". Exported artifacts are float32/int8 either "
-        "way.", choices=PRECISIONS)
+    pta_sampling: str | None = option(
+        None,
+        "unet-pta: configurations sampled per training step, CONFIG:WEIGHT,... "
+        "(default: the seed's HHH:0.45,LHH:0.15,HLH:0.15,HHL:0.15,LLL:0.10).",
+    )
+    strategy: str = option(
+        "auto",
+        "tf.distribute strategy: "
+        + "; ".join(f"{r.name} = {r.description}" for r in STRATEGIES.values())
+        + ". --batch is the global batch.",
+        choices=STRATEGIES,
+    )
+    precision: str = option(
+        "float32",
+        "Compute format of training: "
+        + "; ".join(f"{r.name} = {r.description}" for r in PRECISIONS.values())
+        + ". Exported artifacts are float32/int8 either "
+        "way.",
+        choices=PRECISIONS,
+    )
 
     def __post_init__(self):
         """The defaults that depend on the model come from its registry row, so a config built
@@ -108,28 +147,39 @@ class TrainConfig:
                 raise UsageError(f"training needs --{name}", param="--" + name)
         if self.model not in MODELS:
             near = difflib.get_close_matches(str(self.model), list(MODELS), n=1)
-            raise UsageError(f"unknown model '{self.model}'{f' (did you mean {near[0]!r}?)' if near else ''}; "
-                             f"choose from {', '.join(MODELS)}", param="--model")
+            raise UsageError(
+                f"unknown model '{self.model}'{f' (did you mean {near[0]!r}?)' if near else ''}; "
+                f"choose from {', '.join(MODELS)}",
+                param="--model",
+            )
         spec = MODELS[self.model]
         if self.loss is None:
             self.loss = spec.loss
         if self.input_size is None:
             self.input_size = spec.input_size
         self.input_size = tuple(int(v) for v in parse_size(self.input_size))
-        for name, table in (("loss", LOSSES), ("schedule", SCHEDULES), ("resize", RESIZE_MODES),
-                            ("strategy", STRATEGIES), ("precision", PRECISIONS)):
+        for name, table in (
+            ("loss", LOSSES),
+            ("schedule", SCHEDULES),
+            ("resize", RESIZE_MODES),
+            ("strategy", STRATEGIES),
+            ("precision", PRECISIONS),
+        ):
             if getattr(self, name) not in table:
-                raise UsageError(f"{name} '{getattr(self, name)}' is not one of {', '.join(table)}",
-                                 param="--" + name.replace("_", "-"))
+                raise UsageError(
+                    f"{name} '{getattr(self, name)}' is not one of {', '.join(table)}",
+                    param="--" + name.replace("_", "-"),
+                )
         if self.class_weights and self.loss not in WEIGHTED_LOSSES:
-            raise UsageError(f"--class-weights weights the cross-entropy of --loss {' or '.join(WEIGHTED_LOSSES)}, and "
-                             f"--loss {self.loss} does not use them: use --loss ce or --loss ce_dice with "
-                             "--class-weights, or drop --class-weights")
-
+            raise UsageError(
+                f"--class-weights weights the cross-entropy of --loss {' or '.join(WEIGHTED_LOSSES)}, and "
+                f"--loss {self.loss} does not use them: use --loss ce or --loss ce_dice with "
+                "--class-weights, or drop --class-weights"
+            )
 
 
 def _read_history(path: Path) -> list[dict]:
-    import csv  # noqa: PLC0415
+    import csv
 
     if not path.is_file():
         return []
@@ -141,8 +191,14 @@ def _read_history(path: Path) -> list[dict]:
 #: batch stays, so the same run continues on another number of workers).
 RESUMABLE_CHANGES = ("epochs", "strategy")
 #: What runs made before an option existed did, for comparing them on --resume.
-LEGACY_OPTIONS = {"schedule": "exp", "warmup_epochs": 0.0, "ema": 0.0, "jit_compile": False, "strategy": "auto",
-                  "precision": "float32"}
+LEGACY_OPTIONS = {
+    "schedule": "exp",
+    "warmup_epochs": 0.0,
+    "ema": 0.0,
+    "jit_compile": False,
+    "strategy": "auto",
+    "precision": "float32",
+}
 
 
 def stored_train_config(run: str | Path) -> dict:
@@ -151,7 +207,7 @@ def stored_train_config(run: str | Path) -> dict:
     known = {f.name for f in fields(TrainConfig)}
     out = {k: v for k, v in train_cfg.items() if k in known}
     if isinstance(out.get("input_size"), str):
-        from ..config import parse_size  # noqa: PLC0415
+        from ..config import parse_size
 
         out["input_size"] = parse_size(out["input_size"])
     return out
@@ -187,13 +243,19 @@ def config_differences(old_train: dict, new: TrainConfig) -> list[str]:
 
 
 def parse_size_any(value) -> tuple[int, int]:
-    from ..config import parse_size  # noqa: PLC0415
+    from ..config import parse_size
 
     return parse_size(value if isinstance(value, str) else tuple(value))
 
 
-def train(cfg: TrainConfig, resume: bool = False, on_epoch: Callable[[dict], None] | None = None,
-          progress=None, verbose: int = 0, on_batch: Callable[[dict], None] | None = None) -> dict:
+def train(
+    cfg: TrainConfig,
+    resume: bool = False,
+    on_epoch: Callable[[dict], None] | None = None,
+    progress=None,
+    verbose: int = 0,
+    on_batch: Callable[[dict], None] | None = None,
+) -> dict:
     """Train a model; return the final summary (best epoch, best val mIoU, paths).
 
     ``cfg.out`` is checked (writable, names not too long) before any work, and held locked
@@ -213,9 +275,11 @@ def train(cfg: TrainConfig, resume: bool = False, on_epoch: Callable[[dict], Non
     if cfg.limit is not None and cfg.limit < 1:
         raise TrainError(f"--limit must be at least 1, got {cfg.limit}")
     if cfg.class_weights and cfg.loss not in WEIGHTED_LOSSES:
-        raise TrainError(f"--class-weights weights the cross-entropy of --loss ce or ce_dice, and --loss {cfg.loss} "
-                         "does not use them: use --loss ce or --loss ce_dice with --class-weights, or drop "
-                         "--class-weights")
+        raise TrainError(
+            f"--class-weights weights the cross-entropy of --loss ce or ce_dice, and --loss {cfg.loss} "
+            "does not use them: use --loss ce or --loss ce_dice with --class-weights, or drop "
+            "--class-weights"
+        )
     if cfg.schedule not in SCHEDULES:
         raise TrainError(f"unknown schedule '{cfg.schedule}'; choose from {', '.join(SCHEDULES)}")
     if not (cfg.ema == 0 or 0 < cfg.ema < 1):
@@ -239,9 +303,12 @@ def train(cfg: TrainConfig, resume: bool = False, on_epoch: Callable[[dict], Non
             return _train_locked(cfg, out, resume, on_epoch, progress, verbose, on_batch)
     except KeyboardInterrupt as exc:  # before model.fit (fit turns its own into TrainInterrupted)
         _remove_unfinished(out, created, lock)
-        raise TrainInterrupted(f"interrupted ({interrupted_by(exc)}) before training started; "
-                               + ("nothing was written" if created else f"{out} is as it was")
-                               + ": run the same command again", signal=interrupted_by(exc)) from None
+        raise TrainInterrupted(
+            f"interrupted ({interrupted_by(exc)}) before training started; "
+            + ("nothing was written" if created else f"{out} is as it was")
+            + ": run the same command again",
+            signal=interrupted_by(exc),
+        ) from None
     except BaseException:
         _remove_unfinished(out, created, lock)
         raise
@@ -253,28 +320,31 @@ def _train_worker(cfg: TrainConfig, role, resume: bool, on_epoch, progress, verb
     """A non-chief worker of a multi-worker run: it trains in step with the chief, writing its
     share of every save into a temporary folder (seeded from the chief's run on --resume)
     that is removed when it ends; the run folder is the chief's alone."""
-    import shutil  # noqa: PLC0415
-    import tempfile  # noqa: PLC0415
+    import shutil
+    import tempfile
 
     tmp = Path(tempfile.mkdtemp(prefix=f"edgeseg-{role.task_type}{role.index}-"))
     try:
         if resume:
             src = Path(cfg.out)
             if not (src / "config.json").is_file():
-                raise TrainError(f"cannot resume: {src} holds no run (no config.json); a worker resumes from the "
-                                 "chief's run folder, which it must see at the same path")
+                raise TrainError(
+                    f"cannot resume: {src} holds no run (no config.json); a worker resumes from the "
+                    "chief's run folder, which it must see at the same path"
+                )
             for name in ("config.json", "history.csv", "ckpt"):
                 if (src / name).is_dir():
                     shutil.copytree(src / name, tmp / name)
                 elif (src / name).is_file():
                     shutil.copy2(src / name, tmp / name)
-        from dataclasses import replace  # noqa: PLC0415
+        from dataclasses import replace
 
         lock = lock_run(tmp)
         try:
             with sigterm_as_interrupt():
-                res = _train_locked(replace(cfg, out=str(tmp)), tmp, resume, on_epoch, progress, verbose, on_batch,
-                                    role=role)
+                res = _train_locked(
+                    replace(cfg, out=str(tmp)), tmp, resume, on_epoch, progress, verbose, on_batch, role=role
+                )
         finally:
             lock.release()
         return {**res, "run": str(cfg.out), "worker": role.describe(), "history": str(Path(cfg.out) / "history.csv")}
@@ -295,11 +365,15 @@ def lock_run(out: Path, what: str = "training into it") -> FileLock:
     except LockedError as exc:
         who = f"process {exc.pid}" if exc.pid else "another process"
         stop = f" (kill {exc.pid})" if exc.pid else ""
-        raise TrainError(f"{out} is in use: {who} is {what} (it holds {exc.path}); wait for it to finish or stop "
-                         f"it{stop}, or choose another --out") from None
+        raise TrainError(
+            f"{out} is in use: {who} is {what} (it holds {exc.path}); wait for it to finish or stop "
+            f"it{stop}, or choose another --out"
+        ) from None
     except OSError as exc:
-        raise TrainError(f"cannot create or lock the run folder {out} ({exc.strerror or exc}); make it writable or "
-                         "choose another folder") from None
+        raise TrainError(
+            f"cannot create or lock the run folder {out} ({exc.strerror or exc}); make it writable or "
+            "choose another folder"
+        ) from None
 
 
 def _missing_folders(path: Path) -> list[Path]:
@@ -315,10 +389,14 @@ def _remove_unfinished(out: Path, created: list[Path], lock: FileLock) -> None:
     """After a failed call: the run folder this call created goes again unless the run had
     started (its config.json is written after the first step: from then on the error says
     how to --resume it), so no half-made folder stays behind."""
-    import shutil  # noqa: PLC0415
+    import shutil
 
-    if not created or (out / "config.json").exists() or (out / "ckpt" / "checkpoint").exists() \
-            or (out / "history.csv").exists():
+    if (
+        not created
+        or (out / "config.json").exists()
+        or (out / "ckpt" / "checkpoint").exists()
+        or (out / "history.csv").exists()
+    ):
         return
     lock.release(remove=True)
     shutil.rmtree(out, ignore_errors=True)
@@ -329,8 +407,7 @@ def _remove_unfinished(out: Path, created: list[Path], lock: FileLock) -> None:
             break
 
 
-def _train_locked(cfg: TrainConfig, out: Path, resume: bool, on_epoch, progress, verbose, on_batch,
-                  role=None) -> dict:
+def _train_locked(cfg: TrainConfig, out: Path, resume: bool, on_epoch, progress, verbose, on_batch, role=None) -> dict:
     """:func:`train` once ``out`` is checked and locked."""
     # long: every check that must run before any work (options, resume, memory, disk) in the order it costs
     config_path = out / "config.json"
@@ -361,52 +438,79 @@ def _train_locked(cfg: TrainConfig, out: Path, resume: bool, on_epoch, progress,
         old = read_run_config(out)
         for key in ("model", "model_config", "input_size", "classes"):
             if old.get(key) != run_cfg[key]:
-                raise TrainError(f"cannot resume {out}: its {key} is {old.get(key)!r} but this call asks for {run_cfg[key]!r}")
+                raise TrainError(
+                    f"cannot resume {out}: its {key} is {old.get(key)!r} but this call asks for {run_cfg[key]!r}"
+                )
         old_sampling = parse_distribution(old.get("train", {}).get("pta_sampling"))
         if old_sampling.keys() != distribution.keys() or any(
-                abs(old_sampling[k] - distribution[k]) > 1e-9 for k in distribution):  # the same ratios resume
-            raise TrainError(f"cannot resume {out}: it sampled PTA configurations with "
-                             f"{old.get('train', {}).get('pta_sampling') or 'seed'}, this call asks for "
-                             f"{cfg.pta_sampling or 'seed'}")
+            abs(old_sampling[k] - distribution[k]) > 1e-9 for k in distribution
+        ):  # the same ratios resume
+            raise TrainError(
+                f"cannot resume {out}: it sampled PTA configurations with "
+                f"{old.get('train', {}).get('pta_sampling') or 'seed'}, this call asks for "
+                f"{cfg.pta_sampling or 'seed'}"
+            )
         diffs = config_differences(old.get("train", {}), cfg)
         if diffs:
-            raise TrainError(f"cannot resume {out} with other training options ({'; '.join(diffs)}): a resumed run "
-                             "must train as it started. Leave those options out (--resume reuses the run's own), or "
-                             "train a new run with another --out")
+            raise TrainError(
+                f"cannot resume {out} with other training options ({'; '.join(diffs)}): a resumed run "
+                "must train as it started. Leave those options out (--resume reuses the run's own), or "
+                "train a new run with another --out"
+            )
         run_cfg["train"]["epochs"] = cfg.epochs
 
     n_images = sum(len(ds.splits.get(s, [])[: cfg.limit or None]) for s in (cfg.train_split, cfg.val_split))
-    check_memory(f"the decoded image cache ({n_images} images at {format_size(cfg.input_size)})",
-                 cache_bytes(n_images, cfg.input_size), "lower --input-size or use --limit")
+    check_memory(
+        f"the decoded image cache ({n_images} images at {format_size(cfg.input_size)})",
+        cache_bytes(n_images, cfg.input_size),
+        "lower --input-size or use --limit",
+    )
     import_tf()
     strat = make_strategy(cfg.strategy)  # first: MultiWorkerMirroredStrategy must precede any TensorFlow work
-    import tf_keras as keras  # noqa: PLC0415
+    import tf_keras as keras
 
     keras.utils.set_random_seed(cfg.seed)
     role = role or role_for(cfg.strategy)
     if cfg.precision == "bf16" and not cpu_bf16_flags() and not import_tf().config.list_logical_devices("GPU"):
-        log.warning("--precision bf16 on a CPU without AMX-BF16 or AVX512-BF16 (%s): bfloat16 is emulated here and "
-                    "trains several times slower than float32 (benchmarks/train_throughput.py measured 6-10x on an "
-                    "AVX2-only AMD EPYC); --precision float32 is the fast one on this machine", cpu_model())
-    run_cfg["distribute"] = {"strategy": cfg.strategy, "replicas": int(strat.num_replicas_in_sync),
-                             "workers": role.workers}
+        log.warning(
+            "--precision bf16 on a CPU without AMX-BF16 or AVX512-BF16 (%s): bfloat16 is emulated here and "
+            "trains several times slower than float32 (benchmarks/train_throughput.py measured 6-10x on an "
+            "AVX2-only AMD EPYC); --precision float32 is the fast one on this machine",
+            cpu_model(),
+        )
+    run_cfg["distribute"] = {
+        "strategy": cfg.strategy,
+        "replicas": int(strat.num_replicas_in_sync),
+        "workers": role.workers,
+    }
     if cfg.precision != "float32" and cfg.model == "unet-pta":
-        raise TrainError(f"--precision {cfg.precision} is not available for unet-pta (its configuration bank is not "
-                         "cloned with a float32 head); train it with --precision float32")
+        raise TrainError(
+            f"--precision {cfg.precision} is not available for unet-pta (its configuration bank is not "
+            "cloned with a float32 head); train it with --precision float32"
+        )
     with strat.scope(), policy(cfg.precision):  # built before any data is decoded: its memory need is checked first
         model = build_model(cfg.model, cfg.input_size, ds.num_classes, mcfg)
         if cfg.precision != "float32":
             model = float32_head(keras, model)
-    check_memory(f"training {cfg.model} at {format_size(cfg.input_size)} with batch {cfg.batch}",
-                 activation_bytes(model, cfg.batch) + cache_bytes(n_images, cfg.input_size),
-                 "lower --input-size or --batch")
-    check_free_disk(out, checkpoint_bytes(model.count_params())["run"], f"the checkpoints of {out}",
-                    then="train again" if not resume else "run again with --resume")
+    check_memory(
+        f"training {cfg.model} at {format_size(cfg.input_size)} with batch {cfg.batch}",
+        activation_bytes(model, cfg.batch) + cache_bytes(n_images, cfg.input_size),
+        "lower --input-size or --batch",
+    )
+    check_free_disk(
+        out,
+        checkpoint_bytes(model.count_params())["run"],
+        f"the checkpoints of {out}",
+        then="train again" if not resume else "run again with --resume",
+    )
 
     # val first: usually the smaller split, and one without a labelled pixel is refused before the train split decodes
-    val_cache = load_split(ds, cfg.val_split, cfg.input_size, cfg.resize, cfg.skip_bad, cfg.limit,
-                           progress=progress, keep_source=True)
-    train_cache = load_split(ds, cfg.train_split, cfg.input_size, cfg.resize, cfg.skip_bad, cfg.limit, progress=progress)
+    val_cache = load_split(
+        ds, cfg.val_split, cfg.input_size, cfg.resize, cfg.skip_bad, cfg.limit, progress=progress, keep_source=True
+    )
+    train_cache = load_split(
+        ds, cfg.train_split, cfg.input_size, cfg.resize, cfg.skip_bad, cfg.limit, progress=progress
+    )
     run_cfg["skipped_files"] = [str(p) for p, _ in train_cache.skipped + val_cache.skipped]
     weights = median_frequency_weights(train_cache.masks, ds.num_classes) if cfg.class_weights else None
     if weights is not None:
@@ -415,8 +519,15 @@ def _train_locked(cfg: TrainConfig, out: Path, resume: bool, on_epoch, progress,
     if steps == 0:
         raise TrainError(f"{len(train_cache)} training image(s) make no batch of {cfg.batch}; lower --batch")
     with strat.scope():
-        schedule = make_schedule(keras, cfg.schedule, cfg.lr, cfg.epochs * steps, int(round(cfg.warmup_epochs * steps)),
-                                 cfg.decay_rate, int(round(cfg.decay_epochs * steps)))
+        schedule = make_schedule(
+            keras,
+            cfg.schedule,
+            cfg.lr,
+            cfg.epochs * steps,
+            int(round(cfg.warmup_epochs * steps)),
+            cfg.decay_rate,
+            int(round(cfg.decay_epochs * steps)),
+        )
         optimizer = keras.optimizers.Adam(schedule)
         model.compile(optimizer=optimizer, loss=make_loss(cfg.loss, weights), jit_compile=cfg.jit_compile)
         ema = WeightEMA(model, cfg.ema) if cfg.ema > 0 else None
@@ -426,16 +537,57 @@ def _train_locked(cfg: TrainConfig, out: Path, resume: bool, on_epoch, progress,
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_json(config_path, run_cfg)
 
-    best = fit(model, optimizer, schedule, out, train_cache, val_cache, ds, epochs=cfg.epochs, batch=cfg.batch,
-               seed=cfg.seed, aug=aug, resume=resume, on_epoch=on_epoch, verbose=verbose, callbacks=callbacks,
-               on_first_step=start_run, on_batch=on_batch, ema=ema)
-    return {"run": str(out), "epochs": cfg.epochs, "best_epoch": best["epoch"], "best_val_miou": best["miou"],
-            "params": int(model.count_params()), "history": str(out / "history.csv")}
+    best = fit(
+        model,
+        optimizer,
+        schedule,
+        out,
+        train_cache,
+        val_cache,
+        ds,
+        epochs=cfg.epochs,
+        batch=cfg.batch,
+        seed=cfg.seed,
+        aug=aug,
+        resume=resume,
+        on_epoch=on_epoch,
+        verbose=verbose,
+        callbacks=callbacks,
+        on_first_step=start_run,
+        on_batch=on_batch,
+        ema=ema,
+    )
+    return {
+        "run": str(out),
+        "epochs": cfg.epochs,
+        "best_epoch": best["epoch"],
+        "best_val_miou": best["miou"],
+        "params": int(model.count_params()),
+        "history": str(out / "history.csv"),
+    }
 
 
-def fit(model, optimizer, schedule, out: Path, train_cache, val_cache, ds, *, epochs: int, batch: int, seed: int,
-        aug, resume: bool, on_epoch=None, verbose: int = 0, callbacks=(), on_first_step=None, on_batch=None,
-        ema: WeightEMA | None = None) -> dict:
+def fit(
+    model,
+    optimizer,
+    schedule,
+    out: Path,
+    train_cache,
+    val_cache,
+    ds,
+    *,
+    epochs: int,
+    batch: int,
+    seed: int,
+    aug,
+    resume: bool,
+    on_epoch=None,
+    verbose: int = 0,
+    callbacks=(),
+    on_first_step=None,
+    on_batch=None,
+    ema: WeightEMA | None = None,
+) -> dict:
     """The epoch loop shared by training and QAT fine-tuning: per-epoch validation at label
     resolution, best/last weights, history.csv and a tf.train.Checkpoint for resume, all in
     ``out``. ``on_first_step`` runs once the first training step has succeeded (before it,
@@ -444,7 +596,7 @@ def fit(model, optimizer, schedule, out: Path, train_cache, val_cache, ds, *, ep
     while the raw ones train on; the checkpoint keeps both. Returns best.json."""
     # long: the Keras callbacks (EMA swap, validation, checkpoints, Ctrl-C) share the loop's state by closure
     tf = import_tf()
-    import tf_keras as keras  # noqa: PLC0415
+    import tf_keras as keras
 
     steps = len(train_cache) // batch
     if steps == 0:
@@ -479,13 +631,19 @@ def fit(model, optimizer, schedule, out: Path, train_cache, val_cache, ds, *, ep
     def save(what: str, write) -> None:
         """One checkpoint write: free space checked first (HDF5 can crash the process on
         ENOSPC), write errors become a TrainError that says how to continue."""
-        check_free_disk(out, sizes["ckpt"] if what == "checkpoint" else 2 * sizes["weights"], f"the {what} of {out}",
-                        then=f"continue with `edgeseg train ... --out {out} --resume`")
+        check_free_disk(
+            out,
+            sizes["ckpt"] if what == "checkpoint" else 2 * sizes["weights"],
+            f"the {what} of {out}",
+            then=f"continue with `edgeseg train ... --out {out} --resume`",
+        )
         try:
             write()
         except OSError as exc:
-            raise TrainError(f"writing the {what} of {out} failed ({exc.strerror or exc}); free some space and "
-                             f"continue with `edgeseg train ... --out {out} --resume`") from None
+            raise TrainError(
+                f"writing the {what} of {out} failed ({exc.strerror or exc}); free some space and "
+                f"continue with `edgeseg train ... --out {out} --resume`"
+            ) from None
 
     class EpochEnd(keras.callbacks.Callback):
         def __init__(self):
@@ -506,8 +664,15 @@ def fit(model, optimizer, schedule, out: Path, train_cache, val_cache, ds, *, ep
                 if on_first_step:
                     on_first_step()
             if on_batch:
-                on_batch({"epoch": self.epoch + 1, "epochs": epochs, "batch": step + 1, "steps": steps,
-                          "loss": float((logs or {}).get("loss", math.nan))})
+                on_batch(
+                    {
+                        "epoch": self.epoch + 1,
+                        "epochs": epochs,
+                        "batch": step + 1,
+                        "steps": steps,
+                        "loss": float((logs or {}).get("loss", math.nan)),
+                    }
+                )
 
         def on_epoch_end(self, epoch, logs=None):
             seconds = time.perf_counter() - self.t0
@@ -522,32 +687,55 @@ def fit(model, optimizer, schedule, out: Path, train_cache, val_cache, ds, *, ep
                     atomic_write_json(out / "best.json", {"epoch": epoch + 1, **res})
                 save("last weights", lambda: _save_weights_atomic(model, out / "last.weights.h5"))
             lr = float(schedule(optimizer.iterations))
-            row = {"epoch": epoch + 1, "lr": lr, "loss": float(logs.get("loss", math.nan)),
-                   "val_miou": res["miou"], "val_dice": res["dice"], "val_pixel_accuracy": res["pixel_accuracy"],
-                   "seconds": seconds, "images_per_s": steps * batch / seconds}
+            row = {
+                "epoch": epoch + 1,
+                "lr": lr,
+                "loss": float(logs.get("loss", math.nan)),
+                "val_miou": res["miou"],
+                "val_dice": res["dice"],
+                "val_pixel_accuracy": res["pixel_accuracy"],
+                "seconds": seconds,
+                "images_per_s": steps * batch / seconds,
+            }
             history.append(row)
             atomic_write_csv(history_path, HISTORY_COLUMNS, history)
             epoch_var.assign(epoch + 1)
-            save("checkpoint", lambda: manager.save(checkpoint_number=epoch + 1))  # last: a crash before redoes the epoch
+            save(
+                "checkpoint", lambda: manager.save(checkpoint_number=epoch + 1)
+            )  # last: a crash before redoes the epoch
             if on_epoch:
                 on_epoch({**row, "epochs": epochs, "best": improved, "per_class_iou": res["per_class_iou"]})
 
     ema_cb = [ema.callback(keras)] if ema is not None else []
     try:
         with sigterm_as_interrupt():
-            model.fit(data, epochs=epochs, initial_epoch=first_epoch, steps_per_epoch=steps,
-                      callbacks=[*callbacks, *ema_cb, EpochEnd()], verbose=verbose)
+            model.fit(
+                data,
+                epochs=epochs,
+                initial_epoch=first_epoch,
+                steps_per_epoch=steps,
+                callbacks=[*callbacks, *ema_cb, EpochEnd()],
+                verbose=verbose,
+            )
     except KeyboardInterrupt as exc:
         _remove_partial_files(out)
         done = int(epoch_var.numpy())
         how = "" if interrupted_by(exc) == "Ctrl-C" else f" ({interrupted_by(exc)})"
         if done == 0:
-            raise TrainInterrupted(f"interrupted{how} before the first epoch of {out} finished; nothing to resume"
-                                   + (" (the run folder was not created)" if not (out / "config.json").exists() else
-                                      ": run the same command again"), signal=interrupted_by(exc)) from None
-        raise TrainInterrupted(f"interrupted{how}; {out} keeps {done} finished epoch(s): `edgeseg train ... --out "
-                               f"{out} --resume` continues from epoch {done + 1} (the last finished epoch is {done})",
-                               signal=interrupted_by(exc)) from None
+            raise TrainInterrupted(
+                f"interrupted{how} before the first epoch of {out} finished; nothing to resume"
+                + (
+                    " (the run folder was not created)"
+                    if not (out / "config.json").exists()
+                    else ": run the same command again"
+                ),
+                signal=interrupted_by(exc),
+            ) from None
+        raise TrainInterrupted(
+            f"interrupted{how}; {out} keeps {done} finished epoch(s): `edgeseg train ... --out "
+            f"{out} --resume` continues from epoch {done + 1} (the last finished epoch is {done})",
+            signal=interrupted_by(exc),
+        ) from None
     except _Diverged as exc:
         _remove_partial_files(out)
         done = int(epoch_var.numpy())
@@ -555,15 +743,22 @@ def fit(model, optimizer, schedule, out: Path, train_cache, val_cache, ds, *, ep
             (out / "config.json").unlink(missing_ok=True)
         lr = float(schedule(optimizer.iterations))
         lower = min(lr / 10, 1e-3)
-        kept = (f"{out} keeps the {done} finished epoch(s) before it, but resuming would train at the same rate"
-                if done else "no epoch finished, so nothing was kept")
-        raise TrainError(f"training diverged: {exc.what} became {exc.value} at epoch {exc.epoch}, step {exc.step} "
-                         f"(learning rate {lr:.3g}); lower --lr (e.g. {lower:.3g}), or keep the warm-up "
-                         f"(--warmup-epochs) and the weight average (--ema) on, and train again; {kept}") from None
+        kept = (
+            f"{out} keeps the {done} finished epoch(s) before it, but resuming would train at the same rate"
+            if done
+            else "no epoch finished, so nothing was kept"
+        )
+        raise TrainError(
+            f"training diverged: {exc.what} became {exc.value} at epoch {exc.epoch}, step {exc.step} "
+            f"(learning rate {lr:.3g}); lower --lr (e.g. {lower:.3g}), or keep the warm-up "
+            f"(--warmup-epochs) and the weight average (--ema) on, and train again; {kept}"
+        ) from None
     best_path = out / "best.json"
     if not best_path.is_file():
-        raise TrainError(f"no epoch of {out} gave a finite val mIoU, so none was saved as best: the val split has no "
-                         "labelled pixel to score (run `edgeseg data inspect` on the dataset)")
+        raise TrainError(
+            f"no epoch of {out} gave a finite val mIoU, so none was saved as best: the val split has no "
+            "labelled pixel to score (run `edgeseg data inspect` on the dataset)"
+        )
     return json.loads(best_path.read_text(encoding="utf-8"))
 
 
@@ -576,16 +771,19 @@ class _Diverged(Exception):
 
 
 def _weights_finite(model) -> bool:
-    import numpy as np  # noqa: PLC0415
+    import numpy as np
 
-    return all(np.isfinite(w).all() for w in model.get_weights() if getattr(w, "dtype", None) is not None
-               and np.issubdtype(w.dtype, np.floating))
+    return all(
+        np.isfinite(w).all()
+        for w in model.get_weights()
+        if getattr(w, "dtype", None) is not None and np.issubdtype(w.dtype, np.floating)
+    )
 
 
 def _remove_partial_files(out: Path) -> None:
     """What an interrupted save leaves: ``.tmp-*.weights.h5``, atomic writes' ``.*.tmp`` and
     TensorFlow's ``ckpt/*_temp*`` folders (the finished files are kept)."""
-    import shutil  # noqa: PLC0415
+    import shutil
 
     for pattern in (".tmp-*.weights.h5", ".*.tmp"):
         for p in out.glob(pattern):
@@ -598,7 +796,7 @@ def _remove_partial_files(out: Path) -> None:
 def pta_sampler(keras, model, seed: int, distribution: dict[str, float]):
     """Samples a PTA configuration per training step from ``distribution`` and sets HHH,
     the heaviest, before each epoch's validation."""
-    from ..models.pta import sample_configs, set_config  # noqa: PLC0415
+    from ..models.pta import sample_configs, set_config
 
     class PtaSampler(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):

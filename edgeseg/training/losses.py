@@ -28,7 +28,8 @@ def _prepare(tf, y_true, y_pred):
 
 def cross_entropy(y_true, y_pred, class_weights=None):
     """Mean (optionally class-weighted) cross-entropy over non-ignored pixels."""
-    import tensorflow as tf  # noqa: PLC0415  (loaded by the caller via config.import_tf)
+    import tensorflow as tf
+
     _, valid, safe, n = _prepare(tf, y_true, y_pred)
     p = tf.clip_by_value(y_pred, 1e-7, 1.0)
     nll = -tf.math.log(tf.gather(p, safe, batch_dims=len(p.shape) - 1))
@@ -43,7 +44,8 @@ def ohem_cross_entropy(y_true, y_pred, threshold: float = OHEM_THRESHOLD, min_ke
     PSPNet/OCNet's training code): the mean cross-entropy of the pixels whose true-class
     probability is below ``threshold``, and at least of the ``min_kept`` fraction of valid
     pixels with the highest loss, so easy pixels (road, sky) stop dominating the gradient."""
-    import tensorflow as tf  # noqa: PLC0415  (loaded by the caller via config.import_tf)
+    import tensorflow as tf
+
     _, valid, safe, n = _prepare(tf, y_true, y_pred)
     p = tf.clip_by_value(y_pred, 1e-7, 1.0)
     nll = -tf.math.log(tf.gather(p, safe, batch_dims=len(p.shape) - 1))
@@ -59,7 +61,8 @@ def ohem_cross_entropy(y_true, y_pred, threshold: float = OHEM_THRESHOLD, min_ke
 def soft_dice(y_true, y_pred, eps: float = 1.0):
     """``1 - mean_c (2 sum p g + eps) / (sum p^2 + sum g^2 + eps)`` over non-ignored pixels,
     sums over the batch, mean over classes (Milletari et al., V-Net, 2016)."""
-    import tensorflow as tf  # noqa: PLC0415  (loaded by the caller via config.import_tf)
+    import tensorflow as tf
+
     _, valid, safe, n = _prepare(tf, y_true, y_pred)
     v = tf.cast(valid, y_pred.dtype)[..., None]
     g = tf.one_hot(safe, n, dtype=y_pred.dtype) * v
@@ -74,19 +77,23 @@ def make_loss(name: str, class_weights=None):
     """A Keras-compatible loss function by name: ``ce`` (L2 comes from the model's kernel
     regularisers), ``dice`` or ``ce_dice``."""
     if name == "ce":
+
         def loss(y_true, y_pred):
             return cross_entropy(y_true, y_pred, class_weights)
     elif name == "dice":
+
         def loss(y_true, y_pred):
             return soft_dice(y_true, y_pred)
     elif name == "ce_dice":
+
         def loss(y_true, y_pred):
             return cross_entropy(y_true, y_pred, class_weights) + soft_dice(y_true, y_pred)
     elif name == "ohem":
+
         def loss(y_true, y_pred):
             return ohem_cross_entropy(y_true, y_pred)
     else:
-        from ..errors import TrainError  # noqa: PLC0415
+        from ..errors import TrainError
 
         raise TrainError(f"unknown loss '{name}'; choose from {', '.join(LOSSES)}")
     loss.__name__ = f"{name}_loss"

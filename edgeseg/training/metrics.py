@@ -3,7 +3,7 @@ share this code). Pixels labelled ignore (255) are skipped."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -92,14 +92,15 @@ def _need_source(cache: Cached, what: str) -> None:
         raise ValueError(f"{what} needs a split loaded with keep_source=True")
 
 
-def score_split(predict: Predictor, cache: Cached, num_classes: int, class_names=None,
-                batch: int = 8, progress=None) -> dict:
+def score_split(
+    predict: Predictor, cache: Cached, num_classes: int, class_names=None, batch: int = 8, progress=None
+) -> dict:
     """Run ``predict`` over a cached split and return :func:`scores` at label resolution."""
     _need_source(cache, "score_split")
     acc = ConfusionAccumulator(num_classes)
     starts = range(0, len(cache), batch)
     for start in progress(starts, desc="evaluate", total=len(starts)) if progress else starts:
-        out = np.asarray(predict(cache.images[start: start + batch]))
+        out = np.asarray(predict(cache.images[start : start + batch]))
         labels = out.argmax(-1) if out.ndim == 4 else out
         for i, lab in enumerate(labels):
             k = start + i

@@ -29,11 +29,18 @@ class PrecisionRow:
 
 
 #: name -> `edgeseg train --precision NAME`
-PRECISIONS = {row.name: row for row in (
-    PrecisionRow("float32", "float32", "float32 everywhere"),
-    PrecisionRow("bf16", "mixed_bfloat16", "bfloat16 compute, float32 variables, float32 head, softmax and loss "
-                                           "(fast on CPUs with AMX-BF16 / AVX512-BF16)"),
-)}
+PRECISIONS = {
+    row.name: row
+    for row in (
+        PrecisionRow("float32", "float32", "float32 everywhere"),
+        PrecisionRow(
+            "bf16",
+            "mixed_bfloat16",
+            "bfloat16 compute, float32 variables, float32 head, softmax and loss "
+            "(fast on CPUs with AMX-BF16 / AVX512-BF16)",
+        ),
+    )
+}
 
 
 def cpu_bf16_flags(cpuinfo: str | None = None) -> list[str]:
@@ -45,7 +52,7 @@ def cpu_bf16_flags(cpuinfo: str | None = None) -> list[str]:
 @contextlib.contextmanager
 def policy(name: str):
     """Keras' global dtype policy set to row ``name``'s for the block, then restored."""
-    from ..config import import_keras  # noqa: PLC0415
+    from ..config import import_keras
 
     keras = import_keras()
     before = keras.mixed_precision.global_policy()
@@ -68,7 +75,7 @@ def head_layers(model) -> set[str]:
         out.add(layer.name)
         if layer.weights and layer.name != "probabilities":
             continue  # the logits' own convolution: stop here
-        for node in layer._inbound_nodes:  # noqa: SLF001 (Keras 2 has no public graph walk)
+        for node in layer._inbound_nodes:
             inbound = node.inbound_layers
             todo.extend(inbound if isinstance(inbound, (list, tuple)) else [inbound])
     return {n for n in out if not n.startswith("input")}

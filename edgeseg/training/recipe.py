@@ -24,8 +24,15 @@ FINAL_LR_FRACTION = 0.01
 POLY_POWER = 0.9
 
 
-def learning_rate(schedule: str, step: float, peak: float, total_steps: int, warmup_steps: int,
-                  decay_rate: float = 0.8, decay_steps: int = 1) -> float:
+def learning_rate(
+    schedule: str,
+    step: float,
+    peak: float,
+    total_steps: int,
+    warmup_steps: int,
+    decay_rate: float = 0.8,
+    decay_steps: int = 1,
+) -> float:
     """The rate at ``step`` (a plain function: the Keras schedule below and the tests share it)."""
     if schedule == "exp":
         return peak * decay_rate ** (step / max(1, decay_steps))
@@ -42,15 +49,15 @@ def learning_rate(schedule: str, step: float, peak: float, total_steps: int, war
     raise TrainError(f"unknown schedule '{schedule}'; choose from {', '.join(SCHEDULES)}")
 
 
-def make_schedule(keras, schedule: str, peak: float, total_steps: int, warmup_steps: int, decay_rate: float,
-                  decay_steps: int):
+def make_schedule(
+    keras, schedule: str, peak: float, total_steps: int, warmup_steps: int, decay_rate: float, decay_steps: int
+):
     """A Keras LearningRateSchedule for ``schedule``."""
     if schedule not in SCHEDULES:
         raise TrainError(f"unknown schedule '{schedule}'; choose from {', '.join(SCHEDULES)}")
     if schedule == "exp":
-        return keras.optimizers.schedules.ExponentialDecay(peak, decay_steps=max(1, decay_steps),
-                                                           decay_rate=decay_rate)
-    import tensorflow as tf  # noqa: PLC0415
+        return keras.optimizers.schedules.ExponentialDecay(peak, decay_steps=max(1, decay_steps), decay_rate=decay_rate)
+    import tensorflow as tf
 
     class WarmupDecay(keras.optimizers.schedules.LearningRateSchedule):
         def __call__(self, step):
@@ -78,7 +85,7 @@ class WeightEMA:
     puts it into the model for validation and saving and takes it out again."""
 
     def __init__(self, model, decay: float):
-        import tensorflow as tf  # noqa: PLC0415
+        import tensorflow as tf
 
         if not 0.0 < decay < 1.0:
             raise TrainError(f"--ema must be in (0, 1) (or 0 to switch it off), got {decay}")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..errors import TrainError
 
-GIB = 1024 ** 3
+GIB = 1024**3
 
 
 def available_memory_bytes() -> int | None:
@@ -69,8 +69,10 @@ def check_memory(what: str, needed: int, fix: str, available: int | None = None)
     available = available_memory_bytes() if available is None else available
     if available is None or needed <= 0.9 * available:
         return
-    raise TrainError(f"{what} needs about {needed / GIB:.1f} GiB of memory but this machine has "
-                     f"{available / GIB:.1f} GiB available: {fix}")
+    raise TrainError(
+        f"{what} needs about {needed / GIB:.1f} GiB of memory but this machine has "
+        f"{available / GIB:.1f} GiB available: {fix}"
+    )
 
 
 def existing_parent(path: Path) -> Path:
@@ -85,8 +87,10 @@ def check_free_disk(path: Path, needed: int, what: str, then: str = "run again")
     where = existing_parent(path)
     free = shutil.disk_usage(where).free
     if free < needed:
-        raise TrainError(f"not enough free disk space in {where} for {what}: about {needed / 1e6:,.0f} MB needed, "
-                         f"{free / 1e6:,.0f} MB free; free some space and {then}")
+        raise TrainError(
+            f"not enough free disk space in {where} for {what}: about {needed / 1e6:,.0f} MB needed, "
+            f"{free / 1e6:,.0f} MB free; free some space and {then}"
+        )
 
 
 def checkpoint_bytes(params: int) -> dict:
