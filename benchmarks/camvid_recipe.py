@@ -81,6 +81,7 @@ def recipe_of(cfg: dict) -> str:
 
 def main(argv=None) -> int:
     from edgeseg.device.bench import bench_rows
+    from edgeseg.device.config import BenchConfig
     from edgeseg.quantize.lint import lint_artifact
     from edgeseg.quantize.ptq import quantize_run
     from edgeseg.run import read_run_config
@@ -126,7 +127,9 @@ def main(argv=None) -> int:
             )
         results.append(row)
     before = load_average()
-    latency = bench_rows(artifacts, "host", args.threads, runs=50, min_secs=2.0)
+    latency = bench_rows(
+        artifacts, BenchConfig(device="host", artifacts=tuple(map(str, artifacts)), threads=args.threads)
+    )
     after = load_average()
     from edgeseg.reporting.tables import latency_spread
 

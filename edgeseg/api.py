@@ -19,13 +19,13 @@ importing this module costs no more than the stages' light tables.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import option
+from .device.config import BenchConfig, DeviceConfig, check_delegates
 from .device.profiles import TRANSPORTS
 from .errors import EdgesegError, UsageError
 from .quantize.ptq import DEFAULT_HEAD, HEADS, IO_TYPES, PTQ_TOOLS
@@ -632,49 +632,6 @@ def info(config: InfoConfig) -> InfoResult:
 
 
 @dataclass(frozen=True)
-class DeviceConfig:
-    """How to reach a device: a profile name or path, and what overrides it."""
-
-    device: str
-    serial: str | None = option(None, "Device serial when several are attached (or ANDROID_SERIAL).")
-    transport: str | None = option(
-        None, "tcp: our ADB client to HOST:PORT; usb / adb-server: through the `adb` binary.", choices=TRANSPORTS
-    )
-    address: str | None = option(None, "HOST:PORT for tcp (overrides the profile).")
-    key: str | None = option(None, "adb private key (default ~/.android/adbkey, created if missing).", flag="--adb-key")
-    adb_server: str | None = option(
-        None,
-        "HOST:PORT of the adb server the devices are attached to (a device lab's; "
-        "default: the profile's adb_server, ADB_SERVER_SOCKET, "
-        "ANDROID_ADB_SERVER_ADDRESS/_PORT, else localhost:5037).",
-    )
-
-    def __post_init__(self):
-        from .device.transport import split_host_port
-
-        for name in ("address", "adb_server"):
-            value = getattr(self, name)
-            try:
-                value is None or split_host_port(value)
-            except ValueError as exc:
-                raise UsageError(f"{value!r} is not {exc}", param="--" + name.replace("_", "-")) from None
-
-    def session(self, device: str | None = None):
-        """A session on ``device`` (default: this config's one device) with the overrides."""
-        from .device.profiles import load_profile
-        from .device.session import DeviceSession
-
-        return DeviceSession(
-            load_profile(device or self.device),
-            serial=self.serial,
-            transport=self.transport,
-            address=self.address,
-            key_path=self.key,
-            adb_server=self.adb_server,
-        )
-
-
-@dataclass(frozen=True)
 class DeployConfig(DeviceConfig):
     artifact: str = ""
 
@@ -695,155 +652,6 @@ def deploy(config: DeployConfig, *, progress_factory=None) -> DeployResult:
     with config.session() as s:
         res = run_deploy(s, config.artifact, progress_factory)
     return _pick(DeployResult, {**res, "started_adb_server": bool(s.started_adb_server)})
-
-
-@dataclass(frozen=True)
-class BenchConfig(DeviceConfig):
-    """A bench sweep: every artifact x delegate on ``device``: 'host', a profile, several
-    profiles (a tuple: measured in parallel, one report with a device column), or
-    'attached' (every attached device a profile matches).
-    ``delegates`` None: the host's default (edgeseg.delegates.host_default()), or every delegate of the profile (a
-    litert NPU one only where an artifact was compiled for its SoC)."""
-
-    device: str | tuple[str, ...] = option(
-        ("host",),
-        "'host', a device profile name/path, or 'attached' (each "
-        "attached device a profile matches); repeat to measure several "
-        "devices in parallel into one report.",
-        kind=str,
-        multiple=True,
-    )
-    artifacts: tuple[str, ...] = ()
-    delegates: tuple[str, ...] | None = None
-    threads: int | None = option(None, "Default: 2 on the host, the profile's on devices.", kind=int, min=1)
-    runs: int = option(50, "Timed runs (at least; see --min-secs).", min=1)
-    min_secs: float = option(2.0, "Keep timing until this many seconds have passed too.", min=0)
-    op_profile: bool = option(False, "benchmark_model op profiling into ops.csv.")
-    power: bool = option(True, "Sample power on the device.", flag="--power/--no-power")
-    benchmark_binary: str | None = option(
-        None,
-        "benchmark_model built for the device's ABI (pushed once, cached by "
-        "checksum). Default: the profile's, else LiteRT's official nightly "
-        "build for the device's ABI, downloaded once into ~/.cache/edgeseg/bin "
-        "(URL and sha256 recorded in run.json).",
-    )
-    require_full_delegation: bool = option(False, "Fail a delegate row unless it runs the whole graph.")
-    allow_charging: bool = option(
-        False,
-        "Give the energy of rows measured while the phone charges (marked charging "
-        "in every table); without it such a row has status charging and no energy.",
-    )
-    sustained: str | float | None = option(
-        None,
-        "Run each device row continuously for DURATION (30s, 10m, 1h, or "
-        "seconds) in back-to-back windows: latency, thermal zones, CPU "
-        "frequency and battery temperature per window (sustained.csv, "
-        "sustained.png) and a throttling verdict per row. No power sampling: "
-        "energy per inference comes from a normal bench.",
-        kind=str,
-        metavar="DURATION",
-    )
-    window: str | float | None = option(
-        None,
-        "Window of a --sustained run (default 30s, at most DURATION): ceil(DURATION / WINDOW) windows per row.",
-        kind=str,
-        metavar="SECS",
-    )
-    cooldown: bool = option(
-        False,
-        "Before each device row after the first, wait until the hottest thermal zone is "
-        "back within 2 C of its temperature at the start of the sweep (at most the "
-        "profile's thermal.cooldown_max_secs).",
-    )
-    reports: str = option("reports", "Where the report folder is created.")
-    write_report: bool = True
-    command: str | None = None  # what run.json records as the command (the CLI passes its argv)
-    report_name: str | None = None  # the report folder's suffix (default bench_<profile>)
-    run_info: dict | None = None  # more entries for run.json (the quickstart's timings and workdir)
-
-    HOST_THREADS = 2
-
-    @property
-    def devices(self) -> tuple[str, ...]:
-        """The devices of the sweep (``device`` as a tuple)."""
-        return (self.device,) if isinstance(self.device, str) else tuple(self.device)
-
-    def __post_init__(self):
-        super().__post_init__()
-        devices = tuple(
-            dict.fromkeys(str(d) for d in ((self.device,) if isinstance(self.device, str) else self.device or ()))
-        )
-        if not devices:
-            raise UsageError("name at least one device (or 'host')", param="--device")
-        if "host" in devices and len(devices) > 1:
-            raise UsageError(
-                "--device host cannot go with device profiles: bench the host in a run of its own", param="--device"
-            )
-        object.__setattr__(self, "device", devices[0] if len(devices) == 1 else devices)
-        from .device.fleet import check_sweep_options
-
-        check_sweep_options(self.devices, self.serial, self.address)
-        for name in ("artifacts", "delegates"):
-            value = getattr(self, name)
-            if isinstance(value, str):
-                object.__setattr__(self, name, tuple(v.strip() for v in value.split(",") if v.strip()))
-            elif value is not None:
-                object.__setattr__(self, name, tuple(str(v) for v in value))
-        if not self.artifacts:
-            raise UsageError("name at least one artifact to bench")
-        if self.delegates is not None and not self.delegates:
-            raise UsageError("name at least one delegate", param="--delegate")
-        if self.runs < 1 or (self.threads is not None and self.threads < 1):
-            raise UsageError("--runs and --threads must be at least 1")
-        if not (self.min_secs >= 0 and self.min_secs < float("inf")):  # also refuses nan
-            raise UsageError(
-                f"--min-secs must be a finite number of seconds >= 0, got {self.min_secs}", param="--min-secs"
-            )
-        self._check_sustained()
-
-    def _check_sustained(self):
-        """``sustained`` and ``window`` as seconds (the window defaulting to 30 s, at most the
-        duration); both, and ``cooldown``, for devices only."""
-        from .device.sustained import DEFAULT_WINDOW_S, parse_duration
-
-        if self.sustained is None:
-            if self.window is not None:
-                raise UsageError(
-                    "--window sets the windows of a --sustained run: give --sustained DURATION too", param="--window"
-                )
-        else:
-            if "host" in self.devices:
-                raise UsageError(
-                    "sustained runs are for devices (a phone's or board's thermal throttling, with its "
-                    "thermal zones and CPU frequencies): bench the host with --runs / --min-secs",
-                    param="--sustained",
-                )
-            duration = parse_duration(self.sustained, "--sustained")
-            window = min(DEFAULT_WINDOW_S, duration) if self.window is None else parse_duration(self.window, "--window")
-            if window > duration:
-                raise UsageError(
-                    f"--window {window:g} s is longer than --sustained {duration:g} s: give a window of at "
-                    "most the duration",
-                    param="--window",
-                )
-            object.__setattr__(self, "sustained", duration)
-            object.__setattr__(self, "window", window)
-        if self.cooldown and "host" in self.devices:
-            raise UsageError(
-                "--cooldown waits for a device's thermal zones to cool: it does not apply to --device host",
-                param="--cooldown",
-            )
-
-
-def check_delegates(names, known, where: str) -> list[str]:
-    """``names`` checked against the delegates ``where`` has: a typo is a usage error with
-    the nearest name, not a failed row."""
-    for name in names:
-        if name not in known:
-            near = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
-            hint = f" (did you mean '{near[0]}'?)" if near else ""
-            raise UsageError(f"{where} has no delegate '{name}'{hint}; it has {', '.join(known)}", param="--delegate")
-    return list(names)
 
 
 @dataclass(frozen=True)
@@ -895,8 +703,14 @@ def bench(
     failed combination is a row, never an aborted sweep. Writes one report folder."""
     from .artifact import artifact_sizes, check_tflite_file, quality_from_manifests
     from .fileio import check_writable_output
-    from .reporting.schema import NOISY_SPREAD
-    from .reporting.tables import describe_conditions, host_environment, latency_spread, load_average, write_report
+    from .reporting.tables import (
+        describe_conditions,
+        host_environment,
+        latency_spread,
+        load_average,
+        noisy_row,
+        write_report,
+    )
     from .version import __version__
 
     c = config
@@ -912,9 +726,11 @@ def bench(
 
         delegates = check_delegates(c.delegates or (host_default(),), HOST_DELEGATES, "the host")
         threads = c.threads or BenchConfig.HOST_THREADS
-        rows = bench_rows(paths, "host", threads, c.runs, c.min_secs, delegates, say=on_row)
+        rows = bench_rows(paths, c, delegates, say=on_row)
     else:
-        sweep = _bench_devices(c, paths, say, progress_factory)
+        from .device.fleet import bench_sweep
+
+        sweep = bench_sweep(c, paths, say, progress_factory)
         rows, power_rows, ops, trace, device_info = (sweep[k] for k in ("latency", "power", "ops", "trace", "device"))
         windows = sweep.get("sustained") or []
         delegates, threads, started_server, devices = sweep["delegates"], c.threads, sweep["started"], sweep["devices"]
@@ -922,6 +738,7 @@ def bench(
         "threads": threads,
         "runs": c.runs,
         "min_secs": c.min_secs,
+        "repeat": c.repeat,
         "delegates": list(delegates),
         "load_before": load_before,
         "load_after": load_average(),
@@ -972,7 +789,7 @@ def bench(
         "failed": [r for r in rows if r.get("status") == "failed"],
         "failed_power": [r for r in power_rows if r.get("status") == "failed"],
         "conditions": conditions,
-        "noisy": [r for r in rows if (latency_spread(r) or 0) > NOISY_SPREAD],
+        "noisy": [r for r in rows if noisy_row(r, latency_spread(r))],
     }
     return _pick(BenchResult, data)
 
@@ -988,164 +805,6 @@ def _sustained_plot(windows: list):
         sustained_plot(windows, Path(folder) / "sustained.png")
 
     return extra
-
-
-def _bench_one(c: BenchConfig, target, paths, say: Say, progress_factory) -> dict:
-    """One device of a sweep in its own session: bench_device's rows with the device's
-    serial, model and SoC on each row, and how the device fared (``ok``, ``lost``)."""
-    from .device.bench import bench_device
-    from .device.runners import default_delegates
-    from .device.session import DeviceSession
-
-    profile = target.profile
-    delegates = (
-        check_delegates(c.delegates, profile.delegates, f"profile '{profile.name}'")
-        if c.delegates
-        else default_delegates(profile, paths)
-    )
-    session = DeviceSession(
-        profile,
-        serial=target.serial or c.serial,
-        transport=c.transport,
-        address=c.address,
-        key_path=c.key,
-        adb_server=c.adb_server,
-    )
-    with session as s:
-        res = bench_device(
-            s,
-            paths,
-            delegates,
-            c.threads,
-            c.runs,
-            c.min_secs,
-            c.op_profile,
-            c.power,
-            c.benchmark_binary,
-            c.require_full_delegation,
-            say=say,
-            progress_factory=progress_factory,
-            allow_charging=c.allow_charging,
-            sustained=(c.sustained, c.window) if c.sustained else None,
-            cooldown=c.cooldown,
-        )
-    info = res["device"]
-    ident = {
-        "serial": info.get("serial") or session.serial or "",
-        "model": info.get("model", ""),
-        "soc": info.get("soc", ""),
-    }
-    for r in res["latency"]:
-        r.update(ident)
-    lost = info.get("connection_lost")
-    return {
-        **res,
-        "delegates": delegates,
-        "started": bool(session.started_adb_server),
-        "status": {
-            "label": target.label,
-            "profile": profile.name,
-            **ident,
-            "status": "lost" if lost else "ok",
-            "error": lost,
-        },
-    }
-
-
-def _bench_devices(c: BenchConfig, paths, say: Say, progress_factory) -> dict:
-    """Every device of ``c.device`` (one, several, or ``attached``), in parallel where
-    several: one thread and session each; a device lost or unreachable is its rows failed
-    and its entry in ``devices`` (status lost), never the others' end."""
-    from .device.fleet import Target, prepare_key, resolve_targets, run_parallel
-    from .device.profiles import load_profile
-
-    names = c.devices
-    if len(names) == 1 and names[0] != "attached":  # one device: as before, its errors are the command's
-        profile = load_profile(names[0])
-        one = _bench_one(c, Target(profile, None, profile.name), paths, say, progress_factory)
-        return {**one, "devices": [one["status"]]}
-    targets, notes = resolve_targets(names, c.adb_server)
-    for n in notes:
-        say(f"note: {n}")
-    prepare_key(targets, c.transport, c.key)
-
-    def work(t):
-        return _bench_one(c, t, paths, lambda m: say(f"[{t.label}] {m}"), None)
-
-    merged = {
-        "latency": [],
-        "power": [],
-        "ops": [],
-        "trace": [],
-        "sustained": [],
-        "devices": [],
-        "started": False,
-        "delegates": [],
-    }
-    infos = []
-    for t, res in zip(targets, run_parallel(targets, work)):
-        if isinstance(res, BaseException):
-            if not isinstance(res, EdgesegError):
-                raise res
-            res = _unreached(c, t, paths, res)
-        label = t.label if len(targets) > 1 else None
-        for key in ("latency", "power", "ops", "sustained"):
-            for r in res.get(key) or []:
-                r["device"] = label or r.get("device")
-        merged["latency"] += res["latency"]
-        merged["sustained"] += res.get("sustained") or []
-        merged["power"] += res["power"]
-        merged["ops"] += res["ops"]
-        merged["trace"] += [{**r, "artifact": f"{r['artifact']}@{t.label}"} if label else r for r in res["trace"]]
-        merged["devices"].append(res["status"])
-        merged["started"] = merged["started"] or res["started"]
-        merged["delegates"] += [d for d in res["delegates"] if d not in merged["delegates"]]
-        infos.append({"label": t.label, **res.get("device", {})})
-        st = res["status"]
-        say(
-            f"[{t.label}] {st['status']}: {sum(r.get('status') != 'failed' for r in res['latency'])} of "
-            f"{len(res['latency'])} row(s) measured" + (f"; {st['error']}" if st.get("error") else "")
-        )
-    merged["device"] = {
-        "profile": "+".join(t.label for t in targets),
-        "name": f"{len(targets)} devices",
-        "devices": infos,
-    }
-    return merged
-
-
-def _unreached(c: BenchConfig, target, paths, exc: BaseException) -> dict:
-    """The rows of a device whose session could not open (or whose sweep stopped): each failed."""
-    from .device.runners import default_delegates
-
-    p = target.profile
-    delegates = list(c.delegates or ()) or default_delegates(p, paths)
-    ident = {"serial": target.serial or p.serial or "", "model": "", "soc": p.soc}
-    rows = [
-        {
-            "artifact": Path(a).stem,
-            "device": target.label,
-            "delegate": d,
-            "status": "failed",
-            "error": f"not run: {exc}",
-            **ident,
-        }
-        for a in paths
-        for d in delegates
-    ]
-    return {
-        "latency": rows,
-        "power": [],
-        "ops": [],
-        "trace": [],
-        "delegates": delegates,
-        "started": False,
-        "device": {"profile": p.name, "error": str(exc)},
-        "status": {"label": target.label, "profile": p.name, **ident, "status": "lost", "error": str(exc)},
-    }
-
-
-# -- report and select ------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)

@@ -145,3 +145,10 @@ def minimal_tflite() -> bytes:
     struct.pack_into("<I", out, vec_sub + 4, sub - (vec_sub + 4))
     struct.pack_into("<I", out, vec_buf + 4, buf - (vec_buf + 4))
     return bytes(out)
+
+
+def bench_config(**settings):
+    """A BenchConfig for calling edgeseg.device.bench directly (the artifacts are passed beside it)."""
+    from edgeseg.device.config import BenchConfig
+
+    return BenchConfig(**{"device": "loopback", "artifacts": ("tests",), **settings})

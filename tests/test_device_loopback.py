@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from adbd import I_IDLE, V_BATT, AdbDaemon, SensorDriver, need_shell
 from click.testing import CliRunner
+from conftest import bench_config
 
 from edgeseg.cli import main
 from edgeseg.device import adbproto as P
@@ -461,7 +462,7 @@ def test_charging_seen_only_by_dumpsys_battery(phone, tiny_tflite, tmp_path):
     said = []
     try:
         with session_for(profile, tmp_path / "adbkey") as s:
-            res = bench_device(s, [tiny_tflite], ["cpu"], runs=3, min_secs=1.0, say=said.append)
+            res = bench_device(s, bench_config(runs=3, min_secs=1.0), [tiny_tflite], ["cpu"], say=said.append)
     finally:
         driver.stop.set()
     assert res["device"]["charging"] is True and res["power"][0]["charging"] is True
@@ -489,8 +490,8 @@ def test_a_charger_supplying_more_than_the_phone_draws_is_charging(phone, tiny_t
     said = []
     try:
         with session_for(profile, tmp_path / "adbkey") as s:
-            res = bench_device(s, [tiny_tflite], ["cpu"], runs=5, min_secs=1.0, say=said.append)
-            allowed = bench_device(s, [tiny_tflite], ["cpu"], runs=5, min_secs=1.0, allow_charging=True)
+            res = bench_device(s, bench_config(runs=5, min_secs=1.0), [tiny_tflite], ["cpu"], say=said.append)
+            allowed = bench_device(s, bench_config(runs=5, min_secs=1.0, allow_charging=True), [tiny_tflite], ["cpu"])
     finally:
         driver.stop.set()
     (pw,) = res["power"]
@@ -513,7 +514,7 @@ def test_a_constant_gauge_is_a_failed_row_not_zero_millijoules(phone, tiny_tflit
     driver.thread.start()
     try:
         with session_for(profile, tmp_path / "adbkey") as s:
-            res = bench_device(s, [tiny_tflite], ["cpu"], runs=5, min_secs=1.0)
+            res = bench_device(s, bench_config(runs=5, min_secs=1.0), [tiny_tflite], ["cpu"])
     finally:
         driver.stop.set()
     (pw,) = res["power"]
@@ -541,7 +542,7 @@ def test_hal_only_phone_keeps_the_battery_temperature(phone, tiny_tflite, tmp_pa
         (root / "current_now").unlink()
         (root / "voltage_now").unlink()
         with session_for(profile, tmp_path / "adbkey") as s:
-            res = bench_device(s, [tiny_tflite], ["cpu"], runs=5, min_secs=1.0)
+            res = bench_device(s, bench_config(runs=5, min_secs=1.0), [tiny_tflite], ["cpu"])
     finally:
         driver.stop.set()
         phone.sandbox.set_battery = real
@@ -564,7 +565,9 @@ def test_battery_only_energy_and_charging_warning(phone, tiny_tflite, tmp_path):
 
         said = []
         with session_for(profile, tmp_path / "adbkey") as s:
-            res = bench_device(s, [tiny_tflite], ["cpu"], runs=10, min_secs=1.5, say=said.append, allow_charging=True)
+            res = bench_device(
+                s, bench_config(runs=10, min_secs=1.5, allow_charging=True), [tiny_tflite], ["cpu"], say=said.append
+            )
     finally:
         driver.stop.set()
     (pw,) = res["power"]
@@ -720,7 +723,9 @@ def test_init_heavy_gpu_row_integrates_the_timed_runs_only(tmp_path, tiny_tflite
         profile = bm_profile(tmp_path, phone.port)
         try:
             with session_for(profile, tmp_path / "adbkey") as s:
-                res = bench_device(s, [tiny_tflite], ["gpu"], runs=17, min_secs=2, benchmark_binary=str(binary))
+                res = bench_device(
+                    s, bench_config(runs=17, min_secs=2, benchmark_binary=str(binary)), [tiny_tflite], ["gpu"]
+                )
         finally:
             driver.stop.set()
     (row,), (pw,) = res["latency"], res["power"]
@@ -971,7 +976,7 @@ def test_nnapi_accelerators_of_a_device_without_serial_go_under_its_fingerprint(
 
         with session_for(profile, tmp_path / "adbkey") as s:
             bench_device(
-                s, [tiny_tflite], ["nnapi"], runs=3, min_secs=0, with_power=False, benchmark_binary=str(binary)
+                s, bench_config(runs=3, min_secs=0, power=False, benchmark_binary=str(binary)), [tiny_tflite], ["nnapi"]
             )
     cache = json.loads((tmp_path / "cache/edgeseg/devices.json").read_text())
     assert list(cache) == [fingerprint] and cache[fingerprint]["nnapi_accelerators"] == [

@@ -18,7 +18,19 @@ PACKAGE = Path(__file__).resolve().parent.parent / "edgeseg"
 #: Lowest first. Names are module paths below ``edgeseg`` ("training" covers the package and
 #: every module in it); ``__init__`` is the package itself (the API facade, loaded lazily).
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("version", "errors", "config", "host", "fileio", "progress", "nativelog", "interrupt", "runner", "delegates"),
+    (
+        "version",
+        "errors",
+        "config",
+        "stats",
+        "host",
+        "fileio",
+        "progress",
+        "nativelog",
+        "interrupt",
+        "runner",
+        "delegates",
+    ),
     ("artifact",),  # the manifest beside every .tflite
     ("data",),
     ("models",),

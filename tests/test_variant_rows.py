@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from adbd import I_IDLE, V_BATT, AdbDaemon, SensorDriver, need_shell
+from conftest import bench_config
 
 from edgeseg import delegates as dl
 from edgeseg.device import power as pw
@@ -253,13 +254,11 @@ def test_a_new_delegate_row_runs_on_benchmark_model_with_its_flags(monkeypatch, 
         with session(profile, tmp_path) as s:
             res = bench_device(
                 s,
+                bench_config(
+                    runs=3, min_secs=0, power=False, benchmark_binary=str(binary), require_full_delegation=True
+                ),
                 [art],
                 ["xnnpack-fp16"],
-                runs=3,
-                min_secs=0,
-                with_power=False,
-                benchmark_binary=str(binary),
-                require_full=True,
             )
         (call,) = (phone.sandbox.root / "data/local/tmp/edgeseg/.invocations").read_text().splitlines()
     (row,) = res["latency"]
@@ -280,12 +279,14 @@ def test_a_new_delegate_row_runs_on_the_board_runner_the_host_and_in_the_lint(mo
     with AdbDaemon(tmp_path / "phone") as phone:
         profile = profile_file(tmp_path, phone.port, "python", ["cpu", "xnnpack-fp16"])
         with session(profile, tmp_path) as s:
-            res = bench_device(s, [tiny_tflite], ["xnnpack-fp16"], runs=3, min_secs=0, with_power=False)
+            res = bench_device(s, bench_config(runs=3, min_secs=0, power=False), [tiny_tflite], ["xnnpack-fp16"])
     (row,) = res["latency"]
     assert row["status"] in ("ok", "fallback") and row["runner"] == "python-runner", row
     assert row["delegate"] == "xnnpack-fp16" and row["runs"] >= 3 and row["total_ops"] > 0
 
-    (host,) = bench_rows([tiny_tflite], "host", 1, 3, 0.0, delegates=("xnnpack-fp16",))
+    (host,) = bench_rows(
+        [tiny_tflite], bench_config(device="host", threads=1, runs=3, min_secs=0.0), delegates=("xnnpack-fp16",)
+    )
     assert host["status"] in ("ok", "fallback") and host["runner"] == "ai_edge_litert (host)", host
 
     lint = lint_artifact(tiny_tflite)
@@ -348,7 +349,7 @@ def test_a_new_runner_row_is_a_profile_runner(monkeypatch, tmp_path, tiny_tflite
         )
         profile = profile_file(tmp_path, phone.port, "fakebench", ["cpu", "gpu"])
         with session(profile, tmp_path) as s:
-            res = bench_device(s, [art], ["cpu", "gpu"], runs=7, min_secs=0, with_power=False)
+            res = bench_device(s, bench_config(runs=7, min_secs=0, power=False), [art], ["cpu", "gpu"])
     cpu, gpu = res["latency"]
     assert (cpu["status"], cpu["runner"], cpu["runs"], cpu["mean_ms"]) == ("ok", "fakebench", 7, 1.25), cpu
     assert gpu["status"] == "failed" and gpu["error"] == "fakebench runs cpu only, not gpu"
@@ -413,7 +414,7 @@ def test_a_new_power_source_row_gives_the_energy_on_device_shells(monkeypatch, t
         said = []
         try:
             with session(profile, tmp_path) as s:
-                res = bench_device(s, [tiny_tflite], ["cpu"], runs=20, min_secs=2, say=said.append)
+                res = bench_device(s, bench_config(runs=20, min_secs=2), [tiny_tflite], ["cpu"], say=said.append)
         finally:
             driver.stop.set()
     (row,), (power,) = res["latency"], res["power"]

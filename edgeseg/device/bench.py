@@ -20,6 +20,7 @@ from pathlib import Path
 from ..artifact import check_tflite_file, read_manifest, separate_file, signature_label, signatures_of
 from ..errors import ArtifactError, DeviceError
 from . import power as pw
+from .config import BenchConfig
 from .deploy import deploy
 from .parse import RC_TAG, unstamp
 from .runners import (  # noqa: F401  (re-exported)
@@ -167,15 +168,29 @@ def read_temperature(session: DeviceSession) -> float | None:
     return max(vals) if vals else None
 
 
-def cool_down(session: DeviceSession, say: Callable[[str], None]) -> float | None:
+def cool_down(session: DeviceSession, say: Callable[[str], None]) -> dict:
+    """Before a power row: wait while the hottest zone is above the profile's
+    ``thermal.cooldown_above_c`` (a hot phone throttles and draws more), reading it every 10 s,
+    for at most ``thermal.cooldown_max_secs``. Returns the row's record of it: ``{"cooldown_s"
+    (seconds waited), "cooldown_from_c" (the temperature before), "note" (when it waited)}``, so
+    that a wait is never silent in the tables."""
     th = session.profile.thermal
-    t = read_temperature(session)
+    t = t_from = read_temperature(session)
     start = time.monotonic()
     while t is not None and t > th.cooldown_above_c and time.monotonic() - start < th.cooldown_max_secs:
-        say(f"      cooling down: {t:.1f} C > {th.cooldown_above_c:.0f} C")
+        say(f"      cooling down: {t:.1f} C > {th.cooldown_above_c:.0f} C (thermal.cooldown_above_c)")
         time.sleep(min(10.0, th.cooldown_max_secs))
         t = read_temperature(session)
-    return t
+    waited = time.monotonic() - start if t_from is not None and t_from > th.cooldown_above_c else 0.0
+    out = {"cooldown_s": round(waited, 1), "cooldown_from_c": t_from}
+    if waited:
+        still = t is not None and t > th.cooldown_above_c
+        out["note"] = (
+            f"waited {waited:.0f} s before the power row for the hottest zone to fall from {t_from:.1f} C "
+            f"below thermal.cooldown_above_c = {th.cooldown_above_c:g} C"
+            + (f"; still {t:.1f} C at thermal.cooldown_max_secs = {th.cooldown_max_secs:g} s" if still else "")
+        )
+    return out
 
 
 def bench_jobs(artifacts: list[Path]) -> list[tuple[str, Path, dict, str | None]]:
@@ -239,8 +254,7 @@ def bench_row(
     if why:
         raise DeviceError(why)
     inv = runner.command(ctx, artifact, remote, spec)
-    if with_power:
-        cool_down(ctx.session, ctx.say)
+    cooled = cool_down(ctx.session, ctx.say) if with_power else {}
     tag = tag or secrets.token_hex(4)
     # a retry after a dropped connection first stops what the attempt before it left running
     script = (
@@ -257,6 +271,9 @@ def bench_row(
         if not sec["err"].strip():  # one stream: the runner's error lines are in it
             sec["err"] = sec["out"]
     row, ops, window = runner.parse(ctx, sec, inv)
+    if cooled:
+        note = cooled.pop("note", None)
+        row = {**row, **cooled, "note": "; ".join(x for x in (row.get("note"), note) if x) or None}
     if row.get("note") and inv.op_profile:
         ctx.say(f"      note: {row['note']}")
     phases, why_not = ({}, None) if row.get("status") == "failed" else runner.phases(ctx, sec, row, window)
@@ -436,28 +453,21 @@ def _interrupted(session: DeviceSession, tag: str | None, done: int, total: int,
 
 def bench_device(
     session: DeviceSession,
+    config: BenchConfig,
     artifacts: list[Path],
     delegates: list[str],
-    threads: int | None = None,
-    runs: int = 50,
-    min_secs: float = 2.0,
-    op_profile: bool = False,
-    with_power: bool = True,
-    benchmark_binary: str | None = None,
-    require_full: bool = False,
     say: Callable[[str], None] = lambda s: None,
     progress_factory=None,
-    allow_charging: bool = False,
-    sustained: tuple[float, float] | None = None,
-    cooldown: bool = False,
 ) -> dict:
     """Every artifact x delegate on the device: ``{"latency", "power", "ops", "trace",
     "sustained", "device"}``. Each delegate is run by its row of edgeseg.device.runners.RUNNERS
     (:func:`runner_for`); every row the runners need is prepared before the first one.
     ``device["conditions"]`` holds each row's conditions on the phone (keyed
-    ``artifact/delegate``). ``sustained`` = (duration, window) seconds runs each row in windows
-    (edgeseg.device.sustained: no power; one record per window in ``sustained``); ``cooldown``
-    waits before each row after the first until the phone is back near its starting temperature.
+    ``artifact/delegate``). The settings are ``config``'s (a :class:`BenchConfig`, read whole):
+    ``sustained`` runs each row in windows (edgeseg.device.sustained: no power; one record per
+    window in ``sustained``); ``cooldown`` waits before each row after the first until the phone
+    is back near its starting temperature; ``repeat`` K runs the whole sweep K times, rows
+    interleaved (A B A B ...), and folds each row's repeats into one (:func:`fold_repeats`).
     Ctrl-C or SIGTERM stops the row's processes on the device, removes its files and raises
     :class:`edgeseg.errors.Interrupted`."""
     # long: one sweep's state is shared across its rows (the device once lost, the accelerators seen, the row
@@ -465,7 +475,10 @@ def bench_device(
     from ..fileio import sha256_file
     from ..version import __version__
 
+    c = config
     p = session.profile
+    sustained = (c.sustained, c.window) if c.sustained else None
+    allow_charging = c.allow_charging
     tag = None
     done = 0
     jobs = bench_jobs(artifacts)
@@ -474,16 +487,16 @@ def bench_device(
         ctx = BenchContext(
             session,
             info,
-            threads or p.threads,
-            runs,
-            min_secs,
-            op_profile,
-            require_full,
-            benchmark_binary,
+            c.threads or p.threads,
+            c.runs,
+            c.min_secs,
+            c.op_profile,
+            c.require_full_delegation,
+            c.benchmark_binary,
             say,
             progress_factory,
         )
-        with_power = with_power and p.power.source != "none" and not sustained
+        with_power = c.power and p.power.source != "none" and not sustained
         if sustained:
             say(
                 f"sustained: {window_count(*sustained)} window(s) of {sustained[1]:g} s per row ({sustained[0]:g} s); "
@@ -506,19 +519,23 @@ def bench_device(
         sweep = device_conditions(session)
         device_name = info.get("model") or p.name
         out: dict[str, list] = {"latency": [], "power": [], "ops": [], "trace": [], "sustained": []}
-        cooling = Cooldown(session, say, read_temperature) if cooldown else None
+        cooling = Cooldown(session, say, read_temperature) if c.cooldown else None
         conditions: dict[str, dict] = {}
         accelerators = lost = None  # once the device is gone for good, the remaining rows are recorded as not run
-        for label, art, manifest, deploy_error in jobs:
-            remote = None
-            if lost is None and not deploy_error:
-                say(f"deploy {art.name}")
-                try:
-                    remote = deploy(session, art, progress_factory)["remote"]
-                except DeviceConnectionError as exc:
-                    lost = str(exc)
-                except DeviceError as exc:
-                    deploy_error = f"deploy failed: {exc}"
+        deployed: dict[str, tuple[str | None, str | None]] = {}  # label -> (remote path, deploy error)
+        for k, (label, art, manifest, deploy_error) in ((k, j) for k in range(c.repeat) for j in jobs):
+            if k == 0:
+                remote = None
+                if lost is None and not deploy_error:
+                    say(f"deploy {art.name}")
+                    try:
+                        remote = deploy(session, art, progress_factory)["remote"]
+                    except DeviceConnectionError as exc:
+                        lost = str(exc)
+                    except DeviceError as exc:
+                        deploy_error = f"deploy failed: {exc}"
+                deployed[label] = (remote, deploy_error)
+            remote, deploy_error = deployed[label]
             for delegate in delegates:
                 where = {"artifact": label, "device": device_name, "delegate": delegate}
                 base = {
@@ -528,11 +545,12 @@ def bench_device(
                     "delegate": delegate,
                     "threads": ctx.threads,
                     "runner": plan[delegate].label,
+                    **({"repeat": k + 1} if c.repeat > 1 else {}),
                 }
                 if lost is not None or deploy_error:
                     out["latency"].append({**base, "status": "failed", "error": deploy_error or f"not run: {lost}"})
                     continue
-                say(f"bench {label} on {delegate}")
+                say(f"bench {label} on {delegate}" + (f" (repeat {k + 1}/{c.repeat})" if c.repeat > 1 else ""))
                 tag = secrets.token_hex(4)
                 try:
                     cool = cooling.before_row() if cooling else {}
@@ -563,7 +581,7 @@ def bench_device(
                 accelerators = row.pop("accelerators", None) or accelerators
                 note = "; ".join(x for x in (row.get("note"), cool.pop("note", None)) if x) or None
                 out["latency"].append({**base, **row, **cool, "note": note})
-                out["ops"] += [{**where, **o} for o in ops]
+                out["ops"] += [{**where, **o} for o in ops] if k == 0 else []
                 cond = {
                     "start": parse_conditions(sec.get("cond_start", "")),
                     "end": parse_conditions(sec.get("cond_end", "")),
@@ -578,9 +596,12 @@ def bench_device(
                         out["latency"][-1]["note"] = "; ".join(
                             x for x in (out["latency"][-1].get("note"), "measured while charging") if x
                         )
-                    out["power"].append({**where, **e, "window_start_s": run[0], "window_end_s": run[1]})
-                    out["trace"] += [{"artifact": label, "delegate": delegate, **t} for t in trace]
-                conditions[f"{label}/{delegate}"] = cond
+                    out["power"].append(
+                        {**where, **e, "window_start_s": run[0], "window_end_s": run[1], "repeat": k + 1}
+                    )
+                    if k == 0:
+                        out["trace"] += [{"artifact": label, "delegate": delegate, **t} for t in trace]
+                conditions.setdefault(f"{label}/{delegate}", cond)
         key = device_key(info, session.serial)
         if accelerators and key:
             from .session import remember_device
@@ -591,7 +612,9 @@ def bench_device(
         except DeviceError:
             temperature = None
     except KeyboardInterrupt as exc:
-        _interrupted(session, tag, done, len(jobs) * len(delegates), exc)
+        _interrupted(session, tag, done, len(jobs) * len(delegates) * c.repeat, exc)
+    if c.repeat > 1:
+        out["latency"], out["power"] = fold_repeats(out["latency"]), fold_power_repeats(out["power"])
     facts = {k: v for r in device_runners() for k, v in r.facts(ctx).items()}
     binary = facts.get("benchmark_binary") or {}
     return {
@@ -625,39 +648,135 @@ def device_key(info: dict, serial: str | None) -> str | None:
     return None
 
 
+#: latency columns whose repeats are folded into their median (``runs`` is summed)
+REPEAT_MEDIAN_COLUMNS = (
+    "init_ms",
+    "first_ms",
+    "warmup_ms",
+    "mean_ms",
+    "median_ms",
+    "p5_ms",
+    "p90_ms",
+    "p95_ms",
+    "std_ms",
+)
+
+
+def _key(r: dict) -> tuple:
+    return (r.get("artifact"), r.get("device"), r.get("delegate"))
+
+
+def fold_repeats(rows: list[dict]) -> list[dict]:
+    """Latency rows measured ``repeat`` = 1..K (interleaved across the sweep) -> one row per
+    (artifact, device, delegate) in the order first measured: ``repeat_medians_ms`` holds each
+    measured repeat's median (ms, ';'-separated, in the order run), ``repeats`` how many were
+    measured, ``median_ms`` and the other timing columns the median over the repeats, ``runs``
+    their sum. A row with no measured repeat is the first repeat's failed row; a failed repeat
+    among measured ones is named in the row's note. The gates compare the repeat medians
+    (edgeseg.reporting.compare), never the spread of single inferences."""
+    import statistics
+
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault(_key(r), []).append(r)
+    out = []
+    for reps in groups.values():
+        ok = [r for r in reps if r.get("status") != "failed" and r.get("median_ms") is not None]
+        if not ok:
+            out.append({k: v for k, v in reps[0].items() if k != "repeat"})
+            continue
+        row = {k: v for k, v in ok[0].items() if k != "repeat"}
+        for col in REPEAT_MEDIAN_COLUMNS:
+            vals = [float(r[col]) for r in ok if r.get(col) is not None]
+            row[col] = statistics.median(vals) if vals else None
+        row["runs"] = sum(int(r.get("runs") or 0) for r in ok) or None
+        loads = [float(r["host_load_1m"]) for r in ok if r.get("host_load_1m") is not None]
+        row["host_load_1m"] = max(loads) if loads else row.get("host_load_1m")
+        row["repeats"] = len(ok)
+        row["repeat_medians_ms"] = ";".join(f"{float(r['median_ms']):.6g}" for r in ok)
+        failed = [r for r in reps if r not in ok]
+        if failed:
+            why = f"repeat(s) {', '.join(str(r.get('repeat')) for r in failed)} of {len(reps)} failed: " + str(
+                failed[0].get("error") or "no median"
+            )
+            row["note"] = "; ".join(x for x in (row.get("note"), why) if x)
+        out.append(row)
+    return out
+
+
+def fold_power_repeats(rows: list[dict]) -> list[dict]:
+    """Power rows of repeats 1..K -> one per (artifact, device, delegate): the energy the mean
+    over the repeats whose status is ok, its error the combined standard error
+    (sqrt(sum err^2) / n), ``repeat_energies_mj`` each repeat's energy; the other columns the
+    first ok repeat's. No ok repeat: the first repeat's row."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault(_key(r), []).append(r)
+    out = []
+    for reps in groups.values():
+        ok = [r for r in reps if r.get("status") == "ok" and r.get("energy_mj_per_inference") is not None]
+        if not ok:
+            out.append({k: v for k, v in reps[0].items() if k != "repeat"})
+            continue
+        row = {k: v for k, v in ok[0].items() if k != "repeat"}
+        energies = [float(r["energy_mj_per_inference"]) for r in ok]
+        row["energy_mj_per_inference"] = sum(energies) / len(energies)
+        errs = [r.get("energy_mj_err") for r in ok]
+        row["energy_mj_err"] = (
+            sum(float(e) ** 2 for e in errs) ** 0.5 / len(errs) if all(e is not None for e in errs) else None
+        )
+        row["repeats"] = len(ok)
+        row["repeat_energies_mj"] = ";".join(f"{e:.6g}" for e in energies)
+        out.append(row)
+    return out
+
+
 def bench_rows(
     artifacts: list[Path],
-    device: str,
-    threads: int,
-    runs: int,
-    min_secs: float,
+    config: BenchConfig,
     delegates=("xnnpack",),
     say: Callable[[dict], None] | None = None,
 ) -> list[dict]:
-    """Host benchmark of each artifact x delegate; a failure is a row, never an abort.
-    ``say`` gets each row as soon as it is measured."""
+    """Host benchmark of each artifact x delegate with ``config``'s threads (default
+    BenchConfig.HOST_THREADS), runs, min_secs and repeat (K rounds, rows interleaved, folded by
+    :func:`fold_repeats`); a failure is a row, never an abort. ``say`` gets each row as soon
+    as it is measured."""
     from ..artifact import read_manifest, signature_label, signatures_of
     from ..errors import EdgesegError
+    from ..host import busy_host, load_now
     from .runners import RUNNERS
 
     host = RUNNERS["host"]
+    threads = config.threads or config.HOST_THREADS
     rows = []
-    for art in artifacts:
-        manifest = read_manifest(art) or {}
-        for signature in signatures_of(manifest) or [None]:  # one row per configuration of a PTA artifact
-            for delegate in delegates:
-                base = {
-                    "artifact": signature_label(art, signature),
-                    "recipe": manifest.get("recipe", "unknown"),
-                    "device": device,
-                    "delegate": delegate,
-                    "threads": threads,
-                    "runner": host.label,
-                }
-                try:
-                    rows.append({**base, **host.measure(art, delegate, threads, runs, min_secs, signature)})
-                except EdgesegError as exc:
-                    rows.append({**base, "status": "failed", "error": str(exc)})
-                if say:
-                    say(rows[-1])
-    return rows
+    for k in range(config.repeat):
+        for art in artifacts:
+            manifest = read_manifest(art) or {}
+            for signature in signatures_of(manifest) or [None]:  # one row per configuration of a PTA artifact
+                for delegate in delegates:
+                    base = {
+                        "artifact": signature_label(art, signature),
+                        "recipe": manifest.get("recipe", "unknown"),
+                        "device": "host",
+                        "delegate": delegate,
+                        "threads": threads,
+                        "runner": host.label,
+                        **({"repeat": k + 1} if config.repeat > 1 else {}),
+                    }
+                    load, cores = load_now()
+                    base.update(host_load_1m=load, host_cores=cores)
+                    if busy_host(load, cores):
+                        base["note"] = (
+                            f"busy host: 1-minute load {load:g} on {cores} cores when the row started: its latency is "
+                            "the other work's as much as the model's; rerun on a quiet machine"
+                        )
+                    try:
+                        m = host.measure(art, delegate, threads, config.runs, config.min_secs, signature)
+                        rows.append(
+                            {**base, **m, "note": "; ".join(x for x in (base.get("note"), m.get("note")) if x) or None}
+                        )
+                    except EdgesegError as exc:
+                        rows.append({**base, "status": "failed", "error": str(exc)})
+                    if say:
+                        say(rows[-1])
+    return fold_repeats(rows) if config.repeat > 1 else rows

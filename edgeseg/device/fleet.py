@@ -13,14 +13,16 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import DeviceError, UsageError
+from ..errors import DeviceError, EdgesegError
+from .config import ATTACHED, BenchConfig, check_delegates
 
 if TYPE_CHECKING:
     from .profiles import DeviceProfile
 
-ATTACHED = "attached"
+
 ADB_TRANSPORTS = ("usb", "adb-server")
 
 
@@ -119,18 +121,6 @@ def resolve_targets(names: tuple[str, ...], adb_server: str | None = None) -> tu
     return targets, notes
 
 
-def check_sweep_options(names: tuple[str, ...], serial: str | None, address: str | None) -> None:
-    """Options that name one device cannot go with several."""
-    if len(names) > 1 or ATTACHED in names:
-        for value, flag in ((serial, "--serial"), (address, "--address")):
-            if value:
-                raise UsageError(
-                    f"{flag} names one device: with several --device (or --device attached) put each "
-                    "device's serial or address in its profile",
-                    param=flag,
-                )
-
-
 def prepare_key(targets: list[Target], transport: str | None, key_path: str | None) -> None:
     """Create the adb key once, before sessions open in parallel (our TCP client signs with
     it; Google's adb server keeps its own)."""
@@ -186,3 +176,145 @@ def interrupt_threads(threads: list[threading.Thread], kind: type[BaseException]
     deadline = time.monotonic() + wait_s
     while not all(d.is_set() for d in done) and time.monotonic() < deadline:
         time.sleep(0.05)
+
+
+def _bench_one(c: BenchConfig, target, paths, say: Callable[[str], None], progress_factory) -> dict:
+    """One device of a sweep in its own session: bench_device's rows with the device's
+    serial, model and SoC on each row, and how the device fared (``ok``, ``lost``)."""
+    from .bench import bench_device
+    from .runners import default_delegates
+    from .session import DeviceSession
+
+    profile = target.profile
+    delegates = (
+        check_delegates(c.delegates, profile.delegates, f"profile '{profile.name}'")
+        if c.delegates
+        else default_delegates(profile, paths)
+    )
+    session = DeviceSession(
+        profile,
+        serial=target.serial or c.serial,
+        transport=c.transport,
+        address=c.address,
+        key_path=c.key,
+        adb_server=c.adb_server,
+    )
+    with session as s:
+        res = bench_device(s, c, paths, delegates, say=say, progress_factory=progress_factory)
+    info = res["device"]
+    ident = {
+        "serial": info.get("serial") or session.serial or "",
+        "model": info.get("model", ""),
+        "soc": info.get("soc", ""),
+    }
+    for r in res["latency"]:
+        r.update(ident)
+    lost = info.get("connection_lost")
+    return {
+        **res,
+        "delegates": delegates,
+        "started": bool(session.started_adb_server),
+        "status": {
+            "label": target.label,
+            "profile": profile.name,
+            **ident,
+            "status": "lost" if lost else "ok",
+            "error": lost,
+        },
+    }
+
+
+def bench_sweep(c: BenchConfig, paths, say: Callable[[str], None], progress_factory) -> dict:
+    """Every device of ``c.device`` (one, several, or ``attached``), in parallel where
+    several: one thread and session each; a device lost or unreachable is its rows failed
+    and its entry in ``devices`` (status lost), never the others' end."""
+    from .fleet import Target, prepare_key, resolve_targets, run_parallel
+    from .profiles import load_profile
+
+    names = c.devices
+    if len(names) == 1 and names[0] != "attached":  # one device: as before, its errors are the command's
+        profile = load_profile(names[0])
+        one = _bench_one(c, Target(profile, None, profile.name), paths, say, progress_factory)
+        return {**one, "devices": [one["status"]]}
+    targets, notes = resolve_targets(names, c.adb_server)
+    for n in notes:
+        say(f"note: {n}")
+    prepare_key(targets, c.transport, c.key)
+
+    def work(t):
+        return _bench_one(c, t, paths, lambda m: say(f"[{t.label}] {m}"), None)
+
+    merged = {
+        "latency": [],
+        "power": [],
+        "ops": [],
+        "trace": [],
+        "sustained": [],
+        "devices": [],
+        "started": False,
+        "delegates": [],
+    }
+    infos = []
+    for t, res in zip(targets, run_parallel(targets, work)):
+        if isinstance(res, BaseException):
+            if not isinstance(res, EdgesegError):
+                raise res
+            res = _unreached(c, t, paths, res)
+        label = t.label if len(targets) > 1 else None
+        for key in ("latency", "power", "ops", "sustained"):
+            for r in res.get(key) or []:
+                r["device"] = label or r.get("device")
+        merged["latency"] += res["latency"]
+        merged["sustained"] += res.get("sustained") or []
+        merged["power"] += res["power"]
+        merged["ops"] += res["ops"]
+        merged["trace"] += [{**r, "artifact": f"{r['artifact']}@{t.label}"} if label else r for r in res["trace"]]
+        merged["devices"].append(res["status"])
+        merged["started"] = merged["started"] or res["started"]
+        merged["delegates"] += [d for d in res["delegates"] if d not in merged["delegates"]]
+        infos.append({"label": t.label, **res.get("device", {})})
+        st = res["status"]
+        say(
+            f"[{t.label}] {st['status']}: {sum(r.get('status') != 'failed' for r in res['latency'])} of "
+            f"{len(res['latency'])} row(s) measured" + (f"; {st['error']}" if st.get("error") else "")
+        )
+    merged["device"] = {
+        "profile": "+".join(t.label for t in targets),
+        "name": f"{len(targets)} devices",
+        "devices": infos,
+    }
+    return merged
+
+
+def _unreached(c: BenchConfig, target, paths, exc: BaseException) -> dict:
+    """The rows of a device whose session could not open (or whose sweep stopped): each failed."""
+    from .runners import default_delegates
+
+    p = target.profile
+    delegates = list(c.delegates or ()) or default_delegates(p, paths)
+    ident = {"serial": target.serial or p.serial or "", "model": "", "soc": p.soc}
+    rows = [
+        {
+            "artifact": Path(a).stem,
+            "device": target.label,
+            "delegate": d,
+            "status": "failed",
+            "error": f"not run: {exc}",
+            **ident,
+        }
+        for a in paths
+        for d in delegates
+    ]
+    return {
+        "latency": rows,
+        "power": [],
+        "ops": [],
+        "trace": [],
+        "delegates": delegates,
+        "started": False,
+        "device": {"profile": p.name, "error": str(exc)},
+        "status": {"label": target.label, "profile": p.name, **ident, "status": "lost", "error": str(exc)},
+    }
+
+
+# -- report and select ------------------------------------------------------------------------

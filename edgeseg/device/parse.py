@@ -213,6 +213,7 @@ def parse_benchmark_output(text: str, op_profile: bool = False) -> dict:
     """Everything we can read from one benchmark_model run (times in ms). With
     ``op_profile`` the profiling tables are read too (``ops``: per node type, ``op_nodes``:
     per node, ``warnings``: what was missing)."""
+    # long: one pass over the output's lines, one branch per line shape benchmark_model prints
     res: dict = {
         "stats": [],
         "delegates": [],

@@ -60,6 +60,7 @@ def export_pta(
     """Export ``configs`` of a PTA run: one multi-signature file (``out``, default
     ``RUN/artifacts/<model>_<HxW>_<recipe>_<CFG-CFG>.tflite``) and one file per configuration
     beside it (``<stem>_<CFG>.tflite``, or ``<out stem>_<CFG>.tflite``)."""
+    # long: the PTA export is one sequence (build the tf.Module, convert, quantize, check, write), each step short
     if recipe not in ("float32", "dynamic", "float16", "int8"):
         raise QuantizeError(f"PTA export supports float32, dynamic, float16 and int8, not {recipe}")
     run = Path(run)

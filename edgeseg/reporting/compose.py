@@ -80,8 +80,8 @@ def report_notes(summary: list[dict], power: list[dict], per_class: list[dict]) 
     noisy = [r for r in summary if str(r.get("noisy")).lower() == "true"]
     if noisy:
         notes.append(
-            f"{len(noisy)} latency row(s) are noisy (p90 more than 1.3x the median: a busy or throttling "
-            "machine): compare them with care, or measure again with more --runs / --min-secs on an idle "
+            f"{len(noisy)} latency row(s) are noisy (p90 more than 1.3x the median, or a busy host: see "
+            "host_load_1m): compare them with care, or measure again with more --runs / --min-secs on an idle "
             "machine."
         )
     throttled = [r for r in summary if r.get("throttling") == "throttled"]

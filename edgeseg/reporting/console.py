@@ -194,8 +194,12 @@ def bench(res, host: bool, out: Write, err: Write) -> None:
             out(f"conditions: {describe_conditions(run)}")
     if res.noisy:
         where = "this machine was busy" if host else "the device was busy or throttling"
+        loads = sorted({r["host_load_1m"] for r in res.noisy if r.get("host_load_1m") is not None})
+        if host and loads:
+            where += f": 1-minute load {loads[-1]:g} on {res.noisy[0].get('host_cores')} cores"
         err(
-            f"warning: {len(res.noisy)} row(s) are noisy (p90 more than {NOISY_SPREAD:g}x the median: {where}): "
+            f"warning: {len(res.noisy)} row(s) are noisy (p90 more than {NOISY_SPREAD:g}x the median, or measured "
+            f"on a busy host; {where}): "
             + ", ".join(f"{r['artifact']}/{r['delegate']}" for r in res.noisy[:6])
             + "; compare them with care, or measure again on an idle machine with more --runs / --min-secs"
         )

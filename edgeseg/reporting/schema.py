@@ -38,8 +38,13 @@ EVAL_STATUSES = ("ok", "diverged", "unsupported", "failed")
 #: ``device`` is the device's model (a sweep over several devices: its profile's label);
 #: ``serial``, ``model`` and ``soc`` say which device it was (empty on the host).
 #: A ``--sustained`` row is its window 1's figures plus :data:`SUSTAINED_VERDICT_COLUMNS`;
-#: ``cooldown_s`` / ``cooldown_from_c`` (``--cooldown``): the seconds waited before the row and
-#: the hottest zone's temperature when the wait began.
+#: ``cooldown_s`` / ``cooldown_from_c``: the seconds waited before the row and the hottest zone's
+#: temperature when the wait began (``--cooldown``, or a power row's wait while the hottest zone
+#: is above the profile's ``thermal.cooldown_above_c``; the row's note says which).
+#: ``repeats`` / ``repeat_medians_ms`` (``bench --repeat K``): how many repeats were measured and
+#: each one's median (ms, ';'-separated); ``median_ms`` is then their median.
+#: ``host_load_1m`` / ``host_cores`` (host rows): the host's 1-minute load average when the row
+#: started and its cores; a busy host (edgeseg.host.busy_host) makes the row ``noisy``.
 LATENCY_COLUMNS = (
     "artifact",
     "recipe",
@@ -66,6 +71,10 @@ LATENCY_COLUMNS = (
     "error",
     "runner",
     "note",
+    "repeats",
+    "repeat_medians_ms",
+    "host_load_1m",
+    "host_cores",
     "sustained_median_ms",
     "sustained_change",
     "throttling",
@@ -144,6 +153,8 @@ POWER_COLUMNS = (
     "window",
     "window_start_s",
     "window_end_s",
+    "repeats",
+    "repeat_energies_mj",
     "status",
     "error",
     "source_note",
@@ -238,6 +249,9 @@ NUMERIC = {
         "throttling_onset_window",
         "cooldown_s",
         "cooldown_from_c",
+        "repeats",
+        "host_load_1m",
+        "host_cores",
     ),
     "quality": (
         "images",
@@ -266,6 +280,7 @@ NUMERIC = {
         "zone_end_c",
         "window_start_s",
         "window_end_s",
+        "repeats",
     ),
     "summary": (
         "size_kb",

@@ -14,9 +14,10 @@ import unicodedata
 from importlib import metadata
 from pathlib import Path
 
+from ..config import finite_or_none
 from ..errors import ReportError
 from ..fileio import atomic_write_csv, atomic_write_json
-from ..host import cpu_model
+from ..host import busy_host, cpu_model
 from ..version import __version__
 from .schema import (
     CLASS_COLUMNS,
@@ -293,6 +294,16 @@ def class_table(per_class: list[dict]) -> tuple[list[str], list[dict]]:
     return columns + ["flag"], rows
 
 
+def noisy_row(r: dict, spread: float | None) -> bool | None:
+    """A latency row is noisy when its tail is wide (p90 or p95 over :data:`NOISY_SPREAD` x the
+    median) or it was measured on a busy host (edgeseg.host.busy_host: its load beside it)."""
+
+    load, cores = finite_or_none(r.get("host_load_1m")), finite_or_none(r.get("host_cores"))
+    if busy_host(load, int(cores) if cores else None):
+        return True
+    return (spread > NOISY_SPREAD) if spread is not None else None
+
+
 def summarize(
     latency: list[dict], quality: list[dict], power: list[dict] | None = None, sizes: dict | None = None
 ) -> list[dict]:
@@ -352,7 +363,7 @@ def summarize(
                 "p90_ms": r.get("p90_ms"),
                 "spread": spread,
                 "spread_of": latency_spread_of(r) if spread is not None else None,
-                "noisy": (spread > NOISY_SPREAD) if spread is not None else None,
+                "noisy": noisy_row(r, spread),
                 "latency_vs_float32": ratio,
                 "miou": q.get("miou"),
                 "miou_delta_vs_float32": delta,
