@@ -847,9 +847,17 @@ class CompareConfig:
     base: str
     new: str
     fail_if: tuple[str, ...] = ()
+    #: what a rule whose outcome the data cannot decide does to the gate: "fail" (the default:
+    #: a gate never passes what it cannot judge) or "pass"
+    inconclusive: str = "fail"
 
     def __post_init__(self):
         from .reporting.compare import parse_rule
+
+        if self.inconclusive not in ("fail", "pass"):
+            raise UsageError(
+                f"inconclusive must be 'fail' or 'pass', got {self.inconclusive!r}", param="--inconclusive"
+            )
 
         object.__setattr__(self, "fail_if", (self.fail_if,) if isinstance(self.fail_if, str) else tuple(self.fail_if))
         for rule in self.fail_if:
@@ -864,6 +872,7 @@ class CompareResult(Result):
     rows: list
     breaches: list
     notes: list
+    inconclusive: list  # rule outcomes the data could not decide (breaches too unless inconclusive="pass")
 
     @property
     def ok(self) -> bool:
@@ -872,10 +881,14 @@ class CompareResult(Result):
 
 def compare(config: CompareConfig) -> CompareResult:
     """Median latency, energy per inference, host and device mIoU of ``new`` against
-    ``base``, each change judged against the row's own noise; the breaches of the rules."""
+    ``base``, each change an interval (repeat medians by a rank test, else each median's
+    uncertainty); the breaches of the rules, inconclusive outcomes among them unless
+    ``inconclusive="pass"``."""
     from .reporting.compare import compare_reports
 
-    return _pick(CompareResult, compare_reports(config.base, config.new, config.fail_if))
+    return _pick(
+        CompareResult, compare_reports(config.base, config.new, config.fail_if, inconclusive=config.inconclusive)
+    )
 
 
 @dataclass(frozen=True)

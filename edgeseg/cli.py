@@ -579,7 +579,14 @@ def select(artifact, as_json, **options) -> None:
     help="With --compare, exit 1 naming each breach "
     "(repeatable): 'median_ms>+5%', 'miou<-0.005', 'energy_mj>+10%', a budget 'median_ms>20'.",
 )
-def report(folders, compare, fail_if, **options) -> None:
+@click.option(
+    "--inconclusive",
+    type=click.Choice(["fail", "pass"]),
+    default="fail",
+    show_default=True,
+    help="With --fail-if: what a rule does when the change's interval straddles its value (the data cannot tell).",
+)
+def report(folders, compare, fail_if, inconclusive, **options) -> None:
     """Merge report folders (or a folder of them) into a summary table, PNG plots and HTML;
     or with --compare BASE NEW, a regression gate between two report folders."""
     if compare and folders or fail_if and not compare:
@@ -587,7 +594,7 @@ def report(folders, compare, fail_if, **options) -> None:
             "--compare BASE NEW takes no other folders" if compare else "--fail-if goes with --compare"
         )
     if compare:
-        res = api.compare(api.CompareConfig(*compare, fail_if=fail_if))
+        res = api.compare(api.CompareConfig(*compare, fail_if=fail_if, inconclusive=inconclusive))
         console.compared(res, click.echo, _err)
         sys.exit(0 if res.ok else 1)
     res = api.report(api.ReportConfig(folders=folders, **options))

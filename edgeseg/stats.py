@@ -114,7 +114,7 @@ def normal_interval(base: float, new: float, se_base: float, se_new: float) -> d
         "lo": math.exp(d - Z95 * s) - 1,
         "hi": math.exp(d + Z95 * s) - 1,
         "confidence": CONFIDENCE,
-        "method": "median uncertainty from std and runs (one repeat: run-to-run changes are not in the band)",
+        "method": "within-run uncertainty of each median",
     }
 
 

@@ -1,32 +1,38 @@
 """Regression gates: two report folders compared per (artifact, device, delegate).
 
 For each row measured in both: the change of the median latency, of the energy per
-inference, and of the host's and the device's mIoU, each with a verdict that takes the
-row's own measured noise into account:
+inference, and of the host's and the device's mIoU, each as an interval, and a verdict:
 
-* latency: the noise is the larger of the two rows' tail spreads, p90 - median (p95 -
-  median where the runner gives no p90). A change of the median within it is ``same``,
-  never ``slower``.
-* energy: the noise is twice the combined standard uncertainty, 2 * sqrt(err_base^2 +
-  err_new^2) from ``energy_mj_err`` (none recorded: no band, a note says so).
+* latency: with 3 or more repeats on each side (``bench --repeat K``), the change of the repeat
+  medians by a rank test (edgeseg.stats.shift_interval: Hodges-Lehmann estimate, exact
+  Mann-Whitney interval, >= 90%); with fewer, the uncertainty of each median from its std and
+  runs (edgeseg.stats.median_se), which holds the within-run noise only: a note says so. The
+  spread of single inferences (p90 - median) is never the uncertainty of a median.
+* energy: +-2 combined standard uncertainties, 2 * sqrt(err_base^2 + err_new^2) from
+  ``energy_mj_err`` (none recorded: no band, a note says so).
 * mIoU: the same frames give the same score, so any change beyond 1e-6 counts.
 
 Rules (``--fail-if``) are ``METRIC OP VALUE``: METRIC one of :data:`METRICS`, OP ``>`` or
 ``<``, VALUE a signed change (``+5%`` relative, ``-0.005`` absolute) or, unsigned, a budget
-on the new value (``median_ms>20``). A change rule is breached only by a change beyond the
-row's noise. A row that was measured in BASE and failed or is missing in NEW is a breach
-whenever rules are given.
+on the new value (``median_ms>20``). Each rule is judged against the interval
+(edgeseg.stats.judge): ``breach`` when all of it is beyond the value, ``pass`` when none of it
+is, else ``inconclusive`` (the data cannot tell), which fails the gate unless
+``--inconclusive pass``. A gate never passes what it cannot judge: a row measured in BASE and
+failed or missing in NEW, a row whose new value is missing or not finite, and a rule whose
+metric no compared row holds are breaches.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import finite_or_none as _num
 from ..errors import ReportError, UsageError
+from ..stats import Z95, judge, median_se, normal_interval, shift_interval
 from .tables import read_report
 
 #: metric name -> (column of the comparison rows, unit, what it is).
@@ -53,26 +59,30 @@ class Rule:
     relative: bool  # value in percent of the base
     change: bool  # a change rule (signed); else a budget on the new value
 
-    def breached_by(self, row: dict) -> str | None:
-        """Why ``row`` breaks this rule, or None."""
+    def judged(self, row: dict) -> tuple[str, str] | None:
+        """``(outcome, why)`` of this rule on a compared row: outcome ``breach``, ``pass`` or
+        ``inconclusive`` (edgeseg.stats.judge on the row's interval); None when the row does
+        not hold this metric in BASE (nothing to compare; a budget rule needs only NEW)."""
         col = METRICS[self.metric][0]
-        new, base, noise = row.get(f"new_{col}"), row.get(f"base_{col}"), row.get(f"{col}_noise") or 0.0
+        new, base = row.get(f"new_{col}"), row.get(f"base_{col}")
+        if base is None and (self.change or new is None):
+            return None
+        name = f"{self.text}: {row_name(row)}"
         if new is None:
-            return None
+            return "breach", f"{name}: the new report holds no finite {col} for it, so the gate cannot judge it"
         if not self.change:
-            value = new
-        elif base is None:
-            return None
+            lo, hi = row.get(f"new_{col}_lo", new), row.get(f"new_{col}_hi", new)
         else:
-            delta = new - base
-            if abs(delta) <= noise:  # within the row's noise: never a regression
-                return None
-            value = 100.0 * delta / base if self.relative else delta
-            if self.relative and base == 0:
-                return None
-        if (value > self.value) if self.op == ">" else (value < self.value):
-            return f"{self.text}: {row_name(row)}: {describe_change(row, col, METRICS[self.metric][1])}"
-        return None
+            dlo, dhi = row.get(f"{col}_delta_lo"), row.get(f"{col}_delta_hi")
+            if dlo is None or dhi is None:
+                return "inconclusive", f"{name}: no uncertainty is known for this change"
+            if self.relative:
+                if not base:
+                    return "breach", f"{name}: the base value is 0, so a relative change cannot be judged"
+                dlo, dhi = 100.0 * dlo / base, 100.0 * dhi / base
+            lo, hi = dlo, dhi
+        outcome = judge(lo, hi, self.op, self.value)
+        return outcome, f"{name}: {describe_change(row, col, METRICS[self.metric][1])}"
 
 
 def parse_rule(text: str) -> Rule:
@@ -105,13 +115,45 @@ def _fmt(v, unit: str) -> str:
 
 
 def describe_change(row: dict, col: str, unit: str) -> str:
-    base, new, noise = row.get(f"base_{col}"), row.get(f"new_{col}"), row.get(f"{col}_noise")
+    base, new = row.get(f"base_{col}"), row.get(f"new_{col}")
     text = f"{_fmt(base, unit)} -> {_fmt(new, unit)}"
     if base is not None and new is not None:
         pct = f", {100 * (new - base) / base:+.1f}%" if base else ""
         text += f" ({new - base:+.4g}{(' ' + unit) if unit else ''}{pct}"
-        text += f", noise ±{noise:.3g} {unit})" if noise and unit else ")"
+        dlo, dhi = row.get(f"{col}_delta_lo"), row.get(f"{col}_delta_hi")
+        if dlo is not None and dhi is not None and unit:
+            if base:
+                text += f"; {row.get(f'{col}_confidence', 0.95):.0%} interval {100 * dlo / base:+.1f}% to {100 * dhi / base:+.1f}%"
+            else:
+                text += f"; interval {dlo:+.3g} to {dhi:+.3g} {unit}"
+            if row.get(f"{col}_method"):
+                text += f", {row[f'{col}_method']}"
+        text += ")"
     return text
+
+
+def _repeats(text) -> list[float]:
+    """``repeat_medians_ms`` ("12.1;12.3;...") -> the finite positive values."""
+    out = []
+    for part in str(text or "").split(";"):
+        v = _num(part)
+        if v is not None and v > 0:
+            out.append(v)
+    return out
+
+
+def _median_se(r: dict) -> float | None:
+    """A latency row's median's standard error: from std_ms and runs, else from the tail (p90
+    - median = 1.2816 sigma, p95 - median = 1.6449 sigma for normal noise) and runs."""
+    median, runs = _num(r.get("median_ms")), _num(r.get("runs"))
+    std = _num(r.get("std_ms"))
+    if std is None and median is not None:
+        for key, z in (("p90_ms", 1.2816), ("p95_ms", 1.6449)):
+            tail = _num(r.get(key))
+            if tail is not None:
+                std = max(0.0, tail - median) / z
+                break
+    return median_se(std, runs)
 
 
 def _measures(rep: dict) -> dict:
@@ -127,15 +169,13 @@ def _measures(rep: dict) -> dict:
     out = {}
     for r in rows:
         key = (r["artifact"], r["device"], r["delegate"])
-        median = _num(r.get("median_ms"))
-        tail = _num(r.get("p90_ms"))
-        tail = tail if tail is not None else _num(r.get("p95_ms"))
         p = power.get(key, {})
         out[key] = {
             "status": r.get("status"),
             "error": r.get("error"),
-            "median_ms": median,
-            "spread_ms": max(0.0, tail - median) if tail is not None and median is not None else None,
+            "median_ms": _num(r.get("median_ms")),
+            "median_se": _median_se(r),
+            "repeats": _repeats(r.get("repeat_medians_ms")),
             "energy_mj": _num(p.get("energy_mj_per_inference")),
             "energy_err": _num(p.get("energy_mj_err")),
             "miou": host_q.get(r["artifact"]),
@@ -145,6 +185,7 @@ def _measures(rep: dict) -> dict:
 
 
 def _verdicts(row: dict) -> list[str]:
+    """A word per metric whose whole interval of change is on one side of 0."""
     words = {
         "median_ms": ("slower", "faster"),
         "energy_mj": ("more energy", "less energy"),
@@ -153,15 +194,86 @@ def _verdicts(row: dict) -> list[str]:
     }
     out = []
     for col, (up, down) in words.items():
-        base, new = row.get(f"base_{col}"), row.get(f"new_{col}")
-        if base is None or new is None:
+        lo, hi = row.get(f"{col}_delta_lo"), row.get(f"{col}_delta_hi")
+        if lo is None or hi is None:
             continue
-        noise = row.get(f"{col}_noise") or 0.0
-        if new - base > noise:
+        if lo > 0:
             out.append(up if WORSE_IF_HIGHER[col] else down)
-        elif base - new > noise:
+        elif hi < 0:
             out.append(down if WORSE_IF_HIGHER[col] else up)
     return out
+
+
+def latency_interval(bb: dict, nn: dict) -> dict | None:
+    """The interval of the median latency's change (fractions; edgeseg.stats): a rank test on
+    the repeat medians where both sides have 3 or more, else each median's standard error."""
+    got = shift_interval(bb["repeats"], nn["repeats"])
+    if got is None and bb["median_ms"] and nn["median_ms"] and bb["median_se"] is not None:
+        if nn["median_se"] is not None:
+            # several repeats of fewer than 3: their runs pooled in the standard error
+            got = normal_interval(bb["median_ms"], nn["median_ms"], bb["median_se"], nn["median_se"])
+    return got
+
+
+def _new_value_interval(nn: dict) -> tuple[float, float] | None:
+    """The new median's own 95% interval, for budget rules: from the spread of its repeat
+    medians (3 or more), else from its standard error."""
+    m = nn["median_ms"]
+    if m is None:
+        return None
+    reps = nn["repeats"]
+    if len(reps) >= 3:
+        logs = [math.log(x) for x in reps]
+        s = 1.2533 * statistics.stdev(logs) / math.sqrt(len(logs))
+    elif nn["median_se"] is not None and m > 0:
+        s = nn["median_se"] / m
+    else:
+        return None
+    return m * math.exp(-Z95 * s), m * math.exp(Z95 * s)
+
+
+def compare_row(bb: dict, nn: dict, row: dict) -> dict:
+    """``row`` with each metric's base/new value, change and interval of the change
+    (``{col}_delta_lo/_hi``, absolute), the latency's confidence and method, and the verdict."""
+    for col in ("median_ms", "energy_mj", "miou", "device_miou"):
+        row[f"base_{col}"], row[f"new_{col}"] = bb[col], nn[col]
+        if bb[col] is not None and nn[col] is not None:
+            row[f"{col}_delta"] = nn[col] - bb[col]
+            row[f"{col}_change"] = (nn[col] - bb[col]) / bb[col] if bb[col] else None
+    iv = latency_interval(bb, nn) if "median_ms_delta" in row else None
+    if iv:
+        base = bb["median_ms"]
+        row.update(
+            median_ms_delta_lo=base * iv["lo"],
+            median_ms_delta_hi=base * iv["hi"],
+            median_ms_change_lo=iv["lo"],
+            median_ms_change_hi=iv["hi"],
+            median_ms_confidence=iv["confidence"],
+            median_ms_method=iv["method"],
+            median_ms_repeats=f"{len(bb['repeats']) or 1}+{len(nn['repeats']) or 1}",
+        )
+        row["median_ms_noise"] = base * (iv["hi"] - iv["lo"]) / 2
+    new_iv = _new_value_interval(nn)
+    if new_iv:
+        row["new_median_ms_lo"], row["new_median_ms_hi"] = new_iv
+    if "energy_mj_delta" in row:
+        errs = [e for e in (bb["energy_err"], nn["energy_err"]) if e is not None]
+        band = ENERGY_K * math.sqrt(sum(e * e for e in errs)) if len(errs) == 2 else 0.0
+        row["energy_mj_noise"] = band
+        row["energy_mj_delta_lo"], row["energy_mj_delta_hi"] = (
+            row["energy_mj_delta"] - band,
+            row["energy_mj_delta"] + band,
+        )
+        if nn["energy_err"] is not None:
+            row["new_energy_mj_lo"] = nn["energy_mj"] - ENERGY_K * nn["energy_err"]
+            row["new_energy_mj_hi"] = nn["energy_mj"] + ENERGY_K * nn["energy_err"]
+    for col in ("miou", "device_miou"):
+        if f"{col}_delta" in row:
+            row[f"{col}_noise"] = MIOU_EPS
+            row[f"{col}_delta_lo"] = row[f"{col}_delta"] - MIOU_EPS
+            row[f"{col}_delta_hi"] = row[f"{col}_delta"] + MIOU_EPS
+    row["verdict"] = ", ".join(_verdicts(row)) or ("same" if iv or "median_ms_delta" not in row else "unknown")
+    return row
 
 
 def _host_load_note(reps: list[dict], rows: list[dict]) -> str | None:
@@ -184,8 +296,10 @@ def _host_load_note(reps: list[dict], rows: list[dict]) -> str | None:
     )
 
 
-def compare_reports(base: str | Path, new: str | Path, rules: tuple[str, ...] = ()) -> dict:
-    """Rows (one per key in either report), breaches of ``rules``, and notes."""
+def compare_reports(base: str | Path, new: str | Path, rules: tuple[str, ...] = (), inconclusive: str = "fail") -> dict:
+    """Rows (one per key in either report), breaches of ``rules``, the rule outcomes that the
+    data could not decide (``inconclusive``: breaches too unless ``inconclusive='pass'``), and
+    notes."""
     parsed = [parse_rule(r) for r in rules]
     reps = []
     for folder in (base, new):
@@ -194,8 +308,8 @@ def compare_reports(base: str | Path, new: str | Path, rules: tuple[str, ...] = 
             raise ReportError(f"{folder} holds no latency rows: compare two `edgeseg bench` report folders")
         reps.append(rep)
     b, n = _measures(reps[0]), _measures(reps[1])
-    rows, breaches, notes = [], [], []
-    no_err = False
+    rows, breaches, undecided, notes = [], [], [], []
+    judged = {r.text: 0 for r in parsed}
     for key in list(b) + [k for k in n if k not in b]:
         bb, nn = b.get(key), n.get(key)
         row = {"artifact": key[0], "device": key[1], "delegate": key[2]}
@@ -219,23 +333,32 @@ def compare_reports(base: str | Path, new: str | Path, rules: tuple[str, ...] = 
                     + (f": {why}" if why else "")
                 )
             continue
-        for col in ("median_ms", "energy_mj", "miou", "device_miou"):
-            row[f"base_{col}"], row[f"new_{col}"] = bb[col], nn[col]
-            if bb[col] is not None and nn[col] is not None:
-                row[f"{col}_delta"] = nn[col] - bb[col]
-                row[f"{col}_change"] = (nn[col] - bb[col]) / bb[col] if bb[col] else None
-        spreads = [s for s in (bb["spread_ms"], nn["spread_ms"]) if s is not None]
-        row["median_ms_noise"] = max(spreads) if spreads else 0.0
-        if bb["energy_mj"] is not None and nn["energy_mj"] is not None:
-            errs = [e for e in (bb["energy_err"], nn["energy_err"]) if e is not None]
-            no_err = no_err or len(errs) < 2
-            row["energy_mj_noise"] = ENERGY_K * math.sqrt(sum(e * e for e in errs))
-        row["miou_noise"] = row["device_miou_noise"] = MIOU_EPS
-        row["verdict"] = ", ".join(_verdicts(row)) or "same"
-        rows.append(row)
-        breaches += [why for rule in parsed if (why := rule.breached_by(row))]
-    if no_err:
+        rows.append(compare_row(bb, nn, row))
+        for rule in parsed:
+            got = rule.judged(row)
+            if got is None:
+                continue
+            judged[rule.text] += 1
+            outcome, why = got
+            if outcome == "breach":
+                breaches.append(why)
+            elif outcome == "inconclusive":
+                undecided.append(why)
+    for text, count in judged.items():
+        if count == 0 and any(r["verdict"] not in ("new", "missing", "failed", "fixed") for r in rows):
+            metric = parse_rule(text).metric
+            breaches.append(f"{text}: no row measured in both reports holds {metric}, so the gate cannot judge it")
+    if inconclusive == "fail":
+        breaches += [f"inconclusive: {u}" for u in undecided]
+    if any(r.get("base_energy_mj") is not None and not r.get("energy_mj_noise") for r in rows):
         notes.append("some energy rows carry no energy_mj_err: their energy changes are judged without a noise band")
+    single = [r for r in rows if (r.get("median_ms_method") or "").startswith("within-run")]
+    if single:
+        notes.append(
+            f"{len(single)} row(s) have fewer than 3 repeats on a side: their latency band is each median's "
+            "within-run uncertainty (std and runs), which leaves out run-to-run changes (load, DVFS, heat); "
+            "measure both with `edgeseg bench --repeat 5` for a gate that holds across runs"
+        )
     if note := _host_load_note(reps, rows):
         notes.append(note)
     if not any(r["verdict"] not in ("new", "missing", "failed", "fixed") for r in rows):
@@ -246,6 +369,7 @@ def compare_reports(base: str | Path, new: str | Path, rules: tuple[str, ...] = 
         "rules": [r.text for r in parsed],
         "rows": rows,
         "breaches": breaches,
+        "inconclusive": undecided,
         "notes": notes,
     }
 
@@ -258,7 +382,9 @@ COMPARE_VIEW = [
     "base_median_ms",
     "new_median_ms",
     "median_ms_change",
-    "median_ms_noise",
+    "median_ms_change_lo",
+    "median_ms_change_hi",
+    "median_ms_repeats",
     "base_energy_mj",
     "new_energy_mj",
     "energy_mj_change",

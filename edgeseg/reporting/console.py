@@ -274,8 +274,9 @@ def compared(res, out: Write, err: Write) -> None:
         {
             **r,
             "median_ms_change": pct(r.get("median_ms_change")),
+            "median_ms_change_lo": pct(r.get("median_ms_change_lo")),
+            "median_ms_change_hi": pct(r.get("median_ms_change_hi")),
             "energy_mj_change": pct(r.get("energy_mj_change")),
-            "median_ms_noise": None if r.get("median_ms_noise") is None else f"±{r['median_ms_noise']:.3g}",
             **{k: None if r.get(k) is None else f"{r[k]:+.4f}" for k in ("miou_delta", "device_miou_delta")},
         }
         for r in res.rows
@@ -285,7 +286,9 @@ def compared(res, out: Write, err: Write) -> None:
     for n in res.notes:
         err(f"note: {n}")
     for b in res.breaches:
-        err(f"breach: {b}")
+        err(b if b.startswith("inconclusive: ") else f"breach: {b}")
+    for u in res.inconclusive if not any(b.startswith("inconclusive: ") for b in res.breaches) else ():
+        err(f"inconclusive (passed by --inconclusive pass): {u}")
     if res.data["rules"]:
         out(
             f"{len(res.breaches)} breach(es) of {', '.join(res.data['rules'])}"
