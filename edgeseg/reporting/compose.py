@@ -87,11 +87,19 @@ def report_notes(summary: list[dict], power: list[dict], per_class: list[dict]) 
     throttled = [r for r in summary if r.get("throttling") == "throttled"]
     if throttled:
         notes.append(
-            f"{len(throttled)} sustained row(s) throttled (their median latency rose beyond window 1's spread): "
+            f"{len(throttled)} sustained row(s) throttled (a sustained rise beyond the windows' own variability, "
+            "with the CPU frequency down or the phone hotter): "
             + ", ".join(
                 f"{r['artifact']}/{r['delegate']} from window {r.get('throttling_onset_window')}" for r in throttled[:6]
             )
             + "; see sustained.csv and sustained.png."
+        )
+    drift = [r for r in summary if r.get("throttling") == "drift"]
+    if drift:
+        notes.append(
+            f"{len(drift)} sustained row(s) drifted (latency shifted with no CPU frequency drop or temperature rise "
+            "to explain it: other work on the phone, or DVFS): "
+            + ", ".join(f"{r['artifact']}/{r['delegate']}" for r in drift[:6])
         )
     zero = sorted({r["class"] for r in per_class if str(r.get("zero")).lower() == "true"})
     if zero:

@@ -86,8 +86,8 @@ LATENCY_COLUMNS = (
 )
 
 #: A sustained row's verdict (edgeseg.device.sustained.throttling_verdict): the median of the
-#: last third of its windows' medians, its change against window 1's median (a fraction),
-#: ``throttling`` throttled / steady / unknown, the first window beyond window 1's spread, and
+#: last third of its windows' medians, its change against the first third's (a fraction),
+#: ``throttling`` throttled / drift / steady / unknown, the first window of the sustained shift, and
 #: what changed on the phone (CPU frequency, hottest zone, battery) or why there is no verdict.
 SUSTAINED_VERDICT_COLUMNS = (
     "sustained_median_ms",
