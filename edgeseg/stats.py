@@ -27,10 +27,14 @@ from functools import lru_cache
 MEDIAN_SE_FACTOR = math.sqrt(math.pi / 2)
 #: the MAD of a normal sample is this fraction of sigma; 1 / 0.6745 = 1.4826
 MAD_TO_SIGMA = 1.4826
-#: the two-sided confidence the intervals aim at, and the least they may fall back to
-CONFIDENCE = 0.95
+#: the two-sided confidence the intervals aim at, and the least they may fall back to. A gate
+#: decides with one side of the interval at a time (breach: its low end beyond the rule; pass:
+#: its high end within it), so a 90% two-sided interval makes each decision at 95% one-sided
+#: confidence: two one-sided tests, as equivalence testing does (Schuirmann 1987).
+CONFIDENCE = 0.90
 MIN_CONFIDENCE = 0.90
 Z95 = 1.959964
+Z90 = 1.644854
 
 
 def median_se(std: float | None, runs: float | None) -> float | None:
@@ -81,7 +85,7 @@ def rank_interval_k(m: int, n: int, confidence: float = CONFIDENCE) -> tuple[int
 def shift_interval(base: list[float], new: list[float], confidence: float = CONFIDENCE) -> dict | None:
     """The relative change new/base - 1 of two sets of positive repeat medians: ``{"change",
     "lo", "hi", "confidence", "method"}`` (fractions), or None when the repeats are too few for
-    an interval of at least :data:`MIN_CONFIDENCE` (3 and 3 give 90%, 4 and 4 give 97%)."""
+    an interval of at least :data:`MIN_CONFIDENCE` (3 and 3 give 90%, 5 and 5 give 90.5%)."""
     a = [math.log(x) for x in base if x and x > 0 and math.isfinite(x)]
     b = [math.log(x) for x in new if x and x > 0 and math.isfinite(x)]
     if not a or not b:
@@ -103,16 +107,16 @@ def shift_interval(base: list[float], new: list[float], confidence: float = CONF
 
 
 def normal_interval(base: float, new: float, se_base: float, se_new: float) -> dict | None:
-    """The relative change new/base - 1 with a normal 95% interval from each value's standard
-    error (on the log scale: a ratio's error is symmetric there)."""
+    """The relative change new/base - 1 with a normal :data:`CONFIDENCE` interval from each
+    value's standard error (on the log scale: a ratio's error is symmetric there)."""
     if not (base and new and base > 0 and new > 0) or se_base is None or se_new is None:
         return None
     d = math.log(new / base)
     s = math.hypot(se_base / base, se_new / new)
     return {
         "change": math.exp(d) - 1,
-        "lo": math.exp(d - Z95 * s) - 1,
-        "hi": math.exp(d + Z95 * s) - 1,
+        "lo": math.exp(d - Z90 * s) - 1,
+        "hi": math.exp(d + Z90 * s) - 1,
         "confidence": CONFIDENCE,
         "method": "within-run uncertainty of each median",
     }

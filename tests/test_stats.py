@@ -21,13 +21,17 @@ def test_the_exact_mann_whitney_null_matches_enumeration():
 
 @pytest.mark.parametrize(
     "m, n, k, conf",
-    [(5, 5, 3, 1 - 8 / 252), (3, 3, 1, 0.9), (4, 4, 1, 1 - 2 / 70), (10, 10, 24, None)],
+    [(5, 5, 5, 1 - 24 / 252), (3, 3, 1, 0.9), (4, 4, 2, 1 - 4 / 70), (5, 5, 3, None)],
 )
 def test_the_rank_interval_is_as_tight_as_its_confidence_allows(m, n, k, conf):
+    if conf is None:  # at 95%: the 5+5 interval of google/benchmark-style U tests
+        assert stats.rank_interval_k(m, n, 0.95) == (k, pytest.approx(1 - 8 / 252))
+        return
     got_k, achieved = stats.rank_interval_k(m, n)
-    assert got_k == k and achieved >= 0.95 or (m, n) == (3, 3)
-    if conf is not None:
-        assert achieved == pytest.approx(conf)
+    assert got_k == k and achieved == pytest.approx(conf) and achieved >= stats.MIN_CONFIDENCE
+    # one step tighter would fall below the confidence
+    counts = stats._u_null(m, n)
+    assert 1 - 2 * sum(counts[: k + 1]) / sum(counts) < stats.CONFIDENCE
 
 
 def test_too_few_repeats_give_no_rank_interval():
@@ -43,7 +47,7 @@ def test_the_rank_interval_covers_a_known_shift_at_its_confidence():
         b = [math.exp(rng.gauss(0, 0.05)) * 12 for _ in range(5)]
         iv = stats.shift_interval(a, b)
         hits += iv["lo"] <= 0.2 <= iv["hi"]
-    assert hits / trials >= 0.94  # 96.8% nominal; 400 trials: +-1.8% binomial
+    assert hits / trials >= 0.87  # 90.5% nominal; 400 trials: +-1.5% binomial
 
 
 def test_median_se_and_normal_interval():

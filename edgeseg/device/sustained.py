@@ -68,7 +68,7 @@ def _ok(w: dict) -> bool:
 MIN_WINDOWS = 5
 #: A shift of the sustained level must exceed this many standard errors of the difference of the
 #: two levels (medians of the first and last thirds, with the window-to-window sigma) ...
-SHIFT_Z = 3.0
+SHIFT_Z = 2.5
 #: ... and this fraction of the first level (smaller moves are not what a user asks about) ...
 MIN_SHIFT = 0.05
 #: ... and hold over the last windows: at least this many (or the whole last third, if fewer)

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from ..config import finite_or_none as _num
 from ..errors import ReportError, UsageError
-from ..stats import Z95, judge, median_se, normal_interval, shift_interval
+from ..stats import Z90, judge, median_se, normal_interval, shift_interval
 from .tables import read_report
 
 #: metric name -> (column of the comparison rows, unit, what it is).
@@ -123,7 +123,7 @@ def describe_change(row: dict, col: str, unit: str) -> str:
         dlo, dhi = row.get(f"{col}_delta_lo"), row.get(f"{col}_delta_hi")
         if dlo is not None and dhi is not None and unit:
             if base:
-                text += f"; {row.get(f'{col}_confidence', 0.95):.0%} interval {100 * dlo / base:+.1f}% to {100 * dhi / base:+.1f}%"
+                text += f"; {row.get(f'{col}_confidence', 0.90):.0%} interval {100 * dlo / base:+.1f}% to {100 * dhi / base:+.1f}%"
             else:
                 text += f"; interval {dlo:+.3g} to {dhi:+.3g} {unit}"
             if row.get(f"{col}_method"):
@@ -216,7 +216,7 @@ def latency_interval(bb: dict, nn: dict) -> dict | None:
 
 
 def _new_value_interval(nn: dict) -> tuple[float, float] | None:
-    """The new median's own 95% interval, for budget rules: from the spread of its repeat
+    """The new median's own 90% interval, for budget rules: from the spread of its repeat
     medians (3 or more), else from its standard error."""
     m = nn["median_ms"]
     if m is None:
@@ -229,7 +229,7 @@ def _new_value_interval(nn: dict) -> tuple[float, float] | None:
         s = nn["median_se"] / m
     else:
         return None
-    return m * math.exp(-Z95 * s), m * math.exp(Z95 * s)
+    return m * math.exp(-Z90 * s), m * math.exp(Z90 * s)
 
 
 def compare_row(bb: dict, nn: dict, row: dict) -> dict:
