@@ -34,9 +34,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from edgeseg.device.sustained import throttling_verdict  # noqa: E402
-from edgeseg.reporting.compare import _median_se, compare_row, parse_rule  # noqa: E402
-from edgeseg.stats import MEDIAN_SE_FACTOR  # noqa: E402
+from edgeseg.device.sustained import throttling_verdict
+from edgeseg.reporting.compare import _median_se, compare_row, parse_rule
+from edgeseg.stats import MEDIAN_SE_FACTOR
 
 RUNS = 50
 #: name -> (within-run spread, run-to-run sigma, share of outlier runs, outlier slowdown range)
