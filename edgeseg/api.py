@@ -420,6 +420,11 @@ class EvalConfig:
         None, "--device: comma list of the profile's delegates (default: every one).", kind=str, flag="--delegate"
     )
     frames: int | None = option(None, "--device: the first N frames of the split (default: all).", kind=int, min=1)
+    fail_on_numerics: bool = option(
+        False,
+        "--device: exit 1 on a numerics-differ row too (argmax agreement with the host below the "
+        "bound, quality kept; by default a warning and exit 0).",
+    )
     benchmark_binary: str | None = option(
         None,
         "--device: benchmark_model for the device's ABI (default: the "
@@ -448,8 +453,11 @@ class EvalConfig:
                 "transport": "--transport",
                 "address": "--address",
                 "key": "--adb-key",
+                "fail_on_numerics": "--fail-on-numerics",
             }
-            given = [flag for f, flag in flags.items() if getattr(self, f) is not None]
+            given = [
+                flag for f, flag in flags.items() if getattr(self, f) is not None and getattr(self, f) is not False
+            ]
             if given:
                 raise UsageError(
                     f"{given[0]} goes with --device (on the host: plain `edgeseg eval`, --limit N for fewer images)",
@@ -481,11 +489,15 @@ class EvalResult(Result):
     signatures: dict | None
     rows: list | None = None  # --device: the host's and each delegate's rows (quality.csv)
     report: str | None = None
+    fail_on_numerics: bool | None = None  # --device: a numerics-differ row fails the command too
 
     @property
     def ok(self) -> bool:
-        """Every device row ``ok`` (or ``unsupported``, which says why): none diverged or failed."""
-        return all(r.get("status") in ("ok", "unsupported") for r in self.rows or [])
+        """No device row ``diverged`` (quality lost or changed) or ``failed``; ``ok``, ``unsupported`` (which
+        says why) and ``numerics-differ`` (a warning: quality kept) pass, the last unless
+        ``fail_on_numerics``."""
+        passing = ("ok", "unsupported") + (() if self.fail_on_numerics else ("numerics-differ",))
+        return all(r.get("status") in passing for r in self.rows or [])
 
 
 def evaluate(config: EvalConfig, *, progress=None, say: Say = _quiet) -> EvalResult:
@@ -546,12 +558,14 @@ def _evaluate_device(c: EvalConfig, say: Say, progress) -> EvalResult:
             progress,
         )
     rows = [{k: v for k, v in r.items() if k != "frame_agreement"} for r in res["rows"]]
-    bounds = {"argmax_agreement_below": AGREEMENT_BOUND, "abs_miou_delta_above": MIOU_BOUND}
+    # numerics-differ: agreement below the first with |mIoU delta| within the second (quality kept);
+    # diverged: |mIoU delta| beyond the second, or NaN/inf outputs (edgeseg.device.evaluate.device_status)
+    bounds = {"argmax_agreement_below": AGREEMENT_BOUND, "miou_delta_beyond": MIOU_BOUND}
     run_info = {
         "command": c.command or f"edgeseg.evaluate({c.target!r}, device={c.device!r})",
         "device": res["device"],
         "runner_version": f"edgeseg {__version__}",
-        "eval": {"delegates": list(delegates), "frames": res["frames"], "split": c.split, "diverged_when": bounds},
+        "eval": {"delegates": list(delegates), "frames": res["frames"], "split": c.split, "status_bounds": bounds},
     }
     report = write_report(
         c.reports, f"eval_{profile.name}", [], rows, run_info=run_info, extra=lambda folder: eval_figures(folder, res)
@@ -566,7 +580,8 @@ def _evaluate_device(c: EvalConfig, say: Say, progress) -> EvalResult:
         "rows": rows,
         "report": str(report),
         "device": res["device"],
-        "diverged_when": bounds,
+        "status_bounds": bounds,
+        "fail_on_numerics": c.fail_on_numerics,
     }
     return _pick(EvalResult, data)
 

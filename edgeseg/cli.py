@@ -398,8 +398,9 @@ def compile_cmd(artifact, socs, openvino_device, force, as_json) -> None:
 def eval_cmd(target, as_json, **options) -> None:
     """Quality of an artifact (LiteRT interpreter) or a run (Keras), at label resolution;
     every configuration of a multi-signature (PTA) artifact. With --device: the artifact on
-    the device per delegate against the host on the same frames (exit 1 when a row diverged
-    or failed)."""
+    the device per delegate against the host on the same frames (exit 1 when a row diverged,
+    its mIoU beyond the tolerance of the host's, or failed; a numerics-differ row, agreement
+    below the bound with quality kept, is a warning unless --fail-on-numerics)."""
 
     cfg = api.EvalConfig(target=target, command=api.command_line(), **options)
     res = api.evaluate(cfg, progress=None if as_json else _progress(), say=_err)
@@ -407,7 +408,7 @@ def eval_cmd(target, as_json, **options) -> None:
         _echo_json(res)
     else:
         console.evaluated(res, click.echo, _err)
-    if not res.ok:  # --device: a diverged or failed delegate row
+    if not res.ok:  # --device: a diverged or failed delegate row (numerics-differ with --fail-on-numerics)
         sys.exit(1)
 
 

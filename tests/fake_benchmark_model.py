@@ -19,7 +19,9 @@ does not.
 
 Tests write it to the phone with a shebang of this interpreter, and set MODE for the doubles
 that break things: "swap" (two class channels of the output swapped: a delegate with wrong
-numerics), "truncate" (the output file cut short), "missing" (no output file, exit 0).
+numerics), "truncate" (the output file cut short), "missing" (no output file, exit 0), "die"
+(the binary fails half-way: from input frame file DIE_AT on, it logs its INFO lines, then a
+failed invoke's ERROR lines, as benchmark_model does, and exits 1 without an output file).
 """
 
 import sys
@@ -29,6 +31,7 @@ import numpy as np
 
 MODE = "ok"
 SWAP = (0, 1)
+DIE_AT = 2  # MODE "die": the first frame (the number in its input file's name, 000002.bin) that fails
 
 
 def flags(argv):
@@ -143,6 +146,14 @@ def main(argv):
             t = time.perf_counter()
             outs = run()
             times.append((phase, (time.perf_counter() - t) * 1e6))
+    if MODE == "die" and any(int(v.rsplit("/", 1)[-1].split(".")[0]) >= DIE_AT for v in files.values()):
+        print(f"INFO: Graph: [{f['graph']}]")  # benchmark_tflite_model.cc's log, then the failed Invoke
+        print(f"INFO: Loaded model {f['graph']}")
+        print("INFO: The input model file size (MB): 0.01")
+        print("INFO: Initialized session in 1.2ms.")
+        print("ERROR: Node number 3 (CONV_2D) failed to invoke.", file=sys.stderr)
+        print("ERROR: Benchmarking failed.", file=sys.stderr)
+        return 1
     if f.get("use_gpu") == "true":
         print("INFO: Created TensorFlow Lite delegate for GPU.")
     reg = [t for p, t in times if p == "regular"]

@@ -10,18 +10,25 @@ row of :data:`edgeseg.device.runners.RUNNERS` (a row with ``tensor_io``; the oth
 and quantization, and scored at label resolution by :func:`edgeseg.training.metrics.score_labels`,
 the accumulation host evaluation uses. The host runs the same input bytes in the same call.
 
-Row statuses: ``ok``; ``diverged`` when the device's class maps agree with the host's on fewer
-than :data:`AGREEMENT_BOUND` of the pixels or its mIoU differs from the host's by more than
-:data:`MIOU_BOUND` (or its outputs hold NaN/inf), the row's ``reason`` saying which;
-``unsupported`` (the runner cannot feed inputs or run that delegate, and why); ``failed``
-(the run or its output files, with the error). A delegate that breaks the model is never ``ok``.
+Row statuses (:func:`device_status`): ``ok``; ``numerics-differ`` when the device's class maps
+agree with the host's on fewer than :data:`AGREEMENT_BOUND` of the pixels while its mIoU stays
+within :data:`MIOU_BOUND` of the host's: a warning, the numerics differ (another kernel, another
+rounding), the quality does not; ``diverged`` when the quality does: its mIoU differs from the
+host's by more than :data:`MIOU_BOUND` (a drop: quality lost; a rise: the reason says so), or its
+outputs hold NaN/inf, or its mIoU cannot be computed; the row's ``reason`` says which.
+``unsupported`` (the runner cannot feed inputs or run that delegate, and why); ``failed`` (the
+run or its output files: the runner's own last error lines, and how many frames completed). A
+delegate that breaks the model is never ``ok``; `edgeseg eval --device` exits 1 on ``diverged``
+and ``failed`` rows, and on ``numerics-differ`` ones only with ``--fail-on-numerics``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import posixpath
+import re
 import secrets
 import tempfile
 import time
@@ -40,27 +47,59 @@ from .transport import DeviceConnectionError
 
 log = logging.getLogger(__name__)
 
-#: A device row is ``diverged`` when its argmax agreement with the host is below this ...
+#: A device row whose argmax agreement with the host is below this is not ``ok``: ``numerics-differ``
+#: while its quality holds (:func:`device_status`) ...
 AGREEMENT_BOUND = 0.99
-#: ... or when its mIoU differs from the host's on the same frames by more than this (a fraction).
+#: ... and the tolerance on its mIoU against the host's on the same frames (a fraction): beyond
+#: it, either way, the row is ``diverged``.
 MIOU_BOUND = 0.01
 #: The device folder (under the profile's work dir) of the frames and the outputs.
 EVAL_DIR = "eval"
 
 
-def divergence(agreement: float | None, delta: float | None, finite: bool = True) -> str | None:
-    """Why a device row is ``diverged`` (the bounds it broke), or None."""
-    why = []
+def device_status(
+    agreement: float | None,
+    delta: float | None,
+    finite: bool = True,
+    agreement_bound: float = AGREEMENT_BOUND,
+    miou_bound: float = MIOU_BOUND,
+) -> tuple[str, str | None]:
+    """``(status, reason)`` of a device row compared with the host on the same frames.
+
+    ``agreement`` is the fraction of pixels whose class is the host's, ``delta`` the device's
+    mIoU minus the host's (None when either is NaN), ``finite`` whether every output value is.
+    Two findings, two names:
+
+    * ``diverged``, the quality is not the host's: outputs holding NaN/inf, a mIoU that cannot
+      be computed, or a mIoU further than ``miou_bound`` from the host's, whatever the agreement;
+    * ``numerics-differ``, numerics that differ with quality kept: agreement below
+      ``agreement_bound`` while the mIoU is within ``miou_bound`` of the host's;
+    * ``ok`` otherwise (``reason`` None).
+
+    A mIoU *higher* than the host's beyond the tolerance is ``diverged`` too, the reason saying
+    it rose: on the same frames the host's mIoU is the artifact's, so a device that scores
+    otherwise runs another model, and a rise is no sign the delegate is sound. On a barely
+    trained model a broken delegate moves the mIoU either way: a delegate that swaps two class
+    channels (tests/fake_benchmark_model.py, mode "swap") agrees with the host on 60% of the
+    pixels and raises the 1-epoch test model's mIoU by 0.034. Calling that a warning would let
+    a broken delegate exit 0.
+
+    Both reasons give the agreement and the mIoU delta against their bounds."""
+    a = "nan" if agreement is None or agreement != agreement else f"{agreement:.4f}"
+    low = agreement is None or not agreement >= agreement_bound
+    agree = f"argmax agreement with the host {a} {'<' if low else '>='} {agreement_bound}"
     if not finite:
-        why.append("the outputs hold NaN or inf")
-    if agreement is None or not agreement >= AGREEMENT_BOUND:
-        why.append(
-            f"argmax agreement with the host {agreement if agreement is None else f'{agreement:.4f}'} < "
-            f"{AGREEMENT_BOUND}"
-        )
-    if delta is None or not abs(delta) <= MIOU_BOUND:
-        why.append(f"|mIoU - host mIoU| = {'nan' if delta is None else f'{abs(delta):.4f}'} > {MIOU_BOUND}")
-    return "; ".join(why) or None
+        return "diverged", f"the outputs hold NaN or inf; {agree}"
+    if delta is None or delta != delta:
+        return "diverged", f"mIoU - host mIoU = nan (the device's mIoU cannot be computed); {agree}"
+    d = f"mIoU - host mIoU = {delta:+.4f}"
+    if delta < -miou_bound:
+        return "diverged", f"quality lost: {d} < -{miou_bound}; {agree}"
+    if delta > miou_bound:
+        return "diverged", f"quality changed: {d} > +{miou_bound} (the mIoU rose: not the host's model); {agree}"
+    if low:
+        return "numerics-differ", f"{agree}, quality within tolerance ({d}, within +/-{miou_bound})"
+    return "ok", None
 
 
 # -- tensors ------------------------------------------------------------------------------
@@ -176,6 +215,7 @@ class FrameProgress:
     def __init__(self, say: Callable[[str], None], delegate: str, every_s: float = 30.0):
         self.say, self.delegate, self.every_s = say, delegate, every_s
         self.buf, self.t0, self.last_t, self.last_k = b"", time.monotonic(), time.monotonic(), 0
+        self.done = 0  # the frames the runner said it finished
 
     def feed(self, chunk: bytes) -> None:
         self.buf += chunk
@@ -184,6 +224,7 @@ class FrameProgress:
             k, n = self.parse(line.decode("utf-8", "replace"))
             if k is None:
                 continue
+            self.done = max(self.done, k)
             now = time.monotonic()
             if k == n or k - self.last_k >= max(1, n // 10) or now - self.last_t >= self.every_s:
                 self.say(f"      {self.delegate}: frame {k}/{n} ({now - self.t0:.0f} s)")
@@ -199,22 +240,80 @@ class FrameProgress:
         return None, None
 
 
-def run_on_device(ctx: BenchContext, runner, graph: str, delegate: str, io: TensorIo) -> None:
-    """Run the runner's tensor-IO command for one delegate; raises DeviceError with what the
-    device said when it fails."""
+class RunFailed(DeviceError):
+    """The runner's command on the device exited non-zero; ``done``: the frames it finished."""
+
+    def __init__(self, message: str, done: int):
+        super().__init__(message)
+        self.done = done
+
+
+def run_on_device(ctx: BenchContext, runner, graph: str, delegate: str, io: TensorIo, seen=None) -> None:
+    """Run the runner's tensor-IO command for one delegate; raises :class:`RunFailed` with what
+    the device said (:func:`failure_reason`) when it fails. ``seen``: the :class:`FrameProgress`
+    its stdout is streamed to (one is made when None)."""
     spec = ctx.profile.delegate(delegate)
     cmd = runner.tensor_io_command(ctx, graph, spec, io)
     script = (
         f"cd {q(ctx.profile.work_dir)} || exit 97; rm -rf {q(io.out_dir)} && mkdir -p {q(io.out_dir)} || exit 96; {cmd}"
     )
-    seen = FrameProgress(ctx.say, delegate)
+    seen = seen or FrameProgress(ctx.say, delegate)
     res = ctx.session.with_retry(
         lambda c: c.shell(script, timeout=3600, idle_timeout=None, on_stdout=seen.feed), f"eval on {delegate}"
     )
     if res.exit_code != 0:
-        text = (res.stderr.decode("utf-8", "replace") + "\n" + res.text).strip().splitlines()
-        useful = [ln for ln in text if ln.strip()][-4:] or [f"exit status {res.exit_code}"]
-        raise DeviceError(f"{runner.label} failed on {delegate} (exit {res.exit_code}): " + " | ".join(useful)[:600])
+        said, done = failure_reason(res.stderr.decode("utf-8", "replace"), res.text, res.exit_code, len(io.frames))
+        raise RunFailed(f"{runner.label} failed on {delegate}: {said}", done)
+
+
+#: Lines of a runner's output that are progress or chatter, never the error: benchmark_model's
+#: INFO/VERBOSE log lines, its timing and memory summaries (tflite/tools/benchmark).
+CHATTER_PREFIXES = (
+    "INFO:",
+    "VERBOSE:",
+    "count=",
+    "Inference timings",
+    "Running benchmark for",
+    "Initialized session",
+    "The input model file size",
+    "Memory footprint",
+    "Overall peak memory",
+)
+#: Words of an error line (benchmark_model's ``ERROR:``, a shell's "not found" or "Segmentation
+#: fault", a Python exception, the runner's own "frame F: ... exit status N").
+ERROR_WORDS = re.compile(
+    r"error|fatal|abort|fault|killed|exception|traceback|not found|no such file|permission denied|cannot|can't|"
+    r"failed|exit status|^[EF]\d{4} ",
+    re.IGNORECASE,
+)
+
+
+def failure_reason(stderr: str, stdout: str, exit_code: int, total: int, keep: int = 4) -> tuple[str, int]:
+    """``(reason, done)`` of a tensor-IO run that exited ``exit_code``: ``done`` the frames it
+    finished (its last ``@@frame K/N`` line), ``reason`` the runner's own last error lines (at
+    most ``keep``; those that read as errors first, else its last other lines), never the
+    progress lines or benchmark_model's INFO chatter, after the exit status and the count; a
+    Python runner's JSON error line is read as its ``error``."""
+    lines, done = [], 0
+    for raw in (stderr + "\n" + stdout).splitlines():
+        line = raw.strip()
+        k, _ = FrameProgress.parse(line)
+        if k is not None:
+            done = max(done, k)
+            continue
+        if not line or line.startswith(CHATTER_PREFIXES):
+            continue
+        if line.startswith("{"):
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                obj = None
+            if isinstance(obj, dict) and obj.get("error"):
+                line = str(obj["error"])
+        lines.append(line)
+    said = ([ln for ln in lines if ERROR_WORDS.search(ln)] or lines)[-keep:]
+    head = f"exit status {exit_code} after {done} of {total} frame(s)"
+    return (head + (": " + " | ".join(said) if said else ""))[:600], done
 
 
 def pull_outputs(session: DeviceSession, out_dir: str, n: int, local_dir: Path) -> list[bytes]:
@@ -243,7 +342,7 @@ def compare(device_outs: list[np.ndarray], host: dict, cache, ds, scores: bool) 
     per_frame = [float(np.mean(a == b)) for a, b in zip(labels, host["labels"])]
     diffs = [np.abs(o.astype(np.float64) - h.astype(np.float64)) for o, h in zip(device_outs, host["outputs"])]
     delta = res["miou"] - host["miou"] if np.isfinite(res["miou"]) and np.isfinite(host["miou"]) else None
-    why = divergence(agreement, delta, finite)
+    status, why = device_status(agreement, delta, finite)
     res.update(
         {
             "miou_delta_vs_host": delta,
@@ -256,7 +355,7 @@ def compare(device_outs: list[np.ndarray], host: dict, cache, ds, scores: bool) 
                 )
                 for c, v in res["per_class_iou"].items()
             },
-            "status": "diverged" if why else "ok",
+            "status": status,
             "reason": why,
             "frame_agreement": per_frame,
             "labels": labels,
@@ -295,7 +394,8 @@ def evaluate_on_device(
 ) -> dict:
     """Host and device rows for one artifact (one signature of it): ``{"rows", "device",
     "frames", "labels"}``; ``rows[0]`` is the host's. Each delegate is a row whatever
-    happens to it (``ok``, ``diverged``, ``unsupported``, ``failed``)."""
+    happens to it (``ok``, ``numerics-differ``, ``diverged``, ``unsupported``, ``failed``:
+    :func:`device_status`)."""
     # long: one (artifact, delegate) row after the other, each a try with its own failed row
     p = session.profile
     info = session.getprops()
@@ -354,6 +454,7 @@ def evaluate_on_device(
             say(f"unsupported: {label} on {delegate}: {why}")
             continue
         t0 = time.monotonic()
+        seen, ran = FrameProgress(say, delegate), None  # ran: the frames run, once the run completed
         try:
             if runner.name not in prepared:
                 try:
@@ -373,7 +474,8 @@ def evaluate_on_device(
                 signature,
             )
             say(f"eval {label} on {delegate} ({len(frames)} frame(s))")
-            run_on_device(ctx, runner, graph, delegate, io)
+            run_on_device(ctx, runner, graph, delegate, io, seen)
+            ran = len(frames)
             with tempfile.TemporaryDirectory(prefix="edgeseg-outputs-") as tmp:
                 blobs = pull_outputs(session, p.remote(out_dir), len(frames), Path(tmp))
             outs = [
@@ -383,14 +485,19 @@ def evaluate_on_device(
             res = compare(outs, host, cache, ds, scores)
         except DeviceConnectionError as exc:
             lost = str(exc)
-            rows.append({**row, "status": "failed", "reason": lost, "seconds": time.monotonic() - t0})
+            done = seen.done if ran is None else ran
+            rows.append({**row, "frames": done, "status": "failed", "reason": lost, "seconds": time.monotonic() - t0})
             rows += [
-                {**row, "delegate": d, "status": "failed", "reason": f"not run: {lost}"}
+                {**row, "delegate": d, "frames": 0, "status": "failed", "reason": f"not run: {lost}"}
                 for d in delegates[delegates.index(delegate) + 1 :]
             ]
             break
         except DeviceError as exc:
-            rows.append({**row, "status": "failed", "reason": str(exc), "seconds": time.monotonic() - t0})
+            # ``frames`` of a failed row: the frames the device finished, never more
+            done = exc.done if isinstance(exc, RunFailed) else seen.done if ran is None else ran
+            rows.append(
+                {**row, "frames": done, "status": "failed", "reason": str(exc), "seconds": time.monotonic() - t0}
+            )
             say(f"failed: {label} on {delegate}: {exc}")
             continue
         labels[delegate] = res.pop("labels")
@@ -403,7 +510,7 @@ def evaluate_on_device(
             }
         )
         if res["status"] != "ok":
-            say(f"diverged: {label} on {delegate}: {res['reason']}")
+            say(f"{res['status']}: {label} on {delegate}: {res['reason']}")
     try:
         session.shell(f"rm -rf {q(p.remote(out_root))}", timeout=60)
     except DeviceError as exc:

@@ -57,9 +57,11 @@ POWER_VIEW = [
 ]
 
 
-def report_notes(summary: list[dict], power: list[dict], per_class: list[dict]) -> list[str]:
+def report_notes(summary: list[dict], power: list[dict], per_class: list[dict], quality: list[dict] = ()) -> list[str]:
     """What a reader of the tables must not miss, one sentence each."""
     notes = []
+    if any(r.get("status") in ("numerics-differ", "diverged", "failed") for r in quality if r.get("where") == "device"):
+        notes.append(f"On-device quality (`edgeseg eval --device`): {plots.eval_summary(quality)}; see quality.csv.")
     if any(r.get("status") == "charging" for r in power):
         notes.append(
             "Some power rows were measured while the phone was charging and have no energy (status "
@@ -112,7 +114,7 @@ def report_notes(summary: list[dict], power: list[dict], per_class: list[dict]) 
 
 def compose(folders: list[str | Path], reports_root: str | Path = "reports", with_html: bool = False) -> dict:
     merged = merge_reports(folders)
-    notes = report_notes(merged["summary"], merged["power"], merged["per_class"])
+    notes = report_notes(merged["summary"], merged["power"], merged["per_class"], merged["quality"])
     conditions = sorted({c for c in (describe_conditions(r) for r in merged["runs"]) if c})
     class_cols, class_view = class_table(merged["per_class"])
     with ReportFolder(reports_root, "report") as rep:

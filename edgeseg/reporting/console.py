@@ -65,11 +65,14 @@ def evaluated(res, out: Write, err: Write) -> None:
 
 def device_evaluated(res, out: Write, err: Write) -> None:
     """`edgeseg eval --device`: one line per (artifact, delegate) row and the host's."""
+    from .plots import eval_summary
+
     r = res.data
-    bounds = r.get("diverged_when") or {}
+    bounds = r.get("status_bounds") or {}
+    a, m = bounds.get("argmax_agreement_below"), bounds.get("miou_delta_beyond")
     out(
-        f"{r['artifact']} on {r['dataset']} [{r['split']}], {r['images']} frame(s); diverged: argmax agreement < "
-        f"{bounds.get('argmax_agreement_below')} or |mIoU delta| > {bounds.get('abs_miou_delta_above')}"
+        f"{r['artifact']} on {r['dataset']} [{r['split']}], {r['images']} frame(s); numerics-differ: argmax "
+        f"agreement < {a} with |mIoU delta| <= {m} (quality kept); diverged: |mIoU delta| > {m} or NaN/inf outputs"
     )
     out(
         format_table(
@@ -94,6 +97,18 @@ def device_evaluated(res, out: Write, err: Write) -> None:
     for row in r["rows"]:
         if row.get("reason"):
             err(f"{row['status']}: {row['artifact']} on {row['delegate']}: {row['reason']}")
+    differ = [row for row in r["rows"] if row.get("status") == "numerics-differ"]
+    if differ:
+        err(
+            f"warning: {len(differ)} row(s) numerics-differ: the device's class maps differ from the host's beyond "
+            f"the bound with quality kept; "
+            + (
+                "they fail the command (--fail-on-numerics)"
+                if r.get("fail_on_numerics")
+                else "a warning, not a failure (--fail-on-numerics makes it one)"
+            )
+        )
+    out(eval_summary(r["rows"]))
     out(f"report: {r['report']}")
 
 

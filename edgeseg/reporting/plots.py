@@ -325,7 +325,7 @@ def html_page(
                 text = format_cell(c, r.get(c), 3)
                 flagged = (
                     (c == "flag" and text != "-")
-                    or (c == "status" and r.get(c) in ("fallback", "failed", "diverged"))
+                    or (c == "status" and r.get(c) in ("fallback", "failed", "diverged", "numerics-differ"))
                     or (c == "noisy" and text == "yes")
                     or (c in ("iou", "miou") and _f(r.get(c)) == 0.0)
                 )
@@ -416,6 +416,50 @@ def class_delta_plot(rows: list[dict], out: Path) -> Path | None:
     return out
 
 
+def eval_summary(rows: list[dict]) -> str:
+    """The summary sentence of `edgeseg eval --device` rows (report.html, the console, a
+    composed report's notes), following the rows' statuses: "device and host agree on every
+    pixel of every frame" only when every device row was compared, is ``ok`` and agrees on
+    every pixel (argmax agreement 1.0); otherwise what each row that does not did (numerics
+    differ, diverged, failed, not run)."""
+    dev = [r for r in rows if r.get("where") == "device"]
+    if not dev:
+        return "no device rows"
+
+    def pct(v):
+        return "?" if _f(v) is None else f"{100 * _f(v):.2f}%"
+
+    def delta(v):
+        return "nan" if _f(v) is None else f"{_f(v):+.4f}"
+
+    exact = [r for r in dev if r.get("status") == "ok" and _f(r.get("argmax_agreement")) == 1.0]
+    if len(exact) == len(dev):
+        return "device and host agree on every pixel of every frame"
+    parts = []
+    if exact:
+        names = ", ".join(f"{r.get('artifact')} on {r.get('delegate')}" for r in exact)
+        parts.append(f"{names} agree{'s' if len(exact) == 1 else ''} with the host on every pixel of every frame")
+    for r in dev:
+        if any(r is e for e in exact):
+            continue
+        name, status = f"{r.get('artifact')} on {r.get('delegate')}", r.get("status")
+        a, d = pct(r.get("argmax_agreement")), delta(r.get("miou_delta_vs_host"))
+        if status == "ok":
+            parts.append(f"{name} agrees with the host on {a} of the pixels (ok)")
+        elif status == "numerics-differ":
+            parts.append(f"{name}: numerics differ ({a} of the pixels agree with the host), quality kept (mIoU {d})")
+        elif status == "diverged":
+            what = "changed" if (_f(r.get("miou_delta_vs_host")) or 0.0) > 0 else "lost"
+            parts.append(f"{name} diverged: quality {what} (mIoU {d}, {a} of the pixels agree with the host)")
+        elif status == "failed":
+            parts.append(f"{name} failed: not compared with the host")
+        elif status == "unsupported":
+            parts.append(f"{name} not run (unsupported)")
+        else:
+            parts.append(f"{name}: {status}")
+    return "; ".join(parts)
+
+
 def eval_figures(folder: Path, res: dict) -> list[Path]:
     """The figures of an `edgeseg eval --device` report folder and its report.html: the
     per-class deltas, and for each device row the frames where it disagrees most with the host
@@ -442,27 +486,31 @@ def eval_figures(folder: Path, res: dict) -> list[Path]:
             name = f"disagree_{r['artifact']}_{r['delegate']}_{k:06d}.png".replace(":", "-")
             disagreement_strip(cache.images[k], truth, labels["host"][k], labels[r["delegate"]][k], folder / name)
             strips.append((r, k, name))
-    parts = [
-        html_page(
-            f"On-device quality: {res['artifact']} on {res['dataset']} [{res['split']}]",
-            [
-                (
-                    "quality (device rows against the host on the same frames)",
-                    rows,
-                    ["artifact", *QUALITY_DEVICE_COLUMNS[:-1], "miou", "reason"],
-                )
-            ],
-            figures,
-            [],
-        ).replace("</body></html>", "")
-    ]
+    summary = eval_summary(rows)
+    fine = all(r.get("status") in ("ok", "unsupported") for r in rows if r.get("where") == "device")
+    page = html_page(
+        f"On-device quality: {res['artifact']} on {res['dataset']} [{res['split']}]",
+        [
+            (
+                "quality (device rows against the host on the same frames)",
+                rows,
+                ["artifact", *QUALITY_DEVICE_COLUMNS[:-1], "miou", "reason"],
+            )
+        ],
+        figures,
+        [],
+    ).replace("</body></html>", "")
+    # the summary sentence first, under the title (html_page writes one h1)
+    parts = [page.replace("</h1>", f"</h1>\n<p class='{'cond' if fine else 'warn'}'>{html.escape(summary)}.</p>", 1)]
     if strips:
+        # the worst frames of a row agree on every pixel: so do all its frames (only the compared rows have strips)
         all_agree = all(r["frame_agreement"][k] >= 1.0 for r, k, _ in strips)
         parts.append(
             "<h2>Frames where device and host disagree most</h2><p class='cond'>image | ground truth | "
             "host prediction | device prediction"
             + (
-                "; device and host agree on every pixel of every frame: these are the first frames, for reference"
+                "; the rows shown agree with the host on every pixel of every frame: these are their first "
+                "frames, for reference"
                 if all_agree
                 else ""
             )

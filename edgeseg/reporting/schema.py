@@ -18,8 +18,10 @@ QUALITY_CLASS_PREFIX = "iou_"
 #: `edgeseg eval --device` rows (one per artifact x delegate, and the host's on the same
 #: frames) add these after the fixed ones: ``where`` device or host; the mIoU change, the
 #: fraction of pixels whose class is the host's, the max and mean absolute difference of the
-#: dequantized outputs, all against the host; ``status`` ok, diverged (agreement < 0.99 or
-#: |mIoU delta| > 0.01, edgeseg.device.evaluate), unsupported or failed, ``reason`` why.
+#: dequantized outputs, all against the host; ``status`` (edgeseg.device.evaluate.device_status):
+#: ok; numerics-differ (agreement < 0.99 with |mIoU delta| <= 0.01, quality kept: a warning);
+#: diverged (|mIoU delta| > 0.01, quality lost or changed, or NaN/inf outputs); unsupported;
+#: failed (the runner's last error; ``frames``: those it finished); ``reason`` why.
 QUALITY_DEVICE_COLUMNS = (
     "where",
     "device",
@@ -33,7 +35,7 @@ QUALITY_DEVICE_COLUMNS = (
     "status",
     "reason",
 )
-EVAL_STATUSES = ("ok", "diverged", "unsupported", "failed")
+EVAL_STATUSES = ("ok", "numerics-differ", "diverged", "unsupported", "failed")
 
 #: ``device`` is the device's model (a sweep over several devices: its profile's label);
 #: ``serial``, ``model`` and ``soc`` say which device it was (empty on the host).
