@@ -867,9 +867,9 @@ class CompareConfig:
     inconclusive: str = "fail"
 
     def __post_init__(self):
-        from .reporting.compare import parse_rule
+        from .reporting.compare import INCONCLUSIVE, parse_rule
 
-        if self.inconclusive not in ("fail", "pass"):
+        if self.inconclusive not in INCONCLUSIVE:
             raise UsageError(
                 f"inconclusive must be 'fail' or 'pass', got {self.inconclusive!r}", param="--inconclusive"
             )

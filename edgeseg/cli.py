@@ -23,6 +23,7 @@ from .errors import EdgesegError, Interrupted, UsageError
 from .flow import QuickstartConfig
 from .quantize.ptq import RECIPES
 from .reporting import console
+from .reporting.compare import INCONCLUSIVE
 from .version import __version__
 
 
@@ -582,8 +583,8 @@ def select(artifact, as_json, **options) -> None:
 )
 @click.option(
     "--inconclusive",
-    type=click.Choice(["fail", "pass"]),
-    default="fail",
+    type=click.Choice(INCONCLUSIVE),
+    default=INCONCLUSIVE[0],
     show_default=True,
     help="With --fail-if: what a rule does when the change's interval straddles its value (the data cannot tell).",
 )

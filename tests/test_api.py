@@ -115,6 +115,7 @@ def _tables():
     from edgeseg.data.synth import IMAGE_FORMATS
     from edgeseg.device.profiles import TRANSPORTS
     from edgeseg.quantize.ptq import HEADS, IO_TYPES, PTQ_TOOLS
+    from edgeseg.reporting.compare import INCONCLUSIVE
     from edgeseg.training.distribute import STRATEGIES
     from edgeseg.training.losses import LOSSES
     from edgeseg.training.precision import PRECISIONS
@@ -132,6 +133,7 @@ def _tables():
         ("synth", "image_format"): IMAGE_FORMATS,
         ("compile", "openvino_device"): api.CompileConfig.OPENVINO_DEVICES,
         ("eval", "classes_from"): ("dataset",),
+        ("report", "inconclusive"): INCONCLUSIVE,
         **{(c, "transport"): TRANSPORTS for c in ("deploy", "bench", "show", "eval")},
     }
 

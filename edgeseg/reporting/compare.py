@@ -45,6 +45,9 @@ METRICS = {
 #: which way is worse, per metric
 WORSE_IF_HIGHER = {"median_ms": True, "energy_mj": True, "miou": False, "device_miou": False}
 MIOU_EPS = 1e-6
+#: what a rule the data cannot decide does to the gate (``--inconclusive``): fail it (the default)
+#: or let it pass, named
+INCONCLUSIVE = ("fail", "pass")
 ENERGY_K = 2.0  # the energy band: this many combined standard uncertainties
 
 _RULE = re.compile(r"^\s*([a-z_]+)\s*([<>])\s*([+-]?)\s*(\d+(?:\.\d*)?|\.\d+)\s*(%?)\s*$")
