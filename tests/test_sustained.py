@@ -521,3 +521,49 @@ def test_windows_wandering_on_a_steady_loopback_phone_are_not_throttled(tmp_path
     (row,) = csv.DictReader(open(folder / "latency.csv", newline=""))
     assert row["throttling"] == "steady", row["throttling_evidence"]
     assert "within the windows' own variability" in row["throttling_evidence"]
+
+
+# -- the power row's thermal wait is recorded (issue 29: it was silent) --------------------------
+
+
+class FakeClock:
+    """time for edgeseg.device.bench: sleep advances monotonic, nothing waits."""
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def monotonic(self):
+        return self.now
+
+    def sleep(self, s):
+        self.now += s
+
+
+def test_a_power_rows_wait_for_a_hot_phone_is_recorded_with_its_temperatures(monkeypatch):
+    from edgeseg.device import bench
+
+    monkeypatch.setattr(bench, "time", FakeClock())
+    said = []
+    got = bench.cool_down(FakeSession([50.0, 47.0, 44.0]), said.append)
+    assert got["cooldown_s"] == 20.0 and got["cooldown_from_c"] == 50.0
+    assert got["note"] == (
+        "waited 20 s before the power row for the hottest zone to fall from 50.0 C below "
+        "thermal.cooldown_above_c = 45 C"
+    )
+    assert said[0] == "      cooling down: 50.0 C > 45 C (thermal.cooldown_above_c)"
+    # never cooling: bounded by thermal.cooldown_max_secs, and said
+    got = bench.cool_down(FakeSession([50.0], max_secs=30.0), said.append)
+    assert got["cooldown_s"] == 30.0 and "still 50.0 C at thermal.cooldown_max_secs = 30 s" in got["note"]
+    # a cool phone: no wait, no note, the temperature still recorded
+    assert bench.cool_down(FakeSession([40.0]), said.append) == {"cooldown_s": 0.0, "cooldown_from_c": 40.0}
+
+
+def test_host_rows_on_a_busy_host_are_noisy_with_the_load_beside_them():
+    from edgeseg.host import busy_host
+    from edgeseg.reporting.tables import noisy_row
+
+    assert busy_host(6.7, 2) and busy_host(1.0, 2) and not busy_host(0.9, 2) and not busy_host(None, 2)
+    tight = {"median_ms": 40.0, "p90_ms": 41.0}
+    assert noisy_row({**tight, "host_load_1m": 6.7, "host_cores": 2}, 41 / 40) is True
+    assert noisy_row({**tight, "host_load_1m": "0.2", "host_cores": "2"}, 41 / 40) is False
+    assert noisy_row(tight, None) is None
