@@ -28,8 +28,8 @@ from .config import option
 from .device.config import BenchConfig, DeviceConfig, check_delegates
 from .device.profiles import TRANSPORTS
 from .errors import EdgesegError, UsageError
-from .quantize.ptq import DEFAULT_HEAD, HEADS, IO_TYPES, PTQ_TOOLS
-from .training.loop import TrainConfig
+from .quantize.recipes import DEFAULT_HEAD, HEADS, IO_TYPES, PTQ_TOOLS
+from .training.config import TrainConfig
 
 __all__ = [
     "TrainConfig",
@@ -133,7 +133,7 @@ def train(
 
 
 def _recipes() -> tuple[str, ...]:
-    from .quantize.ptq import RECIPES
+    from .quantize.recipes import RECIPES
 
     return (*RECIPES, "qat")
 

@@ -17,11 +17,11 @@ import click
 
 from . import api
 from .config import format_size, parse_size
-from .data.synth import IMAGE_FORMATS, SYNTH_SIZE
+from .data.tables import IMAGE_FORMATS, SYNTH_SIZE
 from .delegates import HOST_DELEGATES, host_default
 from .errors import EdgesegError, Interrupted, UsageError
 from .flow import QuickstartConfig
-from .quantize.ptq import RECIPES
+from .quantize.recipes import RECIPES
 from .reporting import console
 from .reporting.compare import INCONCLUSIVE
 from .version import __version__

@@ -29,10 +29,10 @@ from .formats import (
     read_rgb,
     unlabelled_split_message,
 )
+from .tables import AUGMENTATIONS, RESIZE_MODES
 
 log = logging.getLogger(__name__)
 
-RESIZE_MODES = ("letterbox", "stretch")
 #: Model input normalisation: x = pixel * scale + offset (pixel in 0..255).
 NORMALISATION = {"scale": 1.0 / 255.0, "offset": 0.0}
 
@@ -181,8 +181,6 @@ def load_split(
 
 
 # -- augmentation -----------------------------------------------------------------------
-
-AUGMENTATIONS = ("flip", "brightness", "noise", "scale", "color")
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,8 @@ from PIL import Image
 
 from ..errors import DataError
 from ..fileio import OutputPathError, atomic_write_text, check_writable_output
+from .tables import IMAGE_FORMATS, SYNTH_SIZE  # noqa: F401
 
-#: The image file formats a synthetic dataset can be written in (masks are always PNG).
-IMAGE_FORMATS = ("png", "jpg")
-#: The default resolution of a synthetic scene (height, width).
-SYNTH_SIZE = (192, 320)
 LANE_CLASSES = ("background", "main_lane", "alternative_lane", "double_line", "dashed_line", "single_line")
 LANE_COLOURS = ((0, 0, 0), (128, 64, 128), (64, 160, 64), (255, 200, 0), (255, 255, 255), (0, 128, 255))
 BACKGROUND, MAIN_LANE, ALT_LANE, DOUBLE_LINE, DASHED_LINE, SINGLE_LINE = range(6)

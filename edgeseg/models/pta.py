@@ -23,8 +23,7 @@ configurations as one .tflite with a signature each is in :mod:`edgeseg.quantize
 from __future__ import annotations
 
 import itertools
-
-import numpy as np
+import math
 
 from ..errors import ModelError
 from .unet import check_divisible
@@ -42,6 +41,8 @@ def check_config(cfg: str) -> str:
 
 
 def sample_configs(n: int, seed: int, distribution=TRAIN_DISTRIBUTION) -> list[str]:
+    import numpy as np
+
     rng = np.random.default_rng(seed)
     keys = list(distribution)
     p = np.array([distribution[k] for k in keys], dtype=np.float64)
@@ -63,7 +64,7 @@ def parse_distribution(text: str | None) -> dict[str, float]:
             w = float(weight)
         except ValueError:
             raise ModelError(f"PTA sampling weight '{weight}' of {cfg} is not a number") from None
-        if not np.isfinite(w) or w < 0:
+        if not math.isfinite(w) or w < 0:
             raise ModelError(f"PTA sampling weight of {cfg} must be >= 0, got {weight}")
         if cfg in out:
             raise ModelError(f"PTA sampling names {cfg} twice")

@@ -16,166 +16,42 @@ pure functions of (seed, epoch, position), so the resumed run sees the same batc
 from __future__ import annotations
 
 import contextlib
-import difflib
 import json
 import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, fields
 from pathlib import Path
 
-from ..config import format_size, import_tf, option, parse_size
+from ..config import format_size, import_tf, parse_size
 from ..data.formats import open_dataset
 from ..data.pipeline import (
-    AUGMENTATIONS,
     NORMALISATION,
-    RESIZE_MODES,
     AugmentConfig,
     load_split,
     normalise,
     train_dataset,
 )
-from ..errors import TrainError, TrainInterrupted, UsageError
+from ..errors import TrainError, TrainInterrupted
 from ..fileio import FileLock, LockedError, OutputPathError, atomic_write_csv, atomic_write_json, check_writable_output
 from ..host import cpu_model
 from ..interrupt import interrupted_by, sigterm_as_interrupt
 from ..models.pta import parse_distribution
-from ..models.registry import DEFAULT_MODEL, MODELS, build_model, model_config
+from ..models.registry import build_model, model_config
 from ..run import load_run_model, read_run_config  # noqa: F401 (load_run_model: re-exported)
 from ..version import __version__
-from .distribute import STRATEGIES, make_strategy, role_for
+from .config import TrainConfig
+from .distribute import make_strategy, role_for
 from .losses import LOSSES, WEIGHTED_LOSSES, make_loss
 from .metrics import median_frequency_weights, score_split
-from .precision import PRECISIONS, cpu_bf16_flags, float32_head, policy
+from .precision import cpu_bf16_flags, float32_head, policy
 from .recipe import SCHEDULES, WeightEMA, make_schedule
 from .resources import activation_bytes, cache_bytes, check_free_disk, check_memory, checkpoint_bytes
 
 log = logging.getLogger(__name__)
 
 HISTORY_COLUMNS = ("epoch", "lr", "loss", "val_miou", "val_dice", "val_pixel_accuracy", "seconds", "images_per_s")
-
-
-def _per_model(attr: str) -> str:
-    return ", ".join(
-        f"{k} {format_size(v) if isinstance(v, tuple) else v}"
-        for k, v in ((k, getattr(m, attr)) for k, m in MODELS.items())
-    )
-
-
-@dataclass
-class TrainConfig:
-    """One training run. The fields with help are the options of `edgeseg train` (same names,
-    same defaults); ``None`` takes the model's value from its row in MODELS."""
-
-    data: str = option(None, "Dataset folder.", required=True)
-    out: str = option(None, "Run folder to create (or resume).", required=True)
-    model: str = option(DEFAULT_MODEL, f"{', '.join(MODELS)} (the table: edgeseg/models/registry.py).")
-    input_size: tuple[int, int] | None = option(
-        None, f"HxW. Default: the model's ({_per_model('input_size')}).", size=True
-    )
-    epochs: int = option(30, "Epochs to train.", min=1)
-    batch: int = option(8, "Images per step.", min=1)
-    lr: float = option(1e-3, "Peak learning rate of Adam (after the warm-up).", min=0, min_open=True)
-    decay_rate: float = option(
-        0.8, "--schedule exp: LR factor every --decay-epochs.", flag="--decay", min=0, max=1, min_open=True
-    )
-    decay_epochs: float = option(3.0, "--schedule exp: epochs between LR decays.", min=0, min_open=True)
-    schedule: str = option(
-        "constant",
-        "constant (with the EMA, the best measured at 35 CamVid epochs); cosine / "
-        "poly: warm-up then decay to the last step; exp: the seed's (x --decay every "
-        "--decay-epochs).",
-        choices=SCHEDULES,
-    )
-    warmup_epochs: float = option(1.0, "Linear warm-up (cosine, poly).", min=0)
-    ema: float = option(
-        0.99,
-        "Decay of the exponential moving average of the weights, the model that is validated, "
-        "saved and exported (0 = off: the raw weights).",
-        min=0,
-        max=1,
-        max_open=True,
-    )
-    jit_compile: bool = False  # XLA for the train step (benchmarks/train_throughput.py measures it)
-    loss: str | None = option(
-        None,
-        "ce = cross-entropy (+ L2 from --l2), dice = soft Dice, ce_dice = both, ohem = "
-        f"cross-entropy of the hardest pixels. Default: the model's ({_per_model('loss')}).",
-        choices=LOSSES,
-    )
-    class_weights: bool = option(False, "Median-frequency (class-balanced) weights in the cross-entropy (ce, ce_dice).")
-    augment: str = option(
-        "flip",
-        f"Comma list of {','.join(AUGMENTATIONS)}, or 'none'; 'default' = all "
-        f"{len(AUGMENTATIONS)} (scale: random zoom 0.75-1.5x and crop; scale=MIN-MAX sets "
-        "the range).",
-    )
-    resize: str = option(RESIZE_MODES[0], "How images meet the input size.", choices=RESIZE_MODES)
-    seed: int = option(0, "Seed of the weights, the shuffling and the augmentation.")
-    skip_bad: bool = option(False, "Skip unreadable or inconsistent files with a warning.")
-    train_split: str = "train"
-    val_split: str = "val"
-    limit: int | None = option(None, "Use at most N images per split.", kind=int, min=1)
-    model_options: dict = field(default_factory=dict)
-    pta_sampling: str | None = option(
-        None,
-        "unet-pta: configurations sampled per training step, CONFIG:WEIGHT,... "
-        "(default: the seed's HHH:0.45,LHH:0.15,HLH:0.15,HHL:0.15,LLL:0.10).",
-    )
-    strategy: str = option(
-        "auto",
-        "tf.distribute strategy: "
-        + "; ".join(f"{r.name} = {r.description}" for r in STRATEGIES.values())
-        + ". --batch is the global batch.",
-        choices=STRATEGIES,
-    )
-    precision: str = option(
-        "float32",
-        "Compute format of training: "
-        + "; ".join(f"{r.name} = {r.description}" for r in PRECISIONS.values())
-        + ". Exported artifacts are float32/int8 either "
-        "way.",
-        choices=PRECISIONS,
-    )
-
-    def __post_init__(self):
-        """The defaults that depend on the model come from its registry row, so a config built
-        in Python trains what the CLI trains; the rest is checked here, before any work."""
-        for name in ("data", "out"):
-            if not getattr(self, name):
-                raise UsageError(f"training needs --{name}", param="--" + name)
-        if self.model not in MODELS:
-            near = difflib.get_close_matches(str(self.model), list(MODELS), n=1)
-            raise UsageError(
-                f"unknown model '{self.model}'{f' (did you mean {near[0]!r}?)' if near else ''}; "
-                f"choose from {', '.join(MODELS)}",
-                param="--model",
-            )
-        spec = MODELS[self.model]
-        if self.loss is None:
-            self.loss = spec.loss
-        if self.input_size is None:
-            self.input_size = spec.input_size
-        self.input_size = tuple(int(v) for v in parse_size(self.input_size))
-        for name, table in (
-            ("loss", LOSSES),
-            ("schedule", SCHEDULES),
-            ("resize", RESIZE_MODES),
-            ("strategy", STRATEGIES),
-            ("precision", PRECISIONS),
-        ):
-            if getattr(self, name) not in table:
-                raise UsageError(
-                    f"{name} '{getattr(self, name)}' is not one of {', '.join(table)}",
-                    param="--" + name.replace("_", "-"),
-                )
-        if self.class_weights and self.loss not in WEIGHTED_LOSSES:
-            raise UsageError(
-                f"--class-weights weights the cross-entropy of --loss {' or '.join(WEIGHTED_LOSSES)}, and "
-                f"--loss {self.loss} does not use them: use --loss ce or --loss ce_dice with "
-                "--class-weights, or drop --class-weights"
-            )
 
 
 def _read_history(path: Path) -> list[dict]:
@@ -243,7 +119,6 @@ def config_differences(old_train: dict, new: TrainConfig) -> list[str]:
 
 
 def parse_size_any(value) -> tuple[int, int]:
-    from ..config import parse_size
 
     return parse_size(value if isinstance(value, str) else tuple(value))
 

@@ -1,0 +1,139 @@
+"""One training run's settings: :class:`TrainConfig`, light (it reads the model, loss,
+schedule, strategy and precision tables, none of which loads NumPy or TensorFlow), so the CLI
+and the API build it without loading the training loop (edgeseg.training.loop)."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+
+from ..config import format_size, option, parse_size
+from ..data.tables import AUGMENTATIONS, RESIZE_MODES
+from ..errors import UsageError
+from ..models.registry import DEFAULT_MODEL, MODELS
+from .distribute import STRATEGIES
+from .losses import LOSSES, WEIGHTED_LOSSES
+from .precision import PRECISIONS
+from .recipe import SCHEDULES
+
+
+def _per_model(attr: str) -> str:
+    return ", ".join(
+        f"{k} {format_size(v) if isinstance(v, tuple) else v}"
+        for k, v in ((k, getattr(m, attr)) for k, m in MODELS.items())
+    )
+
+
+@dataclass
+class TrainConfig:
+    """One training run. The fields with help are the options of `edgeseg train` (same names,
+    same defaults); ``None`` takes the model's value from its row in MODELS."""
+
+    data: str = option(None, "Dataset folder.", required=True)
+    out: str = option(None, "Run folder to create (or resume).", required=True)
+    model: str = option(DEFAULT_MODEL, f"{', '.join(MODELS)} (the table: edgeseg/models/registry.py).")
+    input_size: tuple[int, int] | None = option(
+        None, f"HxW. Default: the model's ({_per_model('input_size')}).", size=True
+    )
+    epochs: int = option(30, "Epochs to train.", min=1)
+    batch: int = option(8, "Images per step.", min=1)
+    lr: float = option(1e-3, "Peak learning rate of Adam (after the warm-up).", min=0, min_open=True)
+    decay_rate: float = option(
+        0.8, "--schedule exp: LR factor every --decay-epochs.", flag="--decay", min=0, max=1, min_open=True
+    )
+    decay_epochs: float = option(3.0, "--schedule exp: epochs between LR decays.", min=0, min_open=True)
+    schedule: str = option(
+        "constant",
+        "constant (with the EMA, the best measured at 35 CamVid epochs); cosine / "
+        "poly: warm-up then decay to the last step; exp: the seed's (x --decay every "
+        "--decay-epochs).",
+        choices=SCHEDULES,
+    )
+    warmup_epochs: float = option(1.0, "Linear warm-up (cosine, poly).", min=0)
+    ema: float = option(
+        0.99,
+        "Decay of the exponential moving average of the weights, the model that is validated, "
+        "saved and exported (0 = off: the raw weights).",
+        min=0,
+        max=1,
+        max_open=True,
+    )
+    jit_compile: bool = False  # XLA for the train step (benchmarks/train_throughput.py measures it)
+    loss: str | None = option(
+        None,
+        "ce = cross-entropy (+ L2 from --l2), dice = soft Dice, ce_dice = both, ohem = "
+        f"cross-entropy of the hardest pixels. Default: the model's ({_per_model('loss')}).",
+        choices=LOSSES,
+    )
+    class_weights: bool = option(False, "Median-frequency (class-balanced) weights in the cross-entropy (ce, ce_dice).")
+    augment: str = option(
+        "flip",
+        f"Comma list of {','.join(AUGMENTATIONS)}, or 'none'; 'default' = all "
+        f"{len(AUGMENTATIONS)} (scale: random zoom 0.75-1.5x and crop; scale=MIN-MAX sets "
+        "the range).",
+    )
+    resize: str = option(RESIZE_MODES[0], "How images meet the input size.", choices=RESIZE_MODES)
+    seed: int = option(0, "Seed of the weights, the shuffling and the augmentation.")
+    skip_bad: bool = option(False, "Skip unreadable or inconsistent files with a warning.")
+    train_split: str = "train"
+    val_split: str = "val"
+    limit: int | None = option(None, "Use at most N images per split.", kind=int, min=1)
+    model_options: dict = field(default_factory=dict)
+    pta_sampling: str | None = option(
+        None,
+        "unet-pta: configurations sampled per training step, CONFIG:WEIGHT,... "
+        "(default: the seed's HHH:0.45,LHH:0.15,HLH:0.15,HHL:0.15,LLL:0.10).",
+    )
+    strategy: str = option(
+        "auto",
+        "tf.distribute strategy: "
+        + "; ".join(f"{r.name} = {r.description}" for r in STRATEGIES.values())
+        + ". --batch is the global batch.",
+        choices=STRATEGIES,
+    )
+    precision: str = option(
+        "float32",
+        "Compute format of training: "
+        + "; ".join(f"{r.name} = {r.description}" for r in PRECISIONS.values())
+        + ". Exported artifacts are float32/int8 either "
+        "way.",
+        choices=PRECISIONS,
+    )
+
+    def __post_init__(self):
+        """The defaults that depend on the model come from its registry row, so a config built
+        in Python trains what the CLI trains; the rest is checked here, before any work."""
+        for name in ("data", "out"):
+            if not getattr(self, name):
+                raise UsageError(f"training needs --{name}", param="--" + name)
+        if self.model not in MODELS:
+            near = difflib.get_close_matches(str(self.model), list(MODELS), n=1)
+            raise UsageError(
+                f"unknown model '{self.model}'{f' (did you mean {near[0]!r}?)' if near else ''}; "
+                f"choose from {', '.join(MODELS)}",
+                param="--model",
+            )
+        spec = MODELS[self.model]
+        if self.loss is None:
+            self.loss = spec.loss
+        if self.input_size is None:
+            self.input_size = spec.input_size
+        self.input_size = tuple(int(v) for v in parse_size(self.input_size))
+        for name, table in (
+            ("loss", LOSSES),
+            ("schedule", SCHEDULES),
+            ("resize", RESIZE_MODES),
+            ("strategy", STRATEGIES),
+            ("precision", PRECISIONS),
+        ):
+            if getattr(self, name) not in table:
+                raise UsageError(
+                    f"{name} '{getattr(self, name)}' is not one of {', '.join(table)}",
+                    param="--" + name.replace("_", "-"),
+                )
+        if self.class_weights and self.loss not in WEIGHTED_LOSSES:
+            raise UsageError(
+                f"--class-weights weights the cross-entropy of --loss {' or '.join(WEIGHTED_LOSSES)}, and "
+                f"--loss {self.loss} does not use them: use --loss ce or --loss ce_dice with "
+                "--class-weights, or drop --class-weights"
+            )
