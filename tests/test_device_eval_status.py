@@ -100,7 +100,8 @@ def rows(*device):
 
 
 def result(rows, fail_on_numerics=False):
-    from edgeseg.api import EvalResult, _pick
+    from edgeseg.api import EvalResult
+    from edgeseg.results import _pick
 
     data = {
         "artifact": "m_int8",

@@ -1,0 +1,48 @@
+"""`edgeseg train` as a function: :func:`train` with its :class:`TrainConfig` (edgeseg.training.config)
+and typed result, and :func:`resume_config`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..results import Result, _pick
+from .config import TrainConfig
+
+
+@dataclass(frozen=True)
+class TrainResult(Result):
+    run: str
+    best_epoch: int
+    best_val_miou: float
+
+
+#: The options a resumed run may set without being compared with its own (see resume_config).
+_RESUME_FREE = ("out", "epochs")
+
+
+def resume_config(out: str | Path, **given) -> TrainConfig:
+    """The config to resume the run in ``out`` with: the run's own options, overridden by
+    those ``given`` (which must then match, except ``epochs``; :func:`train` checks)."""
+    from .loop import stored_train_config
+
+    stored = stored_train_config(out)
+    if "model_options" in given:
+        given = {**given, "model_options": {**(stored.get("model_options") or {}), **given["model_options"]}}
+    return TrainConfig(**{**stored, **given, "out": str(out)})
+
+
+def train(
+    config: TrainConfig,
+    *,
+    resume: bool = False,
+    on_epoch: Callable[[dict], None] | None = None,
+    on_batch=None,
+    progress=None,
+) -> TrainResult:
+    """Train ``config.model`` on ``config.data`` into the run folder ``config.out``."""
+    from .loop import train as run_train
+
+    res = run_train(config, resume=resume, on_epoch=on_epoch, on_batch=on_batch, progress=progress)
+    return _pick(TrainResult, dict(res))
