@@ -7,6 +7,7 @@ is only imported by commands that train, convert or evaluate Keras checkpoints.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import sys
@@ -16,11 +17,12 @@ from pathlib import Path
 import click
 
 from . import api
-from .config import format_size, parse_size
-from .data.tables import IMAGE_FORMATS, SYNTH_SIZE
-from .delegates import HOST_DELEGATES, host_default
+from .config import format_size
+from .data.tables import InspectConfig, SynthConfig
 from .errors import EdgesegError, Interrupted, UsageError
 from .flow import QuickstartConfig
+from .models.registry import ModelOptions
+from .options import choices, finite, given, json_option, options_from, size_option  # noqa: F401
 from .quantize.recipes import RECIPES
 from .reporting import console
 from .reporting.compare import INCONCLUSIVE
@@ -57,80 +59,8 @@ def _progress(quiet: bool = False):
     return None if quiet else bar()
 
 
-def _size(ctx, param, value):
-    if value is None:
-        return None
-    try:
-        return parse_size(value)
-    except EdgesegError as exc:
-        raise click.BadParameter(str(exc)) from None
-
-
-def _given(ctx, name: str) -> bool:
-    """Whether option ``name`` was set on the command line (or its environment variable)."""
-    from click.core import ParameterSource
-
-    return ctx.get_parameter_source(name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
-
-
-def _choices(table) -> click.Choice:
-    return click.Choice(list(table))
-
-
-def _finite(ctx, param, value):
-    """A float option's callback that refuses nan and inf (click's FloatRange lets both through)."""
-    if value is not None and (value != value or value in (float("inf"), float("-inf"))):
-        raise click.BadParameter(f"{value} is not a finite number")
-    return value
-
-
-def _options_from(config_class, skip=()):
-    """The options of a config dataclass's fields that carry help (see edgeseg.config.option):
-    the name, default, type, range and choices are the field's own, so the CLI and a config
-    built in Python share one default."""
-    import dataclasses
-
-    def decorate(f):
-        for fl in reversed(dataclasses.fields(config_class)):
-            md = fl.metadata
-            if "help" not in md or fl.name in skip:
-                continue
-            default = None if fl.default is dataclasses.MISSING else fl.default
-            kind = md.get("kind") or type(default)
-            kw = {
-                "default": default,
-                "help": md["help"],
-                "metavar": md.get("metavar"),
-                "show_default": default is not None and default is not False and default != "",
-            }
-            ranged = any(md.get(k) is not None for k in ("min", "max"))
-            if md.get("choices") is not None:
-                kw["type"] = _choices(md["choices"])
-            elif md.get("size"):
-                kw["callback"] = _size
-            elif kind is bool:
-                kw["is_flag"] = True
-            elif kind is int:
-                kw["type"] = click.IntRange(md.get("min"), md.get("max")) if ranged else int
-            elif kind is float:
-                kw["type"] = (
-                    click.FloatRange(
-                        md.get("min"),
-                        md.get("max"),
-                        min_open=md.get("min_open", False),
-                        max_open=md.get("max_open", False),
-                    )
-                    if ranged
-                    else float
-                )
-                kw["callback"] = _finite
-            name = md.get("flag") or "--" + fl.name.replace("_", "-")
-            f = click.option(
-                name, fl.name, required=md.get("required", False), multiple=md.get("multiple", False), **kw
-            )(f)
-        return f
-
-    return decorate
+#: The option fields of DeviceConfig (how to reach a device), shared by every device command.
+_DEVICE_FIELDS = ("serial", "transport", "address", "key", "adb_server")
 
 
 def _echo_json(obj) -> None:
@@ -175,40 +105,20 @@ def data() -> None:
 
 @data.command("synth")
 @click.argument("out", type=click.Path(file_okay=False))
-@click.option("--count", default=200, show_default=True, type=click.IntRange(1), help="Number of scenes.")
-@click.option("--size", default=format_size(SYNTH_SIZE), show_default=True, callback=_size, help="HxW.")
-@click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--val-fraction", default=0.2, show_default=True, type=click.FloatRange(0, 0.9))
-@click.option(
-    "--format",
-    "image_format",
-    type=_choices(IMAGE_FORMATS),
-    default=IMAGE_FORMATS[0],
-    show_default=True,
-    help="Image file format (masks are always PNG).",
-)
-@click.option("--force", is_flag=True, help="Replace the dataset already in OUT (its split folders and dataset.toml).")
-def data_synth(out, count, size, seed, val_fraction, image_format, force) -> None:
+@options_from(SynthConfig)
+def data_synth(out, **options) -> None:
     """Procedural road scenes with 6 lane classes, in the SegNet layout."""
     from .data.synth import synthesize
 
-    res = synthesize(
-        out,
-        count=count,
-        size=size,
-        seed=seed,
-        val_fraction=val_fraction,
-        image_format=image_format,
-        progress=_progress(),
-        force=force,
-    )
-    click.echo(f"wrote {res['train']} train + {res['val']} val scenes ({format_size(size)}, seed {seed}) to {out}")
+    c = SynthConfig(out=out, **options)
+    res = synthesize(out, **{k: v for k, v in vars(c).items() if k != "out"}, progress=_progress())
+    click.echo(f"wrote {res['train']} train + {res['val']} val scenes ({format_size(c.size)}, seed {c.seed}) to {out}")
 
 
 @data.command("inspect")
 @click.argument("dataset", type=click.Path())
-@click.option("--max-per-split", type=click.IntRange(1), default=None, help="Scan at most this many samples per split.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@options_from(InspectConfig)
+@json_option
 def data_inspect(dataset, max_per_split, as_json) -> None:
     """Layout, class names, images per split and pixel share per class. Every image and
     mask is checked as `edgeseg train` checks it; exit status 1 names every bad file."""
@@ -238,27 +148,12 @@ def data_inspect(dataset, max_per_split, as_json) -> None:
 
 # -- train ------------------------------------------------------------------------------
 
-_MODEL_OPTIONS = ("depth", "base", "l2", "encoder_weights", "freeze_encoder")
+_MODEL_OPTIONS = tuple(f.name for f in dataclasses.fields(ModelOptions))
 
 
 @main.command()
-@_options_from(api.TrainConfig)
-@click.option("--depth", type=click.IntRange(1, 6), default=None, help="Encoder levels (default 4).")
-@click.option("--base", type=click.IntRange(2), default=None, help="Width of the first level (default 16).")
-@click.option(
-    "--l2",
-    type=click.FloatRange(0),
-    default=None,
-    callback=_finite,
-    help="L2 weight decay on conv kernels (default 1e-5).",
-)
-@click.option(
-    "--encoder-weights",
-    type=str,
-    default=None,
-    help="unet-<encoder>: local .h5 of the encoder's no-top weights, or 'imagenet' (Keras download).",
-)
-@click.option("--freeze-encoder", is_flag=True, help="unet-<encoder>: train the decoder only.")
+@options_from(api.TrainConfig)
+@options_from(ModelOptions)
 @click.option(
     "--resume",
     is_flag=True,
@@ -275,8 +170,8 @@ def train(ctx, resume, **options) -> None:
     out = options.pop("out")
     resuming = resume and (Path(out) / "config.json").is_file()
     # resuming: only the options given on the command line (the rest are the run's own, and the given ones must match)
-    given = {k: v for k, v in options.items() if not resuming or _given(ctx, k)}
-    mo = {k: v for k, v in model_options.items() if v is not None and (not resuming or _given(ctx, k))}
+    given = {k: v for k, v in options.items() if not resuming or given(ctx, k)}
+    mo = {k: v for k, v in model_options.items() if v is not None and (not resuming or given(ctx, k))}
     cfg = (
         api.resume_config(out, **given, model_options=mo)
         if resuming
@@ -316,8 +211,8 @@ def _recipe_flags(f):
 @main.command()
 @click.argument("run", type=click.Path(exists=True, file_okay=False))
 @_recipe_flags
-@_options_from(api.ExportConfig)
-@click.option("--json", "as_json", is_flag=True)
+@options_from(api.ExportConfig)
+@json_option
 def quantize(run, as_json, **options) -> None:
     """Export RUN's best checkpoint to .tflite with a manifest beside it (PTQ, accuracy-
     controlled int8 with --int8 --max-drop, or QAT with --qat)."""
@@ -356,29 +251,13 @@ def quantize(run, as_json, **options) -> None:
 
 @main.command("compile")
 @click.argument("artifact", type=click.Path())
-@click.option(
-    "--soc",
-    "socs",
-    multiple=True,
-    required=True,
-    help="Target SoC as LiteRT names it (MT6989 for the Dimensity 9300, SM8650, Tensor_G4, LNL, ...); "
-    "repeat for several.",
-)
-@click.option(
-    "--openvino-device",
-    type=_choices(api.CompileConfig.OPENVINO_DEVICES),
-    default="auto",
-    show_default=True,
-    help="Intel targets: the OpenVINO device to compile for (auto: the NPU when its "
-    "compiler is installed, else the CPU plugin).",
-)
-@click.option("--force", is_flag=True, help="Replace an existing compiled file.")
-@click.option("--json", "as_json", is_flag=True)
-def compile_cmd(artifact, socs, openvino_device, force, as_json) -> None:
+@options_from(api.CompileConfig)
+@json_option
+def compile_cmd(artifact, as_json, **options) -> None:
     """Compile an artifact ahead of time for NPU SoCs with LiteRT's compiler plugins; writes
     ARTIFACT_<target>.tflite and its manifest beside it (for `bench --delegate litert-npu`
     and `eval`)."""
-    res = api.compile(api.CompileConfig(artifact=artifact, socs=socs, openvino_device=openvino_device, force=force))
+    res = api.compile(api.CompileConfig(artifact=artifact, **options))
     if as_json:
         _echo_json(res)
     else:
@@ -394,8 +273,9 @@ def compile_cmd(artifact, socs, openvino_device, force, as_json) -> None:
 
 @main.command("eval")
 @click.argument("target", type=click.Path(exists=True))
-@_options_from(api.EvalConfig)
-@click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
+@options_from(api.EvalConfig)
+@options_from(api.DeviceConfig)
+@json_option
 def eval_cmd(target, as_json, **options) -> None:
     """Quality of an artifact (LiteRT interpreter) or a run (Keras), at label resolution;
     every configuration of a multi-signature (PTA) artifact. With --device: the artifact on
@@ -403,6 +283,12 @@ def eval_cmd(target, as_json, **options) -> None:
     its mIoU beyond the tolerance of the host's, or failed; a numerics-differ row, agreement
     below the bound with quality kept, is a warning unless --fail-on-numerics)."""
 
+    reach = {k: options.pop(k) for k in _DEVICE_FIELDS}
+    if options["device"] is not None:
+        options["device"] = api.DeviceConfig(options["device"], **reach)
+    elif given := next((k for k, v in reach.items() if v is not None), None):
+        flag = "--adb-key" if given == "key" else "--" + given.replace("_", "-")
+        raise UsageError(f"{flag} goes with --device: it says how to reach the device", param=flag)
     cfg = api.EvalConfig(target=target, command=api.command_line(), **options)
     res = api.evaluate(cfg, progress=None if as_json else _progress(), say=_err)
     if as_json:
@@ -415,19 +301,8 @@ def eval_cmd(target, as_json, **options) -> None:
 
 @main.command()
 @click.argument("target", type=click.Path(exists=True))
-@click.option(
-    "--delegates",
-    is_flag=True,
-    help="Per delegate (XNNPACK measured; GPU, NNAPI predicted) which ops run there, partitions, warnings.",
-)
-@click.option(
-    "--android-api",
-    default=30,
-    show_default=True,
-    type=click.IntRange(27, 40),
-    help="Android API level for the NNAPI prediction.",
-)
-@click.option("--json", "as_json", is_flag=True)
+@options_from(api.InfoConfig)
+@json_option
 def info(target, delegates, android_api, as_json) -> None:
     """Parameters, MACs at the input size and ops of an artifact or run."""
     res = api.info(api.InfoConfig(target=target, delegates=delegates, android_api=android_api)).data
@@ -439,8 +314,8 @@ def info(target, delegates, android_api, as_json) -> None:
 # -- devices / deploy / bench ---------------------------------------------------------------
 
 
-#: --serial, --transport, --address, --adb-key: the fields of the API's DeviceConfig.
-_device_options = _options_from(api.DeviceConfig)
+#: --serial, --transport, --address, --adb-key, --adb-server: the fields of the API's DeviceConfig.
+_device_options = options_from(api.DeviceConfig)
 
 
 @main.group(invoke_without_command=True)
@@ -452,7 +327,7 @@ def devices(ctx) -> None:
 
 
 @devices.command("list")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 def devices_list(as_json) -> None:
     """The profiles, and the devices attached to the adb server. A profile that does not
     load is listed as BAD with its error (exit status 1); the others are still listed."""
@@ -488,8 +363,7 @@ def devices_show(name, probe, **options) -> None:
 
 @main.command()
 @click.argument("artifact", type=click.Path())
-@click.option("--device", required=True, help="Profile name or path to a profile .toml.")
-@_device_options
+@options_from(api.DeployConfig)
 def deploy(artifact, device, **options) -> None:
     """Push an artifact and its manifest to the device's work dir, verified by sha256."""
     res = api.deploy(api.DeployConfig(device, **options, artifact=artifact), progress_factory=console.push_bar)
@@ -500,20 +374,11 @@ def deploy(artifact, device, **options) -> None:
 
 @main.command()
 @click.argument("artifacts", nargs=-1, required=True, type=click.Path())
-@click.option(
-    "--delegate",
-    default=None,
-    help=f"Comma list. Host: {', '.join(HOST_DELEGATES)} (default {host_default()}). Device: the profile's "
-    "(`edgeseg devices show NAME`; default all, litert-npu where the artifact is compiled for it).",
-)
-@_options_from(api.BenchConfig)
-@click.option("--no-report", is_flag=True, help="Do not write a report folder.")
-@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
-def bench(artifacts, delegate, no_report, as_json, **options) -> None:
+@options_from(api.BenchConfig)
+@json_option
+def bench(artifacts, as_json, **options) -> None:
     """Latency (and on devices power and energy) of each artifact, one row per delegate."""
-    cfg = api.BenchConfig(
-        artifacts=artifacts, delegates=delegate, write_report=not no_report, command=api.command_line(), **options
-    )
+    cfg = api.BenchConfig(artifacts=artifacts, command=api.command_line(), **options)
     res = api.bench(
         cfg,
         say=_err,
@@ -542,8 +407,8 @@ def bench(artifacts, delegate, no_report, as_json, **options) -> None:
 
 @main.command()
 @click.argument("artifact", type=click.Path())
-@_options_from(api.SelectConfig)
-@click.option("--json", "as_json", is_flag=True)
+@options_from(api.SelectConfig)
+@json_option
 def select(artifact, as_json, **options) -> None:
     """The best-quality configuration (and delegate) of ARTIFACT that fits the budget on
     DEVICE (with 'all', on each device in the reports: one row each), from measured bench
@@ -563,7 +428,7 @@ def select(artifact, as_json, **options) -> None:
 
 @main.command()
 @click.argument("folders", nargs=-1, type=click.Path(exists=True, file_okay=False))
-@_options_from(api.ReportConfig)
+@options_from(api.ReportConfig)
 @click.option(
     "--compare",
     nargs=2,
@@ -604,7 +469,7 @@ def report(folders, compare, fail_if, inconclusive, **options) -> None:
 
 
 @main.command()
-@_options_from(QuickstartConfig)
+@options_from(QuickstartConfig)
 def quickstart(**options) -> None:
     """The whole flow on the embedded default: synthetic lanes, train, export float32 /
     dynamic / float16 / int8, evaluate and benchmark each on this host, write a report."""

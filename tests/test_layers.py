@@ -43,7 +43,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("reporting",),
     ("api",),
     ("flow",),  # the quickstart, composed of API calls
-    ("cli", "__init__"),
+    ("cli", "options", "__init__"),
 )
 
 

@@ -10,7 +10,6 @@ from ..config import option
 from ..errors import UsageError
 from ..results import Result, _pick
 from .config import DeviceConfig
-from .profiles import TRANSPORTS
 
 
 @dataclass(frozen=True)
@@ -18,8 +17,8 @@ class EvalConfig:
     target: str
     data: str = option(None, "Dataset folder.", required=True)
     split: str = option("val", "Split to score.")
-    threads: int | None = option(None, "Interpreter threads.", kind=int, min=1)
-    limit: int | None = option(None, "Evaluate at most N images.", kind=int, min=1)
+    threads: int | None = option(None, "Interpreter threads.", min=1)
+    limit: int | None = option(None, "Evaluate at most N images.", min=1)
     skip_bad: bool = option(False, "Skip unreadable or inconsistent files with a warning.")
     signature: str | None = option(
         None, "Multi-signature (PTA) artifact: evaluate this configuration only (default: every one)."
@@ -35,19 +34,18 @@ class EvalConfig:
         "Store the result in the artifact's manifest (where bench, report and select "
         "read quality). Default: only for the val split of the dataset the model was "
         "trained on.",
-        kind=bool,
         flag="--record/--no-record",
     )
-    device: str | None = option(
+    device: str | DeviceConfig | None = option(
         None,
         "Run the artifact on this device profile (name or .toml) with each --delegate, "
         "and score it against the host on the same frames (quality.csv in a report "
-        "folder).",
+        "folder). In Python: a name or a DeviceConfig (serial, transport, address, key, adb server).",
     )
     delegates: tuple[str, ...] | None = option(
-        None, "--device: comma list of the profile's delegates (default: every one).", kind=str, flag="--delegate"
+        None, "--device: comma list of the profile's delegates (default: every one).", flag="--delegate"
     )
-    frames: int | None = option(None, "--device: the first N frames of the split (default: all).", kind=int, min=1)
+    frames: int | None = option(None, "--device: the first N frames of the split (default: all).", min=1)
     fail_on_numerics: bool = option(
         False,
         "--device: exit 1 on a numerics-differ row too (argmax agreement with the host below the "
@@ -59,15 +57,11 @@ class EvalConfig:
         "profile's, else LiteRT's official build, as `edgeseg bench`).",
     )
     reports: str = option("reports", "--device: where the report folder is created.")
-    serial: str | None = option(None, "--device: device serial when several are attached (or ANDROID_SERIAL).")
-    transport: str | None = option(
-        None, "--device: tcp (our ADB client to HOST:PORT), usb / adb-server (the `adb` binary).", choices=TRANSPORTS
-    )
-    address: str | None = option(None, "--device: HOST:PORT for tcp (overrides the profile).")
-    key: str | None = option(None, "--device: adb private key (default ~/.android/adbkey).", flag="--adb-key")
     command: str | None = None  # what run.json records as the command (the CLI passes its argv)
 
     def __post_init__(self):
+        if isinstance(self.device, str):  # composed: how to reach the device is a DeviceConfig
+            object.__setattr__(self, "device", DeviceConfig(self.device))
         if isinstance(self.delegates, str):
             object.__setattr__(self, "delegates", tuple(d.strip() for d in self.delegates.split(",") if d.strip()))
         elif self.delegates is not None:
@@ -77,10 +71,6 @@ class EvalConfig:
                 "delegates": "--delegate",
                 "frames": "--frames",
                 "benchmark_binary": "--benchmark-binary",
-                "serial": "--serial",
-                "transport": "--transport",
-                "address": "--address",
-                "key": "--adb-key",
                 "fail_on_numerics": "--fail-on-numerics",
             }
             given = [
@@ -92,7 +82,7 @@ class EvalConfig:
                     param=given[0],
                 )
             return
-        if self.device == "host":
+        if self.device.device == "host":
             raise UsageError("--device host: plain `edgeseg eval` (without --device) is the host", param="--device")
         if Path(self.target).is_dir():
             raise UsageError("--device runs an artifact: pass a .tflite (export one with `edgeseg quantize`)")
@@ -103,8 +93,13 @@ class EvalConfig:
         if self.record:
             raise UsageError("--record stores host quality in the manifest; --device rows go to the report folder")
 
+    @property
+    def device_name(self) -> str | None:
+        """The device profile's name or path (None: the host)."""
+        return self.device.device if self.device is not None else None
+
     def device_config(self) -> DeviceConfig:
-        return DeviceConfig(self.device, self.serial, self.transport, self.address, self.key)
+        return self.device
 
 
 @dataclass(frozen=True)
@@ -130,6 +125,7 @@ class EvalResult(Result):
 
 @dataclass(frozen=True)
 class DeployConfig(DeviceConfig):
+    device: str = option(None, "Profile name or path to a profile .toml.", required=True)
     artifact: str = ""
 
 

@@ -9,6 +9,7 @@ import difflib
 from dataclasses import dataclass
 
 from ..config import option
+from ..delegates import HOST_DELEGATES, host_default
 from ..errors import UsageError
 from .profiles import TRANSPORTS
 
@@ -84,12 +85,16 @@ class BenchConfig(DeviceConfig):
         "'host', a device profile name/path, or 'attached' (each "
         "attached device a profile matches); repeat to measure several "
         "devices in parallel into one report.",
-        kind=str,
         multiple=True,
     )
     artifacts: tuple[str, ...] = ()
-    delegates: tuple[str, ...] | None = None
-    threads: int | None = option(None, "Default: 2 on the host, the profile's on devices.", kind=int, min=1)
+    delegates: tuple[str, ...] | None = option(
+        None,
+        f"Comma list. Host: {', '.join(HOST_DELEGATES)} (default {host_default()}). Device: the profile's "
+        "(`edgeseg devices show NAME`; default all, litert-npu where the artifact is compiled for it).",
+        flag="--delegate",
+    )
+    threads: int | None = option(None, "Default: 2 on the host, the profile's on devices.", min=1)
     runs: int = option(50, "Timed runs (at least; see --min-secs).", min=1)
     min_secs: float = option(2.0, "Keep timing until this many seconds have passed too.", min=0)
     repeat: int = option(
@@ -121,13 +126,11 @@ class BenchConfig(DeviceConfig):
         "frequency and battery temperature per window (sustained.csv, "
         "sustained.png) and a throttling verdict per row. No power sampling: "
         "energy per inference comes from a normal bench.",
-        kind=str,
         metavar="DURATION",
     )
     window: str | float | None = option(
         None,
         "Window of a --sustained run (default 30s, at most DURATION): ceil(DURATION / WINDOW) windows per row.",
-        kind=str,
         metavar="SECS",
     )
     cooldown: bool = option(
@@ -137,7 +140,7 @@ class BenchConfig(DeviceConfig):
         "profile's thermal.cooldown_max_secs).",
     )
     reports: str = option("reports", "Where the report folder is created.")
-    write_report: bool = True
+    write_report: bool = option(True, "Write a report folder (--no-report: print only).", flag="--report/--no-report")
     command: str | None = None  # what run.json records as the command (the CLI passes its argv)
     report_name: str | None = None  # the report folder's suffix (default bench_<profile>)
     run_info: dict | None = None  # more entries for run.json (the quickstart's timings and workdir)

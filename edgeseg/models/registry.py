@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..config import import_keras
+from ..config import import_keras, option
 from ..errors import ModelError
 from .deeplab import build_deeplabv3plus
 from .encoders import build_encoder_unet
@@ -128,3 +128,17 @@ def build_model(name: str, input_size: tuple[int, int], num_classes: int, config
     keras = import_keras()
     cfg = model_config(name, **(config or {}))
     return MODELS[name].build(keras, tuple(input_size), num_classes, **cfg)
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """The model options `edgeseg train` takes (a run's ``model_options``): None leaves the
+    model's own default (its row's ``defaults``)."""
+
+    depth: int | None = option(None, "Encoder levels (default 4).", min=1, max=6)
+    base: int | None = option(None, "Width of the first level (default 16).", min=2)
+    l2: float | None = option(None, "L2 weight decay on conv kernels (default 1e-5).", min=0)
+    encoder_weights: str | None = option(
+        None, "unet-<encoder>: local .h5 of the encoder's no-top weights, or 'imagenet' (Keras download)."
+    )
+    freeze_encoder: bool = option(False, "unet-<encoder>: train the decoder only.")

@@ -34,7 +34,7 @@ class ExportConfig:
     calib: str | None = option(
         None, "Calibration images: a dataset (train split) or a folder of images. Default: the run's dataset."
     )
-    num_calib: int | None = option(None, "Calibration images to use (default 200).", kind=int, min=1)
+    num_calib: int | None = option(None, "Calibration images to use (default 200).", min=1)
     io: str = option(IO_TYPES[0], "Input/output type of int8 recipes.", choices=IO_TYPES)
     head: str = option(DEFAULT_HEAD, "; ".join(f"{k}: {v}" for k, v in HEADS.items()) + ".", choices=HEADS)
     ptq: str | None = option(
@@ -55,7 +55,6 @@ class ExportConfig:
         None,
         "--int8 only: keep the most sensitive layers in float until the val mIoU "
         "drop vs float32 is at most this many points (needs --data).",
-        kind=float,
         min=0,
     )
     data: str | None = option(
@@ -65,13 +64,12 @@ class ExportConfig:
     epochs: int = option(2, "--qat: fine-tune epochs.", min=1)
     lr: float = option(1e-4, "--qat: initial learning rate.", min=0, min_open=True)
     resume: bool = option(False, "--qat: continue RUN/qat from its last finished epoch.")
-    limit: int | None = option(None, "--qat/--max-drop: use at most N images per split.", kind=int, min=1)
+    limit: int | None = option(None, "--qat/--max-drop: use at most N images per split.", min=1)
     pta_configs: tuple[str, ...] | None = option(
         None,
         "unet-pta runs: comma list of configurations (e.g. "
         "LLL,HLH,HHH,BBB) exported as one multi-signature .tflite plus "
         "one file each.",
-        kind=str,
     )
     lint: bool = option(True, "Print the delegate lint after conversion.", flag="--lint/--no-lint")
     seed: int = 0
@@ -217,9 +215,21 @@ def _export(c: ExportConfig, say, progress, on_epoch, on_batch) -> dict:
 @dataclass(frozen=True)
 class CompileConfig:
     artifact: str
-    socs: tuple[str, ...]
-    openvino_device: str = "auto"
-    force: bool = False
+    socs: tuple[str, ...] = option(
+        (),
+        "Target SoC as LiteRT names it (MT6989 for the Dimensity 9300, SM8650, Tensor_G4, LNL, ...); "
+        "repeat for several.",
+        flag="--soc",
+        multiple=True,
+        required=True,
+    )
+    openvino_device: str = option(
+        "auto",
+        "Intel targets: the OpenVINO device to compile for (auto: the NPU when its compiler is installed, "
+        "else the CPU plugin).",
+        choices=("auto", "npu", "gpu", "cpu"),
+    )
+    force: bool = option(False, "Replace an existing compiled file.")
 
     OPENVINO_DEVICES = ("auto", "npu", "gpu", "cpu")
 
@@ -265,8 +275,10 @@ def compile(config: CompileConfig) -> CompileResult:
 @dataclass(frozen=True)
 class InfoConfig:
     target: str
-    delegates: bool = False
-    android_api: int = 30
+    delegates: bool = option(
+        False, "Per delegate (XNNPACK measured; GPU, NNAPI predicted) which ops run there, partitions, warnings."
+    )
+    android_api: int = option(30, "Android API level for the NNAPI prediction.", min=27, max=40)
 
     def __post_init__(self):
         if self.delegates and Path(self.target).is_dir():

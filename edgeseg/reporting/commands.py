@@ -262,11 +262,9 @@ class SelectConfig:
         "one choice per device in the reports.",
         required=True,
     )
-    budget_ms: float = option(
-        None, "Latency budget: median ms per inference.", kind=float, min=0, min_open=True, required=True
-    )
+    budget_ms: float = option(None, "Latency budget: median ms per inference.", min=0, min_open=True, required=True)
     energy_budget_mj: float | None = option(
-        None, "Energy budget: mJ per inference (device rows).", kind=float, min=0, min_open=True
+        None, "Energy budget: mJ per inference (device rows).", min=0, min_open=True
     )
     delegate: str | None = option(None, "Consider this delegate only (default: every measured one).")
     reports: str = option(
@@ -353,7 +351,7 @@ def _evaluate_device(c: EvalConfig, say: Say, progress) -> EvalResult:
     from .tables import write_report
 
     path = check_tflite_file(c.target)
-    profile = load_profile(c.device)
+    profile = load_profile(c.device_name)
     delegates = (
         check_delegates(c.delegates, profile.delegates, f"profile '{profile.name}'")
         if c.delegates
@@ -381,7 +379,7 @@ def _evaluate_device(c: EvalConfig, say: Say, progress) -> EvalResult:
     # diverged: |mIoU delta| beyond the second, or NaN/inf outputs (edgeseg.device.evaluate.device_status)
     bounds = {"argmax_agreement_below": AGREEMENT_BOUND, "miou_delta_beyond": MIOU_BOUND}
     run_info = {
-        "command": c.command or f"edgeseg.evaluate({c.target!r}, device={c.device!r})",
+        "command": c.command or f"edgeseg.evaluate({c.target!r}, device={c.device_name!r})",
         "device": res["device"],
         "runner_version": f"edgeseg {__version__}",
         "eval": {"delegates": list(delegates), "frames": res["frames"], "split": c.split, "status_bounds": bounds},

@@ -77,7 +77,7 @@ class TrainConfig:
     skip_bad: bool = option(False, "Skip unreadable or inconsistent files with a warning.")
     train_split: str = "train"
     val_split: str = "val"
-    limit: int | None = option(None, "Use at most N images per split.", kind=int, min=1)
+    limit: int | None = option(None, "Use at most N images per split.", min=1)
     model_options: dict = field(default_factory=dict)
     pta_sampling: str | None = option(
         None,
