@@ -14,6 +14,7 @@ from . import api
 from .config import format_size, option, parse_size
 from .delegates import host_default
 from .models.registry import DEFAULT_MODEL, MODELS
+from .quantize.recipes import needs_calibration
 
 #: The recipes the quickstart exports, in the order its tables show them.
 QUICKSTART_RECIPES = ("float32", "dynamic", "float16", "int8")
@@ -109,7 +110,7 @@ def quickstart(
     log(f"[3/5] exporting {', '.join(QUICKSTART_RECIPES)} (int8 calibrated on {data}/train)")
     artifacts = []
     for recipe in QUICKSTART_RECIPES:
-        calibrated = recipe in ("int8", "int16x8")
+        calibrated = needs_calibration(recipe)
         res = api.export(
             api.ExportConfig(
                 run=str(run),

@@ -23,9 +23,6 @@ if TYPE_CHECKING:
     from .profiles import DeviceProfile
 
 
-ADB_TRANSPORTS = ("usb", "adb-server")
-
-
 @dataclass(frozen=True)
 class Target:
     """One device of a sweep: its profile, the serial it is reached by (None: the profile's
@@ -82,7 +79,7 @@ def resolve_targets(names: tuple[str, ...], adb_server: str | None = None) -> tu
     for name in dict.fromkeys(names):
         if name == ATTACHED:
             attached = _attached(adb_server) if attached is None else attached
-            profiles = [p for p in all_profiles() if p.transport in ADB_TRANSPORTS]
+            profiles = [p for p in all_profiles() if _transport(p.transport).via_adb_server]
             for serial, props in attached:
                 match = next((p for p in profiles if p.serial == serial), None) or next(
                     (p for p in profiles if profile_matches(p, serial, props)), None
@@ -101,7 +98,7 @@ def resolve_targets(names: tuple[str, ...], adb_server: str | None = None) -> tu
             continue
         profile = load_profile(name)
         serial = profile.serial
-        if serial is None and profile.transport in ADB_TRANSPORTS and len(names) > 1:
+        if serial is None and _transport(profile.transport).via_adb_server and len(names) > 1:
             attached = _attached(adb_server) if attached is None else attached
             serial = next((s for s, props in attached if s not in taken and profile_matches(profile, s, props)), None)
         if serial:
@@ -121,10 +118,17 @@ def resolve_targets(names: tuple[str, ...], adb_server: str | None = None) -> tu
     return targets, notes
 
 
+def _transport(name: str):
+    """The row of session.TRANSPORTS named ``name`` (profiles are checked against the table)."""
+    from .session import TRANSPORTS
+
+    return TRANSPORTS[name]
+
+
 def prepare_key(targets: list[Target], transport: str | None, key_path: str | None) -> None:
     """Create the adb key once, before sessions open in parallel (our TCP client signs with
     it; Google's adb server keeps its own)."""
-    if any((transport or t.profile.transport) == "tcp" for t in targets):
+    if any(_transport(transport or t.profile.transport).signs_with_key for t in targets):
         from .adbproto import load_or_create_key
 
         load_or_create_key(key_path)

@@ -312,6 +312,8 @@ class Transport:
     description: str
     connect: Callable[[DeviceSession], object]  # the session -> an open connection (shell, push, pull, stat)
     needs_address: bool = False  # the profile must give address = "HOST:PORT"
+    via_adb_server: bool = False  # reached through an adb server (which lists its devices and serials)
+    signs_with_key: bool = False  # our own client: it signs the ADB handshake with the user's adb key
 
 
 #: How a device is reached (a profile's ``transport``, ``--transport``), in the order listed.
@@ -321,12 +323,19 @@ TRANSPORTS: dict[str, Transport] = {
         "our ADB client over TCP to the device's adbd (wireless debugging, boards)",
         _connect_tcp,
         needs_address=True,
+        signs_with_key=True,
     ),
     "usb": Transport(
-        "usb", "a USB device, through the adb server (which owns USB devices while it runs)", _connect_adb_server
+        "usb",
+        "a USB device, through the adb server (which owns USB devices while it runs)",
+        _connect_adb_server,
+        via_adb_server=True,
     ),
     "adb-server": Transport(
-        "adb-server", "whatever the running adb server reaches (USB, or `adb connect`ed)", _connect_adb_server
+        "adb-server",
+        "whatever the running adb server reaches (USB, or `adb connect`ed)",
+        _connect_adb_server,
+        via_adb_server=True,
     ),
 }
 

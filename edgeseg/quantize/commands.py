@@ -9,7 +9,7 @@ from pathlib import Path
 from ..config import option
 from ..errors import EdgesegError, UsageError
 from ..results import Result, Say, _pick, _quiet
-from .recipes import DEFAULT_HEAD, HEADS, IO_TYPES, PTQ_TOOLS
+from .recipes import DEFAULT_HEAD, HEADS, IO_TYPES, PTQ_TOOLS, RECIPES, needs_calibration
 
 
 def _recipes() -> tuple[str, ...]:
@@ -91,8 +91,11 @@ class ExportConfig:
                 f"{' and '.join('--' + n.replace('_', '-') for n in explicit)} calibrate the PTQ "
                 "recipes; --qat learns its int8 ranges during the fine-tune and uses no calibration set"
             )
-        if self.recipe not in ("int8", "int16x8", "qat") and explicit:
-            raise UsageError(f"--{self.recipe} needs no calibration: --calib/--num-calib are for --int8 and --int16x8")
+        if self.recipe != "qat" and not needs_calibration(self.recipe) and explicit:
+            raise UsageError(
+                f"--{self.recipe} needs no calibration: --calib/--num-calib are for "
+                + " and ".join(f"--{r}" for r in RECIPES if needs_calibration(r))
+            )
         if self.ptq is not None and (self.recipe != "int8" or self.pta_configs or self.max_drop is not None):
             raise UsageError("--ptq chooses how plain --int8 is calibrated (not with --pta-configs or --max-drop)")
         if self.pta_configs and self.recipe == "qat":

@@ -14,7 +14,7 @@ from ..data.pipeline import calibration_images, normalise
 from ..errors import QuantizeError
 from ..fileio import atomic_write_bytes
 from ..run import load_run_model, read_run_config
-from .recipes import DEFAULT_HEAD, DEFAULT_PTQ, HEADS, IO_TYPES, PTQ_TOOLS, RECIPES, Recipe  # noqa: F401
+from .recipes import DEFAULT_HEAD, DEFAULT_PTQ, HEADS, IO_TYPES, PTQ_TOOLS, RECIPES, Recipe, needs_calibration  # noqa: F401
 
 log = logging.getLogger(__name__)
 
@@ -126,8 +126,7 @@ def default_artifact_name(run_cfg: dict, recipe: str, io: str, head: str = DEFAU
     """``<model>_<HxW>_<recipe>[_<io>io][_<head>]`` (the head named unless it is the
     default); the recipe may be a variant such as ``int8_qat`` or ``int8_controlled``."""
     h, w = run_cfg["input_size"]
-    base = recipe.split("_")[0]
-    calibrated = base in ("int8", "int16x8")
+    calibrated = needs_calibration(recipe)
     suffix = recipe if not calibrated or io == "int8" else f"{recipe}_{io}io"
     if head != DEFAULT_HEAD:
         suffix += f"_{head}"

@@ -71,3 +71,10 @@ PTQ_TOOLS = ("converter", "aeq")
 #: On CamVid (benchmarks/camvid_recipe.py) AEQ calibrated 100 images 3.0x faster than the
 #: converter (19.8 s vs 59.1 s) with the same mIoU (0.6173 vs 0.6172) and the same one partition.
 DEFAULT_PTQ = "auto"
+
+
+def needs_calibration(recipe: str) -> bool:
+    """Whether ``recipe`` (a row of :data:`RECIPES`, or a variant such as ``int8_qat``) takes a
+    calibration set: the row's own flag, the one place the rule is written."""
+    row = RECIPES.get(recipe) or RECIPES.get(recipe.split("_")[0])
+    return bool(row and row.needs_calibration)
