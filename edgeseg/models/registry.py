@@ -25,6 +25,8 @@ class ModelSpec:
     stride: int = 16  # the input must be divisible by this
     loss: str = "ce"  # the training loss the model is meant for
     notes: str = ""
+    #: why a mixed precision (a float32 head cloned in) cannot train this model; "" where it can
+    no_mixed_precision: str = ""
 
 
 def _encoder_spec(encoder: str, note: str) -> ModelSpec:
@@ -109,6 +111,7 @@ MODELS: dict[str, ModelSpec] = {
         32,
         "dice",
         "trained with sampled configurations; export several with `edgeseg quantize --pta-configs`",
+        no_mixed_precision="its configuration bank is not cloned with a float32 head",
     ),
 }
 

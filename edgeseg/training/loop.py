@@ -38,14 +38,14 @@ from ..fileio import FileLock, LockedError, OutputPathError, atomic_write_csv, a
 from ..host import cpu_model
 from ..interrupt import interrupted_by, sigterm_as_interrupt
 from ..models.pta import parse_distribution
-from ..models.registry import build_model, model_config
+from ..models.registry import MODELS, build_model, model_config
 from ..run import load_run_model, read_run_config  # noqa: F401 (load_run_model: re-exported)
 from ..version import __version__
 from .config import TrainConfig
 from .distribute import make_strategy, role_for
 from .losses import LOSSES, WEIGHTED_LOSSES, make_loss
 from .metrics import median_frequency_weights, score_split
-from .precision import cpu_bf16_flags, float32_head, policy
+from .precision import PRECISIONS, float32_head, native_flags, policy
 from .recipe import SCHEDULES, WeightEMA, make_schedule
 from .resources import activation_bytes, cache_bytes, check_free_disk, check_memory, checkpoint_bytes
 
@@ -346,26 +346,30 @@ def _train_locked(cfg: TrainConfig, out: Path, resume: bool, on_epoch, progress,
 
     keras.utils.set_random_seed(cfg.seed)
     role = role or role_for(cfg.strategy)
-    if cfg.precision == "bf16" and not cpu_bf16_flags() and not import_tf().config.list_logical_devices("GPU"):
+    prec = PRECISIONS[cfg.precision]
+    if prec.cpu_flags and not native_flags(prec.name) and not import_tf().config.list_logical_devices("GPU"):
         log.warning(
-            "--precision bf16 on a CPU without AMX-BF16 or AVX512-BF16 (%s): bfloat16 is emulated here and "
-            "trains several times slower than float32 (benchmarks/train_throughput.py measured 6-10x on an "
-            "AVX2-only AMD EPYC); --precision float32 is the fast one on this machine",
+            "--precision %s on a CPU without %s (%s): it is emulated here and trains several times slower than "
+            "float32 (%s); --precision float32 is the fast one on this machine",
+            prec.name,
+            " or ".join(f.upper().replace("_", "-") for f in prec.cpu_flags),
             cpu_model(),
+            prec.emulated_note,
         )
     run_cfg["distribute"] = {
         "strategy": cfg.strategy,
         "replicas": int(strat.num_replicas_in_sync),
         "workers": role.workers,
     }
-    if cfg.precision != "float32" and cfg.model == "unet-pta":
+    spec = MODELS[cfg.model]
+    if prec.mixed and spec.no_mixed_precision:
         raise TrainError(
-            f"--precision {cfg.precision} is not available for unet-pta (its configuration bank is not "
-            "cloned with a float32 head); train it with --precision float32"
+            f"--precision {cfg.precision} is not available for {cfg.model} ({spec.no_mixed_precision}); "
+            "train it with --precision float32"
         )
     with strat.scope(), policy(cfg.precision):  # built before any data is decoded: its memory need is checked first
         model = build_model(cfg.model, cfg.input_size, ds.num_classes, mcfg)
-        if cfg.precision != "float32":
+        if prec.mixed:
             model = float32_head(keras, model)
     check_memory(
         f"training {cfg.model} at {format_size(cfg.input_size)} with batch {cfg.batch}",

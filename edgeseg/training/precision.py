@@ -26,6 +26,13 @@ class PrecisionRow:
     name: str
     policy: str  # the Keras mixed precision policy
     description: str
+    #: a mixed policy: the model's head, softmax and loss are cloned in float32 (float32_head)
+    mixed: bool = False
+    #: CPU instruction sets that run it natively (any one); empty: native everywhere. Without
+    #: one (and without a GPU) training warns that the format is emulated here.
+    cpu_flags: tuple[str, ...] = ()
+    #: measured cost when emulated, for that warning
+    emulated_note: str = ""
 
 
 #: name -> `edgeseg train --precision NAME`
@@ -38,15 +45,23 @@ PRECISIONS = {
             "mixed_bfloat16",
             "bfloat16 compute, float32 variables, float32 head, softmax and loss "
             "(fast on CPUs with AMX-BF16 / AVX512-BF16)",
+            mixed=True,
+            cpu_flags=("amx_bf16", "avx512_bf16"),
+            emulated_note="benchmarks/train_throughput.py measured 6-10x slower than float32 on an AVX2-only AMD EPYC",
         ),
     )
 }
 
 
+def native_flags(name: str, cpuinfo: str | None = None) -> list[str]:
+    """The instruction sets of row ``name``'s ``cpu_flags`` that this CPU has."""
+    have = cpu_flags(cpuinfo)
+    return [f for f in PRECISIONS[name].cpu_flags if f in have]
+
+
 def cpu_bf16_flags(cpuinfo: str | None = None) -> list[str]:
     """The bfloat16 instruction sets this CPU has (amx_bf16, avx512_bf16 in /proc/cpuinfo)."""
-    have = cpu_flags(cpuinfo)
-    return [f for f in ("amx_bf16", "avx512_bf16") if f in have]
+    return native_flags("bf16", cpuinfo)
 
 
 @contextlib.contextmanager
