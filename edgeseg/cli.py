@@ -399,7 +399,7 @@ def bench(artifacts, as_json, **options) -> None:
     else:
         console.bench(res, cfg.device == "host", click.echo, _err)
     for r in res.failed_power:
-        _err(f"power failed: {r['artifact']} on {r['delegate']}: {r.get('error')}")
+        _err(f"power {r.get('status')}: {r['artifact']} on {r['delegate']}: {r.get('error')}")
     if not res.ok:
         _err(f"error: {res.failure_summary()}")
         sys.exit(1)

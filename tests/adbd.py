@@ -281,7 +281,10 @@ class SensorDriver:
     benchmark at the start of its warm-up and the end of its timed runs: its model load and
     delegate init stay at idle power). ``charger_ma``: a charger's current into the phone
     (the gauge reads the phone's draw minus it; negative = net charging). ``constant_gauge``:
-    the gauge reads its first value forever (a cached or simulated current_now).
+    the gauge reads its first value forever (a cached or simulated current_now); a number: that
+    current (mA) forever. ``gauge_period_s``: a sample-and-hold gauge (common on phones): its file
+    changes only every ``gauge_period_s``, to the mean current since its previous update (the
+    sampler reads the held value many times per update); 0: it shows every step.
 
     The phone's current is what the driver last wrote: each step holds the trace's value at
     that step until the next one, the gauge file shows it, and the rail counters integrate
@@ -298,10 +301,12 @@ class SensorDriver:
         rails: str | None = "sysfs",
         trigger: str = "marker",
         charger_ma: float = 0.0,
-        constant_gauge: bool = False,
+        constant_gauge: bool | float = False,
+        gauge_period_s: float = 0.0,
     ):
         self.sb, self.work, self.rails = sandbox, work_dir, rails
         self.trigger, self.charger_ma, self.constant_gauge = trigger, charger_ma, constant_gauge
+        self.gauge_period_s = gauge_period_s
         self.t_switch = None
         self.held: list[tuple[float, float]] = []  # (boot clock, mA) of every step: the current from then on
         self.stop = threading.Event()
@@ -338,13 +343,16 @@ class SensorDriver:
         last = boot_clock()
         running, finished = None, set()
         gauge_written = False
+        gauge_from, gauge_mas = last, 0.0  # the held gauge: its last update, and the charge (mA s) since
         hal_running = False
         if self.rails == "hal":
             self._hal_segment(self._cs(last), False)
         while not self.stop.is_set():
             now = boot_clock()
             # the energy since the last step: the current held since then (see the class doc)
-            step_mj = (self.held[-1][1] if self.held else I_IDLE) * V_BATT * (now - last)
+            step_ma = self.held[-1][1] if self.held else I_IDLE
+            step_mj = step_ma * V_BATT * (now - last)
+            gauge_mas += step_ma * (now - last)
             # the HAL's trace steps on a /proc/uptime tick: the switch is that tick's time
             switch = self._cs(now) / 100.0 if self.rails == "hal" else now
             if self.trigger == "load":
@@ -376,8 +384,18 @@ class SensorDriver:
             for rail, share in (("S4M_VDD_CPUCL0", 0.7), ("S5M_VDD_INT", 0.3)):
                 self.sb.rail_uws[rail] += step_mj * 1e3 * share
             last = now
-            if not (self.constant_gauge and gauge_written):
-                self.sb.set_battery(current_ua=-(i_ma - self.charger_ma) * 1000, voltage_uv=V_BATT * 1e6)
+            shown = i_ma  # the gauge's file: what it shows from now on (None: unchanged)
+            if gauge_written and self.constant_gauge is not False:
+                shown = None  # a constant gauge: its first value forever
+            elif not isinstance(self.constant_gauge, bool):
+                shown = float(self.constant_gauge)
+            elif gauge_written and self.gauge_period_s:
+                shown = None
+                if now - gauge_from >= self.gauge_period_s:  # the held gauge's update: the mean since the last one
+                    shown = gauge_mas / (now - gauge_from)
+                    gauge_from, gauge_mas = now, 0.0
+            if shown is not None:
+                self.sb.set_battery(current_ua=-(shown - self.charger_ma) * 1000, voltage_uv=V_BATT * 1e6)
                 gauge_written = True
             if self.rails == "sysfs":
                 self.sb.write_rails(now * 1000)

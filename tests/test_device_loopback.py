@@ -445,7 +445,9 @@ def test_a_power_run_without_any_source_is_a_failed_row_and_exit_1(phone, tiny_t
         "readable or not a number"
     )
     assert "warning: no usable power source on this device" in res.output
-    assert res.output.rstrip().endswith("error: 1 of 1 power row(s) failed; the report was written")
+    assert res.output.rstrip().endswith(
+        "error: 1 of 1 power row(s) gave no energy (failed or uncertain); the report was written"
+    )
     power_csv = list(csv.DictReader(open(Path(out["report"]) / "power.csv")))
     assert power_csv[0]["status"] == "failed" and "current_now is not readable" in power_csv[0]["error"]
 
@@ -503,24 +505,103 @@ def test_a_charger_supplying_more_than_the_phone_draws_is_charging(phone, tiny_t
     assert "measured while charging" in allowed["latency"][0]["note"]
 
 
-def test_a_constant_gauge_is_a_failed_row_not_zero_millijoules(phone, tiny_tflite, tmp_path):
-    """A gauge that never follows the load (idle = run power): before, an ok row with ~0 mJ."""
-    from edgeseg.device.bench import bench_device
-
-    profile = write_profile(tmp_path, phone.port, source="battery")
-    work = phone.sandbox.root / "data/local/tmp/edgeseg"
-    work.mkdir(parents=True, exist_ok=True)
-    driver = SensorDriver(phone.sandbox, work, rails=None, constant_gauge=True)
-    driver.thread.start()
+def bench_cli(tmp_path, model, profile, min_secs, runs=20) -> tuple:
+    """``edgeseg bench`` of the tiny model on the cpu delegate with --json: (result, its JSON)."""
+    os.environ["ADB_KEY_PATH"] = str(tmp_path / "adbkey")
     try:
-        with session_for(profile, tmp_path / "adbkey") as s:
-            res = bench_device(s, bench_config(runs=5, min_secs=1.0), [tiny_tflite], ["cpu"])
+        res = CliRunner().invoke(
+            main,
+            ["bench", str(model), "--device", str(profile), "--delegate", "cpu"]
+            + ["--runs", str(runs), "--min-secs", str(min_secs), "--reports", str(tmp_path / "r"), "--json"],
+            catch_exceptions=False,
+        )
     finally:
-        driver.stop.set()
-    (pw,) = res["power"]
+        os.environ.pop("ADB_KEY_PATH", None)
+    return res, json.loads(res.output[res.output.index("{") : res.output.rindex("}") + 1])
+
+
+@pytest.mark.parametrize("shell", ["busybox", "toybox"])
+def test_a_flat_gauge_is_a_failed_row_not_zero_millijoules(tmp_path, tiny_tflite, shell):
+    """A gauge that never follows the load (a cached or simulated current_now, 423.83 mA x 3.9 V
+    = 1652.94 mW forever). Before: the means of one repeated reading over windows of different
+    sample counts differ in the last bits (1 s idle, 2 s timed: ~20 and ~40 samples), the resolution
+    estimated from readings that never change was 0, so the row was ok with ~5e-15 mJ and bench
+    exited 0 (tests/test_energy_updates.py reproduces it with fixed counts)."""
+    need_shell(shell)
+    with AdbDaemon(tmp_path / "phone", shell=shell) as phone:
+        work = phone.sandbox.root / "data/local/tmp/edgeseg"
+        work.mkdir(parents=True, exist_ok=True)
+        driver = SensorDriver(phone.sandbox, work, rails=None, constant_gauge=423.83)
+        driver.thread.start()
+        try:
+            profile = write_profile(tmp_path, phone.port, source="battery")
+            res, out = bench_cli(tmp_path, tiny_tflite, profile, 2, runs=5)
+        finally:
+            driver.stop.set()
+    assert res.exit_code == 1, res.output
+    assert res.output.rstrip().endswith(
+        "error: 1 of 1 power row(s) gave no energy (failed or uncertain); the report was written"
+    )
+    (pw,) = out["power"]
     assert pw["status"] == "failed" and pw["energy_mj_per_inference"] is None, pw
-    assert pw["error"].startswith("no power source gave samples: battery: the gauge read ")
+    assert pw["error"].startswith("no power source gave samples: battery: the gauge read 1652.9 mW in every one")
     assert "does not follow the load" in pw["error"]
+    assert pw["gauge_update_s"] is None and pw["gauge_updates_idle"] == pw["gauge_updates_run"] == 0
+    power_csv = list(csv.DictReader(open(Path(out["report"]) / "power.csv")))
+    assert power_csv[0]["status"] == "failed" and power_csv[0]["energy_mj_per_inference"] == ""
+
+
+@pytest.mark.parametrize("shell", ["busybox", "toybox"])
+@pytest.mark.parametrize("windows", ["long", "short"])
+def test_a_held_gauge_counts_its_updates_not_its_samples(tmp_path, tiny_tflite, shell, windows):
+    """A fuel gauge that updates once a second (sample-and-hold, each update the mean current
+    since the last), read by the sampler at 20 Hz. Before: every sample counted as independent,
+    the mean lagged the ramp by the held values and the row was ok with an error bar a fraction
+    of its error (76.05 +- 0.18 mJ for a truth of 72.045 on a phone). Now the windows count the
+    gauge's updates: 5 s idle and a 6 s timed window hold 3+ each: ok, the truth within +-2 err;
+    1 s windows hold one at most: uncertain, no energy, saying how many updates each window had,
+    how often the gauge updates and what idle_secs / --min-secs give enough."""
+    need_shell(shell)
+    long = windows == "long"
+    with AdbDaemon(tmp_path / "phone", shell=shell) as phone:
+        work = phone.sandbox.root / "data/local/tmp/edgeseg"
+        work.mkdir(parents=True, exist_ok=True)
+        driver = SensorDriver(phone.sandbox, work, rails=None, gauge_period_s=1.0)
+        driver.thread.start()
+        switches = record_switches(driver)
+        profile = write_profile(tmp_path, phone.port, source="battery", idle_secs=5.0 if long else 1.0)
+        try:
+            res, out = bench_cli(tmp_path, tiny_tflite, profile, 6 if long else 1)
+        finally:
+            driver.stop.set()
+    assert res.exit_code == 0, res.output
+    (row,), (pw,) = out["rows"], out["power"]
+    assert pw["energy_source"] == "battery" and pw["gauge_samples_run"] > 0, pw
+    if not long:
+        assert pw["status"] == "uncertain" and pw["energy_mj_per_inference"] is None, pw
+        assert pw["energy_mj_err"] is None and min(pw["gauge_updates_idle"], pw["gauge_updates_run"]) < 3
+        if pw["gauge_update_s"] is not None:  # a short run may show too few changes to tell how often
+            assert pw["gauge_update_s"] == pytest.approx(1.0, abs=0.15)
+            assert f"gave {pw['gauge_updates_idle']} update(s) in the" in pw["error"]
+        assert "cannot be bounded from the data" in pw["error"] and "idle_secs" in pw["error"], pw["error"]
+        power_csv = list(csv.DictReader(open(Path(out["report"]) / "power.csv")))
+        assert power_csv[0]["status"] == "uncertain" and power_csv[0]["gauge_updates_idle"] != ""
+        return
+    assert pw["status"] == "ok" and len(switches) == 1, pw
+    expect = driver.analytic_energy_mj(pw["window_start_s"], pw["window_end_s"], switches[0], row["mean_ms"])
+    got, err = pw["energy_mj_per_inference"], pw["energy_mj_err"]
+    print(
+        f"{shell} held gauge: {got:.4f} +- {err:.4f} mJ vs analytic {expect:.4f} mJ ({got / expect - 1:+.2%}, "
+        f"{(got - expect) / err:+.2f} err); updates idle/timed {pw.get('gauge_updates_idle')}/"
+        f"{pw.get('gauge_updates_run')}, samples {pw['gauge_samples_idle']}/{pw['gauge_samples_run']}, "
+        f"every {pw.get('gauge_update_s')} s"
+    )
+    assert abs(got - expect) <= 2 * err
+    assert err < 0.2 * expect  # bounded, and still a measurement
+    # a second's updates: 3 or more per window (5 s, 6 s), each read many times
+    assert 3 <= pw["gauge_updates_idle"] <= 6 and 3 <= pw["gauge_updates_run"] <= 8, pw
+    assert pw["gauge_samples_run"] >= 3 * pw["gauge_updates_run"]
+    assert pw["gauge_update_s"] == pytest.approx(1.0, abs=0.15)
 
 
 def test_hal_only_phone_keeps_the_battery_temperature(phone, tiny_tflite, tmp_path):

@@ -81,6 +81,10 @@ class PowerSpec:
     rails_glob: str = "/sys/bus/iio/devices/iio:device*/energy_value"
     rate_hz: float = 10.0
     idle_secs: float = 3.0
+    #: the battery gauge's resolution (mW): its current quantum x the battery voltage. The smallest
+    #: idle-to-load difference it can show, and the floor of what its readings' steps show
+    #: (edgeseg.device.power.GAUGE_RESOLUTION_FLOOR_MW, 1 mW, by default): never zero
+    gauge_resolution_mw: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -280,6 +284,7 @@ POWER_SCHEMA: dict[str, Callable] = {
     "rails_glob": _text(nonempty=True),
     "rate_hz": _number(low=0.5, high=100),
     "idle_secs": _number(low=0, high=3600),
+    "gauge_resolution_mw": _number(low=0.001, high=10_000),
 }
 THERMAL_SCHEMA: dict[str, Callable] = {
     "zones": _strings(),

@@ -54,7 +54,9 @@ class BenchResult(Result):
                 + ")"
             )
         if self.failed_power:
-            what.append(f"{len(self.failed_power)} of {len(self.power)} power row(s) failed")
+            what.append(
+                f"{len(self.failed_power)} of {len(self.power)} power row(s) gave no energy (failed or uncertain)"
+            )
         return "; ".join(what) + ("; the report was written" if self.report else "")
 
 
@@ -149,7 +151,8 @@ def bench(
         "devices": devices,
         "lost": [d for d in devices if d["status"] != "ok"],
         "failed": [r for r in rows if r.get("status") == "failed"],
-        "failed_power": [r for r in power_rows if r.get("status") == "failed"],
+        # a power row whose energy is not given: failed, or uncertain (too few gauge updates to bound it)
+        "failed_power": [r for r in power_rows if r.get("status") in ("failed", "uncertain")],
         "conditions": conditions,
         "noisy": [r for r in rows if noisy_row(r, latency_spread(r))],
     }

@@ -128,9 +128,15 @@ SUSTAINED_COLUMNS = (
 #: ``source_note`` why the sources preferred to it were not used; a row for which no source
 #: gave samples has ``status`` failed and the reasons in ``error``; a row measured while the
 #: phone charged has ``status`` charging and no energy (with --allow-charging: its energy,
-#: ``charging`` true). ``energy_mj_err`` is one standard uncertainty of the energy (sample
-#: count and spread, counter resolution, timing). ``gauge_samples_idle``/``_run``: the sampler's
-#: gauge readings strictly inside each window; ``counter_readings_idle``/``_run``: the chosen
+#: ``charging`` true); a row whose uncertainty the data cannot bound (a gauge with fewer than 3
+#: updates in a window) has ``status`` uncertain, no energy, and in ``error`` how many updates each
+#: window had and what idle_secs / --min-secs give enough. ``energy_mj_err`` is one standard
+#: uncertainty of the energy, +-2 err a 95% interval (the gauge's updates, their spread and
+#: correlation, resolution, trend and window edges; counter resolution and timing).
+#: ``gauge_samples_idle``/``_run``: the sampler's gauge readings strictly inside each window;
+#: ``gauge_updates_idle``/``_run``: the gauge's updates among them that each window's mean uses (a
+#: held reading read many times is one); ``gauge_update_s``: how often the gauge updates (s; empty
+#: when its reading changed fewer than twice); ``counter_readings_idle``/``_run``: the chosen
 #: counter source's readings in each (empty when the gauge was used). ``window`` says which
 #: window was integrated (``timed runs``, or ``unknown``: then no energy), ``window_start_s`` /
 #: ``window_end_s`` its edges on the device's boot clock (s). ``run_id``: the report folder.
@@ -145,6 +151,9 @@ POWER_COLUMNS = (
     "energy_source",
     "gauge_samples_idle",
     "gauge_samples_run",
+    "gauge_updates_idle",
+    "gauge_updates_run",
+    "gauge_update_s",
     "counter_readings_idle",
     "counter_readings_run",
     "charging",
@@ -324,7 +333,7 @@ NUMERIC = {
 #: median by more than this factor: a busy or throttling machine, not the model.
 NOISY_SPREAD = 1.3
 
-STATUSES = ("ok", "fallback", "failed", "charging")
+STATUSES = ("ok", "fallback", "failed", "charging", "uncertain")
 
 #: How a column is shown in text tables and HTML (CSV keeps full precision).
 FORMATS = {
