@@ -186,11 +186,15 @@ def energy_rows(trials: int, seed: int) -> list[dict]:
     return [{"rule": "energy +-2 err", **r} for r in energy_table(trials, seed)]
 
 
-def _fmt(v) -> str:
+#: columns that are not shares (printed as they are, not in percent)
+PLAIN = ("median_z", "trials", "runs")
+
+
+def _fmt(v, col: str = "") -> str:
     if v is None:
         return "-"
     if isinstance(v, float):
-        return f"{100 * v:.1f}%"
+        return f"{v:.2f}" if col in PLAIN else f"{100 * v:.1f}%"
     return str(v)
 
 
@@ -198,7 +202,7 @@ def print_table(rows: list[dict]) -> None:
     if not rows:
         return
     cols = list(dict.fromkeys(k for r in rows for k in r if k != "rule"))
-    cells = [[_fmt(r.get(c)) for c in cols] for r in rows]
+    cells = [[_fmt(r.get(c), c) for c in cols] for r in rows]
     widths = [max(len(c), *(len(x[i]) for x in cells)) for i, c in enumerate(cols)]
     print(rows[0]["rule"])
     print("  ".join(c.ljust(w) for c, w in zip(cols, widths)))
