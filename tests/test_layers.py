@@ -2,8 +2,9 @@
 
 Imports go one way. ``LAYERS`` is the order, lowest first, and the one place it is written
 down: a module may import modules of its own layer or of lower ones, never of a higher one,
-and no set of modules may import each other in a circle (lazy imports inside functions
-count: they are imports all the same). A new module must be placed in a layer here.
+and no set of modules may import each other in a circle (lazy imports inside functions and
+`if TYPE_CHECKING:` imports count: they are dependencies all the same). A new module must be
+placed in a layer here.
 """
 
 from __future__ import annotations
@@ -74,16 +75,8 @@ def import_graph(root: Path = PACKAGE) -> dict[str, set[str]]:
             return rel if rel in modules else None
 
         tree = ast.parse(path.read_text(), str(path))
-        type_only = {
-            id(n)
-            for node in ast.walk(tree)
-            if isinstance(node, ast.If) and _is_type_checking(node.test)
-            for n in ast.walk(node)
-        }
-        for node in ast.walk(tree):
+        for node in ast.walk(tree):  # `if TYPE_CHECKING:` imports count too: a type is a dependency
             found = []
-            if id(node) in type_only:  # `if TYPE_CHECKING:` imports are for annotations, never run
-                continue
             if isinstance(node, ast.Import):
                 found = [resolve(a.name) for a in node.names]
             elif isinstance(node, ast.ImportFrom):
@@ -98,12 +91,6 @@ def import_graph(root: Path = PACKAGE) -> dict[str, set[str]]:
             targets.update(t for t in found if t is not None and t != name)
         graph[name] = targets
     return graph
-
-
-def _is_type_checking(test) -> bool:
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
-    )
 
 
 def layer_of(module: str, layers=LAYERS) -> int:
@@ -184,11 +171,21 @@ def test_the_checker_finds_a_circle_and_an_upward_import(tmp_path):
     (pkg / "reporting").mkdir()
     (pkg / "reporting" / "__init__.py").write_text("")
     (pkg / "reporting" / "tables.py").write_text("import edgeseg.errors\n")
+    (pkg / "device").mkdir()
+    (pkg / "device" / "__init__.py").write_text("")
+    (pkg / "device" / "session.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .profiles import DeviceProfile\n"
+    )
+    (pkg / "device" / "profiles.py").write_text("def f():\n    from .session import TRANSPORTS\n")
     graph = import_graph(pkg)
+    assert graph["device.session"] == {"device.profiles"}  # a type-only import is a dependency
+    assert ["device.profiles", "device.session"] in [sorted(c) for c in cycles(graph)]
     assert graph["training.loop"] == {"runtime.evaluate"} and graph["runtime.evaluate"] == {"training.loop"}
-    assert cycles(graph) == [["reporting.tables", "errors"][::-1], ["runtime.evaluate", "training.loop"]] or sorted(
-        map(sorted, cycles(graph))
-    ) == [["errors", "reporting.tables"], ["runtime.evaluate", "training.loop"]]
+    assert sorted(map(sorted, cycles(graph))) == [
+        ["device.profiles", "device.session"],
+        ["errors", "reporting.tables"],
+        ["runtime.evaluate", "training.loop"],
+    ]
     assert "errors (layer 0) imports reporting.tables (layer 9)" in upward_imports(graph)
 
 

@@ -206,9 +206,9 @@ def test_allowed_sources_follow_the_profile():
     assert pw.allowed_sources(PowerSpec(source="battery")) == ["battery"]
     assert pw.allowed_sources(PowerSpec(source="hal,battery")) == ["hal", "battery"]
     assert pw.allowed_sources(PowerSpec(source="none")) == []
-    from edgeseg.device.profiles import POWER_SOURCE_NAMES
+    from edgeseg.device.profiles import choices
 
-    assert tuple(pw.SOURCES) == POWER_SOURCE_NAMES
+    assert tuple(pw.SOURCES) == choices("POWER_SOURCE_NAMES")
 
 
 def test_charging_detection():

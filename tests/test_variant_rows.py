@@ -44,11 +44,15 @@ def test_every_choice_list_is_built_from_its_table(monkeypatch):
     time shows up in each): delegates, runners, power sources, transports."""
     from edgeseg.runtime import hostbench
 
-    assert pr.TRANSPORTS == tuple(se.TRANSPORTS) == ("tcp", "usb", "adb-server")
-    assert pr.RUNNERS == rn.profile_runner_names() == ("benchmark_model", "python")
-    assert pr.DELEGATE_RUNNERS == ("profile", *rn.delegate_runner_names()) == ("profile", "litert")
-    assert pr.POWER_SOURCE_NAMES == tuple(pw.SOURCES)
-    assert pr.POWER_SOURCES == pw.source_choices() == ("auto", "none", "battery+rails", "rails", "hal", "battery")
+    assert pr.choices("TRANSPORTS") == tuple(se.TRANSPORTS) == ("tcp", "usb", "adb-server")
+    assert pr.choices("RUNNERS") == rn.profile_runner_names() == ("benchmark_model", "python")
+    assert pr.choices("DELEGATE_RUNNERS") == ("profile", *rn.delegate_runner_names()) == ("profile", "litert")
+    assert pr.choices("POWER_SOURCE_NAMES") == tuple(pw.SOURCES)
+    assert (
+        pr.choices("POWER_SOURCES")
+        == pw.source_choices()
+        == ("auto", "none", "battery+rails", "rails", "hal", "battery")
+    )
     assert hostbench.HOST_DELEGATES is dl.HOST_DELEGATES
     assert dl.host_delegate_names() == tuple(hostbench.HOST_DELEGATES) == ("xnnpack", "cpu")  # the default first
     assert dl.host_default() == "xnnpack" and dl.delegate_names() == tuple(dl.DELEGATES)
@@ -62,9 +66,9 @@ def test_every_choice_list_is_built_from_its_table(monkeypatch):
     monkeypatch.setitem(se.TRANSPORTS, "newtr", se.Transport("newtr", "a new transport", se._connect_adb_server))
     assert "newdel" in dl.delegate_names() and "newdel" in hostbench.HOST_DELEGATES
     assert dl.INTERPRETER_DELEGATES["newdel"] == "default"
-    assert pr.RUNNERS[-1] == "newrun" and pr.DELEGATE_RUNNERS[-1] == "newone"
-    assert pr.POWER_SOURCE_NAMES[-1] == "newsrc" and pr.POWER_SOURCES[-1] == "newsrc"
-    assert pr.TRANSPORTS[-1] == "newtr"
+    assert pr.choices("RUNNERS")[-1] == "newrun" and pr.choices("DELEGATE_RUNNERS")[-1] == "newone"
+    assert pr.choices("POWER_SOURCE_NAMES")[-1] == "newsrc" and pr.choices("POWER_SOURCES")[-1] == "newsrc"
+    assert pr.choices("TRANSPORTS")[-1] == "newtr"
     p = parse_profile(
         {
             "transport": "newtr",

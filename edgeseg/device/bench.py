@@ -35,7 +35,8 @@ from .runners import (  # noqa: F401  (re-exported)
     python_runner_command,
     runner_for,
 )
-from .session import DeviceSession, q
+from .session import DeviceSession
+from .shell import q
 from .sustained import Cooldown, run_sustained, window_count
 from .transport import DeviceConnectionError
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from ..config import option
 from ..delegates import HOST_DELEGATES, host_default
 from ..errors import UsageError
-from .profiles import TRANSPORTS
+from .session import TRANSPORTS
 
 #: ``--device attached``: every attached device that a profile matches
 ATTACHED = "attached"

@@ -15,7 +15,8 @@ from pathlib import Path
 from ..artifact import check_tflite_file, manifest_path
 from ..errors import DeviceError
 from ..fileio import sha256_file
-from .session import DeviceSession, q
+from .session import DeviceSession
+from .shell import q
 from .transport import DeviceConnectionError
 
 log = logging.getLogger(__name__)

@@ -42,7 +42,8 @@ from ..runner import FRAME_TAG
 from ..training.metrics import argmax_agreement, score_labels
 from .deploy import deploy
 from .runners import BenchContext, TensorIo, runner_for
-from .session import DeviceSession, q
+from .session import DeviceSession
+from .shell import q
 from .transport import DeviceConnectionError
 
 log = logging.getLogger(__name__)

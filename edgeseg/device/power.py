@@ -37,10 +37,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
-from .session import q
+from .shell import q
 
-if TYPE_CHECKING:  # the schema's types; profiles reads this module's table at run time
-    from .profiles import PowerSpec, ThermalSpec
+if TYPE_CHECKING:  # the profile's types
+    from .spec import PowerSpec, ThermalSpec
 
 CPUFREQ_GLOB = "/sys/devices/system/cpu/cpu*/cpufreq/scaling_cur_freq"
 UPTIME = "/proc/uptime"

@@ -15,121 +15,32 @@ import os
 import posixpath
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import DeviceError
+from .power import SOURCES, source_choices
+from .runners import RUNNERS, delegate_runner_names, profile_runner_names
+from .session import TRANSPORTS
+from .spec import WORK_ROOT, DelegateSpec, DeviceProfile, PowerSpec, ThermalSpec, safe_remote_path  # noqa: F401
 from .transport import split_host_port
 
-WORK_ROOT = "/data/local/tmp"
-
 # What a profile may name comes from the tables (read when a profile is parsed, so a row
-# added to a table is valid at once; imported late, since those modules import this one):
-# transport: edgeseg.device.session.TRANSPORTS; runner: the rows of
-# edgeseg.device.runners.RUNNERS that can be a profile's runner, and per delegate "profile"
-# or a row that runs single delegates (litert); power source: edgeseg.device.power.SOURCES
-# (``auto``, ``none``, ``battery+rails``, or a comma or + list of source names); the
-# defaults of a delegate the profile lists: edgeseg.delegates.DELEGATES.
+# added to a table is valid at once): transport: edgeseg.device.session.TRANSPORTS; runner:
+# the rows of edgeseg.device.runners.RUNNERS that can be a profile's runner, and per delegate
+# "profile" or a row that runs single delegates (litert); power source:
+# edgeseg.device.power.SOURCES (``auto``, ``none``, ``battery+rails``, or a comma or + list of
+# source names); the defaults of a delegate the profile lists: edgeseg.delegates.DELEGATES.
 
 
-def _choices(name: str) -> tuple[str, ...]:
+def choices(name: str) -> tuple[str, ...]:
+    """The names a profile may give for ``name`` (TRANSPORTS, RUNNERS, DELEGATE_RUNNERS,
+    POWER_SOURCE_NAMES, POWER_SOURCES), read from the tables each time."""
     if name == "TRANSPORTS":
-        from .session import TRANSPORTS
-
         return tuple(TRANSPORTS)
     if name in ("RUNNERS", "DELEGATE_RUNNERS"):
-        from .runners import delegate_runner_names, profile_runner_names
-
         return profile_runner_names() if name == "RUNNERS" else ("profile", *delegate_runner_names())
-    from .power import SOURCES, source_choices
-
     return tuple(SOURCES) if name == "POWER_SOURCE_NAMES" else source_choices()
-
-
-def __getattr__(name: str):
-    """``TRANSPORTS``, ``RUNNERS``, ``DELEGATE_RUNNERS``, ``POWER_SOURCE_NAMES`` and
-    ``POWER_SOURCES``: the names of the tables' rows, read from the tables each time."""
-    if name in ("TRANSPORTS", "RUNNERS", "DELEGATE_RUNNERS", "POWER_SOURCE_NAMES", "POWER_SOURCES"):
-        return _choices(name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-@dataclass(frozen=True)
-class DelegateSpec:
-    name: str
-    flags: tuple[str, ...] = ()
-    accelerator: str | None = None
-    execution_preference: str | None = None
-    description: str = ""
-    runner: str = "profile"  # "profile" (the profile's runner) or a runner of single delegates, e.g. "litert"
-    soc: str | None = None  # litert: the SoC the model is compiled for, e.g. MT6989
-    dispatch_libs: tuple[str, ...] = ()  # litert: host paths of the dispatch libraries to push
-    dispatch_dir: str | None = None  # litert: a device folder that already holds them
-
-
-@dataclass(frozen=True)
-class PowerSpec:
-    source: str = "battery"
-    current_path: str = "/sys/class/power_supply/battery/current_now"
-    voltage_path: str = "/sys/class/power_supply/battery/voltage_now"
-    status_path: str = "/sys/class/power_supply/battery/status"
-    usb_online_path: str = "/sys/class/power_supply/usb/online"
-    temp_path: str = "/sys/class/power_supply/battery/temp"
-    current_unit: str = "uA"
-    voltage_unit: str = "uV"
-    current_sign: int = -1  # sign of the reading while discharging; the absolute value is used
-    rails_glob: str = "/sys/bus/iio/devices/iio:device*/energy_value"
-    rate_hz: float = 10.0
-    idle_secs: float = 3.0
-    #: the battery gauge's resolution (mW): its current quantum x the battery voltage. The smallest
-    #: idle-to-load difference it can show, and the floor of what its readings' steps show
-    #: (edgeseg.device.power.GAUGE_RESOLUTION_FLOOR_MW, 1 mW, by default): never zero
-    gauge_resolution_mw: float = 1.0
-
-
-@dataclass(frozen=True)
-class ThermalSpec:
-    zones: tuple[str, ...] = ("/sys/class/thermal/thermal_zone0/temp",)
-    cooldown_above_c: float = 45.0
-    cooldown_max_secs: float = 120.0
-
-
-@dataclass(frozen=True)
-class DeviceProfile:
-    name: str
-    path: Path | None
-    description: str = ""
-    transport: str = "adb-server"
-    address: str | None = None
-    serial: str | None = None
-    adb_server: str | None = None  # HOST:PORT of the adb server the device is attached to (a remote lab)
-    abi: str = "arm64-v8a"
-    soc: str = ""
-    work_dir: str = f"{WORK_ROOT}/edgeseg"
-    threads: int = 4
-    runner: str = "benchmark_model"
-    benchmark_binary: str | None = None
-    litert_benchmark_binary: str | None = None
-    python: str = "python3"
-    delegates: dict[str, DelegateSpec] = field(default_factory=dict)
-    power: PowerSpec = PowerSpec()
-    thermal: ThermalSpec = ThermalSpec()
-
-    def remote(self, name: str) -> str:
-        """A path inside the work dir; anything that escapes it is refused."""
-        return safe_remote_path(self.work_dir, name)
-
-    def delegate(self, name: str) -> DelegateSpec:
-        if name not in self.delegates:
-            raise DeviceError(f"profile '{self.name}' has no delegate '{name}'; it has: {', '.join(self.delegates)}")
-        return self.delegates[name]
-
-
-def safe_remote_path(work_dir: str, name: str) -> str:
-    path = posixpath.normpath(posixpath.join(work_dir, name))
-    if not (path + "/").startswith(work_dir.rstrip("/") + "/") or path == work_dir.rstrip("/"):
-        raise DeviceError(f"refusing the device path {path}: edgeseg only writes inside {work_dir}")
-    return path
 
 
 # -- the schema: every key's type, range and shape --------------------------------------------
@@ -240,7 +151,7 @@ def _power_source(v: str) -> str | None:
 
 
 def _delegate_runners() -> tuple:
-    return _choices("DELEGATE_RUNNERS")
+    return choices("DELEGATE_RUNNERS")
 
 
 #: Every key a profile may set and what its value must be (sub-tables: [delegates.NAME],
@@ -248,7 +159,7 @@ def _delegate_runners() -> tuple:
 TOP_SCHEMA: dict[str, Callable] = {
     "name": _text(nonempty=True),
     "description": _text(),
-    "transport": _text(choices=lambda: _choices("TRANSPORTS")),
+    "transport": _text(choices=lambda: choices("TRANSPORTS")),
     "address": _text(check=_host_port),
     "serial": _text(),
     "adb_server": _text(check=_host_port),
@@ -256,7 +167,7 @@ TOP_SCHEMA: dict[str, Callable] = {
     "soc": _text(),
     "work_dir": _text(check=_work_dir),
     "threads": _number(integer=True, low=1, high=1024),
-    "runner": _text(choices=lambda: _choices("RUNNERS")),
+    "runner": _text(choices=lambda: choices("RUNNERS")),
     "benchmark_binary": _text(),
     "litert_benchmark_binary": _text(),
     "python": _text(nonempty=True),
@@ -332,13 +243,10 @@ def _check_keys(table: dict, valid, where: str) -> None:
 def parse_profile(data: dict, name: str, path: Path | None = None) -> DeviceProfile:
     """A profile from its TOML table: every key checked against the schema (type, range,
     shape), each error naming the file, the key, the value and what is expected."""
-    from .runners import RUNNERS
-    from .session import TRANSPORTS
-
     where = str(path) if path else f"profile {name}"
     _check_keys(data, TOP_KEYS, where)
     top = _check_table({k: v for k, v in data.items() if k not in TABLES}, TOP_SCHEMA, where)
-    transport = top.get("transport", "adb-server")
+    transport = top.get("transport", DeviceProfile.transport)
     if TRANSPORTS[transport].needs_address and not top.get("address"):
         raise DeviceError(f"{where}: transport '{transport}' needs address = \"HOST:PORT\"")
     delegates = {}
@@ -353,25 +261,13 @@ def parse_profile(data: dict, name: str, path: Path | None = None) -> DeviceProf
         delegates = {"cpu": _delegate_spec("cpu", {}, where, RUNNERS)}
     power = PowerSpec(**_check_table(_sub_table(data, "power", where), POWER_SCHEMA, f"{where} [power]"))
     thermal = ThermalSpec(**_check_table(_sub_table(data, "thermal", where), THERMAL_SCHEMA, f"{where} [thermal]"))
+    # what the file leaves out takes the dataclass's default (spec.py: each default written once)
+    optional = ("address", "serial", "adb_server", "benchmark_binary", "litert_benchmark_binary")
+    given = {k: (v or None) if k in optional else v for k, v in top.items() if k != "name"}
+    if "work_dir" in given:
+        given["work_dir"] = posixpath.normpath(given["work_dir"])
     return DeviceProfile(
-        name=top.get("name", name),
-        path=path,
-        description=top.get("description", ""),
-        transport=transport,
-        address=top.get("address") or None,
-        serial=top.get("serial") or None,
-        adb_server=top.get("adb_server") or None,
-        abi=top.get("abi", "arm64-v8a"),
-        soc=top.get("soc", ""),
-        work_dir=posixpath.normpath(top.get("work_dir", f"{WORK_ROOT}/edgeseg")),
-        threads=top.get("threads", 4),
-        runner=top.get("runner", "benchmark_model"),
-        benchmark_binary=top.get("benchmark_binary") or None,
-        litert_benchmark_binary=top.get("litert_benchmark_binary") or None,
-        python=top.get("python", "python3"),
-        delegates=delegates,
-        power=power,
-        thermal=thermal,
+        name=top.get("name", name), path=path, **given, delegates=delegates, power=power, thermal=thermal
     )
 
 

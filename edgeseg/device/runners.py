@@ -27,10 +27,11 @@ from ..errors import DeviceError
 from ..runner import FRAME_TAG
 from .deploy import deploy, ensure_file
 from .parse import delegation_status, parse_benchmark_output
-from .session import DeviceSession, q
+from .session import DeviceSession
+from .shell import q
 
-if TYPE_CHECKING:  # the schema's types; profiles reads this module's table at run time
-    from .profiles import DelegateSpec, DeviceProfile
+if TYPE_CHECKING:  # the profile's types
+    from .spec import DelegateSpec, DeviceProfile
 
 RUNNER_FILE = Path(__file__).resolve().parents[1] / "runner.py"
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shlex
 import shutil
 import subprocess
 import time
@@ -18,10 +17,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import DeviceError
+from .shell import q
 from .transport import AdbServerConnection, AdbTcpConnection, DeviceConnectionError, ShellResult, split_host_port
 
-if TYPE_CHECKING:  # the schema's types; profiles reads this module's table at run time
-    from .profiles import DeviceProfile
+if TYPE_CHECKING:  # the profile's types
+    from .spec import DeviceProfile
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +39,6 @@ PROPS = {
     "fingerprint": "ro.build.fingerprint",
     "serial": "ro.serialno",
 }
-
-
-def q(arg) -> str:
-    return shlex.quote(str(arg))
 
 
 def read_props(shell: Callable[[str], ShellResult]) -> dict:
