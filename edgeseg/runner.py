@@ -116,7 +116,7 @@ def delegation(ops) -> dict:
 #: --delegate cpu`` typed by hand: "builtin" kernels only, or the "default" delegates
 #: (XNNPACK). The table of record is edgeseg.delegates.DELEGATES (this file runs on boards
 #: without edgeseg, so it cannot import it): edgeseg passes ``--kernels`` from it with every
-#: run, and tests/test_variant_rows.py checks that these rows agree with it.
+#: run, and tests/e2e/test_variant_rows.py checks that these rows agree with it.
 KERNELS = {"cpu": "builtin", "xnnpack": "default"}
 
 

@@ -3,7 +3,7 @@
 
 Speaks the real protocol (CNXN, AUTH with RSA signature checks, OPEN/OKAY/WRTE/CLSE with
 flow control, shell v1 and v2, exec, sync STAT/LIST/SEND/RECV) and is cross-checked against
-Debian's `adb` client in tests/test_adb_realclient.py.
+Debian's `adb` client in tests/e2e/test_adb_realclient.py.
 
 Shell commands run the way a device runs them, not in the host's GNU userland (which
 hid a `date +%N` bug once): ``shell="busybox"`` (default) runs Debian's busybox ash with

@@ -526,7 +526,7 @@ def test_a_flat_gauge_is_a_failed_row_not_zero_millijoules(tmp_path, tiny_tflite
     = 1652.94 mW forever). Before: the means of one repeated reading over windows of different
     sample counts differ in the last bits (1 s idle, 2 s timed: ~20 and ~40 samples), the resolution
     estimated from readings that never change was 0, so the row was ok with ~5e-15 mJ and bench
-    exited 0 (tests/test_energy_updates.py reproduces it with fixed counts)."""
+    exited 0 (tests/unit/test_energy_updates.py reproduces it with fixed counts)."""
     need_shell(shell)
     with AdbDaemon(tmp_path / "phone", shell=shell) as phone:
         work = phone.sandbox.root / "data/local/tmp/edgeseg"
@@ -709,7 +709,7 @@ def test_report_command_writes_plots_and_html(phone, tiny_tflite, tmp_path):
 # -- runner 1: benchmark_model -------------------------------------------------------------
 
 # A stand-in for benchmark_model on the loopback phone: it records its flags and prints
-# real published outputs (see tests/test_benchmark_parse.py for their sources), so this test
+# real published outputs (see tests/unit/test_benchmark_parse.py for their sources), so this test
 # covers the plumbing around the binary: push once (cached by checksum), flags per delegate,
 # parsing, status per row, ops.csv. The parser itself is tested on those outputs directly.
 FAKE_BENCHMARK_MODEL = r"""#!/bin/sh
@@ -1181,7 +1181,9 @@ def test_offline_says_where_to_put_a_copy_and_then_uses_it(phone, tiny_tflite, t
 def test_litert_npu_row_runs_the_compiled_model_with_the_dispatch_library(phone, tiny_tflite, tmp_path):
     from edgeseg.artifact import read_manifest, write_manifest
 
-    published = (Path(__file__).parent / "data/benchmark_model/litert_compiled_model_profiler.txt").read_text()
+    published = (
+        Path(__file__).resolve().parents[1] / "data/benchmark_model/litert_compiled_model_profiler.txt"
+    ).read_text()
     runner = tmp_path / "litert_benchmark_model"
     runner.write_text(
         f'{phone.sandbox.shebang}\necho "$@" >> "$(dirname "$0")/.litert_calls"\ncat <<\'OUT\'\n{published}OUT\n'

@@ -24,7 +24,7 @@ from edgeseg.device import session as se
 from edgeseg.device.profiles import PowerSpec, load_profile, parse_profile
 from edgeseg.errors import DeviceError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 # -- the tables and what is read from them ---------------------------------------------------------

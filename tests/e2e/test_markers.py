@@ -18,7 +18,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SENTINEL = "TF-BLOCKED"
 
 BLOCKER = textwrap.dedent(f'''
@@ -122,7 +122,7 @@ def run_without_tensorflow(tmp: Path, tests: Path, *extra: str, timeout: int = 6
 
 def test_unit_tests_run_without_tensorflow(tmp_path):
     here = Path(__file__).resolve()
-    proc, needed = run_without_tensorflow(tmp_path, here.parent, f"--ignore={here}")
+    proc, needed = run_without_tensorflow(tmp_path, here.parents[1], f"--ignore={here}")
     assert proc.returncode in (0, 1), (
         f"pytest without TensorFlow did not run (rc {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     )

@@ -220,7 +220,7 @@ Benchmarking failed."""
 
 # -- published outputs of both generations (tests/data/benchmark_model/README.md cites each) ----
 
-DATA = Path(__file__).parent / "data" / "benchmark_model"
+DATA = Path(__file__).resolve().parents[1] / "data" / "benchmark_model"
 
 
 def test_classic_tflite_2_20_with_percentiles():
@@ -314,7 +314,7 @@ def test_phases_of_published_outputs_stamped_line_by_line(name):
     end at the statistics line after it, whichever tool printed it."""
     from edgeseg.device.parse import benchmark_phases, unstamp
 
-    lines = (Path(__file__).parent / "data/benchmark_model" / name).read_text().splitlines()
+    lines = (Path(__file__).resolve().parents[1] / "data/benchmark_model" / name).read_text().splitlines()
     stamped_text = (
         "\n".join(f"{100 + i * 0.01:.2f} {line}" for i, line in enumerate(lines)) + "\n123.45 __EDGESEG_RC__ 0"
     )

@@ -4,7 +4,7 @@ host on the same frames. The phone's benchmark_model is tests/fake_benchmark_mod
 runs the model with the host's interpreter behind benchmark_model's flags and file formats,
 so the device's mIoU must be the host's; doubles that swap two class channels, cut the output
 file short, write none or die half-way must give ``diverged`` and clear ``failed`` rows (the
-status rule itself, ``numerics-differ`` against ``diverged``: tests/test_device_eval_status.py)."""
+status rule itself, ``numerics-differ`` against ``diverged``: tests/unit/test_device_eval_status.py)."""
 
 import csv
 import json
@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from edgeseg.cli import main
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1]  # tests/: the shared doubles
 
 
 # -- without a device: the bounds and the file formats ---------------------------------------

@@ -18,7 +18,7 @@ import pytest
 
 from edgeseg.cli import main
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs"
 CLI_PAGE = DOCS / "cli.md"
 #: Pages generated at build time (from the click group, from the docstrings): not guide text.

@@ -272,7 +272,7 @@ def test_a_flat_gauge_is_never_ok():
 def test_the_energy_verdicts_simulation_meets_its_targets():
     """A short run of benchmarks/verdicts_energy.py (fixed seed): every source's ok rows cover the
     truth within +-2 err in >= 90% of runs, and the flat gauge is never ok."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
     try:
         from verdicts_energy import SOURCES, energy_table
     finally:

@@ -1,5 +1,5 @@
 """`edgeseg bench --repeat K`: the sweep run K times with rows interleaved, each row folded into
-one with every repeat's median, which report --compare tests (tests/test_compare.py)."""
+one with every repeat's median, which report --compare tests (tests/e2e/test_compare.py)."""
 
 import csv
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parent.parent / "edgeseg"
+PACKAGE = Path(__file__).resolve().parents[2] / "edgeseg"
 
 #: Lowest first. Names are module paths below ``edgeseg`` ("training" covers the package and
 #: every module in it); ``__init__`` is the package itself (the API facade, loaded lazily).
@@ -144,7 +144,7 @@ def upward_imports(graph: dict[str, set[str]], layers=LAYERS) -> list[str]:
 
 def test_every_module_has_a_layer():
     missing = [m for m in import_graph() if not any(m == n or m.startswith(n + ".") for ns in LAYERS for n in ns)]
-    assert not missing, f"place these modules in LAYERS (tests/test_layers.py): {missing}"
+    assert not missing, f"place these modules in LAYERS (tests/unit/test_layers.py): {missing}"
 
 
 def test_no_import_circles():
@@ -154,7 +154,7 @@ def test_no_import_circles():
 
 def test_no_import_against_the_layers():
     bad = upward_imports(import_graph())
-    assert not bad, "imports against the order of layers (tests/test_layers.py LAYERS):\n" + "\n".join(bad)
+    assert not bad, "imports against the order of layers (tests/unit/test_layers.py LAYERS):\n" + "\n".join(bad)
 
 
 def test_the_checker_finds_a_circle_and_an_upward_import(tmp_path):

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from edgeseg.cli import main
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1]  # tests/: the shared doubles
 CACHE = Path(os.environ.get("EDGESEG_ARM64_CACHE", "~/.cache/edgeseg/arm64-board")).expanduser()
 WRAPPER = CACHE / "bin" / "python3-aarch64"
 

@@ -6,7 +6,7 @@ line count measures the formatter's choices; the number of statements measures t
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent.parent / "edgeseg"
+PACKAGE = Path(__file__).resolve().parents[2] / "edgeseg"
 LIMIT = 60
 
 
