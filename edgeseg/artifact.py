@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import json
+import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -46,11 +47,16 @@ def check_tflite_file(path: str | Path) -> Path:
     ``TFL3`` identifier, and a model table whose subgraphs and weight buffers all lie
     inside the file (a truncated copy fails here, not later inside an interpreter)."""
     path = Path(path)
-    if not path.is_file():
+    if os.path.isdir(path):  # os.path never raises (a too-long name is "not there")
+        raise ArtifactError(f"{path} is a folder, not a .tflite file; name the artifact file inside it")
+    if not os.path.isfile(path):
         raise ArtifactError(f"{path} does not exist")
-    size = path.stat().st_size
-    with open(path, "rb") as fh:
-        head = fh.read(8)
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+    except OSError as exc:
+        raise ArtifactError(f"cannot read {path}: {exc.strerror or exc}; check its permissions") from None
     if size < 16 or head[4:8] != TFLITE_IDENTIFIER:
         raise ArtifactError(
             f"{path} is not a TFLite model (no 'TFL3' identifier in its first 8 bytes, {size} bytes long); "
@@ -301,16 +307,16 @@ def separate_file(artifact: str | Path, manifest: dict, signature: str) -> Path:
 # -- output paths and op counts -----------------------------------------------------------
 
 
-def claim_output(out: str | Path, force: bool = False) -> Path:
-    """Check, before any work, that ``out`` may be written: a ``.tflite`` path that does not
-    hold an artifact yet (a report, a device or a recorded quality may refer to it), unless
-    ``force``."""
+def claim_output(out: str | Path, force: bool = False, what: str = "--out") -> Path:
+    """Check, before any work, that ``out`` may be written: a ``.tflite`` path whose name
+    fits the file system, in a folder that takes it, that does not hold an artifact yet (a
+    report, a device or a recorded quality may refer to it), unless ``force``. ``what``
+    names the output in messages (``--out``, or "the compiled file")."""
     out = Path(out)
     if out.suffix != ".tflite":
-        raise ArtifactError(f"--out must end in .tflite, got {out}")
-    if out.is_dir():
-        raise ArtifactError(f"--out {out} is a folder; name the .tflite file to write")
-    check_writable_output(out, "--out")
+        raise ArtifactError(f"{what} must end in .tflite, got {out}")
+    check_writable_output(out, what, kind="file")  # names and lengths first: nothing stats a too-long path
+    check_writable_output(manifest_path(out), what, kind="file")  # NAME.json beside it is written too
     if out.exists() and not force:
         try:
             recorded = sorted((read_manifest(out) or {}).get("quality") or {})

@@ -166,7 +166,7 @@ def train(
         return _train_worker(cfg, role, resume, on_epoch, progress, verbose, on_batch)
     out = Path(cfg.out)
     try:
-        check_writable_output(out, "--out")
+        check_writable_output(out, "--out", kind="folder")
     except OutputPathError as exc:
         raise TrainError(str(exc)) from None
     if out.exists() and not out.is_dir():
