@@ -170,8 +170,9 @@ class Manifest(Mapping):
 
     @classmethod
     def from_dict(cls, data: dict, where: str = "the manifest") -> Manifest:
-        if not isinstance(data, dict):
-            raise ArtifactError(f"{where} is not a JSON object; re-export the artifact")
+        from .schemas import check_manifest
+
+        check_manifest(data, where, ArtifactError)  # the types of every known key (a hand-edited manifest)
         known = {f.name for f in fields(cls)} - {"extra"}
         values = {k: v for k, v in data.items() if k in known}
         values.setdefault("name", Path(where).stem)
@@ -237,10 +238,9 @@ def read_manifest(artifact: str | Path, required: bool = False) -> Manifest | No
                 f"{path} is missing: edgeseg needs the manifest written by `edgeseg quantize` beside the .tflite"
             )
         return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ArtifactError(f"{path} is not valid JSON ({exc}); re-export the artifact") from None
+    from .schemas import read_json
+
+    data = read_json(path, ArtifactError, "re-export the artifact")
     return Manifest.from_dict(data, str(path))
 
 

@@ -21,6 +21,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     (
         "version",
         "errors",
+        "schemas",
         "config",
         "results",
         "stats",

@@ -548,13 +548,9 @@ def read_csv(path: str | Path, table: str | None = None) -> list[dict]:
                 f"{path} line {lineno} has {fields} fields but the header has {len(header)}: the file "
                 "is truncated or was edited by hand; write it again with edgeseg"
             )
-        for c in numeric:
-            v = row.get(c)
-            if v not in (None, ""):
-                try:
-                    float(v)
-                except ValueError:
-                    raise ReportError(f"{path} line {lineno}: {c} is {v!r}, not a number") from None
+    from ..schemas import check_rows
+
+    check_rows(path, rows, numeric, ReportError)  # numbers, and finite: nan/inf is no measurement
     return rows
 
 
@@ -564,10 +560,9 @@ def read_report(folder: str | Path) -> dict:
         raise ReportError(f"{folder} is not an edgeseg report folder (no summary.csv or latency.csv)")
     run = {}
     if (folder / "run.json").is_file():
-        try:
-            run = json.loads((folder / "run.json").read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise ReportError(f"{folder / 'run.json'} is not valid JSON: {exc}") from None
+        from ..schemas import read_run_json
+
+        run = read_run_json(folder / "run.json", ReportError)
     names = ("quality", "latency", "power", "ops", "summary", "power_trace", "per_class", "sustained")
     return {name: read_csv(folder / f"{name}.csv", name) for name in names} | {"run": run, "folder": str(folder)}
 

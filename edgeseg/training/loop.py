@@ -55,12 +55,9 @@ HISTORY_COLUMNS = ("epoch", "lr", "loss", "val_miou", "val_dice", "val_pixel_acc
 
 
 def _read_history(path: Path) -> list[dict]:
-    import csv
+    from ..run import read_history
 
-    if not path.is_file():
-        return []
-    with open(path, newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
+    return read_history(path)
 
 
 #: Training options a resumed run may change: how far it goes, and where it runs (the global
@@ -486,7 +483,15 @@ def fit(
     history_path = out / "history.csv"
     first_epoch = 0
     if resume and manager.latest_checkpoint is not None:
-        ckpt.restore(manager.latest_checkpoint).expect_partial()
+        try:
+            ckpt.restore(manager.latest_checkpoint).expect_partial()
+        except (OSError, ValueError, IndexError, tf.errors.OpError) as exc:  # "Read less bytes than requested"
+            detail = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+            raise TrainError(
+                f"cannot resume {out}: its checkpoint {manager.latest_checkpoint} is truncated or corrupt "
+                f"({detail}); train the run again without --resume into a new --out, or remove {out / 'ckpt'} "
+                "to resume from the start"
+            ) from None
         first_epoch = int(epoch_var.numpy())
         log.info("resuming %s at epoch %d of %d", out, first_epoch + 1, epochs)
     elif resume:
