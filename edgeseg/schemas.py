@@ -44,10 +44,41 @@ def where(loc: tuple) -> str:
     return ".".join(str(p) for p in loc) or "(the whole file)"
 
 
-def first_problem(exc: ValidationError) -> tuple[str, str, Any]:
-    """(place, what pydantic says, the value found) of the first error."""
+def first_problem(exc: ValidationError, data: Any = None) -> tuple[str, str, Any]:
+    """(place, what pydantic says, the value found) of the first error. The place is the
+    path of keys in ``data`` (pydantic adds the names of a union's members, which are no key)."""
     e = exc.errors(include_url=False)[0]
-    return where(e["loc"]), e["msg"], e.get("input")
+    if e["type"] == "missing":
+        return where(e["loc"]), "missing: edgeseg writes it", _MISSING
+    loc, node = [], data
+    for part in e["loc"]:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        elif data is not None:
+            break
+        loc.append(part)
+    msg = e["msg"] if len(loc) == len(e["loc"]) or data is None else _expected(e, exc)
+    return where(tuple(loc)), msg, e.get("input")
+
+
+def _expected(e: dict, exc: ValidationError) -> str:
+    """A union's mismatch: what each member wanted, in one phrase."""
+    wanted = [
+        x["msg"].removeprefix("Input should be ")
+        for x in exc.errors(include_url=False)
+        if x["loc"][:-1] == e["loc"][:-1]
+    ]
+    return "Input should be " + " or ".join(dict.fromkeys(wanted))
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "missing"
+
+
+_MISSING = _Missing()
 
 
 def _shown(value: Any) -> str:
@@ -69,7 +100,7 @@ def validate(schema: type[BaseModel], data: Any, path: Path | str, error: type[E
     try:
         return schema.model_validate(data)
     except ValidationError as exc:
-        place, msg, found = first_problem(exc)
+        place, msg, found = first_problem(exc, data)
         raise error(f"{path}: {place} is {_shown(found)} ({msg[0].lower() + msg[1:]}); {fix}") from None
 
 
@@ -124,6 +155,7 @@ def read_run_json(path: Path, error: type[Exception]) -> dict:
 
 
 _CELL_MODELS: dict[tuple, type[BaseModel]] = {}
+
 
 def _finite(v: float) -> float:
     if not math.isfinite(v):

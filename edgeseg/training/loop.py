@@ -168,6 +168,9 @@ def train(
         raise TrainError(str(exc)) from None
     if out.exists() and not out.is_dir():
         raise TrainError(f"--out {out} is a file; training writes a run folder there: choose another --out")
+    if resume and (out / "config.json").is_file():  # a damaged run folder is refused before it is locked
+        read_run_config(out)
+        _read_history(out / "history.csv")
     created = _missing_folders(out)
     lock = lock_run(out)
     try:
