@@ -278,3 +278,82 @@ def test_a_damaged_history_is_one_line_naming_it(world):
         (1,),
         "Error: RUN/history.csv line 2: epoch is 'first' (input should be a valid integer",
     )
+
+
+# -- report folders: a full disk, free space, rows counted twice ---------------------------------
+
+
+def test_a_disk_that_fills_while_writing_a_report_leaves_nothing_and_keeps_the_rows(world, monkeypatch, tmp_path):
+    import errno
+
+    from edgeseg.reporting import compose, tables
+
+    real = tables.atomic_write_json
+
+    def full(path, obj):
+        if Path(path).name == "run.json":
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real(path, obj)
+
+    monkeypatch.setattr(tables, "atomic_write_json", full)
+    monkeypatch.setattr(compose, "atomic_write_json", full)
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "kept"))
+    (tmp_path / "kept").mkdir()
+    reports = world["T"] / "reports"
+    before = sorted(p.name for p in reports.iterdir())
+    res = CliRunner().invoke(main, ["report", str(world["REP"]), "--reports", str(reports)])
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert res.output.startswith(f"Error: cannot write the merged report in {reports}: the disk is full; nothing was")
+    assert sorted(p.name for p in reports.iterdir()) == before  # no half-written folder, no .tmp- folder
+    row = {"artifact": "m", "device": "host", "delegate": "xnnpack", "median_ms": 5.0, "status": "ok"}
+    with pytest.raises(Exception) as info:
+        tables.write_report(reports, "bench_host", [row], [])
+    kept = next((tmp_path / "kept").iterdir())
+    assert str(info.value) == (
+        f"cannot write the report in {reports}: the disk is full; nothing was left there. Measured: 1 latency "
+        f"row(s); the rows are kept in {kept}. Free some space (or choose another --reports) and run again"
+    )
+    assert json.loads(kept.read_text())["latency"][0]["median_ms"] == 5.0
+    assert sorted(p.name for p in reports.iterdir()) == before
+
+
+def test_too_little_free_space_for_a_report_is_refused_before_the_sweep(world, monkeypatch):
+    import collections
+    import shutil
+
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**9, 10**9 - 16_000, 16_000))
+    res = check(world, ["bench", "ART", "--device", "host", "--reports", "T/new"], (1,))
+    assert res.output == (
+        f"Error: --reports {world['T'] / 'new'}: only 16 KB free on the file system of {world['T']}, and about "
+        "2.0 MB is needed; free some space or choose another --reports\n"
+    )
+
+
+def test_report_reads_a_folder_once_and_a_merged_report_is_not_counted_again(world):
+    rep = world["REP"]
+    res = CliRunner().invoke(main, ["report", str(rep), str(rep), "--reports", str(world["T"] / "m1")])
+    assert res.exit_code == 0, res.output
+    merged = next((world["T"] / "m1").iterdir())
+    assert (merged / "latency.csv").read_text().count("\nm,") == 1
+    assert f"note: Read once, not twice (a folder named twice, or a merged report read back): {rep} (named twice)" in (
+        res.output
+    )
+    # the README's flow: bench and report both default to reports/, so the merge is read back next time
+    reports = world["T"] / "reports"
+    first = CliRunner().invoke(main, ["report", str(reports), "--reports", str(reports)])
+    assert first.exit_code == 0, first.output
+    again = CliRunner().invoke(main, ["report", str(reports), "--reports", str(reports)])
+    assert again.exit_code == 0, again.output
+    newest = sorted(p for p in reports.iterdir() if p.name.endswith("_report"))[-1]
+    assert (newest / "latency.csv").read_text().count("\nm,") == 1
+    assert "(already read from" in again.output
+
+
+def test_figure_and_folder_names_fit_the_file_system():
+    from edgeseg.fileio import fit_name
+
+    a, b = fit_name("x" * 300 + "a", keep=".png"), fit_name("x" * 300 + "b", keep=".png")
+    assert len(a.encode()) <= 255 and a.endswith(".png") and a != b
+    assert fit_name("short", keep=".png") == "short.png"
+    assert len(fit_name("车" * 200, keep=".png").encode()) <= 255
