@@ -357,3 +357,23 @@ def test_figure_and_folder_names_fit_the_file_system():
     assert len(a.encode()) <= 255 and a.endswith(".png") and a != b
     assert fit_name("short", keep=".png") == "short.png"
     assert len(fit_name("车" * 200, keep=".png").encode()) <= 255
+
+
+# -- device addresses ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("port", ["abc", "50²7", "99999"])
+def test_an_adb_server_port_that_is_no_port_is_said_so_not_a_missing_phone(world, monkeypatch, port):
+    monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", port)
+    res = check(world, ["deploy", "ART", "--device", "pixel"], (1,))
+    assert res.output == (
+        f"Error: ANDROID_ADB_SERVER_PORT={port!r} is not a port number (1 to 65535): set it to the port of your adb "
+        "server (adb's default is 5037), or unset it\n"
+    )
+
+
+def test_a_port_with_a_digit_int_refuses_is_said_to_be_no_port():
+    from edgeseg.device.transport import split_host_port
+
+    with pytest.raises(ValueError, match="HOST:PORT with a port from 1 to 65535"):
+        split_host_port("phone:55²5")
