@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import json
+import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -46,11 +47,16 @@ def check_tflite_file(path: str | Path) -> Path:
     ``TFL3`` identifier, and a model table whose subgraphs and weight buffers all lie
     inside the file (a truncated copy fails here, not later inside an interpreter)."""
     path = Path(path)
-    if not path.is_file():
+    if os.path.isdir(path):  # os.path never raises (a too-long name is "not there")
+        raise ArtifactError(f"{path} is a folder, not a .tflite file; name the artifact file inside it")
+    if not os.path.isfile(path):
         raise ArtifactError(f"{path} does not exist")
-    size = path.stat().st_size
-    with open(path, "rb") as fh:
-        head = fh.read(8)
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+    except OSError as exc:
+        raise ArtifactError(f"cannot read {path}: {exc.strerror or exc}; check its permissions") from None
     if size < 16 or head[4:8] != TFLITE_IDENTIFIER:
         raise ArtifactError(
             f"{path} is not a TFLite model (no 'TFL3' identifier in its first 8 bytes, {size} bytes long); "
@@ -164,8 +170,9 @@ class Manifest(Mapping):
 
     @classmethod
     def from_dict(cls, data: dict, where: str = "the manifest") -> Manifest:
-        if not isinstance(data, dict):
-            raise ArtifactError(f"{where} is not a JSON object; re-export the artifact")
+        from .schemas import check_manifest
+
+        check_manifest(data, where, ArtifactError)  # the types of every known key (a hand-edited manifest)
         known = {f.name for f in fields(cls)} - {"extra"}
         values = {k: v for k, v in data.items() if k in known}
         values.setdefault("name", Path(where).stem)
@@ -231,10 +238,9 @@ def read_manifest(artifact: str | Path, required: bool = False) -> Manifest | No
                 f"{path} is missing: edgeseg needs the manifest written by `edgeseg quantize` beside the .tflite"
             )
         return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ArtifactError(f"{path} is not valid JSON ({exc}); re-export the artifact") from None
+    from .schemas import read_json
+
+    data = read_json(path, ArtifactError, "re-export the artifact")
     return Manifest.from_dict(data, str(path))
 
 
@@ -301,16 +307,16 @@ def separate_file(artifact: str | Path, manifest: dict, signature: str) -> Path:
 # -- output paths and op counts -----------------------------------------------------------
 
 
-def claim_output(out: str | Path, force: bool = False) -> Path:
-    """Check, before any work, that ``out`` may be written: a ``.tflite`` path that does not
-    hold an artifact yet (a report, a device or a recorded quality may refer to it), unless
-    ``force``."""
+def claim_output(out: str | Path, force: bool = False, what: str = "--out") -> Path:
+    """Check, before any work, that ``out`` may be written: a ``.tflite`` path whose name
+    fits the file system, in a folder that takes it, that does not hold an artifact yet (a
+    report, a device or a recorded quality may refer to it), unless ``force``. ``what``
+    names the output in messages (``--out``, or "the compiled file")."""
     out = Path(out)
     if out.suffix != ".tflite":
-        raise ArtifactError(f"--out must end in .tflite, got {out}")
-    if out.is_dir():
-        raise ArtifactError(f"--out {out} is a folder; name the .tflite file to write")
-    check_writable_output(out, "--out")
+        raise ArtifactError(f"{what} must end in .tflite, got {out}")
+    check_writable_output(out, what, kind="file")  # names and lengths first: nothing stats a too-long path
+    check_writable_output(manifest_path(out), what, kind="file")  # NAME.json beside it is written too
     if out.exists() and not force:
         try:
             recorded = sorted((read_manifest(out) or {}).get("quality") or {})

@@ -18,6 +18,12 @@ class UsageError(EdgesegError):
         self.param = param
 
 
+class OutputError(EdgesegError):
+    """An output (file or folder) cannot be created or written: a file where a folder is
+    needed, a folder where a file is, no permission, a name too long, too little free space,
+    a disk that filled while writing, or another process writing the same file."""
+
+
 class DataError(EdgesegError):
     """A dataset, image or mask cannot be used."""
 

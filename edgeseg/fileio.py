@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import hashlib
 import io
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+
+from .errors import OutputError
 
 
 def _umask() -> int:
@@ -25,7 +29,8 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_umask()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # the temporary name fits the file system even when the file's own name is near its limit
+    fd, tmp = tempfile.mkstemp(prefix=f".{fit_name(path.name, 200)}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -94,46 +99,95 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
 # -- output paths and locks -----------------------------------------------------------------
 
 
-class OutputPathError(ValueError):
+class OutputPathError(OutputError):
     """An output path cannot be created or written; the message says why and what to do.
-    Callers turn it into their own :class:`edgeseg.errors.EdgesegError`."""
+    An :class:`edgeseg.errors.EdgesegError`, so every command shows it as one line."""
 
 
-def check_writable_output(path: str | os.PathLike, what: str = "the output") -> Path:
+#: free space a report folder needs at least (its CSVs, plots and HTML page are well under this)
+REPORT_MIN_FREE = 2_000_000
+
+
+def _limits(folder: str | os.PathLike) -> tuple[int, int]:
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX"), os.pathconf(folder, "PC_PATH_MAX")
+    except (OSError, ValueError, AttributeError):
+        return 255, 4096
+
+
+def _shown(part: str) -> str:
+    return part if len(part) <= 40 else f"{part[:20]}...{part[-12:]}"
+
+
+def fit_name(name: str, limit: int = 255, keep: str = "") -> str:
+    """``name`` shortened to at most ``limit`` bytes (a file system's per-name limit) by
+    cutting its middle and putting a short hash of the whole name there, so two long names
+    stay two names; ``keep`` (a suffix such as ``.png``) is kept whole."""
+    if len(os.fsencode(name + keep)) <= limit:
+        return name + keep
+    tag = "~" + hashlib.sha256(os.fsencode(name)).hexdigest()[:8]
+    room = max(0, limit - len(os.fsencode(tag + keep)))
+    head = os.fsencode(name)[:room].decode("utf-8", errors="ignore")  # never half a character
+    return head + tag + keep
+
+
+def free_bytes(folder: str | os.PathLike) -> int | None:
+    try:
+        return shutil.disk_usage(folder).free
+    except (OSError, ValueError):
+        return None
+
+
+def disk_error(exc: OSError) -> bool:
+    """Whether ``exc`` says the disk (or the quota) is full."""
+    return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def check_writable_output(
+    path: str | os.PathLike,
+    what: str = "the output",
+    kind: str | None = None,
+    min_free: int = 0,
+    extra_name: int = 0,
+) -> Path:
     """Check up front, before any long work, that ``path`` (a file or folder to create or
     write into) can be made: every name in it fits the file system (``PC_NAME_MAX``, and the
-    whole path ``PC_PATH_MAX``), no part of it is a file where a folder is needed, and the
-    nearest existing folder takes new entries (``os.access`` and a real probe file, which
-    also catches read-only mounts). Nothing is created; returns the absolute path.
+    whole path ``PC_PATH_MAX``), checked before anything is asked of the file system about
+    the path itself; no part of it is a file where a folder is needed; ``kind="folder"``: the
+    path itself is not a file, ``kind="file"``: not a folder; the nearest existing folder
+    takes new entries (``os.access`` and a real probe file, which also catches read-only
+    mounts) and has ``min_free`` bytes free. ``extra_name``: bytes a name written inside the
+    folder adds (a report's time stamp). Nothing is created; returns the absolute path.
     Raises :class:`OutputPathError` whose message names ``what`` (e.g. ``"--out"``)."""
     path = Path(os.path.abspath(os.path.expanduser(os.fspath(path))))
     existing = path
-    while not os.path.exists(existing) and existing != existing.parent:  # (Path.exists raises ENAMETOOLONG)
+    while not os.path.exists(existing) and existing != existing.parent:  # os.path.exists never raises
         existing = existing.parent
-    if existing.exists() and not existing.is_dir() and existing != path:
-        raise OutputPathError(
-            f"{what} {path}: {existing} is a file, not a folder, so nothing can be created "
-            f"under it; choose another {what}"
-        )
-    folder = existing if existing.is_dir() else existing.parent
-    try:
-        name_max = os.pathconf(folder, "PC_NAME_MAX")
-        path_max = os.pathconf(folder, "PC_PATH_MAX")
-    except (OSError, ValueError, AttributeError):
-        name_max, path_max = 255, 4096
-    for part in path.relative_to(existing).parts if existing != path else ():
+    name_max, path_max = _limits(existing if os.path.isdir(existing) else existing.parent)
+    for part in path.parts[1:]:
         size = len(os.fsencode(part))
         if size > name_max:
-            shown = part if len(part) <= 40 else f"{part[:20]}...{part[-12:]}"
             raise OutputPathError(
-                f"{what} {shown!r} is a name of {size} bytes; the file system of {folder} allows at "
-                f"most {name_max} per name: choose a shorter {what}"
+                f"{what} {_shown(part)!r} is a name of {size} bytes; the file system of {existing} allows "
+                f"at most {name_max} per name: choose a shorter {what}"
             )
-    if path_max and len(os.fsencode(str(path))) + 64 > path_max:  # 64: room for the files written inside
+    if path_max and len(os.fsencode(str(path))) + 64 + extra_name > path_max:  # 64: room for the files inside
         raise OutputPathError(
             f"{what} {path} is {len(os.fsencode(str(path)))} bytes long; paths on this file system "
             f"are limited to {path_max}: choose a shorter {what}"
         )
+    if os.path.exists(existing) and not os.path.isdir(existing) and existing != path:
+        raise OutputPathError(
+            f"{what} {path}: {existing} is a file, not a folder, so nothing can be created "
+            f"under it; choose another {what}"
+        )
+    if kind == "folder" and existing == path and not os.path.isdir(path):
+        raise OutputPathError(
+            f"{what} {path} is a file, not a folder: name a folder (or a new name), or move the file away"
+        )
+    if kind == "file" and existing == path and os.path.isdir(path):
+        raise OutputPathError(f"{what} {path} is a folder; name the file to write")
+    folder = existing if os.path.isdir(existing) else existing.parent
     if not os.access(folder, os.W_OK | os.X_OK):
         raise OutputPathError(
             f"{what} {path}: {folder} is not writable (permission denied); make it writable or choose another {what}"
@@ -147,9 +201,19 @@ def check_writable_output(path: str | os.PathLike, what: str = "the output") -> 
         ) from None
     os.close(fd)
     os.unlink(probe)
-    if path.exists() and path.is_dir() and path != folder and not os.access(path, os.W_OK | os.X_OK):
+    if os.path.isdir(path) and path != folder and not os.access(path, os.W_OK | os.X_OK):
         raise OutputPathError(f"{what} {path} is not writable (permission denied); choose another {what}")
+    free = free_bytes(folder) if min_free else None
+    if free is not None and free < min_free:
+        raise OutputPathError(
+            f"{what} {path}: only {_mb(free)} free on the file system of {folder}, and about {_mb(min_free)} "
+            f"is needed; free some space or choose another {what}"
+        )
     return path
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 1e5 else f"{n / 1e3:.0f} KB"
 
 
 class LockedError(RuntimeError):

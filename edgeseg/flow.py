@@ -62,13 +62,13 @@ def quickstart(
 ) -> QuickstartResult:
     """Synthesize, train, export, evaluate and bench on this host; one report folder."""
     from .data.synth import synthesize
-    from .fileio import check_writable_output
+    from .fileio import REPORT_MIN_FREE, check_writable_output
     from .reporting.tables import read_report
     from .run import finished_epochs, has_best
 
     c = config
-    check_writable_output(c.workdir, "--workdir")
-    check_writable_output(c.reports, "--reports")
+    check_writable_output(c.workdir, "--workdir", kind="folder", min_free=50_000_000)
+    check_writable_output(c.reports, "--reports", kind="folder", min_free=REPORT_MIN_FREE)
     t_start = time.perf_counter()
     workdir = Path(c.workdir)
     data, run = workdir / "lanes", workdir / "run"

@@ -14,8 +14,6 @@ Everything that reads a run (export, eval, info, the quickstart) goes through he
 
 from __future__ import annotations
 
-import csv
-import json
 from pathlib import Path
 
 from .errors import TrainError
@@ -30,10 +28,12 @@ def is_run(path: str | Path) -> bool:
 def read_run_config(run: str | Path) -> dict:
     """A run's config.json. Runs made before edgeseg 0.2.0 named the seed's graph
     ``resunet``; that graph is ``resunet-seed`` now, and is what such a run loads as."""
+    from .schemas import read_run_config_file
+
     path = Path(run) / "config.json"
     if not path.is_file():
         raise TrainError(f"{run} is not a training run (no config.json); train one with `edgeseg train --out {run}`")
-    cfg = json.loads(path.read_text())
+    cfg = read_run_config_file(path, TrainError)
     if cfg.get("model") == "resunet" and _version(cfg.get("edgeseg_version", "0")) < (0, 2, 0):
         cfg["model"] = "resunet-seed"
         if isinstance(cfg.get("train"), dict):
@@ -58,17 +58,33 @@ def load_run_model(run: str | Path, which: str = "best"):
     if mcfg.get("encoder_weights"):
         mcfg["encoder_weights"] = None  # the run's own weights replace them; the file need not exist any more
     model = build_model(cfg["model"], tuple(cfg["input_size"]), len(cfg["classes"]), mcfg)
-    model.load_weights(str(weights))
+    load_weights(model, weights)
     return model, cfg
+
+
+def load_weights(model, weights: Path) -> None:
+    """``model.load_weights``, where a truncated, corrupt or foreign weights file is our error."""
+    try:
+        model.load_weights(str(weights))
+    except (OSError, ValueError, IndexError, KeyError) as exc:  # h5py: "Unable to synchronously open file"
+        detail = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        raise TrainError(
+            f"{weights} cannot be loaded ({detail}): it is truncated or corrupt, or was not written for this "
+            f"run's config.json; train the run again (or restore the file from a copy)"
+        ) from None
 
 
 def finished_epochs(run: str | Path) -> int:
     """How many epochs of the run have finished (rows of history.csv); 0 for no run."""
-    path = Path(run) / "history.csv"
-    if not path.is_file():
-        return 0
-    with open(path, newline="") as fh:
-        return sum(1 for _ in csv.DictReader(fh))
+    return len(read_history(Path(run) / "history.csv"))
+
+
+def read_history(path: Path) -> list[dict]:
+    """The rows of a run's history.csv ([] when there is none), checked: a damaged file is a
+    :class:`TrainError` naming it."""
+    from .schemas import read_history_file
+
+    return read_history_file(path, TrainError) if path.is_file() else []
 
 
 def has_best(run: str | Path) -> bool:

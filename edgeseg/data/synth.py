@@ -195,7 +195,7 @@ def synthesize(
     out = Path(out)
     note = synth_note(count, size, seed, val_fraction, image_format)
     try:
-        check_writable_output(out, "OUT")
+        check_writable_output(out, "OUT", kind="folder")
     except OutputPathError as exc:
         raise DataError(str(exc)) from None
     _claim_folder(out, note, force)

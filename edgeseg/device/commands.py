@@ -85,7 +85,10 @@ class EvalConfig:
         if self.device.device == "host":
             raise UsageError("--device host: plain `edgeseg eval` (without --device) is the host", param="--device")
         if Path(self.target).is_dir():
-            raise UsageError("--device runs an artifact: pass a .tflite (export one with `edgeseg quantize`)")
+            raise UsageError(
+                f"--device runs an artifact, and {self.target} is a folder: pass a .tflite (export one with "
+                "`edgeseg quantize`)"
+            )
         if self.delegates is not None and not self.delegates:
             raise UsageError("name at least one delegate", param="--delegate")
         if self.limit is not None:
@@ -140,8 +143,10 @@ class DeployResult(Result):
 
 def deploy(config: DeployConfig, *, progress_factory=None) -> DeployResult:
     """Push an artifact and its manifest to the device's work folder, verified by sha256."""
+    from ..artifact import check_tflite_file
     from .deploy import deploy as run_deploy
 
+    check_tflite_file(config.artifact)  # before connecting: a bad path is not a missing phone
     with config.session() as s:
         res = run_deploy(s, config.artifact, progress_factory)
     return _pick(DeployResult, {**res, "started_adb_server": bool(s.started_adb_server)})

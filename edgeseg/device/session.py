@@ -76,8 +76,11 @@ def adb_server_address(override: str | None = None) -> tuple[str, int, str]:
         text, where = f"{env.get('ANDROID_ADB_SERVER_ADDRESS') or 'localhost'}:{port}", "ANDROID_ADB_SERVER_PORT"
         if env.get("ANDROID_ADB_SERVER_ADDRESS"):
             where = "ANDROID_ADB_SERVER_ADDRESS"
-        elif not port.isdigit():
-            return "localhost", 5037, "default"
+        elif not (port.isascii() and port.isdigit()) or not 1 <= int(port) <= 65535:
+            raise DeviceError(
+                f"ANDROID_ADB_SERVER_PORT={port!r} is not a port number (1 to 65535): set it to the port of "
+                "your adb server (adb's default is 5037), or unset it"
+            )
     try:
         host, port = split_host_port(text)
     except ValueError as exc:

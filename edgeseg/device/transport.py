@@ -33,7 +33,8 @@ def split_host_port(text: str) -> tuple[str, int]:
     """``HOST:PORT`` (``[v6]:PORT`` too) as (host, port); ValueError saying what is expected."""
     host, sep, port = str(text).strip().rpartition(":")
     host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
-    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+    # isascii: str.isdigit takes '²' and '٣', which int() refuses or reads as another number
+    if not sep or not host or not (port.isascii() and port.isdigit()) or not 1 <= int(port) <= 65535:
         raise ValueError("HOST:PORT with a port from 1 to 65535")
     return host, int(port)
 

@@ -187,6 +187,13 @@ def _missing_sdk_error(soc: Soc, detail: str) -> QuantizeError:
     )
 
 
+def _name_max(folder: Path) -> int:
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return 255
+
+
 def compile_artifact(
     artifact: str | Path,
     soc_name: str,
@@ -210,7 +217,17 @@ def compile_artifact(
         raise QuantizeError(
             f"{artifact} is already compiled for {source['compiled'].get('soc')}: compile the artifact it came from"
         )
-    out = claim_output(out or artifact.with_name(f"{artifact.stem}_{soc.target_id}.tflite"), force)
+    if out is None:
+        out = artifact.with_name(f"{artifact.stem}_{soc.target_id}.tflite")
+        size = len(os.fsencode(out.name))
+        limit = _name_max(artifact.parent)
+        if size > limit:
+            raise QuantizeError(
+                f"the compiled file of {artifact.name} for {soc.name} would be named {out.name[:20]}..."
+                f"{out.name[-24:]} ({size} bytes), longer than the {limit} bytes a name may have in "
+                f"{artifact.parent}: copy or rename the artifact (and its .json) to a shorter name and compile that"
+            )
+    out = claim_output(out, force, what="the compiled file")
     notes, options = [], {}
     if soc.vendor == "intel_openvino":
         device = openvino_device

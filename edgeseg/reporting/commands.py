@@ -66,7 +66,7 @@ def bench(
     """Latency (and on devices power and energy) of each artifact, one row per delegate; a
     failed combination is a row, never an aborted sweep. Writes one report folder."""
     from ..artifact import artifact_sizes, check_tflite_file, quality_from_manifests
-    from ..fileio import check_writable_output
+    from ..fileio import REPORT_MIN_FREE, check_writable_output
     from ..version import __version__
     from .tables import (
         describe_conditions,
@@ -80,7 +80,7 @@ def bench(
     c = config
     paths = [check_tflite_file(a) for a in c.artifacts]
     if c.write_report:
-        check_writable_output(c.reports, "--reports")  # before the sweep, not after it
+        check_writable_output(c.reports, "--reports", kind="folder", min_free=REPORT_MIN_FREE)  # before the sweep
     power_rows, ops, trace, device_info, started_server, devices = [], [], [], {"name": "host"}, False, []
     windows = []
     load_before = load_average()
@@ -197,10 +197,10 @@ class ReportResult(Result):
 def report(config: ReportConfig) -> ReportResult:
     """Merge report folders (or folders of them) into one new report folder: summary,
     plots, and with ``html`` a self-contained report.html."""
-    from ..fileio import check_writable_output
+    from ..fileio import REPORT_MIN_FREE, check_writable_output
     from .compose import compose
 
-    check_writable_output(config.reports, "--reports")
+    check_writable_output(config.reports, "--reports", kind="folder", min_free=REPORT_MIN_FREE)
     return _pick(ReportResult, compose(list(config.folders), config.reports, config.html))
 
 
@@ -348,7 +348,7 @@ def _evaluate_device(c: EvalConfig, say: Say, progress) -> EvalResult:
     from ..device.evaluate import AGREEMENT_BOUND, MIOU_BOUND, evaluate_artifact_on_device
     from ..device.profiles import load_profile
     from ..device.runners import default_delegates
-    from ..fileio import check_writable_output
+    from ..fileio import REPORT_MIN_FREE, check_writable_output
     from ..version import __version__
     from .plots import eval_figures
     from .tables import write_report
@@ -360,7 +360,7 @@ def _evaluate_device(c: EvalConfig, say: Say, progress) -> EvalResult:
         if c.delegates
         else default_delegates(profile, [path])
     )
-    check_writable_output(c.reports, "--reports")
+    check_writable_output(c.reports, "--reports", kind="folder", min_free=REPORT_MIN_FREE)
     with c.device_config().session() as s:
         res = evaluate_artifact_on_device(
             s,

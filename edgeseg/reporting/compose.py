@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..fileio import atomic_write_csv, atomic_write_json, atomic_write_text
+from ..errors import ReportError
+from ..fileio import atomic_write_csv, atomic_write_json, atomic_write_text, disk_error
 from . import plots
 from .schema import (
     CLASS_COLUMNS,
@@ -115,8 +116,34 @@ def report_notes(summary: list[dict], power: list[dict], per_class: list[dict], 
 def compose(folders: list[str | Path], reports_root: str | Path = "reports", with_html: bool = False) -> dict:
     merged = merge_reports(folders)
     notes = report_notes(merged["summary"], merged["power"], merged["per_class"], merged["quality"])
+    if merged["duplicates"]:
+        notes.insert(
+            0,
+            "Read once, not twice (a folder named twice, or a merged report read back): "
+            + "; ".join(merged["duplicates"]),
+        )
     conditions = sorted({c for c in (describe_conditions(r) for r in merged["runs"]) if c})
     class_cols, class_view = class_table(merged["per_class"])
+    try:
+        final = _write(reports_root, merged, notes, conditions, class_cols, class_view, with_html)
+    except OSError as exc:  # a full disk, a folder made read-only meanwhile: nothing is left
+        why = "the disk is full" if disk_error(exc) else (exc.strerror or str(exc))
+        raise ReportError(
+            f"cannot write the merged report in {reports_root}: {why}; nothing was left there (the folders "
+            f"read, {', '.join(merged['folders'])}, are unchanged). Free some space or choose another --reports"
+        ) from None
+    return {
+        "report": str(final),
+        "summary": merged["summary"],
+        "per_class": merged["per_class"],
+        "class_table": (class_cols, class_view),
+        "notes": notes,
+        "conditions": conditions,
+        "files": sorted(p.name for p in final.iterdir()),
+    }
+
+
+def _write(reports_root, merged, notes, conditions, class_cols, class_view, with_html) -> Path:
     with ReportFolder(reports_root, "report") as rep:
         atomic_write_csv(rep.path / "summary.csv", SUMMARY_COLUMNS, merged["summary"])
         if merged["quality"]:
@@ -167,13 +194,4 @@ def compose(folders: list[str | Path], reports_root: str | Path = "reports", wit
             )
             atomic_write_text(rep.path / "report.html", page)
         atomic_write_json(rep.path / "run.json", {"created": utc_stamp(), "merged_from": merged["runs"]})
-    final = rep.final
-    return {
-        "report": str(final),
-        "summary": merged["summary"],
-        "per_class": merged["per_class"],
-        "class_table": (class_cols, class_view),
-        "notes": notes,
-        "conditions": conditions,
-        "files": sorted(p.name for p in final.iterdir()),
-    }
+    return rep.final

@@ -6,6 +6,7 @@ import base64
 import html
 from pathlib import Path
 
+from ..fileio import fit_name
 from .schema import NOISY_SPREAD
 from .tables import _num, format_cell
 
@@ -483,7 +484,7 @@ def eval_figures(folder: Path, res: dict) -> list[Path]:
         for k in order:
             k = int(k)
             truth = resize_mask(cache.source_masks[k], cache.geometries[k])
-            name = f"disagree_{r['artifact']}_{r['delegate']}_{k:06d}.png".replace(":", "-")
+            name = fit_name(f"disagree_{r['artifact']}_{r['delegate']}_{k:06d}".replace(":", "-"), keep=".png")
             disagreement_strip(cache.images[k], truth, labels["host"][k], labels[r["delegate"]][k], folder / name)
             strips.append((r, k, name))
     summary = eval_summary(rows)

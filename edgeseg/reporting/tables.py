@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..config import finite_or_none
 from ..errors import ReportError
-from ..fileio import atomic_write_csv, atomic_write_json
+from ..fileio import atomic_write_csv, atomic_write_json, atomic_write_text, disk_error, fit_name
 from ..host import busy_host, cpu_model
 from ..version import __version__
 from .schema import (
@@ -161,7 +161,8 @@ class ReportFolder:
 
     def __init__(self, root: str | Path, name: str):
         self.root = Path(root)
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+        # the time stamp, "-NN" and the temporary folder's ".tmp-" and pid fit in the name too
+        safe = fit_name("".join(c if c.isalnum() or c in "-_." else "_" for c in name), 255 - 60)
         self.final = self.root / f"{utc_stamp()}_{safe}"
         n = 1
         while self.final.exists():
@@ -425,6 +426,34 @@ def write_report(
     """Write one complete report folder and return its final path. ``extra(folder)`` writes
     more files into it (figures) before it is put in place. ``sustained``: the windows of
     ``--sustained`` rows (sustained.csv)."""
+    tables = {"latency": latency, "quality": quality, "power": power, "ops": ops, "trace": trace}
+    try:
+        return _write_report(root, name, latency, quality, power, ops, run_info, sizes, trace, extra, sustained)
+    except OSError as exc:  # a full disk, a folder removed or made read-only while measuring
+        raise _unwritten(root, name, exc, {**tables, "sustained": sustained, "run": run_info}) from None
+
+
+def _unwritten(root, name: str, exc: OSError, tables: dict) -> ReportError:
+    """The report could not be written: what was measured, and where it is kept (a JSON
+    file in the temporary folder, when that one still takes it)."""
+    import tempfile
+
+    counts = [f"{len(v)} {k} row(s)" for k, v in tables.items() if isinstance(v, list) and v]
+    measured = ", ".join(counts) or "no rows"
+    why = "the disk is full" if disk_error(exc) else (exc.strerror or str(exc))
+    try:
+        kept = Path(tempfile.gettempdir()) / fit_name(f"edgeseg-unsaved-{utc_stamp()}_{name}", keep=".json")
+        atomic_write_text(kept, json.dumps(tables, indent=1, default=str) + "\n")
+        keep = f"the rows are kept in {kept}"
+    except OSError:
+        keep = "they could not be kept anywhere either (the rows printed above are all that is left)"
+    return ReportError(
+        f"cannot write the report in {root}: {why}; nothing was left there. Measured: {measured}; "
+        f"{keep}. Free some space (or choose another --reports) and run again"
+    )
+
+
+def _write_report(root, name, latency, quality, power, ops, run_info, sizes, trace, extra, sustained) -> Path:
     from .schema import OPS_COLUMNS, POWER_COLUMNS, POWER_TRACE_COLUMNS, SUSTAINED_COLUMNS
 
     with ReportFolder(root, name) as rep:
@@ -519,13 +548,9 @@ def read_csv(path: str | Path, table: str | None = None) -> list[dict]:
                 f"{path} line {lineno} has {fields} fields but the header has {len(header)}: the file "
                 "is truncated or was edited by hand; write it again with edgeseg"
             )
-        for c in numeric:
-            v = row.get(c)
-            if v not in (None, ""):
-                try:
-                    float(v)
-                except ValueError:
-                    raise ReportError(f"{path} line {lineno}: {c} is {v!r}, not a number") from None
+    from ..schemas import check_rows
+
+    check_rows(path, rows, numeric, ReportError)  # numbers, and finite: nan/inf is no measurement
     return rows
 
 
@@ -535,10 +560,9 @@ def read_report(folder: str | Path) -> dict:
         raise ReportError(f"{folder} is not an edgeseg report folder (no summary.csv or latency.csv)")
     run = {}
     if (folder / "run.json").is_file():
-        try:
-            run = json.loads((folder / "run.json").read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise ReportError(f"{folder / 'run.json'} is not valid JSON: {exc}") from None
+        from ..schemas import read_run_json
+
+        run = read_run_json(folder / "run.json", ReportError)
     names = ("quality", "latency", "power", "ops", "summary", "power_trace", "per_class", "sustained")
     return {name: read_csv(folder / f"{name}.csv", name) for name in names} | {"run": run, "folder": str(folder)}
 
@@ -614,15 +638,29 @@ def merge_reports(folders: list[str | Path]) -> dict:
             raise ReportError(f"{f} does not exist")
     if not expanded:
         raise ReportError(f"no report folders found in {', '.join(map(str, folders))}; run `edgeseg bench` first")
+    unique: dict[Path, Path] = {}
+    for f in expanded:
+        unique.setdefault(f.resolve(), f)
+    skipped = [f"{f} (named twice)" for f in expanded[len(unique) :]] if len(unique) < len(expanded) else []
+    expanded = list(unique.values())
     merged = {k: [] for k in ("quality", "latency", "power", "ops", "power_trace", "sustained")}
-    runs, sizes = [], {}
+    runs, sizes, owner, dropped = [], {}, {}, {}
     for folder in expanded:
         rep = read_report(folder)
-        run_id = (rep["run"] or {}).get("run_id") or folder.name  # older reports: the folder's name
+        run_id = rep["run"].get("run_id") or folder.name  # older reports: the folder's name
         for k in merged:
-            merged[k] += [{**r, "run_id": r.get("run_id") or run_id} for r in rep[k]]
+            for r in rep[k]:
+                rid = r.get("run_id") or run_id
+                if owner.setdefault(rid, folder) != folder:  # a run read before, from another folder (a merge)
+                    dropped.setdefault(folder, set()).add(rid)
+                    continue
+                merged[k].append({**r, "run_id": rid})
         sizes.update({r["artifact"]: float(r["size_kb"]) * 1024 for r in rep["summary"] if _num(r.get("size_kb"))})
         runs.append({"folder": str(folder), **rep["run"]})
+    merged["duplicates"] = skipped + [
+        f"{f}: the rows of run(s) {', '.join(sorted(ids))} (already read from {owner[min(ids)]})"
+        for f, ids in dropped.items()
+    ]
     merged["summary"] = summarize(merged["latency"], merged["quality"], merged["power"], sizes)
     merged["per_class"] = class_rows(merged["quality"])
     merged["runs"] = runs

@@ -55,12 +55,9 @@ HISTORY_COLUMNS = ("epoch", "lr", "loss", "val_miou", "val_dice", "val_pixel_acc
 
 
 def _read_history(path: Path) -> list[dict]:
-    import csv
+    from ..run import read_history
 
-    if not path.is_file():
-        return []
-    with open(path, newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
+    return read_history(path)
 
 
 #: Training options a resumed run may change: how far it goes, and where it runs (the global
@@ -166,11 +163,14 @@ def train(
         return _train_worker(cfg, role, resume, on_epoch, progress, verbose, on_batch)
     out = Path(cfg.out)
     try:
-        check_writable_output(out, "--out")
+        check_writable_output(out, "--out", kind="folder")
     except OutputPathError as exc:
         raise TrainError(str(exc)) from None
     if out.exists() and not out.is_dir():
         raise TrainError(f"--out {out} is a file; training writes a run folder there: choose another --out")
+    if resume and (out / "config.json").is_file():  # a damaged run folder is refused before it is locked
+        read_run_config(out)
+        _read_history(out / "history.csv")
     created = _missing_folders(out)
     lock = lock_run(out)
     try:
@@ -490,7 +490,15 @@ def fit(
     history_path = out / "history.csv"
     first_epoch = 0
     if resume and manager.latest_checkpoint is not None:
-        ckpt.restore(manager.latest_checkpoint).expect_partial()
+        try:
+            ckpt.restore(manager.latest_checkpoint).expect_partial()
+        except (OSError, ValueError, IndexError, tf.errors.OpError) as exc:  # "Read less bytes than requested"
+            detail = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+            raise TrainError(
+                f"cannot resume {out}: its checkpoint {manager.latest_checkpoint} is truncated or corrupt "
+                f"({detail}); train the run again without --resume into a new --out, or remove {out / 'ckpt'} "
+                "to resume from the start"
+            ) from None
         first_epoch = int(epoch_var.numpy())
         log.info("resuming %s at epoch %d of %d", out, first_epoch + 1, epochs)
     elif resume:

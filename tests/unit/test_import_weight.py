@@ -6,7 +6,7 @@ run the work."""
 import subprocess
 import sys
 
-HEAVY = ("tensorflow", "numpy", "PIL", "pandas", "matplotlib", "ai_edge_litert")
+HEAVY = ("tensorflow", "numpy", "PIL", "pandas", "matplotlib", "ai_edge_litert", "pydantic")
 
 PROBE = """
 import sys

@@ -22,6 +22,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     (
         "version",
         "errors",
+        "schemas",
         "config",
         "results",
         "stats",
