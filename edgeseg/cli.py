@@ -22,7 +22,8 @@ from .data.tables import InspectConfig, SynthConfig
 from .errors import EdgesegError, Interrupted, UsageError
 from .flow import QuickstartConfig
 from .models.registry import ModelOptions
-from .options import choices, finite, given, json_option, options_from, size_option  # noqa: F401
+from .options import choices, finite, json_option, options_from, size_option  # noqa: F401
+from .options import given as option_given
 from .quantize.recipes import RECIPES
 from .reporting import console
 from .reporting.compare import INCONCLUSIVE
@@ -170,8 +171,8 @@ def train(ctx, resume, **options) -> None:
     out = options.pop("out")
     resuming = resume and (Path(out) / "config.json").is_file()
     # resuming: only the options given on the command line (the rest are the run's own, and the given ones must match)
-    given = {k: v for k, v in options.items() if not resuming or given(ctx, k)}
-    mo = {k: v for k, v in model_options.items() if v is not None and (not resuming or given(ctx, k))}
+    given = {k: v for k, v in options.items() if not resuming or option_given(ctx, k)}
+    mo = {k: v for k, v in model_options.items() if v is not None and (not resuming or option_given(ctx, k))}
     cfg = (
         api.resume_config(out, **given, model_options=mo)
         if resuming
