@@ -191,7 +191,7 @@ class BenchConfig(DeviceConfig):
     def _check_sustained(self):
         """``sustained`` and ``window`` as seconds (the window defaulting to 30 s, at most the
         duration); both, and ``cooldown``, for devices only."""
-        from .sustained import DEFAULT_WINDOW_S, parse_duration
+        from .sustained import DEFAULT_WINDOW_S, MAX_WINDOWS, MIN_WINDOW_S, parse_duration, window_count
 
         if self.sustained is None:
             if self.window is not None:
@@ -211,6 +211,14 @@ class BenchConfig(DeviceConfig):
                 raise UsageError(
                     f"--window {window:g} s is longer than --sustained {duration:g} s: give a window of at "
                     "most the duration",
+                    param="--window",
+                )
+            windows = window_count(duration, window)
+            if window < MIN_WINDOW_S or windows > MAX_WINDOWS:
+                raise UsageError(
+                    f"--sustained {duration:g} s in windows of {window:g} s plans {windows:,} windows per row, each "
+                    "also reloading and warming the model (seconds on a phone): give a --window of at least "
+                    f"{MIN_WINDOW_S:g} s and at most {MAX_WINDOWS} windows (e.g. --window {max(MIN_WINDOW_S, duration / 20):g})",
                     param="--window",
                 )
             object.__setattr__(self, "sustained", duration)

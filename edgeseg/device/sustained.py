@@ -27,6 +27,10 @@ from .transport import DeviceConnectionError
 
 #: ``--window`` when none is given (capped at the duration).
 DEFAULT_WINDOW_S = 30.0
+#: A plan is refused below this window or above this many windows per row: each window also
+#: reloads and warms the model, so a tiny window measures the reload and the run takes hours.
+MIN_WINDOW_S = 0.1
+MAX_WINDOWS = 1000
 #: ``--cooldown`` waits until the hottest zone is within this many degrees of its temperature
 #: at the start of the sweep ...
 COOLDOWN_MARGIN_C = 2.0

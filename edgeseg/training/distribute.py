@@ -75,9 +75,10 @@ def cluster_role(environ=None) -> Role:
             param="--strategy",
         )
     for kind, hosts in cluster.items():
-        if not isinstance(hosts, list) or not all(isinstance(h, str) and ":" in h for h in hosts):
+        if not isinstance(hosts, list) or not all(isinstance(h, str) and _host_port(h) for h in hosts):
             raise UsageError(
-                f'TF_CONFIG cluster "{kind}" must be a list of "host:port" strings, got {hosts!r}', param="--strategy"
+                f'TF_CONFIG cluster "{kind}" must be a list of "host:port" strings (port 1-65535), got {hosts!r}',
+                param="--strategy",
             )
     kind, index = task.get("type"), task.get("index", 0)
     if kind not in cluster or not isinstance(index, int) or not 0 <= index < len(cluster[kind]):
@@ -91,7 +92,52 @@ def cluster_role(environ=None) -> Role:
             param="--strategy",
         )
     workers = len(cluster.get("worker", [])) + len(cluster.get("chief", []))
+    for kind_, hosts in cluster.items():
+        for h in hosts:
+            _resolve(h, f"TF_CONFIG {kind_}")
     return Role(kind, index, workers, "chief" in cluster)
+
+
+def _host_port(text: str) -> tuple[str, int] | None:
+    """``"host:port"`` -> (host, port), or None when it is not one (a port 1-65535 in ASCII digits)."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not (port.isascii() and port.isdigit()) or not 1 <= int(port) <= 65535:
+        return None
+    return host.strip("[]"), int(port)
+
+
+def _resolve(text: str, where: str) -> None:
+    """A cluster address whose host does not resolve is a UsageError now, not a silent wait."""
+    import socket
+
+    host, port = _host_port(text)
+    try:
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise UsageError(
+            f"{where} address {text!r}: the host {host!r} does not resolve ({exc.strerror or exc}); "
+            "fix TF_CONFIG on every worker",
+            param="--strategy",
+        ) from None
+
+
+#: How long a multi-worker run waits for its peers (seconds) in any collective step, the first
+#: included: a peer that never starts ends the run with a TrainError naming the cluster, not a
+#: silent hang. EDGESEG_PEER_TIMEOUT_S overrides it.
+PEER_TIMEOUT_S = 300.0
+
+
+def peer_timeout_s(environ=None) -> float:
+    text = (os.environ if environ is None else environ).get("EDGESEG_PEER_TIMEOUT_S")
+    if text is None:
+        return PEER_TIMEOUT_S
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (0 < value < float("inf")):
+        raise UsageError(f"EDGESEG_PEER_TIMEOUT_S={text!r} is not a number of seconds > 0", param="--strategy")
+    return value
 
 
 def _auto(tf):
@@ -109,7 +155,8 @@ def _mirrored(tf):
 
 
 def _multiworker(tf):
-    return tf.distribute.MultiWorkerMirroredStrategy()
+    options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=peer_timeout_s())
+    return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ from ..models.registry import MODELS, build_model, model_config
 from ..run import load_run_model, read_run_config  # noqa: F401 (load_run_model: re-exported)
 from ..version import __version__
 from .config import TrainConfig
-from .distribute import make_strategy, role_for
+from .distribute import make_strategy, peer_timeout_s, role_for
 from .losses import LOSSES, WEIGHTED_LOSSES, make_loss
 from .metrics import median_frequency_weights, score_split
 from .precision import PRECISIONS, float32_head, native_flags, policy
@@ -435,6 +435,7 @@ def _train_locked(cfg: TrainConfig, out: Path, resume: bool, on_epoch, progress,
         on_first_step=start_run,
         on_batch=on_batch,
         ema=ema,
+        workers=role.workers,
     )
     return {
         "run": str(out),
@@ -466,6 +467,7 @@ def fit(
     on_first_step=None,
     on_batch=None,
     ema: WeightEMA | None = None,
+    workers: int = 1,
 ) -> dict:
     """The epoch loop shared by training and QAT fine-tuning: per-epoch validation at label
     resolution, best/last weights, history.csv and a tf.train.Checkpoint for resume, all in
@@ -604,6 +606,15 @@ def fit(
                 callbacks=[*callbacks, *ema_cb, EpochEnd()],
                 verbose=verbose,
             )
+    except (tf.errors.DeadlineExceededError, tf.errors.UnavailableError) as exc:
+        if workers < 2:
+            raise
+        _remove_partial_files(out)
+        raise TrainError(
+            f"the multi-worker run (a cluster of {workers}) lost or never reached a peer within "
+            f"{peer_timeout_s():g} s ({type(exc).__name__}): start every worker of TF_CONFIG with the same "
+            "command, check each host:port is reachable from the others, or set EDGESEG_PEER_TIMEOUT_S"
+        ) from None
     except KeyboardInterrupt as exc:
         _remove_partial_files(out)
         done = int(epoch_var.numpy())

@@ -258,6 +258,8 @@ def test_cooldown_without_a_readable_zone_is_a_note_and_no_wait(slept):
         (["--sustained", "3s", "--window", "0"], "--window must be more than 0 seconds"),
         (["--sustained", "3s", "--window", "5s"], "--window 5 s is longer than --sustained 3 s"),
         (["--window", "1s"], "--window sets the windows of a --sustained run"),
+        (["--sustained", "10", "--window", "0.001"], "--sustained 10 s in windows of 0.001 s plans 10,000 windows"),
+        (["--sustained", "2h", "--window", "1s"], "plans 7,200 windows per row"),
     ],
 )
 def test_bad_sustained_options_exit_2_with_a_clear_message(tmp_path, args, message):
