@@ -21,7 +21,7 @@ from .config import format_size
 from .data.tables import InspectConfig, SynthConfig
 from .errors import EdgesegError, Interrupted, UsageError
 from .flow import QuickstartConfig
-from .models.registry import ModelOptions
+from .models.registry import ModelOptions, training_option_classes, training_options
 from .options import choices, finite, json_option, options_from, size_option  # noqa: F401
 from .options import given as option_given
 from .quantize.recipes import RECIPES
@@ -152,9 +152,17 @@ def data_inspect(dataset, max_per_split, as_json) -> None:
 _MODEL_OPTIONS = tuple(f.name for f in dataclasses.fields(ModelOptions))
 
 
+def _model_training_options(f):
+    """The options of the models' own training hooks (registry rows' ``training``)."""
+    for cls in training_option_classes():
+        f = options_from(cls)(f)
+    return f
+
+
 @main.command()
 @options_from(api.TrainConfig)
 @options_from(ModelOptions)
+@_model_training_options
 @click.option(
     "--resume",
     is_flag=True,
@@ -166,6 +174,7 @@ def train(ctx, resume, **options) -> None:
     from .progress import StepReporter
 
     model_options = {k: options.pop(k) for k in _MODEL_OPTIONS}
+    own = {k: options.pop(k) for k in training_options()}
     if not model_options["freeze_encoder"]:
         model_options["freeze_encoder"] = None
     out = options.pop("out")
@@ -173,6 +182,7 @@ def train(ctx, resume, **options) -> None:
     # resuming: only the options given on the command line (the rest are the run's own, and the given ones must match)
     given = {k: v for k, v in options.items() if not resuming or option_given(ctx, k)}
     mo = {k: v for k, v in model_options.items() if v is not None and (not resuming or option_given(ctx, k))}
+    given["model_training"] = {k: v for k, v in own.items() if v is not None and (not resuming or option_given(ctx, k))}
     cfg = (
         api.resume_config(out, **given, model_options=mo)
         if resuming

@@ -24,8 +24,11 @@ from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import dataclass
 
+from ..config import option
 from ..errors import ModelError
+from .hooks import TrainingHooks
 from .unet import check_divisible
 
 TRAIN_DISTRIBUTION = {"HHH": 0.45, "LHH": 0.15, "HLH": 0.15, "HHL": 0.15, "LLL": 0.10}
@@ -244,3 +247,43 @@ def set_config(model, config: str) -> None:
     config = check_config(config)
     for p, letter in enumerate(config):
         model.get_layer(f"pta{p}_mix").w.assign(branch_weights(letter))
+
+
+# -- training: the configuration sampler, as the model's row hooks it into the training loop ------
+
+
+@dataclass(frozen=True)
+class PtaTrainOptions:
+    """unet-pta's own `edgeseg train` options."""
+
+    pta_sampling: str | None = option(
+        None,
+        "unet-pta: configurations sampled per training step, CONFIG:WEIGHT,... "
+        "(default: the seed's HHH:0.45,LHH:0.15,HLH:0.15,HHL:0.15,LLL:0.10).",
+    )
+
+
+def pta_sampler(keras, model, seed: int, distribution: dict[str, float]):
+    """Samples a PTA configuration per training step from ``distribution`` and sets HHH,
+    the heaviest, before each epoch's validation."""
+
+    class PtaSampler(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.configs = sample_configs(100_000, seed * 1000 + epoch, distribution)
+
+        def on_train_batch_begin(self, batch, logs=None):
+            set_config(model, self.configs[batch % len(self.configs)])
+
+        def on_epoch_end(self, epoch, logs=None):
+            set_config(model, "HHH")
+
+    return PtaSampler()
+
+
+#: unet-pta's row in the training loop: the sampling distribution is its state
+PTA_TRAINING = TrainingHooks(
+    options=PtaTrainOptions,
+    prepare=lambda given: parse_distribution(given.get("pta_sampling")),
+    comparable=lambda name, value: {k: round(v, 9) for k, v in parse_distribution(value).items()},
+    callbacks=lambda keras, model, seed, state: [pta_sampler(keras, model, seed, state)],
+)

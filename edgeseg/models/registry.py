@@ -9,7 +9,8 @@ from ..config import import_keras, option
 from ..errors import ModelError
 from .deeplab import build_deeplabv3plus
 from .encoders import build_encoder_unet
-from .pta import build_unet_pta
+from .hooks import TrainingHooks
+from .pta import PTA_TRAINING, build_unet_pta
 from .resunet import build_resunet, build_unet_family
 from .unet import build_unet
 from .unetpp import build_unetpp
@@ -27,6 +28,8 @@ class ModelSpec:
     notes: str = ""
     #: why a mixed precision (a float32 head cloned in) cannot train this model; "" where it can
     no_mixed_precision: str = ""
+    #: what the model adds to the training loop (its own options, state, callbacks), or None
+    training: TrainingHooks | None = None
 
 
 def _encoder_spec(encoder: str, note: str) -> ModelSpec:
@@ -112,6 +115,7 @@ MODELS: dict[str, ModelSpec] = {
         "dice",
         "trained with sampled configurations; export several with `edgeseg quantize --pta-configs`",
         no_mixed_precision="its configuration bank is not cloned with a float32 head",
+        training=PTA_TRAINING,
     ),
 }
 
@@ -145,3 +149,17 @@ class ModelOptions:
         None, "unet-<encoder>: local .h5 of the encoder's no-top weights, or 'imagenet' (Keras download)."
     )
     freeze_encoder: bool = option(False, "unet-<encoder>: train the decoder only.")
+
+
+def training_options() -> dict[str, list[str]]:
+    """Every model-specific training option -> the models whose rows take it."""
+    out: dict[str, list[str]] = {}
+    for name, spec in MODELS.items():
+        for opt in spec.training.option_names() if spec.training else ():
+            out.setdefault(opt, []).append(name)
+    return out
+
+
+def training_option_classes() -> tuple[type, ...]:
+    """The option dataclasses of the rows' training hooks (the CLI makes their options)."""
+    return tuple(dict.fromkeys(s.training.options for s in MODELS.values() if s.training))

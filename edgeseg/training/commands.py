@@ -28,8 +28,9 @@ def resume_config(out: str | Path, **given) -> TrainConfig:
     from .loop import stored_train_config
 
     stored = stored_train_config(out)
-    if "model_options" in given:
-        given = {**given, "model_options": {**(stored.get("model_options") or {}), **given["model_options"]}}
+    for merged in ("model_options", "model_training"):  # dicts: the given entries over the run's own
+        if merged in given:
+            given = {**given, merged: {**(stored.get(merged) or {}), **given[merged]}}
     return TrainConfig(**{**stored, **given, "out": str(out)})
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from ..config import format_size, option, parse_size
 from ..data.tables import AUGMENTATIONS, RESIZE_MODES
 from ..errors import UsageError
-from ..models.registry import DEFAULT_MODEL, MODELS
+from ..models.registry import DEFAULT_MODEL, MODELS, training_options
 from .distribute import STRATEGIES
 from .losses import LOSSES, WEIGHTED_LOSSES
 from .precision import PRECISIONS
@@ -79,11 +79,9 @@ class TrainConfig:
     val_split: str = "val"
     limit: int | None = option(None, "Use at most N images per split.", min=1)
     model_options: dict = field(default_factory=dict)
-    pta_sampling: str | None = option(
-        None,
-        "unet-pta: configurations sampled per training step, CONFIG:WEIGHT,... "
-        "(default: the seed's HHH:0.45,LHH:0.15,HLH:0.15,HHL:0.15,LLL:0.10).",
-    )
+    #: the model's own training options (its registry row's ``training`` hooks, e.g. how a
+    #: multi-configuration model samples its configurations), by name; None or missing: its default
+    model_training: dict = field(default_factory=dict)
     strategy: str = option(
         "auto",
         "tf.distribute strategy: "
@@ -130,6 +128,15 @@ class TrainConfig:
                 raise UsageError(
                     f"{name} '{getattr(self, name)}' is not one of {', '.join(table)}",
                     param="--" + name.replace("_", "-"),
+                )
+        takes = training_options()
+        for key, value in (self.model_training or {}).items():
+            if key not in takes:
+                raise UsageError(f"no model takes the training option {key!r}; options: {', '.join(takes) or 'none'}")
+            if value is not None and self.model not in takes[key]:
+                flag = "--" + key.replace("_", "-")
+                raise UsageError(
+                    f"{flag} is for {' and '.join(takes[key])} runs; {self.model} has no such option", param=flag
                 )
         if self.class_weights and self.loss not in WEIGHTED_LOSSES:
             raise UsageError(

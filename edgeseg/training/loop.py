@@ -33,12 +33,11 @@ from ..data.pipeline import (
     normalise,
     train_dataset,
 )
-from ..errors import TrainError, TrainInterrupted
+from ..errors import ModelError, TrainError, TrainInterrupted
 from ..fileio import FileLock, LockedError, OutputPathError, atomic_write_csv, atomic_write_json, check_writable_output
 from ..host import cpu_model
 from ..interrupt import interrupted_by, sigterm_as_interrupt
-from ..models.pta import parse_distribution
-from ..models.registry import MODELS, build_model, model_config
+from ..models.registry import MODELS, build_model, model_config, training_options
 from ..run import load_run_model, read_run_config  # noqa: F401 (load_run_model: re-exported)
 from ..version import __version__
 from .config import TrainConfig
@@ -79,6 +78,9 @@ def stored_train_config(run: str | Path) -> dict:
     train_cfg = {**LEGACY_OPTIONS, **(read_run_config(run).get("train") or {})}
     known = {f.name for f in fields(TrainConfig)}
     out = {k: v for k, v in train_cfg.items() if k in known}
+    own = {k: v for k, v in train_cfg.items() if k in training_options() and v is not None}
+    if own:  # the model's own options, stored flat
+        out["model_training"] = own
     if isinstance(out.get("input_size"), str):
         from ..config import parse_size
 
@@ -92,8 +94,9 @@ def _comparable(name: str, value):
         return str(Path(value).expanduser().resolve())
     if name == "augment":
         return AugmentConfig.parse(value).enabled()
-    if name == "pta_sampling":
-        return {k: round(v, 9) for k, v in parse_distribution(value).items()}
+    if name in training_options():  # a model's own option: its row says what compares equal
+        spec = next(MODELS[m] for m in training_options()[name])
+        return spec.training.comparable(name, value)
     if name == "input_size" and value is not None:
         return list(parse_size_any(value))
     if isinstance(value, float):
@@ -107,11 +110,16 @@ def config_differences(old_train: dict, new: TrainConfig) -> list[str]:
     diffs = []
     old_train = {**LEGACY_OPTIONS, **old_train}
     for f in fields(TrainConfig):
-        if f.name in RESUMABLE_CHANGES or f.name == "out" or f.name not in old_train:
+        if f.name in RESUMABLE_CHANGES or f.name in ("out", "model_training") or f.name not in old_train:
             continue
         before, after = _comparable(f.name, old_train[f.name]), _comparable(f.name, getattr(new, f.name))
         if before != after:
             diffs.append(f"{f.name}: run {old_train[f.name]!r}, this call {getattr(new, f.name)!r}")
+    hooks = MODELS[new.model].training if new.model in MODELS else None
+    for name in hooks.option_names() if hooks else ():  # the model's own options, compared as its row says
+        was, now = old_train.get(name), (new.model_training or {}).get(name)
+        if _comparable(name, was) != _comparable(name, now):
+            diffs.append(f"{name}: run {was or 'default'!r}, this call {now or 'default'!r}")
     return diffs
 
 
@@ -291,9 +299,11 @@ def _train_locked(cfg: TrainConfig, out: Path, resume: bool, on_epoch, progress,
     if resume and not config_path.exists():
         raise TrainError(f"cannot resume: {out} holds no run (no config.json)")
 
-    if cfg.pta_sampling is not None and cfg.model != "unet-pta":
-        raise TrainError(f"--pta-sampling is for unet-pta runs; {cfg.model} has no PTA blocks")
-    distribution = parse_distribution(cfg.pta_sampling)  # checked before any data is read
+    hooks = MODELS[cfg.model].training
+    try:  # the model's own options, checked before any data is read
+        state = hooks.prepare(cfg.model_training) if hooks else None
+    except ModelError as exc:
+        raise TrainError(str(exc)) from None
     ds = open_dataset(cfg.data)
     aug = AugmentConfig.parse(cfg.augment)
     mcfg = model_config(cfg.model, **cfg.model_options)
@@ -306,7 +316,13 @@ def _train_locked(cfg: TrainConfig, out: Path, resume: bool, on_epoch, progress,
         "normalisation": NORMALISATION,
         "resize": cfg.resize,
         "output": "probabilities",
-        "train": {**asdict(cfg), "input_size": format_size(cfg.input_size), "augment_enabled": aug.enabled()},
+        "train": {
+            **{k: v for k, v in asdict(cfg).items() if k != "model_training"},
+            # the model's own options stored flat, by name, as every other option
+            **({k: cfg.model_training.get(k) for k in hooks.option_names()} if hooks else {}),
+            "input_size": format_size(cfg.input_size),
+            "augment_enabled": aug.enabled(),
+        },
         "dataset": ds.describe(),
     }
     if resume:
@@ -316,15 +332,6 @@ def _train_locked(cfg: TrainConfig, out: Path, resume: bool, on_epoch, progress,
                 raise TrainError(
                     f"cannot resume {out}: its {key} is {old.get(key)!r} but this call asks for {run_cfg[key]!r}"
                 )
-        old_sampling = parse_distribution(old.get("train", {}).get("pta_sampling"))
-        if old_sampling.keys() != distribution.keys() or any(
-            abs(old_sampling[k] - distribution[k]) > 1e-9 for k in distribution
-        ):  # the same ratios resume
-            raise TrainError(
-                f"cannot resume {out}: it sampled PTA configurations with "
-                f"{old.get('train', {}).get('pta_sampling') or 'seed'}, this call asks for "
-                f"{cfg.pta_sampling or 'seed'}"
-            )
         diffs = config_differences(old.get("train", {}), cfg)
         if diffs:
             raise TrainError(
@@ -410,7 +417,7 @@ def _train_locked(cfg: TrainConfig, out: Path, resume: bool, on_epoch, progress,
         optimizer = keras.optimizers.Adam(schedule)
         model.compile(optimizer=optimizer, loss=make_loss(cfg.loss, weights), jit_compile=cfg.jit_compile)
         ema = WeightEMA(model, cfg.ema) if cfg.ema > 0 else None
-    callbacks = [pta_sampler(keras, model, cfg.seed, distribution)] if hasattr(model, "pta_bank") else []
+    callbacks = hooks.callbacks(keras, model, cfg.seed, state) if hooks else []
 
     def start_run():  # after the first training step: the run exists from here on
         out.mkdir(parents=True, exist_ok=True)
@@ -689,24 +696,6 @@ def _remove_partial_files(out: Path) -> None:
     if (out / "ckpt").is_dir():
         for p in (out / "ckpt").glob("*_temp*"):
             shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
-
-
-def pta_sampler(keras, model, seed: int, distribution: dict[str, float]):
-    """Samples a PTA configuration per training step from ``distribution`` and sets HHH,
-    the heaviest, before each epoch's validation."""
-    from ..models.pta import sample_configs, set_config
-
-    class PtaSampler(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.configs = sample_configs(100_000, seed * 1000 + epoch, distribution)
-
-        def on_train_batch_begin(self, batch, logs=None):
-            set_config(model, self.configs[batch % len(self.configs)])
-
-        def on_epoch_end(self, epoch, logs=None):
-            set_config(model, "HHH")
-
-    return PtaSampler()
 
 
 def _save_weights_atomic(model, path: Path) -> None:

@@ -193,7 +193,7 @@ def test_pta_two_configurations_in_one_multi_signature_file(tmp_path):
             "seed",
         ],
     )  # another distribution, asked for explicitly
-    assert r.exit_code != 0 and "sampled PTA configurations with HHH:0.5,LLL:0.5, this call asks for seed" in r.output
+    assert r.exit_code != 0 and "pta_sampling: run 'HHH:0.5,LLL:0.5', this call 'seed'" in r.output
     r = CliRunner().invoke(
         main,
         [
