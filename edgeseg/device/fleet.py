@@ -228,14 +228,18 @@ def _bench_one(c: BenchConfig, target, paths, say: Callable[[str], None], progre
     }
 
 
-def bench_sweep(c: BenchConfig, paths, say: Callable[[str], None], progress_factory) -> dict:
-    """Every device of ``c.device`` (one, several, or ``attached``), in parallel where
-    several: one thread and session each; a device lost or unreachable is its rows failed
-    and its entry in ``devices`` (status lost), never the others' end."""
+def bench_sweep(c: BenchConfig, paths, say: Callable[[str], None], progress_factory, on_row=None) -> dict:
+    """Every target of ``c.device``: the host (``on_row`` gets each row as it is measured), or
+    every device (one, several, or ``attached``), in parallel where several: one thread and
+    session each; a device lost or unreachable is its rows failed and its entry in ``devices``
+    (status lost), never the others' end. One result shape for all: latency, power, ops, trace,
+    sustained, device, delegates, started (an adb server), devices."""
     from .fleet import Target, prepare_key, resolve_targets, run_parallel
     from .profiles import load_profile
 
     names = c.devices
+    if names == ("host",):
+        return _bench_host(c, paths, on_row)
     if len(names) == 1 and names[0] != "attached":  # one device: as before, its errors are the command's
         profile = load_profile(names[0])
         one = _bench_one(c, Target(profile, None, profile.name), paths, say, progress_factory)
@@ -322,3 +326,25 @@ def _unreached(c: BenchConfig, target, paths, exc: BaseException) -> dict:
 
 
 # -- report and select ------------------------------------------------------------------------
+
+
+def _bench_host(c: BenchConfig, paths, on_row) -> dict:
+    """The host as a target of the sweep: its delegates (edgeseg.delegates), each row by the
+    host runner (edgeseg.device.bench.bench_rows)."""
+    from ..delegates import HOST_DELEGATES, host_default
+    from .bench import bench_rows
+
+    delegates = check_delegates(c.delegates or (host_default(),), HOST_DELEGATES, "the host")
+    rows = bench_rows(paths, c, delegates, say=on_row)
+    return {
+        "latency": rows,
+        "power": [],
+        "ops": [],
+        "trace": [],
+        "sustained": [],
+        "device": {"name": "host"},
+        "delegates": delegates,
+        "threads": c.threads or c.HOST_THREADS,
+        "started": False,
+        "devices": [],
+    }

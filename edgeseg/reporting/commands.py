@@ -81,23 +81,14 @@ def bench(
     paths = [check_tflite_file(a) for a in c.artifacts]
     if c.write_report:
         check_writable_output(c.reports, "--reports", kind="folder", min_free=REPORT_MIN_FREE)  # before the sweep
-    power_rows, ops, trace, device_info, started_server, devices = [], [], [], {"name": "host"}, False, []
-    windows = []
     load_before = load_average()
-    if c.device == "host":
-        from ..delegates import HOST_DELEGATES, host_default
-        from ..device.bench import bench_rows
+    from ..device.fleet import bench_sweep
 
-        delegates = check_delegates(c.delegates or (host_default(),), HOST_DELEGATES, "the host")
-        threads = c.threads or BenchConfig.HOST_THREADS
-        rows = bench_rows(paths, c, delegates, say=on_row)
-    else:
-        from ..device.fleet import bench_sweep
-
-        sweep = bench_sweep(c, paths, say, progress_factory)
-        rows, power_rows, ops, trace, device_info = (sweep[k] for k in ("latency", "power", "ops", "trace", "device"))
-        windows = sweep.get("sustained") or []
-        delegates, threads, started_server, devices = sweep["delegates"], c.threads, sweep["started"], sweep["devices"]
+    sweep = bench_sweep(c, paths, say, progress_factory, on_row=on_row)  # the host is one target of it
+    rows, power_rows, ops, trace, device_info = (sweep[k] for k in ("latency", "power", "ops", "trace", "device"))
+    windows = sweep.get("sustained") or []
+    delegates, started_server, devices = sweep["delegates"], sweep["started"], sweep["devices"]
+    threads = sweep.get("threads", c.threads)
     bench_info = {
         "threads": threads,
         "runs": c.runs,
