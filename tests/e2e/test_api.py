@@ -5,7 +5,6 @@ choice the CLI offers is read from the library's table."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
@@ -322,14 +321,13 @@ def test_compile_cli_and_python_refuse_the_same_soc(tiny_tflite):
 
 @pytest.mark.e2e
 def test_deploy_cli_and_python_push_the_same_file(tmp_path, tiny_tflite):
-    sys.path.insert(0, str(Path(__file__).parent))
     from adbd import AdbDaemon
-    from test_device_loopback import write_profile
+    from phones import loopback_profile
 
     d = AdbDaemon(tmp_path / "phone")
     d.start()
     try:
-        profile = write_profile(tmp_path, d.port)
+        profile = loopback_profile(tmp_path, d.port)
         py = edgeseg.deploy(api.DeployConfig(str(profile), key=str(tmp_path / "adbkey"), artifact=str(tiny_tflite)))
         res = cli("deploy", tiny_tflite, "--device", profile, "--adb-key", tmp_path / "adbkey")
         assert res.exit_code == 0, res.output

@@ -6,7 +6,6 @@ import csv
 import json
 import os
 import stat
-import sys
 import threading
 import time
 from pathlib import Path
@@ -15,6 +14,7 @@ import pytest
 from adbd import I_IDLE, V_BATT, AdbDaemon, SensorDriver, need_shell
 from click.testing import CliRunner
 from conftest import bench_config
+from phones import loopback_profile, record_switches
 
 from edgeseg.cli import main
 from edgeseg.device import adbproto as P
@@ -41,28 +41,14 @@ def phone(tmp_path):
 
 
 def write_profile(tmp_path, port, **power):
-    power_cfg = {"source": "battery+rails", "rate_hz": 20, "idle_secs": 1.0, **power}
-    lines = [
-        'name = "loopback"',
-        'transport = "tcp"',
-        f'address = "127.0.0.1:{port}"',
-        'runner = "python"',
-        f'python = "{sys.executable}"',
-        "threads = 2",
-        'work_dir = "/data/local/tmp/edgeseg"',
-        "[delegates.cpu]",
-        "[delegates.xnnpack]",
-        "[delegates.gpu]",
-        'flags = ["--use_gpu=true"]',
-        "[power]",
-        *[f"{k} = {json.dumps(v)}" for k, v in power_cfg.items()],
-        "[thermal]",
-        'zones = ["/sys/class/thermal/thermal_zone1/temp"]',
-        "cooldown_above_c = 80",
-    ]
-    path = tmp_path / "loopback.toml"
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    """The loopback phone with the python runner, cpu/xnnpack/gpu, power from battery+rails at
+    20 Hz after a 1 s idle baseline (``power`` overrides), and a thermal zone."""
+    return loopback_profile(
+        tmp_path,
+        port,
+        power={"source": "battery+rails", "rate_hz": 20, "idle_secs": 1.0, **power},
+        thermal={"zones": ["/sys/class/thermal/thermal_zone1/temp"], "cooldown_above_c": 80},
+    )
 
 
 def session_for(profile_path, key_path, **kw):
@@ -243,20 +229,6 @@ def test_shell_arguments_are_quoted(phone, tmp_path):
 
 
 # -- bench with power --------------------------------------------------------------------------
-
-
-def record_switches(driver) -> list:
-    """The times at which the driver switched from idle to the run trace."""
-    switches = []
-
-    def watch():
-        while not driver.stop.is_set():
-            if driver.t_switch is not None and (not switches or switches[-1] != driver.t_switch):
-                switches.append(driver.t_switch)
-            time.sleep(0.001)
-
-    threading.Thread(target=watch, daemon=True).start()
-    return switches
 
 
 def test_bench_with_power_matches_the_driven_trace(phone, tiny_tflite, tmp_path):

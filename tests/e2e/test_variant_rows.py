@@ -411,7 +411,7 @@ def test_a_new_power_source_row_gives_the_energy_on_device_shells(monkeypatch, t
         monkeypatch.setattr(phone.sandbox, "write_rails", also_the_pmic)
         driver = SensorDriver(phone.sandbox, work)  # the profile's only source is the pmic: the rails go unread
         driver.thread.start()
-        from test_device_loopback import record_switches  # the loopback tests' watcher of the driven trace
+        from phones import record_switches  # the loopback tests' watcher of the driven trace
 
         switches = record_switches(driver)
         profile = profile_file(tmp_path, phone.port, "python", ["cpu"], source="pmic")
