@@ -1,8 +1,8 @@
 """Typed, validated schemas of the files edgeseg reads back (pydantic v2): a report folder's
 ``run.json`` and CSV rows, an artifact's manifest, a run folder's ``config.json`` and
-``best.json``, a device profile (``devices/NAME.toml``). A file that does not fit is an :class:`~edgeseg.errors.EdgesegError` of the
-caller's kind whose one line names the file, the place in it (``line 3``, ``input.shape``),
-what is there and what to do.
+``best.json``, a device profile (``devices/NAME.toml``). A file that does not fit is an
+:class:`~edgeseg.errors.EdgesegError` of the caller's kind whose one line names the file, the
+place in it (``line 3``, ``input.shape``), what is there and what to do.
 
 pydantic takes ~0.3 s to import and build models (measured on the 2-core host, against
 ~0.5 s for the whole CLI), so this module is imported inside the readers, never by
