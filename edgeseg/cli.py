@@ -341,6 +341,8 @@ def devices_list(as_json) -> None:
         _echo_json({"profiles": console.profile_rows(profiles), "attached": attached})
     else:
         console.devices(profiles, attached, click.echo)
+    for w in console.shared_names(profiles):
+        _err(f"warning: {w}")
     console.adb_server_note(not was_running, _err)
     bad = [p for p in profiles if getattr(p, "error", None)]
     if bad:
