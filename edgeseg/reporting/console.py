@@ -435,9 +435,10 @@ def probed(info: dict, out: Write) -> None:
 
 def adb_server_note(started: bool, err: Write) -> None:
     """Say so when a command started Google's adb server on this machine: it keeps running."""
-    from ..device.session import ADB_SERVER_NOTE, adb_server_port, adb_server_running
+    from ..device.session import ADB_SERVER, ADB_SERVER_NOTE, adb_server_port, adb_server_running
 
-    if started and adb_server_running():
+    if started and not ADB_SERVER["said"] and adb_server_running():
+        ADB_SERVER["said"] = True
         err("note: " + ADB_SERVER_NOTE.format(port=adb_server_port()))
 
 
