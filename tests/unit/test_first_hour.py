@@ -85,3 +85,31 @@ def test_a_failed_deploy_that_started_the_adb_server_says_so(tmp_path, monkeypat
     assert f"note: started the adb server (`adb fork-server`, port {port})" in res.output
     assert res.output.count("note: started the adb server") == 1
     assert "Error: no device is attached to the adb server" in res.output
+
+
+def test_an_http_server_on_the_adb_port_is_named_not_hex_dumped(tmp_path):
+    """Before: "bad ADB header 485454502f312e3120343030... (not an adbd, or the stream lost sync)"."""
+    import threading
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    port = srv.getsockname()[1]
+
+    def serve():
+        conn, _ = srv.accept()
+        with conn:
+            conn.recv(4096)
+            conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    prof = tmp_path / "web.toml"
+    prof.write_text(f'transport = "tcp"\naddress = "127.0.0.1:{port}"\n')
+    try:
+        res = CliRunner().invoke(main, ["devices", "show", str(prof), "--probe", "--adb-key", str(tmp_path / "adbkey")])
+    finally:
+        srv.close()
+    assert res.exit_code == 1, res.output
+    assert "an HTTP server ('HTTP/1.1 400 Bad Request') answered, not an adbd" in res.output, res.output
+    assert "bad ADB header" not in res.output and "Traceback" not in res.output
