@@ -30,9 +30,9 @@ What `setup` does (each step cached; a second run only checks):
 
 The setup's timings, versions and paths go to CACHE/board.json.
 
-    python benchmarks/arm64_board.py setup [--cache DIR] [--suite bookworm] [--mirror URL]
-    python benchmarks/arm64_board.py check                 # the import check only
-    python benchmarks/arm64_board.py serve [--port 15555]  # the board, until Ctrl-C
+    .venv/bin/python benchmarks/arm64_board.py setup [--cache DIR] [--suite bookworm] [--mirror URL]
+    .venv/bin/python benchmarks/arm64_board.py check                 # the import check only
+    .venv/bin/python benchmarks/arm64_board.py serve [--port 15555]  # the board, until Ctrl-C
     edgeseg eval ART --device devices/arm64-qemu.toml --delegate xnnpack --data DATA --frames 50
     edgeseg bench ART --device devices/arm64-qemu.toml --delegate cpu,xnnpack
 
@@ -97,9 +97,17 @@ def qemu() -> str:
 
 
 def host_version(dist: str) -> str:
-    from importlib.metadata import version
+    """The version of ``dist`` in this Python: the board's wheels follow edgeseg's venv, so a
+    Python without it (the system's ``python``) is told to use the venv's, before any work."""
+    from importlib.metadata import PackageNotFoundError, version
 
-    return version(dist)
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        sys.exit(
+            f"error: {dist} is not installed for {sys.executable}: run this with the Python of edgeseg's venv, "
+            f"`.venv/bin/python benchmarks/arm64_board.py setup` (the board gets the venv's versions)"
+        )
 
 
 def root_python(root: Path) -> str:
@@ -252,6 +260,8 @@ def check(p: dict, cpu: str = CPU) -> dict:
 
 
 def cmd_setup(a) -> None:
+    for dist in ("ai-edge-litert", "numpy"):  # before the root is built: the wheels follow these
+        host_version(dist)
     p = paths(a.cache)
     qemu()
     t0 = time.monotonic()
@@ -299,7 +309,7 @@ def cmd_check(a) -> None:
 def cmd_serve(a) -> None:
     p = paths(a.cache)
     if not p["wrapper"].exists():
-        sys.exit(f"no arm64 board at {a.cache}: run `python benchmarks/arm64_board.py setup` first")
+        sys.exit(f"no arm64 board at {a.cache}: run `.venv/bin/python benchmarks/arm64_board.py setup` first")
     sys.path.insert(0, str(REPO / "tests"))
     from adbd import AdbDaemon
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from .errors import ArtifactError
-from .fileio import atomic_write_json, check_writable_output, sha256_file
+from .fileio import atomic_write_json, check_writable_output, claim_file, release_claims, sha256_file
 from .version import __version__
 
 TFLITE_IDENTIFIER = b"TFL3"
@@ -311,13 +311,17 @@ def claim_output(out: str | Path, force: bool = False, what: str = "--out") -> P
     """Check, before any work, that ``out`` may be written: a ``.tflite`` path whose name
     fits the file system, in a folder that takes it, that does not hold an artifact yet (a
     report, a device or a recorded quality may refer to it), unless ``force``. ``what``
-    names the output in messages (``--out``, or "the compiled file")."""
+    names the output in messages (``--out``, or "the compiled file"). The output is claimed
+    for this process (edgeseg.fileio.claim_file) until the export that called this ends."""
     out = Path(out)
     if out.suffix != ".tflite":
         raise ArtifactError(f"{what} must end in .tflite, got {out}")
     check_writable_output(out, what, kind="file")  # names and lengths first: nothing stats a too-long path
     check_writable_output(manifest_path(out), what, kind="file")  # NAME.json beside it is written too
-    if out.exists() and not force:
+    if not (out.exists() and not force):
+        claim_file(out, what)  # one writer at a time: a second process fails here, before any work
+    if out.exists() and not force:  # (also: written by the holder of the claim before us)
+        release_claims([out])
         try:
             recorded = sorted((read_manifest(out) or {}).get("quality") or {})
         except ArtifactError:  # an unreadable manifest is no reason to overwrite silently either

@@ -37,6 +37,8 @@ class EdgesegGroup(click.Group):
     def invoke(self, ctx):
         from .interrupt import interrupted_by, sigterm_as_interrupt
 
+        if "edgeseg.device.session" in sys.modules:  # a new command (CliRunner runs several in one process)
+            sys.modules["edgeseg.device.session"].ADB_SERVER.update(started=False, said=False)
         try:
             with sigterm_as_interrupt():  # SIGTERM cleans up like Ctrl-C (temp files, the device's processes)
                 return super().invoke(ctx)
@@ -52,6 +54,10 @@ class EdgesegGroup(click.Group):
             raise click.UsageError(str(exc)) from None
         except EdgesegError as exc:
             raise click.ClickException(str(exc)) from None
+        finally:  # a command that failed (no phone) may have started the adb server too: say so
+            session = sys.modules.get("edgeseg.device.session")
+            if session is not None:
+                console.adb_server_note(session.ADB_SERVER["started"], _err)
 
 
 def _progress(quiet: bool = False):
@@ -351,6 +357,8 @@ def devices_list(as_json) -> None:
         _echo_json({"profiles": console.profile_rows(profiles), "attached": attached})
     else:
         console.devices(profiles, attached, click.echo)
+    for w in console.shared_names(profiles):
+        _err(f"warning: {w}")
     console.adb_server_note(not was_running, _err)
     bad = [p for p in profiles if getattr(p, "error", None)]
     if bad:

@@ -283,6 +283,103 @@ class FileLock:
         return False
 
 
+# -- output claims: one writer per output file, across processes ------------------------------
+
+#: the outputs this process has claimed: absolute path -> (its lock, the folders the claim created)
+_CLAIMS: dict[Path, tuple[FileLock, list[Path]]] = {}
+
+
+def claim_path(out: str | os.PathLike) -> Path:
+    """The lock file of ``out``'s claim: ``.STEM.lock`` beside it (never longer a name than ``out``'s
+    with a longer suffix, so a name that fits leaves room for it)."""
+    out = Path(out)
+    return out.parent / f".{out.stem}.lock"
+
+
+def claim_file(out: str | os.PathLike, what: str = "--out") -> None:
+    """Claim ``out`` for this process before any work, until :func:`release_claims` (or the
+    process ends): another process claiming the same file (a second ``edgeseg quantize`` into
+    the same ``--out``) fails at once with an :class:`OutputError` naming the holder's pid. A
+    claim this process holds is held again at no cost. The folders it creates for the lock are
+    removed, if still empty, when it is released."""
+    key = Path(os.path.abspath(out))
+    if key in _CLAIMS:
+        return
+    created = []
+    for folder in reversed([key.parent, *key.parent.parents]):
+        if not folder.exists():
+            try:
+                folder.mkdir()
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                _remove_empty(created)
+                raise OutputPathError(f"cannot create {folder} for {what} {out}: {exc.strerror or exc}") from None
+            created.append(folder)
+    lock_path = claim_path(key)
+    while True:
+        lock = FileLock(lock_path)
+        try:
+            lock.acquire()
+        except LockedError as exc:
+            _remove_empty(created)
+            holder = f"process {exc.pid}" if exc.pid else "a process whose pid it did not write"
+            raise OutputError(
+                f"{what} {out} is being written by another edgeseg ({holder}, holding {lock_path}): "
+                "wait for it to finish, or write to another file"
+            ) from None
+        except OSError as exc:
+            _remove_empty(created)
+            raise OutputPathError(f"cannot create {lock_path} to claim {out}: {exc.strerror or exc}") from None
+        if lock._fd is None:  # no fcntl: nothing to check
+            break
+        try:  # the holder before us may have removed the file between our open and our lock
+            if os.stat(lock_path).st_ino == os.fstat(lock._fd).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        lock.release()
+    _CLAIMS[key] = (lock, created)
+
+
+def release_claims(paths: Iterable[Path] | None = None) -> None:
+    """Release the claims of ``paths`` (default: all this process holds), removing their lock
+    files and the empty folders they created."""
+    for key in list(_CLAIMS) if paths is None else [Path(os.path.abspath(p)) for p in paths]:
+        if key in _CLAIMS:
+            lock, created = _CLAIMS.pop(key)
+            lock.release(remove=True)
+            _remove_empty(created)
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    for folder in reversed(folders):
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+
+
+@contextlib.contextmanager
+def claims_released():
+    """The claims taken inside the block are released when it ends, however it ends."""
+    before = set(_CLAIMS)
+    try:
+        yield
+    finally:
+        release_claims([k for k in _CLAIMS if k not in before])
+
+
+def releases_claims(fn):
+    """A function (an export, a compile) whose output claims end with it."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with claims_released():
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
 @contextlib.contextmanager
 def scratch_dir(prefix: str = "edgeseg-"):
     """A private temporary folder that Python's ``tempfile`` and child code using ``TMPDIR``

@@ -77,8 +77,28 @@ class Message:
 def unpack_header(raw: bytes) -> tuple[int, int, int, int, int]:
     command, arg0, arg1, length, crc, magic = HEADER.unpack(raw)
     if command not in COMMAND_NAMES or magic != command ^ 0xFFFFFFFF:
+        other = what_answered(raw)
+        if other:
+            raise ProtocolError(f"{other} answered, not an adbd: check the address and port of the device")
         raise ProtocolError(f"bad ADB header {raw.hex()} (not an adbd, or the stream lost sync)")
     return command, arg0, arg1, length, crc
+
+
+#: the first bytes of replies that are not ADB, and what sends them
+OTHER_PROTOCOLS = ((b"HTTP/", "an HTTP server"), (b"SSH-", "an SSH server"), (b"\x16\x03", "a TLS server"))
+
+
+def what_answered(raw: bytes) -> str | None:
+    """What sent ``raw`` where an ADB header was expected, when it is recognisably something
+    else: a known protocol's greeting, or text (shown, up to its first line end)."""
+    for prefix, name in OTHER_PROTOCOLS:
+        if raw.startswith(prefix):
+            line = raw.split(b"\r")[0].split(b"\n")[0].decode("ascii", "replace")
+            return f"{name} ({line!r})" if prefix != b"\x16\x03" else name
+    text = raw.split(b"\n")[0].rstrip(b"\r")
+    if len(text) >= 4 and all(32 <= b < 127 or b == 9 for b in text):
+        return f"a service that speaks text ({text.decode('ascii')!r})"
+    return None
 
 
 def parse_banner(data: bytes) -> dict:

@@ -483,6 +483,7 @@ def bench_device(
     tag = None
     done = 0
     jobs = bench_jobs(artifacts)
+    cooling = None  # --cooldown's state, once the sweep starts
     try:
         info = session.getprops()
         ctx = BenchContext(
@@ -629,6 +630,8 @@ def bench_device(
             "charging_reason": why,
             "temperature_c": temperature,
             "connection_lost": lost,
+            # --cooldown on a device none of whose thermal zones reads: no row was cooled down
+            "cooldown_unreadable": bool(cooling is not None and cooling.start_c is None),
             "threads": ctx.threads,
             "edgeseg": __version__,
             **sweep,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import DeviceError, EdgesegError
+from ..errors import DeviceError, EdgesegError, UsageError
 from .config import ATTACHED, BenchConfig, check_delegates
 
 if TYPE_CHECKING:
@@ -245,6 +245,19 @@ def bench_sweep(c: BenchConfig, paths, say: Callable[[str], None], progress_fact
         one = _bench_one(c, Target(profile, None, profile.name), paths, say, progress_factory)
         return {**one, "devices": [one["status"]]}
     targets, notes = resolve_targets(names, c.adb_server)
+    for name in c.delegates or ():  # a delegate a profile lacks is the user's to fix, not a lost device
+        having = [t.label for t in targets if name in t.profile.delegates]
+        for t in targets:
+            where = f"profile '{t.profile.name}'" + (f" ({t.profile.path})" if t.profile.path else "")
+            if not having:  # no profile has it: a typo, with the nearest name
+                check_delegates([name], t.profile.delegates, where)
+            elif name not in t.profile.delegates:
+                raise UsageError(
+                    f"{where} has no delegate '{name}' (which {', '.join(having)} of this sweep has); it has "
+                    f"{', '.join(t.profile.delegates)}: leave {t.label} out of this sweep, or add "
+                    f"[delegates.{name}] to its profile",
+                    param="--delegate",
+                )
     for n in notes:
         say(f"note: {n}")
     prepare_key(targets, c.transport, c.key)

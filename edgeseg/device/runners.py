@@ -428,6 +428,20 @@ def python_runner_command(
     return " ".join(q(a) for a in args + (["--kernels", kernels] if kernels else []))
 
 
+def check_python(session) -> None:
+    """The profile's ``python`` runs on the device, else a DeviceError saying which key to set
+    (every row would fail with ``sh: python3: not found``)."""
+    p = session.profile
+    found = session.shell(f"command -v {q(p.python)}", timeout=30).text.strip()
+    if not found:
+        where = p.path or f"the profile '{p.name}'"
+        raise DeviceError(
+            f"the profile's python ({p.python}) is not on the device's PATH: set python = \"/path/to/python3\" "
+            f"in {where}, a Python with ai-edge-litert and numpy (for the loopback daemon, tests/adbd.py: "
+            "the absolute path of this machine's venv python, e.g. /path/to/edgeseg/.venv/bin/python)"
+        )
+
+
 def parse_runner_json(sec: dict) -> tuple[dict, list, tuple | None]:
     """A latency row from the one JSON object edgeseg/runner.py prints, and its timed window."""
     line = next((ln for ln in reversed(sec["out"].splitlines()) if ln.startswith("{")), None)
@@ -458,6 +472,7 @@ class PythonRunner(Runner):
         return None
 
     def prepare(self, ctx):
+        check_python(ctx.session)
         ctx.state[self.name] = {"remote": ensure_file(ctx.session, RUNNER_FILE, "edgeseg_runner.py")["remote"]}
 
     def command(self, ctx, artifact, remote, spec):

@@ -126,6 +126,19 @@ ADB_SERVER_NOTE = (
 )
 
 
+#: whether this process started this machine's adb server (any adb command starts one, and it
+#: keeps running), and whether the user was told (edgeseg.reporting.console.adb_server_note):
+#: the CLI says it at the end of every command, failed ones included
+ADB_SERVER = {"started": False, "said": False}
+
+
+def _local_server(server: str | None) -> bool:
+    try:
+        return adb_server_address(server)[0] in LOCAL_HOSTS
+    except DeviceError:
+        return False
+
+
 def adb_devices(adb: str | None = None, server: str | None = None) -> list[dict]:
     """Devices attached to the adb server (``adb devices -l``; ``server``: HOST:PORT of
     another machine's server); [] when adb is missing or the server is unreachable."""
@@ -133,6 +146,8 @@ def adb_devices(adb: str | None = None, server: str | None = None) -> list[dict]
     if not adb:
         return []
     spec = adb_server_spec(server)
+    if _local_server(server) and not adb_server_running(server):
+        ADB_SERVER["started"] = True  # `adb devices` forks the server
     try:
         out = subprocess.run(
             [adb, *(["-L", spec] if spec else []), "devices", "-l"],
@@ -275,6 +290,7 @@ def _connect_adb_server(session: DeviceSession):
             "the network, or fix the address"
         )
     session.started_adb_server = session.started_adb_server or (local and not adb_server_running(session.adb_server))
+    ADB_SERVER["started"] = ADB_SERVER["started"] or session.started_adb_server
     serial = session.serial
     if session.reconnects == 0 and shutil.which("adb"):
         every = adb_devices(server=session.adb_server)

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from ..artifact import is_compiled, op_counts  # noqa: F401 (used by compile_artifact)
 from ..errors import QuantizeError
-from ..fileio import sha256_file
+from ..fileio import releases_claims, sha256_file
 
 #: Product names of MediaTek SoCs, for messages (the compiler takes the MTxxxx name), from
 #: LiteRT's list of supported SoCs (https://ai.google.dev/edge/litert/next/mediatek).
@@ -194,6 +194,7 @@ def _name_max(folder: Path) -> int:
         return 255
 
 
+@releases_claims
 def compile_artifact(
     artifact: str | Path,
     soc_name: str,

@@ -24,6 +24,7 @@ import numpy as np
 
 from ..config import import_tf
 from ..errors import QuantizeError
+from ..fileio import releases_claims
 from ..run import load_run_model, read_run_config
 from .ptq import (
     DEFAULT_HEAD,
@@ -80,6 +81,7 @@ def step_sizes(n_layers: int, max_steps: int) -> list[int]:
     return sizes
 
 
+@releases_claims
 def controlled_int8(
     run: str | Path,
     data: str | Path,

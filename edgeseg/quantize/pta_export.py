@@ -20,6 +20,7 @@ from pathlib import Path
 from ..config import format_size, import_tf
 from ..data.pipeline import normalise
 from ..errors import QuantizeError
+from ..fileio import releases_claims
 from ..models.pta import check_config, config_model
 from ..run import load_run_model, read_run_config
 from ..runtime.modelinfo import model_info
@@ -44,6 +45,7 @@ def _signature_function(tf, keras_model, spec, head: str):
     return tf.function(run, input_signature=[spec])
 
 
+@releases_claims
 def export_pta(
     run: str | Path,
     configs: list[str],

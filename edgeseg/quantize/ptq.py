@@ -12,7 +12,7 @@ from ..artifact import _existing_parent, claim_output, write_manifest
 from ..config import import_tf
 from ..data.pipeline import calibration_images, normalise
 from ..errors import QuantizeError
-from ..fileio import atomic_write_bytes
+from ..fileio import atomic_write_bytes, releases_claims
 from ..run import load_run_model, read_run_config
 from .recipes import DEFAULT_HEAD, DEFAULT_PTQ, HEADS, IO_TYPES, PTQ_TOOLS, RECIPES, Recipe, needs_calibration  # noqa: F401
 
@@ -209,6 +209,7 @@ def ptq_tool_version(tool: str) -> str:
         return dist
 
 
+@releases_claims
 def quantize_run(
     run: str | Path,
     recipe: str,

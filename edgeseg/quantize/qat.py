@@ -19,7 +19,7 @@ from ..config import import_keras, import_tf
 from ..data.formats import open_dataset
 from ..data.pipeline import AugmentConfig, load_split
 from ..errors import QuantizeError, TrainError
-from ..fileio import atomic_write_json
+from ..fileio import atomic_write_json, releases_claims
 from ..models.registry import build_model
 from ..run import read_run_config
 from ..training.loop import fit
@@ -252,6 +252,7 @@ def _qat_finetune_locked(
     return {"qat_dir": str(out), "best_epoch": best["epoch"], "best_val_miou": best["miou"], "config": qat_cfg}
 
 
+@releases_claims
 def quantize_qat(
     run: str | Path,
     epochs: int = 2,

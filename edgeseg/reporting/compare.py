@@ -159,6 +159,13 @@ def _median_se(r: dict) -> float | None:
     return median_se(std, runs)
 
 
+def _rows(rep: dict) -> list[dict]:
+    """The rows a report is compared by: a bench folder's latency (or summary) rows, else an
+    ``eval --device`` folder's on-device quality rows (one per device and delegate: they carry
+    device_miou, and no latency)."""
+    return rep["latency"] or rep["summary"] or [r for r in rep["quality"] if r.get("where") == "device"]
+
+
 def _measures(rep: dict) -> dict:
     """(artifact, device, delegate) -> median, its noise, energy and its error, the host's and the device's mIoU."""
     power = {(r["artifact"], r["device"], r["delegate"]): r for r in rep["power"] if r.get("status") != "failed"}
@@ -168,9 +175,8 @@ def _measures(rep: dict) -> dict:
         for r in rep["quality"]
         if r.get("where") == "device"
     }
-    rows = rep["latency"] or rep["summary"]
     out = {}
-    for r in rows:
+    for r in _rows(rep):
         key = (r["artifact"], r["device"], r["delegate"])
         p = power.get(key, {})
         out[key] = {
@@ -307,8 +313,12 @@ def compare_reports(base: str | Path, new: str | Path, rules: tuple[str, ...] = 
     reps = []
     for folder in (base, new):
         rep = read_report(folder)
-        if not rep["latency"] and not rep["summary"]:
-            raise ReportError(f"{folder} holds no latency rows: compare two `edgeseg bench` report folders")
+        if not _rows(rep):
+            raise ReportError(
+                f"{folder} holds no latency rows and no on-device quality rows: compare two `edgeseg bench` "
+                "report folders (median_ms, energy_mj, miou rules) or two `edgeseg eval --device` folders "
+                "(device_miou rules)"
+            )
         reps.append(rep)
     b, n = _measures(reps[0]), _measures(reps[1])
     rows, breaches, undecided, notes = [], [], [], []

@@ -368,12 +368,13 @@ def exported(res, pta: bool, lint: bool, out: Write, err: Write) -> None:
 
 def devices(profiles, attached: list[dict], out: Write) -> None:
     """Profiles (a bad one marked BAD, with its error) and attached devices."""
-    out("profiles:")
+    out("profiles (the first column is what --device takes: the file's name):")
     for p in profiles:
         if getattr(p, "error", None):
             out(f"  {p.name:<16} {'BAD':<10} {p.error}")
         else:
-            out(f"  {p.name:<16} {p.transport:<10} {p.description}")
+            named = f' (name = "{p.name}" in {p.path}: reports call it that)' if p.name != device_arg(p) else ""
+            out(f"  {device_arg(p):<16} {p.transport:<10} {p.description}{named}")
     out(
         "attached (adb server):"
         if attached
@@ -387,12 +388,40 @@ def devices(profiles, attached: list[dict], out: Write) -> None:
         )
 
 
-def profile_rows(profiles) -> list[dict]:
-    """The profiles of `devices list --json`: a bad one with its error instead of a transport."""
+def device_arg(profile) -> str:
+    """What ``--device`` finds a profile by: its file's name (``devices/NAME.toml``), which its
+    ``name`` key (what reports call the device) may not be."""
+    return profile.path.stem if getattr(profile, "path", None) else profile.name
+
+
+def shared_names(profiles) -> list[str]:
+    """One warning per ``name`` that two or more profile files give (their rows would be told
+    apart by nothing in a report)."""
+    by_name: dict[str, list] = {}
+    for p in profiles:
+        if not getattr(p, "error", None):
+            by_name.setdefault(p.name, []).append(p)
     return [
-        {"name": p.name, "path": str(p.path), "error": p.error}
+        f'{", ".join(str(p.path) for p in ps)} all say name = "{n}": reports show their rows under one name; '
+        "give each profile its own name"
+        for n, ps in by_name.items()
+        if len(ps) > 1
+    ]
+
+
+def profile_rows(profiles) -> list[dict]:
+    """The profiles of `devices list --json`: a bad one with its error instead of a transport;
+    ``device`` is what --device takes (the file's name), ``name`` the profile's name key."""
+    return [
+        {"name": p.name, "device": device_arg(p), "path": str(p.path), "error": p.error}
         if getattr(p, "error", None)
-        else {"name": p.name, "description": p.description, "transport": p.transport, "path": str(p.path)}
+        else {
+            "name": p.name,
+            "device": device_arg(p),
+            "description": p.description,
+            "transport": p.transport,
+            "path": str(p.path),
+        }
         for p in profiles
     ]
 
@@ -406,9 +435,10 @@ def probed(info: dict, out: Write) -> None:
 
 def adb_server_note(started: bool, err: Write) -> None:
     """Say so when a command started Google's adb server on this machine: it keeps running."""
-    from ..device.session import ADB_SERVER_NOTE, adb_server_port, adb_server_running
+    from ..device.session import ADB_SERVER, ADB_SERVER_NOTE, adb_server_port, adb_server_running
 
-    if started and adb_server_running():
+    if started and not ADB_SERVER["said"] and adb_server_running():
+        ADB_SERVER["said"] = True
         err("note: " + ADB_SERVER_NOTE.format(port=adb_server_port()))
 
 

@@ -128,7 +128,11 @@ def describe_phone(device: dict, bench: dict) -> str:
     elif bench.get("runs"):
         bits.append(f"at least {bench['runs']} runs and {bench.get('min_secs', 0):g} s per row")
     if bench.get("cooldown"):
-        bits.append("cooled down between rows")
+        bits.append(
+            "--cooldown could not cool down between rows: no thermal zone of the profile reads on this device"
+            if device.get("cooldown_unreadable")
+            else "cooled down between rows"
+        )
     return "; ".join(b for b in bits if b)
 
 

@@ -377,3 +377,64 @@ def test_a_port_with_a_digit_int_refuses_is_said_to_be_no_port():
 
     with pytest.raises(ValueError, match="HOST:PORT with a port from 1 to 65535"):
         split_host_port("phone:55²5")
+
+
+# -- the third sweep's rest: profiles, sweeps, eval folders, concurrent writers ---------------------
+
+
+@pytest.fixture
+def lab(world):
+    """Two tcp profiles (one without gpu), a profile with a value of the wrong type, two eval
+    --device folders with no device rows, and an output claimed by another process."""
+    from edgeseg.reporting.tables import write_report
+
+    t = world["T"]
+    (t / "a.toml").write_text('transport = "tcp"\naddress = "127.0.0.1:1"\n[delegates.cpu]\n[delegates.gpu]\n')
+    (t / "b.toml").write_text('transport = "tcp"\naddress = "127.0.0.1:1"\n[delegates.cpu]\n')
+    (t / "typed.toml").write_text("threads = true\n[power]\ncurrent_sign = true\n")
+    host = {"artifact": "m", "where": "host", "device": "host", "delegate": "xnnpack", "miou": 0.2, "status": "ok"}
+    ev = write_report(t / "ev", "eval_a", [], [host])
+    return {**world, "EV": ev}
+
+
+LAB = [
+    (
+        ["bench", "ART", "--device", "T/a.toml", "--device", "T/b.toml", "--delegate", "gpu", "--reports", "T/r"],
+        (2,),
+        "profile 'b' (T/b.toml) has no delegate 'gpu' (which a of this sweep has); it has cpu",
+    ),
+    (["devices", "show", "T/typed.toml"], (1,), "T/typed.toml: threads = true: expected an integer from 1 to 1024"),
+    (
+        ["report", "--compare", "EV", "EV", "--fail-if", "device_miou<-0.01"],
+        (1,),
+        "EV holds no latency rows and no on-device quality rows",
+    ),
+]
+
+
+@pytest.mark.parametrize("args, codes, message", LAB, ids=lambda v: " ".join(v)[:40] if isinstance(v, list) else None)
+def test_profiles_sweeps_and_eval_folders(lab, args, codes, message):
+    check(lab, args, codes, message)
+
+
+def test_an_output_another_process_writes_is_refused_naming_it(world):
+    import subprocess
+    import sys
+
+    lock = world["T"] / ".x.lock"
+    hold = "import sys; from edgeseg.fileio import FileLock; FileLock(sys.argv[1]).acquire(); print('held', flush=True); sys.stdin.read()"
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", hold, str(lock)], cwd=root, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout.readline().strip() == "held"
+        check(
+            world,
+            ["quantize", "RUN", "--float32", "--out", "T/x.tflite"],
+            (1,),
+            f"(process {proc.pid}, holding T/.x.lock)",
+        )
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=30)

@@ -199,3 +199,52 @@ def test_sessions_racing_on_a_fresh_home_share_one_key(tmp_path):
     assert not errors and len(keys) == 8 and all(k == keys[0] for k in keys)
     assert P.decode_public_key((path.parent / "adbkey.pub").read_bytes()).public_numbers() == keys[0]
     assert sorted(p.name for p in path.parent.iterdir()) == ["adbkey", "adbkey.pub"]  # no temporary file left
+
+
+def test_the_schema_is_pydantic_and_its_keys_are_the_dataclasses_fields():
+    """Issue 25: the profile's hand-written checkers gave way to pydantic models
+    (edgeseg.schemas.ProfileFile and its tables), which carry no defaults: the dataclasses in
+    edgeseg.device.spec stay their one source, and no key is in one and not the other."""
+    import dataclasses
+
+    from edgeseg import schemas
+    from edgeseg.device import profiles
+    from edgeseg.device.spec import DelegateSpec, DeviceProfile, PowerSpec, ThermalSpec
+
+    pairs = [
+        (schemas.ProfileFile, DeviceProfile, {"path"}),
+        (schemas.DelegateTable, DelegateSpec, {"name"}),
+        (schemas.PowerTable, PowerSpec, set()),
+        (schemas.ThermalTable, ThermalSpec, set()),
+    ]
+    for model, dc, not_keys in pairs:
+        assert set(model.model_fields) == {f.name for f in dataclasses.fields(dc)} - not_keys, model
+        assert all(f.default is None for f in model.model_fields.values()), model  # defaults: spec.py
+    assert not hasattr(profiles, "TOP_SCHEMA") and not hasattr(profiles, "_check_table")
+    p = parse_profile({"threads": 2, "power": {"rate_hz": 5}, "thermal": {}}, "x")
+    assert (p.threads, p.python, p.power.rate_hz, p.power.idle_secs) == (2, "python3", 5, PowerSpec().idle_secs)
+    assert p.thermal == ThermalSpec() and isinstance(p.delegates["cpu"].flags, tuple)
+
+
+@pytest.mark.parametrize(
+    "data, error",
+    [
+        ({"threads": True}, "threads = true: expected an integer from 1 to 1024"),
+        ({"threads": 4.0}, "threads = 4.0: expected an integer from 1 to 1024"),
+        ({"power": {"current_sign": True}}, "[power]: current_sign = true: expected -1 or 1"),
+        ({"name": "   "}, 'name = "   ": expected a non-empty string'),
+        (
+            {"delegates": {"gpu": {"flags": ["--a", 3]}}},
+            '[delegates.gpu]: flags = ["--a", 3]: expected a list of strings',
+        ),
+        ({"thermal": {"zonez": []}}, "[thermal]: unknown key 'zonez'; did you mean 'zones'?"),
+        (
+            {"thermal": {"zones": [], "cooldown_above_c": 200}, "thrmal": 1},
+            "unknown key 'thrmal'; did you mean 'thermal'?",
+        ),
+    ],
+)
+def test_more_bad_values_in_the_same_words(data, error):
+    with pytest.raises(DeviceError) as exc:
+        parse_profile(data, "x")
+    assert str(exc.value).startswith((f"profile x: {error}", f"profile x {error}")), str(exc.value)
