@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import DeviceError
-from .power import SOURCES, source_choices
-from .runners import RUNNERS, delegate_runner_names, profile_runner_names
-from .session import TRANSPORTS
+from .names import choices  # noqa: F401  (re-exported)
+from .runners import RUNNERS
 from .spec import WORK_ROOT, DelegateSpec, DeviceProfile, PowerSpec, ThermalSpec, safe_remote_path  # noqa: F401
 
 # What a profile may name comes from the tables (read when a profile is parsed, so a row
@@ -29,21 +28,11 @@ from .spec import WORK_ROOT, DelegateSpec, DeviceProfile, PowerSpec, ThermalSpec
 # source names); the defaults of a delegate the profile lists: edgeseg.delegates.DELEGATES.
 
 
-def choices(name: str) -> tuple[str, ...]:
-    """The names a profile may give for ``name`` (TRANSPORTS, RUNNERS, DELEGATE_RUNNERS,
-    POWER_SOURCE_NAMES, POWER_SOURCES), read from the tables each time."""
-    if name == "TRANSPORTS":
-        return tuple(TRANSPORTS)
-    if name in ("RUNNERS", "DELEGATE_RUNNERS"):
-        return profile_runner_names() if name == "RUNNERS" else ("profile", *delegate_runner_names())
-    return tuple(SOURCES) if name == "POWER_SOURCE_NAMES" else source_choices()
-
-
 def parse_profile(data: dict, name: str, path: Path | None = None) -> DeviceProfile:
     """A profile from its TOML table, checked against the schema (edgeseg.schemas.ProfileFile:
     every key's type, range and shape), each error naming the file, the table, the key, the value
     and what is expected. What the file leaves out takes the dataclass's default (spec.py)."""
-    from ..schemas import given, read_profile_table  # pydantic: not at `edgeseg --help`
+    from .profile_schema import given, read_profile_table  # pydantic: not at `edgeseg --help`
 
     where = str(path) if path else f"profile {name}"
     checked = read_profile_table(data, where, DeviceError)

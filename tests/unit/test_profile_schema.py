@@ -203,11 +203,11 @@ def test_sessions_racing_on_a_fresh_home_share_one_key(tmp_path):
 
 def test_the_schema_is_pydantic_and_its_keys_are_the_dataclasses_fields():
     """Issue 25: the profile's hand-written checkers gave way to pydantic models
-    (edgeseg.schemas.ProfileFile and its tables), which carry no defaults: the dataclasses in
+    (edgeseg.device.profile_schema.ProfileFile and its tables), which carry no defaults: the dataclasses in
     edgeseg.device.spec stay their one source, and no key is in one and not the other."""
     import dataclasses
 
-    from edgeseg import schemas
+    from edgeseg.device import profile_schema as schemas
     from edgeseg.device import profiles
     from edgeseg.device.spec import DelegateSpec, DeviceProfile, PowerSpec, ThermalSpec
 
