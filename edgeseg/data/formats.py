@@ -439,9 +439,7 @@ LAYOUTS: dict[str, Layout] = {
     "segnet": Layout(
         "segnet",
         "SegNet/CamVid: train/ trainannot/ val/ valannot/ [test/ testannot/], class-index PNG masks",
-        lambda r: (
-            (r / "train").is_dir() and (r / "trainannot").is_dir() or (r / "val").is_dir() and (r / "valannot").is_dir()
-        ),
+        lambda r: any((r / s).is_dir() and (r / f"{s}annot").is_dir() for s in SPLITS),  # any one split
         _segnet_splits,
         CAMVID_CLASSES,
         11,

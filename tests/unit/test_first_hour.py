@@ -113,3 +113,26 @@ def test_an_http_server_on_the_adb_port_is_named_not_hex_dumped(tmp_path):
     assert res.exit_code == 1, res.output
     assert "an HTTP server ('HTTP/1.1 400 Bad Request') answered, not an adbd" in res.output, res.output
     assert "bad ADB header" not in res.output and "Traceback" not in res.output
+
+
+def test_a_folder_holding_only_the_test_split_is_a_dataset(tmp_path):
+    """Issue 25, item 9: `test/` + `testannot/` alone were "not a dataset", even with --split
+    test. It is a SegNet dataset with one split; a command that needs another split names it."""
+    from click.testing import CliRunner
+
+    from edgeseg.cli import main
+    from edgeseg.data.formats import open_dataset
+
+    root = tmp_path / "d"
+    assert CliRunner().invoke(main, ["data", "synth", str(root), "--count", "10", "--size", "32x48"]).exit_code == 0
+    (root / "train").rename(root / "test")
+    (root / "trainannot").rename(root / "testannot")
+    for name in ("val", "valannot"):
+        for f in (root / name).iterdir():
+            f.unlink()
+        (root / name).rmdir()
+    ds = open_dataset(root)
+    assert ds.layout == "segnet" and set(ds.splits) == {"test"}
+    res = CliRunner().invoke(main, ["train", "--data", str(root), "--out", str(tmp_path / "r")])
+    assert res.exit_code == 1 and "has no 'val' split; splits found: test" in res.output
+    assert not (tmp_path / "r").exists()
