@@ -317,6 +317,7 @@ def cmd_serve(a) -> None:
         p["sandbox"],
         port=a.port,
         shell="host",
+        board=True,  # a board: no battery, cpufreq or thermal files to make up phone conditions from
         props={
             "ro.product.model": "qemu-aarch64 (emulated)",
             "ro.product.manufacturer": "edgeseg",

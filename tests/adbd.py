@@ -136,9 +136,14 @@ def need_shell(mode: str) -> None:
 class PhoneSandbox:
     """A folder laid out like the parts of a phone edgeseg reads and writes."""
 
-    def __init__(self, root: str | Path, props: dict | None = None, rails: bool = True, shell: str = "busybox"):
+    def __init__(
+        self, root: str | Path, props: dict | None = None, rails: bool = True, shell: str = "busybox", board=False
+    ):
+        """``board``: a Linux board (the emulated arm64 one): no battery, no USB power supply, no
+        cpufreq or thermal files and no dumpsys, so nothing reads phone conditions it does not have."""
         self.root = Path(root)
         self.shell = shell
+        self.board = board
         self.shell_cmd = shell_command(shell)
         self.props = {
             "ro.product.model": "Loopback Phone",
@@ -153,20 +158,18 @@ class PhoneSandbox:
             "ro.serialno": "LOOPBACK0001",
             **(props or {}),
         }
-        for d in (
-            "data/local/tmp",
-            "system/bin",
+        phone_only = (
             "sys/class/power_supply/battery",
             "sys/class/power_supply/usb",
             "sys/class/thermal/thermal_zone0",
             "sys/class/thermal/thermal_zone1",
             "sys/devices/system/cpu/cpu0/cpufreq",
             "sys/devices/system/cpu/cpu4/cpufreq",
-            "proc",
-        ):
+        )
+        for d in ("data/local/tmp", "system/bin", "proc", *(() if board else phone_only)):
             (self.root / d).mkdir(parents=True, exist_ok=True)
         self.write_props()
-        for name, text in (("getprop", GETPROP), ("dumpsys", DUMPSYS)):
+        for name, text in (("getprop", GETPROP), *(() if board else (("dumpsys", DUMPSYS),))):
             p = self.root / "system/bin" / name
             p.write_text(text.replace("#!/bin/sh", self.shebang, 1))
             p.chmod(0o755)
@@ -180,6 +183,9 @@ class PhoneSandbox:
                     link.symlink_to(tool)
         if not (self.root / "proc/uptime").exists():
             (self.root / "proc/uptime").symlink_to("/proc/uptime")  # the real boot clock
+        self.rail_uws = {"S4M_VDD_CPUCL0": 0.0, "S5M_VDD_INT": 0.0}
+        if board:
+            return
         self.set_battery(current_ua=-250_000, voltage_uv=4_000_000, status="Discharging", usb_online=False)
         self.write("sys/class/power_supply/battery/temp", "285")
         self.write("sys/class/power_supply/battery/capacity", "80")
@@ -193,7 +199,6 @@ class PhoneSandbox:
             self.write(d + "scaling_governor", "schedutil")
             self.write(d + "cpuinfo_max_freq", top)
             self.write(d + "scaling_max_freq", top)
-        self.rail_uws = {"S4M_VDD_CPUCL0": 0.0, "S5M_VDD_INT": 0.0}
         if rails:
             (self.root / "sys/bus/iio/devices/iio:device0").mkdir(parents=True, exist_ok=True)
             self.write_rails(0)
@@ -619,9 +624,10 @@ class AdbDaemon:
         features=("shell_v2", "cmd"),
         props: dict | None = None,
         shell: str | None = None,
+        board: bool = False,
     ):
         shell = shell or os.environ.get("EDGESEG_DEVICE_SHELL", "busybox")
-        self.sandbox = root if isinstance(root, PhoneSandbox) else PhoneSandbox(root, props, shell=shell)
+        self.sandbox = root if isinstance(root, PhoneSandbox) else PhoneSandbox(root, props, shell=shell, board=board)
         self.port, self.auth_mode, self.require_auth = port, auth_mode, require_auth
         self.known_keys = list(known_keys)
         self.offered_keys: list[bytes] = []

@@ -34,7 +34,7 @@ def board(tmp_path):
     sys.path.insert(0, str(HERE))
     from adbd import AdbDaemon
 
-    d = AdbDaemon(tmp_path / "board", shell="host")
+    d = AdbDaemon(tmp_path / "board", shell="host", board=True)
     (d.sandbox.root / "system/bin" / "python3-aarch64").symlink_to(WRAPPER)
     d.start()
     os.environ["ADB_KEY_PATH"] = str(tmp_path / "adbkey")

@@ -136,3 +136,16 @@ def test_a_folder_holding_only_the_test_split_is_a_dataset(tmp_path):
     res = CliRunner().invoke(main, ["train", "--data", str(root), "--out", str(tmp_path / "r")])
     assert res.exit_code == 1 and "has no 'val' split; splits found: test" in res.output
     assert not (tmp_path / "r").exists()
+
+
+def test_the_emulated_board_has_no_phone_conditions_to_print(tmp_path):
+    """Issue 25, item 9: the arm64 board printed a phone's battery (80%) and CPU clock (2.85 GHz)
+    that the loopback sandbox made up. A board sandbox has no battery, cpufreq, thermal or
+    dumpsys: the conditions line reads nothing it does not have."""
+    from adbd import PhoneSandbox
+
+    board = PhoneSandbox(tmp_path / "board", shell="host", board=True)
+    assert not (board.root / "sys/class/power_supply").exists()
+    assert not (board.root / "sys/devices/system/cpu").exists() and not (board.root / "system/bin/dumpsys").exists()
+    phone = PhoneSandbox(tmp_path / "phone", shell="host")
+    assert (phone.root / "sys/class/power_supply/battery/capacity").read_text().strip() == "80"
