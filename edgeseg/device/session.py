@@ -122,7 +122,7 @@ def adb_server_spec(override: str | None = None) -> str | None:
 
 ADB_SERVER_NOTE = (
     "started the adb server (`adb fork-server`, port {port}), which Google's adb keeps running for the "
-    "next commands and which owns the USB devices while it runs; stop it with `adb kill-server`"
+    "next commands and which owns the USB devices while it runs; stop it with `adb{port_flag} kill-server`"
 )
 
 

@@ -439,7 +439,8 @@ def adb_server_note(started: bool, err: Write) -> None:
 
     if started and not ADB_SERVER["said"] and adb_server_running():
         ADB_SERVER["said"] = True
-        err("note: " + ADB_SERVER_NOTE.format(port=adb_server_port()))
+        port = adb_server_port()
+        err("note: " + ADB_SERVER_NOTE.format(port=port, port_flag="" if port == 5037 else f" -P {port}"))
 
 
 def push_bar(total, name):

@@ -252,7 +252,8 @@ def test_deploy_says_when_it_started_the_adb_server(connected, tmp_path, tiny_tf
     assert (
         "note: started the adb server (`adb fork-server`, port " + os.environ["ANDROID_ADB_SERVER_PORT"]
     ) in res.output
-    assert "stop it with `adb kill-server`" in res.output
+    port = os.environ["ANDROID_ADB_SERVER_PORT"]  # the test's own port: the note says how to stop that one
+    assert f"stop it with `adb{'' if port == '5037' else ' -P ' + port} kill-server`" in res.output
 
 
 @needs_adb
