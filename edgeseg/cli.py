@@ -19,45 +19,15 @@ import click
 from . import api
 from .config import format_size
 from .data.tables import InspectConfig, SynthConfig
-from .errors import EdgesegError, Interrupted, UsageError
+from .errors import UsageError
 from .flow import QuickstartConfig
 from .models.registry import ModelOptions, training_option_classes, training_options
-from .options import choices, finite, json_option, options_from, size_option  # noqa: F401
+from .options import EdgesegGroup, choices, finite, json_option, options_from, size_option  # noqa: F401
 from .options import given as option_given
 from .quantize.recipes import RECIPES
 from .reporting import console
 from .reporting.compare import INCONCLUSIVE
 from .version import __version__
-
-
-class EdgesegGroup(click.Group):
-    """Turns the library's errors into one line: a usage error exits 2, Ctrl-C 130, any other
-    :class:`EdgesegError` 1. Anything else is a bug and keeps its traceback."""
-
-    def invoke(self, ctx):
-        from .interrupt import interrupted_by, sigterm_as_interrupt
-
-        if "edgeseg.device.session" in sys.modules:  # a new command (CliRunner runs several in one process)
-            sys.modules["edgeseg.device.session"].ADB_SERVER.update(started=False, said=False)
-        try:
-            with sigterm_as_interrupt():  # SIGTERM cleans up like Ctrl-C (temp files, the device's processes)
-                return super().invoke(ctx)
-        except Interrupted as exc:
-            click.echo(f"Error: {exc}", err=True)
-            ctx.exit(143 if exc.signal == "SIGTERM" else 130)  # the shell's codes for "stopped by" SIGTERM / Ctrl-C
-        except KeyboardInterrupt as exc:  # cleaned up on the way out (temporary files; reports are written whole)
-            click.echo(f"Error: interrupted ({interrupted_by(exc)}); nothing half-written was left", err=True)
-            ctx.exit(143 if interrupted_by(exc) == "SIGTERM" else 130)
-        except UsageError as exc:
-            if exc.param:
-                raise click.BadParameter(str(exc), param_hint=exc.param) from None
-            raise click.UsageError(str(exc)) from None
-        except EdgesegError as exc:
-            raise click.ClickException(str(exc)) from None
-        finally:  # a command that failed (no phone) may have started the adb server too: say so
-            session = sys.modules.get("edgeseg.device.session")
-            if session is not None:
-                console.adb_server_note(session.ADB_SERVER["started"], _err)
 
 
 def _progress(quiet: bool = False):

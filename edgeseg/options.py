@@ -1,14 +1,17 @@
-"""The CLI's option machinery, in the CLI layer: click options made from a config dataclass's
-fields (:func:`options_from`: the annotation gives the type, the field its default, help,
-range, choices and flag) and the shared option groups of plain click (--json). The commands
-are in edgeseg.cli."""
+"""The CLI's machinery, in the CLI layer: click options made from a config dataclass's fields
+(:func:`options_from`: the annotation gives the type, the field its default, help, range,
+choices and flag), the shared option groups of plain click (--json), and the group that turns
+the library's errors into one line (:class:`EdgesegGroup`). The commands are in edgeseg.cli."""
 
 from __future__ import annotations
+
+import sys
 
 import click
 
 from .config import format_size, parse_size
-from .errors import EdgesegError
+from .errors import EdgesegError, Interrupted, UsageError
+from .reporting import console
 
 
 def size_option(ctx, param, value):
@@ -124,3 +127,33 @@ def options_from(config_class, skip=()):
 
 #: --json: print the command's whole result as one JSON object.
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+
+
+class EdgesegGroup(click.Group):
+    """Turns the library's errors into one line: a usage error exits 2, Ctrl-C 130, any other
+    :class:`EdgesegError` 1. Anything else is a bug and keeps its traceback."""
+
+    def invoke(self, ctx):
+        from .interrupt import interrupted_by, sigterm_as_interrupt
+
+        if "edgeseg.device.session" in sys.modules:  # a new command (CliRunner runs several in one process)
+            sys.modules["edgeseg.device.session"].ADB_SERVER.update(started=False, said=False)
+        try:
+            with sigterm_as_interrupt():  # SIGTERM cleans up like Ctrl-C (temp files, the device's processes)
+                return super().invoke(ctx)
+        except Interrupted as exc:
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(143 if exc.signal == "SIGTERM" else 130)  # the shell's codes for "stopped by" SIGTERM / Ctrl-C
+        except KeyboardInterrupt as exc:  # cleaned up on the way out (temporary files; reports are written whole)
+            click.echo(f"Error: interrupted ({interrupted_by(exc)}); nothing half-written was left", err=True)
+            ctx.exit(143 if interrupted_by(exc) == "SIGTERM" else 130)
+        except UsageError as exc:
+            if exc.param:
+                raise click.BadParameter(str(exc), param_hint=exc.param) from None
+            raise click.UsageError(str(exc)) from None
+        except EdgesegError as exc:
+            raise click.ClickException(str(exc)) from None
+        finally:  # a command that failed (no phone) may have started the adb server too: say so
+            session = sys.modules.get("edgeseg.device.session")
+            if session is not None:
+                console.adb_server_note(session.ADB_SERVER["started"], lambda m: click.echo(m, err=True))
