@@ -17,7 +17,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ..artifact import check_tflite_file, read_manifest, separate_file, signature_label, signatures_of
+from ..artifact import (
+    Manifest,
+    check_tflite_file,
+    read_manifest,
+    recipe_of,
+    separate_file,
+    signature_label,
+    signatures_of,
+)
 from ..errors import ArtifactError, DeviceError
 from . import power as pw
 from .config import BenchConfig
@@ -194,7 +202,7 @@ def cool_down(session: DeviceSession, say: Callable[[str], None]) -> dict:
     return out
 
 
-def bench_jobs(artifacts: list[Path]) -> list[tuple[str, Path, dict, str | None]]:
+def bench_jobs(artifacts: list[Path]) -> list[tuple[str, Path, Manifest | None, str | None]]:
     """``(row label, file to run, manifest, error)`` per row group. A multi-signature (PTA)
     artifact gives one job per configuration, run from the configuration's separate file
     (the same graph as its signature): benchmark_model runs a model's primary subgraph and
@@ -203,7 +211,7 @@ def bench_jobs(artifacts: list[Path]) -> list[tuple[str, Path, dict, str | None]
     jobs = []
     for art in artifacts:
         art = check_tflite_file(art)
-        manifest = read_manifest(art) or {}
+        manifest = read_manifest(art)
         sigs = signatures_of(manifest)
         if not sigs:
             jobs.append((art.stem, art, manifest, None))
@@ -541,7 +549,7 @@ def bench_device(
                 where = {"artifact": label, "device": device_name, "delegate": delegate}
                 base = {
                     "artifact": label,
-                    "recipe": manifest.get("recipe", "unknown"),
+                    "recipe": recipe_of(manifest),
                     "device": device_name,
                     "delegate": delegate,
                     "threads": ctx.threads,
@@ -742,7 +750,6 @@ def bench_rows(
     BenchConfig.HOST_THREADS), runs, min_secs and repeat (K rounds, rows interleaved, folded by
     :func:`fold_repeats`); a failure is a row, never an abort. ``say`` gets each row as soon
     as it is measured."""
-    from ..artifact import read_manifest, signature_label, signatures_of
     from ..errors import EdgesegError
     from ..host import busy_host, load_now
     from .runners import RUNNERS
@@ -752,12 +759,12 @@ def bench_rows(
     rows = []
     for k in range(config.repeat):
         for art in artifacts:
-            manifest = read_manifest(art) or {}
+            manifest = read_manifest(art)
             for signature in signatures_of(manifest) or [None]:  # one row per configuration of a PTA artifact
                 for delegate in delegates:
                     base = {
                         "artifact": signature_label(art, signature),
-                        "recipe": manifest.get("recipe", "unknown"),
+                        "recipe": recipe_of(manifest),
                         "device": "host",
                         "delegate": delegate,
                         "threads": threads,
