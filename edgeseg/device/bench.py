@@ -26,6 +26,7 @@ from ..artifact import (
     signature_label,
     signatures_of,
 )
+from ..config import finite_or_none
 from ..errors import ArtifactError, DeviceError
 from . import power as pw
 from .config import BenchConfig
@@ -399,11 +400,11 @@ def parse_conditions(text: str) -> dict:
         key, _, value = line.strip().partition(" ")
         if key in ("zone", "cpufreq"):
             bits = value.split()
-            v = pw._num(bits[-1]) if len(bits) > 1 else None  # "PATH value": a path alone read nothing
+            v = finite_or_none(bits[-1]) if len(bits) > 1 else None  # "PATH value": a path alone read nothing
             if v is not None:
                 (zones if key == "zone" else freqs).append(v / 1000.0)
-        elif key in ("battery_temp", "battery_level") and pw._num(value) is not None:
-            out[key] = pw._num(value) / (10.0 if key == "battery_temp" else 1.0)
+        elif key in ("battery_temp", "battery_level") and finite_or_none(value) is not None:
+            out[key] = finite_or_none(value) / (10.0 if key == "battery_temp" else 1.0)
         elif key == "battery_status" and value.strip():
             out[key] = value.strip()
     if zones:
