@@ -143,10 +143,10 @@ class Manifest:
     ``m.signatures``); the properties below read the nested dicts the same way everywhere.
     Keys a newer edgeseg wrote are kept in ``extra`` and written back unchanged.
 
-    It is no longer a mapping (``dict(m)`` is :meth:`to_dict`); ``m["recipe"]``,
-    ``m.get("pta")`` and ``"pta" in m`` still work for scripts written against the dict it
-    used to be (the keys of the JSON file: fields left at None are absent), with a
-    DeprecationWarning."""
+    It is not a mapping: :meth:`to_dict` gives the JSON file's object. ``m["recipe"]``,
+    ``m.get("pta")`` and ``"pta" in m`` still work, with a DeprecationWarning, for scripts
+    written when it was one (the keys of the JSON file: fields left at None are absent);
+    edgeseg itself never reads it so (its tests turn that warning into an error)."""
 
     edgeseg_version: str
     name: str
