@@ -7,7 +7,6 @@ import dataclasses
 import json
 import os
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -138,11 +137,16 @@ def manifest_path(artifact: str | Path) -> Path:
 
 
 @dataclass(frozen=True)
-class Manifest(Mapping):
+class Manifest:
     """The manifest beside an artifact: typed fields, frozen (a change is a new Manifest,
-    written with :func:`save_manifest`). It also reads as a mapping of the keys it has (the
-    JSON file's keys), so ``m["input"]`` and ``m.get("pta")`` work where a dict did. Keys a
-    newer edgeseg wrote are kept in ``extra`` and written back unchanged."""
+    written with :func:`save_manifest`). Read it by attribute (``m.recipe``, ``m.resize``,
+    ``m.signatures``); the properties below read the nested dicts the same way everywhere.
+    Keys a newer edgeseg wrote are kept in ``extra`` and written back unchanged.
+
+    It is not a mapping: :meth:`to_dict` gives the JSON file's object. ``m["recipe"]``,
+    ``m.get("pta")`` and ``"pta" in m`` still work, with a DeprecationWarning, for scripts
+    written when it was one (the keys of the JSON file: fields left at None are absent);
+    edgeseg itself never reads it so (its tests turn that warning into an error)."""
 
     edgeseg_version: str
     name: str
@@ -184,25 +188,85 @@ class Manifest(Mapping):
         return cls(**values, extra={k: v for k, v in data.items() if k not in known})
 
     def to_dict(self) -> dict:
-        return dict(self.items())
+        """The JSON file's object: the fields that are set (None ones are absent), then ``extra``."""
+        out = {k: getattr(self, k) for k in _MANIFEST_FIELDS if getattr(self, k) is not None}
+        return {**out, **self.extra}
 
     def replace(self, **changes) -> Manifest:
         return dataclasses.replace(self, **changes)
 
-    # the mapping view: the keys the JSON file has (fields left at None are absent, as before)
+    # -- typed reads of the nested dicts ----------------------------------------------------
+
+    @property
+    def normalisation(self) -> dict | None:
+        """The input's ``{"scale", "offset"}`` (None: the interpreter's default, 1/255)."""
+        return (self.input or {}).get("normalisation")
+
+    @property
+    def resize(self) -> str:
+        """How an image is brought to the input size (``letterbox`` unless the input says)."""
+        return (self.input or {}).get("resize") or "letterbox"
+
+    @property
+    def compiled_soc(self) -> str | None:
+        """The SoC a compiled artifact (``edgeseg compile``) is for; None for a plain one."""
+        return (self.compiled or {}).get("soc")
+
+    def compiled_from(self, soc: str, source: str) -> bool:
+        """Whether this is ``source`` (a file name) compiled for ``soc`` (any case)."""
+        c = self.compiled or {}
+        return str(c.get("soc") or "").upper() == soc.upper() and c.get("source") == source
+
+    @property
+    def signatures(self) -> list[str]:
+        """The signatures of a multi-signature (PTA) artifact, one per configuration, else []."""
+        return list((self.pta or {}).get("signatures") or [])
+
+    @property
+    def pta_configs(self) -> dict[str, dict]:
+        """Configuration -> ``{"file", "params", "macs"}`` of a multi-signature artifact; {}
+        for any other (a configuration's own file lists just its name)."""
+        configs = (self.pta or {}).get("configs")
+        return configs if isinstance(configs, dict) else {}
+
+    @property
+    def trained_on(self) -> dict:
+        """``{"root", "val_split"}`` of the data the model was trained on ({} if unknown)."""
+        return self.training_data or {}
+
+    # -- the dict it used to be, for users' scripts (deprecated) ------------------------------
+
     def __getitem__(self, key: str):
+        _warn_key_read(key)
+        return self._key(key)
+
+    def get(self, key: str, default=None):
+        _warn_key_read(key)
+        try:
+            return self._key(key)
+        except KeyError:
+            return default
+
+    def __contains__(self, key) -> bool:
+        _warn_key_read(key)
+        return key in self.extra or (key in _MANIFEST_FIELDS and getattr(self, key) is not None)
+
+    def _key(self, key: str):
         if key in self.extra:
             return self.extra[key]
-        if key == "extra" or key not in _MANIFEST_FIELDS or getattr(self, key) is None:
+        if key not in _MANIFEST_FIELDS or getattr(self, key) is None:
             raise KeyError(key)
         return getattr(self, key)
 
-    def __iter__(self):
-        yield from (k for k in _MANIFEST_FIELDS if getattr(self, k) is not None)
-        yield from self.extra
 
-    def __len__(self) -> int:
-        return sum(1 for _ in self)
+def _warn_key_read(key) -> None:
+    import warnings
+
+    warnings.warn(
+        f"reading a Manifest by key ({key!r}) is deprecated: read its attribute (manifest.{key})",
+        DeprecationWarning,
+        stacklevel=3,
+    )
 
 
 _MANIFEST_FIELDS = tuple(f.name for f in fields(Manifest) if f.name != "extra")
@@ -244,11 +308,11 @@ def read_manifest(artifact: str | Path, required: bool = False) -> Manifest | No
     return Manifest.from_dict(data, str(path))
 
 
-def verify_manifest(artifact: str | Path, manifest: Mapping) -> None:
+def verify_manifest(artifact: str | Path, manifest: Manifest) -> None:
     digest = sha256_file(artifact)
-    if manifest.get("sha256") != digest:
+    if manifest.sha256 != digest:
         raise ArtifactError(
-            f"{artifact} does not match its manifest (sha256 {digest[:12]}... vs {str(manifest.get('sha256'))[:12]}...): "
+            f"{artifact} does not match its manifest (sha256 {digest[:12]}... vs {str(manifest.sha256)[:12]}...): "
             "the file changed after export; re-export it or delete the stale .json"
         )
 
@@ -274,9 +338,15 @@ def record_quality(artifact: str | Path, key: str, metrics: dict, signature: str
 # -- multi-signature (PTA) artifacts ------------------------------------------------------
 
 
-def signatures_of(manifest: dict | None) -> list[str]:
-    """The signatures of a multi-signature artifact (one per PTA configuration), else []."""
-    return list(((manifest or {}).get("pta") or {}).get("signatures") or [])
+def signatures_of(manifest: Manifest | None) -> list[str]:
+    """The signatures of a multi-signature artifact (one per PTA configuration), else [] (no
+    manifest included)."""
+    return manifest.signatures if manifest is not None else []
+
+
+def recipe_of(manifest: Manifest | None) -> str:
+    """The recipe column of a row: the manifest's, or ``unknown`` (no manifest, or none in it)."""
+    return (manifest.recipe if manifest is not None else None) or "unknown"
 
 
 def signature_label(artifact: str | Path, signature: str | None) -> str:
@@ -290,9 +360,9 @@ def split_label(label: str) -> tuple[str, str | None]:
     return stem, sig or None
 
 
-def separate_file(artifact: str | Path, manifest: dict, signature: str) -> Path:
+def separate_file(artifact: str | Path, manifest: Manifest | None, signature: str) -> Path:
     """The single-graph file of one configuration, exported beside the multi-signature one."""
-    configs = ((manifest or {}).get("pta") or {}).get("configs") or {}
+    configs = manifest.pta_configs if manifest is not None else {}
     if signature not in configs:
         raise ArtifactError(f"{artifact} has no configuration '{signature}' (it has {', '.join(configs) or 'none'})")
     f = Path(artifact).parent / configs[signature]["file"]
@@ -323,7 +393,8 @@ def claim_output(out: str | Path, force: bool = False, what: str = "--out") -> P
     if out.exists() and not force:  # (also: written by the holder of the claim before us)
         release_claims([out])
         try:
-            recorded = sorted((read_manifest(out) or {}).get("quality") or {})
+            existing = read_manifest(out)
+            recorded = sorted(existing.quality) if existing is not None else []
         except ArtifactError:  # an unreadable manifest is no reason to overwrite silently either
             recorded = []
         detail = f" (its manifest holds quality measured on {', '.join(recorded)})" if recorded else ""
@@ -384,15 +455,15 @@ def quality_from_manifests(artifacts: list[Path]) -> list[dict]:
     one row per signature of a multi-signature artifact."""
     rows = []
     for art in artifacts:
-        m = read_manifest(art) or {}
-        for key, q in (m.get("quality") or {}).items():
+        m = read_manifest(art)
+        for key, q in (m.quality if m is not None else {}).items():
             dataset, _, split = key.partition(":")
             per_sig = q.get("signatures") if isinstance(q, dict) else None
             for sig, values in per_sig.items() if per_sig else [(None, q)]:
                 rows.append(
                     {
                         "artifact": signature_label(art, sig),
-                        "recipe": m.get("recipe"),
+                        "recipe": m.recipe,
                         "dataset": dataset,
                         "split": split,
                         **values,

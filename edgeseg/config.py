@@ -43,6 +43,11 @@ def finite_or_none(value) -> float | None:
     return f if math.isfinite(f) else None
 
 
+def is_finite_number(value) -> bool:
+    """Whether :func:`finite_or_none` reads ``value`` as a number (not None, "", a word, nan or inf)."""
+    return finite_or_none(value) is not None
+
+
 def import_tf():
     """Import TensorFlow with the legacy tf_keras backend (tfmot needs it).
 

@@ -56,7 +56,10 @@ def atomic_write_json(path: str | os.PathLike, obj) -> Path:
 
 
 def _json_default(o):
-    """Mappings (a Manifest) as objects; anything else JSON does not know as its text."""
+    """Typed records (a Manifest: ``to_dict``) and mappings as objects; anything else JSON
+    does not know as its text."""
+    if hasattr(o, "to_dict"):
+        return o.to_dict()
     return dict(o) if isinstance(o, Mapping) else str(o)
 
 

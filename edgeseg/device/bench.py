@@ -17,7 +17,16 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ..artifact import check_tflite_file, read_manifest, separate_file, signature_label, signatures_of
+from ..artifact import (
+    Manifest,
+    check_tflite_file,
+    read_manifest,
+    recipe_of,
+    separate_file,
+    signature_label,
+    signatures_of,
+)
+from ..config import finite_or_none
 from ..errors import ArtifactError, DeviceError
 from . import power as pw
 from .config import BenchConfig
@@ -194,7 +203,7 @@ def cool_down(session: DeviceSession, say: Callable[[str], None]) -> dict:
     return out
 
 
-def bench_jobs(artifacts: list[Path]) -> list[tuple[str, Path, dict, str | None]]:
+def bench_jobs(artifacts: list[Path]) -> list[tuple[str, Path, Manifest | None, str | None]]:
     """``(row label, file to run, manifest, error)`` per row group. A multi-signature (PTA)
     artifact gives one job per configuration, run from the configuration's separate file
     (the same graph as its signature): benchmark_model runs a model's primary subgraph and
@@ -203,7 +212,7 @@ def bench_jobs(artifacts: list[Path]) -> list[tuple[str, Path, dict, str | None]
     jobs = []
     for art in artifacts:
         art = check_tflite_file(art)
-        manifest = read_manifest(art) or {}
+        manifest = read_manifest(art)
         sigs = signatures_of(manifest)
         if not sigs:
             jobs.append((art.stem, art, manifest, None))
@@ -391,11 +400,11 @@ def parse_conditions(text: str) -> dict:
         key, _, value = line.strip().partition(" ")
         if key in ("zone", "cpufreq"):
             bits = value.split()
-            v = pw._num(bits[-1]) if len(bits) > 1 else None  # "PATH value": a path alone read nothing
+            v = finite_or_none(bits[-1]) if len(bits) > 1 else None  # "PATH value": a path alone read nothing
             if v is not None:
                 (zones if key == "zone" else freqs).append(v / 1000.0)
-        elif key in ("battery_temp", "battery_level") and pw._num(value) is not None:
-            out[key] = pw._num(value) / (10.0 if key == "battery_temp" else 1.0)
+        elif key in ("battery_temp", "battery_level") and finite_or_none(value) is not None:
+            out[key] = finite_or_none(value) / (10.0 if key == "battery_temp" else 1.0)
         elif key == "battery_status" and value.strip():
             out[key] = value.strip()
     if zones:
@@ -542,7 +551,7 @@ def bench_device(
                 where = {"artifact": label, "device": device_name, "delegate": delegate}
                 base = {
                     "artifact": label,
-                    "recipe": manifest.get("recipe", "unknown"),
+                    "recipe": recipe_of(manifest),
                     "device": device_name,
                     "delegate": delegate,
                     "threads": ctx.threads,
@@ -745,7 +754,6 @@ def bench_rows(
     BenchConfig.HOST_THREADS), runs, min_secs and repeat (K rounds, rows interleaved, folded by
     :func:`fold_repeats`); a failure is a row, never an abort. ``say`` gets each row as soon
     as it is measured."""
-    from ..artifact import read_manifest, signature_label, signatures_of
     from ..errors import EdgesegError
     from ..host import busy_host, load_now
     from .runners import RUNNERS
@@ -755,12 +763,12 @@ def bench_rows(
     rows = []
     for k in range(config.repeat):
         for art in artifacts:
-            manifest = read_manifest(art) or {}
+            manifest = read_manifest(art)
             for signature in signatures_of(manifest) or [None]:  # one row per configuration of a PTA artifact
                 for delegate in delegates:
                     base = {
                         "artifact": signature_label(art, signature),
-                        "recipe": manifest.get("recipe", "unknown"),
+                        "recipe": recipe_of(manifest),
                         "device": "host",
                         "delegate": delegate,
                         "threads": threads,

@@ -542,31 +542,18 @@ def evaluate_artifact_on_device(
     """Every delegate's row (and the host's) for an artifact on ``data``/``split``: the first
     ``frames`` images (default all), loaded and checked as host evaluation does. A
     multi-signature artifact gives rows per signature (``--signature_to_run_for``)."""
-    from ..artifact import check_tflite_file, read_manifest, signature_label, signatures_of, verify_manifest
-    from ..data.formats import open_dataset
-    from ..data.pipeline import load_split
-    from ..errors import DataError
-    from ..runtime.evaluate import artifact_predictor, same_classes
+    from ..runtime.artifact_io import open_artifact
+    from ..runtime.evaluate import artifact_predictor
 
-    target = check_tflite_file(target)
-    ds = open_dataset(data)
-    manifest = read_manifest(target) or {}
-    if manifest.get("sha256"):
-        verify_manifest(target, manifest)
-    same_classes(manifest.get("classes"), ds, target, classes_from)
-    sigs = signatures_of(manifest)
-    if signature and sigs and signature not in sigs:
-        raise DataError(f"{target} has no configuration '{signature}' (it has {', '.join(sigs)})")
+    art = open_artifact(target, data, signature, classes_from)
+    target, ds = art.path, art.dataset
     cache, rows, labels, out = None, [], {}, {}
-    for sig in [signature] if signature else (sigs or [None]):
-        predict = artifact_predictor(target, manifest, ds, threads, sig)
+    for sig in art.signatures:
+        predict = artifact_predictor(target, art.manifest, ds, threads, sig)
         if cache is None:
-            resize = manifest.get("input", {}).get("resize", "letterbox")
-            cache = load_split(
-                ds, split, predict.input_size, resize, skip_bad, frames, progress=progress, keep_source=True
-            )
-        label = signature_label(target, sig)
-        base = {"artifact": label, "recipe": manifest.get("recipe", "unknown"), "dataset": str(ds.root), "split": split}
+            cache = art.load_split(split, predict.input_size, skip_bad, frames, progress)
+        label = art.label(sig)
+        base = art.base_row(split, sig)
         out = evaluate_on_device(
             session, target, predict, cache, ds, list(delegates), threads, benchmark_binary, sig, say, base
         )

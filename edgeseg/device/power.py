@@ -37,6 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
+from ..config import finite_or_none
 from .shell import q
 
 if TYPE_CHECKING:  # the profile's types
@@ -91,13 +92,6 @@ def _gauge_probe(power: PowerSpec, tag: str) -> str:
 # -- the sources ------------------------------------------------------------------------------
 
 
-def _num(text: str) -> float | None:
-    try:
-        return float(text)
-    except (TypeError, ValueError):
-        return None
-
-
 def _scales(power: PowerSpec) -> tuple[float, float]:
     return (1e-3 if power.current_unit == "uA" else 1.0), (1e-6 if power.voltage_unit == "uV" else 1e-3)
 
@@ -107,7 +101,7 @@ def _timed_lines(lines: list[str]) -> list[tuple[float, str]]:
     out = []
     for line in lines:
         parts = line.split(None, 2)
-        t = _num(parts[1]) if len(parts) >= 3 else None
+        t = finite_or_none(parts[1]) if len(parts) >= 3 else None
         if t is not None:
             out.append((t, parts[2]))
     return out
@@ -220,7 +214,7 @@ class GaugeSource(PowerSource):
         for i in (1, 2):
             for r in lines[i]:
                 kv = dict(x.split("=", 1) for x in r.split() if "=" in x)
-                vals.append((_num(kv.get("c")), _num(kv.get("v"))))
+                vals.append((finite_or_none(kv.get("c")), finite_or_none(kv.get("v"))))
         currents = [c for c, _ in vals if c is not None]
         volts = [v for _, v in vals if v is not None]
         if not currents:
@@ -273,7 +267,7 @@ def _rail_readings(lines: list[tuple[float, str]]) -> list[dict]:
     for t, line in lines:
         entry = acc.setdefault(t, {"t": t, "t_ms": None, "uws": {}})
         if line.startswith("t="):
-            v = _num(line[2:])
+            v = finite_or_none(line[2:])
             if v is not None:
                 entry["t_ms"] = v if entry["t_ms"] is None else min(entry["t_ms"], v)
             continue
@@ -300,7 +294,7 @@ def _hal_log(lines: list[str]) -> list[dict]:
     for line in lines:
         parts = line.split()
         if parts[0] == "Q" and len(parts) == 3:
-            t0, t1 = _num(parts[1]), _num(parts[2])
+            t0, t1 = finite_or_none(parts[1]), finite_or_none(parts[2])
             if t0 is not None and t1 is not None and t1 >= t0:
                 mid[t0] = (t0 + t1) / 2
                 half[mid[t0]] = (t1 - t0) / 2
@@ -453,11 +447,11 @@ def parse_power_log(text: str, power: PowerSpec) -> PowerLog:
         if not parts:
             continue
         if parts[0] == "M" and len(parts) == 3:
-            t = _num(parts[2])
+            t = finite_or_none(parts[2])
             if t is not None:
                 out.markers[parts[1]] = t
         elif parts[0] == "S" and len(parts) >= 2:
-            t = _num(parts[1])
+            t = finite_or_none(parts[1])
             if t is None:
                 continue
             head, _, rest = line.partition("|")
@@ -467,17 +461,17 @@ def parse_power_log(text: str, power: PowerSpec) -> PowerLog:
                 fields = [f.strip() for f in body.strip()[1:].split(";")]
             else:  # the older whitespace-separated line (an empty field shifted the others)
                 fields = body.split()
-            c = _num(fields[0]) if len(fields) > 0 else None
-            v = _num(fields[1]) if len(fields) > 1 else None
-            b = _num(fields[2]) if len(fields) > 2 else None
+            c = finite_or_none(fields[0]) if len(fields) > 0 else None
+            v = finite_or_none(fields[1]) if len(fields) > 1 else None
+            b = finite_or_none(fields[2]) if len(fields) > 2 else None
             # current as the battery's discharge current (the profile's current_sign): negative = net charging
             s = {
                 "t": t,
                 "current_ma": c * cur_scale * power.current_sign if c is not None else None,
                 "voltage_v": v * volt_scale if v is not None else None,
                 "battery_c": b / 10.0 if b is not None else None,
-                "zones_c": [z / 1000.0 for z in map(_num, zones_txt.split()) if z is not None],
-                "cpu_khz": [int(f) for f in map(_num, freqs_txt.split()) if f is not None],
+                "zones_c": [z / 1000.0 for z in map(finite_or_none, zones_txt.split()) if z is not None],
+                "cpu_khz": [int(f) for f in map(finite_or_none, freqs_txt.split()) if f is not None],
             }
             s["power_mw"] = (
                 s["current_ma"] * s["voltage_v"] if s["current_ma"] is not None and s["voltage_v"] is not None else None
@@ -504,7 +498,7 @@ def check_sources(text: str, power: PowerSpec, sources: list[str]) -> dict:
             continue
         tag, rest = parts[0], (parts[1] if len(parts) > 1 else "")
         if tag in ("U1", "U2"):
-            t = _num(rest.split()[0]) if rest.split() else None
+            t = finite_or_none(rest.split()[0]) if rest.split() else None
             if t is not None:
                 times[int(tag[1])] = t
         by_tag.setdefault(tag, []).append(rest)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..artifact import read_manifest
+from ..artifact import Manifest, read_manifest
 from ..delegates import HOST_DELEGATES, INTERPRETER_DELEGATES, delegating, join_names
 from ..errors import DeviceError
 from ..runner import FRAME_TAG
@@ -287,12 +287,11 @@ class BenchmarkModelRunner(Runner):
 # -- LiteRT's CompiledModel benchmark_model (NPU) ------------------------------------------------
 
 
-def compiled_for(artifact: Path, soc: str) -> tuple[Path, dict]:
-    """The file `edgeseg compile ARTIFACT --soc SOC` wrote beside ``artifact``."""
+def compiled_for(artifact: Path, soc: str) -> tuple[Path, Manifest]:
+    """The file `edgeseg compile ARTIFACT --soc SOC` wrote beside ``artifact``, and its manifest."""
     for cand in sorted(artifact.parent.glob(f"{artifact.stem}_*.tflite")):
-        manifest = read_manifest(cand) or {}
-        c = manifest.get("compiled") or {}
-        if str(c.get("soc", "")).upper() == soc.upper() and c.get("source") == artifact.name:
+        manifest = read_manifest(cand)
+        if manifest is not None and manifest.compiled_from(soc, artifact.name):
             return cand, manifest
     raise DeviceError(
         f"no copy of {artifact.name} compiled for {soc} beside it: run `edgeseg compile {artifact} "
@@ -378,7 +377,7 @@ class LiteRtRunner(Runner):
         if ctx.op_profile:
             flags.append("--use_profiler=true")
         cmd = " ".join(q(a) for a in [binary, *dict.fromkeys(flags)])
-        return Invocation(cmd, spec.name, ctx.op_profile, {"compiled": manifest["compiled"]})
+        return Invocation(cmd, spec.name, ctx.op_profile, {"compiled": manifest.compiled})
 
     def parse(self, ctx, sec, inv):
         row, ops, window = parse_benchmark_model(sec, inv.delegate, inv.op_profile)

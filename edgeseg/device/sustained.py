@@ -20,7 +20,7 @@ import statistics
 import time
 from collections.abc import Callable
 
-from ..config import finite_or_none as _num
+from ..config import finite_or_none
 from ..errors import DeviceError, UsageError
 from . import power as pw
 from .transport import DeviceConnectionError
@@ -64,7 +64,7 @@ def window_count(duration_s: float, window_s: float) -> int:
 
 
 def _ok(w: dict) -> bool:
-    return w.get("status") != "failed" and (_num(w.get("median_ms")) or 0) > 0
+    return w.get("status") != "failed" and (finite_or_none(w.get("median_ms")) or 0) > 0
 
 
 #: Fewer valid windows than this give no verdict: the window-to-window variability is estimated
@@ -88,19 +88,19 @@ def _within_se(w: dict) -> float | None:
     """One window's median's own standard error, relative (from std and runs, else its tail)."""
     from ..stats import median_se
 
-    m = _num(w.get("median_ms"))
-    std = _num(w.get("std_ms"))
+    m = finite_or_none(w.get("median_ms"))
+    std = finite_or_none(w.get("std_ms"))
     if std is None:
         for key, z in (("p95_ms", 1.6449), ("p90_ms", 1.2816)):
-            if _num(w.get(key)) is not None:
-                std = max(0.0, _num(w[key]) - m) / z
+            if finite_or_none(w.get(key)) is not None:
+                std = max(0.0, finite_or_none(w[key]) - m) / z
                 break
-    se = median_se(std, _num(w.get("runs")) or 1)
+    se = median_se(std, finite_or_none(w.get("runs")) or 1)
     return se / m if se is not None and m else None
 
 
 def _level(ws: list[dict], key: str) -> float | None:
-    vals = [_num(w.get(key)) for w in ws if _num(w.get(key)) is not None]
+    vals = [finite_or_none(w.get(key)) for w in ws if finite_or_none(w.get(key)) is not None]
     return statistics.median(vals) if vals else None
 
 
@@ -174,11 +174,11 @@ def throttling_verdict(windows: list[dict]) -> dict:
         }
     k = max(2, len(ok) // 3)
     head, tail = ok[: max(3, k)], ok[-k:]
-    logs = [math.log(_num(w["median_ms"])) for w in ok]
+    logs = [math.log(finite_or_none(w["median_ms"])) for w in ok]
     within = [x for x in map(_within_se, ok) if x is not None]
     sigma = max(robust_sigma_of_steps(logs) or 0.0, statistics.median(within) if within else 0.0, 1e-4)
-    first = statistics.median(_num(w["median_ms"]) for w in head)
-    sustained = statistics.median(_num(w["median_ms"]) for w in tail)
+    first = statistics.median(finite_or_none(w["median_ms"]) for w in head)
+    sustained = statistics.median(finite_or_none(w["median_ms"]) for w in tail)
     shift = math.log(sustained / first)
     se = sigma * math.sqrt(math.pi / 2) * math.sqrt(1 / len(head) + 1 / k)
     bar = max(SHIFT_Z * se, math.log(1 + MIN_SHIFT))

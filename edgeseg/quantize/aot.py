@@ -213,10 +213,10 @@ def compile_artifact(
 
     artifact = check_tflite_file(artifact)
     soc = find_soc(soc_name)
-    source = read_manifest(artifact) or {}
-    if source.get("compiled"):
+    source = read_manifest(artifact)
+    if source is not None and source.compiled:
         raise QuantizeError(
-            f"{artifact} is already compiled for {source['compiled'].get('soc')}: compile the artifact it came from"
+            f"{artifact} is already compiled for {source.compiled_soc}: compile the artifact it came from"
         )
     if out is None:
         out = artifact.with_name(f"{artifact.stem}_{soc.target_id}.tflite")
@@ -301,26 +301,22 @@ def compile_artifact(
         "source": artifact.name,
         "source_sha256": sha256_file(artifact),
     }
-    fields = {
-        k: v
-        for k, v in source.items()
-        if k
-        in (
-            "model",
-            "model_config",
-            "input",
-            "output",
-            "classes",
-            "recipe",
-            "io",
-            "calibration",
-            "source_checkpoint",
-            "training_data",
-            "float_layers",
-            "qat",
-            "pta",
-        )
-    }
+    kept = (
+        "model",
+        "model_config",
+        "input",
+        "output",
+        "classes",
+        "recipe",
+        "io",
+        "calibration",
+        "source_checkpoint",
+        "training_data",
+        "float_layers",
+        "qat",
+        "pta",
+    )
+    fields = {k: getattr(source, k) for k in kept if source is not None and getattr(source, k) is not None}
     manifest = write_manifest(out, **fields, compiled=compiled)
     return {"artifact": str(out), "manifest": manifest, "compiled": compiled, "notes": notes}
 

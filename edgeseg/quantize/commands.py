@@ -5,11 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..config import option
 from ..errors import EdgesegError, UsageError
 from ..results import Result, Say, _pick, _quiet
 from .recipes import DEFAULT_HEAD, HEADS, IO_TYPES, PTQ_TOOLS, RECIPES, needs_calibration
+
+if TYPE_CHECKING:
+    from ..artifact import Manifest
 
 
 def _recipes() -> tuple[str, ...]:
@@ -123,7 +127,7 @@ class ExportConfig:
 @dataclass(frozen=True)
 class ExportResult(Result):
     artifact: str
-    manifest: dict
+    manifest: Manifest
     warnings: list
 
 
@@ -321,7 +325,7 @@ def info(config: InfoConfig) -> InfoResult:
         res = model_info(path)
         manifest = read_manifest(path)
         if signatures_of(manifest):  # the counts above are the primary subgraph's; each configuration's:
-            res["signatures"] = {s: manifest["pta"]["configs"][s] for s in signatures_of(manifest)}
+            res["signatures"] = {s: manifest.pta_configs[s] for s in signatures_of(manifest)}
     if config.delegates:
         from .lint import lint_artifact, lint_signatures
 

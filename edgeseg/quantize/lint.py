@@ -31,10 +31,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..delegates import DELEGATES, LINTED_DELEGATES
+
+if TYPE_CHECKING:
+    from ..artifact import Manifest
 
 GPU_OPS = frozenset(
     {
@@ -476,7 +480,7 @@ def lint_artifact(path: str | Path, nnapi_api: int = 30) -> dict:
     return {"artifact": str(path), "ops": ops, "delegates": delegates, "warnings": [w.as_dict() for w in warnings]}
 
 
-def lint_signatures(path: str | Path, manifest: dict, nnapi_api: int = 30) -> dict:
+def lint_signatures(path: str | Path, manifest: Manifest | None, nnapi_api: int = 30) -> dict:
     """The delegate report of every configuration of a multi-signature (PTA) artifact, each
     read from its own file exported beside it: the interpreter and benchmark_model list the
     primary subgraph's nodes only, so the separate file is the graph a device delegates.

@@ -226,7 +226,7 @@ def quantize_run(
 ) -> dict:
     """Export the best checkpoint of ``run`` with ``recipe``; write the .tflite and manifest.
 
-    Returns ``{"artifact": path, "manifest": dict, "warnings": [...]}``.
+    Returns ``{"artifact": path, "manifest": Manifest, "warnings": [...]}``.
     """
     if recipe not in RECIPES:
         raise QuantizeError(f"unknown recipe '{recipe}'; choose from {', '.join(RECIPES)}")

@@ -30,7 +30,7 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import finite_or_none as _num
+from ..config import finite_or_none
 from ..errors import ReportError, UsageError
 from ..stats import Z90, judge, median_se, normal_interval, shift_interval
 from .tables import read_report
@@ -139,7 +139,7 @@ def _repeats(text) -> list[float]:
     """``repeat_medians_ms`` ("12.1;12.3;...") -> the finite positive values."""
     out = []
     for part in str(text or "").split(";"):
-        v = _num(part)
+        v = finite_or_none(part)
         if v is not None and v > 0:
             out.append(v)
     return out
@@ -148,11 +148,11 @@ def _repeats(text) -> list[float]:
 def _median_se(r: dict) -> float | None:
     """A latency row's median's standard error: from std_ms and runs, else from the tail (p90
     - median = 1.2816 sigma, p95 - median = 1.6449 sigma for normal noise) and runs."""
-    median, runs = _num(r.get("median_ms")), _num(r.get("runs"))
-    std = _num(r.get("std_ms"))
+    median, runs = finite_or_none(r.get("median_ms")), finite_or_none(r.get("runs"))
+    std = finite_or_none(r.get("std_ms"))
     if std is None and median is not None:
         for key, z in (("p90_ms", 1.2816), ("p95_ms", 1.6449)):
-            tail = _num(r.get(key))
+            tail = finite_or_none(r.get(key))
             if tail is not None:
                 std = max(0.0, tail - median) / z
                 break
@@ -169,9 +169,11 @@ def _rows(rep: dict) -> list[dict]:
 def _measures(rep: dict) -> dict:
     """(artifact, device, delegate) -> median, its noise, energy and its error, the host's and the device's mIoU."""
     power = {(r["artifact"], r["device"], r["delegate"]): r for r in rep["power"] if r.get("status") != "failed"}
-    host_q = {r["artifact"]: _num(r.get("miou")) for r in rep["quality"] if r.get("where", "host") != "device"}
+    host_q = {
+        r["artifact"]: finite_or_none(r.get("miou")) for r in rep["quality"] if r.get("where", "host") != "device"
+    }
     dev_q = {
-        (r["artifact"], r.get("device"), r.get("delegate")): _num(r.get("miou"))
+        (r["artifact"], r.get("device"), r.get("delegate")): finite_or_none(r.get("miou"))
         for r in rep["quality"]
         if r.get("where") == "device"
     }
@@ -182,11 +184,11 @@ def _measures(rep: dict) -> dict:
         out[key] = {
             "status": r.get("status"),
             "error": r.get("error"),
-            "median_ms": _num(r.get("median_ms")),
+            "median_ms": finite_or_none(r.get("median_ms")),
             "median_se": _median_se(r),
             "repeats": _repeats(r.get("repeat_medians_ms")),
-            "energy_mj": _num(p.get("energy_mj_per_inference")),
-            "energy_err": _num(p.get("energy_mj_err")),
+            "energy_mj": finite_or_none(p.get("energy_mj_per_inference")),
+            "energy_err": finite_or_none(p.get("energy_mj_err")),
             "miou": host_q.get(r["artifact"]),
             "device_miou": dev_q.get(key),
         }

@@ -356,8 +356,8 @@ def exported(res, pta: bool, lint: bool, out: Write, err: Write) -> None:
         )
     m = res.manifest
     out(
-        f"{res.artifact}  ({m['size_bytes'] / 1024:.0f} KB, {m['recipe']}, input {m['input']['dtype']}, "
-        f"output {m['output']['kind']} {m['output']['dtype']})"
+        f"{res.artifact}  ({m.size_bytes / 1024:.0f} KB, {m.recipe}, input {m.input['dtype']}, "
+        f"output {m.output['kind']} {m.output['dtype']})"
     )
     if lint:
         from ..quantize.lint import format_lint
@@ -483,7 +483,9 @@ def as_json(obj) -> str:
             return o.item()
         if isinstance(o, Path):
             return str(o)
-        if isinstance(o, Mapping):  # a Manifest
+        if hasattr(o, "to_dict"):  # a Manifest
+            return o.to_dict()
+        if isinstance(o, Mapping):
             return dict(o)
         raise TypeError(type(o))
 

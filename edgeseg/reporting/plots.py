@@ -6,9 +6,10 @@ import base64
 import html
 from pathlib import Path
 
+from ..config import finite_or_none
 from ..fileio import fit_name
 from .schema import NOISY_SPREAD
-from .tables import _num, format_cell
+from .tables import format_cell
 
 #: Bar colour per row status, named in each plot's legend.
 STATUS_COLOURS = {"ok": "#4c72b0", "fallback": "#dd8452", "failed": "#c44e52", "charging": "#8172b3"}
@@ -26,10 +27,6 @@ def _plt():
     return plt
 
 
-def _f(v):
-    return float(v) if _num(v) else None
-
-
 def _noisy(r) -> bool:
     return str(r.get("noisy")).lower() == "true"
 
@@ -37,14 +34,14 @@ def _noisy(r) -> bool:
 def latency_plot(summary: list[dict], out: Path) -> Path | None:
     """Median latency per row as horizontal bars (colour = status, hatched = noisy), the
     p90 as a tick, the value at the end of each bar; labels on the y axis, one row each."""
-    rows = [r for r in summary if _f(r.get("median_ms")) is not None]
+    rows = [r for r in summary if finite_or_none(r.get("median_ms")) is not None]
     if not rows:
         return None
     plt = _plt()
     from matplotlib.patches import Patch
 
     labels = [f"{r['artifact']}\n{r['delegate']} @ {r['device']}" for r in rows]
-    vals = [_f(r["median_ms"]) for r in rows]
+    vals = [finite_or_none(r["median_ms"]) for r in rows]
     fig, ax = plt.subplots(figsize=(9, 0.62 * len(rows) + 1.9))
     for i, r in enumerate(rows):
         ax.barh(
@@ -56,7 +53,7 @@ def latency_plot(summary: list[dict], out: Path) -> Path | None:
             edgecolor="white" if _noisy(r) else None,
             linewidth=0,
         )
-        p90 = _f(r.get("p90_ms"))
+        p90 = finite_or_none(r.get("p90_ms"))
         if p90:
             ax.plot([p90, p90], [i - 0.35, i + 0.35], color="black", lw=1.2)
         ax.text(
@@ -70,7 +67,7 @@ def latency_plot(summary: list[dict], out: Path) -> Path | None:
     ax.set_ylim(len(rows) - 0.5, -0.5)
     ax.set_xlabel("median latency per inference (ms); black tick = p90")
     ax.set_title("Latency per artifact and delegate", fontsize=10)
-    right = max(max(vals), max((_f(r.get("p90_ms")) or 0) for r in rows))
+    right = max(max(vals), max((finite_or_none(r.get("p90_ms")) or 0) for r in rows))
     ax.set_xlim(0, right * 1.45)
     seen = list(dict.fromkeys(r.get("status") for r in rows))
     handles = [
@@ -110,7 +107,7 @@ PHASE_STYLE = {
 def power_trace_plot(trace: list[dict], out: Path) -> Path | None:
     """Power against time per row, each run of each row on its own axes (a merged report's
     runs are never joined into one line), with each phase of the session shaded."""
-    rows = [r for r in trace if _f(r.get("power_mw")) is not None]
+    rows = [r for r in trace if finite_or_none(r.get("power_mw")) is not None]
     if not rows:
         return None
     plt = _plt()
@@ -120,11 +117,11 @@ def power_trace_plot(trace: list[dict], out: Path) -> Path | None:
     n = len(groups)
     fig, axes = plt.subplots(n, 1, figsize=(8, 2.2 * n + 0.5), squeeze=False)
     for ax, ((run, art, dele), rs) in zip(axes[:, 0], groups.items()):
-        t = [_f(r["t_s"]) for r in rs]
-        p = [_f(r["power_mw"]) for r in rs]
+        t = [finite_or_none(r["t_s"]) for r in rs]
+        p = [finite_or_none(r["power_mw"]) for r in rs]
         ax.plot(t, p, lw=1, color="#4c72b0")
         for phase, (colour, label) in PHASE_STYLE.items():
-            pt = [_f(r["t_s"]) for r in rs if r.get("phase") == phase]
+            pt = [finite_or_none(r["t_s"]) for r in rs if r.get("phase") == phase]
             if pt:
                 ax.axvspan(min(pt), max(pt), color=colour, alpha=0.3, label=label)
         ax.set_title(f"{art} on {dele}" + (f" ({run})" if run else ""), fontsize=9)
@@ -141,7 +138,7 @@ def sustained_plot(windows: list[dict], out: Path) -> Path | None:
     """A ``--sustained`` run against time: each row's median latency per window (solid, at the
     window's middle; left axis) and its hottest thermal zone at each window's end (dashed, same
     colour; right axis), one line per row (a merged report's runs are never joined into one)."""
-    rows = [r for r in windows if _f(r.get("median_ms")) is not None and r.get("status") != "failed"]
+    rows = [r for r in windows if finite_or_none(r.get("median_ms")) is not None and r.get("status") != "failed"]
     if not rows:
         return None
     plt = _plt()
@@ -157,16 +154,16 @@ def sustained_plot(windows: list[dict], out: Path) -> Path | None:
         colour = colours[i % len(colours)]
         label = f"{art} on {dele}" + (f" @ {dev}" if dev else "") + (f" ({run})" if several_runs and run else "")
         mid = [
-            (_f(r.get("t_start_s")) + _f(r.get("t_end_s"))) / 2
-            if _f(r.get("t_start_s")) is not None and _f(r.get("t_end_s")) is not None
-            else _f(r.get("window"))
+            (finite_or_none(r.get("t_start_s")) + finite_or_none(r.get("t_end_s"))) / 2
+            if finite_or_none(r.get("t_start_s")) is not None and finite_or_none(r.get("t_end_s")) is not None
+            else finite_or_none(r.get("window"))
             for r in rs
         ]
-        ax.plot(mid, [_f(r["median_ms"]) for r in rs], marker="o", ms=4, lw=1.4, color=colour, label=label)
+        ax.plot(mid, [finite_or_none(r["median_ms"]) for r in rs], marker="o", ms=4, lw=1.4, color=colour, label=label)
         zone = [
-            (_f(r.get("t_end_s")), _f(r.get("zone_max_c")))
+            (finite_or_none(r.get("t_end_s")), finite_or_none(r.get("zone_max_c")))
             for r in rs
-            if _f(r.get("t_end_s")) is not None and _f(r.get("zone_max_c")) is not None
+            if finite_or_none(r.get("t_end_s")) is not None and finite_or_none(r.get("zone_max_c")) is not None
         ]
         if zone:
             any_zone = True
@@ -242,18 +239,23 @@ def pareto_plot(summary: list[dict], out: Path) -> Path | None:
     rows = [
         r
         for r in summary
-        if _f(r.get("miou")) is not None and _f(r.get("median_ms")) is not None and r.get("status") != "failed"
+        if finite_or_none(r.get("miou")) is not None
+        and finite_or_none(r.get("median_ms")) is not None
+        and r.get("status") != "failed"
     ]
     if not rows:
         return None
     plt = _plt()
     fig, ax = plt.subplots(figsize=(8.5, 5.2))
-    energies = [_f(r.get("energy_mj_per_inference")) for r in rows]
+    energies = [finite_or_none(r.get("energy_mj_per_inference")) for r in rows]
     known = [e for e in energies if e and e > 0]
     emax = max(known) if known else None
     devices = list(dict.fromkeys(r["device"] for r in rows))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    pts = sorted(((_f(r["median_ms"]), _f(r["miou"]) * 100, r, e) for r, e in zip(rows, energies)), key=lambda x: x[0])
+    pts = sorted(
+        ((finite_or_none(r["median_ms"]), finite_or_none(r["miou"]) * 100, r, e) for r, e in zip(rows, energies)),
+        key=lambda x: x[0],
+    )
     for x, y, r, e in pts:
         size = 30 + 400 * (e / emax) if e and emax and e > 0 else 30
         ax.scatter(x, y, s=size, alpha=0.7, color=colours[devices.index(r["device"]) % len(colours)], zorder=3)
@@ -328,7 +330,7 @@ def html_page(
                     (c == "flag" and text != "-")
                     or (c == "status" and r.get(c) in ("fallback", "failed", "diverged", "numerics-differ"))
                     or (c == "noisy" and text == "yes")
-                    or (c in ("iou", "miou") and _f(r.get(c)) == 0.0)
+                    or (c in ("iou", "miou") and finite_or_none(r.get(c)) == 0.0)
                 )
                 cells.append(f"<td{' class=flag' if flagged else ''}>{html.escape(text)}</td>")
             parts.append("<tr>" + "".join(cells) + "</tr>")
@@ -428,12 +430,12 @@ def eval_summary(rows: list[dict]) -> str:
         return "no device rows"
 
     def pct(v):
-        return "?" if _f(v) is None else f"{100 * _f(v):.2f}%"
+        return "?" if finite_or_none(v) is None else f"{100 * finite_or_none(v):.2f}%"
 
     def delta(v):
-        return "nan" if _f(v) is None else f"{_f(v):+.4f}"
+        return "nan" if finite_or_none(v) is None else f"{finite_or_none(v):+.4f}"
 
-    exact = [r for r in dev if r.get("status") == "ok" and _f(r.get("argmax_agreement")) == 1.0]
+    exact = [r for r in dev if r.get("status") == "ok" and finite_or_none(r.get("argmax_agreement")) == 1.0]
     if len(exact) == len(dev):
         return "device and host agree on every pixel of every frame"
     parts = []
@@ -450,7 +452,7 @@ def eval_summary(rows: list[dict]) -> str:
         elif status == "numerics-differ":
             parts.append(f"{name}: numerics differ ({a} of the pixels agree with the host), quality kept (mIoU {d})")
         elif status == "diverged":
-            what = "changed" if (_f(r.get("miou_delta_vs_host")) or 0.0) > 0 else "lost"
+            what = "changed" if (finite_or_none(r.get("miou_delta_vs_host")) or 0.0) > 0 else "lost"
             parts.append(f"{name} diverged: quality {what} (mIoU {d}, {a} of the pixels agree with the host)")
         elif status == "failed":
             parts.append(f"{name} failed: not compared with the host")

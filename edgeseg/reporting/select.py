@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..config import is_finite_number
 from ..errors import ReportError
-from .tables import _num, read_report
+from .tables import read_report
 
 SELECT_VIEW = ["artifact", "delegate", "median_ms", "energy_mj_per_inference", "miou", "status", "fits", "why_not"]
 
@@ -31,18 +32,18 @@ def choose(rows: list[dict], budget_ms: float, energy_budget_mj: float | None = 
         why = []
         if r.get("status") == "failed":
             why.append("failed")
-        if not _num(r.get("median_ms")):
+        if not is_finite_number(r.get("median_ms")):
             why.append("no latency")
         elif float(r["median_ms"]) > budget_ms:
             why.append(f"{float(r['median_ms']):.2f} ms > {budget_ms:g} ms")
         if energy_budget_mj is not None:
             if str(r.get("status")) == "charging" or str(r.get("charging")).lower() == "true":
                 why.append("energy measured while charging")
-            elif not _num(r.get("energy_mj_per_inference")):
+            elif not is_finite_number(r.get("energy_mj_per_inference")):
                 why.append("no energy measured")
             elif float(r["energy_mj_per_inference"]) > energy_budget_mj:
                 why.append(f"{float(r['energy_mj_per_inference']):.2f} mJ > {energy_budget_mj:g} mJ")
-        if not _num(r.get("miou")):
+        if not is_finite_number(r.get("miou")):
             why.append("no quality (run `edgeseg eval ARTIFACT --data DATASET`)")
         marked.append({**r, "fits": not why, "why_not": "; ".join(why) or None})
     fitting = [r for r in marked if r["fits"]]
@@ -138,10 +139,10 @@ def _with_quality(artifact: Path, found: list[tuple[str, dict]]) -> tuple[list[d
     rows = []
     for (label, _), r in sorted(by_key.items()):
         q = quality.get(label)
-        if q and _num(q.get("miou")):
+        if q and is_finite_number(q.get("miou")):
             r = {**r, "miou": q["miou"], "quality_source": f"manifest ({q.get('dataset')}:{q.get('split')})"}
         else:
-            r = {**r, "quality_source": "report" if _num(r.get("miou")) else None}
+            r = {**r, "quality_source": "report" if is_finite_number(r.get("miou")) else None}
         rows.append(r)
     return rows, used
 
@@ -199,7 +200,9 @@ def measured_rows(
 
 def no_fit_message(rows: list[dict]) -> str:
     """Why nothing was chosen, naming the fastest measured row."""
-    fastest = min((r for r in rows if _num(r.get("median_ms"))), key=lambda r: float(r["median_ms"]), default=None)
+    fastest = min(
+        (r for r in rows if is_finite_number(r.get("median_ms"))), key=lambda r: float(r["median_ms"]), default=None
+    )
     hint = (
         f" (fastest measured: {fastest['artifact']} on {fastest['delegate']}, {float(fastest['median_ms']):.2f} ms)"
         if fastest

@@ -14,7 +14,7 @@ import unicodedata
 from importlib import metadata
 from pathlib import Path
 
-from ..config import finite_or_none
+from ..config import finite_or_none, is_finite_number
 from ..errors import ReportError
 from ..fileio import atomic_write_csv, atomic_write_json, atomic_write_text, disk_error, fit_name
 from ..host import busy_host, cpu_model
@@ -223,9 +223,7 @@ def model_family(artifact: str, recipe: str | None) -> str:
 
 
 def _class_ious(row: dict) -> dict[str, float | None]:
-    return {
-        column_class(k): (float(v) if _num(v) else None) for k, v in row.items() if k.startswith(QUALITY_CLASS_PREFIX)
-    }
+    return {column_class(k): finite_or_none(v) for k, v in row.items() if k.startswith(QUALITY_CLASS_PREFIX)}
 
 
 def _float32_quality(quality: list[dict]) -> dict:
@@ -283,8 +281,8 @@ def class_table(per_class: list[dict]) -> tuple[list[str], list[dict]]:
         if label not in columns:
             columns.append(label)
         row = table.setdefault(r["class"], {"class": r["class"], "_zero": []})
-        row[label] = Shown(f"{float(r['iou']):.4f}") if _num(r.get("iou")) else None
-        if _num(r.get("iou_delta_vs_float32")):
+        row[label] = Shown(f"{float(r['iou']):.4f}") if is_finite_number(r.get("iou")) else None
+        if is_finite_number(r.get("iou_delta_vs_float32")):
             key = f"{label} - float32"
             row[key] = Shown(f"{float(r['iou_delta_vs_float32']):+.4f}")
             if key not in columns:
@@ -346,11 +344,11 @@ def summarize(
         p = p_by.get((rid(r), r["artifact"], r["device"], r["delegate"]), {})
         base = fp32.get((rid(r), family, r["device"], r["delegate"]))
         ratio = None
-        if base and _num(r.get("median_ms")) and _num(base.get("median_ms")):
+        if base and is_finite_number(r.get("median_ms")) and is_finite_number(base.get("median_ms")):
             ratio = float(r["median_ms"]) / float(base["median_ms"])
         delta = None
         base_q = fp32_q.get((rid(r), family))
-        if base_q and base_q is not q and _num(q.get("miou")) and _num(base_q.get("miou")):
+        if base_q and base_q is not q and is_finite_number(q.get("miou")) and is_finite_number(base_q.get("miou")):
             delta = float(q["miou"]) - float(base_q["miou"])
         spread = latency_spread(r)
         _, qrow = quality_rows([q]) if q else ((), [{}])
@@ -392,26 +390,19 @@ def summarize(
 def latency_spread_of(row: dict) -> str | None:
     """What :func:`latency_spread` divided: ``p90/median`` or ``p95/median``."""
     for key in ("p90_ms", "p95_ms"):
-        if _num(row.get(key)):
+        if is_finite_number(row.get(key)):
             return f"{key[:-3]}/median"
     return None
 
 
 def latency_spread(row: dict) -> float | None:
     """p90 / median of a latency row (p95 / median where there is no p90), or None."""
-    if not _num(row.get("median_ms")) or float(row["median_ms"]) <= 0:
+    if not is_finite_number(row.get("median_ms")) or float(row["median_ms"]) <= 0:
         return None
     for key in ("p90_ms", "p95_ms"):
-        if _num(row.get(key)):
+        if is_finite_number(row.get(key)):
             return float(row[key]) / float(row["median_ms"])
     return None
-
-
-def _num(v) -> bool:
-    try:
-        return v not in (None, "") and not math.isnan(float(v))
-    except (TypeError, ValueError):
-        return False
 
 
 def write_report(
@@ -659,7 +650,9 @@ def merge_reports(folders: list[str | Path]) -> dict:
                     dropped.setdefault(folder, set()).add(rid)
                     continue
                 merged[k].append({**r, "run_id": rid})
-        sizes.update({r["artifact"]: float(r["size_kb"]) * 1024 for r in rep["summary"] if _num(r.get("size_kb"))})
+        sizes.update(
+            {r["artifact"]: float(r["size_kb"]) * 1024 for r in rep["summary"] if is_finite_number(r.get("size_kb"))}
+        )
         runs.append({"folder": str(folder), **rep["run"]})
     merged["duplicates"] = skipped + [
         f"{f}: the rows of run(s) {', '.join(sorted(ids))} (already read from {owner[min(ids)]})"

@@ -8,16 +8,21 @@ numbers come from the same code.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import ArtifactError
 from ..training.metrics import Predictor, score_split  # noqa: F401 (re-exported)
+from .artifact_io import OpenedArtifact, open_artifact, same_classes  # same_classes: also for runs
+
+if TYPE_CHECKING:
+    from ..artifact import Manifest
 
 
 def _is_run(target) -> bool:
     return Path(target).is_dir()
 
 
-def record_decision(manifest: dict, dataset_root, split: str, record: bool | None) -> tuple[bool, str]:
+def record_decision(manifest: Manifest | None, dataset_root, split: str, record: bool | None) -> tuple[bool, str]:
     """Whether an evaluation goes into the artifact's manifest, and why not when it does not.
 
     The manifest's quality is what bench, report and select show as the artifact's quality,
@@ -25,7 +30,7 @@ def record_decision(manifest: dict, dataset_root, split: str, record: bool | Non
     recorded; another dataset or split needs ``record=True``."""
     if record is not None:
         return record, "" if record else "not recorded in the manifest (--no-record)"
-    trained_on = (manifest or {}).get("training_data") or {}
+    trained_on = manifest.trained_on if manifest is not None else {}
     if not trained_on.get("root"):
         return True, ""
     same = Path(trained_on["root"]).expanduser().resolve() == Path(dataset_root).expanduser().resolve()
@@ -36,25 +41,6 @@ def record_decision(manifest: dict, dataset_root, split: str, record: bool | Non
     return False, (
         f"{what} is not the validation data the model was trained with ({trained_on['root']} [{val}]), so "
         "the manifest keeps its recorded quality; pass --record to store this result there"
-    )
-
-
-def same_classes(model_classes, ds, target, classes_from: str | None = None) -> None:
-    """The model's class names must be the dataset's, in order: the same count with other
-    names would print every score under the wrong name. ``classes_from="dataset"`` accepts
-    the dataset's names (same count)."""
-    from ..errors import DataError
-
-    model_classes = list(model_classes or [])
-    if not model_classes or len(model_classes) != ds.num_classes or model_classes == list(ds.class_names):
-        return  # a count mismatch is reported with the output shape, where it is found
-    if classes_from == "dataset":
-        return
-    diff = [f"{i}: {m!r} vs {d!r}" for i, (m, d) in enumerate(zip(model_classes, ds.class_names)) if m != d]
-    raise DataError(
-        f"{target} was trained on other classes than {ds.root} has ({'; '.join(diff[:4])}"
-        f"{'; ...' if len(diff) > 4 else ''}): evaluate on the dataset it was trained for, or pass "
-        "--classes-from dataset to score it under the dataset's names"
     )
 
 
@@ -83,12 +69,8 @@ def evaluate(
     from ..errors import DataError
 
     target = Path(target)
-    if not _is_run(target):
-        from ..artifact import check_tflite_file
-
-        check_tflite_file(target)  # the artifact before the dataset: the cheaper check, and the usual mistake
-    ds = open_dataset(data)
     if _is_run(target):
+        ds = open_dataset(data)
         if signature:
             raise DataError(f"--signature picks a configuration of a multi-signature artifact; {target} is a run")
         from ..run import load_run_model
@@ -117,26 +99,19 @@ def evaluate(
         )
         return res
 
-    from ..artifact import read_manifest, signatures_of, verify_manifest
-
-    manifest = read_manifest(target) or {}
-    if manifest.get("sha256"):
-        verify_manifest(target, manifest)  # never score, or write quality into, a manifest of another file
-    same_classes(manifest.get("classes"), ds, target, classes_from)
-    sigs = signatures_of(manifest)
-    if signature and sigs and signature not in sigs:
-        raise DataError(f"{target} has no configuration '{signature}' (it has {', '.join(sigs)})")
-    do_record, note = record_decision(manifest, ds.root, split, record) if manifest else (False, "")
+    art = open_artifact(target, data, signature, classes_from)
+    ds = art.dataset
+    do_record, note = record_decision(art.manifest, ds.root, split, record) if art.manifest is not None else (False, "")
     if limit is not None and record is None and do_record:
         do_record, note = False, f"a --limit {limit} evaluation is not recorded in the manifest (pass --record to)"
-    todo = [signature] if signature else (sigs or [None])
+    todo = art.signatures
     cache, results = None, {}
     for sig in todo:
-        res, cache = _evaluate_artifact(target, manifest, ds, split, limit, threads, skip_bad, progress, sig, cache)
+        res, cache = _evaluate_artifact(art, split, limit, threads, skip_bad, progress, sig, cache)
         if do_record:
             from ..artifact import record_quality
 
-            record_quality(target, f"{ds.root.name}:{split}", res, signature=sig)
+            record_quality(art.path, f"{ds.root.name}:{split}", res, signature=sig)
         res.update(recorded=do_record, record_note=note)
         results[sig] = res
     if len(todo) == 1:
@@ -156,14 +131,14 @@ def artifact_predictor(target, manifest, ds, threads=None, signature=None):
     from ..errors import DataError
     from .interpreter import ArtifactPredictor
 
-    norm = manifest.get("input", {}).get("normalisation")
-    if manifest.get("compiled") or is_compiled(target):
+    norm = manifest.normalisation if manifest is not None else None
+    if (manifest is not None and manifest.compiled) or is_compiled(target):
         from .interpreter import CompiledPredictor
 
         predict = CompiledPredictor(target, manifest, norm)
     else:
         predict = ArtifactPredictor(target, norm, threads=threads, signature=signature)
-    classes = manifest.get("classes") or list(ds.class_names)
+    classes = (manifest.classes if manifest is not None else None) or list(ds.class_names)
     out_shape = [int(v) for v in predict.out["shape"]]
     h, w = predict.input_size
     if not (len(out_shape) == 4 and out_shape[1:3] == [h, w] or len(out_shape) == 3 and out_shape[1:] == [h, w]):
@@ -183,20 +158,15 @@ def artifact_predictor(target, manifest, ds, threads=None, signature=None):
     return predict
 
 
-def _evaluate_artifact(target, manifest, ds, split, limit, threads, skip_bad, progress, signature, cache):
-    from ..data.pipeline import load_split
-
-    predict = artifact_predictor(target, manifest, ds, threads, signature)
+def _evaluate_artifact(art: OpenedArtifact, split, limit, threads, skip_bad, progress, signature, cache):
+    ds = art.dataset
+    predict = artifact_predictor(art.path, art.manifest, ds, threads, signature)
     if cache is None:
-        resize = manifest.get("input", {}).get("resize", "letterbox")
-        cache = load_split(ds, split, predict.input_size, resize, skip_bad, limit, progress=progress, keep_source=True)
+        cache = art.load_split(split, predict.input_size, skip_bad, limit, progress)
     res = score_split(predict, cache, ds.num_classes, ds.class_names, progress=progress)
     res.update(
         {
-            "artifact": target.stem,
-            "recipe": manifest.get("recipe", "unknown"),
-            "dataset": str(ds.root),
-            "split": split,
+            **art.base_row(split),  # the artifact's stem: the signature is a column of its own here
             "backend": predict.backend,
             "skipped": len(cache.skipped),
             "signature": signature,

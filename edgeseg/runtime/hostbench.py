@@ -72,7 +72,7 @@ def _separate_file_delegation(artifact, signature: str, threads: int, delegate: 
     from ..runner import coverage_status, delegation
 
     try:
-        f = separate_file(artifact, read_manifest(artifact) or {}, signature)
+        f = separate_file(artifact, read_manifest(artifact), signature)
     except EdgesegError:
         return {}
     kernels = DELEGATES[delegate].interpreter

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..artifact import check_tflite_file
+from ..artifact import Manifest, check_tflite_file
 from ..errors import ArtifactError, RuntimeBackendError
 from ..runner import (
     delegation,  # noqa: F401  (re-exported: one implementation, also used on devices)
@@ -134,7 +134,7 @@ class CompiledPredictor(ArtifactPredictor):
     load, report itself fully accelerated, and still fail at its first run when the dispatch
     library is missing, so one inference is run at load: a failure there is a clear error."""
 
-    def __init__(self, path: str | Path, manifest: dict, normalisation: dict | None = None):
+    def __init__(self, path: str | Path, manifest: Manifest | None, normalisation: dict | None = None):
         try:
             from ai_edge_litert.compiled_model import CompiledModel
             from ai_edge_litert.hardware_accelerator import HardwareAccelerator
@@ -142,9 +142,9 @@ class CompiledPredictor(ArtifactPredictor):
             raise RuntimeBackendError(
                 f"running a compiled model needs LiteRT's CompiledModel ({exc}): pip install 'ai-edge-litert>=2.3'"
             ) from None
-        compiled = manifest.get("compiled") or {}
+        compiled = (manifest.compiled if manifest is not None else None) or {}
         what = f"{Path(path).name} (compiled for {compiled.get('manufacturer', '?')} {compiled.get('soc', '?')})"
-        if "input" not in manifest or "output" not in manifest:
+        if manifest is None or manifest.input is None or manifest.output is None:
             raise ArtifactError(f"{what} has no manifest with its input and output: compile it with `edgeseg compile`")
         try:
             self.model = CompiledModel.from_file(
@@ -157,7 +157,7 @@ class CompiledPredictor(ArtifactPredictor):
                 f"dispatch library of {compiled.get('manufacturer', 'its vendor')} is needed to run it "
                 "(on the device: bench it with --delegate litert-npu)"
             ) from None
-        self.inp, self.out = _detail(manifest["input"]), _detail(manifest["output"])
+        self.inp, self.out = _detail(manifest.input), _detail(manifest.output)
         self.runner = None
         self.backend = f"ai_edge_litert CompiledModel ({compiled.get('manufacturer', 'NPU')} dispatch)"
         self.fully_accelerated = bool(self.model.is_fully_accelerated())

@@ -283,7 +283,7 @@ def test_export_eval_info_bench_cli_and_python_agree(twin_runs, tmp_path):
     by_cli = json.loads(res.output[res.output.index("{") :])
     py = edgeseg.export(api.ExportConfig(run=str(run), recipe="float32", out=str(tmp_path / "py.tflite")))
     keys = ("recipe", "input", "output", "classes", "io", "source_checkpoint", "size_bytes", "sha256")
-    assert {k: by_cli["manifest"].get(k) for k in keys} == {k: py.manifest.get(k) for k in keys}
+    assert {k: by_cli["manifest"].get(k) for k in keys} == {k: getattr(py.manifest, k) for k in keys}
     assert (
         by_cli["lint"] == json.loads(json.dumps(py.data["lint"], default=str))
         or by_cli["lint"].keys() == py.data["lint"].keys()

@@ -1167,7 +1167,7 @@ def test_litert_npu_row_runs_the_compiled_model_with_the_dispatch_library(phone,
     art = folder / "m_int8.tflite"
     art.write_bytes(tiny_tflite.read_bytes())
     write_manifest(
-        art, **{k: v for k, v in (read_manifest(tiny_tflite) or {}).items() if k in ("model", "recipe", "classes")}
+        art, **{k: v for k, v in read_manifest(tiny_tflite).to_dict().items() if k in ("model", "recipe", "classes")}
     )
     compiled = folder / "m_int8_MediaTek_MT6989.tflite"  # as `edgeseg compile --soc MT6989` names it
     compiled.write_bytes(tiny_tflite.read_bytes())

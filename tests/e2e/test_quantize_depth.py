@@ -170,12 +170,12 @@ def test_accuracy_control_with_a_forced_budget_keeps_layers_in_float(run, lanes)
     # --max-drop, the library takes it) forces the loop to run
     out = controlled_int8(run, lanes, max_drop=-100, calib=lanes, num_calib=10, max_steps=2)
     man = out["manifest"]
-    assert man["recipe"] == "int8_controlled"
+    assert man.recipe == "int8_controlled"
     assert out["within_budget"] is False and out["stopped"]
     assert [s["float_layers"] for s in out["steps"]][:2] == [0, 1]
-    assert len(out["steps"]) >= 2 and man["accuracy_control"]["max_drop_points"] == -100
-    chosen = man["accuracy_control"]["chosen_step"]
-    assert len(man["float_layers"]) == out["steps"][chosen]["float_layers"]
+    assert len(out["steps"]) >= 2 and man.accuracy_control["max_drop_points"] == -100
+    chosen = man.accuracy_control["chosen_step"]
+    assert len(man.float_layers) == out["steps"][chosen]["float_layers"]
     # make the chosen artifact one with float layers: force step 1 by a budget it meets
     res = cli(
         "quantize",

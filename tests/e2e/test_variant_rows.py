@@ -17,6 +17,7 @@ from adbd import I_IDLE, V_BATT, AdbDaemon, SensorDriver, need_shell
 from conftest import bench_config
 
 from edgeseg import delegates as dl
+from edgeseg.config import finite_or_none
 from edgeseg.device import power as pw
 from edgeseg.device import profiles as pr
 from edgeseg.device import runners as rn
@@ -371,7 +372,7 @@ def _pmic_readings(lines):
     """``(t, "<accumulated uWs> <its own boot-clock ms>")`` -> readings of the one channel."""
     out = []
     for t, text in lines:
-        vals = [pw._num(x) for x in text.split()]
+        vals = [finite_or_none(x) for x in text.split()]
         if vals and vals[0] is not None:
             out.append({"t": t, "t_ms": vals[1] if len(vals) > 1 else None, "uws": {"pmic": vals[0]}})
     return sorted(out, key=lambda r: r["t"])

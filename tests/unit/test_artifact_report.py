@@ -38,7 +38,7 @@ def test_manifest_round_trip_and_checksum(tmp_path):
     art = _fake_tflite(tmp_path / "m.tflite")
     m = write_manifest(art, model="resunet", recipe="int8", classes=["a", "b"])
     assert read_manifest(art) == m
-    assert m["name"] == "m" and m["size_bytes"] == 64 and len(m["sha256"]) == 64
+    assert m.name == "m" and m.size_bytes == 64 and len(m.sha256) == 64
     verify_manifest(art, m)
     art.write_bytes(art.read_bytes() + b"x")
     with pytest.raises(ArtifactError, match="does not match its manifest"):
