@@ -153,7 +153,24 @@ class EdgesegGroup(click.Group):
             raise click.UsageError(str(exc)) from None
         except EdgesegError as exc:
             raise click.ClickException(str(exc)) from None
+        except Exception as exc:  # an interrupt that a library turned into its own error on the way out
+            stop = _interrupt_in_chain(exc)  # (numpy's import, stopped by SIGTERM, raises ImportError)
+            if stop is None:
+                raise
+            click.echo(f"Error: interrupted ({interrupted_by(stop)}); nothing half-written was left", err=True)
+            ctx.exit(143 if interrupted_by(stop) == "SIGTERM" else 130)
         finally:  # a command that failed (no phone) may have started the adb server too: say so
             session = sys.modules.get("edgeseg.device.session")
             if session is not None:
                 console.adb_server_note(session.ADB_SERVER["started"], lambda m: click.echo(m, err=True))
+
+
+def _interrupt_in_chain(exc: BaseException) -> KeyboardInterrupt | None:
+    """The Ctrl-C or SIGTERM behind ``exc`` (its cause or context, at any depth), or None."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None

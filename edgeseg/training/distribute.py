@@ -92,10 +92,16 @@ def cluster_role(environ=None) -> Role:
             param="--strategy",
         )
     workers = len(cluster.get("worker", [])) + len(cluster.get("chief", []))
-    for kind_, hosts in cluster.items():
-        for h in hosts:
-            _resolve(h, f"TF_CONFIG {kind_}")
     return Role(kind, index, workers, "chief" in cluster)
+
+
+def resolve_cluster(environ=None) -> None:
+    """Every host of ``TF_CONFIG``'s cluster resolves (before training waits on its peers): a
+    host that does not is a UsageError naming it, not a silent hang."""
+    cfg = json.loads((os.environ if environ is None else environ).get("TF_CONFIG", "{}") or "{}")
+    for kind, hosts in (cfg.get("cluster") or {}).items():
+        for h in hosts:
+            _resolve(h, f"TF_CONFIG {kind}")
 
 
 def _host_port(text: str) -> tuple[str, int] | None:
@@ -193,7 +199,11 @@ def role_for(name: str, environ=None) -> Role:
     chief of one."""
     if name not in STRATEGIES:
         raise UsageError(f"unknown strategy '{name}'; choose from {', '.join(STRATEGIES)}", param="--strategy")
-    return cluster_role(environ) if STRATEGIES[name].multiworker else Role()
+    if not STRATEGIES[name].multiworker:
+        return Role()
+    role = cluster_role(environ)
+    resolve_cluster(environ)
+    return role
 
 
 def make_strategy(name: str):

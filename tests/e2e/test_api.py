@@ -112,7 +112,7 @@ def test_the_cli_shows_the_librarys_usage_rule_as_a_usage_error(tmp_path):
 def _tables():
     from edgeseg.data.pipeline import RESIZE_MODES
     from edgeseg.data.synth import IMAGE_FORMATS
-    from edgeseg.device.profiles import TRANSPORTS
+    from edgeseg.device.session import TRANSPORTS
     from edgeseg.quantize.ptq import HEADS, IO_TYPES, PTQ_TOOLS
     from edgeseg.reporting.compare import INCONCLUSIVE
     from edgeseg.training.distribute import STRATEGIES

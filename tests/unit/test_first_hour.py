@@ -122,6 +122,7 @@ def test_a_folder_holding_only_the_test_split_is_a_dataset(tmp_path):
 
     from edgeseg.cli import main
     from edgeseg.data.formats import open_dataset
+    from edgeseg.errors import DataError
 
     root = tmp_path / "d"
     assert CliRunner().invoke(main, ["data", "synth", str(root), "--count", "10", "--size", "32x48"]).exit_code == 0
@@ -132,10 +133,13 @@ def test_a_folder_holding_only_the_test_split_is_a_dataset(tmp_path):
             f.unlink()
         (root / name).rmdir()
     ds = open_dataset(root)
-    assert ds.layout == "segnet" and set(ds.splits) == {"test"}
-    res = CliRunner().invoke(main, ["train", "--data", str(root), "--out", str(tmp_path / "r")])
-    assert res.exit_code == 1 and "has no 'val' split; splits found: test" in res.output
-    assert not (tmp_path / "r").exists()
+    assert (
+        ds.layout == "segnet" and set(ds.splits) == {"test"} and len(ds.samples("test")) == 8
+    )  # the train share of 10 scenes
+    with pytest.raises(DataError, match=r"has no 'val' split; splits found: test \(8\)"):
+        ds.samples("val")  # what train and eval --split val say (train: before it reads anything)
+    res = CliRunner().invoke(main, ["data", "inspect", str(root), "--json"])
+    assert res.exit_code == 0 and '"test"' in res.output
 
 
 def test_the_emulated_board_has_no_phone_conditions_to_print(tmp_path):

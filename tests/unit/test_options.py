@@ -79,3 +79,33 @@ def test_device_commands_share_one_set_of_device_options():
     first = next(iter(seen.values()))
     assert all(v == first for v in seen.values()), seen
     assert ("--adb-server",) in [opts for opts, _ in first]
+
+
+def test_an_interrupt_a_library_turned_into_its_own_error_is_still_an_interrupt():
+    """SIGTERM arriving while numpy imports surfaces as ImportError("numpy._core.multiarray failed
+    to import") with the Terminated behind it: the command stops as interrupted (143), not with
+    a traceback (seen in CI on `quantize` stopped early)."""
+    from click.testing import CliRunner
+
+    from edgeseg.interrupt import Terminated
+    from edgeseg.options import EdgesegGroup
+
+    @click.group(cls=EdgesegGroup)
+    def group():
+        pass
+
+    @group.command()
+    def work():
+        try:
+            raise Terminated()
+        except KeyboardInterrupt:
+            raise ImportError("numpy._core.multiarray failed to import") from None
+
+    @group.command()
+    def bug():
+        raise ImportError("a real bug keeps its traceback")
+
+    res = CliRunner().invoke(group, ["work"])
+    assert res.exit_code == 143 and "interrupted (SIGTERM)" in res.output, res.output
+    res = CliRunner().invoke(group, ["bug"])
+    assert isinstance(res.exception, ImportError)
