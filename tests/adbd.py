@@ -697,6 +697,33 @@ class AdbDaemon:
             self._server.close()
         for c in self._conns:
             c.kill()
+        if getattr(self, "_held", None) is not None:
+            self._held.close()
+            self._held = None
+
+    def vanish(self) -> None:
+        """The phone is gone: stop serving and keep the port bound without listening, so a
+        reconnect is refused as for a phone that left, and no other daemon (another test's, in
+        parallel) can be handed the port and answer in its place. :meth:`stop` frees it."""
+        port = self.port
+        self._stop.set()
+        if self._server:
+            try:
+                self._server.shutdown(socket.SHUT_RDWR)  # wakes the accept() blocked on it, so the port is free
+            except OSError:
+                pass
+            self._server.close()
+        for c in self._conns:
+            c.kill()
+        self._held = socket.socket()
+        self._held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        for _ in range(200):  # the accept thread lets go of the listening socket within moments
+            try:
+                self._held.bind(("127.0.0.1", port))
+                return
+            except OSError:
+                time.sleep(0.01)
+        raise RuntimeError(f"port {port} was not released by the stopped daemon")
 
     def __enter__(self):
         self.start()

@@ -102,12 +102,11 @@ def test_refused_key(tmp_path, key):
 def test_unreachable_device(key):
     import socket
 
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    with pytest.raises(DeviceConnectionError, match=rf"cannot reach 127.0.0.1:{port}"):
-        AdbTcpConnection.connect("127.0.0.1", port, key, connect_timeout=2)
+    with socket.socket() as s:  # bound and never listening: refused, and no other test can take the port
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        with pytest.raises(DeviceConnectionError, match=rf"cannot reach 127.0.0.1:{port}"):
+            AdbTcpConnection.connect("127.0.0.1", port, key, connect_timeout=2)
 
 
 def test_shell_v1_fallback_recovers_exit_status(tmp_path, key):
@@ -163,7 +162,7 @@ def test_device_goes_offline_and_comes_back(phone, key, tmp_path):
 def test_gone_for_good_is_a_clear_error(phone, key, tmp_path):
     profile = write_profile(tmp_path, phone.port)
     with session_for(profile, tmp_path / "adbkey", retries=2) as s:
-        phone.stop()
+        phone.vanish()
         with pytest.raises(DeviceConnectionError, match=r"failed 3 times .* then run the command again"):
             s.shell("echo hi")
 
@@ -878,7 +877,7 @@ def test_device_lost_mid_sweep_keeps_the_rows_and_writes_the_report(phone, tiny_
     def pull_the_plug_after_first(text):
         calls.append(1)
         if len(calls) == 1:
-            phone.stop()  # the phone disappears after the first row
+            phone.vanish()  # the phone disappears after the first row
         return real(text)
 
     bench_mod.split_sections = pull_the_plug_after_first

@@ -96,7 +96,7 @@ def test_three_devices_one_lost_mid_sweep(three_phones, tiny_tflite, tmp_path):
         if threading.current_thread().name == "edgeseg-bench-gamma":
             calls.append(1)
             if len(calls) == 1:
-                gamma.stop()
+                gamma.vanish()
         return real(text)
 
     bench_mod.split_sections = lose_gamma_after_its_first_row
@@ -130,7 +130,8 @@ def test_three_devices_one_lost_mid_sweep(three_phones, tiny_tflite, tmp_path):
 
 
 def test_a_device_that_cannot_be_reached_is_its_own_failure(three_phones, tiny_tflite, tmp_path):
-    three_phones[1][1].stop()  # beta is gone before the sweep starts
+
+    three_phones[1][1].vanish()  # beta is gone before the sweep starts: its port refuses
     args = [str(tiny_tflite)] + [a for _, _, p in three_phones for a in ("--device", str(p))]
     res, _ = _bench(args, tmp_path, tmp_path / "home")
     assert res.exit_code == 1, res.output
