@@ -527,6 +527,11 @@ def fit(
     def save(what: str, write) -> None:
         """One checkpoint write: free space checked first (HDF5 can crash the process on
         ENOSPC), write errors become a TrainError that says how to continue."""
+        if not out.is_dir():  # removed under the running training: nothing to continue from
+            raise TrainError(
+                f"the run folder {out} was removed while training; nothing of this run is left to resume: "
+                "train it again"
+            )
         check_free_disk(
             out,
             sizes["ckpt"] if what == "checkpoint" else 2 * sizes["weights"],
@@ -535,9 +540,9 @@ def fit(
         )
         try:
             write()
-        except OSError as exc:
+        except (OSError, tf.errors.OpError) as exc:
             raise TrainError(
-                f"writing the {what} of {out} failed ({exc.strerror or exc}); free some space and "
+                f"writing the {what} of {out} failed ({getattr(exc, 'strerror', None) or exc}); free some space and "
                 f"continue with `edgeseg train ... --out {out} --resume`"
             ) from None
 

@@ -827,3 +827,44 @@ def test_sigterm_during_quantize_leaves_no_artifact_and_no_temp_folder(tmp_path,
     assert "interrupted (SIGTERM)" in err
     assert not out.exists() and not out.with_suffix(".json").exists()
     assert list(tmp.iterdir()) == []
+
+
+@pytest.mark.e2e
+def test_a_truncated_weights_file_is_one_line_naming_it(tmp_path, tiny_run_artifact):
+    """Issue 25, class 3: a run whose best weights were cut short gave `OSError: Unable to
+    synchronously open file` from quantize. Now: exit 1, the file named, nothing written."""
+    import shutil
+
+    art, _ = tiny_run_artifact
+    run = tmp_path / "run"
+    shutil.copytree(art.parent.parent, run, ignore=shutil.ignore_patterns("artifacts"))
+    weights = run / "best.weights.h5"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 3])
+    res = CliRunner().invoke(
+        main, ["quantize", str(run), "--float32", "--no-lint", "--out", str(tmp_path / "x.tflite")]
+    )
+    assert res.exit_code == 1, res.output
+    assert "Traceback" not in res.output and f"{weights} cannot be loaded" in res.output
+    assert not (tmp_path / "x.tflite").exists() and not (tmp_path / "x.json").exists()
+
+
+@pytest.mark.e2e
+def test_a_run_folder_removed_while_training_is_one_line(tmp_path, tiny_run_artifact):
+    """Issue 25, class 3: deleting the run folder under a running `train` ended in a TensorFlow
+    error. Now the next checkpoint write says what happened, and nothing is recreated."""
+    import shutil
+
+    import edgeseg
+
+    _, lanes = tiny_run_artifact
+    out = tmp_path / "run"
+
+    def remove_after_first_epoch(row):
+        if row["epoch"] == 1:
+            shutil.rmtree(out)
+
+    cfg = edgeseg.TrainConfig(data=str(lanes), out=str(out), epochs=2, input_size=(32, 48), batch=4)
+    cfg.model_options = {"depth": 2, "base": 4}
+    with pytest.raises(edgeseg.errors.TrainError, match=r"was removed while training; nothing of this run is left"):
+        edgeseg.train(cfg, on_epoch=remove_after_first_epoch)
+    assert not out.exists()

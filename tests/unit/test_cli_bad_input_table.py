@@ -438,3 +438,42 @@ def test_an_output_another_process_writes_is_refused_naming_it(world):
     finally:
         proc.stdin.close()
         proc.wait(timeout=30)
+
+
+def test_report_html_of_a_report_holding_nan_and_inf_cells(tmp_path):
+    """Issue 25, class 4: nan in a report's median_ms crashed `report --html` in the plot. Cells
+    that are no finite number are read as missing: the report, its plots and HTML are written."""
+    from click.testing import CliRunner
+
+    from edgeseg.cli import main
+    from edgeseg.reporting.tables import write_report
+
+    rows = [
+        {
+            "artifact": "m_fp32",
+            "recipe": "float32",
+            "device": "host",
+            "delegate": "xnnpack",
+            "status": "ok",
+            "median_ms": 10.0,
+            "p90_ms": 11.0,
+            "runs": 50,
+        },
+        {
+            "artifact": "m_int8",
+            "recipe": "int8",
+            "device": "host",
+            "delegate": "xnnpack",
+            "status": "ok",
+            "median_ms": float("nan"),
+            "p90_ms": float("inf"),
+            "runs": 50,
+        },
+    ]
+    quality = [{"artifact": "m_fp32", "recipe": "float32", "dataset": "d", "split": "val", "images": 4, "miou": 0.5}]
+    folder = write_report(tmp_path / "reports", "nan", rows, quality)
+    res = CliRunner().invoke(main, ["report", str(folder), "--html", "--reports", str(tmp_path / "merged")])
+    assert res.exit_code == 0, res.output
+    assert "Traceback" not in res.output
+    (merged,) = (tmp_path / "merged").iterdir()
+    assert (merged / "report.html").is_file() and (merged / "latency.png").is_file()
