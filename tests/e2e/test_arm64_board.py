@@ -1,7 +1,7 @@
 """The emulated arm64 board (benchmarks/arm64_board.py): the exact artifact run by LiteRT's
 aarch64 wheel (its aarch64 XNNPACK kernels) under qemu-user, served by the loopback ADB daemon
 as a Linux board with the Python runner, scored against the host's x86 interpreter on the same
-frames. Needs the cached arm64 root (`python benchmarks/arm64_board.py setup`); skipped
+frames. Needs the cached arm64 root (`.venv/bin/python benchmarks/arm64_board.py setup`); skipped
 without it. Slow: about half a minute per 192x256 frame under emulation on a loaded CPU."""
 
 import json
@@ -23,7 +23,7 @@ pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(
         not (WRAPPER.exists() and (CACHE / "root/proc/cpuinfo").exists()),
-        reason=f"no cached arm64 root at {CACHE} (run `python benchmarks/arm64_board.py setup`; "
+        reason=f"no cached arm64 root at {CACHE} (run `.venv/bin/python benchmarks/arm64_board.py setup`; "
         "needs root, mmdebstrap and qemu-user-static)",
     ),
 ]
