@@ -755,11 +755,12 @@ def bench_rows(
     :func:`fold_repeats`); a failure is a row, never an abort. ``say`` gets each row as soon
     as it is measured."""
     from ..errors import EdgesegError
-    from ..host import busy_host, load_now
+    from ..host import busy_host, cpu_flags, load_now, precision_note
     from .runners import RUNNERS
 
     host = RUNNERS["host"]
     threads = config.threads or config.HOST_THREADS
+    flags = cpu_flags()
     rows = []
     for k in range(config.repeat):
         for art in artifacts:
@@ -777,11 +778,13 @@ def bench_rows(
                     }
                     load, cores = load_now()
                     base.update(host_load_1m=load, host_cores=cores)
+                    notes = [precision_note(base["recipe"], flags)]
                     if busy_host(load, cores):
-                        base["note"] = (
+                        notes.append(
                             f"busy host: 1-minute load {load:g} on {cores} cores when the row started: its latency is "
                             "the other work's as much as the model's; rerun on a quiet machine"
                         )
+                    base["note"] = "; ".join(n for n in notes if n) or None
                     try:
                         m = host.measure(art, delegate, threads, config.runs, config.min_secs, signature)
                         rows.append(

@@ -218,6 +218,16 @@ def bench(res, host: bool, out: Write, err: Write) -> None:
             + ", ".join(f"{r['artifact']}/{r['delegate']}" for r in res.noisy[:6])
             + "; compare them with care, or measure again on an idle machine with more --runs / --min-secs"
         )
+    if host:  # what this CPU cannot show of a precision, once per recipe
+        from ..host import precision_note
+
+        said = {}
+        for r in res.rows:
+            note = precision_note(r.get("recipe"))
+            if note and note not in said.values():
+                said[r.get("recipe")] = note
+        for recipe, note in said.items():
+            err(f"note: {recipe} rows: {note}")
     for r in res.failed:
         err(f"failed: {r['artifact']} on {r['device'] + '/' if several else ''}{r['delegate']}: {r.get('error')}")
     if res.report:

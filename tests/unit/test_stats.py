@@ -77,3 +77,18 @@ def test_robust_sigma_of_steps_ignores_one_level_shift():
     shifted = flat[:4] + [v + 3 for v in flat[4:]]
     assert stats.robust_sigma_of_steps(shifted) == pytest.approx(stats.robust_sigma_of_steps(flat), rel=0.5)
     assert stats.robust_sigma_of_steps([1.0, 2.0]) is None
+
+
+def test_host_rows_say_what_this_cpu_cannot_show_of_a_precision():
+    """Issue 28 (host figures that mislead): int8 without dot-product instructions and float16
+    without fp16 arithmetic run at float32's speed on a host; the row's note says so."""
+    from edgeseg.host import precision_note
+
+    avx2_only = {"avx2", "fma", "f16c"}
+    assert "no int8 dot-product instructions" in precision_note("int8", avx2_only)
+    assert "no int8 dot-product instructions" in precision_note("int8_controlled", avx2_only)
+    assert precision_note("int8", avx2_only | {"avx512_vnni"}) is None
+    assert precision_note("int8", {"asimd", "asimddp"}) is None  # an Arm core with dot product
+    assert "no float16 arithmetic" in precision_note("float16", avx2_only)
+    assert precision_note("float16", {"asimdhp"}) is None
+    assert precision_note("float32", set()) is None and precision_note(None, set()) is None
