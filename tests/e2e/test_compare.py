@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from phones import loopback_profile
 
 import edgeseg
 from edgeseg.cli import main
@@ -215,23 +216,13 @@ def measured(phone, tmp_path, tiny_tflite, name, median_us, p95_us):
     }.items():
         text = text.replace(f"@{k}@", str(v))
     binary.write_text(text)
-    profile = tmp_path / "phone.toml"
-    profile.write_text(
-        "\n".join(
-            [
-                'name = "loopback"',
-                'transport = "tcp"',
-                f'address = "127.0.0.1:{phone.port}"',
-                'runner = "benchmark_model"',
-                "threads = 2",
-                'work_dir = "/data/local/tmp/edgeseg"',
-                "[delegates.xnnpack]",
-                'flags = ["--use_xnnpack=true"]',
-                "[power]",
-                'source = "none"',
-            ]
-        )
-        + "\n"
+    profile = loopback_profile(
+        tmp_path,
+        phone.port,
+        file="phone.toml",
+        runner="benchmark_model",
+        delegates={"xnnpack": {"flags": ["--use_xnnpack=true"]}},
+        power={"source": "none"},
     )
     res = CliRunner().invoke(
         main,

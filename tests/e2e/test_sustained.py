@@ -15,6 +15,7 @@ from types import SimpleNamespace
 
 import pytest
 from click.testing import CliRunner
+from phones import loopback_profile
 
 from edgeseg.cli import main
 from edgeseg.device import sustained as sus
@@ -305,27 +306,14 @@ def sustained_args(phone, tmp_path, art, k, hang=10**6, delegates="xnnpack"):
         .replace("@HANG@", str(hang))
         .replace("@ROOT@", str(phone.sandbox.root))
     )
-    profile = tmp_path / "phone.toml"
-    profile.write_text(
-        "\n".join(
-            [
-                'name = "loopback"',
-                'transport = "tcp"',
-                f'address = "127.0.0.1:{phone.port}"',
-                'runner = "benchmark_model"',
-                "threads = 2",
-                'work_dir = "/data/local/tmp/edgeseg"',
-                "[delegates.xnnpack]",
-                'flags = ["--use_xnnpack=true"]',
-                "[delegates.cpu]",
-                "[power]",
-                'source = "none"',
-                "[thermal]",
-                'zones = ["/sys/class/thermal/thermal_zone1/temp"]',
-                "cooldown_max_secs = 30",
-            ]
-        )
-        + "\n"
+    profile = loopback_profile(
+        tmp_path,
+        phone.port,
+        file="phone.toml",
+        runner="benchmark_model",
+        delegates={"xnnpack": {"flags": ["--use_xnnpack=true"]}, "cpu": {}},
+        power={"source": "none"},
+        thermal={"zones": ["/sys/class/thermal/thermal_zone1/temp"], "cooldown_max_secs": 30},
     )
     return [
         "bench",
