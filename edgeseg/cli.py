@@ -142,7 +142,10 @@ def _model_training_options(f):
 @click.option(
     "--resume",
     is_flag=True,
-    help="Continue the run in --out from its last finished epoch, with its own options (only --epochs may change).",
+    help=(
+        "Continue the run in --out from its last finished epoch, with its own options (only --epochs, "
+        "--time-budget and --val-every may change; a budgeted run gets its budget again)."
+    ),
 )
 @click.pass_context
 def train(ctx, resume, **options) -> None:
@@ -178,6 +181,12 @@ def train(ctx, resume, **options) -> None:
         say.close()
     who = f"{res.data['worker']} (the chief writes the run): " if res.data.get("worker") else ""
     click.echo(f"{who}best val mIoU {res.best_val_miou:.4f} at epoch {res.best_epoch}; run in {res.run}")
+    if res.budget:
+        b = res.budget
+        click.echo(
+            f"{who}time budget {b['budget_s']:.0f} s: used {b['used_s']:.0f} s, {res.epochs_trained} epochs, "
+            f"{res.images_seen} training images seen"
+        )
 
 
 # -- quantize ---------------------------------------------------------------------------

@@ -503,17 +503,15 @@ def as_json(obj) -> str:
 
 
 def epoch_line(r: dict, what: str = "") -> str:
-    """One finished epoch of training (``what`` = "qat " for the QAT fine-tune, whose val mIoU is fake-quant)."""
+    """One finished epoch of training (``what`` = "qat " for the QAT fine-tune, whose val mIoU
+    is fake-quant); an epoch that --val-every skips says so instead of its scores."""
+    head = f"{what}epoch {r['epoch']}/{r['epochs']}  loss {r['loss']:.4f}  "
+    tail = f"{r['images_per_s']:.1f} img/s" + ("  *best" if r.get("best") else "")
+    if r.get("val_miou") is None:
+        return head + "(not validated)  " + tail
     if what:
-        return (
-            f"{what}epoch {r['epoch']}/{r['epochs']}  loss {r['loss']:.4f}  val mIoU (fake-quant) "
-            f"{r['val_miou']:.4f}  {r['images_per_s']:.1f} img/s{'  *best' if r['best'] else ''}"
-        )
-    return (
-        f"epoch {r['epoch']}/{r['epochs']}  loss {r['loss']:.4f}  val mIoU {r['val_miou']:.4f}  "
-        f"dice {r['val_dice']:.4f}  acc {r['val_pixel_accuracy']:.4f}  {r['images_per_s']:.1f} img/s"
-        + ("  *best" if r["best"] else "")
-    )
+        return head + f"val mIoU (fake-quant) {r['val_miou']:.4f}  " + tail
+    return head + f"val mIoU {r['val_miou']:.4f}  dice {r['val_dice']:.4f}  acc {r['val_pixel_accuracy']:.4f}  " + tail
 
 
 def bench_line(row: dict) -> str:

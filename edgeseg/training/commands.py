@@ -16,15 +16,21 @@ class TrainResult(Result):
     run: str
     best_epoch: int
     best_val_miou: float
+    #: the last epoch of the run (a --time-budget run: the last that fit)
+    epochs_trained: int = 0
+    #: training images the steps saw (epochs x steps x batch)
+    images_seen: int = 0
+    #: a --time-budget run's ``{budget_s, used_s, epochs, epoch_s_median}``; None without one
+    budget: dict | None = None
 
 
 #: The options a resumed run may set without being compared with its own (see resume_config).
-_RESUME_FREE = ("out", "epochs")
+_RESUME_FREE = ("out", "epochs", "time_budget", "val_every")
 
 
 def resume_config(out: str | Path, **given) -> TrainConfig:
     """The config to resume the run in ``out`` with: the run's own options, overridden by
-    those ``given`` (which must then match, except ``epochs``; :func:`train` checks)."""
+    those ``given`` (which must then match, except ``epochs``, ``time_budget`` and ``val_every``; :func:`train` checks)."""
     from .loop import stored_train_config
 
     stored = stored_train_config(out)

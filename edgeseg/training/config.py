@@ -16,6 +16,9 @@ from .losses import LOSSES, WEIGHTED_LOSSES
 from .precision import PRECISIONS
 from .recipe import SCHEDULES
 
+#: Epochs of a run without --epochs and without --time-budget.
+DEFAULT_EPOCHS = 30
+
 
 def _per_model(attr: str) -> str:
     return ", ".join(
@@ -35,7 +38,17 @@ class TrainConfig:
     input_size: tuple[int, int] | None = option(
         None, f"HxW. Default: the model's ({_per_model('input_size')}).", size=True
     )
-    epochs: int = option(30, "Epochs to train.", min=1)
+    epochs: int | None = option(
+        None,
+        f"Epochs to train (default {DEFAULT_EPOCHS}; with --time-budget: as many as fit, this many at most).",
+        min=1,
+    )
+    time_budget: str | None = option(
+        None,
+        "Train for this much wall-clock time (90s, 45m, 1.5h): epochs stop when the next would not fit, "
+        "and the learning-rate schedule decays over the epochs that fit.",
+    )
+    val_every: int = option(1, "Validate every N epochs (and always the last).", min=1)
     batch: int = option(8, "Images per step.", min=1)
     lr: float = option(1e-3, "Peak learning rate of Adam (after the warm-up).", min=0, min_open=True)
     decay_rate: float = option(
@@ -129,6 +142,7 @@ class TrainConfig:
                     f"{name} '{getattr(self, name)}' is not one of {', '.join(table)}",
                     param="--" + name.replace("_", "-"),
                 )
+        self._fit_to_budget()
         takes = training_options()
         for key, value in (self.model_training or {}).items():
             if key not in takes:
@@ -144,3 +158,19 @@ class TrainConfig:
                 f"--loss {self.loss} does not use them: use --loss ce or --loss ce_dice with "
                 "--class-weights, or drop --class-weights"
             )
+
+    def _fit_to_budget(self) -> None:
+        """--epochs from --time-budget: the budget parsed (a clear error), epochs capped."""
+        from .budget import BUDGET_EPOCH_CAP, parse_duration
+
+        if self.time_budget is None:
+            self.epochs = DEFAULT_EPOCHS if self.epochs is None else self.epochs
+            return
+        parse_duration(self.time_budget)
+        if STRATEGIES[self.strategy].multiworker:
+            raise UsageError(
+                "--time-budget stops each worker on its own clock, and the workers of a multi-worker run "
+                "must stop together: train a multi-worker run with --epochs",
+                param="--time-budget",
+            )
+        self.epochs = BUDGET_EPOCH_CAP if self.epochs is None else self.epochs

@@ -40,6 +40,7 @@ from ..interrupt import interrupted_by, sigterm_as_interrupt
 from ..models.registry import MODELS, build_model, model_config, training_options
 from ..run import load_run_model, read_run_config  # noqa: F401 (load_run_model: re-exported)
 from ..version import __version__
+from .budget import BudgetPlan, parse_duration, validates
 from .config import TrainConfig
 from .distribute import make_strategy, peer_timeout_s, role_for
 from .losses import LOSSES, WEIGHTED_LOSSES, make_loss
@@ -50,7 +51,17 @@ from .resources import activation_bytes, cache_bytes, check_free_disk, check_mem
 
 log = logging.getLogger(__name__)
 
-HISTORY_COLUMNS = ("epoch", "lr", "loss", "val_miou", "val_dice", "val_pixel_accuracy", "seconds", "images_per_s")
+HISTORY_COLUMNS = (
+    "epoch",
+    "lr",
+    "loss",
+    "val_miou",
+    "val_dice",
+    "val_pixel_accuracy",
+    "seconds",
+    "images_per_s",
+    "images_seen",
+)
 
 
 def _read_history(path: Path) -> list[dict]:
@@ -61,7 +72,7 @@ def _read_history(path: Path) -> list[dict]:
 
 #: Training options a resumed run may change: how far it goes, and where it runs (the global
 #: batch stays, so the same run continues on another number of workers).
-RESUMABLE_CHANGES = ("epochs", "strategy")
+RESUMABLE_CHANGES = ("epochs", "strategy", "time_budget", "val_every")
 #: What runs made before an option existed did, for comparing them on --resume.
 LEGACY_OPTIONS = {
     "schedule": "exp",
@@ -166,6 +177,7 @@ def train(
         raise TrainError(f"--ema must be in (0, 1), or 0 to switch the weight average off; got {cfg.ema}")
     if cfg.warmup_epochs < 0:
         raise TrainError(f"--warmup-epochs must be >= 0, got {cfg.warmup_epochs}")
+    started = time.monotonic()  # a --time-budget counts from here
     role = role_for(cfg.strategy)  # TF_CONFIG checked before any work
     if not role.is_chief:
         return _train_worker(cfg, role, resume, on_epoch, progress, verbose, on_batch)
@@ -183,7 +195,7 @@ def train(
     lock = lock_run(out)
     try:
         with sigterm_as_interrupt():
-            return _train_locked(cfg, out, resume, on_epoch, progress, verbose, on_batch)
+            return _train_locked(cfg, out, resume, on_epoch, progress, verbose, on_batch, started=started)
     except KeyboardInterrupt as exc:  # before model.fit (fit turns its own into TrainInterrupted)
         _remove_unfinished(out, created, lock)
         raise TrainInterrupted(
@@ -290,7 +302,9 @@ def _remove_unfinished(out: Path, created: list[Path], lock: FileLock) -> None:
             break
 
 
-def _train_locked(cfg: TrainConfig, out: Path, resume: bool, on_epoch, progress, verbose, on_batch, role=None) -> dict:
+def _train_locked(
+    cfg: TrainConfig, out: Path, resume: bool, on_epoch, progress, verbose, on_batch, role=None, started=None
+) -> dict:
     """:func:`train` once ``out`` is checked and locked."""
     # long: every check that must run before any work (options, resume, memory, disk) in the order it costs
     config_path = out / "config.json"
@@ -418,6 +432,14 @@ def _train_locked(cfg: TrainConfig, out: Path, resume: bool, on_epoch, progress,
         model.compile(optimizer=optimizer, loss=make_loss(cfg.loss, weights), jit_compile=cfg.jit_compile)
         ema = WeightEMA(model, cfg.ema) if cfg.ema > 0 else None
     callbacks = hooks.callbacks(keras, model, cfg.seed, state) if hooks else []
+    budget = None
+    if cfg.time_budget is not None:
+        budget = BudgetPlan(
+            parse_duration(cfg.time_budget),
+            started if started is not None else time.monotonic(),
+            images_per_epoch=steps * cfg.batch,
+            val_images=len(val_cache),
+        )
 
     def start_run():  # after the first training step: the run exists from here on
         out.mkdir(parents=True, exist_ok=True)
@@ -443,7 +465,10 @@ def _train_locked(cfg: TrainConfig, out: Path, resume: bool, on_epoch, progress,
         on_batch=on_batch,
         ema=ema,
         workers=role.workers,
+        budget=budget,
+        val_every=cfg.val_every,
     )
+    history = _read_history(out / "history.csv")
     return {
         "run": str(out),
         "epochs": cfg.epochs,
@@ -451,6 +476,9 @@ def _train_locked(cfg: TrainConfig, out: Path, resume: bool, on_epoch, progress,
         "best_val_miou": best["miou"],
         "params": int(model.count_params()),
         "history": str(out / "history.csv"),
+        "epochs_trained": int(history[-1]["epoch"]) if history else 0,
+        "images_seen": int(history[-1].get("images_seen") or 0) if history else 0,
+        **({"budget": budget.record()} if budget is not None else {}),
     }
 
 
@@ -475,13 +503,17 @@ def fit(
     on_batch=None,
     ema: WeightEMA | None = None,
     workers: int = 1,
+    budget: BudgetPlan | None = None,
+    val_every: int = 1,
 ) -> dict:
     """The epoch loop shared by training and QAT fine-tuning: per-epoch validation at label
     resolution, best/last weights, history.csv and a tf.train.Checkpoint for resume, all in
     ``out``. ``on_first_step`` runs once the first training step has succeeded (before it,
     nothing is written to ``out``); ``on_batch`` gets ``{epoch, epochs, batch, steps, loss}``
     after every step. With ``ema`` the averaged weights are validated and saved (best/last)
-    while the raw ones train on; the checkpoint keeps both. Returns best.json."""
+    while the raw ones train on; the checkpoint keeps both. With ``budget`` the loop stops at
+    the last epoch that fits (edgeseg.training.budget); only every ``val_every``-th epoch and the
+    last are validated (only those can be best). Returns best.json."""
     # long: the Keras callbacks (EMA swap, validation, checkpoints, Ctrl-C) share the loop's state by closure
     tf = import_tf()
     import tf_keras as keras
@@ -554,6 +586,8 @@ def fit(
 
         def on_epoch_begin(self, epoch, logs=None):
             self.t0 = time.perf_counter()
+            if budget is not None and budget.mark is None:
+                budget.start()
             self.epoch = epoch
 
         def on_train_batch_end(self, step, logs=None):
@@ -577,26 +611,39 @@ def fit(
 
         def on_epoch_end(self, epoch, logs=None):
             seconds = time.perf_counter() - self.t0
+            n = epoch + 1
+            last = _is_last(n, epochs, budget, val_every)
+            res = None
             with ema if ema is not None else contextlib.nullcontext():  # the model of record: the average
                 if not _weights_finite(model):  # the last step's update overflowed: never save such weights
-                    raise _Diverged(epoch + 1, steps, math.nan, "the weights")
-                res = score_split(predict, val_cache, ds.num_classes, ds.class_names, batch=batch)
-                improved = math.isfinite(res["miou"]) and res["miou"] > float(best_var.numpy())  # nan is never best
-                if improved:
+                    raise _Diverged(n, steps, math.nan, "the weights")
+                if validates(n, val_every, last):
+                    t_val = time.perf_counter()
+                    res = score_split(predict, val_cache, ds.num_classes, ds.class_names, batch=batch)
+                    t_val = time.perf_counter() - t_val
+                improved = res is not None and math.isfinite(res["miou"]) and res["miou"] > float(best_var.numpy())
+                if improved:  # nan is never best
                     best_var.assign(res["miou"])
                     save("best weights", lambda: _save_weights_atomic(model, out / "best.weights.h5"))
-                    atomic_write_json(out / "best.json", {"epoch": epoch + 1, **res})
+                    atomic_write_json(out / "best.json", {"epoch": n, **res})
                 save("last weights", lambda: _save_weights_atomic(model, out / "last.weights.h5"))
+            if budget is not None:
+                budget.epoch_done(t_val if res is not None else None)
             lr = float(schedule(optimizer.iterations))
+            if last and epochs > n:
+                self.model.stop_training = True  # the budget's last epoch
+            elif budget is not None and hasattr(schedule, "total_steps"):
+                schedule.total_steps.assign(float(min(epochs, budget.planned_epochs(n, val_every)) * steps))
             row = {
-                "epoch": epoch + 1,
+                "epoch": n,
                 "lr": lr,
                 "loss": float(logs.get("loss", math.nan)),
-                "val_miou": res["miou"],
-                "val_dice": res["dice"],
-                "val_pixel_accuracy": res["pixel_accuracy"],
+                "val_miou": res["miou"] if res else None,
+                "val_dice": res["dice"] if res else None,
+                "val_pixel_accuracy": res["pixel_accuracy"] if res else None,
                 "seconds": seconds,
                 "images_per_s": steps * batch / seconds,
+                "images_seen": n * steps * batch,
             }
             history.append(row)
             atomic_write_csv(history_path, HISTORY_COLUMNS, history)
@@ -605,7 +652,14 @@ def fit(
                 "checkpoint", lambda: manager.save(checkpoint_number=epoch + 1)
             )  # last: a crash before redoes the epoch
             if on_epoch:
-                on_epoch({**row, "epochs": epochs, "best": improved, "per_class_iou": res["per_class_iou"]})
+                on_epoch(
+                    {
+                        **row,
+                        "epochs": n if last else _planned(n, epochs, budget, val_every),
+                        "best": improved,
+                        "per_class_iou": res["per_class_iou"] if res else None,
+                    }
+                )
 
     ema_cb = [ema.callback(keras)] if ema is not None else []
     try:
@@ -670,6 +724,21 @@ def fit(
             "labelled pixel to score (run `edgeseg data inspect` on the dataset)"
         )
     return json.loads(best_path.read_text(encoding="utf-8"))
+
+
+def _is_last(n: int, epochs: int, budget: BudgetPlan | None, val_every: int) -> bool:
+    """Whether epoch ``n`` (its steps just done, timed into ``budget``) ends the run."""
+    if n >= epochs:
+        return True
+    if budget is None:
+        return False
+    budget.steps_done()
+    return not budget.fits_another(validates(n, val_every, False), val_every, n + 1)
+
+
+def _planned(n: int, epochs: int, budget: BudgetPlan | None, val_every: int) -> int:
+    """The run's epoch count as known after epoch ``n``: fixed, or the budget's estimate."""
+    return epochs if budget is None else min(epochs, max(n + 1, budget.planned_epochs(n, val_every)))
 
 
 class _Diverged(Exception):

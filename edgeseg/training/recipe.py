@@ -60,13 +60,20 @@ def make_schedule(
     import tensorflow as tf
 
     class WarmupDecay(keras.optimizers.schedules.LearningRateSchedule):
+        def __init__(self):
+            super().__init__()
+            #: the step the decay ends at: a variable, so that a --time-budget run moves it to
+            #: the epochs that fit as it measures them (edgeseg.training.budget)
+            self.total_steps = tf.Variable(float(total_steps), trainable=False, dtype=tf.float32, name="lr_total_steps")
+
         def __call__(self, step):
             step = tf.cast(step, tf.float32)
             if schedule == "constant":
                 return tf.constant(peak, tf.float32)
             warm = tf.constant(float(max(warmup_steps, 0)), tf.float32)
             ramp = peak * (step + 1.0) / tf.maximum(warm, 1.0)
-            progress = tf.clip_by_value((step - warm) / float(max(1, total_steps - warmup_steps)), 0.0, 1.0)
+            span = tf.maximum(self.total_steps - warm, 1.0)
+            progress = tf.clip_by_value((step - warm) / span, 0.0, 1.0)
             if schedule == "cosine":
                 floor = peak * FINAL_LR_FRACTION
                 decayed = floor + 0.5 * (peak - floor) * (1.0 + tf.cos(math.pi * progress))
@@ -75,7 +82,12 @@ def make_schedule(
             return tf.where(step < warm, ramp, decayed)
 
         def get_config(self):
-            return {"schedule": schedule, "peak": peak, "total_steps": total_steps, "warmup_steps": warmup_steps}
+            return {
+                "schedule": schedule,
+                "peak": peak,
+                "total_steps": int(self.total_steps.numpy()),
+                "warmup_steps": warmup_steps,
+            }
 
     return WarmupDecay()
 

@@ -53,6 +53,36 @@ def test_train_writes_run(trained):
         assert (trained / f).is_file()
 
 
+def test_time_budget_smaller_than_an_epoch_trains_one_and_says_so(lanes, tmp_path):
+    run = tmp_path / "budget"
+    res = cli("train", "--data", lanes, "--out", run, "--time-budget", "1s", *TINY)
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader(open(run / "history.csv")))
+    assert [r["epoch"] for r in rows] == ["1"] and rows[0]["val_miou"]  # the last epoch is always validated
+    assert int(rows[0]["images_seen"]) == 32  # 32 training scenes, batch 4: 8 steps
+    assert "time budget 1 s: used" in res.output and "1 epochs, 32 training images seen" in res.output
+    assert json.loads((run / "config.json").read_text())["train"]["time_budget"] == "1s"
+
+
+def test_budgeted_schedule_ends_at_the_last_epoch_and_val_every_skips(lanes, tmp_path):
+    """An hour's budget capped at 3 epochs: the cosine schedule's end follows the epochs that
+    fit (here the cap), so the last epoch ends at the floor rate; --val-every 2 scores
+    epoch 2 and the last, not epoch 1."""
+    from edgeseg.training.recipe import FINAL_LR_FRACTION
+
+    run = tmp_path / "budget3"
+    args = ("--time-budget", "1h", "--epochs", "3", "--schedule", "cosine", "--warmup-epochs", "0", "--val-every", "2")
+    res = cli("train", "--data", lanes, "--out", run, *args, *TINY)
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader(open(run / "history.csv")))
+    assert [r["epoch"] for r in rows] == ["1", "2", "3"]
+    assert [bool(r["val_miou"]) for r in rows] == [False, True, True]
+    assert "epoch 1/3  loss" in res.output and "(not validated)" in res.output
+    assert float(rows[-1]["lr"]) == pytest.approx(1e-3 * FINAL_LR_FRACTION, rel=0.05)
+    assert float(rows[0]["lr"]) > 0.5e-3
+    assert int(json.loads((run / "best.json").read_text())["epoch"]) in (2, 3)
+
+
 def test_int8_flow_eval_bench_report(trained, lanes, tmp_path):
     art = tmp_path / "tiny_int8.tflite"
     res = cli("quantize", trained, "--int8", "--calib", lanes, "--num-calib", "20", "--out", art)
