@@ -28,6 +28,7 @@ MANIFEST_KEYS = (
     "calibration",
     "ptq",
     "source_checkpoint",
+    "source_checkpoint_sha256",
     "training_data",
     "compiled",
     "float_layers",
@@ -164,6 +165,9 @@ class Manifest:
     calibration: dict | None = None
     ptq: dict | None = None
     source_checkpoint: str | None = None
+    #: sha256 of the weights file it was converted from: another export of the same weights
+    #: may reuse its float32 conversion (edgeseg.quantize.ptq.float32_tflite)
+    source_checkpoint_sha256: str | None = None
     training_data: dict | None = None
     compiled: dict | None = None
     float_layers: list | None = None

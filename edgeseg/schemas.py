@@ -222,6 +222,7 @@ class ManifestSchema(_Open):
     calibration: dict | None = None
     ptq: dict | None = None
     source_checkpoint: str | None = None
+    source_checkpoint_sha256: str | None = None
     training_data: dict | None = None
     compiled: dict | None = None
     float_layers: list | None = None

@@ -787,6 +787,7 @@ def bench_rows(
                     base["note"] = "; ".join(n for n in notes if n) or None
                     try:
                         m = host.measure(art, delegate, threads, config.runs, config.min_secs, signature)
+                        m.update(throughput(art, signature, base["recipe"], threads, m.get("median_ms"), flags))
                         rows.append(
                             {**base, **m, "note": "; ".join(x for x in (base.get("note"), m.get("note")) if x) or None}
                         )
@@ -795,3 +796,20 @@ def bench_rows(
                     if say:
                         say(rows[-1])
     return fold_repeats(rows) if config.repeat > 1 else rows
+
+
+def throughput(art: Path, signature, recipe, threads: int, median_ms, flags: set[str]) -> dict:
+    """A host row's achieved ``gmac_per_s`` (the artifact's MACs over its median) and this
+    CPU's ``peak_gmac_per_s`` for the recipe's arithmetic on ``threads`` cores
+    (edgeseg.host.peak_gmacs); {} for a configuration of a multi-signature file (its MACs are
+    its own) or a row without a median."""
+    from ..host import peak_gmacs
+    from ..runtime.modelinfo import model_info
+
+    if signature is not None or not median_ms:
+        return {}
+    macs = model_info(art).get("macs") or 0
+    if not macs:
+        return {}
+    peak = peak_gmacs(recipe, threads, flags)
+    return {"gmac_per_s": macs / (float(median_ms) / 1e3) / 1e9, "peak_gmac_per_s": peak.get("peak_gmac_per_s")}

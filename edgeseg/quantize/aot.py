@@ -311,6 +311,7 @@ def compile_artifact(
         "io",
         "calibration",
         "source_checkpoint",
+        "source_checkpoint_sha256",
         "training_data",
         "float_layers",
         "qat",

@@ -210,6 +210,8 @@ def _export(c: ExportConfig, say, progress, on_epoch, on_batch) -> dict:
             ptq=c.ptq or DEFAULT_PTQ,
             seed=c.seed,
         )
+        for note in res.get("notes", ()):
+            say(note)
     res = dict(res)
     res["artifact"] = str(res["artifact"])
     if c.lint:

@@ -190,10 +190,81 @@ def choose_ptq(ptq: str, recipe: str, io: str, head: str) -> str:
     return "aeq" if recipe == "int8" and io in ("int8", "float") and head != "argmax" else "converter"
 
 
-def int8_with_aeq(model, input_size, images: np.ndarray, cfg: dict, io: str, head: str, progress=None) -> bytes:
+#: float32 conversions made in this process, newest last: (weights sha256, head) -> .tflite bytes
+_FLOAT32: dict[tuple[str, str], bytes] = {}
+_FLOAT32_KEEP = 4
+#: the model of the last run loaded for export: (run folder, weights sha256) -> Keras model
+_LOADED: dict[tuple[str, str], object] = {}
+
+
+class RunWeights:
+    """The best weights of a run, loaded at most once per process and only when a converter
+    needs the Keras model (ai-edge-quantizer's int8 starts from the float32 .tflite)."""
+
+    def __init__(self, run: Path, model=None):
+        from ..artifact import sha256_file
+
+        self.run, self.path, self._model = Path(run), Path(run) / "best.weights.h5", model
+        self.given = model is not None  # a caller's own model: not the weights file's, so never cached
+        if not self.path.is_file():
+            raise QuantizeError(f"{self.path} is missing: the run has not finished an epoch yet; train it first")
+        self.sha256 = sha256_file(self.path)
+
+    def model(self):
+        if self._model is None:
+            key = (str(self.run.resolve()), self.sha256)
+            if key not in _LOADED:
+                _LOADED.clear()
+                _LOADED[key] = load_run_model(self.run)[0]
+            self._model = _LOADED[key]
+        return self._model
+
+
+def float32_tflite(weights: RunWeights, input_size, head: str) -> tuple[bytes, str]:
+    """The float32 conversion of ``weights`` with ``head``, made once: this process's earlier
+    one, else a float32 artifact in RUN/artifacts converted from the same weights (its sha256
+    and its manifest's ``source_checkpoint_sha256`` checked), else a new conversion. Returns
+    the bytes and where they came from."""
+    key = (weights.sha256, head)
+    if weights.given:
+        return convert(weights.model(), input_size, "float32", head=head), "converted"
+    if key in _FLOAT32:
+        return _FLOAT32[key], "this process's float32 conversion"
+    found = _float32_artifact(weights, head)
+    if found is not None:
+        data, source = found.read_bytes(), f"{found} (same weights)"
+    else:
+        data, source = convert(weights.model(), input_size, "float32", head=head), "converted"
+    _FLOAT32[key] = data
+    while len(_FLOAT32) > _FLOAT32_KEEP:
+        _FLOAT32.pop(next(iter(_FLOAT32)))
+    return data, source
+
+
+def _float32_artifact(weights: RunWeights, head: str) -> Path | None:
+    from ..artifact import read_manifest, sha256_file
+    from ..errors import ArtifactError
+
+    for path in sorted((weights.run / "artifacts").glob("*.tflite")):
+        try:
+            m = read_manifest(path)
+        except ArtifactError:
+            continue  # a damaged manifest is not a source to trust
+        if (
+            m is not None
+            and m.recipe == "float32"
+            and m.compiled is None
+            and (m.output or {}).get("kind", DEFAULT_HEAD) == head
+            and m.source_checkpoint_sha256 == weights.sha256
+            and m.sha256 == sha256_file(path)
+        ):
+            return path
+    return None
+
+
+def int8_with_aeq(float_bytes: bytes, images: np.ndarray, cfg: dict, io: str, progress=None) -> bytes:
     from .aeq import quantize_int8_aeq
 
-    float_bytes = convert(model, input_size, "float32", head=head)
     norm = cfg.get("normalisation") or {"scale": 1 / 255.0, "offset": 0.0}
     lo, hi = norm["offset"], 255 * norm["scale"] + norm["offset"]
     return quantize_int8_aeq(float_bytes, normalise(images), (min(lo, hi), max(lo, hi)), io, progress)
@@ -235,8 +306,8 @@ def quantize_run(
     if not RECIPES[recipe].needs_calibration:
         io = "float"
     out = claim_output(out or run / "artifacts" / f"{default_artifact_name(cfg, recipe, io, head)}.tflite", force)
-    loaded_model, cfg = load_run_model(run)
-    model = model or loaded_model
+    weights = RunWeights(run, model)
+    size = tuple(cfg["input_size"])
     warnings: list[str] = []
     calib_info = images = None
     if ptq not in (*PTQ_TOOLS, "auto"):
@@ -247,20 +318,27 @@ def quantize_run(
         images, calib_info, warnings = calibration_for(cfg, calib, num_calib, seed)
     t0 = time.perf_counter()
     data = None
-    if recipe == "int8" and ptq == "aeq":
+    if recipe == "float32":
+        data, extra["float32_from"] = float32_tflite(weights, size, head)
+    elif recipe == "int8" and ptq == "aeq":
         try:
-            data = int8_with_aeq(model, tuple(cfg["input_size"]), images, cfg, io, head, progress)
+            float_bytes, extra["float32_from"] = float32_tflite(weights, size, head)
+            data = int8_with_aeq(float_bytes, images, cfg, io, progress)
         except QuantizeError as exc:
             if not auto:
                 raise
             warnings.append(f"{exc}; calibrated with the TFLite converter instead")
             ptq, t0 = "converter", time.perf_counter()
     if data is None:
-        data = convert(model, tuple(cfg["input_size"]), recipe, io, images, progress, head)
+        data = convert(weights.model(), size, recipe, io, images, progress, head)
     if recipe == "int8":
         extra["ptq"] = {"tool": ptq, "version": ptq_tool_version(ptq), "seconds": round(time.perf_counter() - t0, 2)}
-    manifest = write_artifact(data, out, cfg, recipe, io, head, calib_info, run, **extra)
-    return {"artifact": str(out), "manifest": manifest, "warnings": warnings}
+    reused = extra.pop("float32_from", None)
+    manifest = write_artifact(
+        data, out, cfg, recipe, io, head, calib_info, run, source_checkpoint_sha256=weights.sha256, **extra
+    )
+    notes = [f"float32 conversion reused from {reused}"] if reused and reused != "converted" else []
+    return {"artifact": str(out), "manifest": manifest, "warnings": warnings, "notes": notes}
 
 
 def describe_io(tflite: bytes, cfg: dict, recipe: str, io: str, head: str, calib_info, run) -> dict:

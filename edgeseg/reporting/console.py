@@ -228,6 +228,13 @@ def bench(res, host: bool, out: Write, err: Write) -> None:
                 said[r.get("recipe")] = note
         for recipe, note in said.items():
             err(f"note: {recipe} rows: {note}")
+        rates = [
+            f"{r['artifact']} {float(r['gmac_per_s']):.1f} ({100 * float(r['gmac_per_s']) / float(r['peak_gmac_per_s']):.0f}%)"
+            for r in res.rows
+            if r.get("gmac_per_s") not in (None, "") and r.get("peak_gmac_per_s") not in (None, "")
+        ]
+        if rates:
+            out("throughput, GMAC/s (% of this CPU's peak for the recipe's arithmetic): " + ", ".join(rates))
     for r in res.failed:
         err(f"failed: {r['artifact']} on {r['device'] + '/' if several else ''}{r['delegate']}: {r.get('error')}")
     if res.report:

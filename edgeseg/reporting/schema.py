@@ -47,6 +47,9 @@ EVAL_STATUSES = ("ok", "numerics-differ", "diverged", "unsupported", "failed")
 #: each one's median (ms, ';'-separated); ``median_ms`` is then their median.
 #: ``host_load_1m`` / ``host_cores`` (host rows): the host's 1-minute load average when the row
 #: started and its cores; a busy host (edgeseg.host.busy_host) makes the row ``noisy``.
+#: ``gmac_per_s`` / ``peak_gmac_per_s`` (host rows): the artifact's MACs over its median, and
+#: this CPU's peak for the recipe's arithmetic on the row's threads (edgeseg.host.peak_gmacs:
+#: cores x MACs per cycle of its widest instructions x clock).
 LATENCY_COLUMNS = (
     "artifact",
     "recipe",
@@ -77,6 +80,8 @@ LATENCY_COLUMNS = (
     "repeat_medians_ms",
     "host_load_1m",
     "host_cores",
+    "gmac_per_s",
+    "peak_gmac_per_s",
     "sustained_median_ms",
     "sustained_change",
     "throttling",
@@ -263,6 +268,8 @@ NUMERIC = {
         "repeats",
         "host_load_1m",
         "host_cores",
+        "gmac_per_s",
+        "peak_gmac_per_s",
     ),
     "quality": (
         "images",

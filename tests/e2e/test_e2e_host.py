@@ -83,6 +83,43 @@ def test_budgeted_schedule_ends_at_the_last_epoch_and_val_every_skips(lanes, tmp
     assert int(json.loads((run / "best.json").read_text())["epoch"]) in (2, 3)
 
 
+def test_int8_reuses_the_float32_conversion_of_the_same_weights(trained, lanes, tmp_path, monkeypatch):
+    import shutil
+
+    from edgeseg import api
+    from edgeseg.quantize import ptq
+
+    run = tmp_path / "run"
+    shutil.copytree(trained, run, ignore=shutil.ignore_patterns("artifacts", ".lock"))
+    converted = []
+    real = ptq.convert
+    monkeypatch.setattr(ptq, "convert", lambda *a, **k: converted.append(a[2]) or real(*a, **k))
+    monkeypatch.setattr(ptq, "_FLOAT32", {})
+
+    def export(recipe):
+        ptq._FLOAT32.clear()  # as a new process: only the artifact on disk can be reused
+        notes = []
+        cfg = api.ExportConfig(run=str(run), recipe=recipe, calib=str(lanes) if recipe == "int8" else None, lint=False)
+        res = api.export(cfg, say=notes.append)
+        return res, notes
+
+    f32, _ = export("float32")
+    assert converted == ["float32"] and f32.manifest.source_checkpoint_sha256
+    int8, notes = export("int8")
+    assert converted == ["float32"]  # no second conversion
+    assert any("float32 conversion reused from" in n and Path(f32.artifact).name in n for n in notes), notes
+    assert int8.manifest.ptq["tool"] == "aeq" and int8.manifest.input["dtype"] == "int8"
+
+    # a float32 artifact whose manifest names other weights is not reused
+    m = json.loads(Path(f32.artifact).with_suffix(".json").read_text())
+    m["source_checkpoint_sha256"] = "0" * 64
+    Path(f32.artifact).with_suffix(".json").write_text(json.dumps(m))
+    Path(int8.artifact).unlink()
+    Path(int8.artifact).with_suffix(".json").unlink()
+    _, notes = export("int8")
+    assert converted == ["float32", "float32"] and not notes
+
+
 def test_int8_flow_eval_bench_report(trained, lanes, tmp_path):
     art = tmp_path / "tiny_int8.tflite"
     res = cli("quantize", trained, "--int8", "--calib", lanes, "--num-calib", "20", "--out", art)
