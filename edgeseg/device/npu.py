@@ -156,12 +156,13 @@ def parse_probe(text: str) -> Probe:
 
 
 def clear_other_dispatch_command(folder: str, keep: tuple[str, ...]) -> str:
-    """Remove every libLiteRtDispatch*.so in ``folder`` (edgeseg's own) except ``keep``: LiteRT
-    takes the first one it lists, so a stale one could run instead of the one pushed."""
-    keep_pattern = "|".join(q(k) for k in keep) or "''"
+    """Remove every libLiteRtDispatch*.so under ``folder`` (edgeseg's own, subfolders too) except
+    ``keep`` directly in it: LiteRT searches the folder recursively and takes the first library it
+    lists, so a stale one could run instead of the one pushed. POSIX find -name, sh case."""
+    keep_pattern = "|".join(q(posixpath.join(folder, k)) for k in keep) or "''"
     return (
-        f'for f in {q(folder)}/libLiteRtDispatch*.so; do if [ -e "$f" ]; then case "${{f##*/}}" in {keep_pattern}) ;; '
-        '*) rm -f "$f" ;; esac; fi; done'
+        f"if [ -d {q(folder)} ]; then find {q(folder)} -name 'libLiteRtDispatch*.so' | while IFS= read -r f; do "
+        f'case "$f" in {keep_pattern}) ;; *) rm -f "$f" ;; esac; done; fi'
     )
 
 

@@ -196,7 +196,10 @@ def parse_benchmark_model(sec: dict, delegate: str, op_profile: bool) -> tuple[d
     """A latency row from benchmark_model's output (classic or LiteRT's CompiledModel one)."""
     parsed = parse_benchmark_output(sec["out"] + "\n" + sec["err"], op_profile=op_profile)
     if sec["rc"] not in (0, None) or "mean_ms" not in parsed:
-        errs = parsed["errors"] or (sec["err"].strip().splitlines() or [f"exit status {sec['rc']}"])[-1:]
+        errs = (
+            list(dict.fromkeys(parsed["errors"]))
+            or (sec["err"].strip().splitlines() or [f"exit status {sec['rc']}"])[-1:]
+        )
         return {"status": "failed", "error": " | ".join(errs)[:500], "accelerators": parsed["accelerators"]}, [], None
     row = {
         k: parsed.get(k) for k in ("init_ms", "first_ms", "warmup_ms", "mean_ms", "std_ms", "runs", "p5_ms", "p95_ms")
