@@ -139,7 +139,7 @@ def test_no_dispatch_library_is_an_error_naming_the_key_to_set(tmp_path, phone, 
     art, _ = compiled
     res, row, _ = bench(tmp_path, phone, art, litert_binary(tmp_path), dispatch_libs=[])
     assert res.exit_code == 1 and row["status"] == "failed"
-    assert "names no dispatch library: set dispatch_libs = [\"/path/to/libLiteRtDispatch_MediaTek.so\"]" in row["error"]
+    assert 'names no dispatch library: set dispatch_libs = ["/path/to/libLiteRtDispatch_MediaTek.so"]' in row["error"]
     gone = tmp_path / "nowhere/libLiteRtDispatch_MediaTek.so"
     res, row, _ = bench(tmp_path, phone, art, litert_binary(tmp_path), dispatch_libs=[str(gone)])
     assert res.exit_code == 1 and row["error"].startswith(f"the dispatch library {gone} (dispatch_libs of ")
