@@ -22,6 +22,7 @@ from click.testing import CliRunner
 from phones import loopback_profile
 
 from edgeseg.cli import main
+from edgeseg.reporting.tables import describe_conditions
 
 pytestmark = pytest.mark.e2e
 
@@ -133,6 +134,10 @@ def test_the_compiled_artifact_runs_on_the_npu_with_the_pushed_dispatch_library(
     assert [(d["name"], d["build"]) for d in facts["dispatch_libs"]] == [("libLiteRtDispatch_MediaTek.so", "2.3.0")]
     assert facts["adapter_dir"] == "/system_ext/lib64" and facts["adapters_found"] == ["libneuronusdk_adapter.mtk.so"]
     assert run["device"]["litert_benchmark_binary"]["litert_build"] == "2.3.0"
+    assert (
+        "litert-npu on MT6989: dispatch libLiteRtDispatch_MediaTek.so, same LiteRT build as the benchmark binary "
+        "(2.3.0), adapter folder /system_ext/lib64"
+    ) in describe_conditions(run)
 
 
 def test_no_dispatch_library_is_an_error_naming_the_key_to_set(tmp_path, phone, compiled):
@@ -162,8 +167,11 @@ def test_a_dispatch_library_of_another_litert_build_is_refused_before_the_run(tm
 def test_an_unrecorded_mismatch_fails_on_the_device_and_is_translated(tmp_path, phone, compiled):
     art, _ = compiled
     lib = dispatch_lib(tmp_path, build=None, api="0.0.9")
-    res, row, _ = bench(tmp_path, phone, art, litert_binary(tmp_path, build=None), dispatch_libs=[str(lib)])
+    res, row, report = bench(tmp_path, phone, art, litert_binary(tmp_path, build=None), dispatch_libs=[str(lib)])
     assert "cannot check that the dispatch library comes from the benchmark binary's LiteRT build" in res.output
+    run = json.loads((Path(report["report"]) / "run.json").read_text())
+    assert run["device"]["litert_dispatch"]["litert-npu"]["same_build"] is None
+    assert "LiteRT build not recorded for benchmark_model, libLiteRtDispatch_MediaTek.so" in describe_conditions(run)
     assert res.exit_code == 1 and row["status"] == "failed"
     assert row["error"].startswith("the dispatch library is not from the LiteRT build of the benchmark binary")
     assert "Unsupported dispatch runtime version" in row["error"].split("(device: ", 1)[1]
