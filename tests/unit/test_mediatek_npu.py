@@ -173,6 +173,12 @@ def test_the_shipped_dimensity_profile_and_a_bad_adapter_dir(tmp_path):
 
     spec = load_profile("dimensity").delegate("litert-npu")
     assert (spec.runner, spec.soc, spec.adapter_dir) == ("litert", "MT6989", "/system_ext/lib64")
+    from click.testing import CliRunner
+
+    from edgeseg.cli import main
+
+    shown = CliRunner().invoke(main, ["devices", "show", "dimensity"]).output.splitlines()
+    assert "  delegate   litert-npu  runner=litert soc=MT6989 adapter_dir=/system_ext/lib64" in shown
     bad = tmp_path / "p.toml"
     bad.write_text('[delegates.litert-npu]\nrunner = "litert"\nsoc = "MT6989"\nadapter_dir = "system_ext/lib64"\n')
     with pytest.raises(DeviceError) as exc:
