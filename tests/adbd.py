@@ -9,7 +9,7 @@ Shell commands run the way a device runs them, not in the host's GNU userland (w
 hid a `date +%N` bug once): ``shell="busybox"`` (default) runs Debian's busybox ash with
 busybox applets only on PATH, like a board; ``shell="toybox"`` runs mksh with toybox
 applets, like Android's /system/bin/sh; ``shell="host"`` keeps /bin/sh and the host's
-tools. Absolute device paths (/data, /sys, /proc, /sdcard, /vendor) are mapped into the
+tools. Absolute device paths (/data, /sys, /proc, /sdcard, /vendor, /system_ext) are mapped into the
 sandbox, /proc/uptime is the real boot clock, and `getprop`, `dumpsys battery` and
 `dumpsys android.hardware.power.stats.IPowerStats/default` are scripts reading the
 sandbox's files, whose values the tests drive. Faults can be injected: drop the
@@ -39,8 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from edgeseg.device import adbproto as P
 
-DEVICE_PREFIXES = ("/data/", "/sys/", "/proc/", "/sdcard/", "/vendor/", "/data")
-_PATH_RE = re.compile(r"(?<![\w.\-/])(/(?:data|sys|proc|sdcard|vendor))(?=/|\b)")
+DEVICE_PREFIXES = ("/data/", "/sys/", "/proc/", "/sdcard/", "/vendor/", "/system_ext/", "/data")
+_PATH_RE = re.compile(r"(?<![\w.\-/])(/(?:data|system_ext|sys|proc|sdcard|vendor))(?=/|\b)")
 
 SHELLS = ("busybox", "toybox", "host")
 
@@ -137,10 +137,17 @@ class PhoneSandbox:
     """A folder laid out like the parts of a phone edgeseg reads and writes."""
 
     def __init__(
-        self, root: str | Path, props: dict | None = None, rails: bool = True, shell: str = "busybox", board=False
+        self,
+        root: str | Path,
+        props: dict | None = None,
+        rails: bool = True,
+        shell: str = "busybox",
+        board=False,
+        npu: str | None = None,
     ):
         """``board``: a Linux board (the emulated arm64 one): no battery, no USB power supply, no
-        cpufreq or thermal files and no dumpsys, so nothing reads phone conditions it does not have."""
+        cpufreq or thermal files and no dumpsys, so nothing reads phone conditions it does not have.
+        ``npu="mediatek"``: a Dimensity phone's vendor folders (:data:`MEDIATEK_LAYOUT`)."""
         self.root = Path(root)
         self.shell = shell
         self.board = board
@@ -181,6 +188,11 @@ class PhoneSandbox:
                 link = xbin / name
                 if not link.exists():
                     link.symlink_to(tool)
+        if npu == "mediatek":
+            self.props.update(MEDIATEK_PROPS)
+            self.write_props()
+            for rel in MEDIATEK_LAYOUT:
+                self.put_library(rel)
         if not (self.root / "proc/uptime").exists():
             (self.root / "proc/uptime").symlink_to("/proc/uptime")  # the real boot clock
         self.rail_uws = {"S4M_VDD_CPUCL0": 0.0, "S5M_VDD_INT": 0.0}
@@ -257,6 +269,14 @@ class PhoneSandbox:
         lines.append("========== End of PowerStats HAL 2.0 energy meter ==========")
         self.write("hal_meter.txt", "\n".join(lines))
 
+    def put_library(self, rel: str, loadable: bool = True) -> Path:
+        """A shared library's stand-in at ``rel`` (an ELF header and padding; ``loadable=False``: a
+        file of that name that no linker would load, e.g. a truncated copy)."""
+        path = self.root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes((b"\x7fELF\x02\x01\x01" if loadable else b"") + bytes(57 if loadable else 0))
+        return path
+
     def host_path(self, device_path: str) -> Path:
         if not device_path.startswith("/"):
             device_path = "/data/local/tmp/" + device_path
@@ -265,6 +285,16 @@ class PhoneSandbox:
     def translate(self, command: str) -> str:
         return _PATH_RE.sub(lambda m: str(self.root) + m.group(1), command)
 
+
+#: A Dimensity phone's vendor folders: the NeuroPilot adapter where current builds keep it (the
+#: first name LiteRT's MediaTek dispatch library tries, litert/vendors/mediatek/neuron_adapter_api.cc).
+MEDIATEK_LAYOUT = ("system_ext/lib64/libneuronusdk_adapter.mtk.so",)
+MEDIATEK_PROPS = {
+    "ro.soc.manufacturer": "Mediatek",
+    "ro.soc.model": "MT6989",
+    "ro.product.model": "Loopback Dimensity",
+    "ro.hardware": "mt6989",
+}
 
 V_BATT = 3.9  # volts
 I_IDLE = 200.0  # mA
@@ -625,9 +655,12 @@ class AdbDaemon:
         props: dict | None = None,
         shell: str | None = None,
         board: bool = False,
+        npu: str | None = None,
     ):
         shell = shell or os.environ.get("EDGESEG_DEVICE_SHELL", "busybox")
-        self.sandbox = root if isinstance(root, PhoneSandbox) else PhoneSandbox(root, props, shell=shell, board=board)
+        self.sandbox = (
+            root if isinstance(root, PhoneSandbox) else PhoneSandbox(root, props, shell=shell, board=board, npu=npu)
+        )
         self.port, self.auth_mode, self.require_auth = port, auth_mode, require_auth
         self.known_keys = list(known_keys)
         self.offered_keys: list[bytes] = []

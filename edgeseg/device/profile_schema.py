@@ -116,6 +116,10 @@ def _work_dir(v: str) -> str | None:
     return f"a folder under {WORK_ROOT}" + (f" (this is {norm})" if v else "")
 
 
+def _device_folder(v: str) -> str | None:
+    return None if v.startswith("/") else "an absolute folder on the device, e.g. /system_ext/lib64"
+
+
 def _power_source(v: str) -> str | None:
     from .power import SOURCES, valid_source
 
@@ -139,6 +143,7 @@ class DelegateTable(_Table):
     soc: _text(nonempty=True) = None
     dispatch_libs: _strings() = None
     dispatch_dir: _text(nonempty=True) = None
+    adapter_dir: _text(check=_device_folder) = None
 
 
 class PowerTable(_Table):

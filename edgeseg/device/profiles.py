@@ -69,6 +69,7 @@ def _delegate_spec(dname: str, spec: dict, where: str, runners: dict) -> Delegat
         spec.get("soc"),
         tuple(spec.get("dispatch_libs", ())),
         spec.get("dispatch_dir"),
+        spec.get("adapter_dir"),
     )
     why = runners[runner_kind].check_delegate(out) if runner_kind != "profile" else None
     if why:

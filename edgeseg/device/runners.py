@@ -26,6 +26,19 @@ from ..delegates import HOST_DELEGATES, INTERPRETER_DELEGATES, delegating, join_
 from ..errors import DeviceError
 from ..runner import FRAME_TAG
 from .deploy import deploy, ensure_file
+from .npu import (
+    BUILD_SUFFIX,
+    NPU_VENDORS,
+    build_mismatch,
+    clear_other_dispatch_command,
+    explain_failure,
+    parse_probe,
+    probe_command,
+    recorded_build,
+    unrecorded,
+    vendor_for,
+    with_library_path,
+)
 from .parse import delegation_status, parse_benchmark_output
 from .session import DeviceSession
 from .shell import q
@@ -183,7 +196,10 @@ def parse_benchmark_model(sec: dict, delegate: str, op_profile: bool) -> tuple[d
     """A latency row from benchmark_model's output (classic or LiteRT's CompiledModel one)."""
     parsed = parse_benchmark_output(sec["out"] + "\n" + sec["err"], op_profile=op_profile)
     if sec["rc"] not in (0, None) or "mean_ms" not in parsed:
-        errs = parsed["errors"] or (sec["err"].strip().splitlines() or [f"exit status {sec['rc']}"])[-1:]
+        errs = (
+            list(dict.fromkeys(parsed["errors"]))
+            or (sec["err"].strip().splitlines() or [f"exit status {sec['rc']}"])[-1:]
+        )
         return {"status": "failed", "error": " | ".join(errs)[:500], "accelerators": parsed["accelerators"]}, [], None
     row = {
         k: parsed.get(k) for k in ("init_ms", "first_ms", "warmup_ms", "mean_ms", "std_ms", "runs", "p5_ms", "p95_ms")
@@ -310,12 +326,24 @@ def compiled_delegation(compiled: dict) -> dict:
     }
 
 
+#: The folder of the work dir that holds LiteRT's benchmark binary and the dispatch libraries beside it
+#: (its --dispatch_library_path: LiteRT searches it, subfolders too, for libLiteRtDispatch*.so)
+LITERT_DIR = "litert"
+
+
 @dataclass(frozen=True)
 class LiteRtRunner(Runner):
     """The model compiled for ``spec.soc`` (and the dispatch libraries the profile names) on
     LiteRT's CompiledModel benchmark_model on the NPU (--use_npu, no CPU fallback: a graph
     the NPU cannot run whole fails instead of silently running elsewhere). Its binary is
-    fetched at the first row whose compiled model is there."""
+    fetched at the first row whose compiled model is there. The dispatch libraries are pushed
+    beside it, checked to come from its LiteRT build, and the vendor runtime's folder is probed
+    and put on LD_LIBRARY_PATH (edgeseg.device.npu: what each vendor needs, and its errors).
+
+    Flags as LiteRT 2.x's tool takes them (litert/tools/benchmark_litert_model.h, DefaultParams and
+    GetFlags, google-ai-edge/LiteRT@f67457790c9c2ab67347d6fe53270e8d3df20868): --use_npu,
+    --use_cpu, --require_full_delegation (with --use_cpu=true it aborts), --dispatch_library_path
+    (a folder: the environment's kDispatchLibraryDir, benchmark_litert_model.cc), --use_profiler."""
 
     def check_delegate(self, spec):
         if not spec.soc:
@@ -349,17 +377,33 @@ class LiteRtRunner(Runner):
                     "litert_benchmark_model", platform_for(abi), progress=ctx.progress_factory
                 )
                 ctx.say(f"LiteRT benchmark_model: {b['source']} official build ({b['url']}, sha256 {b['sha256'][:16]})")
-            state["remote"] = ensure_file(ctx.session, state["binary"]["path"], "litert_benchmark_model", mode=0o755)[
-                "remote"
-            ]
+            state["binary"]["litert_build"] = recorded_build(state["binary"]["path"])
+            state["remote"] = ensure_file(
+                ctx.session, state["binary"]["path"], f"{LITERT_DIR}/benchmark_model", mode=0o755
+            )["remote"]
         return state["remote"]
 
+    def _dispatch(self, ctx, spec) -> dict:
+        """The delegate's dispatch set-up, once per sweep (a failure is every row's failure)."""
+        done = ctx.state.setdefault(self.name, {}).setdefault("dispatch", {})
+        if spec.name not in done:
+            try:
+                done[spec.name] = set_up_dispatch(ctx, spec, self._binary(ctx), ctx.state[self.name]["binary"])
+            except DeviceError as exc:
+                done[spec.name] = exc
+        if isinstance(done[spec.name], DeviceError):
+            raise done[spec.name]
+        return done[spec.name]
+
     def command(self, ctx, artifact, remote, spec):
+        from ..quantize.socs import docs_only
+
+        why = docs_only(spec.soc)
+        if why:
+            raise DeviceError(f'[delegates.{spec.name}] soc = "{spec.soc}": {why}')
         path, manifest = compiled_for(artifact, spec.soc)
         binary = self._binary(ctx)
-        dispatch = spec.dispatch_dir
-        for lib in spec.dispatch_libs:
-            dispatch = posixpath.dirname(ensure_file(ctx.session, lib, f"dispatch/{Path(lib).name}")["remote"])
+        setup = self._dispatch(ctx, spec)
         graph = deploy(ctx.session, path, ctx.progress_factory)["remote"]
         flags = [
             f"--graph={graph}",
@@ -372,21 +416,134 @@ class LiteRtRunner(Runner):
             "--warmup_runs=1",
             *spec.flags,
         ]
-        if dispatch:
-            flags.append(f"--dispatch_library_path={dispatch}")
+        if setup["dispatch_dir"]:
+            flags.append(f"--dispatch_library_path={setup['dispatch_dir']}")
         if ctx.op_profile:
             flags.append("--use_profiler=true")
-        cmd = " ".join(q(a) for a in [binary, *dict.fromkeys(flags)])
-        return Invocation(cmd, spec.name, ctx.op_profile, {"compiled": manifest.compiled})
+        cmd = with_library_path(" ".join(q(a) for a in [binary, *dict.fromkeys(flags)]), setup["adapter_dir"])
+        extra = {"compiled": manifest.compiled, "setup": setup}
+        return Invocation(cmd, spec.name, ctx.op_profile, extra)
 
     def parse(self, ctx, sec, inv):
         row, ops, window = parse_benchmark_model(sec, inv.delegate, inv.op_profile)
         if row.get("status") != "failed":
             row.update(compiled_delegation(inv.extra["compiled"]))
+            return row, ops, window
+        setup = inv.extra["setup"]
+        p = ctx.profile
+        known = explain_failure(
+            NPU_VENDORS.get(setup["vendor"]),
+            sec["out"] + "\n" + sec["err"],
+            dir=setup["dispatch_dir"] or "(no --dispatch_library_path)",
+            adapter_dir=setup["adapter_dir"],
+            delegate=inv.delegate,
+            profile=p.path or f"the profile '{p.name}'",
+        )
+        if known:
+            row["error"] = f"{known[1]} (device: {row['error']})"[:1000]
         return row, ops, window
 
     def facts(self, ctx):
-        return {"litert_benchmark_binary": ctx.state.get(self.name, {}).get("binary")}
+        state = ctx.state.get(self.name, {})
+        setups = {k: v["facts"] for k, v in state.get("dispatch", {}).items() if isinstance(v, dict)}
+        return {"litert_benchmark_binary": state.get("binary"), **({"litert_dispatch": setups} if setups else {})}
+
+
+def set_up_dispatch(ctx, spec, binary_remote: str, binary: dict) -> dict:
+    """Push ``spec``'s dispatch libraries beside the benchmark binary (``binary_remote``), after
+    checking them (they exist, LiteRT would find them by name, their recorded LiteRT build is the
+    binary's), and probe the vendor runtime's folder on the device. Returns ``{vendor,
+    dispatch_dir, adapter_dir, facts}``; a DeviceError names what is missing and the fix."""
+    from ..quantize.socs import source_note
+
+    vendor = vendor_for(spec.soc)
+    p = ctx.profile
+    where = f"[delegates.{spec.name}] of {p.path or f'the profile {p.name!r}'}"
+    libs = [dispatch_lib(lib, where) for lib in spec.dispatch_libs]
+    if vendor and not libs and not spec.dispatch_dir:
+        raise DeviceError(
+            f'{where} names no dispatch library: set dispatch_libs = ["/path/to/{vendor.dispatch_lib}"] (from the '
+            "LiteRT release or build of the benchmark binary; edgeseg pushes it beside the binary), or dispatch_dir = "
+            '"DEVICE_FOLDER" that holds it'
+        )
+    bin_info = {"path": binary["path"], "sha256": binary.get("sha256"), "build": binary.get("litert_build")}
+    mismatch = build_mismatch(bin_info, libs)
+    if mismatch:
+        raise DeviceError(mismatch)
+    folder = posixpath.dirname(binary_remote)
+    if libs:
+        ctx.session.shell(clear_other_dispatch_command(folder, tuple(lib["name"] for lib in libs))).check(
+            "removing other dispatch libraries"
+        )
+        for lib in libs:
+            lib["remote"] = ensure_file(ctx.session, lib["path"], f"{LITERT_DIR}/{lib['name']}")["remote"]
+    adapter_dir = (spec.adapter_dir or vendor.adapter_dir) if vendor else spec.adapter_dir
+    probed_dispatch = spec.dispatch_dir if not libs else None
+    text = ctx.session.shell(
+        probe_command(adapter_dir if vendor else None, vendor.adapter_libs if vendor else (), probed_dispatch),
+        timeout=30,
+    ).text
+    probe = parse_probe(text)
+    if vendor and probed_dispatch and vendor.dispatch_lib not in probe.dispatch:
+        raise DeviceError(
+            f"{vendor.dispatch_lib} is not in {probed_dispatch} on the device (dispatch_dir of {where}): push it "
+            f"there, or list its host path in dispatch_libs (edgeseg pushes it beside the benchmark binary)"
+        )
+    if vendor and not probe.adapters:
+        missing = "" if probe.adapter_dir else " (the folder does not exist)"
+        raise DeviceError(
+            f"none of the {vendor.runtime} libraries {vendor.dispatch_lib} loads ({', '.join(vendor.adapter_libs)}) is "
+            f'in {adapter_dir} on the device{missing}: set adapter_dir = "FOLDER" in {where} to the folder that '
+            "holds one (look with `adb shell ls /system_ext/lib64 /vendor/lib64`); without it the dispatch library "
+            "fails with 'Failed to load NeuronAdapter shared library'"
+        )
+    unknown = unrecorded(bin_info, libs) if libs else []
+    if unknown:
+        ctx.say(
+            f"{spec.name}: cannot check that the dispatch library comes from the benchmark binary's LiteRT build: no "
+            f"build recorded for {', '.join(unknown)} (write the release or commit to FILE{BUILD_SUFFIX} beside each); "
+            "the device's own version check still applies"
+        )
+    note = source_note(spec.soc)
+    if note:
+        ctx.say(f"{spec.name}: {note}")
+    dispatch_dir = folder if libs else spec.dispatch_dir
+    facts = {
+        "soc": spec.soc,
+        "vendor": vendor.name if vendor else None,
+        "benchmark_binary": bin_info,
+        "dispatch_libs": [{k: lib[k] for k in ("name", "path", "sha256", "build", "remote")} for lib in libs],
+        "dispatch_dir": dispatch_dir,
+        "same_build": None if unknown or not libs else True,
+        "unrecorded": unknown,
+        "adapter_dir": adapter_dir,
+        "adapters_found": list(probe.adapters),
+    }
+    return {
+        "vendor": vendor.name if vendor else None,
+        "dispatch_dir": dispatch_dir,
+        "adapter_dir": adapter_dir,
+        "facts": facts,
+    }
+
+
+def dispatch_lib(path: str, where: str) -> dict:
+    """A host dispatch library of ``dispatch_libs``, checked: it exists and LiteRT would find it by
+    its name (litert/core/dynamic_loading.cc: files named libLiteRtDispatch*.so)."""
+    from ..fileio import sha256_file
+
+    lp = Path(path).expanduser()
+    if not lp.is_file():
+        raise DeviceError(
+            f"the dispatch library {lp} (dispatch_libs of {where}) does not exist: point dispatch_libs at the "
+            "libLiteRtDispatch_*.so of the benchmark binary's LiteRT release or build"
+        )
+    if not (lp.name.startswith("libLiteRtDispatch") and lp.suffix == ".so"):
+        raise DeviceError(
+            f"{lp.name} (dispatch_libs of {where}) is not named libLiteRtDispatch*.so, the only names LiteRT loads "
+            "from --dispatch_library_path: give the vendor's library under its own name"
+        )
+    return {"name": lp.name, "path": str(lp), "sha256": sha256_file(lp), "build": recorded_build(lp)}
 
 
 #: Why the litert row has no tensor IO (read in google-ai-edge/LiteRT litert/tools/benchmark_litert_model.h/.cc).

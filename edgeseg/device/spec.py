@@ -26,6 +26,10 @@ class DelegateSpec:
     soc: str | None = None  # litert: the SoC the model is compiled for, e.g. MT6989
     dispatch_libs: tuple[str, ...] = ()  # litert: host paths of the dispatch libraries to push
     dispatch_dir: str | None = None  # litert: a device folder that already holds them
+    #: litert: the device folder of the vendor runtime the dispatch library loads (MediaTek: the
+    #: NeuroPilot adapter), probed and put on LD_LIBRARY_PATH; None: the vendor's current default
+    #: (edgeseg.device.npu.NPU_VENDORS, /system_ext/lib64 for MediaTek)
+    adapter_dir: str | None = None
 
 
 @dataclass(frozen=True)

@@ -33,18 +33,12 @@ from pathlib import Path
 from ..artifact import is_compiled, op_counts  # noqa: F401 (used by compile_artifact)
 from ..errors import QuantizeError
 from ..fileio import releases_claims, sha256_file
+from .socs import MEDIATEK_SOCS, docs_only, source_note
 
-#: Product names of MediaTek SoCs, for messages (the compiler takes the MTxxxx name), from
-#: LiteRT's list of supported SoCs (https://ai.google.dev/edge/litert/next/mediatek).
-PRODUCT_NAMES = {
-    "MT6878": "Dimensity 7300",
-    "MT6897": "Dimensity 8300",
-    "MT6983": "Dimensity 9000",
-    "MT6985": "Dimensity 9200",
-    "MT6989": "Dimensity 9300",
-    "MT6991": "Dimensity 9400",
-    "MT6990": "Dimensity 9500",
-}
+#: Product names of MediaTek SoCs, for messages (the compiler takes the MTxxxx name): the table
+#: that follows LiteRT's source (edgeseg.quantize.socs, which cites the files and notes where
+#: LiteRT's docs disagree).
+PRODUCT_NAMES = {name: row.product for name, row in MEDIATEK_SOCS.items() if row.product and not row.source_name}
 
 #: What each vendor's compile needs beyond the ai-edge-litert wheel.
 SDK_HELP = {
@@ -111,6 +105,9 @@ def soc_table() -> dict[str, Soc]:
 def find_soc(name: str) -> Soc:
     """A SoC by its name (``MT6989``, ``mediatek:mt6989``, ``MediaTek_MT6989``), or a clear
     error with the nearest names."""
+    why = docs_only(name.strip().split(":")[-1])
+    if why:
+        raise QuantizeError(f"no SoC '{name}' in LiteRT's target table: {why}")
     table = soc_table()
     key = name.strip().split(":")[-1].upper()
     if key in table:
@@ -229,7 +226,7 @@ def compile_artifact(
                 f"{artifact.parent}: copy or rename the artifact (and its .json) to a shorter name and compile that"
             )
     out = claim_output(out, force, what="the compiled file")
-    notes, options = [], {}
+    notes, options = [note for note in (source_note(soc.name),) if note], {}
     if soc.vendor == "intel_openvino":
         device = openvino_device
         if device == "auto":

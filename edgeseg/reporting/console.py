@@ -483,7 +483,11 @@ def profile(p, out: Write) -> None:
     out(f"  work dir   {p.work_dir}\n  runner     {p.runner}  threads {p.threads}  abi {p.abi}")
     for d in p.delegates.values():
         extra = f" accelerator={d.accelerator}" if d.accelerator else ""
-        out(f"  delegate   {d.name:<8} {' '.join(d.flags)}{extra}")
+        if d.runner != "profile":  # a single-delegate runner (litert): its SoC and NPU set-up
+            keys = (("runner", d.runner), ("soc", d.soc), ("dispatch_libs", ",".join(d.dispatch_libs) or None))
+            keys += (("dispatch_dir", d.dispatch_dir), ("adapter_dir", d.adapter_dir))
+            extra += "".join(f" {k}={v}" for k, v in keys if v)
+        out(f"  delegate   {d.name:<8} {' '.join(d.flags)}{extra}".rstrip())
     out(
         f"  power      {p.power.source} at {p.power.rate_hz:g} Hz, idle {p.power.idle_secs:g} s, "
         f"current {p.power.current_unit} sign {p.power.current_sign:+d}"

@@ -117,6 +117,7 @@ def describe_phone(device: dict, bench: dict) -> str:
         bits.append("CHARGING" + (" (--allow-charging)" if device.get("allow_charging") else ""))
     if device.get("benchmark_binary_sha256"):
         bits.append(f"benchmark_model sha256 {device['benchmark_binary_sha256'][:16]}")
+    bits += [describe_dispatch(name, d) for name, d in (device.get("litert_dispatch") or {}).items()]
     if device.get("edgeseg"):
         bits.append(f"edgeseg {device['edgeseg']}")
     sustained = bench.get("sustained") or {}
@@ -134,6 +135,21 @@ def describe_phone(device: dict, bench: dict) -> str:
             else "cooled down between rows"
         )
     return "; ".join(b for b in bits if b)
+
+
+def describe_dispatch(delegate: str, d: dict) -> str:
+    """A litert delegate's NPU set-up as run.json records it (edgeseg.device.runners.set_up_dispatch)."""
+    libs = ", ".join(lib.get("name") or "" for lib in d.get("dispatch_libs") or []) or d.get("dispatch_dir") or "none"
+    build = (d.get("benchmark_binary") or {}).get("build")
+    check = (
+        f"same LiteRT build as the benchmark binary ({build})"
+        if d.get("same_build")
+        else "LiteRT build not recorded for " + ", ".join(Path(str(f)).name for f in d.get("unrecorded") or [])
+        if d.get("unrecorded")
+        else "LiteRT build not checked"
+    )
+    adapter = f", adapter folder {d['adapter_dir']}" if d.get("adapter_dir") else ""
+    return f"{delegate} on {d.get('soc')}: dispatch {libs}, {check}{adapter}"
 
 
 def describe_conditions(run: dict) -> str:

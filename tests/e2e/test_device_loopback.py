@@ -1161,6 +1161,7 @@ def test_litert_npu_row_runs_the_compiled_model_with_the_dispatch_library(phone,
     )
     lib = tmp_path / "libLiteRtDispatch_MediaTek.so"
     lib.write_bytes(b"\x7fELF" + bytes(60))
+    phone.sandbox.put_library("system_ext/lib64/libneuronusdk_adapter.mtk.so")  # the NeuroPilot adapter it probes
     folder = tmp_path / "arts"
     folder.mkdir()
     art = folder / "m_int8.tflite"
@@ -1222,14 +1223,14 @@ def test_litert_npu_row_runs_the_compiled_model_with_the_dispatch_library(phone,
     assert row["mean_ms"] == pytest.approx(0.46) and row["median_ms"] == pytest.approx(0.462)
     work = phone.sandbox.root / "data/local/tmp/edgeseg"
     assert (work / compiled.name).read_bytes() == compiled.read_bytes()
-    assert (work / "dispatch/libLiteRtDispatch_MediaTek.so").read_bytes() == lib.read_bytes()
-    (call,) = (work / ".litert_calls").read_text().replace(str(phone.sandbox.root), "").splitlines()
+    assert (work / "litert/libLiteRtDispatch_MediaTek.so").read_bytes() == lib.read_bytes()  # beside the binary
+    (call,) = (work / "litert/.litert_calls").read_text().replace(str(phone.sandbox.root), "").splitlines()
     for flag in (
         f"--graph=/data/local/tmp/edgeseg/{compiled.name}",
         "--use_npu=true",
         "--use_cpu=false",
         "--require_full_delegation=true",
-        "--dispatch_library_path=/data/local/tmp/edgeseg/dispatch",
+        "--dispatch_library_path=/data/local/tmp/edgeseg/litert",
     ):
         assert flag in call.split()
     # without a compiled copy: a failed row that says how to make one
