@@ -5,9 +5,11 @@ on the same cached tensors (no augmentation), with and without XLA (`jit_compile
 `edgeseg train --precision bf16` against float32, side by side in one run.
 
 Each configuration trains the default model for --epochs epochs on the first --images
-CamVid train images at --size; img/s is taken from the last epoch (the first includes
-tracing and compilation). Configurations run in interleaved rounds, so that machine drift
-hits each equally; the table gives each one's median img/s, its spread over the rounds and
+CamVid train images at --size, with the same loss (the model's default, OHEM for resunet);
+img/s is taken from the last epoch (the first includes tracing and compilation). Every
+measurement runs in a fresh Python process (no shared TensorFlow state, graph caches or
+memory between configurations), and configurations run in interleaved rounds, so that machine
+drift hits each equally; the table gives each one's median img/s, its spread over the rounds and
 its ratio to bare Keras without XLA (and to `edgeseg` float32). Writes
 benchmarks/results/train_throughput.csv.
 
@@ -24,6 +26,7 @@ Those runs are kept in --keep DIR when given (the float32 one of seed 0 is a Cam
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -67,13 +70,13 @@ def bare_keras(cache, size, classes: int, batch: int, epochs: int, jit: bool) ->
     """img/s of the last epoch of a plain model.fit on the cached tensors."""
     import numpy as np
 
-    from edgeseg.models.registry import build_model
+    from edgeseg.models.registry import MODELS, build_model
     from edgeseg.training.losses import make_loss
 
     keras = import_keras()
     keras.utils.set_random_seed(0)
     model = build_model("resunet", size, classes)
-    model.compile(keras.optimizers.Adam(1e-3), loss=make_loss("ce"), jit_compile=jit)
+    model.compile(keras.optimizers.Adam(1e-3), loss=make_loss(MODELS["resunet"].loss), jit_compile=jit)
     x = cache.images.astype(np.float32) / 255.0
     y = cache.masks
     times = []
@@ -135,16 +138,41 @@ def edgeseg_train(
     }
 
 
-def main(argv=None) -> int:
+def measure_one(args, size) -> float:
+    """img/s of configuration ``args.one``, measured in this process."""
     from edgeseg.data.formats import open_dataset
     from edgeseg.data.pipeline import load_split
 
+    c, jit = args.one, args.one.endswith("+xla")
+    if c.startswith("keras"):
+        ds = open_dataset(args.data)
+        cache = load_split(ds, "train", size, limit=args.images)
+        return bare_keras(cache, size, ds.num_classes, args.batch, args.epochs, jit)
+    precision = "bf16" if c.endswith("+bf16") else "float32"
+    return edgeseg_train(args.data, args.images, size, args.batch, args.epochs, jit, precision)["images_per_s"]
+
+
+def in_fresh_process(config: str, argv: list[str]) -> float:
+    """Run this script with ``--one config`` in a new interpreter; its img/s."""
+    import subprocess
+
+    res = subprocess.run(
+        [sys.executable, __file__, *argv, "--one", config], capture_output=True, text=True, check=False
+    )
+    if res.returncode != 0:
+        raise SystemExit(f"{config} failed:\n{res.stderr[-2000:]}")
+    return float(json.loads(res.stdout.strip().splitlines()[-1])["images_per_s"])
+
+
+def main(argv=None) -> int:
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", required=True, help="a dataset (CamVid)")
-    ap.add_argument("--images", type=int, default=64)
+    ap.add_argument("--images", type=int, default=128)
     ap.add_argument("--size", default="192x256")
     ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--one", help=argparse.SUPPRESS)  # internal: measure one configuration in this process
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--configs", default=",".join(CONFIGS))
     ap.add_argument("--csv", default=str(Path(__file__).parent / "results" / "train_throughput.csv"))
@@ -155,27 +183,16 @@ def main(argv=None) -> int:
     ap.add_argument("--quality-size", help="HxW of the quality runs (default --size)")
     args = ap.parse_args(argv)
     size = parse_size(args.size)
-    ds = open_dataset(args.data)
-    cache = load_split(ds, "train", size, limit=args.images)
+    if args.one:
+        print(json.dumps({"images_per_s": measure_one(args, size)}))
+        return 0
     configs = args.configs.split(",")
     results: dict[str, list[float]] = {c: [] for c in configs}
     loads: dict[str, list] = {}
     load_before = load_average()
     for r in range(args.rounds):
         for c in configs:
-            jit = c.endswith("+xla")
-            if c.startswith("keras"):
-                v = bare_keras(cache, size, ds.num_classes, args.batch, args.epochs, jit)
-            else:
-                v = edgeseg_train(
-                    args.data,
-                    args.images,
-                    size,
-                    args.batch,
-                    args.epochs,
-                    jit,
-                    "bf16" if c.endswith("+bf16") else "float32",
-                )["images_per_s"]
+            v = in_fresh_process(c, argv if argv is not None else sys.argv[1:])
             results[c].append(v)
             loads.setdefault(c, []).append((load_average() or [None])[0])
             print(f"round {r + 1}: {c:<12} {v:6.2f} img/s", file=sys.stderr, flush=True)
