@@ -761,12 +761,13 @@ def bench_rows(
     host = RUNNERS["host"]
     threads = config.threads or config.HOST_THREADS
     flags = cpu_flags()
-    rows = []
+    rows, files = [], {}
     for k in range(config.repeat):
         for art in artifacts:
             manifest = read_manifest(art)
             for signature in signatures_of(manifest) or [None]:  # one row per configuration of a PTA artifact
                 for delegate in delegates:
+                    files[signature_label(art, signature)] = (art, signature)
                     base = {
                         "artifact": signature_label(art, signature),
                         "recipe": recipe_of(manifest),
@@ -787,7 +788,6 @@ def bench_rows(
                     base["note"] = "; ".join(n for n in notes if n) or None
                     try:
                         m = host.measure(art, delegate, threads, config.runs, config.min_secs, signature)
-                        m.update(throughput(art, signature, base["recipe"], threads, m.get("median_ms"), flags))
                         rows.append(
                             {**base, **m, "note": "; ".join(x for x in (base.get("note"), m.get("note")) if x) or None}
                         )
@@ -795,7 +795,11 @@ def bench_rows(
                         rows.append({**base, "status": "failed", "error": str(exc)})
                     if say:
                         say(rows[-1])
-    return fold_repeats(rows) if config.repeat > 1 else rows
+    rows = fold_repeats(rows) if config.repeat > 1 else rows
+    for r in rows:  # on the folded median: a repeated row's GMAC/s is its median's
+        if r.get("status") != "failed":
+            r.update(throughput(*files[r["artifact"]], r.get("recipe"), threads, r.get("median_ms"), flags))
+    return rows
 
 
 def throughput(art: Path, signature, recipe, threads: int, median_ms, flags: set[str]) -> dict:

@@ -218,27 +218,35 @@ def bench(res, host: bool, out: Write, err: Write) -> None:
             + ", ".join(f"{r['artifact']}/{r['delegate']}" for r in res.noisy[:6])
             + "; compare them with care, or measure again on an idle machine with more --runs / --min-secs"
         )
-    if host:  # what this CPU cannot show of a precision, once per recipe
-        from ..host import precision_note
-
-        said = {}
-        for r in res.rows:
-            note = precision_note(r.get("recipe"))
-            if note and note not in said.values():
-                said[r.get("recipe")] = note
-        for recipe, note in said.items():
-            err(f"note: {recipe} rows: {note}")
-        rates = [
-            f"{r['artifact']} {float(r['gmac_per_s']):.1f} ({100 * float(r['gmac_per_s']) / float(r['peak_gmac_per_s']):.0f}%)"
-            for r in res.rows
-            if r.get("gmac_per_s") not in (None, "") and r.get("peak_gmac_per_s") not in (None, "")
-        ]
+    if host:
+        notes, rates = host_precision_lines(res.rows)
+        for line in notes:
+            err(line)
         if rates:
-            out("throughput, GMAC/s (% of this CPU's peak for the recipe's arithmetic): " + ", ".join(rates))
+            out(rates)
     for r in res.failed:
         err(f"failed: {r['artifact']} on {r['device'] + '/' if several else ''}{r['delegate']}: {r.get('error')}")
     if res.report:
         out(f"report: {res.report}")
+
+
+def host_precision_lines(rows) -> tuple[list[str], str | None]:
+    """What this CPU cannot show of a precision (once per recipe), and one line of each host
+    row's achieved GMAC/s with its share of this CPU's peak for the recipe's arithmetic."""
+    from ..host import precision_note
+
+    said = {}
+    for r in rows:
+        note = precision_note(r.get("recipe"))
+        if note and note not in said.values():
+            said[r.get("recipe")] = note
+    rates = [
+        f"{r['artifact']} {float(r['gmac_per_s']):.1f} ({100 * float(r['gmac_per_s']) / float(r['peak_gmac_per_s']):.0f}%)"
+        for r in rows
+        if r.get("gmac_per_s") not in (None, "") and r.get("peak_gmac_per_s") not in (None, "")
+    ]
+    line = "throughput, GMAC/s (% of this CPU's peak for the recipe's arithmetic): " + ", ".join(rates)
+    return [f"note: {recipe} rows: {note}" for recipe, note in said.items()], line if rates else None
 
 
 def selected(res, artifact, device: str, out: Write) -> None:
@@ -357,9 +365,18 @@ def quickstart(res, out: Write) -> None:
     out("\nper-class IoU on the synthetic val split (fractions; deltas against float32):")
     out(format_table(class_view, cols))
     out(f"conditions: {describe_conditions(rep['run'])}")
-    for n in report_notes(rep["summary"], rep["power"], rep["per_class"]):
-        out(f"note: {n}")
-    out(f"total {res.timings['total_s']:.0f} s; report: {res.report}")
+    notes, rates = host_precision_lines(rep["latency"])
+    if rates:
+        out(rates)
+    for n in [*report_notes(rep["summary"], rep["power"], rep["per_class"]), *notes]:
+        out(n if n.startswith("note: ") else f"note: {n}")
+    t = res.timings
+    phases = ", ".join(
+        f"{name} {t[key]:.0f} s"
+        for name, key in (("data", "synth_s"), ("train", "train_s"), ("export", "export_s"), ("eval", "eval_s"))
+        if key in t
+    )
+    out(f"total {t['total_s']:.0f} s ({phases}, bench {t.get('bench_s', 0):.0f} s); report: {res.report}")
 
 
 def exported(res, pta: bool, lint: bool, out: Write, err: Write) -> None:

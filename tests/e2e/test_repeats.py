@@ -103,3 +103,13 @@ def test_a_host_bench_with_repeats_writes_each_repeats_median(tiny_tflite, tmp_p
     medians = [float(x) for x in r["repeat_medians_ms"].split(";")]
     assert r["repeats"] == "3" and len(medians) == 3 and float(r["median_ms"]) == sorted(medians)[1]
     assert r["host_load_1m"] != "" and int(r["host_cores"]) >= 1
+    # achieved throughput on the folded median, and this CPU's float32 peak on the row's threads
+    from edgeseg.host import cpu_flags, peak_gmacs
+    from edgeseg.runtime.modelinfo import model_info
+
+    macs = model_info(tiny_tflite)["macs"]
+    assert macs > 0
+    assert float(r["gmac_per_s"]) == pytest.approx(macs / (float(r["median_ms"]) / 1e3) / 1e9, rel=1e-3)
+    peak = peak_gmacs("float32", int(r["threads"]), cpu_flags()).get("peak_gmac_per_s")
+    assert (r["peak_gmac_per_s"] == "") if peak is None else float(r["peak_gmac_per_s"]) == pytest.approx(peak)
+    assert "throughput, GMAC/s" in res.output or peak is None
