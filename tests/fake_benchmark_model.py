@@ -21,7 +21,10 @@ Tests write it to the phone with a shebang of this interpreter, and set MODE for
 that break things: "swap" (two class channels of the output swapped: a delegate with wrong
 numerics), "truncate" (the output file cut short), "missing" (no output file, exit 0), "die"
 (the binary fails half-way: from input frame file DIE_AT on, it logs its INFO lines, then a
-failed invoke's ERROR lines, as benchmark_model does, and exits 1 without an output file).
+failed invoke's ERROR lines, as benchmark_model does, and exits 1 without an output file),
+"perturb" (a delegate whose kernel for one op is wrong: the output tensor named PERTURB, an
+intermediate tensor that a debug copy of the model exposes as an output, is written shifted by
+three pixels along its width; every other tensor is the interpreter's).
 """
 
 import sys
@@ -31,6 +34,7 @@ import numpy as np
 
 MODE = "ok"
 SWAP = (0, 1)
+PERTURB = ""  # MODE "perturb": the name of the tensor written wrong
 DIE_AT = 2  # MODE "die": the first frame (the number in its input file's name, 000002.bin) that fails
 
 
@@ -169,8 +173,17 @@ def main(argv):
     path = f.get("output_filepath")
     if path and MODE != "missing":
         blobs = []
-        for y in outs:
+        names = (
+            list(runner.get_output_details())
+            if runner is not None
+            else [d["name"] for d in interp.get_output_details()]
+        )
+        if MODE == "perturb" and PERTURB not in names:
+            fatal(f"the double has no output named {PERTURB!r} to perturb")
+        for name, y in zip(names, outs):
             y = np.ascontiguousarray(y)
+            if MODE == "perturb" and name == PERTURB:
+                y = np.ascontiguousarray(np.roll(y, 3, axis=-2))
             if MODE == "swap" and y.ndim == 4:
                 y = y.copy()
                 y[..., list(SWAP)] = y[..., list(SWAP[::-1])]
