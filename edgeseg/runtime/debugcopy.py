@@ -136,6 +136,11 @@ def _spec(t, index: int, op: str, depth: int, original: bool) -> TensorSpec:
 def load_model(data: bytes):
     """The model's object tree (``ModelT``); an artifact whose weights sit after the flatbuffer
     (models over 2 GB) is refused: the object API would drop them."""
+    from ..artifact import flatbuffer_problem
+
+    problem = flatbuffer_problem(bytes(data))
+    if problem:
+        raise ArtifactError(f"cannot read the model's flatbuffer: {problem}; export the artifact again")
     schema = _schema()
     try:
         model = schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
