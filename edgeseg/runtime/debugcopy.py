@@ -146,11 +146,30 @@ def load_model(data: bytes):
         model = schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
     except Exception as exc:
         raise ArtifactError(f"cannot read the model's flatbuffer: {exc}") from None
-    if any((b.offset or 0) > 1 for b in model.buffers or []):
-        raise ArtifactError("the model keeps its weights after the flatbuffer (over 2 GB): no debug copy is made")
+    _inline_buffers(model, data)
     if not model.subgraphs:
         raise ArtifactError("the model has no subgraph")
     return schema, model
+
+
+#: The largest flatbuffer the object API writes (its offsets are 32-bit signed).
+FLATBUFFER_LIMIT = 2**31 - 1
+
+
+def _inline_buffers(model, data: bytes) -> None:
+    """Weights stored after the flatbuffer (a buffer's ``offset``/``size``, as ai-edge-quantizer
+    writes them) move into the buffers themselves: writing the copy moves the flatbuffer's end,
+    so an offset into the old file would point elsewhere."""
+    import numpy as np
+
+    outside = [b for b in model.buffers or [] if (b.offset or 0) > 1]
+    if sum(int(b.size or 0) for b in outside) + len(data) > FLATBUFFER_LIMIT:
+        raise ArtifactError("the model's weights are over 2 GB: a debug copy cannot hold them inside the flatbuffer")
+    for b in outside:
+        start, size = int(b.offset), int(b.size or 0)
+        if start + size > len(data):
+            raise ArtifactError(f"a buffer of the model points past the end of the file ({start}+{size} > {len(data)})")
+        b.data, b.offset, b.size = np.frombuffer(data, np.uint8, size, start).copy(), 0, 0
 
 
 def graph_tensors(data: bytes, select: str = "all") -> list[TensorSpec]:
