@@ -292,3 +292,73 @@ def test_eval_rows_name_the_newest_numerics_first_bad_op_of_the_same_file_and_de
     assert "first_bad_op" not in got[2]  # nnapi's numerics ran on another device
     assert got[0] == rows[0] and got[3] == rows[3]
     assert join_first_bad(rows, tmp_path / "none", "aa") == rows
+
+
+def graph_with_weights_after_the_flatbuffer() -> tuple[bytes, np.ndarray]:
+    """input [1,4] -> ADD(x, w) -> y -> MUL(y, y) -> output, with w stored after the
+    flatbuffer (a buffer's offset and size into the file, as ai-edge-quantizer writes weights)."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as s
+
+    w = np.array([[1.0, -2.0, 3.0, 0.5]], np.float32)
+
+    def tensor(name, buffer=0):
+        t = s.TensorT()
+        t.shape, t.type, t.buffer, t.name = [1, 4], s.TensorType.FLOAT32, buffer, name
+        return t
+
+    codes = []
+    for b in (s.BuiltinOperator.ADD, s.BuiltinOperator.MUL):
+        c = s.OperatorCodeT()
+        c.builtinCode, c.deprecatedBuiltinCode, c.version = b, b, 1
+        codes.append(c)
+    ops = []
+    for code, ins, outs, kind, opts in (
+        (0, [0, 1], [2], s.BuiltinOptions.AddOptions, s.AddOptionsT()),
+        (1, [2, 2], [3], s.BuiltinOptions.MulOptions, s.MulOptionsT()),
+    ):
+        o = s.OperatorT()
+        o.opcodeIndex, o.inputs, o.outputs, o.builtinOptionsType, o.builtinOptions = code, ins, outs, kind, opts
+        ops.append(o)
+    sg = s.SubGraphT()
+    sg.tensors = [tensor("x"), tensor("w", 1), tensor("y"), tensor("out")]
+    sg.inputs, sg.outputs, sg.operators = [0], [3], ops
+    outside = s.BufferT()
+    m = s.ModelT()
+    m.version, m.operatorCodes, m.subgraphs, m.buffers = 3, codes, [sg], [s.BufferT(), outside]
+
+    def pack(offset):
+        outside.offset, outside.size = offset, w.nbytes
+        b = flatbuffers.Builder(256)
+        b.Finish(m.Pack(b), file_identifier=b"TFL3")
+        return bytes(b.Output())
+
+    head = pack(1 << 20)
+    at = (len(head) + 15) // 16 * 16
+    head = pack(at)
+    assert len(head) <= at
+    return head + b"\0" * (at - len(head)) + w.tobytes(), w
+
+
+def test_weights_stored_after_the_flatbuffer_move_into_the_copy():
+    from ai_edge_litert.interpreter import Interpreter
+
+    from edgeseg.runtime.debugcopy import debug_copy
+
+    data, w = graph_with_weights_after_the_flatbuffer()
+    copy, specs = debug_copy(data, "all")
+    assert [sp.name for sp in specs] == ["out", "y"]
+    x = np.array([[0.5, 0.5, -1.0, 2.0]], np.float32)
+    got = []
+    for model in (data, copy):
+        interp = Interpreter(model_content=model)
+        interp.allocate_tensors()
+        interp.set_tensor(interp.get_input_details()[0]["index"], x)
+        interp.invoke()
+        got.append([interp.get_tensor(d["index"]) for d in interp.get_output_details()])
+    assert np.allclose(got[0][0], (x + w) ** 2) and np.array_equal(got[1][0], got[0][0])
+    assert np.allclose(got[1][1], x + w)  # the intermediate, with the moved weights
+    from edgeseg.errors import ArtifactError
+
+    with pytest.raises(ArtifactError, match="cannot read the model's flatbuffer: weight buffer 1 ends at byte"):
+        debug_copy(data[: len(data) - 8], "all")  # a file cut short
