@@ -4,6 +4,7 @@ debug copy's flatbuffer rewrite (on a graph built here with LiteRT's schema modu
 output-file decoder, the --threshold parser and the eval join."""
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -362,3 +363,59 @@ def test_weights_stored_after_the_flatbuffer_move_into_the_copy():
 
     with pytest.raises(ArtifactError, match="cannot read the model's flatbuffer: weight buffer 1 ends at byte"):
         debug_copy(data[: len(data) - 8], "all")  # a file cut short
+
+
+def numerics_rows():
+    base = {"artifact": "m", "artifact_sha256": "aa", "comparison": "delegate", "where": "device", "device": "Phone"}
+    rows = []
+    for delegate, bad_at in (("gpu", 2), ("xnnpack", None)):
+        for depth in range(4):
+            bad = depth == bad_at
+            rows.append(
+                {
+                    **base,
+                    "delegate": delegate,
+                    "depth": depth,
+                    "tensor": f"t{depth}",
+                    "op": "CONV_2D",
+                    "partition": None,
+                    "frames": 2,
+                    "max_abs_diff": 0.5 if bad else 0.0,
+                    "cosine": 0.9 if bad else 1.0,
+                    "snr_db": 12.0 if bad else None,
+                    "identical": not bad,
+                    "threshold": "cosine < 0.999 or SNR < 30 dB",
+                    "status": "bad" if bad else "ok",
+                    "first_bad": bad,
+                }
+            )
+    return rows
+
+
+def test_numerics_csv_is_read_back_through_its_schema_and_shown_by_report(tmp_path):
+    from edgeseg.errors import ReportError
+    from edgeseg.reporting.compose import compose
+    from edgeseg.reporting.numerics import summarize_runs, write_numerics
+    from edgeseg.reporting.tables import read_report, write_report
+
+    rows = numerics_rows()
+    runs = summarize_runs(rows)
+    assert [(r["delegate"], r["tensor"], r["status"], r["bad"]) for r in runs] == [
+        ("gpu", "t2", "bad", 1),
+        ("xnnpack", None, "ok", 0),
+    ]
+    folder = write_report(
+        tmp_path / "reports", "numerics_m", [], [], extra=lambda f: write_numerics(f, rows, runs, "m")
+    )
+    back = read_report(folder)["numerics"]
+    assert len(back) == 8 and back[2]["first_bad"] == "True" and back[0]["run_id"] == folder.name
+    assert (folder / "numerics_depth.png").is_file() and "t2" in (folder / "report.html").read_text()
+    res = compose([folder], tmp_path / "merged", with_html=True)
+    assert "numerics.csv" in res["files"] and "numerics_depth.png" in res["files"]
+    page = (Path(res["report"]) / "report.html").read_text()
+    assert "the first bad op of each run" in page and "t2" in page
+    text = (folder / "numerics.csv").read_text().splitlines()
+    text[3] = text[3].replace(",12,", ",twelve,")
+    (folder / "numerics.csv").write_text("\n".join(text) + "\n")
+    with pytest.raises(ReportError, match=r"numerics.csv line 4: snr_db is 'twelve', not a number"):
+        read_report(folder)
