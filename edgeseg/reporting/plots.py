@@ -573,9 +573,13 @@ def numerics_plot(rows: list[dict], out: Path) -> Path | None:
         snr = [(finite_or_none(r["depth"]), finite_or_none(r.get("snr_db"))) for r in rs]
         measured = [s for _, s in snr if s is not None]
         top = (max(measured) if measured else 60.0) + IDENTICAL_HEADROOM_DB
+        labelled = set()
         for k, (a, b, part) in enumerate(_spans(rs)):
             colour = "#f4c7c3" if part == "cpu" else ("#d9e6f5" if k % 2 == 0 else "#e8f0e0")
-            ax.axvspan(a - 0.5, b + 0.5, color=colour, lw=0, zorder=0)
+            kind = "ops run on the CPU" if part == "cpu" else "an XNNPACK partition (shaded)"
+            label = None if kind in labelled else kind
+            labelled.add(kind)
+            ax.axvspan(a - 0.5, b + 0.5, color=colour, lw=0, zorder=0, label=label)
         pts = [(d, s) for d, s in snr if s is not None]
         if pts:
             ax.plot(*zip(*pts), marker="o", ms=3, lw=1, color="#4c72b0", label="SNR (dB)")

@@ -258,3 +258,79 @@ def test_int8_against_float_per_layer_on_camvid_val_frames(tmp_path_factory):
     print(f"int8 vs float32 per layer on 3 CamVid val frames: SNR min {min(snrs):.1f} median {np.median(snrs):.1f} dB")
     # int8 error is real: some tensor is not identical to the float one, and no tensor is noise
     assert min(snrs) < 60 and np.median(snrs) > 0
+
+
+# -- bad inputs: one line naming the fix, nothing written ------------------------------------------
+
+
+def test_bad_inputs_are_one_line_errors_that_name_the_fix(tmp_path, tiny_tflite, three_classes):
+    import shutil
+
+    from edgeseg.artifact import write_manifest
+
+    def run(*args):
+        return CliRunner().invoke(main, ["numerics", *map(str, args), "--out", str(tmp_path / "reports")])
+
+    res = run(tiny_tflite, "--data", three_classes, "--threshold", "psnr=3")
+    assert res.exit_code == 2 and "the keys are cosine, snr_db, quant_cosine, quant_snr_db" in res.output
+    res = run(tiny_tflite, "--data", three_classes, "--delegate", "gpu")
+    assert res.exit_code == 2 and "--delegate goes with --device" in res.output
+    res = run(tiny_tflite, "--data", three_classes, "--tensors", "layers")
+    assert res.exit_code == 2 and "'layers' is not one of 'all', 'blocks'" in res.output
+    not_tflite = tmp_path / "notes.tflite"
+    not_tflite.write_text("not a model")
+    res = run(not_tflite, "--data", three_classes)
+    assert res.exit_code == 1 and "Traceback" not in res.output and "notes.tflite" in res.output
+    # an int8 artifact with no float32 of its run beside it, and no --reference
+    alone = tmp_path / "alone" / "m_int8.tflite"
+    alone.parent.mkdir()
+    shutil.copy(tiny_tflite, alone)
+    write_manifest(alone, model="resunet", recipe="int8", classes=["a", "b", "c"], source_checkpoint="run/best.h5")
+    res = run(alone, "--data", three_classes)
+    assert res.exit_code == 1 and "pass --reference FLOAT_ARTIFACT" in res.output
+    assert len(res.output.strip().splitlines()) == 1
+    # a reference at another input size
+    other = tmp_path / "other_fp32.tflite"
+    from edgeseg.models.registry import build_model
+    from edgeseg.quantize.ptq import convert
+
+    other.write_bytes(convert(build_model("resunet", (16, 24), 3, {"depth": 2, "base": 4}), (16, 24), "float32"))
+    write_manifest(other, model="resunet", recipe="float32", classes=["a", "b", "c"])
+    res = run(alone, "--data", three_classes, "--reference", other)
+    assert res.exit_code == 1 and "the reference must be the same model at the same input size" in res.output
+    assert not (tmp_path / "reports").exists() or not list((tmp_path / "reports").iterdir())  # nothing written
+
+
+def test_a_float_artifact_against_itself_is_identical_everywhere_and_blocks_are_fewer(
+    tmp_path, tiny_tflite, three_classes
+):
+    """Host only: the same file as its own reference gives identical tensors (no SNR, no bad op);
+    --tensors blocks compares the block boundaries only."""
+    out = {}
+    for tensors in ("all", "blocks"):
+        res = CliRunner().invoke(
+            main,
+            [
+                "numerics",
+                str(tiny_tflite),
+                "--data",
+                str(three_classes),
+                "--reference",
+                str(tiny_tflite),
+                "--tensors",
+                tensors,
+                "--frames",
+                "2",
+                "--out",
+                str(tmp_path / "reports"),
+                "--json",
+            ],
+        )
+        assert res.exit_code == 0, res.output
+        out[tensors] = json.loads(res.output[res.output.index("{") : res.output.rindex("}") + 1])
+    rows = out["all"]["rows"]
+    assert rows and all(r["identical"] and r["snr_db"] is None and r["status"] == "ok" for r in rows)
+    assert all(r["match"] == "name" for r in rows)
+    blocks = out["blocks"]["rows"]
+    assert {r["op"] for r in blocks[:-1]} <= {"ADD", "MAX_POOL_2D", "TRANSPOSE_CONV", "CONCATENATION", "CONV_2D"}
+    assert 1 < len(blocks) < len(rows)
