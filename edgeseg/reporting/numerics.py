@@ -169,6 +169,11 @@ def numerics(config: NumericsConfig, *, say: Say = _quiet, progress=None) -> Num
             f"no float32 artifact of the same run beside {path}: pass --reference FLOAT_ARTIFACT (or export one "
             "with `edgeseg quantize RUN --float32` into the same folder)"
         )
+    if ref_path is None and c.device is None:
+        raise UsageError(
+            f"{path.name} is float32 (or has no manifest) and no --device was given: nothing to compare it with; "
+            "pass --reference FLOAT_ARTIFACT or --device PROFILE"
+        )
     cache = art.load_split(c.split, predict.input_size, c.skip_bad, c.frames, progress)
     frames = [encode_frame(predict, img) for img in cache.images]
     meta = {"artifact": path.stem, "artifact_sha256": sha256_file(path), "frames": len(frames)}
