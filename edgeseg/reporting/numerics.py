@@ -469,6 +469,8 @@ def join_first_bad(rows: list[dict], reports_root, sha256: str) -> list[dict]:
             out.append({**r, "reason": f"{r.get('reason')}; {said}"})
             continue
         name = f"{bad['tensor']} ({bad['op']}, depth {bad['depth']})"
-        said = f"first bad op: {name}, SNR {bad.get('snr_db') or '-'} dB (numerics {Path(folder).name})"
+        snr = bad.get("snr_db")
+        snr = f"{float(snr):.1f} dB" if snr not in (None, "") else "no SNR (zero reference)"
+        said = f"first bad op: {name}, SNR {snr} (numerics {Path(folder).name})"
         out.append({**r, "first_bad_op": name, "reason": f"{r.get('reason')}; {said}"})
     return out

@@ -74,54 +74,73 @@ def run_numerics(art, data, prof, delegates, out, *extra):
     return res, json.loads(res.output[res.output.index("{") : res.output.rindex("}") + 1])
 
 
-def victim(art: Path):
-    """The tensor the bad delegate corrupts: the first max-pool's output (a block boundary in
-    the middle of the graph, with ops before and after it)."""
+def victim(art: Path, op: str = "CONV_2D"):
+    """The tensor the bad delegate corrupts: the output of the first ``op`` after the first
+    max-pool (the middle of the graph, with ops before and after it)."""
     from edgeseg.runtime.debugcopy import graph_tensors
 
     specs = graph_tensors(art.read_bytes(), "all")
-    return next(s for s in specs if s.op == "MAX_POOL_2D")
+    pool = next(s.depth for s in specs if s.op == "MAX_POOL_2D")
+    return next(s for s in sorted(specs, key=lambda s: s.depth) if s.op == op and s.depth >= pool)
 
 
-@pytest.mark.parametrize("shell", ["busybox", "toybox"])
-def test_a_delegate_that_corrupts_one_op_is_named_as_the_first_bad_op(tmp_path, tiny_tflite, three_classes, shell):
-    need_shell(shell)
-    bad = victim(tiny_tflite)
+def numerics_on(tmp_path, shell, art, data, mode, name, delegates="gpu"):
     with AdbDaemon(tmp_path / "phone", shell=shell) as phone:
         os.environ["ADB_KEY_PATH"] = str(tmp_path / "adbkey")
         try:
             prof = loopback_profile(
-                tmp_path,
-                phone.port,
-                runner="benchmark_model",
-                benchmark_binary=str(double(tmp_path, "perturb", bad.name)),
+                tmp_path, phone.port, runner="benchmark_model", benchmark_binary=str(double(tmp_path, mode, name))
             )
-            res, out = run_numerics(tiny_tflite, three_classes, prof, "gpu", tmp_path / "reports")
+            return run_numerics(art, data, prof, delegates, tmp_path / "reports")
         finally:
             os.environ.pop("ADB_KEY_PATH", None)
+
+
+@pytest.mark.parametrize("shell", ["busybox", "toybox"])
+def test_a_delegate_that_computes_one_op_wrong_is_named_as_the_first_bad_op(
+    tmp_path, tiny_tflite, three_classes, shell
+):
+    """The double runs the victim conv with its weights negated: that tensor and what is computed
+    from it are wrong, every tensor before it is the CPU's. The first bad op is the victim, not
+    the last tensor or the output the eval row sees."""
+    need_shell(shell)
+    bad = victim(tiny_tflite)
+    res, out = numerics_on(tmp_path, shell, tiny_tflite, three_classes, "perturb", bad.name)
     assert res.exit_code == 1, res.output
     (run,) = [r for r in out["first_bad"] if r["comparison"] == "delegate"]
     assert run["delegate"] == "gpu" and run["status"] == "bad"
-    assert run["tensor"] == bad.name and run["first_bad_op"] == "MAX_POOL_2D" and run["first_bad_depth"] == bad.depth
-    assert f"first bad op MAX_POOL_2D at depth {bad.depth}" not in res.output  # --json prints the record only
+    assert run["tensor"] == bad.name and run["first_bad_op"] == "CONV_2D" and run["first_bad_depth"] == bad.depth
     from edgeseg.reporting.tables import read_csv
+    from edgeseg.runtime.debugcopy import graph_tensors
 
     rows = read_csv(Path(out["report"]) / "numerics.csv", "numerics")  # read back through its schema
     dev = [r for r in rows if r["comparison"] == "delegate"]
-    from edgeseg.runtime.debugcopy import graph_tensors
-
     specs = graph_tensors(tiny_tflite.read_bytes(), "all")
-    assert len(dev) == len(specs)
-    bad_rows = [r for r in dev if r["status"] == "bad"]
-    assert [r["tensor"] for r in bad_rows] == [bad.name]  # the corrupted tensor only: the double writes just it wrong
+    assert len(dev) == len(specs) and [int(r["depth"]) for r in dev] == sorted(int(r["depth"]) for r in dev)
+    before = [r for r in dev if int(r["depth"]) < bad.depth]
+    after = [r for r in dev if int(r["depth"]) > bad.depth]
+    assert before and all(r["identical"] == "True" and r["status"] == "ok" for r in before)  # the CPU's, bit for bit
+    assert sum(r["status"] == "bad" for r in after) >= 2  # the error flows downstream, to the output
     assert [r["tensor"] for r in dev if r["first_bad"] == "True"] == [bad.name]
-    assert all(r["identical"] == "True" for r in dev if r["tensor"] != bad.name)  # the same interpreter elsewhere
-    assert float(bad_rows[0]["snr_db"]) < 30 and float(bad_rows[0]["cosine"]) < 0.999
+    victim_row = next(r for r in dev if r["tensor"] == bad.name)
+    assert float(victim_row["snr_db"]) < 30 and float(victim_row["cosine"]) < 0.999
     assert all(r["device"] == "Loopback Phone" and r["frames"] == "2" for r in dev)
     assert specs[0].original and not any(s.original for s in specs[1:])  # the artifact's own output first
     assert (Path(out["report"]) / "numerics_depth.png").is_file()
     page = (Path(out["report"]) / "report.html").read_text()
     assert "the first bad op of each run" in page and bad.name in page
+
+
+def test_a_delegate_that_writes_one_tensor_wrong_has_that_tensor_alone_bad(tmp_path, tiny_tflite, three_classes):
+    """The double writes the first max-pool's output shifted (nothing downstream changes): that
+    tensor alone is bad, every other one identical."""
+    bad = victim(tiny_tflite, "MAX_POOL_2D")
+    res, out = numerics_on(tmp_path, "busybox", tiny_tflite, three_classes, "shift", bad.name)
+    assert res.exit_code == 1, res.output
+    (run,) = [r for r in out["first_bad"] if r["comparison"] == "delegate"]
+    assert (run["tensor"], run["first_bad_op"], run["bad"]) == (bad.name, "MAX_POOL_2D", 1)
+    rows = [r for r in out["rows"] if r["comparison"] == "delegate"]
+    assert all(r["identical"] for r in rows if r["tensor"] != bad.name)
 
 
 @pytest.mark.parametrize("shell", ["busybox", "toybox"])
@@ -146,9 +165,10 @@ def test_an_honest_delegate_has_no_bad_op(tmp_path, tiny_tflite, three_classes, 
 
 
 def test_a_diverged_eval_row_names_the_first_bad_op_of_its_numerics(tmp_path, tiny_tflite, three_classes):
-    """numerics with a delegate that corrupts one op, then eval --device of the same file with a
-    delegate whose outputs are wrong (two class channels swapped) into the same reports folder:
-    the diverged row names the op numerics found; a row of a delegate numerics never ran does not."""
+    """numerics with a delegate that computes one op wrong, then eval --device of the same file
+    with the same broken delegate into the same reports folder: its diverged (or numerics-differ)
+    row names the op numerics found; the row of a delegate numerics never ran (cpu, broken alike
+    by the double) names none."""
     bad = victim(tiny_tflite)
     reports = tmp_path / "reports"
     with AdbDaemon(tmp_path / "phone") as phone:
@@ -162,20 +182,13 @@ def test_a_diverged_eval_row_names_the_first_bad_op_of_its_numerics(tmp_path, ti
             )
             res, _ = run_numerics(tiny_tflite, three_classes, prof, "gpu", reports)
             assert res.exit_code == 1, res.output
-            swap = loopback_profile(
-                tmp_path,
-                phone.port,
-                file="swap.toml",
-                runner="benchmark_model",
-                benchmark_binary=str(double(tmp_path, "swap")),
-            )
             res = CliRunner().invoke(
                 main,
                 [
                     "eval",
                     str(tiny_tflite),
                     "--device",
-                    str(swap),
+                    str(prof),
                     "--delegate",
                     "gpu,cpu",
                     "--data",
@@ -193,8 +206,9 @@ def test_a_diverged_eval_row_names_the_first_bad_op_of_its_numerics(tmp_path, ti
     out = json.loads(res.output[res.output.index("{") : res.output.rindex("}") + 1])
     rows = {(r["where"], r["delegate"]): r for r in out["rows"]}
     gpu, cpu = rows[("device", "gpu")], rows[("device", "cpu")]
+    print(f"eval --device with the broken delegate: gpu {gpu['status']}: {gpu['reason']}")
     assert gpu["status"] in ("diverged", "numerics-differ"), gpu
-    assert gpu["first_bad_op"] == f"{bad.name} (MAX_POOL_2D, depth {bad.depth})"
+    assert gpu["first_bad_op"] == f"{bad.name} (CONV_2D, depth {bad.depth})"
     assert "first bad op: " + bad.name in gpu["reason"] and "(numerics " in gpu["reason"]
     assert cpu["status"] in ("diverged", "numerics-differ") and not cpu.get("first_bad_op")  # no numerics of cpu
     q = list(csv.DictReader(open(Path(out["report"]) / "quality.csv")))
