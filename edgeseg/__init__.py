@@ -47,6 +47,9 @@ _API = {
         "SelectConfig",
         "SelectResult",
         "select",
+        "NumericsConfig",
+        "NumericsResult",
+        "numerics",
         "Result",
     )
 }

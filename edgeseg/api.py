@@ -48,6 +48,7 @@ from .reporting.commands import (
     report,
     select,
 )
+from .reporting.numerics import NumericsConfig, NumericsResult, numerics
 from .results import Result, Say
 from .training.commands import TrainConfig, TrainResult, resume_config, train
 
@@ -78,6 +79,9 @@ __all__ = [
     "ReportConfig",
     "ReportResult",
     "report",
+    "NumericsConfig",
+    "NumericsResult",
+    "numerics",
     "CompareConfig",
     "CompareResult",
     "compare",

@@ -295,6 +295,32 @@ def eval_cmd(target, as_json, **options) -> None:
         sys.exit(1)
 
 
+@main.command("numerics")
+@click.argument("target", type=click.Path(exists=True))
+@options_from(api.NumericsConfig)
+@options_from(api.DeviceConfig)
+@json_option
+def numerics_cmd(target, as_json, **options) -> None:
+    """Per-layer error of an artifact: every tensor (or block boundary) on the host against its
+    float reference (quantization error) and, with --device, per delegate against the host
+    (delegate error); numerics.csv, a plot of error against depth and the first bad op of each
+    run in a report folder. Exit 1 when a run has a bad tensor or failed."""
+    reach = {k: options.pop(k) for k in _DEVICE_FIELDS}
+    if options["device"] is not None:
+        options["device"] = api.DeviceConfig(options["device"], **reach)
+    elif given := next((k for k, v in reach.items() if v is not None), None):
+        flag = "--adb-key" if given == "key" else "--" + given.replace("_", "-")
+        raise UsageError(f"{flag} goes with --device: it says how to reach the device", param=flag)
+    cfg = api.NumericsConfig(target=target, command=api.command_line(), **options)
+    res = api.numerics(cfg, say=_err, progress=None if as_json else _progress())
+    if as_json:
+        _echo_json(res)
+    else:
+        console.numerics_done(res, click.echo, _err)
+    if not res.ok:
+        sys.exit(1)
+
+
 @main.command()
 @click.argument("target", type=click.Path(exists=True))
 @options_from(api.InfoConfig)

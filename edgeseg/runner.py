@@ -88,7 +88,8 @@ def delegation(ops) -> dict:
     producer = {int(t): op["index"] for op in original for t in op["outputs"]}
     by_index = {op["index"]: op for op in original}
     covered: set = set()
-    for d in delegates:
+    partition_of: dict = {}  # original node -> the partition (0, 1, ... in DELEGATE node order) that runs it
+    for k, d in enumerate(delegates):
         stop = {int(t) for t in d["inputs"]}
         stack = [int(t) for t in d["outputs"]]
         seen = set()
@@ -101,6 +102,7 @@ def delegation(ops) -> dict:
             if node is None or node in covered:
                 continue
             covered.add(node)
+            partition_of[node] = k
             stack.extend(int(x) for x in by_index[node]["inputs"])
     left = sorted({by_index[i]["op_name"] for i in by_index if i not in covered})
     return {
@@ -109,6 +111,7 @@ def delegation(ops) -> dict:
         "partitions": len(delegates),
         "cpu_ops": left,
         "delegated_nodes": sorted(covered),
+        "node_partitions": partition_of,
     }
 
 
@@ -233,6 +236,7 @@ def run_benchmark(
     if subgraph in (0, None):
         cover = delegation(interp._get_ops_details())
         cover.pop("delegated_nodes")
+        cover.pop("node_partitions")
         status = coverage_status(cover, kernels)
     else:
         cover = {"total_ops": None, "delegated_ops": None, "partitions": None, "cpu_ops": None}

@@ -21,7 +21,12 @@ Tests write it to the phone with a shebang of this interpreter, and set MODE for
 that break things: "swap" (two class channels of the output swapped: a delegate with wrong
 numerics), "truncate" (the output file cut short), "missing" (no output file, exit 0), "die"
 (the binary fails half-way: from input frame file DIE_AT on, it logs its INFO lines, then a
-failed invoke's ERROR lines, as benchmark_model does, and exits 1 without an output file).
+failed invoke's ERROR lines, as benchmark_model does, and exits 1 without an output file),
+"perturb" (a delegate whose kernel for one op computes wrong: the op that produces the tensor
+named PERTURB runs with its weights negated, so that tensor and everything computed from it
+differ from the CPU's while every tensor before it is the CPU's; an op without a constant
+weight input is refused), "shift" (a wrong write of one tensor: the output named PERTURB is
+written shifted by three pixels along its width, nothing else changes).
 """
 
 import sys
@@ -31,6 +36,7 @@ import numpy as np
 
 MODE = "ok"
 SWAP = (0, 1)
+PERTURB = ""  # MODE "perturb" / "shift": the name of the tensor computed / written wrong
 DIE_AT = 2  # MODE "die": the first frame (the number in its input file's name, 000002.bin) that fails
 
 
@@ -60,6 +66,35 @@ def split_name_file(item):
     return item[:cut].replace("::", ":"), item[cut + 1 :].replace("::", ":")
 
 
+def negated_weights(graph, name):
+    """The model of ``graph`` with the weights of the op producing tensor ``name`` negated (the
+    schema's object API, as LiteRT's own flatbuffer tools edit models)."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromPackedBuf(bytearray(open(graph, "rb").read()), 0)
+    sg = model.subgraphs[0]
+    names = [t.name.decode() if isinstance(t.name, bytes) else t.name for t in sg.tensors]
+    if name not in names:
+        fatal(f"the double has no tensor named {name!r} to perturb")
+    target = names.index(name)
+    op = next(o for o in sg.operators if target in list(o.outputs))
+    consts = [i for i in list(op.inputs)[1:] if i >= 0 and model.buffers[sg.tensors[i].buffer].data is not None]
+    if not consts:
+        fatal(f"the op producing {name!r} has no constant weights to perturb")
+    w = sg.tensors[consts[0]]
+    dtype = {0: np.float32, 9: np.int8, 3: np.uint8}[w.type]
+    buf = model.buffers[w.buffer]
+    values = np.frombuffer(np.asarray(buf.data, np.uint8).tobytes(), dtype)
+    flipped = -values.astype(np.float64)
+    if dtype is not np.float32:
+        flipped = np.clip(flipped, np.iinfo(dtype).min, np.iinfo(dtype).max)
+    buf.data = np.frombuffer(flipped.astype(dtype).tobytes(), np.uint8).copy()
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
 def fatal(msg):
     print(f"ERROR: {msg}", file=sys.stderr)
     sys.exit(134)  # TFLITE_LOG(FATAL) aborts
@@ -73,7 +108,10 @@ def main(argv):
     kw = {"num_threads": int(f.get("num_threads", "1"))}
     if f.get("use_xnnpack") == "false":
         kw["experimental_op_resolver_type"] = OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-    interp = Interpreter(model_path=f["graph"], **kw)
+    if MODE == "perturb":
+        interp = Interpreter(model_content=negated_weights(f["graph"], PERTURB), **kw)
+    else:
+        interp = Interpreter(model_path=f["graph"], **kw)
     sigs = list(interp.get_signature_list())
     sig = f.get("signature_to_run_for", "")
     if not sig and len(sigs) > 1:
@@ -169,8 +207,17 @@ def main(argv):
     path = f.get("output_filepath")
     if path and MODE != "missing":
         blobs = []
-        for y in outs:
+        names = (
+            list(runner.get_output_details())
+            if runner is not None
+            else [d["name"] for d in interp.get_output_details()]
+        )
+        if MODE == "shift" and PERTURB not in names:
+            fatal(f"the double has no output named {PERTURB!r} to shift")
+        for name, y in zip(names, outs):
             y = np.ascontiguousarray(y)
+            if MODE == "shift" and name == PERTURB:
+                y = np.ascontiguousarray(np.roll(y, 3, axis=-2))
             if MODE == "swap" and y.ndim == 4:
                 y = y.copy()
                 y[..., list(SWAP)] = y[..., list(SWAP[::-1])]

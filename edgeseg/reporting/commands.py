@@ -368,6 +368,12 @@ def _evaluate_device(c: EvalConfig, say: Say, progress) -> EvalResult:
             say,
             progress,
         )
+    # a diverged / numerics-differ row names its delegate's first bad op when a numerics.csv of the
+    # same file on the same device is in the reports folder (edgeseg.reporting.numerics)
+    from ..artifact import sha256_file
+    from .numerics import join_first_bad
+
+    res["rows"] = join_first_bad(res["rows"], c.reports, sha256_file(path))
     rows = [{k: v for k, v in r.items() if k != "frame_agreement"} for r in res["rows"]]
     # numerics-differ: agreement below the first with |mIoU delta| within the second (quality kept);
     # diverged: |mIoU delta| beyond the second, or NaN/inf outputs (edgeseg.device.evaluate.device_status)

@@ -8,9 +8,11 @@ from pathlib import Path
 from ..errors import ReportError
 from ..fileio import atomic_write_csv, atomic_write_json, atomic_write_text, disk_error
 from . import plots
+from .numerics import numerics_tables, summarize_runs
 from .schema import (
     CLASS_COLUMNS,
     LATENCY_COLUMNS,
+    NUMERICS_COLUMNS,
     OPS_COLUMNS,
     POWER_COLUMNS,
     POWER_TRACE_COLUMNS,
@@ -160,6 +162,7 @@ def _write(reports_root, merged, notes, conditions, class_cols, class_view, with
             ("power_trace", POWER_TRACE_COLUMNS),
             ("per_class", CLASS_COLUMNS),
             ("sustained", SUSTAINED_COLUMNS),
+            ("numerics", NUMERICS_COLUMNS),
         ):
             if merged[name]:
                 extra = [c for r in merged[name] for c in r if c not in columns]
@@ -172,6 +175,7 @@ def _write(reports_root, merged, notes, conditions, class_cols, class_view, with
                 plots.power_trace_plot(merged["power_trace"], rep.path / "power_trace.png"),
                 plots.sustained_plot(merged["sustained"], rep.path / "sustained.png"),
                 plots.pareto_plot(merged["summary"], rep.path / "pareto.png"),
+                plots.numerics_plot(merged["numerics"], rep.path / "numerics_depth.png"),
             )
             if p
         ]
@@ -186,6 +190,7 @@ def _write(reports_root, merged, notes, conditions, class_cols, class_view, with
                         class_cols,
                     ),
                     ("Power", merged["power"], POWER_VIEW),
+                    *numerics_tables(merged["numerics"], summarize_runs(merged["numerics"])),
                 ],
                 images,
                 notes,

@@ -550,3 +550,27 @@ def bench_line(row: dict) -> str:
         f"bench {row['artifact']} on {row['delegate']}: median {row['median_ms']:.2f} ms "
         f"({row.get('runs')} runs, {row.get('status')})"
     )
+
+
+def numerics_done(res, out: Write, err: Write) -> None:
+    """`edgeseg numerics`: each run's first bad op (or none) and where the report is."""
+    r = res.data
+    out(f"per-layer numerics of {r['artifact']}" + (f" against {r['reference']}" if r.get("reference") else ""))
+    for run in res.first_bad:
+        what = (
+            "quantization (host vs float reference)"
+            if run["comparison"] == "quantization"
+            else (f"{run['delegate']} on {run['device']} vs host")
+        )
+        if run["status"] in ("failed", "unsupported"):
+            err(f"  {what}: {run['status']}: {run['reason']}")
+            continue
+        snr = "-" if run.get("min_snr_db") is None else f"{run['min_snr_db']:.1f} dB"
+        if run.get("tensor") is None:
+            out(f"  {what}: no bad op ({run['tensors']} tensors; lowest SNR {snr}; bad when {run['threshold']})")
+        else:
+            out(
+                f"  {what}: first bad op {run['first_bad_op']} at depth {run['first_bad_depth']} ({run['tensor']}); "
+                f"{run['bad']} of {run['tensors']} tensors bad (bad when {run['threshold']}); lowest SNR {snr}"
+            )
+    out(f"report: {r['report']} (numerics.csv, numerics_depth.png, report.html)")

@@ -497,7 +497,13 @@ def eval_figures(folder: Path, res: dict) -> list[Path]:
             (
                 "quality (device rows against the host on the same frames)",
                 rows,
-                ["artifact", *QUALITY_DEVICE_COLUMNS[:-1], "miou", "reason"],
+                [
+                    "artifact",
+                    *(c for c in QUALITY_DEVICE_COLUMNS if c not in ("reason", "first_bad_op")),
+                    "miou",
+                    "first_bad_op",
+                    "reason",
+                ],
             )
         ],
         figures,
@@ -528,3 +534,91 @@ def eval_figures(folder: Path, res: dict) -> list[Path]:
     parts.append("</body></html>")
     (folder / "report.html").write_text("\n".join(parts), encoding="utf-8")
     return figures + [folder / n for _, _, n in strips]
+
+
+# -- `edgeseg numerics`: error against depth --------------------------------------------------
+
+#: Where a tensor equal to its reference (no finite SNR) is drawn, above every measured point.
+IDENTICAL_HEADROOM_DB = 10.0
+
+
+def _spans(rows: list[dict]) -> list[tuple[float, float, str]]:
+    """``(first depth, last depth, partition)`` of the runs of consecutive tensors run by one partition."""
+    spans: list = []
+    for r in rows:
+        part, depth = r.get("partition"), finite_or_none(r.get("depth"))
+        if not part or depth is None:
+            continue
+        if spans and spans[-1][2] == part:
+            spans[-1] = (spans[-1][0], depth, part)
+        else:
+            spans.append((depth, depth, part))
+    return spans
+
+
+def numerics_plot(rows: list[dict], out: Path) -> Path | None:
+    """SNR of every tensor against the depth of the op that produced it, one panel per run
+    (the quantization run and each delegate), the run's SNR threshold dashed, its first bad op
+    marked; the host's XNNPACK partitions shaded (CPU ops red), where the runtime said them."""
+    runs: dict = {}
+    for r in rows:
+        if r.get("status") in ("ok", "bad"):
+            runs.setdefault((r.get("comparison"), r.get("device"), r.get("delegate")), []).append(r)
+    if not runs:
+        return None
+    plt = _plt()
+    fig, axes = plt.subplots(len(runs), 1, figsize=(10, 2.6 * len(runs) + 0.6), sharex=True, squeeze=False)
+    for ax, ((comparison, device, delegate), rs) in zip(axes[:, 0], runs.items()):
+        rs = sorted(rs, key=lambda r: finite_or_none(r.get("depth")) or 0)
+        snr = [(finite_or_none(r["depth"]), finite_or_none(r.get("snr_db"))) for r in rs]
+        measured = [s for _, s in snr if s is not None]
+        top = (max(measured) if measured else 60.0) + IDENTICAL_HEADROOM_DB
+        labelled = set()
+        for k, (a, b, part) in enumerate(_spans(rs)):
+            colour = "#f4c7c3" if part == "cpu" else ("#d9e6f5" if k % 2 == 0 else "#e8f0e0")
+            kind = "ops run on the CPU" if part == "cpu" else "an XNNPACK partition (shaded)"
+            label = None if kind in labelled else kind
+            labelled.add(kind)
+            ax.axvspan(a - 0.5, b + 0.5, color=colour, lw=0, zorder=0, label=label)
+        pts = [(d, s) for d, s in snr if s is not None]
+        if pts:
+            ax.plot(*zip(*pts), marker="o", ms=3, lw=1, color="#4c72b0", label="SNR (dB)")
+        same = [d for (d, s), r in zip(snr, rs) if s is None and str(r.get("identical")).lower() == "true"]
+        if same:
+            ax.plot(same, [top] * len(same), "^", ms=4, color="#55a868", label="identical to the reference")
+        limit = _threshold_snr(rs[0].get("threshold"))
+        if limit is not None:
+            ax.axhline(limit, ls="--", lw=1, color="#c44e52", label=f"threshold {limit:g} dB")
+        bad = next((r for r in rs if str(r.get("first_bad")).lower() == "true"), None)
+        if bad is not None:
+            ax.axvline(finite_or_none(bad["depth"]), color="#c44e52", lw=1.2)
+            ax.annotate(
+                f"first bad: {bad.get('op')} @ {bad['depth']}",
+                (finite_or_none(bad["depth"]), top),
+                fontsize=7,
+                color="#c44e52",
+                ha="left",
+                va="top",
+            )
+        what = (
+            "int8/fp16 artifact vs float reference (host)"
+            if comparison == "quantization"
+            else f"{delegate} on {device} vs host"
+        )
+        shaded = "" if any(r.get("partition") for r in rs) else "; partitions not reported by this runtime"
+        ax.set_title(f"{what}{shaded}", fontsize=9)
+        ax.set_ylabel("SNR (dB)")
+        ax.legend(fontsize=7, loc="lower left", framealpha=0.9)
+    axes[-1, 0].set_xlabel("depth (position of the producing op in execution order)")
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def _threshold_snr(text) -> float | None:
+    """The SNR bound of a row's ``threshold`` text (``cosine < C or SNR < S dB``)."""
+    import re
+
+    m = re.search(r"SNR < ([-0-9.eE+]+) dB", str(text or ""))
+    return float(m.group(1)) if m else None

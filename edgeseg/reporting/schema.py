@@ -34,6 +34,7 @@ QUALITY_DEVICE_COLUMNS = (
     "seconds",
     "status",
     "reason",
+    "first_bad_op",
 )
 EVAL_STATUSES = ("ok", "numerics-differ", "diverged", "unsupported", "failed")
 
@@ -232,6 +233,46 @@ SUMMARY_COLUMNS = (
     "run_id",
 )
 
+#: `edgeseg numerics` (numerics.csv): one row per tensor of the artifact's graph per run compared,
+#: in execution order. ``comparison``: ``quantization`` (the host artifact against the float
+#: reference; ``where`` host, ``delegate`` the host's xnnpack) or ``delegate`` (a device delegate
+#: against the host running the same debug copy on the same input bytes); ``depth``: the position
+#: of the op that produces the tensor in execution order; ``match``: how the tensor was paired
+#: with the reference's (name, position, same: the same file); ``partition``: which XNNPACK
+#: partition ran the op on the host (``xnnpack:K``) or ``cpu``, empty where the device does not say;
+#: ``delegation``: the run's delegated ops and partitions as its runtime said them; ``max_abs_diff``,
+#: ``cosine``, ``snr_db`` (edgeseg.runtime.numerics; ``snr_db`` empty when ``identical``); ``status``
+#: ok, bad (crosses ``threshold``), unmatched, unsupported or failed (``reason``); ``first_bad``:
+#: the first bad tensor of its run.
+NUMERICS_COLUMNS = (
+    "artifact",
+    "artifact_sha256",
+    "reference",
+    "comparison",
+    "where",
+    "device",
+    "delegate",
+    "depth",
+    "tensor",
+    "op",
+    "shape",
+    "dtype",
+    "match",
+    "partition",
+    "delegation",
+    "frames",
+    "max_abs_diff",
+    "cosine",
+    "snr_db",
+    "identical",
+    "threshold",
+    "status",
+    "first_bad",
+    "reason",
+    "run_id",
+)
+NUMERICS_STATUSES = ("ok", "bad", "unmatched", "unsupported", "failed")
+
 #: What a reader needs in each table (a file without these is not an edgeseg CSV) and which
 #: of its columns must parse as numbers wherever they are not empty.
 REQUIRED = {
@@ -243,6 +284,7 @@ REQUIRED = {
     "power_trace": ("artifact", "delegate", "t_s", "power_mw"),
     "per_class": ("artifact", "class", "iou"),
     "sustained": ("artifact", "delegate", "window", "median_ms"),
+    "numerics": ("artifact", "artifact_sha256", "comparison", "delegate", "tensor", "status", "first_bad"),
 }
 NUMERIC = {
     "latency": (
@@ -321,6 +363,7 @@ NUMERIC = {
     "ops": ("count", "first_ms", "avg_ms", "percent", "cdf_percent"),
     "power_trace": ("t_s", "power_mw", "battery_c", "zone_c", "cpu_mhz"),
     "per_class": ("iou", "iou_delta_vs_float32"),
+    "numerics": ("depth", "frames", "max_abs_diff", "cosine", "snr_db"),
     "sustained": (
         "window",
         "t_start_s",

@@ -574,7 +574,7 @@ def read_report(folder: str | Path) -> dict:
         from ..schemas import read_run_json
 
         run = read_run_json(folder / "run.json", ReportError)
-    names = ("quality", "latency", "power", "ops", "summary", "power_trace", "per_class", "sustained")
+    names = ("quality", "latency", "power", "ops", "summary", "power_trace", "per_class", "sustained", "numerics")
     return {name: read_csv(folder / f"{name}.csv", name) for name in names} | {"run": run, "folder": str(folder)}
 
 
@@ -654,7 +654,7 @@ def merge_reports(folders: list[str | Path]) -> dict:
         unique.setdefault(f.resolve(), f)
     skipped = [f"{f} (named twice)" for f in expanded[len(unique) :]] if len(unique) < len(expanded) else []
     expanded = list(unique.values())
-    merged = {k: [] for k in ("quality", "latency", "power", "ops", "power_trace", "sustained")}
+    merged = {k: [] for k in ("quality", "latency", "power", "ops", "power_trace", "sustained", "numerics")}
     runs, sizes, owner, dropped = [], {}, {}, {}
     for folder in expanded:
         rep = read_report(folder)

@@ -79,4 +79,5 @@ def _separate_file_delegation(artifact, signature: str, threads: int, delegate: 
     interp, _ = load_interpreter(f, threads=threads, xnnpack=kernels == "default")
     cover = delegation(interp._get_ops_details())
     cover.pop("delegated_nodes")
+    cover.pop("node_partitions")
     return {**cover, "status": coverage_status(cover, kernels)}
