@@ -24,6 +24,7 @@ from ..config import option
 from ..device.config import DeviceConfig, check_delegates
 from ..errors import ArtifactError, UsageError
 from ..results import Result, Say, _pick, _quiet
+from ..runtime.debugcopy import SELECTIONS
 
 THRESHOLD_KEYS = {
     "cosine": ("delegate", "cosine"),
@@ -72,7 +73,7 @@ class NumericsConfig:
         "beside the artifact; none for a float32 artifact).",
     )
     tensors: str = option(
-        "all", "Which tensors: every op's output, or block boundaries only.", choices=("all", "blocks")
+        "all", "Which tensors: every op's output, or block boundaries only.", choices=SELECTIONS
     )
     threshold: str | None = option(
         None,

@@ -76,7 +76,7 @@ def test_the_cli_quickstart_uses_the_configs_defaults(monkeypatch):
     )
     cli("quickstart")
     assert seen == [flow.QuickstartConfig()]
-    assert seen[0].size == (192, 320)
+    assert seen[0].size == flow.QUICKSTART_SIZE == (128, 224)
 
 
 @pytest.mark.parametrize(
@@ -115,6 +115,7 @@ def _tables():
     from edgeseg.device.session import TRANSPORTS
     from edgeseg.quantize.ptq import HEADS, IO_TYPES, PTQ_TOOLS
     from edgeseg.reporting.compare import INCONCLUSIVE
+    from edgeseg.runtime.debugcopy import SELECTIONS
     from edgeseg.training.distribute import STRATEGIES
     from edgeseg.training.losses import LOSSES
     from edgeseg.training.precision import PRECISIONS
@@ -132,6 +133,8 @@ def _tables():
         ("synth", "image_format"): IMAGE_FORMATS,
         ("compile", "openvino_device"): api.CompileConfig.OPENVINO_DEVICES,
         ("eval", "classes_from"): ("dataset",),
+        ("numerics", "tensors"): SELECTIONS,
+        ("numerics", "classes_from"): ("dataset",),
         ("report", "inconclusive"): INCONCLUSIVE,
         **{(c, "transport"): TRANSPORTS for c in ("deploy", "bench", "show", "eval")},
     }
