@@ -136,7 +136,7 @@ def _tables():
         ("numerics", "tensors"): SELECTIONS,
         ("numerics", "classes_from"): ("dataset",),
         ("report", "inconclusive"): INCONCLUSIVE,
-        **{(c, "transport"): TRANSPORTS for c in ("deploy", "bench", "show", "eval")},
+        **{(c, "transport"): TRANSPORTS for c in ("deploy", "bench", "show", "eval", "numerics")},
     }
 
 
