@@ -1,0 +1,245 @@
+"""`edgeseg import`: third-party-shaped models (built here with tf_keras, not from edgeseg's
+zoo) through import -> host eval -> int8 PTQ -> bench on the host and on the loopback phone
+with power -> `eval --device` on two delegates -> report. The host mIoU of each imported
+model is checked against the framework's own forward pass (tf_keras ``model.predict``) on
+the same frames; the agreement (max abs diff, argmax agreement) is printed (run with -s)."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from adbd import AdbDaemon, SensorDriver
+from click.testing import CliRunner
+from phones import loopback_profile
+
+from edgeseg.cli import main
+
+pytestmark = pytest.mark.e2e
+SIZE = (32, 48)
+
+
+def _cli(*args, code=0):
+    res = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    assert res.exit_code == code, res.output
+    return res
+
+
+def _json(res) -> dict:
+    return json.loads(res.output[res.output.index("{") : res.output.rindex("}") + 1])
+
+
+@pytest.fixture(scope="module")
+def lanes(tmp_path_factory):
+    root = tmp_path_factory.mktemp("import") / "lanes"
+    _cli("data", "synth", root, "--count", "16", "--size", "32x48")
+    return root
+
+
+def _frames(lanes, split="val"):
+    from edgeseg.data.formats import open_dataset
+    from edgeseg.data.pipeline import load_split
+
+    ds = open_dataset(lanes)
+    return ds, load_split(ds, split, SIZE, "letterbox", keep_source=True)
+
+
+def _keras_model(stride: int, n: int):
+    """A tiny segmenter trained a few epochs on [-1, 1] inputs: full-size logits, or logits at
+    ``stride`` (three stride-2 convolutions for 8)."""
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    import tf_keras as keras
+
+    keras.utils.set_random_seed(0)
+    x = inp = keras.Input((*SIZE, 3))
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(x)
+    s = 1
+    while s < stride:
+        x = keras.layers.Conv2D(8, 3, strides=2, padding="same", activation="relu")(x)
+        s *= 2
+    out = keras.layers.Conv2D(n, 1)(x)
+    return keras.Model(inp, out)
+
+
+def _fit(model, lanes, stride):
+    import tensorflow as tf
+
+    ds, cache = _frames(lanes, "train")
+    x = cache.images.astype(np.float32) / 127.5 - 1
+    y = cache.masks.astype(np.int32)
+    y = np.where(y == 255, 0, y)
+    if stride > 1:
+        y = y[:, stride // 2 :: stride, stride // 2 :: stride]
+    model.compile("adam", tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x, y, epochs=15, batch_size=4, verbose=0)
+    return model
+
+
+def _to_tflite(fn, shape) -> bytes:
+    import tensorflow as tf
+
+    cf = tf.function(fn).get_concrete_function(tf.TensorSpec(shape, tf.float32))
+    return tf.lite.TFLiteConverter.from_concrete_functions([cf]).convert()
+
+
+@pytest.fixture(scope="module")
+def sources(lanes, tmp_path_factory):
+    """Each source: (model file, import options, the framework's forward pass on [N,H,W,3] pixels
+    -> (raw outputs, class maps at the input size))."""
+    import tensorflow as tf
+
+    folder = tmp_path_factory.mktemp("sources")
+    n = 6
+    full = _fit(_keras_model(1, n), lanes, 1)
+    full.save(folder / "m11.keras")
+    low = _fit(_keras_model(8, n), lanes, 8)
+    (folder / "argmax.tflite").write_bytes(
+        _to_tflite(lambda x: tf.cast(tf.argmax(full(x, training=False), -1), tf.uint8), [1, *SIZE, 3])
+    )
+    (folder / "stride8.tflite").write_bytes(_to_tflite(lambda x: low(x, training=False), [1, *SIZE, 3]))
+
+    def pre(pixels):
+        return pixels.astype(np.float32) / 127.5 - 1
+
+    def keras_full(pixels):
+        y = full.predict(pre(pixels), verbose=0)
+        return y, y.argmax(-1)
+
+    def keras_argmax(pixels):
+        y = full.predict(pre(pixels), verbose=0).argmax(-1)
+        return y, y
+
+    def keras_low(pixels):
+        y = low.predict(pre(pixels), verbose=0)
+        up = tf.image.resize(y, SIZE, method="bilinear").numpy()  # TensorFlow's own upsampling, half-pixel
+        return y, up.argmax(-1)
+
+    common = ["--normalize", "minus1to1", "--classes-from", lanes]
+    return {
+        "keras": (folder / "m11.keras", [*common, "--output", "logits"], keras_full),
+        "argmax_uint8": (folder / "argmax.tflite", [*common], keras_argmax),
+        "stride8": (folder / "stride8.tflite", [*common, "--output", "logits"], keras_low),
+    }
+
+
+def _agreement(art, frames, reference):
+    """The imported artifact on the host against the framework's forward pass on the same frames."""
+    from edgeseg.artifact import read_manifest
+    from edgeseg.runtime.evaluate import artifact_predictor
+    from edgeseg.training.metrics import argmax_agreement
+
+    ds, cache = frames
+    predict = artifact_predictor(art, read_manifest(art), ds)
+    raw = []
+    for img in cache.images:
+        raw.append(predict._run_one(predict.preprocess(img)[None])[0])
+    ref_raw, ref_labels = reference(cache.images)
+    labels = [predict.postprocess(r) for r in raw]
+    labels = [lab.argmax(-1) if lab.ndim == 3 else lab for lab in labels]
+    diff = max(float(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64)).max()) for a, b in zip(raw, ref_raw))
+    return diff, argmax_agreement(labels, list(ref_labels)), ref_labels
+
+
+@pytest.fixture
+def phone(tmp_path):
+    d = AdbDaemon(tmp_path / "phone")
+    d.start()
+    os.environ["ADB_KEY_PATH"] = str(tmp_path / "adbkey")
+    yield d
+    os.environ.pop("ADB_KEY_PATH", None)
+    d.stop()
+
+
+@pytest.mark.parametrize("name", ["keras", "argmax_uint8", "stride8"])
+def test_imported_model_through_every_command(name, sources, lanes, phone, tmp_path):
+    from edgeseg.training.metrics import score_labels
+
+    src, options, reference = sources[name]
+    art = tmp_path / f"{name}.tflite"
+    _cli("import", src, "--out", art, *options)
+    m = json.loads(art.with_suffix(".json").read_text())
+    assert m["imported"]["format"] == ("keras" if name == "keras" else "tflite")
+    assert m["input"]["normalisation"]["name"] == "minus1to1" and m["input"]["layout"] == "nhwc"
+    assert m["output"]["kind"] == {"keras": "logits", "argmax_uint8": "argmax", "stride8": "logits"}[name]
+    assert m["output"]["stride"] == (8 if name == "stride8" else 1)
+
+    # host eval equals the framework's own forward pass on the same frames
+    frames = _frames(lanes)
+    diff, agree, ref_labels = _agreement(art, frames, reference)
+    ds, cache = frames
+    ref = score_labels(ref_labels, cache, ds.num_classes, ds.class_names)
+    host = _json(_cli("eval", art, "--data", lanes, "--json"))
+    print(
+        f"\n{name}: max abs diff {diff:.3g}, argmax agreement {agree:.4%}, mIoU {host['miou']:.4f} vs {ref['miou']:.4f}"
+    )
+    assert agree >= 0.999 and host["miou"] == pytest.approx(ref["miou"], abs=1e-3)
+    if name == "keras":  # the stated normalisation is what makes it agree: [0, 1] inputs do not
+        wrong = tmp_path / "wrong.tflite"
+        _cli("import", src, "--out", wrong, "--normalize", "unit", *options[2:])
+        assert _agreement(wrong, frames, reference)[1] < 0.99
+
+    # int8 PTQ of the imported float file, calibrated with its own input rule
+    q = tmp_path / f"{name}_int8.tflite"
+    _cli("quantize", art, "--int8", "--calib", lanes, "--num-calib", "8", "--out", q, "--no-lint")
+    qm = json.loads(q.with_suffix(".json").read_text())
+    assert qm["recipe"] == "int8" and qm["output"]["kind"] == m["output"]["kind"] and qm["imported"] == m["imported"]
+    qhost = _json(_cli("eval", q, "--data", lanes, "--json"))
+    assert qhost["miou"] > host["miou"] - 0.1
+
+    _cli("info", q, "--delegates")
+    reports = tmp_path / "reports"
+    _cli("bench", art, q, "--device", "host", "--runs", "3", "--min-secs", "0", "--reports", reports)
+
+    # the loopback phone: bench with power, then eval --device on two delegates
+    prof = loopback_profile(
+        tmp_path,
+        phone.port,
+        delegates={"cpu": {}, "xnnpack": {}},
+        power={"source": "battery+rails", "rate_hz": 20, "idle_secs": 0.5},
+    )
+    work = phone.sandbox.root / "data/local/tmp/edgeseg"
+    work.mkdir(parents=True, exist_ok=True)
+    driver = SensorDriver(phone.sandbox, work)
+    driver.thread.start()
+    try:
+        out = _json(
+            _cli(
+                "bench",
+                q,
+                "--device",
+                prof,
+                "--delegate",
+                "xnnpack",
+                "--runs",
+                "10",
+                "--min-secs",
+                "1",
+                "--reports",
+                reports,
+                "--json",
+            )
+        )
+    finally:
+        driver.stop.set()
+    assert out["rows"][0]["status"] in ("ok", "fallback") and out["power"][0]["energy_mj_per_inference"] > 0
+    ev = _json(
+        _cli(
+            "eval",
+            q,
+            "--device",
+            prof,
+            "--delegate",
+            "cpu,xnnpack",
+            "--data",
+            lanes,
+            "--frames",
+            "4",
+            "--reports",
+            reports,
+            "--json",
+        )
+    )
+    rows = {(r["where"], r["delegate"]): r for r in ev["rows"]}
+    for d in ("cpu", "xnnpack"):
+        assert rows[("device", d)]["status"] == "ok", rows[("device", d)]  # agreement with the host within the bound
+    _cli("report", reports)
