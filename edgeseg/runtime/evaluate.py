@@ -17,6 +17,13 @@ if TYPE_CHECKING:
     from ..artifact import Manifest
 
 
+#: What eval says of a .tflite with no manifest: it is read by edgeseg's own conventions.
+NO_MANIFEST = (
+    "no manifest beside it: scored as edgeseg's own models are (pixels / 255, NHWC, scores at the input size); "
+    "if it expects another preprocessing or output, state them with `edgeseg import`"
+)
+
+
 def _is_run(target) -> bool:
     return Path(target).is_dir()
 
@@ -100,7 +107,9 @@ def evaluate(
 
     art = open_artifact(target, data, signature, classes_from)
     ds = art.dataset
-    do_record, note = record_decision(art.manifest, ds.root, split, record) if art.manifest is not None else (False, "")
+    do_record, note = (
+        record_decision(art.manifest, ds.root, split, record) if art.manifest is not None else (False, NO_MANIFEST)
+    )
     if limit is not None and record is None and do_record:
         do_record, note = False, f"a --limit {limit} evaluation is not recorded in the manifest (pass --record to)"
     todo = art.signatures

@@ -137,7 +137,8 @@ def check_output_fits(shape, rule: OutputRule, input_size: tuple[int, int], targ
     if len(shape) not in (3, 4):
         raise ArtifactError(
             f"{target} outputs a tensor of shape {shape}, not a segmentation map: edgeseg evaluates "
-            f"per-pixel scores [1,H,W,C] ([1,C,H,W] with --layout nchw) or a class map [1,H,W]"
+            f"models whose output is per-pixel scores [1,{h},{w},C] or a class map [1,{h},{w}] at the input "
+            f"size ({h}x{w})"
         )
     oh, ow = spatial_shape(shape, rule)
     s = rule.stride

@@ -61,16 +61,43 @@ def _keras_model(stride: int, n: int):
     return keras.Model(inp, out)
 
 
-def _fit(model, lanes, stride):
+def _minus1to1(pixels):
+    return pixels.astype(np.float32) / 127.5 - 1
+
+
+def _imagenet_nchw(pixels):
+    x = (pixels.astype(np.float32) / 255 - np.float32([0.485, 0.456, 0.406])) / np.float32([0.229, 0.224, 0.225])
+    return np.transpose(x, (0, 3, 1, 2))
+
+
+def _nchw_model(n: int):
+    """Channels first in and out, as a PyTorch export gives (the model trains in NCHW: its
+    loss sees the scores channels last)."""
+    import tf_keras as keras
+
+    keras.utils.set_random_seed(1)
+    inp = keras.Input((3, *SIZE))
+    x = keras.layers.Permute((2, 3, 1))(inp)
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(x)
+    x = keras.layers.Conv2D(n, 1)(x)
+    return keras.Model(inp, keras.layers.Permute((3, 1, 2))(x))
+
+
+def _fit(model, lanes, stride, pre=_minus1to1):
     import tensorflow as tf
 
     ds, cache = _frames(lanes, "train")
-    x = cache.images.astype(np.float32) / 127.5 - 1
+    x = pre(cache.images)
     y = cache.masks.astype(np.int32)
     y = np.where(y == 255, 0, y)
     if stride > 1:
         y = y[:, stride // 2 :: stride, stride // 2 :: stride]
-    model.compile("adam", tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    channels_first = model.output_shape[1] == 6 and model.output_shape[-1] != 6
+    loss = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    if channels_first:
+        model.compile("adam", lambda t, p: loss(t, tf.transpose(p, (0, 2, 3, 1))))
+    else:
+        model.compile("adam", loss)
     model.fit(x, y, epochs=15, batch_size=4, verbose=0)
     return model
 
@@ -97,9 +124,10 @@ def sources(lanes, tmp_path_factory):
         _to_tflite(lambda x: tf.cast(tf.argmax(full(x, training=False), -1), tf.uint8), [1, *SIZE, 3])
     )
     (folder / "stride8.tflite").write_bytes(_to_tflite(lambda x: low(x, training=False), [1, *SIZE, 3]))
-
-    def pre(pixels):
-        return pixels.astype(np.float32) / 127.5 - 1
+    # a PyTorch-shaped model: ImageNet mean/std, NCHW in, NCHW scores out
+    nchw = _fit(_nchw_model(n), lanes, 1, _imagenet_nchw)
+    (folder / "nchw.tflite").write_bytes(_to_tflite(lambda x: nchw(x, training=False), [1, 3, *SIZE]))
+    pre = _minus1to1
 
     def keras_full(pixels):
         y = full.predict(pre(pixels), verbose=0)
@@ -114,11 +142,29 @@ def sources(lanes, tmp_path_factory):
         up = tf.image.resize(y, SIZE, method="bilinear").numpy()  # TensorFlow's own upsampling, half-pixel
         return y, up.argmax(-1)
 
+    def keras_nchw(pixels):
+        y = nchw.predict(_imagenet_nchw(pixels), verbose=0)  # [N,C,H,W]
+        return y, y.argmax(1)
+
     common = ["--normalize", "minus1to1", "--classes-from", lanes]
     return {
         "keras": (folder / "m11.keras", [*common, "--output", "logits"], keras_full),
         "argmax_uint8": (folder / "argmax.tflite", [*common], keras_argmax),
         "stride8": (folder / "stride8.tflite", [*common, "--output", "logits"], keras_low),
+        "nchw_imagenet": (
+            folder / "nchw.tflite",
+            [
+                "--mean",
+                "0.485,0.456,0.406",
+                "--std",
+                "0.229,0.224,0.225",
+                "--classes-from",
+                lanes,
+                "--output",
+                "logits",
+            ],
+            keras_nchw,
+        ),
     }
 
 
@@ -150,7 +196,7 @@ def phone(tmp_path):
     d.stop()
 
 
-@pytest.mark.parametrize("name", ["keras", "argmax_uint8", "stride8"])
+@pytest.mark.parametrize("name", ["keras", "argmax_uint8", "stride8", "nchw_imagenet"])
 def test_imported_model_through_every_command(name, sources, lanes, phone, tmp_path):
     from edgeseg.training.metrics import score_labels
 
@@ -159,8 +205,10 @@ def test_imported_model_through_every_command(name, sources, lanes, phone, tmp_p
     _cli("import", src, "--out", art, *options)
     m = json.loads(art.with_suffix(".json").read_text())
     assert m["imported"]["format"] == ("keras" if name == "keras" else "tflite")
-    assert m["input"]["normalisation"]["name"] == "minus1to1" and m["input"]["layout"] == "nhwc"
-    assert m["output"]["kind"] == {"keras": "logits", "argmax_uint8": "argmax", "stride8": "logits"}[name]
+    layout = "nchw" if name == "nchw_imagenet" else "nhwc"
+    assert m["input"]["normalisation"]["name"] == ("custom" if name == "nchw_imagenet" else "minus1to1")
+    assert m["input"]["layout"] == layout and m["output"]["layout"] == layout  # both read from the shapes
+    assert m["output"]["kind"] == ("argmax" if name == "argmax_uint8" else "logits")
     assert m["output"]["stride"] == (8 if name == "stride8" else 1)
 
     # host eval equals the framework's own forward pass on the same frames
@@ -189,6 +237,7 @@ def test_imported_model_through_every_command(name, sources, lanes, phone, tmp_p
     _cli("info", q, "--delegates")
     reports = tmp_path / "reports"
     _cli("bench", art, q, "--device", "host", "--runs", "3", "--min-secs", "0", "--reports", reports)
+    _cli("select", q, "--device", "host", "--budget-ms", "10000", "--report", reports)
 
     # the loopback phone: bench with power, then eval --device on two delegates
     prof = loopback_profile(
