@@ -118,6 +118,15 @@ def _saved_model(path: Path, stated, work: Path) -> Path:
 
 
 def _torch(path: Path, stated, work: Path) -> Path:
+    import sys
+
+    if "tensorflow" in sys.modules and "litert_torch" not in sys.modules:
+        # measured (torch 2.14.1, triton 3.8.0, TF 2.21): triton's native module segfaults when it
+        # loads after TensorFlow's in one process; litert-torch first, TensorFlow after, works
+        raise UsageError(
+            "litert-torch cannot load after TensorFlow in one process (triton's native library crashes): "
+            "run `edgeseg import` in a process of its own, or import litert_torch before tensorflow"
+        )
     try:
         import litert_torch
         import torch
@@ -127,10 +136,14 @@ def _torch(path: Path, stated, work: Path) -> Path:
             "pip install 'edgeseg[torch]' (see docs/byo-model.md for its install cost)"
         ) from None
     module, example = _torch_module(torch, path, stated)
+    import contextlib
+    import io
+
     try:
-        edge = litert_torch.convert(module.eval(), (example,))
-        out = work / "converted.tflite"
-        edge.export(str(out))
+        with contextlib.redirect_stdout(io.StringIO()):  # its progress lines are no output of ours (--json)
+            edge = litert_torch.convert(module.eval(), (example,))
+            out = work / "converted.tflite"
+            edge.export(str(out))
     except Exception as exc:
         raise QuantizeError(
             f"litert-torch could not convert {path}: {str(exc).strip().splitlines()[0][:300]}"
