@@ -20,8 +20,13 @@ SIZE = (32, 48)
 
 
 def _cli(*args, code=0):
+    """Run the CLI; ``code="error"``: a one-line error, exit 1 (a library error) or 2 (a usage error)."""
     res = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
-    assert res.exit_code == code, res.output
+    if code == "error":
+        assert res.exit_code in (1, 2) and "Error:" in res.output, res.output
+        assert "Traceback" not in res.output
+    else:
+        assert res.exit_code == code, res.output
     return res
 
 
@@ -292,3 +297,57 @@ def test_imported_model_through_every_command(name, sources, lanes, phone, tmp_p
     for d in ("cpu", "xnnpack"):
         assert rows[("device", d)]["status"] == "ok", rows[("device", d)]  # agreement with the host within the bound
     _cli("report", reports)
+
+
+def test_what_the_file_cannot_show_must_be_stated(sources, lanes, tmp_path):
+    """Each missing or contradicting statement is a one-line error naming the option; nothing is written."""
+    keras_src, argmax_src, low_src = sources["keras"][0], sources["argmax_uint8"][0], sources["stride8"][0]
+    out = tmp_path / "x.tflite"
+    classes = ["--classes-from", lanes]
+    cases = [
+        ((argmax_src, *classes), "pass --normalize unit|imagenet|minus1to1, or --mean R,G,B --std R,G,B"),
+        ((argmax_src, "--normalize", "unit"), "pass --classes FILE (one name a line, or name,r,g,b) or --classes-from"),
+        ((low_src, "--normalize", "unit", *classes), "pass --output logits|probabilities|argmax"),
+        ((argmax_src, "--normalize", "unit", *classes, "--output", "logits"), "that is a class map, not logits"),
+        (
+            (low_src, "--normalize", "unit", *classes, "--output", "logits", "--output-stride", "4"),
+            "check --output-stride",
+        ),
+        ((low_src, "--normalize", "unit", *classes, "--output", "logits", "--layout", "nchw"), "check --layout"),
+        ((low_src, "--normalize", "unit", *classes, "--output", "logits", "--input-size", "64x64"), "takes 32x48"),
+        ((argmax_src, "--mean", "0.5,0.5,0.5", *classes), "--mean and --std go together"),
+        ((argmax_src, "--normalize", "unit", "--mean", "0,0,0", "--std", "1,1,1", *classes), "one or the other"),
+        (
+            (keras_src, "--normalize", "unit", *classes, "--output", "logits", "--entry", "m:f"),
+            "--entry names a PyTorch",
+        ),
+    ]
+    for args, message in cases:
+        res = _cli("import", *args, "--out", out, code="error")
+        assert message in res.output and "Traceback" not in res.output, (args, res.output)
+        assert not out.exists() and not out.with_suffix(".json").exists()
+    names = tmp_path / "names.txt"
+    names.write_text("a\nb\n")
+    res = _cli(
+        "import", low_src, "--normalize", "unit", "--classes", names, "--output", "logits", "--out", out, code="error"
+    )
+    assert "outputs 6 classes but 2 class names were given (--classes)" in res.output
+    onnx = tmp_path / "m.onnx"
+    onnx.write_bytes(b"\x08\x07")
+    res = _cli("import", onnx, "--normalize", "unit", *classes, "--out", out, code="error")
+    assert "edgeseg does not convert ONNX" in res.output and "tensorflow 2.19" in res.output
+    res = _cli("import", tmp_path / "none.keras", "--normalize", "unit", *classes, "--out", out, code="error")
+    assert "none.keras does not exist" in res.output
+
+
+def test_quantize_of_an_imported_file_names_what_it_needs(sources, lanes, tmp_path):
+    art = tmp_path / "a.tflite"
+    _cli("import", sources["argmax_uint8"][0], "--normalize", "minus1to1", "--classes-from", lanes, "--out", art)
+    res = _cli("quantize", art, "--int8", "--no-lint", code="error")
+    assert "has no run folder to take calibration images from: pass --calib DIR" in res.output
+    res = _cli("quantize", art, "--float16", "--no-lint", code="error")
+    assert "--float16 of a .tflite is not offered" in res.output
+    bare = tmp_path / "bare.tflite"
+    bare.write_bytes(art.read_bytes())
+    res = _cli("quantize", bare, "--int8", "--calib", lanes, "--no-lint", code="error")
+    assert "bare.json is missing" in res.output
