@@ -179,12 +179,59 @@ def _torch_module(torch, path: Path, stated):
     )
 
 
+#: onnx2tf checks its conversion on sample images it fetches from GitHub into its working folder
+#: on first use; edgeseg keeps them here (offline: put the file there).
+ONNX2TF_SAMPLE = "calibration_image_sample_data_20x128x128x3_float32.npy"
+
+
+def _onnx_cache() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "edgeseg" / "onnx2tf"
+
+
 def _onnx(path: Path, stated, work: Path) -> Path:
-    raise UsageError(
-        "edgeseg does not convert ONNX: the maintained converter (onnx2tf 1.29) pins tensorflow 2.19 and numpy 1.26, "
-        "which cannot sit beside edgeseg's tensorflow 2.21 (docs/byo-model.md); convert it to .tflite "
-        "in its own environment and import the .tflite"
-    )
+    """ONNX through onnx2tf, where it is installed: its declared pins (tensorflow 2.19, numpy
+    1.26) conflict with edgeseg's, so it is no extra; installed with --no-deps it converted our
+    test nets under tensorflow 2.21 (docs/byo-model.md). Its output is NHWC: the layout is read."""
+    try:
+        import onnx2tf
+    except ImportError:
+        raise UsageError(
+            "importing ONNX needs onnx2tf, which is no edgeseg extra (its pins, tensorflow 2.19 and numpy 1.26, "
+            "conflict with ours): pip install --no-deps onnx2tf && pip install onnx onnxruntime onnx-graphsurgeon "
+            "sng4onnx psutil (docs/byo-model.md#onnx), or convert it to .tflite elsewhere and import that"
+        ) from None
+    import contextlib
+    import io
+
+    cached = _onnx_cache() / ONNX2TF_SAMPLE
+    if cached.is_file():
+        shutil.copyfile(cached, work / ONNX2TF_SAMPLE)
+    out_dir, here = work / "onnx2tf", os.getcwd()
+    os.chdir(work)  # onnx2tf reads and writes its sample images in the working folder
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            onnx2tf.convert(
+                input_onnx_file_path=str(path.resolve()),
+                output_folder_path=str(out_dir),
+                not_use_onnxsim=True,
+                non_verbose=True,
+            )
+    except Exception as exc:
+        offline = "github.com" in str(exc) or type(exc).__name__ == "ConnectionError"
+        raise QuantizeError(
+            f"onnx2tf cannot fetch its sample images ({ONNX2TF_SAMPLE}) from GitHub: put that file in {cached.parent}"
+            if offline
+            else f"onnx2tf could not convert {path}: {str(exc).strip().splitlines()[0][:300]}"
+        ) from None
+    finally:
+        os.chdir(here)
+    if (work / ONNX2TF_SAMPLE).is_file() and not cached.is_file():
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(work / ONNX2TF_SAMPLE, cached)
+    found = sorted(out_dir.glob("*_float32.tflite"))
+    if not found:
+        raise QuantizeError(f"onnx2tf wrote no float32 .tflite for {path} (in {out_dir})")
+    return found[0]
 
 
 #: Source formats by suffix (a folder holding saved_model.pb is "savedmodel").
@@ -196,7 +243,7 @@ SOURCES: dict[str, Source] = {
     ".pt2": Source("torch", _torch, "litert-torch", "torch.export archive, converted with litert-torch"),
     ".py": Source("torch", _torch, "litert-torch", "a script: --entry module:function returns (module, example)"),
     ".pt": Source("torch", _torch, "litert-torch", "with --entry module:function"),
-    ".onnx": Source("onnx", _onnx, None, "not converted (see docs/byo-model.md)"),
+    ".onnx": Source("onnx", _onnx, "onnx2tf", "ONNX, converted with onnx2tf where installed (no extra: see docs)"),
 }
 
 

@@ -78,6 +78,8 @@ TRAIN = textwrap.dedent(
     with torch.no_grad():
         out = net(segnet.pre(np.load(sys.argv[3])["images"])).numpy()
     np.save(sys.argv[4], out)
+    if len(sys.argv) > 5:  # the same net as ONNX, for onnx2tf
+        torch.onnx.export(net, (torch.zeros(1, 3, 32, 48),), sys.argv[5], opset_version=17, dynamo=False)
     """
 )
 
@@ -89,16 +91,19 @@ def _run(*args, env_extra=None):
     return res
 
 
-def test_torch_segmenter_matches_torchs_forward_pass(tmp_path):
-    probe = subprocess.run([PYTHON, "-c", "import litert_torch"], capture_output=True, timeout=600)
+def _need(module: str, how: str) -> None:
+    probe = subprocess.run([PYTHON, "-c", f"import {module}"], capture_output=True, timeout=600)
     if probe.returncode != 0:
-        pytest.skip(f"{PYTHON} has no litert-torch: pip install 'edgeseg[torch]' (or set EDGESEG_TORCH_PYTHON)")
+        pytest.skip(f"{PYTHON} has no {module}: {how} (or set EDGESEG_TORCH_PYTHON)")
+
+
+def _trained(tmp_path, onnx=False):
+    """The lanes, the net's folder and torch's own outputs on the val frames [N,C,H,W]."""
     from click.testing import CliRunner
 
     from edgeseg.cli import main
     from edgeseg.data.formats import open_dataset
     from edgeseg.data.pipeline import load_split
-    from edgeseg.training.metrics import argmax_agreement, score_labels
 
     lanes = tmp_path / "lanes"
     assert CliRunner().invoke(main, ["data", "synth", str(lanes), "--count", "16", "--size", "32x48"]).exit_code == 0
@@ -111,9 +116,53 @@ def test_torch_segmenter_matches_torchs_forward_pass(tmp_path):
     src.mkdir()
     (src / "segnet.py").write_text(NET)
     (tmp_path / "train.py").write_text(TRAIN)
-    _run(tmp_path / "train.py", src, tmp_path / "train.npz", tmp_path / "val.npz", tmp_path / "torch_out.npy")
-    ref = np.load(tmp_path / "torch_out.npy")  # [N,C,H,W]: torch's own forward pass
+    extra = [tmp_path / "segnet.onnx"] if onnx else []
+    _run(tmp_path / "train.py", src, tmp_path / "train.npz", tmp_path / "val.npz", tmp_path / "torch_out.npy", *extra)
+    return lanes, ds, val, src, np.load(tmp_path / "torch_out.npy")
 
+
+def _compare(name, art, lanes, ds, val, ref, env_extra=None):
+    """The imported artifact on the host against torch's forward pass: printed, and asserted equal."""
+    from edgeseg.artifact import read_manifest
+    from edgeseg.runtime.evaluate import artifact_predictor
+    from edgeseg.training.metrics import argmax_agreement, score_labels
+
+    predict = artifact_predictor(art, read_manifest(art), ds)
+    raw = [predict._run_one(predict.preprocess(img)[None])[0] for img in val.images]
+    scores = [predict.postprocess(r) for r in raw]  # [H,W,C], whatever the file's layout
+    diff = max(float(np.abs(s.astype(np.float64) - np.transpose(r, (1, 2, 0))).max()) for s, r in zip(scores, ref))
+    agree = argmax_agreement([s.argmax(-1) for s in scores], list(ref.argmax(1)))
+    want = score_labels(list(ref.argmax(1)), val, ds.num_classes, ds.class_names)["miou"]
+    host = _run("-m", "edgeseg.cli", "eval", art, "--data", lanes, "--json", env_extra=env_extra).stdout
+    got = json.loads(host[host.index("{") : host.rindex("}") + 1])["miou"]
+    print(f"\n{name}: max abs diff {diff:.3g}, argmax agreement {agree:.4%}, mIoU {got:.4f} vs {want:.4f}")
+    assert agree >= 0.999 and got == pytest.approx(want, abs=1e-3)
+
+
+def test_onnx_through_onnx2tf_matches_torchs_forward_pass(tmp_path):
+    _need("onnx2tf", "pip install --no-deps onnx2tf && pip install onnx onnxruntime onnx-graphsurgeon sng4onnx psutil")
+    lanes, ds, val, _, ref = _trained(tmp_path, onnx=True)
+    cache = tmp_path / "cache"
+    (cache / "edgeseg" / "onnx2tf").mkdir(parents=True)
+    # onnx2tf's self-check images come from GitHub; offline, any 20x128x128x3 float32 sample does
+    np.save(
+        cache / "edgeseg/onnx2tf/calibration_image_sample_data_20x128x128x3_float32.npy",
+        np.zeros((20, 128, 128, 3), np.float32),
+    )
+    art = tmp_path / "onnx.tflite"
+    env = {"XDG_CACHE_HOME": str(cache)}
+    res = _run(
+        "-m", "edgeseg.cli", "import", tmp_path / "segnet.onnx", "--out", art, "--normalize", "imagenet",
+        "--classes-from", lanes, "--output", "logits", "--json", env_extra=env,
+    )  # fmt: skip
+    m = json.loads(res.stdout[res.stdout.index("{") : res.stdout.rindex("}") + 1])["manifest"]
+    assert m["imported"]["format"] == "onnx" and m["input"]["layout"] == "nhwc"  # onnx2tf writes NHWC
+    _compare("onnx (onnx2tf)", art, lanes, ds, val, ref, env)
+
+
+def test_torch_segmenter_matches_torchs_forward_pass(tmp_path):
+    _need("litert_torch", "pip install 'edgeseg[torch]'")
+    lanes, ds, val, src, ref = _trained(tmp_path)
     art = tmp_path / "torch.tflite"
     res = _run(
         "-m", "edgeseg.cli", "import", src, "--entry", "segnet:build", "--out", art, "--normalize", "imagenet",
@@ -123,16 +172,4 @@ def test_torch_segmenter_matches_torchs_forward_pass(tmp_path):
     assert m["imported"]["format"] == "torch" and m["imported"]["converter"] == "litert-torch"
     assert m["input"]["layout"] == "nchw" and m["output"]["layout"] == "nchw"
 
-    from edgeseg.artifact import read_manifest
-    from edgeseg.runtime.evaluate import artifact_predictor
-
-    predict = artifact_predictor(art, read_manifest(art), ds)
-    raw = np.stack([predict._run_one(predict.preprocess(img)[None])[0] for img in val.images])
-    labels = [predict.postprocess(r).argmax(-1) for r in raw]
-    diff = float(np.abs(raw.astype(np.float64) - ref).max())
-    agree = argmax_agreement(labels, list(ref.argmax(1)))
-    want = score_labels(list(ref.argmax(1)), val, ds.num_classes, ds.class_names)["miou"]
-    host = _run("-m", "edgeseg.cli", "eval", art, "--data", lanes, "--json").stdout
-    got = json.loads(host[host.index("{") : host.rindex("}") + 1])["miou"]
-    print(f"\ntorch: max abs diff {diff:.3g}, argmax agreement {agree:.4%}, mIoU {got:.4f} vs {want:.4f}")
-    assert agree >= 0.999 and got == pytest.approx(want, abs=1e-3)
+    _compare("torch (litert-torch)", art, lanes, ds, val, ref)
