@@ -307,6 +307,8 @@ def compile_artifact(
         "input",
         "output",
         "classes",
+        "colours",
+        "imported",
         "recipe",
         "io",
         "calibration",

@@ -114,6 +114,26 @@ class ExportConfig:
             raise UsageError("--max-drop needs --data DATASET to measure the mIoU drop on")
         if isinstance(self.pta_configs, str):
             object.__setattr__(self, "pta_configs", tuple(c for c in self.pta_configs.split(",") if c))
+        if str(self.run).endswith(".tflite"):
+            self._check_artifact_options()
+
+    def _check_artifact_options(self) -> None:
+        """A .tflite is quantized as a file (--int8 with ai-edge-quantizer): the options that
+        work on a run's Keras model do not apply, and are refused rather than ignored."""
+        run_only = {
+            "qat": self.recipe == "qat",
+            "max_drop": self.max_drop is not None,
+            "pta_configs": bool(self.pta_configs),
+            "head": self.head != DEFAULT_HEAD,
+            "ptq": self.ptq not in (None, "aeq"),
+        }
+        given = [k for k, v in run_only.items() if v]
+        if given:
+            flags = ", ".join("--" + k.replace("_", "-") for k in given)
+            raise UsageError(
+                f"{flags} work(s) on a run's model; a .tflite ({self.run}) is quantized as a file: "
+                "--int8 --calib DIR [--num-calib N] [--io int8|float] [--out FILE]"
+            )
 
     @property
     def path(self) -> str:

@@ -194,9 +194,9 @@ def int8_with_aeq(model, input_size, images: np.ndarray, cfg: dict, io: str, hea
     from .aeq import quantize_int8_aeq
 
     float_bytes = convert(model, input_size, "float32", head=head)
-    norm = cfg.get("normalisation") or {"scale": 1 / 255.0, "offset": 0.0}
-    lo, hi = norm["offset"], 255 * norm["scale"] + norm["offset"]
-    return quantize_int8_aeq(float_bytes, normalise(images), (min(lo, hi), max(lo, hi)), io, progress)
+    from ..iospec import input_range
+
+    return quantize_int8_aeq(float_bytes, normalise(images), input_range(cfg.get("normalisation")), io, progress)
 
 
 def ptq_tool_version(tool: str) -> str:

@@ -136,3 +136,48 @@ def test_output_rule_reads_old_and_new_manifests():
     assert OutputRule.from_manifest(None).kind is None
     with pytest.raises(ArtifactError, match="output kind 'softmax'"):
         OutputRule.from_manifest({"kind": "softmax"})
+
+
+def test_manifest_schema_reads_old_manifests_and_checks_the_new_fields():
+    from edgeseg.artifact import Manifest
+
+    old = {"name": "m", "input": {"normalisation": {"scale": 1 / 255, "offset": 0.0}, "layout": "NHWC RGB"}}
+    m = Manifest.from_dict({**old, "output": {"kind": "logits", "shape": [1, 4, 4, 3]}})
+    assert m.layout == "nhwc" and m.output_kind == "logits" and m.imported is None
+    new = {
+        "name": "m",
+        "input": {"normalisation": NORMALISATIONS["imagenet"].to_manifest(), "layout": "nchw"},
+        "output": {"kind": "argmax", "layout": "nchw", "stride": 8, "upsample": "nearest"},
+        "classes": ["a", "b"],
+        "colours": [[0, 0, 0], [255, 0, 0]],
+        "imported": {"path": "/x.pt2", "sha256": "ab", "format": "torch", "converter": "litert-torch"},
+    }
+    m = Manifest.from_dict(new)
+    assert m.layout == "nchw" and m.to_dict()["imported"]["format"] == "torch" and m.colours[1] == [255, 0, 0]
+    bad = [
+        ({"output": {"kind": "softmax"}}, "output.kind"),
+        ({"output": {"stride": 0}}, "output.stride"),
+        ({"input": {"layout": "chw"}}, "input.layout"),
+        ({"input": {"normalisation": {"scale": [1, 2], "offset": 0}}}, "input.normalisation.scale"),
+        ({"input": {"normalisation": {"scale": float("nan"), "offset": 0}}}, "input.normalisation.scale"),
+        ({"colours": [[0, 0, 300]]}, "colours"),
+        ({"imported": {"path": "x"}}, "imported"),
+    ]
+    for fields, where in bad:
+        with pytest.raises(ArtifactError, match=where.replace(".", r"\.")):
+            Manifest.from_dict({"name": "m", **fields}, "m.json")
+
+
+def test_quantize_of_a_tflite_refuses_the_options_of_a_run():
+    from edgeseg.quantize.commands import ExportConfig
+
+    for kw, flag in (
+        ({"recipe": "qat"}, "--qat"),
+        ({"recipe": "int8", "max_drop": 0.5, "data": "d"}, "--max-drop"),
+        ({"recipe": "int8", "head": "argmax"}, "--head"),
+        ({"recipe": "int8", "ptq": "converter"}, "--ptq"),
+    ):
+        with pytest.raises(UsageError, match=f"{flag} work\\(s\\) on a run's model; a .tflite"):
+            ExportConfig(run="imported.tflite", **kw)
+    assert ExportConfig(run="imported.tflite", recipe="int8", calib="c").path == "artifact"
+    assert ExportConfig(run="runs/a", recipe="int8").path == "ptq"
