@@ -116,6 +116,8 @@ class ExportConfig:
             object.__setattr__(self, "pta_configs", tuple(c for c in self.pta_configs.split(",") if c))
         if str(self.run).endswith(".tflite"):
             self._check_artifact_options()
+        elif Path(self.run).is_file():
+            raise UsageError(f"{self.run} is a file: quantize a run folder, or a float .tflite with its manifest")
 
     def _check_artifact_options(self) -> None:
         """A .tflite is quantized as a file (--int8 with ai-edge-quantizer): the options that
