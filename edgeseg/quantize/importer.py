@@ -430,9 +430,10 @@ def describe_import(tflite: Path, stated, norm: Normalisation, what=None) -> dic
         raise UsageError(
             f"{tflite} has {len(outs)} outputs; edgeseg scores the first: pass --output to confirm its kind"
         )
-    if any(int(d) < 0 for d in inp.get("shape_signature", inp["shape"])) and stated.input_size is None:
-        raise UsageError(
-            f"{tflite} takes any image size ({list(inp['shape_signature'])}): re-export it at a fixed size"
+    if any(int(d) < 0 for d in inp.get("shape_signature", inp["shape"])):  # benchmark_model needs a fixed size too
+        raise ArtifactError(
+            f"{tflite} takes any image size ({[int(d) for d in inp['shape_signature']]}): export it at a fixed "
+            "size (or import its Keras, SavedModel or PyTorch source with --input-size HxW)"
         )
     layout = input_layout(inp["shape"], stated.layout, tflite)
     shape = [int(v) for v in inp["shape"]]

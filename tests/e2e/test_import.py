@@ -351,3 +351,25 @@ def test_quantize_of_an_imported_file_names_what_it_needs(sources, lanes, tmp_pa
     bare.write_bytes(art.read_bytes())
     res = _cli("quantize", bare, "--int8", "--calib", lanes, "--no-lint", code="error")
     assert "bare.json is missing" in res.output
+
+
+def test_a_model_of_any_size_needs_input_size(lanes, tmp_path):
+    """A Keras model with no fixed height and width converts at --input-size; a .tflite of any
+    size cannot be fixed by an import (the phone's runner needs the size in the file)."""
+    import tensorflow as tf
+    import tf_keras as keras
+
+    inp = keras.Input((None, None, 3))
+    model = keras.Model(inp, keras.layers.Conv2D(6, 1)(inp))
+    src = tmp_path / "any.keras"
+    model.save(src)
+    out = tmp_path / "any.tflite"
+    stated = ["--normalize", "unit", "--classes-from", lanes, "--output", "logits", "--out", out]
+    res = _cli("import", src, *stated, code="error")
+    assert "takes any image size" in res.output and "pass --input-size HxW" in res.output and not out.exists()
+    _cli("import", src, *stated, "--input-size", "32x48")
+    assert json.loads(out.with_suffix(".json").read_text())["input"]["shape"] == [1, 32, 48, 3]
+    dynamic = tmp_path / "dynamic.tflite"
+    dynamic.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+    res = _cli("import", dynamic, *stated[:-1], tmp_path / "d.tflite", code="error")
+    assert "takes any image size" in res.output and "export it at a fixed size" in res.output
