@@ -373,3 +373,18 @@ def test_a_model_of_any_size_needs_input_size(lanes, tmp_path):
     dynamic.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
     res = _cli("import", dynamic, *stated[:-1], tmp_path / "d.tflite", code="error")
     assert "takes any image size" in res.output and "export it at a fixed size" in res.output
+
+
+def test_a_savedmodel_imports_like_its_keras_model(sources, lanes, tmp_path):
+    import tf_keras as keras
+
+    src, options, reference = sources["keras"]
+    saved = tmp_path / "saved"
+    keras.models.load_model(src, compile=False).save(saved, save_format="tf")
+    art = tmp_path / "saved.tflite"
+    _cli("import", saved, "--out", art, *options)
+    m = json.loads(art.with_suffix(".json").read_text())
+    assert m["imported"]["format"] == "savedmodel" and m["imported"]["converter"] == "tensorflow"
+    diff, agree, _ = _agreement(art, _frames(lanes), reference)
+    print(f"\nsavedmodel: max abs diff {diff:.3g}, argmax agreement {agree:.4%}")
+    assert agree >= 0.999
