@@ -113,6 +113,7 @@ def _tables():
     from edgeseg.data.pipeline import RESIZE_MODES
     from edgeseg.data.synth import IMAGE_FORMATS
     from edgeseg.device.session import TRANSPORTS
+    from edgeseg.iospec import LAYOUTS, NORMALISATIONS, OUTPUT_KINDS
     from edgeseg.quantize.ptq import HEADS, IO_TYPES, PTQ_TOOLS
     from edgeseg.reporting.compare import INCONCLUSIVE
     from edgeseg.training.distribute import STRATEGIES
@@ -133,6 +134,9 @@ def _tables():
         ("compile", "openvino_device"): api.CompileConfig.OPENVINO_DEVICES,
         ("eval", "classes_from"): ("dataset",),
         ("report", "inconclusive"): INCONCLUSIVE,
+        ("import", "normalize"): NORMALISATIONS,
+        ("import", "layout"): LAYOUTS,
+        ("import", "output"): OUTPUT_KINDS,
         **{(c, "transport"): TRANSPORTS for c in ("deploy", "bench", "show", "eval")},
     }
 
