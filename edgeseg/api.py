@@ -28,10 +28,13 @@ from .quantize.commands import (
     CompileResult,
     ExportConfig,
     ExportResult,
+    ImportConfig,
+    ImportResult,
     InfoConfig,
     InfoResult,
     compile,
     export,
+    import_model,
     info,
 )
 from .reporting.commands import (
@@ -61,6 +64,9 @@ __all__ = [
     "ExportResult",
     "export",
     "RECIPE_CHOICES",
+    "ImportConfig",
+    "ImportResult",
+    "import_model",
     "CompileConfig",
     "CompileResult",
     "compile",

@@ -23,6 +23,8 @@ MANIFEST_KEYS = (
     "input",
     "output",
     "classes",
+    "colours",
+    "imported",
     "recipe",
     "io",
     "calibration",
@@ -160,6 +162,8 @@ class Manifest:
     input: dict | None = None
     output: dict | None = None
     classes: list | None = None
+    colours: list | None = None  # [[r, g, b], ...] per class (an imported model's, from a file or a dataset)
+    imported: dict | None = None  # provenance of `edgeseg import`: path, sha256, format, converter and version
     recipe: str | None = None
     io: str | None = None
     calibration: dict | None = None
@@ -203,8 +207,21 @@ class Manifest:
 
     @property
     def normalisation(self) -> dict | None:
-        """The input's ``{"scale", "offset"}`` (None: the interpreter's default, 1/255)."""
+        """The input's ``{"scale", "offset"}``, each a number or one per RGB channel (an
+        imported model's also names it and gives mean/std); None: edgeseg's default, 1/255."""
         return (self.input or {}).get("normalisation")
+
+    @property
+    def layout(self) -> str:
+        """``nhwc`` or ``nchw``: the input's layout (older manifests say ``NHWC RGB``)."""
+        from .iospec import layout_of
+
+        return layout_of(self.input)
+
+    @property
+    def output_kind(self) -> str | None:
+        """``logits``, ``probabilities`` or ``argmax`` (None where the manifest does not say)."""
+        return (self.output or {}).get("kind")
 
     @property
     def resize(self) -> str:

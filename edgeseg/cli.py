@@ -205,13 +205,14 @@ def _recipe_flags(f):
 
 
 @main.command()
-@click.argument("run", type=click.Path(exists=True, file_okay=False))
+@click.argument("run", type=click.Path(exists=True))
 @_recipe_flags
 @options_from(api.ExportConfig)
 @json_option
 def quantize(run, as_json, **options) -> None:
     """Export RUN's best checkpoint to .tflite with a manifest beside it (PTQ, accuracy-
-    controlled int8 with --int8 --max-drop, or QAT with --qat)."""
+    controlled int8 with --int8 --max-drop, or QAT with --qat). RUN may also be a float32
+    .tflite with a manifest (an imported model): --int8 --calib DIR quantizes the file itself."""
     from .progress import StepReporter
 
     chosen = [name for name in api.RECIPE_CHOICES if options.pop(f"r_{name}")]
@@ -243,6 +244,33 @@ def quantize(run, as_json, **options) -> None:
     if as_json:
         return _echo_json(res)
     console.exported(res, cfg.path == "pta", cfg.lint, click.echo, say)
+
+
+@main.command("import")
+@click.argument("model", type=click.Path())
+@options_from(api.ImportConfig)
+@json_option
+def import_cmd(model, as_json, **options) -> None:
+    """Import a model edgeseg did not train: a .tflite as it is, a Keras model (.keras, .h5)
+    or a SavedModel converted with the LiteRT converter, a PyTorch model with litert-torch
+    (pip install 'edgeseg[torch]'). What the file cannot show (normalisation, classes, an
+    ambiguous layout or output kind) must be stated; every other command then takes the
+    artifact as its own."""
+    res = api.import_model(api.ImportConfig(model=model, **options))
+    if as_json:
+        return _echo_json(res)
+    m = res.manifest
+    inp, out = m.input or {}, m.output or {}
+    click.echo(f"wrote {res.artifact} ({res.source}, {m.recipe}, {m.size_bytes / 1e6:.2f} MB)")
+    click.echo(
+        f"  input {inp.get('shape')} {inp.get('dtype')} {inp.get('layout')}, "
+        f"normalisation {inp.get('normalisation', {}).get('name')}"
+    )
+    click.echo(
+        f"  output {out.get('shape')} {out.get('dtype')}: {out.get('kind')}, {out.get('layout')}, "
+        f"stride {out.get('stride')} ({out.get('upsample')} upsampling for scoring)"
+    )
+    click.echo(f"  classes {', '.join(m.classes or [])}")
 
 
 @main.command("compile")

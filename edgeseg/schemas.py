@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -24,6 +24,7 @@ from pydantic import (
     Field,
     ValidationError,
     create_model,
+    field_validator,
 )
 
 
@@ -197,10 +198,60 @@ def check_rows(path: Path, rows: list[dict], numeric: list[str], error: type[Exc
 Positive = Annotated[int, Field(gt=0)]
 
 
+Three = Annotated[list[float], Field(min_length=3, max_length=3)]
+
+
+class NormalisationSpec(_Open):
+    """``x = pixel * scale + offset``: one number for every channel (edgeseg's own models) or
+    one per RGB channel (imported ones, which also keep the ``name`` and ``mean``/``std``)."""
+
+    scale: float | Three
+    offset: float | Three
+    name: str | None = None
+    mean: Three | None = None
+    std: Three | None = None
+
+    @field_validator("scale", "offset", "mean", "std")
+    @classmethod
+    def _finite(cls, v):
+        values = v if isinstance(v, list) else [v]
+        if v is not None and not all(math.isfinite(x) for x in values):
+            raise ValueError("must be finite")
+        return v
+
+
 class InputSpec(_Open):
     shape: list[int] | None = None
     dtype: str | None = None
     size: list[Positive] | None = None
+    normalisation: NormalisationSpec | None = None
+    layout: str | None = None  # nhwc | nchw (older manifests: "NHWC RGB")
+
+    @field_validator("layout")
+    @classmethod
+    def _layout(cls, v):
+        if v is not None and str(v).split()[:1] and str(v).split()[0].lower() not in ("nhwc", "nchw"):
+            raise ValueError("must be nhwc or nchw")
+        return v
+
+
+class OutputSpec(_Open):
+    shape: list[int] | None = None
+    dtype: str | None = None
+    kind: Literal["logits", "probabilities", "argmax"] | None = None
+    layout: Literal["nhwc", "nchw"] | None = None
+    stride: Positive | None = None
+    upsample: Literal["bilinear", "nearest"] | None = None
+
+
+class ImportedSpec(_Open):
+    """Where an imported model came from (`edgeseg import`)."""
+
+    path: str
+    sha256: str
+    format: str
+    converter: str | None = None
+    converter_version: str | None = None
 
 
 class ManifestSchema(_Open):
@@ -215,8 +266,10 @@ class ManifestSchema(_Open):
     model: str | None = None
     model_config_: dict | None = Field(None, alias="model_config")
     input: InputSpec | None = None
-    output: dict | None = None
+    output: OutputSpec | None = None
     classes: list[str] | None = None
+    colours: list[Annotated[list[Annotated[int, Field(ge=0, le=255)]], Field(min_length=3, max_length=3)]] | None = None
+    imported: ImportedSpec | None = None
     recipe: str | None = None
     io: str | None = None
     calibration: dict | None = None

@@ -113,8 +113,8 @@ def tensor_nbytes(detail: dict) -> int:
 def encode_frame(predict, image: np.ndarray) -> bytes:
     """One frame (uint8 HxWx3 at the input size) as the raw bytes of the input tensor: the
     host predictor's own normalisation and quantization (int8/uint8 with the input's scale and
-    zero point, float32 as it is), in the tensor's shape [1,H,W,3]."""
-    x = np.ascontiguousarray(predict._quantize_input(image)[None])
+    zero point, float32 as it is), in the tensor's shape and layout ([1,H,W,3] or [1,3,H,W])."""
+    x = np.ascontiguousarray(predict.preprocess(image)[None])
     shape = [int(v) for v in predict.inp["shape"]]
     if list(x.shape) != shape or x.dtype != np.dtype(predict.inp["dtype"]):
         raise DeviceError(
@@ -154,7 +154,7 @@ def decode_output(raw: bytes, predict, layout: tuple[int, int], what: str) -> np
     dtype = np.dtype(predict.out["dtype"])
     shape = [int(v) for v in predict.out["shape"]]
     y = np.frombuffer(raw, dtype=dtype, count=int(np.prod(shape)), offset=offset).reshape(shape)
-    return np.asarray(predict._dequantize_output(y[0]))
+    return np.asarray(predict.postprocess(y[0]))
 
 
 def labels_of(out: np.ndarray, scores: bool) -> np.ndarray:
@@ -372,7 +372,7 @@ def host_reference(predict, frames: list[bytes], cache, ds, scores: bool) -> dic
     dtype, shape = np.dtype(predict.inp["dtype"]), [int(v) for v in predict.inp["shape"]]
     for b in frames:
         y = predict._run_one(np.frombuffer(b, dtype=dtype).reshape(shape))
-        outs.append(np.asarray(predict._dequantize_output(y[0])))
+        outs.append(np.asarray(predict.postprocess(y[0])))
     seconds = time.perf_counter() - t0
     labels = [labels_of(o, scores) for o in outs]
     res = score_labels(labels, cache, ds.num_classes, ds.class_names)
@@ -402,7 +402,7 @@ def evaluate_on_device(
     info = session.getprops()
     device_name = info.get("model") or p.name
     ctx = BenchContext(session, info, threads or p.threads, 1, 0.0, benchmark_binary=benchmark_binary, say=say)
-    scores = len(predict.out["shape"]) == 4
+    scores = predict.scores  # scores [H,W,C] (argmax taken) or a class map, as the manifest's output rule says
     frames = [encode_frame(predict, img) for img in cache.images]
     base = dict(base or {})
     host = host_reference(predict, frames, cache, ds, scores)

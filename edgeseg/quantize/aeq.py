@@ -78,6 +78,34 @@ def concat_groups(model_path: str | Path, fbu) -> list[set[str]]:
     return [g for r, g in groups.items() if r in roots]
 
 
+def with_signature(tflite: bytes) -> bytes:
+    """``tflite`` with a ``serving_default`` signature over its inputs and outputs when it has
+    none (a model converted from a concrete function, or exported by another tool):
+    ai-edge-quantizer calibrates by signature. A model with signatures is returned as it is."""
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(tflite))
+    if model.signatureDefs:
+        return tflite
+    graph = model.subgraphs[0]
+
+    def tensor_map(index: int):
+        t = schema.TensorMapT()
+        name = graph.tensors[index].name
+        t.name = name.decode() if isinstance(name, bytes) else name
+        t.tensorIndex = int(index)
+        return t
+
+    sig = schema.SignatureDefT()
+    sig.signatureKey = "serving_default"
+    sig.subgraphIndex = 0
+    sig.inputs = [tensor_map(i) for i in graph.inputs]
+    sig.outputs = [tensor_map(i) for i in graph.outputs]
+    model.signatureDefs = [sig]
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
 def quantize_int8_aeq(
     float_tflite: bytes, calib: np.ndarray, input_range: tuple[float, float], io: str = "int8", progress=None
 ) -> bytes:
@@ -87,7 +115,7 @@ def quantize_int8_aeq(
 
     with warnings.catch_warnings():  # AEQ's interpreters keep every tensor, and each says so
         warnings.filterwarnings("ignore", message=".*experimental_preserve_all_tensors.*")
-        return _quantize_int8_aeq(float_tflite, calib, input_range, io, progress)
+        return _quantize_int8_aeq(with_signature(float_tflite), calib, input_range, io, progress)
 
 
 def _quantize_int8_aeq(float_tflite, calib, input_range, io, progress) -> bytes:

@@ -304,6 +304,8 @@ def compile_artifact(
         "input",
         "output",
         "classes",
+        "colours",
+        "imported",
         "recipe",
         "io",
         "calibration",

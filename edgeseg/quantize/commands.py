@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from ..config import option
 from ..errors import EdgesegError, UsageError
+from ..iospec import LAYOUTS, NORMALISATIONS, OUTPUT_KINDS
 from ..results import Result, Say, _pick, _quiet
 from .recipes import DEFAULT_HEAD, HEADS, IO_TYPES, PTQ_TOOLS, RECIPES, needs_calibration
 
@@ -114,10 +115,35 @@ class ExportConfig:
             raise UsageError("--max-drop needs --data DATASET to measure the mIoU drop on")
         if isinstance(self.pta_configs, str):
             object.__setattr__(self, "pta_configs", tuple(c for c in self.pta_configs.split(",") if c))
+        if str(self.run).endswith(".tflite"):
+            self._check_artifact_options()
+        elif Path(self.run).is_file():
+            raise UsageError(f"{self.run} is a file: quantize a run folder, or a float .tflite with its manifest")
+
+    def _check_artifact_options(self) -> None:
+        """A .tflite is quantized as a file (--int8 with ai-edge-quantizer): the options that
+        work on a run's Keras model do not apply, and are refused rather than ignored."""
+        run_only = {
+            "qat": self.recipe == "qat",
+            "max_drop": self.max_drop is not None,
+            "pta_configs": bool(self.pta_configs),
+            "head": self.head != DEFAULT_HEAD,
+            "ptq": self.ptq not in (None, "aeq"),
+        }
+        given = [k for k, v in run_only.items() if v]
+        if given:
+            flags = ", ".join("--" + k.replace("_", "-") for k in given)
+            raise UsageError(
+                f"{flags} work(s) on a run's model; a .tflite ({self.run}) is quantized as a file: "
+                "--int8 --calib DIR [--num-calib N] [--io int8|float] [--out FILE]"
+            )
 
     @property
     def path(self) -> str:
-        """Which export path the config takes: qat, pta, controlled or ptq."""
+        """Which export path the config takes: artifact (a float .tflite, e.g. an imported
+        one), qat, pta, controlled or ptq."""
+        if str(self.run).endswith(".tflite"):
+            return "artifact"
         if self.recipe == "qat":
             return "qat"
         if self.pta_configs:
@@ -144,7 +170,11 @@ def export(config: ExportConfig, *, say: Say = _quiet, progress=None, on_epoch=N
 
 def _export(c: ExportConfig, say, progress, on_epoch, on_batch) -> dict:
     num_calib = c.num_calib or ExportConfig.DEFAULT_NUM_CALIB
-    if c.path == "qat":
+    if c.path == "artifact":
+        from .importer import quantize_artifact
+
+        res = quantize_artifact(c.run, c.recipe, c.calib, num_calib, c.io, c.out, c.force, c.seed, progress)
+    elif c.path == "qat":
         from .qat import quantize_qat
 
         res = quantize_qat(
@@ -336,3 +366,97 @@ def info(config: InfoConfig) -> InfoResult:
         if res.get("signatures"):
             res["lint_signatures"] = lint_signatures(path, manifest, nnapi_api=config.android_api)
     return _pick(InfoResult, res)
+
+
+# -- import -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImportConfig:
+    """`edgeseg import MODEL --out FILE.tflite`: what the user states about a model edgeseg
+    did not train (edgeseg.iospec); the rest is read from the file. Nothing is guessed."""
+
+    model: str
+    out: str = option(None, "The artifact to write (.tflite; its manifest goes beside it).", required=True)
+    normalize: str | None = option(
+        None,
+        "Input normalisation: " + "; ".join(f"{k}: {v.description}" for k, v in NORMALISATIONS.items()) + ".",
+        choices=tuple(NORMALISATIONS),
+    )
+    mean: tuple[float, ...] | None = option(
+        None, "Per-channel mean R,G,B in [0,1] units (with --std): x = (pixel/255 - mean) / std.", metavar="R,G,B"
+    )
+    std: tuple[float, ...] | None = option(None, "Per-channel std R,G,B in [0,1] units (with --mean).", metavar="R,G,B")
+    layout: str | None = option(
+        None,
+        "Input layout: " + "; ".join(f"{k}: {v}" for k, v in LAYOUTS.items()) + ". Default: read from the file.",
+        choices=tuple(LAYOUTS),
+    )
+    output: str | None = option(
+        None,
+        "Output kind: "
+        + "; ".join(f"{k}: {v}" for k, v in OUTPUT_KINDS.items())
+        + ". Default: read where unambiguous.",
+        choices=tuple(OUTPUT_KINDS),
+    )
+    output_stride: int | None = option(
+        None, "The output's stride (input size / output size); read from the shapes when not given.", min=1
+    )
+    classes: str | None = option(None, "Class names: a text file, one name a line (or name,r,g,b).")
+    classes_from: str | None = option(None, "Take the class names and colours from this dataset.", metavar="DATASET")
+    input_size: tuple[int, int] | None = option(
+        None, "HxW for a model that takes any size (checked against the file otherwise).", size=True
+    )
+    entry: str | None = option(
+        None, "PyTorch: module:function returning (torch.nn.Module, example input); MODEL is its file or folder."
+    )
+    force: bool = option(False, "Replace an existing artifact.")
+
+    def __post_init__(self):
+        from ..config import parse_size
+
+        if isinstance(self.input_size, str):
+            object.__setattr__(self, "input_size", parse_size(self.input_size))
+        if self.entry is not None and ":" not in self.entry:
+            raise UsageError(f"--entry {self.entry}: write it module:function", param="--entry")
+        for name, table in (("normalize", NORMALISATIONS), ("layout", LAYOUTS), ("output", OUTPUT_KINDS)):
+            v = getattr(self, name)
+            if v is not None and v not in table:
+                raise UsageError(f"--{name} {v} is not one of {', '.join(table)}", param="--" + name)
+
+    def normalisation(self):
+        from ..iospec import normalisation_for
+
+        return normalisation_for(self.normalize, self.mean, self.std)
+
+    def stated_options(self) -> dict:
+        """What the user stated (recorded in the manifest's provenance)."""
+        keys = (
+            "normalize",
+            "mean",
+            "std",
+            "layout",
+            "output",
+            "output_stride",
+            "classes",
+            "classes_from",
+            "input_size",
+            "entry",
+        )
+        return {k: (list(v) if isinstance(v, tuple) else v) for k in keys if (v := getattr(self, k)) is not None}
+
+
+@dataclass(frozen=True)
+class ImportResult(Result):
+    artifact: str
+    manifest: Manifest
+    source: str
+
+
+def import_model(config: ImportConfig) -> ImportResult:
+    """Import a model edgeseg did not train (.tflite as it is; Keras, SavedModel converted with
+    the LiteRT converter; PyTorch with litert-torch): the artifact and its manifest."""
+    from .importer import import_model as _import
+
+    norm = config.normalisation()  # a usage error before any file is read
+    return _pick(ImportResult, _import(config, norm))

@@ -263,11 +263,10 @@ def _float32_artifact(weights: RunWeights, head: str) -> Path | None:
 
 
 def int8_with_aeq(float_bytes: bytes, images: np.ndarray, cfg: dict, io: str, progress=None) -> bytes:
+    from ..iospec import input_range
     from .aeq import quantize_int8_aeq
 
-    norm = cfg.get("normalisation") or {"scale": 1 / 255.0, "offset": 0.0}
-    lo, hi = norm["offset"], 255 * norm["scale"] + norm["offset"]
-    return quantize_int8_aeq(float_bytes, normalise(images), (min(lo, hi), max(lo, hi)), io, progress)
+    return quantize_int8_aeq(float_bytes, normalise(images), input_range(cfg.get("normalisation")), io, progress)
 
 
 def ptq_tool_version(tool: str) -> str:

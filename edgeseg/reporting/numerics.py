@@ -72,9 +72,7 @@ class NumericsConfig:
         "The float artifact to compare with (default: a float32 artifact of the same training run "
         "beside the artifact; none for a float32 artifact).",
     )
-    tensors: str = option(
-        "all", "Which tensors: every op's output, or block boundaries only.", choices=SELECTIONS
-    )
+    tensors: str = option("all", "Which tensors: every op's output, or block boundaries only.", choices=SELECTIONS)
     threshold: str | None = option(
         None,
         "KEY=VALUE,... overriding the defaults: cosine=0.999,snr_db=30 (a delegate against the host), "

@@ -10,12 +10,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import ArtifactError
 from ..training.metrics import Predictor, score_split  # noqa: F401 (re-exported)
 from .artifact_io import OpenedArtifact, open_artifact, same_classes  # same_classes: also for runs
 
 if TYPE_CHECKING:
     from ..artifact import Manifest
+
+
+#: What eval says of a .tflite with no manifest: it is read by edgeseg's own conventions.
+NO_MANIFEST = (
+    "no manifest beside it: scored as edgeseg's own models are (pixels / 255, NHWC, scores at the input size); "
+    "if it expects another preprocessing or output, state them with `edgeseg import`"
+)
 
 
 def _is_run(target) -> bool:
@@ -101,7 +107,9 @@ def evaluate(
 
     art = open_artifact(target, data, signature, classes_from)
     ds = art.dataset
-    do_record, note = record_decision(art.manifest, ds.root, split, record) if art.manifest is not None else (False, "")
+    do_record, note = (
+        record_decision(art.manifest, ds.root, split, record) if art.manifest is not None else (False, NO_MANIFEST)
+    )
     if limit is not None and record is None and do_record:
         do_record, note = False, f"a --limit {limit} evaluation is not recorded in the manifest (pass --record to)"
     todo = art.signatures
@@ -126,28 +134,26 @@ def evaluate(
 def artifact_predictor(target, manifest, ds, threads=None, signature=None):
     """The predictor of an artifact (the LiteRT interpreter, or CompiledModel for a compiled
     one) once its input and output are known to fit ``ds``: a segmentation map at the input
-    size with the dataset's classes. Shared by host and device evaluation."""
+    size (or at the manifest's stride) with the dataset's classes, read by the manifest's
+    input and output rules (edgeseg.iospec). Shared by host and device evaluation."""
     from ..artifact import is_compiled
     from ..errors import DataError
+    from ..iospec import OutputRule, layout_of
     from .interpreter import ArtifactPredictor
+    from .tensors import check_output_fits, num_classes_of
 
     norm = manifest.normalisation if manifest is not None else None
+    layout = layout_of(manifest.input if manifest is not None else None)
+    rule = OutputRule.from_manifest(manifest.output if manifest is not None else None)
     if (manifest is not None and manifest.compiled) or is_compiled(target):
         from .interpreter import CompiledPredictor
 
         predict = CompiledPredictor(target, manifest, norm)
     else:
-        predict = ArtifactPredictor(target, norm, threads=threads, signature=signature)
+        predict = ArtifactPredictor(target, norm, threads=threads, signature=signature, layout=layout, rule=rule)
     classes = (manifest.classes if manifest is not None else None) or list(ds.class_names)
-    out_shape = [int(v) for v in predict.out["shape"]]
-    h, w = predict.input_size
-    if not (len(out_shape) == 4 and out_shape[1:3] == [h, w] or len(out_shape) == 3 and out_shape[1:] == [h, w]):
-        raise ArtifactError(
-            f"{target} outputs a tensor of shape {out_shape}, not a segmentation map: edgeseg "
-            f"evaluates models whose output is per-pixel scores [1,{h},{w},C] or a class map "
-            f"[1,{h},{w}] at the input size ({h}x{w})"
-        )
-    n_out = out_shape[-1] if len(out_shape) == 4 else len(classes)  # argmax head: [1,H,W]
+    check_output_fits(predict.out["shape"], predict.rule, predict.input_size, target)
+    n_out = num_classes_of(predict.out["shape"], predict.rule) or len(classes)  # argmax head: [1,H,W]
     if n_out != len(ds.class_names):
         raise DataError(
             f"{target} predicts {n_out} classes but {ds.root} has {ds.num_classes}; "

@@ -12,11 +12,13 @@ import numpy as np
 
 from ..artifact import Manifest, check_tflite_file
 from ..errors import ArtifactError, RuntimeBackendError
+from ..iospec import DEFAULT_NORMALISATION, OutputRule, layout_of
 from ..runner import (
     delegation,  # noqa: F401  (re-exported: one implementation, also used on devices)
     interpreter_kwargs,
     load_interpreter_module,
 )
+from .tensors import is_class_map, postprocess, preprocess
 
 
 def load_interpreter(
@@ -62,6 +64,8 @@ class ArtifactPredictor:
         normalisation: dict | None = None,
         threads: int | None = None,
         signature: str | None = None,
+        layout: str = "nhwc",
+        rule: OutputRule | None = None,
     ):
         self.interp, self.backend = load_interpreter(path, threads=threads)
         self.runner = None
@@ -75,30 +79,35 @@ class ArtifactPredictor:
         else:
             self.inp = self.interp.get_input_details()[0]
             self.out = self.interp.get_output_details()[0]
+        self._set_io(path, normalisation, layout, rule)
+
+    def _set_io(self, path, normalisation, layout, rule) -> None:
+        """The input size read from the input tensor in ``layout``, and the rules of
+        edgeseg.runtime.tensors that :meth:`preprocess` and :meth:`postprocess` apply."""
+        self.layout = layout
+        self.rule = rule or OutputRule(None)
         shape = [int(v) for v in self.inp["shape"]]
-        if len(shape) != 4 or shape[-1] != 3:
-            raise ArtifactError(f"{path} takes input {shape}; edgeseg expects one NHWC RGB image [1,H,W,3]")
-        self.input_size = (shape[1], shape[2])
-        self.norm = normalisation or {"scale": 1 / 255.0, "offset": 0.0}
+        channels = shape[1] if layout == "nchw" else shape[-1] if shape else None
+        if len(shape) != 4 or channels != 3:
+            other = "nhwc" if layout == "nchw" else "nchw"
+            raise ArtifactError(
+                f"{path} takes input {shape}; as {layout.upper()} that is not one RGB image "
+                f"[1,{'3,H,W' if layout == 'nchw' else 'H,W,3'}] (import it with --layout {other} if it is {other.upper()})"
+            )
+        self.input_size = (shape[2], shape[3]) if layout == "nchw" else (shape[1], shape[2])
+        self.norm = normalisation or dict(DEFAULT_NORMALISATION)
+        self.scores = not is_class_map(self.out["shape"], self.rule)
 
-    def _quantize_input(self, pixels: np.ndarray) -> np.ndarray:
-        x = pixels.astype(np.float32) * np.float32(self.norm["scale"]) + np.float32(self.norm["offset"])
-        dtype = self.inp["dtype"]
-        if dtype == np.float32:
-            return x
-        scale, zp = self.inp["quantization"]
-        info = np.iinfo(dtype)
-        return np.clip(np.round(x / scale + zp), info.min, info.max).astype(dtype)
+    def preprocess(self, pixels: np.ndarray) -> np.ndarray:
+        """One frame [H,W,3] uint8 as the input tensor (no batch axis)."""
+        return preprocess(pixels, self.norm, self.layout, self.inp)
 
-    def _dequantize_output(self, y: np.ndarray) -> np.ndarray:
-        """Scores come back as float; a class map (argmax head: [H,W] integers with no
-        quantization parameters) comes back as it is."""
-        if self.out["dtype"] == np.float32:
-            return y
-        scale, zp = self.out["quantization"]
-        if not scale:
-            return y
-        return (y.astype(np.float32) - zp) * scale
+    def postprocess(self, y: np.ndarray) -> np.ndarray:
+        """One frame's raw output (no batch axis) -> scores [H,W,C] or a class map [H,W] at the input size."""
+        return postprocess(y, self.out, self.rule, self.input_size)
+
+    _quantize_input = preprocess  # the names scripts and doubles used before
+    _dequantize_output = postprocess
 
     def _run_one(self, x: np.ndarray) -> np.ndarray:
         if self.runner is not None:
@@ -112,8 +121,8 @@ class ArtifactPredictor:
             raise ArtifactError(f"images are {images.shape[1:3]} but the artifact takes {self.input_size}")
         outs = []
         for img in images:
-            y = self._run_one(self._quantize_input(img)[None])
-            outs.append(self._dequantize_output(y[0]))
+            y = self._run_one(self.preprocess(img)[None])
+            outs.append(self.postprocess(y[0]))
         return np.stack(outs)
 
 
@@ -162,8 +171,7 @@ class CompiledPredictor(ArtifactPredictor):
         self.backend = f"ai_edge_litert CompiledModel ({compiled.get('manufacturer', 'NPU')} dispatch)"
         self.fully_accelerated = bool(self.model.is_fully_accelerated())
         shape = self.inp["shape"]
-        self.input_size = (shape[1], shape[2])
-        self.norm = normalisation or {"scale": 1 / 255.0, "offset": 0.0}
+        self._set_io(path, normalisation, layout_of(manifest.input), OutputRule.from_manifest(manifest.output))
         try:  # the first inference is the real test
             self._run_one(np.zeros(shape, self.inp["dtype"]))
         except Exception as exc:

@@ -113,6 +113,7 @@ def _tables():
     from edgeseg.data.pipeline import RESIZE_MODES
     from edgeseg.data.synth import IMAGE_FORMATS
     from edgeseg.device.session import TRANSPORTS
+    from edgeseg.iospec import LAYOUTS, NORMALISATIONS, OUTPUT_KINDS
     from edgeseg.quantize.ptq import HEADS, IO_TYPES, PTQ_TOOLS
     from edgeseg.reporting.compare import INCONCLUSIVE
     from edgeseg.runtime.debugcopy import SELECTIONS
@@ -136,6 +137,9 @@ def _tables():
         ("numerics", "tensors"): SELECTIONS,
         ("numerics", "classes_from"): ("dataset",),
         ("report", "inconclusive"): INCONCLUSIVE,
+        ("import", "normalize"): NORMALISATIONS,
+        ("import", "layout"): LAYOUTS,
+        ("import", "output"): OUTPUT_KINDS,
         **{(c, "transport"): TRANSPORTS for c in ("deploy", "bench", "show", "eval", "numerics")},
     }
 

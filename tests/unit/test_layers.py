@@ -33,6 +33,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "interrupt",
         "runner",
         "delegates",
+        "iospec",  # what a model expects and returns (the manifest's input/output rules)
     ),
     ("artifact",),  # the manifest beside every .tflite
     ("data",),
