@@ -153,7 +153,9 @@ def clock_ghz(
         pass
     mhz = _cpuinfo_field("cpu MHz", cpuinfo)
     try:
-        return float(mhz) / 1e3, "/proc/cpuinfo cpu MHz"
+        return float(
+            mhz
+        ) / 1e3, "/proc/cpuinfo cpu MHz, the reported clock: a core that boosts above it can exceed 100%"
     except (TypeError, ValueError):
         return 0.0, "unknown"
 

@@ -3,19 +3,23 @@ N epochs (``--val-every``): the rules, as plain functions of measured times, so 
 clock tests them and the training loop only asks.
 
 The budget counts from the start of the ``train`` call (decoding the data and building the
-model are part of what a user waits for). At the end of every epoch's training steps the plan
-asks whether one more epoch still fits:
+model are part of what a user waits for). Times are estimated from what was measured: an
+epoch's steps as the median of the last three epochs (the first, which includes tracing, is
+dropped once there are others), a step as that over the steps per epoch, validation as its
+last timings (before the first, a third of a training step per val image).
 
-    elapsed + validation of this epoch (if it is validated) + next epoch's steps
-            + the next epoch's validation share  <=  budget
+* At the end of an epoch's steps: another epoch starts if at least
+  :data:`MIN_LAST_EPOCH` of it, and its validation, still fit after this epoch's
+  validation; else this epoch is the last.
+* Within an epoch after the first: the epoch stops after the step past which one more step
+  and the final validation would not fit (:meth:`BudgetPlan.stop_within`); that epoch is the
+  last, cut short (its ``history.csv`` row counts the images it saw).
 
-with the next epoch's time estimated as the median of the last three measured epochs (the
-first epoch, which includes tracing, is dropped once there are others). If it does not fit,
-this epoch is the last: it is validated (always, whatever ``--val-every`` says), saved, and
-training stops. The learning-rate schedule's total step count follows the same estimate
-(:meth:`BudgetPlan.planned_epochs`), so a decaying schedule (cosine, poly) ends at the
-budget rather than at a fixed epoch count. Granularity is one epoch: the budget is kept
-unless the first epoch alone exceeds it, and at most one epoch's time is left unused.
+The last epoch is always validated (whatever ``--val-every`` says) and saved. The
+learning-rate schedule's total step count follows the same estimate
+(:meth:`BudgetPlan.planned_steps`), so a decaying schedule (cosine, poly) ends at the budget
+rather than at a fixed epoch count. The budget is kept to about one step, unless the first
+epoch alone exceeds it (the first epoch always finishes: it is where the times come from).
 """
 
 from __future__ import annotations
@@ -36,6 +40,9 @@ BUDGET_EPOCH_CAP = 10_000
 #: Validation, until measured, costs this fraction of a training step per image (a forward
 #: pass without the backward one, about a third of a training step's work).
 VAL_COST_GUESS = 1 / 3
+#: Another epoch starts only if at least this fraction of it fits: a shorter last epoch buys
+#: little training for its validation and checkpoint.
+MIN_LAST_EPOCH = 0.25
 _PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([smh]?)")
 
 
@@ -73,6 +80,7 @@ class BudgetPlan:
     started: float
     images_per_epoch: int
     val_images: int
+    steps_per_epoch: int = 1
     clock: Callable[[], float] = time.monotonic
     epoch_s: list[float] = field(default_factory=list)  # each epoch's steps, and the saving after the last
     val_s: list[float] = field(default_factory=list)  # each timed validation
@@ -109,21 +117,39 @@ class BudgetPlan:
         per_image = self.epoch_estimate() / max(1, self.images_per_epoch)
         return per_image * VAL_COST_GUESS * self.val_images
 
+    def step_estimate(self) -> float:
+        return self.epoch_estimate() / max(1, self.steps_per_epoch)
+
     def fits_another(self, validating_now: bool, val_every: int, next_epoch: int) -> bool:
-        """After the steps of an epoch: whether epoch ``next_epoch`` still fits, given whether
-        this epoch is validated (its validation is still to come)."""
+        """After the steps of an epoch: whether epoch ``next_epoch`` should start (at least
+        :data:`MIN_LAST_EPOCH` of it and a validation still fit after this epoch's own
+        validation, if it has one)."""
         val = self.val_estimate()
-        next_val = val if next_epoch % val_every == 0 else val / val_every
-        need = (val if validating_now else 0.0) + self.epoch_estimate() + next_val
+        need = (val if validating_now else 0.0) + MIN_LAST_EPOCH * self.epoch_estimate() + val
         return self.elapsed() + need <= self.budget_s
 
+    def stop_within(self, steps_done: int) -> bool:
+        """Within an epoch after the first, once ``steps_done`` of its steps ran: whether to stop
+        here (one more step and the final validation would pass the budget)."""
+        if len(self.epoch_s) < 1 or steps_done >= self.steps_per_epoch:
+            return False
+        return self.elapsed() + self.step_estimate() + self.val_estimate() > self.budget_s
+
+    def planned_steps(self, done_steps: int, val_every: int) -> int:
+        """``done_steps`` plus the steps that fit in what is left, each epoch's validation
+        share and the final validation taken out: the total the learning-rate schedule decays
+        over (at least ``done_steps``)."""
+        step = self.step_estimate()
+        if not math.isfinite(step) or step <= 0:
+            return done_steps
+        val = self.val_estimate()
+        per_step = step + val / max(1, val_every) / max(1, self.steps_per_epoch)
+        return done_steps + max(0, int((self.budget_s - self.elapsed() - val) // per_step))
+
     def planned_epochs(self, done: int, val_every: int) -> int:
-        """``done`` plus the epochs that fit in what is left (at least ``done``): the total the
-        learning-rate schedule decays over."""
-        per_epoch = self.epoch_estimate() + self.val_estimate() / max(1, val_every)
-        if not math.isfinite(per_epoch) or per_epoch <= 0:
-            return done
-        return done + max(0, int((self.budget_s - self.elapsed()) // per_epoch))
+        """The epochs the run will have, the last one possibly cut short (at least ``done``)."""
+        steps = self.planned_steps(done * self.steps_per_epoch, val_every)
+        return max(done, math.ceil(steps / max(1, self.steps_per_epoch)))
 
     def record(self) -> dict:
         """What the run record keeps of the budget."""

@@ -439,6 +439,7 @@ def _train_locked(
             started if started is not None else time.monotonic(),
             images_per_epoch=steps * cfg.batch,
             val_images=len(val_cache),
+            steps_per_epoch=steps,
         )
 
     def start_run():  # after the first training step: the run exists from here on
@@ -586,6 +587,7 @@ def fit(
 
         def on_epoch_begin(self, epoch, logs=None):
             self.t0 = time.perf_counter()
+            self.steps_run = 0
             if budget is not None and budget.mark is None:
                 budget.start()
             self.epoch = epoch
@@ -598,6 +600,9 @@ def fit(
                 self.started = True
                 if on_first_step:
                     on_first_step()
+            self.steps_run = step + 1
+            if budget is not None and budget.stop_within(self.steps_run):
+                self.model.stop_training = True  # the budget's last epoch, cut short after this step
             if on_batch:
                 on_batch(
                     {
@@ -612,7 +617,8 @@ def fit(
         def on_epoch_end(self, epoch, logs=None):
             seconds = time.perf_counter() - self.t0
             n = epoch + 1
-            last = _is_last(n, epochs, budget, val_every)
+            cut = self.steps_run < steps  # the budget stopped this epoch early
+            last = cut or _is_last(n, epochs, budget, val_every)
             res = None
             with ema if ema is not None else contextlib.nullcontext():  # the model of record: the average
                 if not _weights_finite(model):  # the last step's update overflowed: never save such weights
@@ -633,7 +639,8 @@ def fit(
             if last and epochs > n:
                 self.model.stop_training = True  # the budget's last epoch
             elif budget is not None and hasattr(schedule, "total_steps"):
-                schedule.total_steps.assign(float(min(epochs, budget.planned_epochs(n, val_every)) * steps))
+                planned = min(epochs * steps, budget.planned_steps(n * steps, val_every))
+                schedule.total_steps.assign(float(planned))
             row = {
                 "epoch": n,
                 "lr": lr,
@@ -642,8 +649,8 @@ def fit(
                 "val_dice": res["dice"] if res else None,
                 "val_pixel_accuracy": res["pixel_accuracy"] if res else None,
                 "seconds": seconds,
-                "images_per_s": steps * batch / seconds,
-                "images_seen": n * steps * batch,
+                "images_per_s": self.steps_run * batch / seconds,
+                "images_seen": _seen_before(history, n, steps * batch) + self.steps_run * batch,
             }
             history.append(row)
             atomic_write_csv(history_path, HISTORY_COLUMNS, history)
@@ -734,6 +741,13 @@ def _is_last(n: int, epochs: int, budget: BudgetPlan | None, val_every: int) -> 
         return False
     budget.steps_done()
     return not budget.fits_another(validates(n, val_every, False), val_every, n + 1)
+
+
+def _seen_before(history: list[dict], n: int, per_epoch: int) -> int:
+    """Training images seen before epoch ``n``: the last row's count (a cut-short epoch counts
+    what it saw), or full epochs for a run written before the column existed."""
+    last = history[-1].get("images_seen") if history else None
+    return int(last) if last not in (None, "") else (n - 1) * per_epoch
 
 
 def _planned(n: int, epochs: int, budget: BudgetPlan | None, val_every: int) -> int:

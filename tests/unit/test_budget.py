@@ -35,63 +35,85 @@ def test_parse_duration_refuses(text):
     assert e.value.param == "--time-budget"
 
 
-def simulate(budget_s, setup_s, epoch_s, val_s, val_every=1, cap=BUDGET_EPOCH_CAP, first_extra=0.0):
-    """Run the loop's decisions against a fake clock: returns (epochs, validated, elapsed, plans)."""
+STEPS = 10  # steps per epoch in the simulations
+
+
+def simulate(budget_s, setup_s, epoch_s, val_s, val_every=1, cap=BUDGET_EPOCH_CAP):
+    """Run the loop's decisions (as edgeseg.training.loop takes them) against a fake clock.
+    ``epoch_s(n)`` is epoch n's time for its STEPS steps. Returns (steps per epoch run,
+    validated epochs, elapsed, the schedule's planned total steps after each epoch)."""
     clock = Clock()
-    plan = BudgetPlan(budget_s, clock(), images_per_epoch=100, val_images=20, clock=clock)
+    plan = BudgetPlan(budget_s, clock(), images_per_epoch=100, val_images=20, clock=clock, steps_per_epoch=STEPS)
     clock.t += setup_s
     plan.start()
-    validated, plans, n = [], [], 0
+    validated, plans, ran, n = [], [], [], 0
     while True:
         n += 1
-        clock.t += epoch_s(n) + (first_extra if n == 1 else 0.0)
-        plan.steps_done()
-        last = n >= cap or not plan.fits_another(validates(n, val_every, False), val_every, n + 1)
+        k = 0
+        while k < STEPS:
+            clock.t += epoch_s(n) / STEPS
+            k += 1
+            if plan.stop_within(k):
+                break
+        ran.append(k)
+        cut = k < STEPS
+        if not cut:
+            plan.steps_done()
+        last = cut or n >= cap or not plan.fits_another(validates(n, val_every, False), val_every, n + 1)
         if validates(n, val_every, last):
             clock.t += val_s
             validated.append(n)
             plan.epoch_done(val_s)
         else:
             plan.epoch_done()
-        plans.append(plan.planned_epochs(n, val_every))
+        plans.append(plan.planned_steps(sum(ran), val_every))
         if last:
-            return n, validated, plan.elapsed(), plans
+            return ran, validated, plan.elapsed(), plans
 
 
-def test_budget_stops_at_the_last_epoch_that_fits():
-    n, validated, elapsed, plans = simulate(600, setup_s=20, epoch_s=lambda n: 50, val_s=5)
-    # 20 s setup + 10 epochs of 55 s = 570 s; an 11th would end at 625 s
-    assert n == 10 and elapsed == 570
-    assert validated == list(range(1, 11))
-    assert plans[-1] == 10  # the schedule decays over the epochs that ran
+def test_budget_is_used_to_the_last_step():
+    ran, validated, elapsed, plans = simulate(600, setup_s=20, epoch_s=lambda n: 50, val_s=5)
+    # 20 s setup, then epochs of 50 s + 5 s validation: 10 full epochs end at 570 s; the 11th
+    # is cut after 5 of its 10 steps (595 s + 5 s validation = 600 s; a 6th step would end past it)
+    assert ran == [10] * 10 + [5]
+    assert elapsed == pytest.approx(600)
+    assert validated == list(range(1, 12))
+    assert plans[-1] == sum(ran)  # the schedule decays over the steps that ran
+    assert abs(plans[1] - sum(ran)) <= 1  # and knew it from the second epoch on
 
 
 def test_budget_is_kept_with_a_slow_first_epoch_and_wandering_epochs():
     times = {1: 80, 2: 50, 3: 55, 4: 45, 5: 60, 6: 50, 7: 52, 8: 48, 9: 58, 10: 50, 11: 49, 12: 51}
-    n, _, elapsed, plans = simulate(700, setup_s=30, epoch_s=lambda n: times.get(n, 50), val_s=4)
+    ran, _, elapsed, plans = simulate(700, setup_s=30, epoch_s=lambda n: times.get(n, 50), val_s=4)
     assert elapsed <= 700
-    assert 700 - elapsed < 60  # at most about one epoch left unused
-    assert abs(plans[1] - plans[-1]) <= 1  # from the second epoch on (the traced first one dropped) it holds
+    assert 700 - elapsed < 10  # about a step left unused
+    assert abs(plans[1] - sum(ran)) <= 0.03 * sum(ran)  # from the second epoch on (the traced first one dropped)
+
+
+def test_a_short_remainder_starts_no_epoch():
+    # 5 epochs of 60 s + 1 s validation end at 305 s; 10 s are left, less than a quarter epoch
+    ran, validated, elapsed, _ = simulate(315, setup_s=0, epoch_s=lambda n: 60, val_s=1)
+    assert ran == [10] * 5 and validated[-1] == 5 and elapsed == 305
 
 
 def test_val_every_validates_every_nth_and_the_last():
-    n, validated, elapsed, _ = simulate(1000, setup_s=0, epoch_s=lambda n: 60, val_s=30, val_every=3)
-    assert validated[-1] == n
+    ran, validated, elapsed, _ = simulate(1000, setup_s=0, epoch_s=lambda n: 60, val_s=30, val_every=3)
+    assert validated[-1] == len(ran)
     assert all(e % 3 == 0 for e in validated[:-1])
     assert elapsed <= 1000
-    # validating only every third epoch buys epochs: with every epoch validated fewer fit
-    n_all, _, _, _ = simulate(1000, setup_s=0, epoch_s=lambda n: 60, val_s=30, val_every=1)
-    assert n > n_all
+    # validating only every third epoch buys training: with every epoch validated fewer steps fit
+    ran_all, _, _, _ = simulate(1000, setup_s=0, epoch_s=lambda n: 60, val_s=30, val_every=1)
+    assert sum(ran) > sum(ran_all)
 
 
 def test_a_budget_smaller_than_one_epoch_still_trains_one():
-    n, validated, elapsed, _ = simulate(10, setup_s=2, epoch_s=lambda n: 50, val_s=5)
-    assert n == 1 and validated == [1]
+    ran, validated, elapsed, _ = simulate(10, setup_s=2, epoch_s=lambda n: 50, val_s=5)
+    assert ran == [10] and validated == [1]
 
 
 def test_the_epoch_cap_ends_a_budgeted_run_early():
-    n, _, _, _ = simulate(10_000, setup_s=0, epoch_s=lambda n: 10, val_s=1, cap=4)
-    assert n == 4
+    ran, _, _, _ = simulate(10_000, setup_s=0, epoch_s=lambda n: 10, val_s=1, cap=4)
+    assert ran == [10] * 4
 
 
 def test_validation_is_guessed_before_it_was_timed():
