@@ -45,8 +45,8 @@ class TrainConfig:
     )
     time_budget: str | None = option(
         None,
-        "Train for this much wall-clock time (90s, 45m, 1.5h): epochs stop when the next would not fit, "
-        "and the learning-rate schedule decays over the epochs that fit.",
+        "Train for this much wall-clock time (90s, 45m, 1.5h), counted from the start: the last epoch is cut "
+        "short at the budget, and the learning-rate schedule decays over the steps that fit.",
     )
     val_every: int = option(1, "Validate every N epochs (and always the last).", min=1)
     batch: int = option(8, "Images per step.", min=1)
