@@ -307,12 +307,7 @@ def eval_cmd(target, as_json, **options) -> None:
     its mIoU beyond the tolerance of the host's, or failed; a numerics-differ row, agreement
     below the bound with quality kept, is a warning unless --fail-on-numerics)."""
 
-    reach = {k: options.pop(k) for k in _DEVICE_FIELDS}
-    if options["device"] is not None:
-        options["device"] = api.DeviceConfig(options["device"], **reach)
-    elif given := next((k for k, v in reach.items() if v is not None), None):
-        flag = "--adb-key" if given == "key" else "--" + given.replace("_", "-")
-        raise UsageError(f"{flag} goes with --device: it says how to reach the device", param=flag)
+    _device_from(options)
     cfg = api.EvalConfig(target=target, command=api.command_line(), **options)
     res = api.evaluate(cfg, progress=None if as_json else _progress(), say=_err)
     if as_json:
@@ -321,6 +316,17 @@ def eval_cmd(target, as_json, **options) -> None:
         console.evaluated(res, click.echo, _err)
     if not res.ok:  # --device: a diverged or failed delegate row (numerics-differ with --fail-on-numerics)
         sys.exit(1)
+
+
+def _device_from(options: dict) -> None:
+    """``options["device"]`` (a profile name or None) becomes a DeviceConfig with the options
+    that say how to reach it, which are a usage error without --device."""
+    reach = {k: options.pop(k) for k in _DEVICE_FIELDS}
+    if options["device"] is not None:
+        options["device"] = api.DeviceConfig(options["device"], **reach)
+    elif given := next((k for k, v in reach.items() if v is not None), None):
+        flag = "--adb-key" if given == "key" else "--" + given.replace("_", "-")
+        raise UsageError(f"{flag} goes with --device: it says how to reach the device", param=flag)
 
 
 @main.command("numerics")
@@ -333,12 +339,7 @@ def numerics_cmd(target, as_json, **options) -> None:
     float reference (quantization error) and, with --device, per delegate against the host
     (delegate error); numerics.csv, a plot of error against depth and the first bad op of each
     run in a report folder. Exit 1 when a run has a bad tensor or failed."""
-    reach = {k: options.pop(k) for k in _DEVICE_FIELDS}
-    if options["device"] is not None:
-        options["device"] = api.DeviceConfig(options["device"], **reach)
-    elif given := next((k for k, v in reach.items() if v is not None), None):
-        flag = "--adb-key" if given == "key" else "--" + given.replace("_", "-")
-        raise UsageError(f"{flag} goes with --device: it says how to reach the device", param=flag)
+    _device_from(options)
     cfg = api.NumericsConfig(target=target, command=api.command_line(), **options)
     res = api.numerics(cfg, say=_err, progress=None if as_json else _progress())
     if as_json:
