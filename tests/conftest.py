@@ -40,6 +40,21 @@ def pytest_terminal_summary(terminalreporter):
 
 
 @pytest.fixture(scope="session", autouse=True)
+def ctrl_c_raises():
+    """Ctrl-C is KeyboardInterrupt in every test process, as in an interactive shell. A test run
+    started in the background of a non-interactive shell (a CI script's `cmd &`) inherits SIGINT
+    ignored, and Python then installs no handler: the tests that send themselves SIGINT would
+    wait for an interrupt that never comes."""
+    import signal
+
+    old = signal.getsignal(signal.SIGINT)
+    if old is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, old)
+
+
+@pytest.fixture(scope="session", autouse=True)
 def own_adb_server_port():
     """The tests' adb calls (edgeseg's adb-server transport, `devices list`) use an adb
     server port of their own, never the user's 5037, and the server any of them started
