@@ -440,6 +440,9 @@ ADB_CONNECTION_ERRORS = (
     "couldn't write to device",
 )
 ADB_AUTH_ERRORS = ("unauthorized", "authenticat")
+#: A device that stays ``unauthorized`` this long after (re)connecting is waiting for the user
+#: (the 'Allow USB debugging?' prompt); a shorter spell is the key exchange of a new connection.
+AUTH_SETTLE_S = 3.0
 
 
 class AdbServerConnection:
@@ -556,16 +559,20 @@ class AdbServerConnection:
         """Bring the device back on the adb server: ``adb connect`` again for a network
         device (HOST:PORT), then wait until it is a ``device`` again (bounded)."""
         deadline = time.monotonic() + timeout
-        state = ""
+        state, unauthorized_since = "", None
         while time.monotonic() < deadline:
-            if self.serial and ":" in self.serial:
+            if self.serial and ":" in self.serial and "unauthorized" not in state:
                 if state and state != "device":  # adb retries an offline network device slowly: start over
                     self._run_plain(["disconnect", self.serial])
                 self._run_plain(["connect", self.serial])
             state = self.state()
             if state == "device":
                 return
-            if "unauthorized" in state:
+            if "unauthorized" not in state:
+                unauthorized_since = None
+            elif unauthorized_since is None:  # a fresh connection is unauthorized until its key exchange ends
+                unauthorized_since = time.monotonic()
+            elif time.monotonic() - unauthorized_since >= AUTH_SETTLE_S or time.monotonic() + 0.5 >= deadline:
                 raise DeviceAuthError(
                     f"{self.address} is unauthorized on the adb server: accept the 'Allow USB "
                     "debugging?' prompt on the phone, then run again"
