@@ -92,7 +92,7 @@ class NumericsConfig:
     classes_from: str | None = option(
         None, "'dataset': accept the dataset's class names when they differ (same count).", choices=("dataset",)
     )
-    out: str = option("reports", "Where the report folder is created.")
+    reports: str = option("reports", "Where the report folder is created.")
     command: str | None = None
 
     def __post_init__(self):
@@ -330,7 +330,7 @@ def _finish(c, path, rows, limits, meta, device_info, delegates) -> NumericsResu
         **({"device": device_info} if device_info else {}),
     }
     report = write_report(
-        c.out,
+        c.reports,
         f"numerics_{path.stem}",
         [],
         [],

@@ -64,7 +64,7 @@ def run_numerics(art, data, prof, delegates, out, *extra):
             delegates,
             "--frames",
             "2",
-            "--out",
+            "--reports",
             str(out),
             "--json",
             *extra,
@@ -252,7 +252,7 @@ def test_int8_against_float_per_layer_on_camvid_val_frames(tmp_path_factory):
             str(CAMVID),
             "--frames",
             "3",
-            "--out",
+            "--reports",
             str(folder / "reports"),
             "--json",
         ],
@@ -283,7 +283,7 @@ def test_bad_inputs_are_one_line_errors_that_name_the_fix(tmp_path, tiny_tflite,
     from edgeseg.artifact import write_manifest
 
     def run(*args):
-        return CliRunner().invoke(main, ["numerics", *map(str, args), "--out", str(tmp_path / "reports")])
+        return CliRunner().invoke(main, ["numerics", *map(str, args), "--reports", str(tmp_path / "reports")])
 
     res = run(tiny_tflite, "--data", three_classes, "--threshold", "psnr=3")
     assert res.exit_code == 2 and "the keys are cosine, snr_db, quant_cosine, quant_snr_db" in res.output
@@ -335,7 +335,7 @@ def test_a_float_artifact_against_itself_is_identical_everywhere_and_blocks_are_
                 tensors,
                 "--frames",
                 "2",
-                "--out",
+                "--reports",
                 str(tmp_path / "reports"),
                 "--json",
             ],
@@ -351,5 +351,5 @@ def test_a_float_artifact_against_itself_is_identical_everywhere_and_blocks_are_
 
 
 def test_a_float_artifact_with_nothing_to_compare_is_a_usage_error(tmp_path, tiny_tflite, three_classes):
-    res = CliRunner().invoke(main, ["numerics", str(tiny_tflite), "--data", str(three_classes), "--out", str(tmp_path)])
+    res = CliRunner().invoke(main, ["numerics", str(tiny_tflite), "--data", str(three_classes), "--reports", str(tmp_path)])
     assert res.exit_code == 2 and "pass --reference FLOAT_ARTIFACT or --device PROFILE" in res.output
