@@ -351,5 +351,7 @@ def test_a_float_artifact_against_itself_is_identical_everywhere_and_blocks_are_
 
 
 def test_a_float_artifact_with_nothing_to_compare_is_a_usage_error(tmp_path, tiny_tflite, three_classes):
-    res = CliRunner().invoke(main, ["numerics", str(tiny_tflite), "--data", str(three_classes), "--reports", str(tmp_path)])
+    res = CliRunner().invoke(
+        main, ["numerics", str(tiny_tflite), "--data", str(three_classes), "--reports", str(tmp_path)]
+    )
     assert res.exit_code == 2 and "pass --reference FLOAT_ARTIFACT or --device PROFILE" in res.output
