@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import platform
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 
@@ -53,36 +53,6 @@ def busy_host(load: float | None, cores: int | None) -> bool:
     return load is not None and bool(cores) and load >= BUSY_LOAD_PER_CORE * cores
 
 
-@dataclass(frozen=True)
-class PrecisionAcceleration:
-    """A row of :data:`PRECISION_ACCELERATION`: the CPU instruction sets that make a recipe
-    faster than float32 on a CPU, and what to say where none is present."""
-
-    recipes: tuple[str, ...]
-    flags: tuple[str, ...]  # any one of them (x86 /proc/cpuinfo flags, Arm Features)
-    without: str
-
-
-#: Which CPU instructions let a quantized or half-precision artifact beat float32 on this host.
-#: Without them the host shows no advantage the phone may well have (Arm cores with dot-product
-#: or fp16 arithmetic), so its ratio would mislead.
-PRECISION_ACCELERATION = (
-    PrecisionAcceleration(
-        ("int8", "int16x8"),
-        ("avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm"),
-        "this CPU has no int8 dot-product instructions (VNNI, AMX-INT8, Arm dot product): int8 runs "
-        "about as fast as float32 here, which says nothing of a phone with them; measure it there "
-        "(edgeseg bench --device)",
-    ),
-    PrecisionAcceleration(
-        ("float16",),
-        ("avx512_fp16", "asimdhp"),
-        "this CPU has no float16 arithmetic: the float16 weights are widened to float32 when loaded, "
-        "so it runs as float32 here; a phone's GPU or fp16 cores may run it faster (edgeseg bench --device)",
-    ),
-)
-
-
 def precision_note(recipe: str | None, flags: set[str] | None = None) -> str | None:
     """What a host row of ``recipe`` cannot show on this CPU, or None (float32, or the
     instructions are there)."""
@@ -103,6 +73,7 @@ class VectorPeak:
     flags: tuple[str, ...]
     macs_per_cycle: int
     how: str
+    beats_float32: bool = True  # False: the baseline instructions, about as fast as float32 per value
 
 
 #: Peak MACs per cycle per core, best row first within a precision: vector lanes times
@@ -119,13 +90,50 @@ VECTOR_PEAKS = (
     VectorPeak("int8", ("amx_int8",), 1024, "AMX TMUL: 1024 int8 MACs per cycle"),
     VectorPeak("int8", ("avx512_vnni",), 128, "AVX-512 VNNI VPDPBUSD: 64 int8 MACs x 2 ports"),
     VectorPeak("int8", ("avx_vnni",), 64, "AVX-VNNI VPDPBUSD: 32 int8 MACs x 2 ports"),
-    VectorPeak("int8", ("avx2",), 32, "AVX2 VPMADDUBSW + VPMADDWD: 32 int8 MACs per 2 instructions x 2 ports"),
+    VectorPeak("int8", ("avx2",), 32, "AVX2 VPMADDUBSW + VPMADDWD: 32 int8 MACs per 2 instructions x 2 ports", False),
     VectorPeak("int8", ("i8mm",), 64, "Arm SMMLA: 32 int8 MACs x 2 ports"),
     VectorPeak("int8", ("asimddp",), 32, "Arm SDOT: 16 int8 MACs x 2 ports"),
-    VectorPeak("int8", ("asimd",), 16, "NEON SMLAL: 8 int8 MACs x 2 ports"),
+    VectorPeak("int8", ("asimd",), 16, "NEON SMLAL: 8 int8 MACs x 2 ports", False),
     VectorPeak("float16", ("avx512_fp16",), 64, "AVX512-FP16 FMA: 32 lanes x 2 ports"),
     VectorPeak("float16", ("asimdhp",), 16, "Arm FP16 FMLA: 8 lanes x 2 ports"),
 )
+
+
+@dataclass(frozen=True)
+class PrecisionAcceleration:
+    """A row of :data:`PRECISION_ACCELERATION`: the recipes whose kernels run in
+    ``arithmetic``, and what to say where the CPU has no instruction that makes it beat float32
+    (the :data:`VECTOR_PEAKS` rows of that arithmetic marked ``beats_float32``)."""
+
+    recipes: tuple[str, ...]
+    arithmetic: str
+    without: str
+
+    @property
+    def flags(self) -> tuple[str, ...]:
+        """Any one of them accelerates ``arithmetic`` (x86 /proc/cpuinfo flags, Arm Features)."""
+        return tuple(f for r in VECTOR_PEAKS if r.precision == self.arithmetic and r.beats_float32 for f in r.flags)
+
+
+#: Which recipes a host without the instructions that make them beat float32 cannot show:
+#: the phone may well have them (Arm cores with dot-product or fp16 arithmetic), so the host's
+#: ratio would mislead.
+PRECISION_ACCELERATION = (
+    PrecisionAcceleration(
+        ("int8", "int16x8"),
+        "int8",
+        "this CPU has no int8 dot-product instructions (VNNI, AMX-INT8, Arm dot product): int8 runs "
+        "about as fast as float32 here, which says nothing of a phone with them; measure it there "
+        "(edgeseg bench --device)",
+    ),
+    PrecisionAcceleration(
+        ("float16",),
+        "float16",
+        "this CPU has no float16 arithmetic: the float16 weights are widened to float32 when loaded, "
+        "so it runs as float32 here; a phone's GPU or fp16 cores may run it faster (edgeseg bench --device)",
+    ),
+)
+
 
 #: The arithmetic each recipe's kernels run in (XNNPACK): dynamic-range int8 quantizes the
 #: activations on the fly and runs int8 kernels; float16 without fp16 arithmetic is widened
@@ -167,9 +175,7 @@ def vector_peak(arithmetic: str, flags: set[str], cpuinfo: str | None = None) ->
     for row in VECTOR_PEAKS:
         if row.precision == arithmetic and set(row.flags) <= flags:
             if zen4 and any(f.startswith("avx512") for f in row.flags):
-                return VectorPeak(
-                    row.precision, row.flags, row.macs_per_cycle // 2, row.how + " (Zen 4: 256-bit halves)"
-                )
+                return replace(row, macs_per_cycle=row.macs_per_cycle // 2, how=row.how + " (Zen 4: 256-bit halves)")
             return row
     return vector_peak("float32", flags, cpuinfo) if arithmetic == "float16" else None
 

@@ -796,24 +796,25 @@ def bench_rows(
                     if say:
                         say(rows[-1])
     rows = fold_repeats(rows) if config.repeat > 1 else rows
+    macs: dict[Path, int] = {}  # read once per file, whatever its delegates and repeats
     for r in rows:  # on the folded median: a repeated row's GMAC/s is its median's
-        if r.get("status") != "failed":
-            r.update(throughput(*files[r["artifact"]], r.get("recipe"), threads, r.get("median_ms"), flags))
+        art, signature = files[r["artifact"]]
+        if r.get("status") != "failed" and signature is None:  # a configuration's MACs are its own
+            if art not in macs:
+                from ..runtime.modelinfo import model_info
+
+                macs[art] = model_info(art).get("macs") or 0
+            r.update(throughput(macs[art], r.get("recipe"), threads, r.get("median_ms"), flags))
     return rows
 
 
-def throughput(art: Path, signature, recipe, threads: int, median_ms, flags: set[str]) -> dict:
-    """A host row's achieved ``gmac_per_s`` (the artifact's MACs over its median) and this
+def throughput(macs: int, recipe, threads: int, median_ms, flags: set[str]) -> dict:
+    """A host row's achieved ``gmac_per_s`` (the artifact's ``macs`` over its median) and this
     CPU's ``peak_gmac_per_s`` for the recipe's arithmetic on ``threads`` cores
-    (edgeseg.host.peak_gmacs); {} for a configuration of a multi-signature file (its MACs are
-    its own) or a row without a median."""
+    (edgeseg.host.peak_gmacs); {} for a row without a median or MACs."""
     from ..host import peak_gmacs
-    from ..runtime.modelinfo import model_info
 
-    if signature is not None or not median_ms:
-        return {}
-    macs = model_info(art).get("macs") or 0
-    if not macs:
+    if not median_ms or not macs:
         return {}
     peak = peak_gmacs(recipe, threads, flags)
     return {"gmac_per_s": macs / (float(median_ms) / 1e3) / 1e9, "peak_gmac_per_s": peak.get("peak_gmac_per_s")}

@@ -128,6 +128,15 @@ class BudgetPlan:
         need = (val if validating_now else 0.0) + MIN_LAST_EPOCH * self.epoch_estimate() + val
         return self.elapsed() + need <= self.budget_s
 
+    def ends_after(self, epoch: int, steps_run: int, val_every: int) -> bool:
+        """The decision at the end of epoch ``epoch``'s steps (``steps_run`` of them): a full
+        epoch's time is recorded, and the epoch is the last when it was cut short
+        (:meth:`stop_within`) or another would not fit (:meth:`fits_another`)."""
+        if steps_run < self.steps_per_epoch:
+            return True
+        self.steps_done()
+        return not self.fits_another(validates(epoch, val_every, False), val_every, epoch + 1)
+
     def stop_within(self, steps_done: int) -> bool:
         """Within an epoch after the first, once ``steps_done`` of its steps ran: whether to stop
         here (one more step and the final validation would pass the budget)."""

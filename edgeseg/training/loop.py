@@ -617,8 +617,7 @@ def fit(
         def on_epoch_end(self, epoch, logs=None):
             seconds = time.perf_counter() - self.t0
             n = epoch + 1
-            cut = self.steps_run < steps  # the budget stopped this epoch early
-            last = cut or _is_last(n, epochs, budget, val_every)
+            last = n >= epochs or (budget is not None and budget.ends_after(n, self.steps_run, val_every))
             res = None
             with ema if ema is not None else contextlib.nullcontext():  # the model of record: the average
                 if not _weights_finite(model):  # the last step's update overflowed: never save such weights
@@ -731,16 +730,6 @@ def fit(
             "labelled pixel to score (run `edgeseg data inspect` on the dataset)"
         )
     return json.loads(best_path.read_text(encoding="utf-8"))
-
-
-def _is_last(n: int, epochs: int, budget: BudgetPlan | None, val_every: int) -> bool:
-    """Whether epoch ``n`` (its steps just done, timed into ``budget``) ends the run."""
-    if n >= epochs:
-        return True
-    if budget is None:
-        return False
-    budget.steps_done()
-    return not budget.fits_another(validates(n, val_every, False), val_every, n + 1)
 
 
 def _seen_before(history: list[dict], n: int, per_epoch: int) -> int:

@@ -56,10 +56,7 @@ def simulate(budget_s, setup_s, epoch_s, val_s, val_every=1, cap=BUDGET_EPOCH_CA
             if plan.stop_within(k):
                 break
         ran.append(k)
-        cut = k < STEPS
-        if not cut:
-            plan.steps_done()
-        last = cut or n >= cap or not plan.fits_another(validates(n, val_every, False), val_every, n + 1)
+        last = n >= cap or plan.ends_after(n, k, val_every)
         if validates(n, val_every, last):
             clock.t += val_s
             validated.append(n)
