@@ -279,9 +279,17 @@ def epoch_order(n: int, seed: int, epoch: int, batch: int) -> np.ndarray:
 
 
 def train_dataset(
-    cache: Cached, batch: int, seed: int, first_epoch: int, epochs: int, augment: AugmentConfig | None = None
+    cache: Cached,
+    batch: int,
+    seed: int,
+    first_epoch: int,
+    epochs: int,
+    augment: AugmentConfig | None = None,
+    size=None,
 ):
-    """Batches for epochs ``first_epoch .. epochs-1``, each epoch a fresh permutation."""
+    """Batches for epochs ``first_epoch .. epochs-1``, each epoch a fresh permutation. ``size``
+    (a tf.Variable holding [H, W]; ``--progressive``) resizes each batch as it is made: images
+    bilinear with antialiasing, masks nearest; at the cached size nothing is resized."""
     from ..config import import_tf
 
     tf = import_tf()
@@ -307,7 +315,20 @@ def train_dataset(
 
     ds = tf.data.Dataset.from_tensor_slices((order, epoch_of, position))
     ds = ds.map(fetch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return ds.batch(batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+    ds = ds.batch(batch, drop_remainder=True)
+    if size is not None:
+        full = tf.constant(cache.images.shape[1:3], tf.int32)
+
+        def resize(image, mask):
+            def smaller():
+                hw = tf.identity(size)
+                small = tf.image.resize(image, hw, method="bilinear", antialias=True)
+                return small, tf.image.resize(mask[..., None], hw, method="nearest")[..., 0]
+
+            return tf.cond(tf.reduce_all(tf.equal(size, full)), lambda: (image, mask), smaller)
+
+        ds = ds.map(resize, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.prefetch(tf.data.AUTOTUNE)
 
 
 # -- calibration ------------------------------------------------------------------------

@@ -534,7 +534,8 @@ def epoch_line(r: dict, what: str = "") -> str:
     """One finished epoch of training (``what`` = "qat " for the QAT fine-tune, whose val mIoU
     is fake-quant); an epoch that --val-every skips says so instead of its scores."""
     head = f"{what}epoch {r['epoch']}/{r['epochs']}  loss {r['loss']:.4f}  "
-    tail = f"{r['images_per_s']:.1f} img/s" + ("  *best" if r.get("best") else "")
+    at = f" at {r['train_size']}" if r.get("progressive") and r.get("train_size") else ""  # --progressive
+    tail = f"{r['images_per_s']:.1f} img/s{at}" + ("  *best" if r.get("best") else "")
     if r.get("val_miou") is None:
         return head + "(not validated)  " + tail
     if what:

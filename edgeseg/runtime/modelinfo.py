@@ -14,11 +14,30 @@ def _prod(shape) -> int:
     return int(np.prod([int(s) for s in shape])) if len(shape) else 1
 
 
+def op_macs(name: str, inputs: list[int], outputs: list[int], tensors: dict) -> int:
+    """Multiply-accumulates of one op from its tensors' shapes (``tensors``: index -> detail
+    with ``shape``): CONV_2D = outputs x kh x kw x cin, DEPTHWISE_CONV_2D = outputs x kh x kw,
+    FULLY_CONNECTED = outputs x in_features, TRANSPOSE_CONV = inputs x kh x kw x cout; 0 for
+    every other op."""
+    out_shape = tensors[outputs[0]]["shape"] if outputs else []
+    if name == "CONV_2D":
+        w = tensors[inputs[1]]["shape"]  # [cout, kh, kw, cin]
+        return _prod(out_shape) * int(w[1]) * int(w[2]) * int(w[3])
+    if name == "DEPTHWISE_CONV_2D":
+        w = tensors[inputs[1]]["shape"]  # [1, kh, kw, cout]
+        return _prod(out_shape) * int(w[1]) * int(w[2])
+    if name == "FULLY_CONNECTED":
+        w = tensors[inputs[1]]["shape"]  # [out, in]
+        return _prod(out_shape) * int(w[-1])
+    if name == "TRANSPOSE_CONV":
+        w = tensors[inputs[1]]["shape"]  # [cout, kh, kw, cin]
+        return _prod(tensors[inputs[2]]["shape"]) * int(w[0]) * int(w[1]) * int(w[2])
+    return 0
+
+
 def model_info(path: str | Path) -> dict:
-    """Count MACs per op from tensor shapes: CONV_2D = outputs x kh x kw x cin,
-    DEPTHWISE_CONV_2D = outputs x kh x kw, FULLY_CONNECTED = outputs x in_features,
-    TRANSPOSE_CONV = inputs x kh x kw x cout. Parameters are the elements of constant
-    tensors (read by some op, produced by none, not a graph input)."""
+    """Parameters, MACs (:func:`op_macs` per op) and op counts. Parameters are the elements of
+    constant tensors (read by some op, produced by none, not a graph input)."""
     interp, _ = load_interpreter(path, xnnpack=False)
     tensors = {t["index"]: t for t in interp.get_tensor_details()}
     ops = [op for op in interp._get_ops_details() if op["op_name"] != "DELEGATE"]
@@ -29,22 +48,7 @@ def model_info(path: str | Path) -> dict:
     for op in ops:
         name = op["op_name"]
         ins = [int(t) for t in op["inputs"] if int(t) >= 0]
-        outs = [int(t) for t in op["outputs"]]
-        out_shape = tensors[outs[0]]["shape"] if outs else []
-        m = 0
-        if name == "CONV_2D":
-            w = tensors[ins[1]]["shape"]  # [cout, kh, kw, cin]
-            m = _prod(out_shape) * int(w[1]) * int(w[2]) * int(w[3])
-        elif name == "DEPTHWISE_CONV_2D":
-            w = tensors[ins[1]]["shape"]  # [1, kh, kw, cout]
-            m = _prod(out_shape) * int(w[1]) * int(w[2])
-        elif name == "FULLY_CONNECTED":
-            w = tensors[ins[1]]["shape"]  # [out, in]
-            m = _prod(out_shape) * int(w[-1])
-        elif name == "TRANSPOSE_CONV":
-            w = tensors[ins[1]]["shape"]  # [cout, kh, kw, cin]
-            m = _prod(tensors[ins[2]]["shape"]) * int(w[0]) * int(w[1]) * int(w[2])
-        macs += m
+        macs += op_macs(name, ins, [int(t) for t in op["outputs"]], tensors)
         per_op[name] += 1
     consts = {int(t) for op in ops for t in op["inputs"] if int(t) >= 0} - produced - graph_inputs
     params = sum(_prod(tensors[t]["shape"]) for t in consts)

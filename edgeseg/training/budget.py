@@ -5,8 +5,9 @@ clock tests them and the training loop only asks.
 The budget counts from the start of the ``train`` call (decoding the data and building the
 model are part of what a user waits for). Times are estimated from what was measured: an
 epoch's steps as the median of the last three epochs (the first, which includes tracing, is
-dropped once there are others), a step as that over the steps per epoch, validation as its
-last timings (before the first, a third of a training step per val image).
+dropped once there are others; with ``--progressive``, of the epochs at the current input size,
+else the last size's scaled by the pixels), a step as that over the steps per epoch,
+validation as its last timings (before the first, a third of a training step per val image).
 
 * At the end of an epoch's steps: another epoch starts if at least
   :data:`MIN_LAST_EPOCH` of it, and its validation, still fit after this epoch's
@@ -85,6 +86,8 @@ class BudgetPlan:
     epoch_s: list[float] = field(default_factory=list)  # each epoch's steps, and the saving after the last
     val_s: list[float] = field(default_factory=list)  # each timed validation
     mark: float | None = None  # elapsed at the end of the last epoch (or at the first step's start)
+    pixels: float = 1.0  # the running epoch's input pixels, as a share of the full size's (--progressive)
+    epoch_px: list[float] = field(default_factory=list)  # each epoch's input pixels per image
 
     def elapsed(self) -> float:
         return self.clock() - self.started
@@ -93,7 +96,12 @@ class BudgetPlan:
         """An epoch's steps have run: its time since the last epoch ended is measured."""
         now = self.elapsed()
         self.epoch_s.append(now - (self.mark if self.mark is not None else now))
+        self.epoch_px.append(self.pixels)
         self.mark = now
+
+    def set_pixels(self, pixels: float) -> None:
+        """The next epoch trains at this share of the full input size's pixels (``--progressive``)."""
+        self.pixels = float(pixels)
 
     def epoch_done(self, validated_s: float | None = None) -> None:
         """The epoch is validated (``validated_s`` seconds) or not, and saved: the next starts."""
@@ -105,16 +113,27 @@ class BudgetPlan:
         """The first step is about to run (everything before it was setup)."""
         self.mark = self.elapsed()
 
+    def _times_at(self, pixels: float) -> list[float]:
+        times = [t for t, p in zip(self.epoch_s, self.epoch_px) if p == pixels]
+        return (times[1:] if len(times) > 1 else times)[-3:]  # the first at a size traces
+
     def epoch_estimate(self) -> float:
-        times = self.epoch_s[1:] if len(self.epoch_s) > 1 else self.epoch_s
-        return statistics.median(times[-3:]) if times else math.inf
+        """An epoch at the current input size: the median of the last three at that size (its
+        first dropped once there are others), else the last size's scaled by the pixels."""
+        if not self.epoch_s:
+            return math.inf
+        times = self._times_at(self.pixels)
+        if times:
+            return statistics.median(times)
+        last = self.epoch_px[-1]
+        return statistics.median(self._times_at(last)) * self.pixels / last
 
     def val_estimate(self) -> float:
         if self.val_s:
             return statistics.median(self.val_s[-3:])
         if not self.epoch_s:
             return 0.0
-        per_image = self.epoch_estimate() / max(1, self.images_per_epoch)
+        per_image = self.epoch_estimate() / max(1, self.images_per_epoch) / self.pixels  # val is at full size
         return per_image * VAL_COST_GUESS * self.val_images
 
     def step_estimate(self) -> float:

@@ -49,6 +49,12 @@ class TrainConfig:
         "short at the budget, and the learning-rate schedule decays over the steps that fit.",
     )
     val_every: int = option(1, "Validate every N epochs (and always the last).", min=1)
+    progressive: bool = option(
+        False,
+        "Progressive resizing: train at 0.5x the input size for the first 35% of the run (of --time-budget, "
+        "else of --epochs), at 0.75x to 65%, then at the full size; more images per minute. Validation (of the full-size epochs only), "
+        "checkpoints and export stay at the full size (edgeseg/training/progressive.py).",
+    )
     batch: int = option(8, "Images per step.", min=1)
     lr: float = option(1e-3, "Peak learning rate of Adam (after the warm-up).", min=0, min_open=True)
     decay_rate: float = option(

@@ -46,6 +46,7 @@ from .distribute import make_strategy, peer_timeout_s, role_for
 from .losses import LOSSES, WEIGHTED_LOSSES, make_loss
 from .metrics import median_frequency_weights, score_split
 from .precision import PRECISIONS, float32_head, native_flags, policy
+from .progressive import run_fraction, scaled_size, stage_scale
 from .recipe import SCHEDULES, WeightEMA, make_schedule
 from .resources import activation_bytes, cache_bytes, check_free_disk, check_memory, checkpoint_bytes
 
@@ -61,6 +62,7 @@ HISTORY_COLUMNS = (
     "seconds",
     "images_per_s",
     "images_seen",
+    "train_size",
 )
 
 
@@ -81,6 +83,7 @@ LEGACY_OPTIONS = {
     "jit_compile": False,
     "strategy": "auto",
     "precision": "float32",
+    "progressive": False,
 }
 
 
@@ -392,6 +395,9 @@ def _train_locked(
         model = build_model(cfg.model, cfg.input_size, ds.num_classes, mcfg)
         if prec.mixed:
             model = float32_head(keras, model)
+        # --progressive: the same layers and variables behind an input of any size (validation,
+        # checkpoints and export use `model`, at the full size)
+        trainer = keras.Model(*_any_size(keras, model)) if cfg.progressive else model
     check_memory(
         f"training {cfg.model} at {format_size(cfg.input_size)} with batch {cfg.batch}",
         activation_bytes(model, cfg.batch) + cache_bytes(n_images, cfg.input_size),
@@ -429,7 +435,7 @@ def _train_locked(
             int(round(cfg.decay_epochs * steps)),
         )
         optimizer = keras.optimizers.Adam(schedule)
-        model.compile(optimizer=optimizer, loss=make_loss(cfg.loss, weights), jit_compile=cfg.jit_compile)
+        trainer.compile(optimizer=optimizer, loss=make_loss(cfg.loss, weights), jit_compile=cfg.jit_compile)
         ema = WeightEMA(model, cfg.ema) if cfg.ema > 0 else None
     callbacks = hooks.callbacks(keras, model, cfg.seed, state) if hooks else []
     budget = None
@@ -468,6 +474,8 @@ def _train_locked(
         workers=role.workers,
         budget=budget,
         val_every=cfg.val_every,
+        trainer=trainer,
+        stride=MODELS[cfg.model].stride if cfg.progressive else None,
     )
     history = _read_history(out / "history.csv")
     return {
@@ -506,6 +514,8 @@ def fit(
     workers: int = 1,
     budget: BudgetPlan | None = None,
     val_every: int = 1,
+    trainer=None,
+    stride: int | None = None,
 ) -> dict:
     """The epoch loop shared by training and QAT fine-tuning: per-epoch validation at label
     resolution, best/last weights, history.csv and a tf.train.Checkpoint for resume, all in
@@ -514,7 +524,10 @@ def fit(
     after every step. With ``ema`` the averaged weights are validated and saved (best/last)
     while the raw ones train on; the checkpoint keeps both. With ``budget`` the loop stops at
     the last epoch that fits (edgeseg.training.budget); only every ``val_every``-th epoch and the
-    last are validated (only those can be best). Returns best.json."""
+    last are validated (only those can be best). With ``stride`` (``--progressive``) each epoch
+    trains ``trainer`` (``model``'s layers at any input size) at the size of
+    edgeseg.training.progressive's table, rounded to that stride, and only its full-size epochs
+    are validated. Returns best.json."""
     # long: the Keras callbacks (EMA swap, validation, checkpoints, Ctrl-C) share the loop's state by closure
     tf = import_tf()
     import tf_keras as keras
@@ -549,7 +562,10 @@ def fit(
     if first_epoch >= epochs:
         raise TrainError(f"{out} has already trained {first_epoch} epoch(s); ask for more with --epochs")
 
-    data = train_dataset(train_cache, batch, seed, first_epoch, epochs, aug)
+    trainer = model if trainer is None else trainer
+    full = tuple(int(v) for v in train_cache.images.shape[1:3])
+    size_var = tf.Variable(full, dtype=tf.int32, trainable=False, name="train_size") if stride else None
+    data = train_dataset(train_cache, batch, seed, first_epoch, epochs, aug, size=size_var)
     options = tf.data.Options()  # the dataset is in memory, not files: workers split each global batch
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     data = data.with_options(options)
@@ -591,6 +607,12 @@ def fit(
             if budget is not None and budget.mark is None:
                 budget.start()
             self.epoch = epoch
+            self.size = full
+            if size_var is not None:
+                self.size = scaled_size(full, stage_scale(run_fraction(epoch, epochs, budget)), stride)
+                size_var.assign(self.size)
+            if budget is not None:
+                budget.set_pixels(self.size[0] * self.size[1] / (full[0] * full[1]))
 
         def on_train_batch_end(self, step, logs=None):
             loss = float((logs or {}).get("loss", 0.0))
@@ -622,7 +644,7 @@ def fit(
             with ema if ema is not None else contextlib.nullcontext():  # the model of record: the average
                 if not _weights_finite(model):  # the last step's update overflowed: never save such weights
                     raise _Diverged(n, steps, math.nan, "the weights")
-                if validates(n, val_every, last):
+                if validates(n, val_every, last) and (last or self.size == full):  # --progressive: full size only
                     t_val = time.perf_counter()
                     res = score_split(predict, val_cache, ds.num_classes, ds.class_names, batch=batch)
                     t_val = time.perf_counter() - t_val
@@ -650,6 +672,7 @@ def fit(
                 "seconds": seconds,
                 "images_per_s": self.steps_run * batch / seconds,
                 "images_seen": _seen_before(history, n, steps * batch) + self.steps_run * batch,
+                "train_size": format_size(self.size),
             }
             history.append(row)
             atomic_write_csv(history_path, HISTORY_COLUMNS, history)
@@ -663,6 +686,7 @@ def fit(
                         **row,
                         "epochs": n if last else _planned(n, epochs, budget, val_every),
                         "best": improved,
+                        "progressive": size_var is not None,
                         "per_class_iou": res["per_class_iou"] if res else None,
                     }
                 )
@@ -670,7 +694,7 @@ def fit(
     ema_cb = [ema.callback(keras)] if ema is not None else []
     try:
         with sigterm_as_interrupt():
-            model.fit(
+            trainer.fit(
                 data,
                 epochs=epochs,
                 initial_epoch=first_epoch,
@@ -730,6 +754,12 @@ def fit(
             "labelled pixel to score (run `edgeseg data inspect` on the dataset)"
         )
     return json.loads(best_path.read_text(encoding="utf-8"))
+
+
+def _any_size(keras, model) -> tuple:
+    """Inputs and outputs of ``model``'s layers (its variables) behind an input of any H x W."""
+    inputs = keras.Input((None, None, model.input.shape[-1]), name="image_any_size")
+    return inputs, model(inputs)
 
 
 def _seen_before(history: list[dict], n: int, per_epoch: int) -> int:

@@ -83,6 +83,31 @@ def test_budgeted_schedule_ends_at_the_last_epoch_and_val_every_skips(lanes, tmp
     assert int(json.loads((run / "best.json").read_text())["epoch"]) in (2, 3)
 
 
+def test_progressive_trains_small_first_and_validates_and_saves_at_full_size(lanes, tmp_path):
+    """--progressive over 4 epochs: 0.5x for epochs 1-2 (fractions 0 and 0.25), 0.75x for
+    epoch 3 (0.5; 48x72 rounded to the row's stride 16), the full size for epoch 4, the only
+    one validated. The saved weights are the full-size model's and load into it."""
+    from edgeseg.run import load_run_model
+
+    run = tmp_path / "progressive"
+    res = cli("train", "--data", lanes, "--out", run, "--epochs", "4", "--progressive", *TINY)
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader(open(run / "history.csv")))
+    assert [r["train_size"] for r in rows] == ["32x48", "32x48", "48x64", "64x96"]
+    assert [bool(r["val_miou"]) for r in rows] == [False, False, False, True]  # full-size epochs only
+    assert "img/s at 32x48" in res.output and "img/s at 64x96" in res.output
+    config = json.loads((run / "config.json").read_text())
+    assert config["input_size"] == [64, 96] and config["train"]["progressive"] is True
+    model, _ = load_run_model(run)
+    assert tuple(model.input.shape[1:3]) == (64, 96)
+    plain = tmp_path / "plain"
+    assert cli("train", "--data", lanes, "--out", plain, "--epochs", "1", *TINY).exit_code == 0
+    assert [r["train_size"] for r in csv.DictReader(open(plain / "history.csv"))] == ["64x96"]
+    resumed = cli("train", "--data", lanes, "--out", run, "--resume", "--epochs", "5")
+    assert resumed.exit_code == 0, resumed.output  # the run's own options, --progressive included, are reused
+    assert [r["train_size"] for r in csv.DictReader(open(run / "history.csv"))][-1] == "64x96"
+
+
 def test_int8_reuses_the_float32_conversion_of_the_same_weights(trained, lanes, tmp_path, monkeypatch):
     import shutil
 

@@ -10,6 +10,7 @@ import pytest
 from edgeseg.errors import UsageError
 from edgeseg.training.budget import BUDGET_EPOCH_CAP, BudgetPlan, parse_duration, validates
 from edgeseg.training.config import DEFAULT_EPOCHS, TrainConfig
+from edgeseg.training.progressive import STAGES, run_fraction, scaled_size, stage_scale
 
 
 class Clock:
@@ -38,10 +39,13 @@ def test_parse_duration_refuses(text):
 STEPS = 10  # steps per epoch in the simulations
 
 
-def simulate(budget_s, setup_s, epoch_s, val_s, val_every=1, cap=BUDGET_EPOCH_CAP):
+def simulate(budget_s, setup_s, epoch_s, val_s, val_every=1, cap=BUDGET_EPOCH_CAP, progressive=False, sizes=None):
     """Run the loop's decisions (as edgeseg.training.loop takes them) against a fake clock.
-    ``epoch_s(n)`` is epoch n's time for its STEPS steps. Returns (steps per epoch run,
-    validated epochs, elapsed, the schedule's planned total steps after each epoch)."""
+    ``epoch_s(n)`` is epoch n's time for its STEPS steps at the full input size; with
+    ``progressive`` an epoch at a smaller size (edgeseg.training.progressive's table, on a
+    192x256 input of stride 16) takes that share of it, and ``sizes`` collects each epoch's.
+    Returns (steps per epoch run, validated epochs, elapsed, the schedule's planned total
+    steps after each epoch)."""
     clock = Clock()
     plan = BudgetPlan(budget_s, clock(), images_per_epoch=100, val_images=20, clock=clock, steps_per_epoch=STEPS)
     clock.t += setup_s
@@ -50,8 +54,16 @@ def simulate(budget_s, setup_s, epoch_s, val_s, val_every=1, cap=BUDGET_EPOCH_CA
     while True:
         n += 1
         k = 0
+        share = 1.0
+        if progressive:
+            full = (192, 256)
+            size = scaled_size(full, stage_scale(run_fraction(n - 1, cap, plan)), 16)
+            share = size[0] * size[1] / (full[0] * full[1])
+            if sizes is not None:
+                sizes.append(size)
+        plan.set_pixels(share)
         while k < STEPS:
-            clock.t += epoch_s(n) / STEPS
+            clock.t += epoch_s(n) * share / STEPS
             k += 1
             if plan.stop_within(k):
                 break
@@ -132,3 +144,68 @@ def test_train_config_epochs_follow_the_budget():
         TrainConfig(**base, time_budget="soon")
     with pytest.raises(UsageError, match="multi-worker run with --epochs"):
         TrainConfig(**base, time_budget="5m", strategy="multiworker")
+
+
+def test_progressive_budget_is_kept_and_buys_images():
+    """Epochs whose time follows their pixels: 0.25x, 0.5625x, then full. Each new size's
+    first epoch is estimated from the last size's scaled by the pixels, so the budget holds
+    across the switches, and the run sees more images than one at the full size."""
+    sizes = []
+    ran, validated, elapsed, _ = simulate(
+        1800, setup_s=20, epoch_s=lambda n: 60, val_s=5, progressive=True, sizes=sizes
+    )
+    assert elapsed <= 1800 and 1800 - elapsed < 10
+    assert sizes[0] == (96, 128) and (144, 192) in sizes and sizes[-1] == (192, 256)
+    assert sizes == sorted(sizes)  # never back to a smaller size
+    plain, _, _, _ = simulate(1800, setup_s=20, epoch_s=lambda n: 60, val_s=5)
+    assert sum(ran) > 1.6 * sum(plain)
+    assert validated[-1] == len(ran)
+
+
+def test_progressive_estimates_per_size():
+    clock = Clock()
+    plan = BudgetPlan(1000, clock(), images_per_epoch=100, val_images=100, clock=clock, steps_per_epoch=10)
+    plan.start()
+    plan.set_pixels(0.25)
+    for t in (30, 10, 11, 12):  # the first at a size traces: dropped once there are others
+        clock.t += t
+        plan.steps_done()
+    assert plan.epoch_estimate() == pytest.approx(11)
+    assert plan.val_estimate() == pytest.approx(11 / 100 / 0.25 / 3 * 100)  # validation runs at the full size
+    plan.set_pixels(1.0)  # nothing measured at the full size yet: the last size's, scaled
+    assert plan.epoch_estimate() == pytest.approx(44)
+    clock.t += 50
+    plan.steps_done()
+    assert plan.epoch_estimate() == pytest.approx(50)
+
+
+@pytest.mark.parametrize(
+    "fraction, scale", [(0.0, 0.5), (0.34, 0.5), (0.35, 0.75), (0.64, 0.75), (0.65, 1.0), (1.0, 1.0)]
+)
+def test_stage_scale_follows_the_table(fraction, scale):
+    assert stage_scale(fraction) == scale
+    assert STAGES[-1][1] == 1.0  # the run ends at the full size
+
+
+@pytest.mark.parametrize(
+    "size, scale, stride, out",
+    [
+        ((192, 256), 0.5, 16, (96, 128)),
+        ((192, 256), 0.75, 16, (144, 192)),
+        ((192, 320), 0.75, 32, (160, 256)),  # rounded to the stride
+        ((64, 96), 0.1, 16, (16, 16)),  # at least one stride
+        ((48, 48), 1.0, 16, (48, 48)),
+    ],
+)
+def test_scaled_size(size, scale, stride, out):
+    assert scaled_size(size, scale, stride) == out
+
+
+def test_run_fraction_by_epochs_or_by_the_budget():
+    assert run_fraction(0, 10) == 0 and run_fraction(7, 10) == 0.7
+    clock = Clock()
+    plan = BudgetPlan(100, clock(), images_per_epoch=1, val_images=1, clock=clock)
+    clock.t += 40
+    assert run_fraction(3, 10, plan) == pytest.approx(0.4)
+    clock.t += 100
+    assert run_fraction(3, 10, plan) == 1.0
