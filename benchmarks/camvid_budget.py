@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from edgeseg.fileio import atomic_write_csv, atomic_write_json  # noqa: E402
-from edgeseg.reporting.tables import format_table, host_environment, load_average  # noqa: E402
+from edgeseg.reporting.tables import Shown, format_table, host_environment, load_average  # noqa: E402
 
 COLUMNS = (
     "run",
@@ -107,8 +107,10 @@ def summarise(label: str, run: Path) -> dict:
         if not sizes or sizes[-1][0] != size:
             sizes.append([size, 0])
         sizes[-1][1] += 1
-    extra = [k for k in ("progressive", "schedule", "val_every", "class_weights", "lr") if k in config]
-    recipe = ", ".join(f"{k}={config[k]}" for k in extra)
+    recipe = f"{'progressive' if config.get('progressive') else 'one size'}, {config.get('schedule', 'exp')} rate"
+    if int(config.get("val_every") or 1) > 1:
+        recipe += f", val every {config['val_every']}"
+    load = [bench.get("load_before"), bench.get("load_after")]
     used = sum(float(r["seconds"]) for r in rows)
     return {
         "run": label,
@@ -121,25 +123,26 @@ def summarise(label: str, run: Path) -> dict:
         "epochs": len(rows),
         "images_seen": rows[-1].get("images_seen", ""),
         "train_sizes": " ".join(f"{s} x{n}" for s, n in sizes),
-        "best_val_miou": round(float(best["miou"]), 4),
+        "best_val_miou": f"{float(best['miou']):.4f}",
         "best_epoch": best["epoch"],
-        "last_val_miou": round(float(scored[-1]["val_miou"]), 4) if scored else "",
-        "load_before": bench.get("load_before", ""),
-        "load_after": bench.get("load_after", ""),
+        "last_val_miou": f"{float(scored[-1]['val_miou']):.4f}" if scored else "",
+        "load_before": load[0][0] if load[0] else "",  # 1-minute load averages
+        "load_after": load[1][0] if load[1] else "",
     }
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--csv", default=str(ROOT / "benchmarks" / "results" / "camvid_budget.csv"))
     sub = ap.add_subparsers(dest="cmd", required=True)
-    tr = sub.add_parser("train", help="train the recipes side by side, then print the table")
+    tr = sub.add_parser("train", parents=[common], help="train the recipes side by side, then print the table")
     tr.add_argument("--data", required=True)
     tr.add_argument("--out", required=True)
     tr.add_argument("--budget", required=True, help="e.g. 30m")
     tr.add_argument("--recipe", action="append", required=True, help="LABEL=EXTRA TRAIN OPTIONS")
-    tb = sub.add_parser("table", help="the table of finished runs")
+    tb = sub.add_parser("table", parents=[common], help="the table of finished runs")
     tb.add_argument("runs", nargs="+", help="LABEL=RUN_DIR")
-    ap.add_argument("--csv", default=str(ROOT / "benchmarks" / "results" / "camvid_budget.csv"))
     args = ap.parse_args(argv)
     if args.cmd == "train":
         recipes = dict(r.split("=", 1) for r in args.recipe)
@@ -151,7 +154,7 @@ def main(argv=None) -> int:
         pairs = [(a.split("=", 1)[0], Path(a.split("=", 1)[1])) for a in args.runs]
     rows = [summarise(label, run) for label, run in pairs]
     print(host_environment())
-    print(format_table(rows, COLUMNS))
+    print(format_table([{k: Shown(v) if k.endswith("miou") else v for k, v in r.items()} for r in rows], COLUMNS))
     atomic_write_csv(Path(args.csv), COLUMNS, rows)
     print(f"wrote {args.csv}")
     return 0

@@ -49,11 +49,13 @@ class TrainConfig:
         "short at the budget, and the learning-rate schedule decays over the steps that fit.",
     )
     val_every: int = option(1, "Validate every N epochs (and always the last).", min=1)
-    progressive: bool = option(
-        False,
+    progressive: bool | None = option(
+        None,
         "Progressive resizing: train at 0.5x the input size for the first 35% of the run (of --time-budget, "
-        "else of --epochs), at 0.75x to 65%, then at the full size; more images per minute. Validation (of the full-size epochs only), "
-        "checkpoints and export stay at the full size (edgeseg/training/progressive.py).",
+        "else of --epochs), at 0.75x to 65%, then at the full size; more images per minute. Validation (of the "
+        "full-size epochs only), checkpoints and export stay at the full size (edgeseg/training/progressive.py). "
+        "Default: on with --time-budget (it won on CamVid at equal budgets: docs/benchmarks.md), off otherwise.",
+        flag="--progressive/--no-progressive",
     )
     batch: int = option(8, "Images per step.", min=1)
     lr: float = option(1e-3, "Peak learning rate of Adam (after the warm-up).", min=0, min_open=True)
@@ -166,9 +168,12 @@ class TrainConfig:
             )
 
     def _fit_to_budget(self) -> None:
-        """--epochs from --time-budget: the budget parsed (a clear error), epochs capped."""
+        """--epochs from --time-budget: the budget parsed (a clear error), epochs capped; and
+        --progressive's default (on with a budget)."""
         from .budget import BUDGET_EPOCH_CAP, parse_duration
 
+        if self.progressive is None:  # the budget's default recipe: what won at equal budgets
+            self.progressive = self.time_budget is not None
         if self.time_budget is None:
             self.epochs = DEFAULT_EPOCHS if self.epochs is None else self.epochs
             return

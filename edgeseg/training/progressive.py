@@ -3,8 +3,9 @@ smaller copies of the cached images, so that it sees more images per minute, and
 the model's input size, which is what validation, the checkpoints and export always use.
 
 The rule is one table, :data:`STAGES`: from which fraction of the run each input scale
-applies. The fraction is the elapsed share of ``--time-budget`` when there is one, else the
-finished share of ``--epochs``; the size of an epoch is decided when it starts. A scaled size
+applies. The fraction is the finished share of ``--epochs``, or with ``--time-budget`` the
+larger of that and the budget's elapsed share; the size of an epoch is decided when it
+starts. With a budget the option is on by default (it won at equal budgets on CamVid). A scaled size
 keeps the input's aspect and is rounded to the model's stride (its registry row), at least
 one stride. Downscaling is bilinear with antialiasing for images and nearest for masks (a
 class index is never blended). Only full-size epochs (and the last) are validated: a model
@@ -43,8 +44,10 @@ def scaled_size(size: tuple[int, int], scale: float, stride: int) -> tuple[int, 
 
 
 def run_fraction(epoch: int, epochs: int, budget=None) -> float:
-    """How far into the run epoch ``epoch`` (0-based) starts: the budget's elapsed share, or
-    the epochs' finished share."""
+    """How far into the run epoch ``epoch`` (0-based) starts: the finished share of
+    ``epochs``, or with a budget the larger of that and the budget's elapsed share (a budget
+    that the epoch cap ends first still reaches the full size)."""
+    done = epoch / max(1, epochs)
     if budget is not None:
-        return min(1.0, max(0.0, budget.elapsed() / budget.budget_s))
-    return epoch / max(1, epochs)
+        done = max(done, budget.elapsed() / budget.budget_s)
+    return min(1.0, max(0.0, done))

@@ -61,7 +61,9 @@ def test_time_budget_smaller_than_an_epoch_trains_one_and_says_so(lanes, tmp_pat
     assert [r["epoch"] for r in rows] == ["1"] and rows[0]["val_miou"]  # the last epoch is always validated
     assert int(rows[0]["images_seen"]) == 32  # 32 training scenes, batch 4: 8 steps
     assert "time budget 1 s: used" in res.output and "1 epochs, 32 training images seen" in res.output
-    assert json.loads((run / "config.json").read_text())["train"]["time_budget"] == "1s"
+    train = json.loads((run / "config.json").read_text())["train"]
+    assert train["time_budget"] == "1s" and train["progressive"] is True  # on by default with a budget
+    assert rows[0]["train_size"] == "64x96"  # setup spent the budget: past 65% of it, the one epoch is full size
 
 
 def test_budgeted_schedule_ends_at_the_last_epoch_and_val_every_skips(lanes, tmp_path):
@@ -72,6 +74,7 @@ def test_budgeted_schedule_ends_at_the_last_epoch_and_val_every_skips(lanes, tmp
 
     run = tmp_path / "budget3"
     args = ("--time-budget", "1h", "--epochs", "3", "--schedule", "cosine", "--warmup-epochs", "0", "--val-every", "2")
+    args += ("--no-progressive",)
     res = cli("train", "--data", lanes, "--out", run, *args, *TINY)
     assert res.exit_code == 0, res.output
     rows = list(csv.DictReader(open(run / "history.csv")))
@@ -80,12 +83,13 @@ def test_budgeted_schedule_ends_at_the_last_epoch_and_val_every_skips(lanes, tmp
     assert "epoch 1/3  loss" in res.output and "(not validated)" in res.output
     assert float(rows[-1]["lr"]) == pytest.approx(1e-3 * FINAL_LR_FRACTION, rel=0.05)
     assert float(rows[0]["lr"]) > 0.5e-3
+    assert {r["train_size"] for r in rows} == {"64x96"}
     assert int(json.loads((run / "best.json").read_text())["epoch"]) in (2, 3)
 
 
 def test_progressive_trains_small_first_and_validates_and_saves_at_full_size(lanes, tmp_path):
     """--progressive over 4 epochs: 0.5x for epochs 1-2 (fractions 0 and 0.25), 0.75x for
-    epoch 3 (0.5; 48x72 rounded to the row's stride 16), the full size for epoch 4, the only
+    epoch 3 (0.5; 48x72 rounded to the row's stride 16: 48x80), the full size for epoch 4, the only
     one validated. The saved weights are the full-size model's and load into it."""
     from edgeseg.run import load_run_model
 
@@ -93,7 +97,7 @@ def test_progressive_trains_small_first_and_validates_and_saves_at_full_size(lan
     res = cli("train", "--data", lanes, "--out", run, "--epochs", "4", "--progressive", *TINY)
     assert res.exit_code == 0, res.output
     rows = list(csv.DictReader(open(run / "history.csv")))
-    assert [r["train_size"] for r in rows] == ["32x48", "32x48", "48x64", "64x96"]
+    assert [r["train_size"] for r in rows] == ["32x48", "32x48", "48x80", "64x96"]
     assert [bool(r["val_miou"]) for r in rows] == [False, False, False, True]  # full-size epochs only
     assert "img/s at 32x48" in res.output and "img/s at 64x96" in res.output
     config = json.loads((run / "config.json").read_text())

@@ -135,6 +135,14 @@ def test_validation_is_guessed_before_it_was_timed():
     assert plan.val_estimate() == pytest.approx(10 / 100 / 3 * 300)  # a third of a training step per image
 
 
+def test_progressive_is_on_by_default_with_a_budget_only():
+    base = {"data": "d", "out": "o"}
+    assert TrainConfig(**base).progressive is False
+    assert TrainConfig(**base, time_budget="5m").progressive is True
+    assert TrainConfig(**base, time_budget="5m", progressive=False).progressive is False
+    assert TrainConfig(**base, progressive=True).progressive is True
+
+
 def test_train_config_epochs_follow_the_budget():
     base = {"data": "d", "out": "o"}
     assert TrainConfig(**base).epochs == DEFAULT_EPOCHS
@@ -207,5 +215,6 @@ def test_run_fraction_by_epochs_or_by_the_budget():
     plan = BudgetPlan(100, clock(), images_per_epoch=1, val_images=1, clock=clock)
     clock.t += 40
     assert run_fraction(3, 10, plan) == pytest.approx(0.4)
+    assert run_fraction(7, 10, plan) == pytest.approx(0.7)  # an epoch cap that ends the run first
     clock.t += 100
     assert run_fraction(3, 10, plan) == 1.0
