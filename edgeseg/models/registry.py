@@ -30,6 +30,8 @@ class ModelSpec:
     no_mixed_precision: str = ""
     #: what the model adds to the training loop (its own options, state, callbacks), or None
     training: TrainingHooks | None = None
+    #: why its graph cannot train at other input sizes (`train --progressive`); "" where it can
+    fixed_size: str = ""
 
 
 def _encoder_spec(encoder: str, note: str) -> ModelSpec:
@@ -100,6 +102,7 @@ MODELS: dict[str, ModelSpec] = {
         32,
         "ce",
         "bilinear upsampling (see `edgeseg info --delegates` for its NNAPI note)",
+        fixed_size="its ASPP image pooling is sized to the input",
     ),
     "unet-vgg16": _encoder_spec("vgg16", "14.7 M encoder params; skips at strides 1..8"),
     "unet-resnet50": _encoder_spec("resnet50", "23.6 M encoder params"),
@@ -116,6 +119,7 @@ MODELS: dict[str, ModelSpec] = {
         "trained with sampled configurations; export several with `edgeseg quantize --pta-configs`",
         no_mixed_precision="its configuration bank is not cloned with a float32 head",
         training=PTA_TRAINING,
+        fixed_size="its configuration bank is built at the input size",
     ),
 }
 

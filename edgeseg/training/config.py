@@ -54,7 +54,8 @@ class TrainConfig:
         "Progressive resizing: train at 0.5x the input size for the first 35% of the run (of --time-budget, "
         "else of --epochs), at 0.75x to 65%, then at the full size; more images per minute. Validation (of the "
         "full-size epochs only), checkpoints and export stay at the full size (edgeseg/training/progressive.py). "
-        "Default: on with --time-budget (it won on CamVid at equal budgets: docs/benchmarks.md), off otherwise.",
+        "Default: on with --time-budget (it won on CamVid at equal budgets: docs/benchmarks.md) for the models "
+        "that run at any size, off otherwise.",
         flag="--progressive/--no-progressive",
     )
     batch: int = option(8, "Images per step.", min=1)
@@ -172,8 +173,15 @@ class TrainConfig:
         --progressive's default (on with a budget)."""
         from .budget import BUDGET_EPOCH_CAP, parse_duration
 
+        fixed = MODELS[self.model].fixed_size
         if self.progressive is None:  # the budget's default recipe: what won at equal budgets
-            self.progressive = self.time_budget is not None
+            self.progressive = self.time_budget is not None and not fixed
+        elif self.progressive and fixed:
+            raise UsageError(
+                f"--progressive trains at smaller input sizes, and {self.model} cannot ({fixed}): "
+                "drop --progressive for this model",
+                param="--progressive",
+            )
         if self.time_budget is None:
             self.epochs = DEFAULT_EPOCHS if self.epochs is None else self.epochs
             return

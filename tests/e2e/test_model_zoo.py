@@ -135,6 +135,11 @@ def test_model_builds_trains_a_step_converts_to_int8_and_runs(name):
     interp.set_tensor(inp["index"], rng.integers(-128, 127, (1, 64, 64, 3), dtype=np.int8))
     interp.invoke()
     assert interp.get_tensor(out["index"]).shape == (1, 64, 64, n)
+    if not MODELS[name].fixed_size:  # `train --progressive` trains these layers at smaller sizes
+        from edgeseg.training.loop import _any_size
+
+        trainer = keras.Model(*_any_size(keras, model))
+        assert trainer.predict(x[:, :32, :32], verbose=0).shape == (2, 32, 32, n)
 
 
 @pytest.mark.e2e

@@ -141,6 +141,11 @@ def test_progressive_is_on_by_default_with_a_budget_only():
     assert TrainConfig(**base, time_budget="5m").progressive is True
     assert TrainConfig(**base, time_budget="5m", progressive=False).progressive is False
     assert TrainConfig(**base, progressive=True).progressive is True
+    # a model whose graph is sized to its input trains at one size, and says why when asked for more
+    assert TrainConfig(**base, model="deeplabv3plus", time_budget="5m").progressive is False
+    with pytest.raises(UsageError, match="ASPP image pooling is sized to the input") as e:
+        TrainConfig(**base, model="deeplabv3plus", progressive=True)
+    assert e.value.param == "--progressive"
 
 
 def test_train_config_epochs_follow_the_budget():
