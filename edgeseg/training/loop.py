@@ -397,7 +397,7 @@ def _train_locked(
             model = float32_head(keras, model)
         # --progressive: the same layers and variables behind an input of any size (validation,
         # checkpoints and export use `model`, at the full size)
-        trainer = keras.Model(*_any_size(keras, model)) if cfg.progressive else model
+        trainer = _any_size(keras, model) if cfg.progressive else model
     check_memory(
         f"training {cfg.model} at {format_size(cfg.input_size)} with batch {cfg.batch}",
         activation_bytes(model, cfg.batch) + cache_bytes(n_images, cfg.input_size),
@@ -756,10 +756,12 @@ def fit(
     return json.loads(best_path.read_text(encoding="utf-8"))
 
 
-def _any_size(keras, model) -> tuple:
-    """Inputs and outputs of ``model``'s layers (its variables) behind an input of any H x W."""
+def _any_size(keras, model):
+    """``model``'s own layers (so its variables) rewired behind an input of any H x W: a
+    clone whose clone function returns each layer itself. (Calling ``model`` as a layer
+    would keep its input spec, which refuses other sizes once shapes are static.)"""
     inputs = keras.Input((None, None, model.input.shape[-1]), name="image_any_size")
-    return inputs, model(inputs)
+    return keras.models.clone_model(model, input_tensors=inputs, clone_function=lambda layer: layer)
 
 
 def _seen_before(history: list[dict], n: int, per_epoch: int) -> int:
