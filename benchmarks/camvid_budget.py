@@ -22,20 +22,23 @@ Prints the table and writes benchmarks/results/camvid_budget.csv.
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import os
 import shlex
 import subprocess
 import sys
 import time
+from itertools import groupby
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from edgeseg.errors import TrainError  # noqa: E402
 from edgeseg.fileio import atomic_write_csv, atomic_write_json  # noqa: E402
 from edgeseg.reporting.tables import Shown, format_table, host_environment, load_average  # noqa: E402
+from edgeseg.run import read_history, read_run_config  # noqa: E402
+from edgeseg.schemas import read_json  # noqa: E402
+from edgeseg.training.budget import parse_duration  # noqa: E402
 
 COLUMNS = (
     "run",
@@ -96,33 +99,29 @@ def train_side_by_side(data: str, out: Path, budget: str, recipes: dict[str, str
 
 
 def summarise(label: str, run: Path) -> dict:
-    rows = list(csv.DictReader(open(run / "history.csv")))
-    config = json.loads((run / "config.json").read_text())["train"]
-    best = json.loads((run / "best.json").read_text())
-    bench = json.loads((run / "bench.json").read_text()) if (run / "bench.json").is_file() else {}
-    scored = [r for r in rows if r["val_miou"]]
-    sizes = []
-    for r in rows:
-        size = r.get("train_size") or config["input_size"]
-        if not sizes or sizes[-1][0] != size:
-            sizes.append([size, 0])
-        sizes[-1][1] += 1
+    """One table row from a finished run's own files, read through edgeseg's checked readers."""
+    rows = read_history(run / "history.csv")
+    config = read_run_config(run)["train"]
+    fix = "train the run again"
+    best = read_json(run / "best.json", TrainError, fix)
+    bench = read_json(run / "bench.json", TrainError, fix) if (run / "bench.json").is_file() else {}
+    scored = [r for r in rows if r.get("val_miou")]
+    sizes = [
+        (size, len(list(epochs))) for size, epochs in groupby(r.get("train_size") or config["input_size"] for r in rows)
+    ]
     recipe = f"{'progressive' if config.get('progressive') else 'one size'}, {config.get('schedule', 'exp')} rate"
     if int(config.get("val_every") or 1) > 1:
         recipe += f", val every {config['val_every']}"
     load = [bench.get("load_before"), bench.get("load_after")]
-    used = sum(float(r["seconds"]) for r in rows)
     return {
         "run": label,
         "recipe": recipe,
-        "budget_s": round(float(config["time_budget"][:-1]) * {"s": 1, "m": 60, "h": 3600}[config["time_budget"][-1]])
-        if config.get("time_budget")
-        else "",
-        "used_s": bench.get("wall_s", round(used, 1)),
+        "budget_s": round(parse_duration(config["time_budget"])) if config.get("time_budget") else "",
+        "used_s": bench.get("wall_s", round(sum(float(r["seconds"]) for r in rows), 1)),
         "cpu_s": bench.get("cpu_s", ""),
         "epochs": len(rows),
         "images_seen": rows[-1].get("images_seen", ""),
-        "train_sizes": " ".join(f"{s} x{n}" for s, n in sizes),
+        "train_sizes": " ".join(f"{size} x{n}" for size, n in sizes),
         "best_val_miou": f"{float(best['miou']):.4f}",
         "best_epoch": best["epoch"],
         "last_val_miou": f"{float(scored[-1]['val_miou']):.4f}" if scored else "",

@@ -39,7 +39,7 @@ import numpy as np  # noqa: E402
 
 from edgeseg.fileio import atomic_write_csv  # noqa: E402
 from edgeseg.reporting.tables import format_table, host_environment, load_average  # noqa: E402
-from edgeseg.runtime.debugcopy import _op_names, load_model, pack  # noqa: E402
+from edgeseg.runtime.debugcopy import _op_names, _spec, load_model, pack  # noqa: E402
 from edgeseg.runtime.modelinfo import op_macs  # noqa: E402
 
 OP_COLUMNS = ("artifact", "index", "op", "output_shape", "macs", "ms", "spread_ms", "share", "gmac_per_s", "note")
@@ -48,19 +48,16 @@ PLUMBING = {"QUANTIZE", "DEQUANTIZE", "REQUANTIZE", "TRANSPOSE", "RESHAPE", "PAD
 
 
 def graph(data: bytes) -> tuple:
-    """(schema, model, op names per op, tensor details by index) of the main subgraph."""
+    """(schema, model, op names per op, tensor details by index) of the main subgraph; a
+    tensor's shape and quantization as debugcopy reads them."""
     schema, model = load_model(data)
     sg = model.subgraphs[0]
     names = _op_names(schema, model)
     ops = [names[op.opcodeIndex] for op in sg.operators]
     tensors = {}
     for i, t in enumerate(sg.tensors):
-        q = t.quantization
-        tensors[i] = {
-            "shape": [int(d) for d in (t.shape if t.shape is not None else [])],
-            "scale": [float(v) for v in (q.scale if q is not None and q.scale is not None else [])],
-            "zero_point": [int(v) for v in (q.zeroPoint if q is not None and q.zeroPoint is not None else [])],
-        }
+        spec = _spec(t, i, "", 0, False)
+        tensors[i] = {"shape": list(spec.shape), "scale": list(spec.scale), "zero_point": list(spec.zero_point)}
     return schema, model, ops, tensors
 
 

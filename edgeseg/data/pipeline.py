@@ -321,9 +321,8 @@ def train_dataset(
 
         def resize(image, mask):
             def smaller():
-                hw = tf.identity(size)
-                small = tf.image.resize(image, hw, method="bilinear", antialias=True)
-                return small, tf.image.resize(mask[..., None], hw, method="nearest")[..., 0]
+                small = tf.image.resize(image, size, method="bilinear", antialias=True)
+                return small, tf.image.resize(mask[..., None], size, method="nearest")[..., 0]
 
             return tf.cond(tf.reduce_all(tf.equal(size, full)), lambda: (image, mask), smaller)
 

@@ -154,7 +154,8 @@ class BudgetPlan:
         if steps_run < self.steps_per_epoch:
             return True
         self.steps_done()
-        return not self.fits_another(validates(epoch, val_every, False), val_every, epoch + 1)
+        validating = validates(epoch, val_every, False, self.pixels == 1.0)
+        return not self.fits_another(validating, val_every, epoch + 1)
 
     def stop_within(self, steps_done: int) -> bool:
         """Within an epoch after the first, once ``steps_done`` of its steps ran: whether to stop
@@ -189,6 +190,7 @@ class BudgetPlan:
         }
 
 
-def validates(epoch: int, val_every: int, last: bool) -> bool:
-    """Whether epoch ``epoch`` (1-based) is validated: every ``val_every``-th, and the last."""
-    return last or epoch % val_every == 0
+def validates(epoch: int, val_every: int, last: bool, full_size: bool = True) -> bool:
+    """Whether epoch ``epoch`` (1-based) is validated: every ``val_every``-th that trained at
+    the full input size (``--progressive`` trains smaller ones first), and the last."""
+    return last or (full_size and epoch % val_every == 0)

@@ -644,7 +644,7 @@ def fit(
             with ema if ema is not None else contextlib.nullcontext():  # the model of record: the average
                 if not _weights_finite(model):  # the last step's update overflowed: never save such weights
                     raise _Diverged(n, steps, math.nan, "the weights")
-                if validates(n, val_every, last) and (last or self.size == full):  # --progressive: full size only
+                if validates(n, val_every, last, self.size == full):
                     t_val = time.perf_counter()
                     res = score_split(predict, val_cache, ds.num_classes, ds.class_names, batch=batch)
                     t_val = time.perf_counter() - t_val

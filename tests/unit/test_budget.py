@@ -69,7 +69,7 @@ def simulate(budget_s, setup_s, epoch_s, val_s, val_every=1, cap=BUDGET_EPOCH_CA
                 break
         ran.append(k)
         last = n >= cap or plan.ends_after(n, k, val_every)
-        if validates(n, val_every, last):
+        if validates(n, val_every, last, plan.pixels == 1.0):
             clock.t += val_s
             validated.append(n)
             plan.epoch_done(val_s)
@@ -223,3 +223,9 @@ def test_run_fraction_by_epochs_or_by_the_budget():
     assert run_fraction(7, 10, plan) == pytest.approx(0.7)  # an epoch cap that ends the run first
     clock.t += 100
     assert run_fraction(3, 10, plan) == 1.0
+
+
+def test_validates_full_size_epochs_and_the_last():
+    assert validates(4, 2, False) and not validates(3, 2, False)
+    assert not validates(4, 2, False, full_size=False)  # --progressive: a smaller epoch is not the model of record
+    assert validates(3, 2, True, full_size=False)  # the last always is
